@@ -1,0 +1,225 @@
+//! The v1 event kinds and their fields (DESIGN.md, "Event format v1").
+
+use crate::target::Target;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The kind of an event: the `kind` field of format v1.
+///
+/// The numeric code ([`Kind::code`]) is stored on disk and must never change
+/// for an existing kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A `tmux capture-pane` snapshot of one pane.
+    Capture,
+    /// A message typed into a pane by a script.
+    Message,
+    /// A check-in scheduled for later.
+    Schedule,
+    /// A scheduled check-in that fired.
+    ScheduleFired,
+    /// A crash signal for a pane.
+    Crash,
+    /// A free-form marker.
+    Marker,
+    /// A tmux session appeared.
+    SessionOpened,
+    /// A tmux session went away.
+    SessionClosed,
+    /// A tmux window appeared.
+    WindowOpened,
+    /// A tmux window was renamed.
+    WindowRenamed,
+    /// A tmux window went away.
+    WindowClosed,
+    /// An agent (role, name) was registered for a pane.
+    AgentRegistered,
+}
+
+impl Kind {
+    /// Every kind, in code order.
+    pub const ALL: [Kind; 12] = [
+        Kind::Capture,
+        Kind::Message,
+        Kind::Schedule,
+        Kind::ScheduleFired,
+        Kind::Crash,
+        Kind::Marker,
+        Kind::SessionOpened,
+        Kind::SessionClosed,
+        Kind::WindowOpened,
+        Kind::WindowRenamed,
+        Kind::WindowClosed,
+        Kind::AgentRegistered,
+    ];
+
+    /// The `kind` string of format v1, e.g. `"schedule_fired"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Capture => "capture",
+            Kind::Message => "message",
+            Kind::Schedule => "schedule",
+            Kind::ScheduleFired => "schedule_fired",
+            Kind::Crash => "crash",
+            Kind::Marker => "marker",
+            Kind::SessionOpened => "session_opened",
+            Kind::SessionClosed => "session_closed",
+            Kind::WindowOpened => "window_opened",
+            Kind::WindowRenamed => "window_renamed",
+            Kind::WindowClosed => "window_closed",
+            Kind::AgentRegistered => "agent_registered",
+        }
+    }
+
+    /// Looks a kind up by its format v1 name; `None` for an unknown name.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The on-disk code, 1..=12.
+    pub fn code(self) -> u8 {
+        // ALL is in code order; the position is the code minus one.
+        Kind::ALL.iter().position(|k| *k == self).map_or(0, |i| i as u8 + 1)
+    }
+
+    /// The kind for an on-disk code; `None` for an unknown code.
+    pub fn from_code(code: u8) -> Option<Kind> {
+        Kind::ALL.get(usize::from(code).checked_sub(1)?).copied()
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One event, as appended: time, optional producer id, and the kind's fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Event time, UTC nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    /// Producer id (at most 128 bytes); an event whose id is already in the
+    /// log is not appended again.
+    pub id: Option<String>,
+    /// The kind-specific fields.
+    pub body: EventBody,
+}
+
+/// An event with the log position the engine gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Gapless log position, starting at 1.
+    pub seq: u64,
+    /// The event.
+    pub event: Event,
+}
+
+/// The fields of each kind (DESIGN.md table). Times are UTC nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // the fields are the format v1 fields of the same name
+pub enum EventBody {
+    /// `tmux capture-pane -p -e -J` text (may hold ANSI SGR escapes), with the
+    /// pane size and cursor position in cells.
+    Capture {
+        target: Target,
+        content: String,
+        width: Option<u32>,
+        height: Option<u32>,
+        cursor_x: Option<u32>,
+        cursor_y: Option<u32>,
+    },
+    /// `from` is an agent name or target; `to` the pane the text was typed into.
+    Message { from: String, to: Target, text: String },
+    /// A check-in for `target`, due at `due_ns`.
+    Schedule { target: Target, note: String, due_ns: i64 },
+    /// A check-in that fired.
+    ScheduleFired { target: Target, note: Option<String> },
+    /// A crash signal and what detected it.
+    Crash { target: Target, reason: String, excerpt: Option<String>, detector: Option<String> },
+    /// A labelled point in the log.
+    Marker { label: String, target: Option<Target> },
+    /// A session appeared.
+    SessionOpened { session: String },
+    /// A session went away.
+    SessionClosed { session: String },
+    /// A window appeared (`target` is its pane 0 unless given).
+    WindowOpened { target: Target, name: Option<String> },
+    /// A window was renamed to `name`.
+    WindowRenamed { target: Target, name: Option<String> },
+    /// A window went away.
+    WindowClosed { target: Target },
+    /// An agent with `role` (orchestrator, project_manager, engineer, or any
+    /// word) and optional `name` works in `target`.
+    AgentRegistered { target: Target, role: String, name: Option<String> },
+}
+
+impl EventBody {
+    /// This event's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            EventBody::Capture { .. } => Kind::Capture,
+            EventBody::Message { .. } => Kind::Message,
+            EventBody::Schedule { .. } => Kind::Schedule,
+            EventBody::ScheduleFired { .. } => Kind::ScheduleFired,
+            EventBody::Crash { .. } => Kind::Crash,
+            EventBody::Marker { .. } => Kind::Marker,
+            EventBody::SessionOpened { .. } => Kind::SessionOpened,
+            EventBody::SessionClosed { .. } => Kind::SessionClosed,
+            EventBody::WindowOpened { .. } => Kind::WindowOpened,
+            EventBody::WindowRenamed { .. } => Kind::WindowRenamed,
+            EventBody::WindowClosed { .. } => Kind::WindowClosed,
+            EventBody::AgentRegistered { .. } => Kind::AgentRegistered,
+        }
+    }
+
+    /// The pane this event is about: `target`, or `to` for a message.
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            EventBody::Capture { target, .. }
+            | EventBody::Schedule { target, .. }
+            | EventBody::ScheduleFired { target, .. }
+            | EventBody::Crash { target, .. }
+            | EventBody::WindowOpened { target, .. }
+            | EventBody::WindowRenamed { target, .. }
+            | EventBody::WindowClosed { target }
+            | EventBody::AgentRegistered { target, .. } => Some(target),
+            EventBody::Message { to, .. } => Some(to),
+            EventBody::Marker { target, .. } => target.as_ref(),
+            EventBody::SessionOpened { .. } | EventBody::SessionClosed { .. } => None,
+        }
+    }
+
+    /// The session this event is about: the target's session, or `session`.
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            EventBody::SessionOpened { session } | EventBody::SessionClosed { session } => Some(session),
+            other => other.target().map(|t| t.session.as_str()),
+        }
+    }
+}
+
+impl Event {
+    /// This event's kind.
+    pub fn kind(&self) -> Kind {
+        self.body.kind()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_codes_and_names_round_trip() {
+        for (i, k) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(k.code(), i as u8 + 1);
+            assert_eq!(Kind::from_code(k.code()), Some(k));
+            assert_eq!(Kind::from_name(k.as_str()), Some(k));
+        }
+        assert_eq!(Kind::from_code(0), None);
+        assert_eq!(Kind::from_code(13), None);
+        assert_eq!(Kind::from_name("Capture"), None);
+    }
+}

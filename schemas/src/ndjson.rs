@@ -1,0 +1,553 @@
+//! NDJSON event format v1: one JSON object per line (DESIGN.md).
+//!
+//! [`parse_line`] validates one line strictly: unknown kinds and unknown
+//! fields are errors, every error names the field and the reason.
+//! [`to_json_line`] writes a [`Record`] in the same format plus `seq`, so its
+//! output parses back to the same event. The accepted shape is also published
+//! as JSON Schema in `schemas/event-v1.schema.json`; a test keeps the two equal.
+
+use crate::event::{Event, EventBody, Kind, Record};
+use crate::target::{Target, validate_session};
+use crate::time::{format_rfc3339, parse_rfc3339};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Longest line accepted, in bytes (without the newline): 8 MiB.
+pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Longest producer `id` accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// What is wrong with a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LineErrorKind {
+    /// Not JSON, or not one JSON object.
+    InvalidJson,
+    /// `kind` names no v1 kind.
+    UnknownKind,
+    /// A field the kind does not have.
+    UnknownField,
+    /// A required field is absent.
+    MissingField,
+    /// A field has the wrong JSON type or an out-of-range number.
+    WrongType,
+    /// A target is not `session:window.pane`.
+    BadTarget,
+    /// A time is not RFC 3339 with offset.
+    BadTime,
+    /// A value has the right type but is not allowed (empty, too long...).
+    BadValue,
+    /// The line is longer than [`MAX_LINE_BYTES`].
+    TooLong,
+}
+
+impl LineErrorKind {
+    /// A short name for reports: `invalid JSON`, `unknown field`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineErrorKind::InvalidJson => "invalid JSON",
+            LineErrorKind::UnknownKind => "unknown kind",
+            LineErrorKind::UnknownField => "unknown field",
+            LineErrorKind::MissingField => "missing field",
+            LineErrorKind::WrongType => "wrong type",
+            LineErrorKind::BadTarget => "bad target",
+            LineErrorKind::BadTime => "bad time",
+            LineErrorKind::BadValue => "bad value",
+            LineErrorKind::TooLong => "line too long",
+        }
+    }
+}
+
+/// Why one line was rejected: the kind of problem, the field, and details.
+///
+/// Displays as `unknown field "colour": kind capture has no such field`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// The kind of problem.
+    pub kind: LineErrorKind,
+    /// The field concerned, when there is one.
+    pub field: Option<String>,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+impl LineError {
+    fn new(kind: LineErrorKind, field: Option<&str>, detail: impl Into<String>) -> Self {
+        Self { kind, field: field.map(str::to_owned), detail: detail.into() }
+    }
+
+    /// The error for a line longer than [`MAX_LINE_BYTES`].
+    pub fn too_long(len_bytes: usize) -> Self {
+        Self::new(
+            LineErrorKind::TooLong,
+            None,
+            format!("{len_bytes} bytes, the limit is {MAX_LINE_BYTES} bytes"),
+        )
+    }
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{} {field:?}: {}", self.kind.as_str(), self.detail),
+            None => write!(f, "{}: {}", self.kind.as_str(), self.detail),
+        }
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// The JSON shape and rule of one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Any string.
+    Text,
+    /// A non-empty string.
+    NonEmpty,
+    /// A tmux target `session:window.pane`.
+    Target,
+    /// A tmux session name.
+    Session,
+    /// An RFC 3339 time with offset.
+    Time,
+    /// An integer 0..=4294967295.
+    U32,
+}
+
+/// One field of a kind: name, type, required or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// The JSON key.
+    pub name: &'static str,
+    /// Its type and rule.
+    pub ty: FieldType,
+    /// Whether the field must be present.
+    pub required: bool,
+}
+
+// Struct literals (not `const fn` calls) so the tables below are promoted to statics.
+macro_rules! req {
+    ($name:literal, $ty:ident) => {
+        FieldSpec { name: $name, ty: FieldType::$ty, required: true }
+    };
+}
+macro_rules! opt {
+    ($name:literal, $ty:ident) => {
+        FieldSpec { name: $name, ty: FieldType::$ty, required: false }
+    };
+}
+
+/// The kind-specific fields of each kind, in output order (DESIGN.md table).
+///
+/// Common fields (`kind`, `ts`, `id`, and `seq`, which input may carry and
+/// which is ignored because the log assigns positions) are not listed.
+pub fn fields(kind: Kind) -> &'static [FieldSpec] {
+    match kind {
+        Kind::Capture => &[
+            req!("target", Target),
+            opt!("width", U32),
+            opt!("height", U32),
+            opt!("cursor_x", U32),
+            opt!("cursor_y", U32),
+            req!("content", Text),
+        ],
+        Kind::Message => &[req!("from", NonEmpty), req!("to", Target), req!("text", Text)],
+        Kind::Schedule => &[req!("target", Target), req!("note", Text), req!("due", Time)],
+        Kind::ScheduleFired => &[req!("target", Target), opt!("note", Text)],
+        Kind::Crash => &[
+            req!("target", Target),
+            req!("reason", NonEmpty),
+            opt!("excerpt", Text),
+            opt!("detector", NonEmpty),
+        ],
+        Kind::Marker => &[req!("label", NonEmpty), opt!("target", Target)],
+        Kind::SessionOpened | Kind::SessionClosed => &[req!("session", Session)],
+        Kind::WindowOpened | Kind::WindowRenamed => &[req!("target", Target), opt!("name", Text)],
+        Kind::WindowClosed => &[req!("target", Target)],
+        Kind::AgentRegistered => &[req!("target", Target), req!("role", NonEmpty), opt!("name", Text)],
+    }
+}
+
+/// Field values checked against their [`FieldSpec`], ready to build a body.
+struct Fields {
+    map: Map<String, Value>,
+}
+
+impl Fields {
+    fn str(&self, name: &str) -> Option<String> {
+        self.map.get(name).and_then(Value::as_str).map(str::to_owned)
+    }
+    fn req_str(&self, name: &str) -> String {
+        self.str(name).unwrap_or_default()
+    }
+    fn target(&self, name: &str) -> Option<Target> {
+        self.map.get(name).and_then(Value::as_str).and_then(|s| s.parse().ok())
+    }
+    fn req_target(&self, name: &str) -> Result<Target, LineError> {
+        self.target(name).ok_or_else(|| LineError::new(LineErrorKind::MissingField, Some(name), "required"))
+    }
+    fn u32(&self, name: &str) -> Option<u32> {
+        self.map.get(name).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn check_field(spec: &FieldSpec, value: &Value) -> Result<(), LineError> {
+    let field = Some(spec.name);
+    let wrong = |expected: &str| {
+        LineError::new(
+            LineErrorKind::WrongType,
+            field,
+            format!("expected {expected}, found {} {value}", type_name(value)),
+        )
+    };
+    if spec.ty == FieldType::U32 {
+        return match value.as_u64() {
+            Some(n) if u32::try_from(n).is_ok() => Ok(()),
+            _ => Err(wrong("an integer 0..=4294967295")),
+        };
+    }
+    let Some(s) = value.as_str() else { return Err(wrong("a string")) };
+    match spec.ty {
+        FieldType::Text | FieldType::U32 => Ok(()),
+        FieldType::NonEmpty if s.is_empty() => {
+            Err(LineError::new(LineErrorKind::BadValue, field, "must not be empty"))
+        }
+        FieldType::NonEmpty => Ok(()),
+        FieldType::Target => s
+            .parse::<Target>()
+            .map(drop)
+            .map_err(|e| LineError::new(LineErrorKind::BadTarget, field, e.to_string())),
+        FieldType::Session => {
+            validate_session(s).map_err(|e| LineError::new(LineErrorKind::BadValue, field, e.to_string()))
+        }
+        FieldType::Time => parse_rfc3339(s)
+            .map(drop)
+            .map_err(|e| LineError::new(LineErrorKind::BadTime, field, e.to_string())),
+    }
+}
+
+/// Parses one NDJSON line (without its newline) into an [`Event`].
+///
+/// A missing `ts` becomes `default_ts_ns` (the caller passes the time of
+/// reading, which is the time of append to within a commit). `seq`, when
+/// present, must be a non-negative integer and is otherwise ignored.
+///
+/// # Errors
+/// A [`LineError`] naming the field and the reason: invalid JSON, unknown
+/// kind, unknown field, missing field, wrong type, bad target, bad time, bad
+/// value or too long.
+pub fn parse_line(line: &str, default_ts_ns: i64) -> Result<Event, LineError> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err(LineError::too_long(line.len()));
+    }
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| LineError::new(LineErrorKind::InvalidJson, None, e.to_string()))?;
+    let Value::Object(map) = value else {
+        return Err(LineError::new(
+            LineErrorKind::InvalidJson,
+            None,
+            format!("expected a JSON object, found {}", type_name(&value)),
+        ));
+    };
+    let kind_value = map
+        .get("kind")
+        .ok_or_else(|| LineError::new(LineErrorKind::MissingField, Some("kind"), "required"))?;
+    let kind_name = kind_value.as_str().ok_or_else(|| {
+        LineError::new(
+            LineErrorKind::WrongType,
+            Some("kind"),
+            format!("expected a string, found {}", type_name(kind_value)),
+        )
+    })?;
+    let kind = Kind::from_name(kind_name).ok_or_else(|| {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        LineError::new(
+            LineErrorKind::UnknownKind,
+            Some("kind"),
+            format!("{kind_name:?} is not one of {}", known.join(", ")),
+        )
+    })?;
+    let specs = fields(kind);
+    let mut ts_ns = default_ts_ns;
+    let mut id = None;
+    for (key, value) in &map {
+        match key.as_str() {
+            "kind" => {}
+            "ts" => {
+                let spec = req!("ts", Time);
+                check_field(&spec, value)?;
+                ts_ns = value.as_str().and_then(|s| parse_rfc3339(s).ok()).unwrap_or(default_ts_ns);
+            }
+            "seq" => {
+                if value.as_u64().is_none() {
+                    return Err(LineError::new(
+                        LineErrorKind::WrongType,
+                        Some("seq"),
+                        format!("expected a non-negative integer, found {} {value}", type_name(value)),
+                    ));
+                }
+            }
+            "id" => {
+                check_field(&req!("id", NonEmpty), value)?;
+                let s = value.as_str().unwrap_or_default();
+                if s.len() > MAX_ID_BYTES {
+                    return Err(LineError::new(
+                        LineErrorKind::BadValue,
+                        Some("id"),
+                        format!("{} bytes, at most {MAX_ID_BYTES} allowed", s.len()),
+                    ));
+                }
+                id = Some(s.to_owned());
+            }
+            other => match specs.iter().find(|s| s.name == other) {
+                Some(spec) => check_field(spec, value)?,
+                None => {
+                    let allowed: Vec<&str> = specs.iter().map(|s| s.name).collect();
+                    return Err(LineError::new(
+                        LineErrorKind::UnknownField,
+                        Some(other),
+                        format!("kind {kind} has no such field (its fields: {})", allowed.join(", ")),
+                    ));
+                }
+            },
+        }
+    }
+    if let Some(missing) = specs.iter().find(|s| s.required && !map.contains_key(s.name)) {
+        return Err(LineError::new(
+            LineErrorKind::MissingField,
+            Some(missing.name),
+            format!("required for kind {kind}"),
+        ));
+    }
+    let f = Fields { map };
+    let body = build_body(kind, &f)?;
+    Ok(Event { ts_ns, id, body })
+}
+
+fn build_body(kind: Kind, f: &Fields) -> Result<EventBody, LineError> {
+    Ok(match kind {
+        Kind::Capture => EventBody::Capture {
+            target: f.req_target("target")?,
+            content: f.req_str("content"),
+            width: f.u32("width"),
+            height: f.u32("height"),
+            cursor_x: f.u32("cursor_x"),
+            cursor_y: f.u32("cursor_y"),
+        },
+        Kind::Message => {
+            EventBody::Message { from: f.req_str("from"), to: f.req_target("to")?, text: f.req_str("text") }
+        }
+        Kind::Schedule => EventBody::Schedule {
+            target: f.req_target("target")?,
+            note: f.req_str("note"),
+            due_ns: f.str("due").and_then(|s| parse_rfc3339(&s).ok()).unwrap_or_default(),
+        },
+        Kind::ScheduleFired => {
+            EventBody::ScheduleFired { target: f.req_target("target")?, note: f.str("note") }
+        }
+        Kind::Crash => EventBody::Crash {
+            target: f.req_target("target")?,
+            reason: f.req_str("reason"),
+            excerpt: f.str("excerpt"),
+            detector: f.str("detector"),
+        },
+        Kind::Marker => EventBody::Marker { label: f.req_str("label"), target: f.target("target") },
+        Kind::SessionOpened => EventBody::SessionOpened { session: f.req_str("session") },
+        Kind::SessionClosed => EventBody::SessionClosed { session: f.req_str("session") },
+        Kind::WindowOpened => {
+            EventBody::WindowOpened { target: f.req_target("target")?, name: f.str("name") }
+        }
+        Kind::WindowRenamed => {
+            EventBody::WindowRenamed { target: f.req_target("target")?, name: f.str("name") }
+        }
+        Kind::WindowClosed => EventBody::WindowClosed { target: f.req_target("target")? },
+        Kind::AgentRegistered => EventBody::AgentRegistered {
+            target: f.req_target("target")?,
+            role: f.req_str("role"),
+            name: f.str("name"),
+        },
+    })
+}
+
+/// The format v1 JSON object of a record: `seq`, `kind`, `ts`, the kind's
+/// fields in [`fields`] order, then `id` when present.
+pub fn to_json_value(record: &Record) -> Value {
+    let ev = &record.event;
+    let mut m = Map::new();
+    m.insert("seq".into(), record.seq.into());
+    m.insert("kind".into(), ev.kind().as_str().into());
+    m.insert("ts".into(), format_rfc3339(ev.ts_ns).into());
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_owned(), v);
+    };
+    let t = |t: &Target| Value::from(t.to_string());
+    let o = |v: &Option<String>| v.clone().map_or(Value::Null, Value::from);
+    let n = |v: &Option<u32>| v.map_or(Value::Null, Value::from);
+    match &ev.body {
+        EventBody::Capture { target, content, width, height, cursor_x, cursor_y } => {
+            put("target", t(target));
+            put("width", n(width));
+            put("height", n(height));
+            put("cursor_x", n(cursor_x));
+            put("cursor_y", n(cursor_y));
+            put("content", content.as_str().into());
+        }
+        EventBody::Message { from, to, text } => {
+            put("from", from.as_str().into());
+            put("to", t(to));
+            put("text", text.as_str().into());
+        }
+        EventBody::Schedule { target, note, due_ns } => {
+            put("target", t(target));
+            put("note", note.as_str().into());
+            put("due", format_rfc3339(*due_ns).into());
+        }
+        EventBody::ScheduleFired { target, note } => {
+            put("target", t(target));
+            put("note", o(note));
+        }
+        EventBody::Crash { target, reason, excerpt, detector } => {
+            put("target", t(target));
+            put("reason", reason.as_str().into());
+            put("excerpt", o(excerpt));
+            put("detector", o(detector));
+        }
+        EventBody::Marker { label, target } => {
+            put("label", label.as_str().into());
+            put("target", target.as_ref().map_or(Value::Null, t));
+        }
+        EventBody::SessionOpened { session } | EventBody::SessionClosed { session } => {
+            put("session", session.as_str().into());
+        }
+        EventBody::WindowOpened { target, name } | EventBody::WindowRenamed { target, name } => {
+            put("target", t(target));
+            put("name", o(name));
+        }
+        EventBody::WindowClosed { target } => put("target", t(target)),
+        EventBody::AgentRegistered { target, role, name } => {
+            put("target", t(target));
+            put("role", role.as_str().into());
+            put("name", o(name));
+        }
+    }
+    if let Some(id) = &ev.id {
+        m.insert("id".into(), id.as_str().into());
+    }
+    // Absent optional fields are left out, not written as null: input rejects null.
+    m.retain(|_, v| !v.is_null());
+    Value::Object(m)
+}
+
+/// One format v1 line (no trailing newline) for a record; see [`to_json_value`].
+pub fn to_json_line(record: &Record) -> String {
+    to_json_value(record).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(line: &str) -> LineError {
+        parse_line(line, 0).unwrap_err()
+    }
+
+    #[test]
+    fn fixture_lines_parse_and_round_trip() {
+        let text = include_str!("../../tests/fixtures/tmux-session-a.ndjson");
+        for (i, line) in text.lines().enumerate() {
+            let ev = parse_line(line, 0).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+            let rec = Record { seq: i as u64 + 1, event: ev.clone() };
+            let out = to_json_line(&rec);
+            assert_eq!(parse_line(&out, 0).unwrap(), ev, "line {}", i + 1);
+            let a: Value = serde_json::from_str(line).unwrap();
+            let mut b: Value = serde_json::from_str(&out).unwrap();
+            b.as_object_mut().unwrap().remove("seq");
+            assert_eq!(a, b, "line {} field-for-field", i + 1);
+        }
+    }
+
+    #[test]
+    fn missing_ts_takes_the_default() {
+        let ev = parse_line(r#"{"kind":"marker","label":"x"}"#, 42).unwrap();
+        assert_eq!(ev.ts_ns, 42);
+    }
+
+    #[test]
+    fn each_error_kind_names_field_and_reason() {
+        assert_eq!(err("{not json").kind, LineErrorKind::InvalidJson);
+        assert_eq!(err("[1]").kind, LineErrorKind::InvalidJson);
+        let e = err(r#"{"kind":"nope"}"#);
+        assert_eq!((e.kind, e.field.as_deref()), (LineErrorKind::UnknownKind, Some("kind")));
+        let e = err(r#"{"kind":"marker","label":"x","colour":1}"#);
+        assert_eq!((e.kind, e.field.as_deref()), (LineErrorKind::UnknownField, Some("colour")));
+        let e = err(r#"{"kind":"message","from":"a","to":"s:1.0"}"#);
+        assert_eq!((e.kind, e.field.as_deref()), (LineErrorKind::MissingField, Some("text")));
+        let e = err(r#"{"kind":"capture","target":"s:1.0","content":"x","width":"80"}"#);
+        assert_eq!((e.kind, e.field.as_deref()), (LineErrorKind::WrongType, Some("width")));
+        let e = err(r#"{"kind":"capture","target":"s:1.0","content":"x","width":-1}"#);
+        assert_eq!(e.kind, LineErrorKind::WrongType);
+        let e = err(r#"{"kind":"crash","target":"nocolon","reason":"r"}"#);
+        assert_eq!((e.kind, e.field.as_deref()), (LineErrorKind::BadTarget, Some("target")));
+        let e = err(r#"{"kind":"marker","label":"x","ts":"2026-01-01 00:00"}"#);
+        assert_eq!((e.kind, e.field.as_deref()), (LineErrorKind::BadTime, Some("ts")));
+        let e = err(&format!(r#"{{"kind":"marker","label":"x","id":"{}"}}"#, "a".repeat(129)));
+        assert_eq!((e.kind, e.field.as_deref()), (LineErrorKind::BadValue, Some("id")));
+        assert!(e.to_string().contains("129 bytes"), "{e}");
+        let e = err(r#"{"kind":"marker","label":null}"#);
+        assert_eq!(e.kind, LineErrorKind::WrongType);
+        assert!(err(r#"{"label":"x"}"#).to_string().contains("missing field \"kind\""));
+    }
+
+    /// The published JSON Schema must describe exactly what `parse_line` accepts.
+    #[test]
+    fn json_schema_matches_the_field_table() {
+        let schema: Value = serde_json::from_str(include_str!("../event-v1.schema.json")).unwrap();
+        let variants = schema["oneOf"].as_array().unwrap();
+        assert_eq!(variants.len(), Kind::ALL.len());
+        for kind in Kind::ALL {
+            let v = variants
+                .iter()
+                .find(|v| v["properties"]["kind"]["const"] == kind.as_str())
+                .unwrap_or_else(|| panic!("no schema variant for {kind}"));
+            assert_eq!(v["additionalProperties"], false, "{kind}");
+            let props: Vec<&str> = v["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+            let mut want: Vec<&str> = vec!["kind", "ts", "id", "seq"];
+            want.extend(fields(kind).iter().map(|f| f.name));
+            let (mut p, mut w) = (props.clone(), want);
+            p.sort_unstable();
+            w.sort_unstable();
+            assert_eq!(p, w, "properties of {kind}");
+            let mut required: Vec<&str> =
+                v["required"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+            let mut want_req: Vec<&str> = vec!["kind"];
+            want_req.extend(fields(kind).iter().filter(|f| f.required).map(|f| f.name));
+            required.sort_unstable();
+            want_req.sort_unstable();
+            assert_eq!(required, want_req, "required of {kind}");
+            for f in fields(kind) {
+                let def = v["properties"][f.name]["$ref"].as_str().unwrap_or("");
+                let want_def = match f.ty {
+                    FieldType::Text => "#/$defs/text",
+                    FieldType::NonEmpty => "#/$defs/nonEmpty",
+                    FieldType::Target => "#/$defs/target",
+                    FieldType::Session => "#/$defs/session",
+                    FieldType::Time => "#/$defs/time",
+                    FieldType::U32 => "#/$defs/u32",
+                };
+                assert_eq!(def, want_def, "{kind}.{}", f.name);
+            }
+        }
+    }
+}
