@@ -1,0 +1,158 @@
+//! Event bodies <-> bytes. The only module that names `bincode`.
+//!
+//! A body holds an event's fields *except* those kept in the frame header
+//! (kind, ts, and the scope: target or session). It is bincode 2 with the
+//! `standard()` configuration (little-endian varint integers) of a per-kind
+//! tuple, listed in `engine/FORMAT.md`. The first field of every tuple is the
+//! producer `id` (`Option<String>`), so a body never starts with the zstd
+//! dictionary magic.
+
+use crate::error::{Error, Result};
+use orc_log_schemas::{Event, EventBody, Kind, Target};
+
+fn cfg() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+fn enc<T: serde::Serialize>(v: &T, out: &mut Vec<u8>) -> Result<()> {
+    bincode::serde::encode_into_std_write(v, out, cfg()).map(drop).map_err(|e| Error::Invalid(e.to_string()))
+}
+
+fn dec<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+    let (v, used): (T, usize) = bincode::serde::decode_from_slice(bytes, cfg()).map_err(|e| e.to_string())?;
+    if used != bytes.len() {
+        return Err(format!("{} trailing bytes after the body", bytes.len() - used));
+    }
+    Ok(v)
+}
+
+/// Encodes the body of `event` (without kind, ts and scope) into `out`.
+///
+/// # Errors
+/// [`Error::Invalid`] if serialization fails (it does not for valid events).
+pub(crate) fn encode_body(event: &Event, out: &mut Vec<u8>) -> Result<()> {
+    let id = &event.id;
+    match &event.body {
+        EventBody::Capture { content, width, height, cursor_x, cursor_y, .. } => {
+            enc(&(id, width, height, cursor_x, cursor_y, content), out)
+        }
+        EventBody::Message { from, text, .. } => enc(&(id, from, text), out),
+        EventBody::Schedule { note, due_ns, .. } => enc(&(id, note, due_ns), out),
+        EventBody::ScheduleFired { note, .. } => enc(&(id, note), out),
+        EventBody::Crash { reason, excerpt, detector, .. } => enc(&(id, reason, excerpt, detector), out),
+        EventBody::Marker { label, .. } => enc(&(id, label), out),
+        EventBody::SessionOpened { .. }
+        | EventBody::SessionClosed { .. }
+        | EventBody::WindowClosed { .. } => enc(&(id,), out),
+        EventBody::WindowOpened { name, .. } | EventBody::WindowRenamed { name, .. } => enc(&(id, name), out),
+        EventBody::AgentRegistered { role, name, .. } => enc(&(id, role, name), out),
+    }
+}
+
+/// The scope string kept in the frame header: the target for pane events
+/// (`to` for messages), the session name for session events, none for an
+/// untargeted marker.
+pub(crate) fn scope_of(body: &EventBody) -> Option<String> {
+    body.target().map(Target::to_string).or_else(|| body.session().map(str::to_owned))
+}
+
+/// Rebuilds an event from its header fields and body bytes.
+///
+/// # Errors
+/// A string describing why the bytes do not decode (the caller adds the seq).
+pub(crate) fn decode_body(
+    kind: Kind,
+    ts_ns: i64,
+    scope: Option<&str>,
+    bytes: &[u8],
+) -> std::result::Result<Event, String> {
+    let target = || -> std::result::Result<Target, String> {
+        let s = scope.ok_or("missing target in header")?;
+        s.parse().map_err(|e| format!("bad target in header: {e}"))
+    };
+    let session = || -> std::result::Result<String, String> {
+        scope.map(str::to_owned).ok_or_else(|| "missing session in header".to_owned())
+    };
+    type Id = Option<String>;
+    let (id, body): (Id, EventBody) = match kind {
+        Kind::Capture => {
+            let (id, width, height, cursor_x, cursor_y, content) = dec(bytes)?;
+            (id, EventBody::Capture { target: target()?, content, width, height, cursor_x, cursor_y })
+        }
+        Kind::Message => {
+            let (id, from, text) = dec(bytes)?;
+            (id, EventBody::Message { from, to: target()?, text })
+        }
+        Kind::Schedule => {
+            let (id, note, due_ns) = dec(bytes)?;
+            (id, EventBody::Schedule { target: target()?, note, due_ns })
+        }
+        Kind::ScheduleFired => {
+            let (id, note) = dec(bytes)?;
+            (id, EventBody::ScheduleFired { target: target()?, note })
+        }
+        Kind::Crash => {
+            let (id, reason, excerpt, detector) = dec(bytes)?;
+            (id, EventBody::Crash { target: target()?, reason, excerpt, detector })
+        }
+        Kind::Marker => {
+            let (id, label) = dec(bytes)?;
+            let target = scope.map(|_| target()).transpose()?;
+            (id, EventBody::Marker { label, target })
+        }
+        Kind::SessionOpened => {
+            let (id,) = dec::<(Id,)>(bytes)?;
+            (id, EventBody::SessionOpened { session: session()? })
+        }
+        Kind::SessionClosed => {
+            let (id,) = dec::<(Id,)>(bytes)?;
+            (id, EventBody::SessionClosed { session: session()? })
+        }
+        Kind::WindowOpened => {
+            let (id, name) = dec(bytes)?;
+            (id, EventBody::WindowOpened { target: target()?, name })
+        }
+        Kind::WindowRenamed => {
+            let (id, name) = dec(bytes)?;
+            (id, EventBody::WindowRenamed { target: target()?, name })
+        }
+        Kind::WindowClosed => {
+            let (id,) = dec::<(Id,)>(bytes)?;
+            (id, EventBody::WindowClosed { target: target()? })
+        }
+        Kind::AgentRegistered => {
+            let (id, role, name) = dec(bytes)?;
+            (id, EventBody::AgentRegistered { target: target()?, role, name })
+        }
+    };
+    Ok(Event { ts_ns, id, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_log_schemas::parse_line;
+
+    #[test]
+    fn every_fixture_event_round_trips() {
+        let text = include_str!("../../tests/fixtures/tmux-session-a.ndjson");
+        for line in text.lines() {
+            let mut ev = parse_line(line, 0).unwrap();
+            ev.id = Some("producer-1".into());
+            let mut buf = Vec::new();
+            encode_body(&ev, &mut buf).unwrap();
+            assert_ne!(buf.first(), Some(&0x37), "a body must not look like a zstd dictionary");
+            let scope = scope_of(&ev.body);
+            let back = decode_body(ev.kind(), ev.ts_ns, scope.as_deref(), &buf).unwrap();
+            assert_eq!(back, ev);
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for kind in Kind::ALL {
+            assert!(decode_body(kind, 0, Some("s:0.0"), &[0xff, 0xff, 0xff]).is_err());
+            assert!(decode_body(kind, 0, Some("s:0.0"), &[]).is_err());
+        }
+    }
+}

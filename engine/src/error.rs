@@ -1,0 +1,92 @@
+//! The engine's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file-system call failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("open", "fsync", ...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The underlying key-value store reported an error.
+    #[error("store error: {0}")]
+    Store(String),
+    /// The underlying key-value store panicked (typically on a damaged file);
+    /// the panic was caught and turned into this error.
+    #[error(
+        "the store crashed while {action}: {message} (the database files may be damaged; run `orc-log verify`)"
+    )]
+    StorePanic {
+        /// What was being done.
+        action: &'static str,
+        /// The panic message.
+        message: String,
+    },
+    /// Another process holds the database.
+    #[error("database {} is in use by {holder}; stop it or run the command through `orc-log serve`", path.display())]
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+        /// Who holds it, e.g. `process 1234 (orc-log serve)`.
+        holder: String,
+    },
+    /// Stored data failed a check. `seq` is the first bad position when known.
+    #[error("{}", corrupt_message(*seq, reason))]
+    Corrupt {
+        /// The first bad seq, when known.
+        seq: Option<u64>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store holds fewer events than the head record says were acknowledged.
+    #[error(
+        "the store ends at seq {store_head} but the head record says seq {record_head} was acknowledged: \
+         the store was rolled back or lost data"
+    )]
+    RolledBack {
+        /// Last seq in the store.
+        store_head: u64,
+        /// Last seq in the head record.
+        record_head: u64,
+    },
+    /// The database was written by an unknown format version.
+    #[error("database format {found} is not supported (this build reads format {supported})")]
+    Format {
+        /// The version found.
+        found: String,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// An event cannot be stored (e.g. larger than the limit).
+    #[error("event cannot be stored: {0}")]
+    Invalid(String),
+}
+
+fn corrupt_message(seq: Option<u64>, reason: &str) -> String {
+    match seq {
+        Some(seq) => format!("corrupt at seq {seq}: {reason}"),
+        None => format!("corrupt: {reason}"),
+    }
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { action, path: path.into(), source }
+    }
+
+    pub(crate) fn corrupt(seq: impl Into<Option<u64>>, reason: impl Into<String>) -> Self {
+        Error::Corrupt { seq: seq.into(), reason: reason.into() }
+    }
+}
+
+/// `Result` with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

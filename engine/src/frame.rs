@@ -1,0 +1,385 @@
+//! Chunks and frames: the byte layout of stored events and the hash chain.
+//!
+//! A *chunk* packs the frames of consecutive seqs written by one commit into
+//! one value of the store (keyed by its first seq). Each *frame* is a small
+//! uncompressed header (kind, flags, time delta, scope, lengths) followed by
+//! the (usually compressed) body and a 4-byte check. `engine/FORMAT.md` gives
+//! every byte; this module is the one place that reads or writes them.
+
+use crate::varint::{self, Reader};
+use orc_log_schemas::Kind;
+use std::ops::Range;
+
+/// Chunk layout version written as the first byte of every chunk.
+pub(crate) const CHUNK_VERSION: u8 = 1;
+/// Bytes of the per-frame check (a prefix of the frame's chain hash).
+pub(crate) const CHECK_BYTES: usize = 4;
+/// Bytes of a chain hash (blake3).
+pub(crate) const HASH_BYTES: usize = 32;
+/// Largest raw body accepted, in bytes (16 MiB).
+pub(crate) const MAX_RAW_BYTES: u32 = 16 * 1024 * 1024;
+
+const FLAG_HAS_SCOPE: u8 = 0x80;
+const FLAG_ENCODING_MASK: u8 = 0x03;
+
+/// The chain hash before seq 1: 32 zero bytes.
+pub(crate) const GENESIS: [u8; HASH_BYTES] = [0; HASH_BYTES];
+
+/// How a body is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// Stored as is.
+    Raw = 0,
+    /// zstd, no history.
+    Zstd = 1,
+    /// zstd with the raw body of the frame `ref_back` seqs earlier as prefix.
+    ZstdRef = 2,
+}
+
+impl Encoding {
+    fn from_bits(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(Encoding::Raw),
+            1 => Some(Encoding::Zstd),
+            2 => Some(Encoding::ZstdRef),
+            _ => None,
+        }
+    }
+}
+
+/// A frame ready to be packed.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingFrame {
+    pub ts_ns: i64,
+    pub kind: Kind,
+    pub encoding: Encoding,
+    pub scope: Option<String>,
+    /// Distance back to the prefix frame (ZstdRef only), else 0.
+    pub ref_back: u64,
+    pub raw_len: u32,
+    pub body: Vec<u8>,
+}
+
+/// One parsed frame header; `body` indexes the chunk's bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct FrameHeader {
+    pub seq: u64,
+    pub ts_ns: i64,
+    pub kind: Kind,
+    pub encoding: Encoding,
+    /// Index into [`Chunk::scopes`].
+    pub scope: Option<usize>,
+    pub ref_back: u64,
+    pub raw_len: u32,
+    pub body: Range<usize>,
+    pub check: [u8; CHECK_BYTES],
+    /// Bytes this frame occupies in the chunk (header + body + check).
+    pub stored_len: usize,
+}
+
+/// A parsed chunk over its stored bytes.
+#[derive(Debug)]
+pub(crate) struct Chunk<B> {
+    pub first_seq: u64,
+    pub bytes: B,
+    pub scopes: Vec<String>,
+    pub frames: Vec<FrameHeader>,
+    /// The chain hash after the last frame.
+    pub chain_end: [u8; HASH_BYTES],
+}
+
+impl<B: AsRef<[u8]>> Chunk<B> {
+    /// The last seq in the chunk.
+    pub fn last_seq(&self) -> u64 {
+        self.first_seq + self.frames.len() as u64 - 1
+    }
+
+    pub fn body(&self, f: &FrameHeader) -> &[u8] {
+        &self.bytes.as_ref()[f.body.clone()]
+    }
+
+    pub fn scope(&self, f: &FrameHeader) -> Option<&str> {
+        f.scope.map(|i| self.scopes[i].as_str())
+    }
+
+    /// The chain hash after frame `f`, given the hash before it.
+    pub fn chain_step(&self, prev: &[u8; HASH_BYTES], f: &FrameHeader) -> [u8; HASH_BYTES] {
+        chain_step(
+            prev,
+            f.seq,
+            f.ts_ns,
+            f.kind,
+            f.encoding,
+            self.scope(f),
+            f.ref_back,
+            f.raw_len,
+            self.body(f),
+        )
+    }
+}
+
+/// The chain hash of one frame: blake3 over the previous hash and the
+/// frame's canonical bytes (FORMAT.md, "Hash chain"), independent of how
+/// frames are packed into chunks.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn chain_step(
+    prev: &[u8; HASH_BYTES],
+    seq: u64,
+    ts_ns: i64,
+    kind: Kind,
+    encoding: Encoding,
+    scope: Option<&str>,
+    ref_back: u64,
+    raw_len: u32,
+    body: &[u8],
+) -> [u8; HASH_BYTES] {
+    let mut h = blake3::Hasher::new();
+    h.update(prev);
+    h.update(&seq.to_be_bytes());
+    h.update(&ts_ns.to_be_bytes());
+    h.update(&[kind.code(), encoding as u8]);
+    let scope = scope.unwrap_or("");
+    h.update(&(scope.len() as u32).to_be_bytes());
+    h.update(scope.as_bytes());
+    h.update(&ref_back.to_be_bytes());
+    h.update(&raw_len.to_be_bytes());
+    h.update(&(body.len() as u32).to_be_bytes());
+    h.update(body);
+    *h.finalize().as_bytes()
+}
+
+/// Packs `frames` (seqs `first_seq..`) after chain hash `prev`.
+///
+/// Returns the chunk bytes and the chain hash after its last frame.
+pub(crate) fn encode_chunk(
+    first_seq: u64,
+    frames: &[PendingFrame],
+    prev: [u8; HASH_BYTES],
+) -> (Vec<u8>, [u8; HASH_BYTES]) {
+    let mut scopes: Vec<&str> = Vec::new();
+    for f in frames {
+        if let Some(s) = f.scope.as_deref()
+            && !scopes.contains(&s)
+        {
+            scopes.push(s);
+        }
+    }
+    let body_bytes: usize = frames.iter().map(|f| f.body.len() + 16).sum();
+    let mut out = Vec::with_capacity(body_bytes + 64);
+    out.push(CHUNK_VERSION);
+    varint::put_u64(&mut out, frames.len() as u64);
+    let base_ts = frames.first().map_or(0, |f| f.ts_ns);
+    varint::put_i64(&mut out, base_ts);
+    varint::put_u64(&mut out, scopes.len() as u64);
+    for s in &scopes {
+        varint::put_u64(&mut out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut chain = prev;
+    let mut prev_ts = base_ts;
+    for (i, f) in frames.iter().enumerate() {
+        let seq = first_seq + i as u64;
+        let scope_idx = f.scope.as_deref().and_then(|s| scopes.iter().position(|x| *x == s));
+        out.push(f.kind.code());
+        out.push(f.encoding as u8 | if scope_idx.is_some() { FLAG_HAS_SCOPE } else { 0 });
+        varint::put_i64(&mut out, f.ts_ns.wrapping_sub(prev_ts));
+        prev_ts = f.ts_ns;
+        if let Some(idx) = scope_idx {
+            varint::put_u64(&mut out, idx as u64);
+        }
+        if f.encoding == Encoding::ZstdRef {
+            varint::put_u64(&mut out, f.ref_back);
+        }
+        varint::put_u64(&mut out, u64::from(f.raw_len));
+        varint::put_u64(&mut out, f.body.len() as u64);
+        out.extend_from_slice(&f.body);
+        chain = chain_step(
+            &chain,
+            seq,
+            f.ts_ns,
+            f.kind,
+            f.encoding,
+            f.scope.as_deref(),
+            f.ref_back,
+            f.raw_len,
+            &f.body,
+        );
+        out.extend_from_slice(&chain[..CHECK_BYTES]);
+    }
+    out.extend_from_slice(&chain);
+    (out, chain)
+}
+
+/// Parses a chunk's structure (no decompression, no hash checks).
+///
+/// # Errors
+/// `(seq, reason)`: the seq being parsed when the bytes stopped making sense.
+pub(crate) fn decode_chunk<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>, (u64, String)> {
+    let buf = bytes.as_ref();
+    let mut r = Reader::new(buf);
+    let bad = |seq: u64, what: &str| (seq, format!("chunk at seq {first_seq}: {what}"));
+    let version = r.u8().ok_or_else(|| bad(first_seq, "empty chunk"))?;
+    if version != CHUNK_VERSION {
+        return Err(bad(first_seq, &format!("unknown chunk version {version}")));
+    }
+    let count = r.u64().ok_or_else(|| bad(first_seq, "truncated frame count"))?;
+    if count == 0 || count > buf.len() as u64 {
+        return Err(bad(first_seq, &format!("impossible frame count {count}")));
+    }
+    let base_ts = r.i64().ok_or_else(|| bad(first_seq, "truncated base time"))?;
+    let nscopes = r.u64().ok_or_else(|| bad(first_seq, "truncated scope count"))?;
+    if nscopes > count {
+        return Err(bad(first_seq, &format!("{nscopes} scopes for {count} frames")));
+    }
+    let mut scopes = Vec::with_capacity(nscopes as usize);
+    for _ in 0..nscopes {
+        let len = r.u64().ok_or_else(|| bad(first_seq, "truncated scope"))?;
+        let s = r.bytes(len as usize).ok_or_else(|| bad(first_seq, "truncated scope"))?;
+        let s = std::str::from_utf8(s).map_err(|_| bad(first_seq, "scope is not UTF-8"))?;
+        scopes.push(s.to_owned());
+    }
+    let mut frames = Vec::with_capacity(count as usize);
+    let mut ts = base_ts;
+    for i in 0..count {
+        let seq = first_seq + i;
+        let start = r.pos;
+        let trunc = |what: &str| (seq, format!("frame truncated ({what})"));
+        let code = r.u8().ok_or_else(|| trunc("kind"))?;
+        let kind = Kind::from_code(code).ok_or_else(|| (seq, format!("unknown kind code {code}")))?;
+        let flags = r.u8().ok_or_else(|| trunc("flags"))?;
+        if flags & !(FLAG_HAS_SCOPE | FLAG_ENCODING_MASK) != 0 {
+            return Err((seq, format!("unknown flags {flags:#04x}")));
+        }
+        let encoding = Encoding::from_bits(flags & FLAG_ENCODING_MASK)
+            .ok_or_else(|| (seq, format!("unknown encoding in flags {flags:#04x}")))?;
+        ts = ts.wrapping_add(r.i64().ok_or_else(|| trunc("time"))?);
+        let scope = if flags & FLAG_HAS_SCOPE != 0 {
+            let idx = r.u64().ok_or_else(|| trunc("scope"))?;
+            if idx >= nscopes {
+                return Err((seq, format!("scope index {idx} out of {nscopes}")));
+            }
+            Some(idx as usize)
+        } else {
+            None
+        };
+        let ref_back = if encoding == Encoding::ZstdRef {
+            let back = r.u64().ok_or_else(|| trunc("reference"))?;
+            if back == 0 || back >= seq {
+                return Err((seq, format!("reference {back} back is outside the log")));
+            }
+            back
+        } else {
+            0
+        };
+        let raw_len = r.u64().ok_or_else(|| trunc("raw length"))?;
+        if raw_len > u64::from(MAX_RAW_BYTES) {
+            return Err((seq, format!("raw length {raw_len} over the limit")));
+        }
+        let stored = r.u64().ok_or_else(|| trunc("stored length"))?;
+        if stored > r.remaining() as u64 {
+            return Err((seq, format!("stored length {stored} runs past the chunk")));
+        }
+        let body_start = r.pos;
+        r.pos += stored as usize;
+        let check: [u8; CHECK_BYTES] =
+            r.bytes(CHECK_BYTES).and_then(|b| b.try_into().ok()).ok_or_else(|| trunc("check"))?;
+        frames.push(FrameHeader {
+            seq,
+            ts_ns: ts,
+            kind,
+            encoding,
+            scope,
+            ref_back,
+            raw_len: raw_len as u32,
+            body: body_start..body_start + stored as usize,
+            check,
+            stored_len: r.pos - start,
+        });
+    }
+    let last = first_seq + count - 1;
+    let chain_end: [u8; HASH_BYTES] = r
+        .bytes(HASH_BYTES)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| (last, "chunk truncated (chain hash)".to_owned()))?;
+    if r.remaining() != 0 {
+        return Err((last, format!("{} unexpected bytes after the chunk", r.remaining())));
+    }
+    Ok(Chunk { first_seq, bytes, scopes, frames, chain_end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames() -> Vec<PendingFrame> {
+        vec![
+            PendingFrame {
+                ts_ns: 1_000,
+                kind: Kind::Capture,
+                encoding: Encoding::Zstd,
+                scope: Some("s:0.0".into()),
+                ref_back: 0,
+                raw_len: 10,
+                body: vec![1, 2, 3],
+            },
+            PendingFrame {
+                ts_ns: 900,
+                kind: Kind::Capture,
+                encoding: Encoding::ZstdRef,
+                scope: Some("s:0.0".into()),
+                ref_back: 1,
+                raw_len: 11,
+                body: vec![4, 5],
+            },
+            PendingFrame {
+                ts_ns: 2_000,
+                kind: Kind::Marker,
+                encoding: Encoding::Raw,
+                scope: None,
+                ref_back: 0,
+                raw_len: 2,
+                body: vec![0, 0],
+            },
+        ]
+    }
+
+    #[test]
+    fn encode_decode_round_trip_and_chain() {
+        let (bytes, end) = encode_chunk(7, &frames(), GENESIS);
+        let c = decode_chunk(7, &bytes).unwrap();
+        assert_eq!(c.last_seq(), 9);
+        assert_eq!(c.chain_end, end);
+        assert_eq!(c.scopes, vec!["s:0.0".to_owned()]);
+        let mut h = GENESIS;
+        for (f, p) in c.frames.iter().zip(frames()) {
+            assert_eq!(
+                (f.ts_ns, f.kind, f.encoding, f.ref_back, f.raw_len),
+                (p.ts_ns, p.kind, p.encoding, p.ref_back, p.raw_len)
+            );
+            assert_eq!(c.body(f), &p.body[..]);
+            assert_eq!(c.scope(f), p.scope.as_deref());
+            h = c.chain_step(&h, f);
+            assert_eq!(f.check, h[..CHECK_BYTES]);
+        }
+        assert_eq!(h, end);
+    }
+
+    #[test]
+    fn truncations_and_garbage_are_errors() {
+        let (bytes, _) = encode_chunk(7, &frames(), GENESIS);
+        for len in 0..bytes.len() {
+            assert!(decode_chunk(7, &bytes[..len]).is_err(), "truncated to {len}");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(decode_chunk(7, &extra).is_err());
+        // a reference back to seq 0 or before is rejected
+        let mut f = frames();
+        f[0].encoding = Encoding::ZstdRef;
+        f[0].ref_back = 1;
+        let (bytes, _) = encode_chunk(1, &f, GENESIS);
+        assert!(decode_chunk(1, &bytes).is_err());
+        let (bytes, _) = encode_chunk(2, &f, GENESIS);
+        assert!(decode_chunk(2, &bytes).is_ok());
+    }
+}

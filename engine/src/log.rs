@@ -1,0 +1,556 @@
+//! [`Log`]: open a database, append events durably, read them back.
+
+use crate::codec;
+use crate::compress::{Compressor, Decompressor};
+use crate::error::{Error, Result};
+use crate::frame::{self, Encoding, GENESIS, HASH_BYTES, MAX_RAW_BYTES, PendingFrame};
+use crate::head::{self, HeadRecord};
+use crate::keys;
+use crate::lock::{self, DirLock};
+use crate::store::{Store, Value};
+use orc_log_schemas::{Event, Kind, Record};
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The on-disk format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Tuning knobs of a database. The defaults are what `orc-log` uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// A pane capture is stored whole (a keyframe) at least every this many
+    /// captures of that pane; between keyframes each capture is compressed
+    /// against the previous one, so reading one capture costs at most this
+    /// many decompressions. Default 32.
+    pub keyframe_interval: u32,
+    /// zstd level for captures compressed against the previous capture. Default 9.
+    pub capture_level: i32,
+    /// zstd level for all other bodies and keyframes. Default 6.
+    pub event_level: i32,
+    /// A commit is split into chunks of about this many stored bytes. Default 32 KiB.
+    pub chunk_target_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { keyframe_interval: 32, capture_level: 9, event_level: 6, chunk_target_bytes: 32 * 1024 }
+    }
+}
+
+/// The end of the log: last seq, the chain hash after it, and the greatest ts so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Last seq (0 for an empty log).
+    pub seq: u64,
+    /// Chain hash after `seq` (32 zero bytes for an empty log).
+    pub chain_hash: [u8; HASH_BYTES],
+    /// Greatest event ts in the log, UTC ns (`i64::MIN` for an empty log).
+    pub max_ts_ns: i64,
+}
+
+impl Head {
+    /// The chain hash as lowercase hex.
+    pub fn chain_hex(&self) -> String {
+        head::hex(&self.chain_hash)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(48);
+        v.extend_from_slice(&self.seq.to_be_bytes());
+        v.extend_from_slice(&self.chain_hash);
+        v.extend_from_slice(&self.max_ts_ns.to_be_bytes());
+        v
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        if b.len() != 48 {
+            return None;
+        }
+        Some(Self {
+            seq: u64::from_be_bytes(b[0..8].try_into().ok()?),
+            chain_hash: b[8..40].try_into().ok()?,
+            max_ts_ns: i64::from_be_bytes(b[40..48].try_into().ok()?),
+        })
+    }
+}
+
+const EMPTY_HEAD: Head = Head { seq: 0, chain_hash: GENESIS, max_ts_ns: i64::MIN };
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AppendReceipt {
+    /// Events appended.
+    pub appended: u64,
+    /// Events skipped because their `id` was already in the log (or earlier in the batch).
+    pub duplicates: u64,
+    /// Seq of the first appended event (0 when none).
+    pub first_seq: u64,
+    /// Seq of the last appended event (the head after the call).
+    pub last_seq: u64,
+}
+
+/// The last capture of a pane, the prefix for the next one.
+#[derive(Debug, Clone)]
+pub(crate) struct PaneState {
+    seq: u64,
+    raw: Vec<u8>,
+    /// Delta steps since the last keyframe (0 = this capture is a keyframe).
+    depth: u32,
+}
+
+/// A frame read back: header facts and the raw (uncompressed) body.
+pub(crate) struct RawFrame {
+    pub kind: Kind,
+    pub ts_ns: i64,
+    pub scope: Option<String>,
+    pub raw: Vec<u8>,
+    pub depth: u32,
+}
+
+/// An open database: the event log plus its indexes. One process at a time.
+///
+/// Reads take `&self`; appends take `&mut self`, so one `Log` has one writer.
+pub struct Log {
+    pub(crate) dir: PathBuf,
+    pub(crate) store: Store,
+    _lock: DirLock,
+    pub(crate) config: Config,
+    head: Head,
+    /// Head from the `HEAD` file at open.
+    pub(crate) head_record: Option<HeadRecord>,
+    /// Why appends are refused (rollback or head mismatch found at open).
+    refuse_writes: Option<String>,
+    panes: HashMap<String, PaneState>,
+    event_zstd: Compressor,
+    capture_zstd: Compressor,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log").field("dir", &self.dir).field("head", &self.head).finish_non_exhaustive()
+    }
+}
+
+fn zstd_err(e: String) -> Error {
+    Error::Invalid(format!("zstd: {e}"))
+}
+
+/// Sets `dir` to 0700 and every file below it to 0600, whatever the umask.
+fn restrict_permissions(dir: &Path) -> Result<()> {
+    let set = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io("chmod", p, e))
+    };
+    set(dir, 0o700)?;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        let ft = entry.file_type().map_err(|e| Error::io("stat", entry.path(), e))?;
+        if ft.is_dir() {
+            restrict_permissions(&entry.path())?;
+        } else if ft.is_file() {
+            set(&entry.path(), 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+impl Log {
+    /// Opens the database in `dir`, creating it (mode 0700) if missing.
+    ///
+    /// Takes the directory lock for the life of the `Log`. A store that ends
+    /// before the `HEAD` record (rolled back) or disagrees with it opens for
+    /// reading but refuses appends; [`Log::verify`] reports why.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another process holds the database;
+    /// [`Error::Format`] for an unknown format; [`Error::Io`], [`Error::Store`]
+    /// or [`Error::StorePanic`] when the files cannot be opened.
+    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Self> {
+        let dir = dir.as_ref().to_owned();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Error::io("create", &dir, e))?;
+        let lock = lock::lock(&dir)?;
+        let store = Store::open(&dir.join("store"))?;
+        let head_record = head::read(&dir)?;
+        let mut log = Self {
+            event_zstd: Compressor::new(config.event_level).map_err(zstd_err)?,
+            capture_zstd: Compressor::new(config.capture_level).map_err(zstd_err)?,
+            dir,
+            store,
+            _lock: lock,
+            config,
+            head: EMPTY_HEAD,
+            head_record,
+            refuse_writes: None,
+            panes: HashMap::new(),
+        };
+        match log.store.get(&keys::meta(keys::META_FORMAT))? {
+            Some(v) => {
+                let found = String::from_utf8_lossy(v.as_ref()).into_owned();
+                if found != FORMAT_VERSION.to_string() {
+                    return Err(Error::Format { found, supported: FORMAT_VERSION });
+                }
+            }
+            None => {
+                let fresh = head_record.is_none();
+                log.store
+                    .commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
+                if fresh {
+                    head::write(&log.dir, HeadRecord { seq: 0, chain: GENESIS })?;
+                    log.head_record = Some(HeadRecord { seq: 0, chain: GENESIS });
+                }
+            }
+        }
+        if let Some(v) = log.store.get(&keys::meta(keys::META_HEAD))? {
+            log.head =
+                Head::decode(v.as_ref()).ok_or_else(|| Error::corrupt(None, "head metadata is malformed"))?;
+        }
+        log.check_head_record()?;
+        restrict_permissions(&log.dir)?;
+        Ok(log)
+    }
+
+    fn check_head_record(&mut self) -> Result<()> {
+        let Some(rec) = self.head_record else {
+            self.refuse_writes = Some("the head record file HEAD is missing".into());
+            return Ok(());
+        };
+        if rec.seq > self.head.seq {
+            self.refuse_writes =
+                Some(Error::RolledBack { store_head: self.head.seq, record_head: rec.seq }.to_string());
+        } else if rec.seq == self.head.seq && rec.chain != self.head.chain_hash {
+            self.refuse_writes =
+                Some(format!("the store's chain hash at seq {} differs from the head record", rec.seq));
+        } else if rec.seq < self.head.seq {
+            // A crash between a commit and the record's update: catch the record up.
+            let now = HeadRecord { seq: self.head.seq, chain: self.head.chain_hash };
+            head::write(&self.dir, now)?;
+            self.head_record = Some(now);
+        }
+        Ok(())
+    }
+
+    /// The database directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The end of the log.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// Appends `events` in order, assigning consecutive seqs after the head.
+    ///
+    /// Events whose `id` is already in the log, or repeats an earlier id in
+    /// `events`, are skipped and counted in [`AppendReceipt::duplicates`].
+    /// All events of one call are committed together (one group commit).
+    ///
+    /// **Durability:** when this returns Ok, every appended event, its indexes
+    /// and the head record are on disk (fsynced) and survive a crash or power
+    /// loss. On error nothing of this call is acknowledged; after a crash the
+    /// log holds either all of the call's events or none of them.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an event too large to store (nothing is written);
+    /// [`Error::RolledBack`]-style refusals when the store disagrees with its
+    /// head record; store and I/O errors.
+    pub fn append(&mut self, events: &[Event]) -> Result<AppendReceipt> {
+        if let Some(why) = &self.refuse_writes {
+            return Err(Error::corrupt(None, format!("appends are refused: {why}; run `orc-log verify`")));
+        }
+        let mut receipt = AppendReceipt::default();
+        let mut seen_ids: HashSet<&str> = HashSet::new();
+        let mut puts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut pending: Vec<PendingFrame> = Vec::with_capacity(events.len());
+        // New pane states are kept aside and merged only after the commit succeeds.
+        let mut panes: HashMap<String, PaneState> = HashMap::new();
+        let mut next_seq = self.head.seq + 1;
+        let mut raw = Vec::new();
+        for ev in events {
+            if let Some(id) = ev.id.as_deref() {
+                if !seen_ids.insert(id) || self.store.get(&keys::id(id))?.is_some() {
+                    receipt.duplicates += 1;
+                    continue;
+                }
+                puts.push((keys::id(id), next_seq.to_be_bytes().to_vec()));
+            }
+            raw.clear();
+            codec::encode_body(ev, &mut raw)?;
+            if raw.len() > MAX_RAW_BYTES as usize {
+                return Err(Error::Invalid(format!(
+                    "body of {} bytes is over the {MAX_RAW_BYTES}-byte limit",
+                    raw.len()
+                )));
+            }
+            let scope = codec::scope_of(&ev.body);
+            let mut frame = PendingFrame {
+                ts_ns: ev.ts_ns,
+                kind: ev.kind(),
+                encoding: Encoding::Zstd,
+                scope,
+                ref_back: 0,
+                raw_len: raw.len() as u32,
+                body: Vec::new(),
+            };
+            let mut depth = 0;
+            if let (Kind::Capture, Some(scope)) = (frame.kind, frame.scope.as_deref()) {
+                let prev = match panes.get(scope) {
+                    Some(p) => Some(p.clone()),
+                    None => self.pane_state(scope)?,
+                };
+                match prev.filter(|p| p.depth + 1 < self.config.keyframe_interval) {
+                    Some(p) => {
+                        self.capture_zstd.compress(&raw, Some(&p.raw), &mut frame.body).map_err(zstd_err)?;
+                        frame.encoding = Encoding::ZstdRef;
+                        frame.ref_back = next_seq - p.seq;
+                        depth = p.depth + 1;
+                    }
+                    None => self.event_zstd.compress(&raw, None, &mut frame.body).map_err(zstd_err)?,
+                }
+            } else {
+                self.event_zstd.compress(&raw, None, &mut frame.body).map_err(zstd_err)?;
+            }
+            if frame.body.len() >= raw.len() {
+                frame.encoding = Encoding::Raw;
+                frame.ref_back = 0;
+                frame.body.clear();
+                frame.body.extend_from_slice(&raw);
+                depth = 0;
+            }
+            if frame.kind == Kind::Capture
+                && let Some(scope) = &frame.scope
+            {
+                panes.insert(scope.clone(), PaneState { seq: next_seq, raw: raw.clone(), depth });
+            }
+            pending.push(frame);
+            next_seq += 1;
+        }
+        if pending.is_empty() {
+            receipt.last_seq = self.head.seq;
+            return Ok(receipt);
+        }
+        let mut head = self.head;
+        let first_seq = head.seq + 1;
+        let mut start = 0;
+        while start < pending.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < pending.len()
+                && (end == start || bytes + pending[end].body.len() <= self.config.chunk_target_bytes)
+            {
+                bytes += pending[end].body.len() + 12;
+                end += 1;
+            }
+            let chunk_first = first_seq + start as u64;
+            let frames = &pending[start..end];
+            let (chunk, chain) = frame::encode_chunk(chunk_first, frames, head.chain_hash);
+            for f in frames {
+                head.max_ts_ns = head.max_ts_ns.max(f.ts_ns);
+            }
+            puts.push((keys::chunk(chunk_first).to_vec(), chunk));
+            puts.push((keys::time(head.max_ts_ns, chunk_first).to_vec(), Vec::new()));
+            let mut scopes: Vec<&str> = frames.iter().filter_map(|f| f.scope.as_deref()).collect();
+            scopes.sort_unstable();
+            scopes.dedup();
+            for s in scopes {
+                puts.push((keys::scope(s, chunk_first), Vec::new()));
+            }
+            head.seq = chunk_first + frames.len() as u64 - 1;
+            head.chain_hash = chain;
+            start = end;
+        }
+        puts.push((keys::meta(keys::META_HEAD), head.encode()));
+        self.store.commit(puts)?;
+        let rec = HeadRecord { seq: head.seq, chain: head.chain_hash };
+        head::write(&self.dir, rec)?;
+        self.head_record = Some(rec);
+        receipt.appended = pending.len() as u64;
+        receipt.first_seq = first_seq;
+        receipt.last_seq = head.seq;
+        self.head = head;
+        self.panes.extend(panes);
+        Ok(receipt)
+    }
+
+    /// The last capture of `scope` in the log, loaded once per process.
+    fn pane_state(&mut self, scope: &str) -> Result<Option<PaneState>> {
+        if let Some(p) = self.panes.get(scope) {
+            return Ok(Some(p.clone()));
+        }
+        let Some(seq) = self.last_capture_seq(scope)? else { return Ok(None) };
+        let mut dctx = Decompressor::new().map_err(zstd_err)?;
+        let f = self.raw_frame(seq, &mut dctx)?;
+        let state = PaneState { seq, raw: f.raw, depth: f.depth };
+        self.panes.insert(scope.to_owned(), state.clone());
+        Ok(Some(state))
+    }
+
+    /// Seq of the last capture of `scope`, looking back through at most 64
+    /// chunks that mention the scope (older captures are not worth a delta).
+    fn last_capture_seq(&self, scope: &str) -> Result<Option<u64>> {
+        let prefix = keys::scope_prefix(scope);
+        let mut upper = keys::scope(scope, u64::MAX);
+        for _ in 0..64 {
+            let Some((key, _)) = self.store.last_at_or_before(&prefix, &upper)? else { return Ok(None) };
+            let Some(first) = keys::scope_seq(&key) else { return Ok(None) };
+            let chunk = self.chunk_at(first)?;
+            let hit = chunk
+                .frames
+                .iter()
+                .rev()
+                .find(|f| f.kind == Kind::Capture && chunk.scope(f) == Some(scope))
+                .map(|f| f.seq);
+            if hit.is_some() {
+                return Ok(hit);
+            }
+            if first == 0 {
+                return Ok(None);
+            }
+            upper = keys::scope(scope, first - 1);
+        }
+        Ok(None)
+    }
+
+    /// The chunk that starts at `first_seq`.
+    pub(crate) fn chunk_at(&self, first_seq: u64) -> Result<frame::Chunk<Value>> {
+        let v = self
+            .store
+            .get(&keys::chunk(first_seq))?
+            .ok_or_else(|| Error::corrupt(first_seq, "an index names a chunk that is not in the store"))?;
+        frame::decode_chunk(first_seq, v).map_err(|(seq, why)| Error::corrupt(seq, why))
+    }
+
+    /// The chunk holding `seq`, if `seq` is in the log.
+    pub(crate) fn chunk_holding(&self, seq: u64) -> Result<Option<frame::Chunk<Value>>> {
+        if seq == 0 || seq > self.head.seq {
+            return Ok(None);
+        }
+        let Some((key, v)) = self.store.last_at_or_before(&[keys::CHUNK], &keys::chunk(seq))? else {
+            return Err(Error::corrupt(seq, "no chunk holds this seq"));
+        };
+        let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(seq, "malformed chunk key"))?;
+        let chunk = frame::decode_chunk(first, v).map_err(|(s, why)| Error::corrupt(s, why))?;
+        if chunk.last_seq() < seq {
+            return Err(Error::corrupt(
+                seq,
+                format!("missing: the chunk at {first} ends at {}", chunk.last_seq()),
+            ));
+        }
+        Ok(Some(chunk))
+    }
+
+    /// Decodes the raw body of `seq`, following delta references.
+    pub(crate) fn raw_frame(&self, seq: u64, dctx: &mut Decompressor) -> Result<RawFrame> {
+        let chunk = self.chunk_holding(seq)?.ok_or_else(|| Error::corrupt(seq, "seq is past the head"))?;
+        let f = &chunk.frames[(seq - chunk.first_seq) as usize];
+        let body = chunk.body(f);
+        let (raw, depth) = match f.encoding {
+            Encoding::Raw => (body.to_vec(), 0),
+            Encoding::Zstd => {
+                (dctx.decompress(body, None, f.raw_len as usize).map_err(|e| Error::corrupt(seq, e))?, 0)
+            }
+            Encoding::ZstdRef => {
+                let prev = self.raw_frame(seq - f.ref_back, dctx)?;
+                let raw = dctx
+                    .decompress(body, Some(&prev.raw), f.raw_len as usize)
+                    .map_err(|e| Error::corrupt(seq, e))?;
+                (raw, prev.depth + 1)
+            }
+        };
+        Ok(RawFrame { kind: f.kind, ts_ns: f.ts_ns, scope: chunk.scope(f).map(str::to_owned), raw, depth })
+    }
+
+    /// The event at `seq`, or `None` past the head.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the stored frame does not decode; store errors.
+    pub fn get(&self, seq: u64) -> Result<Option<Record>> {
+        if seq == 0 || seq > self.head.seq {
+            return Ok(None);
+        }
+        let mut dctx = Decompressor::new().map_err(zstd_err)?;
+        let f = self.raw_frame(seq, &mut dctx)?;
+        let event = codec::decode_body(f.kind, f.ts_ns, f.scope.as_deref(), &f.raw)
+            .map_err(|e| Error::corrupt(seq, e))?;
+        Ok(Some(Record { seq, event }))
+    }
+
+    /// The seq of the event with producer id `id`, if any.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn seq_of_id(&self, id: &str) -> Result<Option<u64>> {
+        Ok(self.store.get(&keys::id(id))?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    /// The last seq of the log prefix "up to time `t_ns`": the prefix that
+    /// ends just before the first event whose ts is later than `t_ns`
+    /// (DESIGN.md, "Point in time"). 0 when the first event is already later.
+    ///
+    /// # Errors
+    /// Store errors and [`Error::Corrupt`].
+    pub fn seq_at_time(&self, t_ns: i64) -> Result<u64> {
+        // The first chunk whose running-max ts exceeds t holds the first later event.
+        let Some(start) = t_ns.checked_add(1) else { return Ok(self.head.seq) };
+        let from = keys::time(start, 0);
+        let to = [keys::TIME + 1];
+        let Some(entry) = self.store.range(&from, &to).next() else { return Ok(self.head.seq) };
+        let (key, _) = entry?;
+        let first = keys::time_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed time-index key"))?;
+        let chunk = self.chunk_at(first)?;
+        let hit = chunk.frames.iter().find(|f| f.ts_ns > t_ns).map(|f| f.seq);
+        Ok(hit.map_or(chunk.last_seq(), |s| s - 1))
+    }
+
+    /// The first seq whose chunk may hold an event at or after `t_ns`
+    /// (every event before it is earlier than `t_ns`).
+    pub(crate) fn first_seq_from_time(&self, t_ns: i64) -> Result<Option<u64>> {
+        let from = keys::time(t_ns, 0);
+        let to = [keys::TIME + 1];
+        match self.store.range(&from, &to).next() {
+            None => Ok(None),
+            Some(entry) => {
+                let (key, _) = entry?;
+                Ok(Some(
+                    keys::time_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed time-index key"))?,
+                ))
+            }
+        }
+    }
+
+    /// Bytes the database takes on disk (store files plus `HEAD` and `LOCK`).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn disk_bytes(&self) -> Result<u64> {
+        let mut total = self.store.size_on_disk()?;
+        for name in ["HEAD", "LOCK"] {
+            total += std::fs::metadata(self.dir.join(name)).map(|m| m.len()).unwrap_or(0);
+        }
+        Ok(total)
+    }
+
+    /// Reads a named checkpoint blob (see [`Log::put_checkpoint`]).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn checkpoint(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.get(&keys::checkpoint(name))?.map(|v| v.as_ref().to_vec()))
+    }
+
+    /// Durably stores a named checkpoint blob (a projection's state and seq).
+    ///
+    /// **Durability:** on disk when this returns Ok.
+    ///
+    /// # Errors
+    /// Store and I/O errors.
+    pub fn put_checkpoint(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.store.commit(vec![(keys::checkpoint(name), bytes.to_vec())])
+    }
+}

@@ -1,0 +1,271 @@
+//! Reading the log in seq order, with filters pushed down to frame headers.
+
+use crate::codec;
+use crate::compress::Decompressor;
+use crate::error::{Error, Result};
+use crate::frame::{Chunk, Encoding, FrameHeader};
+use crate::keys;
+use crate::log::Log;
+use crate::store::{Range, Value};
+use orc_log_schemas::{Kind, Record};
+use std::collections::HashMap;
+
+/// Which events a scan returns. The default is the whole log.
+///
+/// Every condition is checked on the uncompressed frame header; bodies of
+/// events that do not match are never decompressed.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// First seq (inclusive); 0 or 1 mean from the start.
+    pub from_seq: u64,
+    /// Last seq (inclusive).
+    pub until_seq: Option<u64>,
+    /// Only these kinds (empty: all kinds).
+    pub kinds: Vec<Kind>,
+    /// Only events whose scope is this target (`session:window.pane`) or
+    /// session name.
+    pub scope: Option<String>,
+    /// Only events with `ts >= since_ns` (UTC ns).
+    pub since_ns: Option<i64>,
+    /// Only events with `ts <= until_ns` (UTC ns).
+    pub until_ns: Option<i64>,
+}
+
+/// Header facts of one event: what scans that skip bodies see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventMeta {
+    /// Log position.
+    pub seq: u64,
+    /// Event time, UTC ns.
+    pub ts_ns: i64,
+    /// Kind.
+    pub kind: Kind,
+    /// Target (`session:window.pane`; the `to` of a message), session name
+    /// for session events, or none.
+    pub scope: Option<String>,
+    /// Uncompressed body size in bytes.
+    pub raw_bytes: u64,
+    /// Bytes the frame takes in its chunk (header, body and check).
+    pub stored_bytes: u64,
+}
+
+enum Source {
+    /// Every chunk in key order.
+    Chunks(Range),
+    /// Chunks listed by the scope index.
+    Scope(Range),
+}
+
+/// An iterator over matching events; see [`Log::scan`] and [`Log::scan_meta`].
+pub struct Scan<'a> {
+    log: &'a Log,
+    filter: Filter,
+    source: Source,
+    chunk: Option<Chunk<Value>>,
+    pos: usize,
+    decode: bool,
+    dctx: Option<Decompressor>,
+    /// Last decoded capture body per scope: the prefix of the next delta.
+    panes: HashMap<String, (u64, Vec<u8>)>,
+    done: bool,
+}
+
+impl Log {
+    /// Events matching `filter`, in seq order, fully decoded.
+    ///
+    /// Memory stays bounded by one chunk plus the last capture of each pane.
+    ///
+    /// # Errors
+    /// Store errors at the start; each item may be an [`Error::Corrupt`]
+    /// naming the seq that failed to decode, after which the scan ends.
+    pub fn scan(&self, filter: Filter) -> Result<Scan<'_>> {
+        self.scan_inner(filter, true)
+    }
+
+    /// Like [`Log::scan`] but yields only header facts; no body is decompressed.
+    ///
+    /// # Errors
+    /// As [`Log::scan`].
+    pub fn scan_meta(&self, filter: Filter) -> Result<impl Iterator<Item = Result<EventMeta>> + '_> {
+        let scan = self.scan_inner(filter, false)?;
+        Ok(scan.map_meta())
+    }
+
+    fn scan_inner(&self, mut filter: Filter, decode: bool) -> Result<Scan<'_>> {
+        filter.from_seq = filter.from_seq.max(1);
+        let mut done = false;
+        if let Some(since) = filter.since_ns {
+            match self.first_seq_from_time(since)? {
+                Some(s) => filter.from_seq = filter.from_seq.max(s),
+                None => done = true,
+            }
+        }
+        // Start from the chunk holding from_seq (it may begin earlier).
+        let start_chunk = match self.store.last_at_or_before(&[keys::CHUNK], &keys::chunk(filter.from_seq))? {
+            Some((k, _)) => keys::chunk_seq(&k).unwrap_or(1),
+            None => 1,
+        };
+        let source = match &filter.scope {
+            Some(scope) => {
+                let from = keys::scope(scope, start_chunk);
+                let to = keys::scope(scope, u64::MAX);
+                Source::Scope(self.store.range(&from, &to))
+            }
+            None => Source::Chunks(self.store.range(&keys::chunk(start_chunk), &[keys::CHUNK + 1])),
+        };
+        Ok(Scan {
+            log: self,
+            filter,
+            source,
+            chunk: None,
+            pos: 0,
+            decode,
+            dctx: None,
+            panes: HashMap::new(),
+            done,
+        })
+    }
+}
+
+impl<'a> Scan<'a> {
+    fn map_meta(self) -> impl Iterator<Item = Result<EventMeta>> + 'a {
+        MetaScan(self)
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<Chunk<Value>>> {
+        let (key, value) = match &mut self.source {
+            Source::Chunks(range) => match range.next() {
+                None => return Ok(None),
+                Some(e) => e?,
+            },
+            Source::Scope(range) => match range.next() {
+                None => return Ok(None),
+                Some(e) => {
+                    let (k, _) = e?;
+                    let first = keys::scope_seq(&k)
+                        .ok_or_else(|| Error::corrupt(None, "malformed scope-index key"))?;
+                    return self.log.chunk_at(first).map(Some);
+                }
+            },
+        };
+        let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
+        crate::frame::decode_chunk(first, value).map(Some).map_err(|(seq, why)| Error::corrupt(seq, why))
+    }
+
+    fn matches(&self, chunk: &Chunk<Value>, f: &FrameHeader) -> bool {
+        let flt = &self.filter;
+        (flt.kinds.is_empty() || flt.kinds.contains(&f.kind))
+            && flt.scope.as_deref().is_none_or(|s| chunk.scope(f) == Some(s))
+            && flt.since_ns.is_none_or(|t| f.ts_ns >= t)
+            && flt.until_ns.is_none_or(|t| f.ts_ns <= t)
+    }
+
+    /// The next matching frame as (meta, decoded record if decoding).
+    fn next_inner(&mut self) -> Result<Option<(EventMeta, Option<Record>)>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if self.chunk.as_ref().is_none_or(|c| self.pos >= c.frames.len()) {
+                match self.next_chunk()? {
+                    Some(c) => {
+                        self.chunk = Some(c);
+                        self.pos = 0;
+                    }
+                    None => {
+                        self.done = true;
+                        return Ok(None);
+                    }
+                }
+            }
+            let Some(chunk) = self.chunk.take() else { continue };
+            let f = chunk.frames[self.pos].clone();
+            self.pos += 1;
+            if f.seq < self.filter.from_seq {
+                self.chunk = Some(chunk);
+                continue;
+            }
+            if self.filter.until_seq.is_some_and(|u| f.seq > u) {
+                self.done = true;
+                return Ok(None);
+            }
+            if !self.matches(&chunk, &f) {
+                self.chunk = Some(chunk);
+                continue;
+            }
+            let meta = EventMeta {
+                seq: f.seq,
+                ts_ns: f.ts_ns,
+                kind: f.kind,
+                scope: chunk.scope(&f).map(str::to_owned),
+                raw_bytes: u64::from(f.raw_len),
+                stored_bytes: f.stored_len as u64,
+            };
+            let record = if self.decode { Some(self.decode_frame(&chunk, &f)?) } else { None };
+            self.chunk = Some(chunk);
+            return Ok(Some((meta, record)));
+        }
+    }
+
+    fn decode_frame(&mut self, chunk: &Chunk<Value>, f: &FrameHeader) -> Result<Record> {
+        if self.dctx.is_none() {
+            self.dctx = Some(Decompressor::new().map_err(|e| Error::Invalid(e))?);
+        }
+        let Some(dctx) = self.dctx.as_mut() else { return Err(Error::Invalid("no decompressor".into())) };
+        let body = chunk.body(f);
+        let scope = chunk.scope(f);
+        let bad = |e: String| Error::corrupt(f.seq, e);
+        let raw = match f.encoding {
+            Encoding::Raw => body.to_vec(),
+            Encoding::Zstd => dctx.decompress(body, None, f.raw_len as usize).map_err(bad)?,
+            Encoding::ZstdRef => {
+                let ref_seq = f.seq - f.ref_back;
+                let cached = scope.and_then(|s| self.panes.get(s)).filter(|(seq, _)| *seq == ref_seq);
+                let prefix = match cached {
+                    Some((_, raw)) => raw.clone(),
+                    None => self.log.raw_frame(ref_seq, dctx)?.raw,
+                };
+                dctx.decompress(body, Some(&prefix), f.raw_len as usize).map_err(bad)?
+            }
+        };
+        let event = codec::decode_body(f.kind, f.ts_ns, scope, &raw).map_err(bad)?;
+        if f.kind == Kind::Capture
+            && let Some(s) = scope
+        {
+            self.panes.insert(s.to_owned(), (f.seq, raw));
+        }
+        Ok(Record { seq: f.seq, event })
+    }
+}
+
+impl Iterator for Scan<'_> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_inner() {
+            Ok(Some((_, Some(r)))) => Some(Ok(r)),
+            Ok(Some((_, None))) | Ok(None) => None,
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+struct MetaScan<'a>(Scan<'a>);
+
+impl Iterator for MetaScan<'_> {
+    type Item = Result<EventMeta>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.0.next_inner() {
+            Ok(Some((m, _))) => Some(Ok(m)),
+            Ok(None) => None,
+            Err(e) => {
+                self.0.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

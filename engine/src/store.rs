@@ -1,0 +1,142 @@
+//! The ordered key-value store under the log. The only module that names `sled`.
+//!
+//! One sled tree holds every key (see `keys`). [`Store::commit`] applies a
+//! batch atomically and returns only after it is on disk: sled 0.34's
+//! `flush()` writes with `sync_file_range(2)`, which neither flushes the disk
+//! cache nor metadata, so this module also `fdatasync(2)`s sled's files
+//! itself. sled panics on some damaged files; every call into sled runs under
+//! `catch_unwind` and a panic becomes [`Error::StorePanic`].
+
+use crate::error::{Error, Result};
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+/// A stored value (cheaply clonable, reference-counted bytes).
+#[derive(Debug, Clone)]
+pub(crate) struct Value(sled::IVec);
+
+impl AsRef<[u8]> for Value {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The store of one database.
+pub(crate) struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    synced_blobs: HashSet<OsString>,
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Runs a sled call, turning its panics and errors into [`Error`]s.
+fn guard<T>(action: &'static str, f: impl FnOnce() -> sled::Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::Store(format!("{action}: {e}"))),
+        Err(p) => Err(Error::StorePanic { action, message: panic_message(p) }),
+    }
+}
+
+impl Store {
+    /// Opens or creates the store in directory `path`.
+    ///
+    /// # Errors
+    /// [`Error::Store`] / [`Error::StorePanic`] when sled cannot open the files.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let config = sled::Config::new().path(path).mode(sled::Mode::HighThroughput);
+        let db = guard("opening the store", || config.open())?;
+        Ok(Self { db, path: path.to_owned(), synced_blobs: HashSet::new() })
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
+        guard("reading", || self.db.get(key)).map(|v| v.map(Value))
+    }
+
+    /// The entry with the greatest key `<= key` among keys starting with `prefix`.
+    pub(crate) fn last_at_or_before(&self, prefix: &[u8], key: &[u8]) -> Result<Option<(Vec<u8>, Value)>> {
+        let found = guard("reading", || self.db.range(prefix..=key).next_back().transpose())?;
+        Ok(found.map(|(k, v)| (k.to_vec(), Value(v))))
+    }
+
+    /// Entries with keys in `[start, end)`, in key order.
+    pub(crate) fn range(&self, start: &[u8], end: &[u8]) -> Range {
+        Range { iter: self.db.range(start.to_vec()..end.to_vec()) }
+    }
+
+    /// Applies `puts` atomically and makes them durable.
+    ///
+    /// When this returns Ok every put survives a crash or power loss. On error,
+    /// either all or none of the puts may be visible after a restart.
+    ///
+    /// # Errors
+    /// [`Error::Store`], [`Error::StorePanic`] or [`Error::Io`] from fsync.
+    pub(crate) fn commit(&mut self, puts: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in puts {
+            batch.insert(k, v);
+        }
+        guard("writing", || self.db.apply_batch(batch))?;
+        self.sync()
+    }
+
+    /// Makes everything written so far durable (see [`Store::commit`]).
+    ///
+    /// # Errors
+    /// As [`Store::commit`].
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        guard("flushing", || self.db.flush())?;
+        let db_file = self.path.join("db");
+        sync_file(&db_file)?;
+        let blobs = self.path.join("blobs");
+        if let Ok(entries) = std::fs::read_dir(&blobs) {
+            let mut new = false;
+            for entry in entries.flatten() {
+                if !self.synced_blobs.contains(&entry.file_name()) {
+                    sync_file(&entry.path())?;
+                    self.synced_blobs.insert(entry.file_name());
+                    new = true;
+                }
+            }
+            if new {
+                crate::head::sync_dir(&blobs)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes the store's files take on disk.
+    pub(crate) fn size_on_disk(&self) -> Result<u64> {
+        guard("sizing", || self.db.size_on_disk())
+    }
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path).and_then(|f| f.sync_data()).map_err(|e| Error::io("fsync", path, e))
+}
+
+/// An iterator over a key range; see [`Store::range`].
+pub(crate) struct Range {
+    iter: sled::Iter,
+}
+
+impl Iterator for Range {
+    type Item = Result<(Vec<u8>, Value)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let iter = &mut self.iter;
+        match guard("reading", || iter.next().transpose()) {
+            Ok(Some((k, v))) => Some(Ok((k.to_vec(), Value(v)))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}

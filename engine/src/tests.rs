@@ -1,0 +1,210 @@
+//! Engine tests across modules: the model test and corruption handling.
+
+use crate::{Config, Error, Filter, Log};
+use orc_log_schemas::{Event, EventBody, Kind, Record, Target, parse_line};
+use proptest::prelude::*;
+
+fn fixture() -> Vec<Event> {
+    include_str!("../../tests/fixtures/tmux-session-a.ndjson")
+        .lines()
+        .map(|l| parse_line(l, 0).unwrap())
+        .collect()
+}
+
+fn all(log: &Log, filter: Filter) -> Vec<Record> {
+    log.scan(filter).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+fn small_config() -> Config {
+    // Small chunks and keyframe interval exercise chunk splits and delta chains.
+    Config { keyframe_interval: 4, chunk_target_bytes: 512, ..Config::default() }
+}
+
+#[test]
+fn fixture_round_trips_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = fixture();
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    log.append(&events[..50]).unwrap();
+    log.append(&events[50..]).unwrap();
+    let back = all(&log, Filter::default());
+    assert_eq!(back.len(), events.len());
+    for (i, (r, e)) in back.iter().zip(&events).enumerate() {
+        assert_eq!(r.seq, i as u64 + 1);
+        assert_eq!(&r.event, e);
+    }
+    let report = log.verify().unwrap();
+    assert_eq!(report.events, events.len() as u64);
+    for seq in [1, 17, 100, events.len() as u64] {
+        assert_eq!(log.get(seq).unwrap().unwrap().event, events[seq as usize - 1]);
+    }
+    // filters
+    let pane: Vec<_> = all(&log, Filter { scope: Some("proj:1.0".into()), ..Filter::default() });
+    let want: Vec<_> = events
+        .iter()
+        .filter(|e| e.body.target().map(Target::to_string).as_deref() == Some("proj:1.0"))
+        .collect();
+    assert_eq!(pane.iter().map(|r| &r.event).collect::<Vec<_>>(), want);
+    let crashes = all(&log, Filter { kinds: vec![Kind::Crash], ..Filter::default() });
+    assert_eq!(crashes.len(), 1);
+    let mid = events[80].ts_ns;
+    let since = all(&log, Filter { since_ns: Some(mid), ..Filter::default() });
+    assert_eq!(since.len(), events.iter().filter(|e| e.ts_ns >= mid).count());
+    let at = log.seq_at_time(mid).unwrap();
+    let want_at = events.iter().position(|e| e.ts_ns > mid).unwrap() as u64;
+    assert_eq!(at, want_at);
+    assert_eq!(log.seq_at_time(i64::MIN).unwrap(), 0);
+    assert_eq!(log.seq_at_time(i64::MAX).unwrap(), events.len() as u64);
+    drop(log);
+    // A reopened log continues the chain and delta state.
+    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    log.append(&events[140..]).unwrap();
+    log.verify().unwrap();
+    assert_eq!(all(&log, Filter::default()).len(), events.len() + 26);
+}
+
+#[test]
+fn duplicate_ids_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), Config::default()).unwrap();
+    let ev = |id: &str| Event {
+        ts_ns: 1,
+        id: Some(id.into()),
+        body: EventBody::Marker { label: "m".into(), target: None },
+    };
+    let r = log.append(&[ev("a"), ev("b"), ev("a")]).unwrap();
+    assert_eq!((r.appended, r.duplicates, r.first_seq, r.last_seq), (2, 1, 1, 2));
+    let r = log.append(&[ev("b"), ev("c")]).unwrap();
+    assert_eq!((r.appended, r.duplicates, r.first_seq, r.last_seq), (1, 1, 3, 3));
+    assert_eq!(log.seq_of_id("c").unwrap(), Some(3));
+    let r = log.append(&[ev("c")]).unwrap();
+    assert_eq!((r.appended, r.last_seq), (0, 3));
+}
+
+#[test]
+fn second_open_is_refused_with_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let _log = Log::open(dir.path(), Config::default()).unwrap();
+    let err = Log::open(dir.path(), Config::default()).unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+}
+
+#[test]
+fn rollback_behind_head_record_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let events = fixture();
+    let copy = dir.path().join("old-store");
+    {
+        let mut log = Log::open(&db, Config::default()).unwrap();
+        log.append(&events[..40]).unwrap();
+    }
+    copy_dir(&db.join("store"), &copy);
+    {
+        let mut log = Log::open(&db, Config::default()).unwrap();
+        log.append(&events[40..]).unwrap();
+    }
+    std::fs::remove_dir_all(db.join("store")).unwrap();
+    copy_dir(&copy, &db.join("store"));
+    let mut log = Log::open(&db, Config::default()).unwrap();
+    let err = log.verify().unwrap_err();
+    assert!(matches!(err, Error::RolledBack { store_head: 40, .. }), "{err}");
+    assert!(log.append(&events[..1]).is_err(), "appends on a rolled-back store are refused");
+}
+
+pub(crate) fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn arb_event() -> impl Strategy<Value = Event> {
+    let target = (0u32..3, 0u32..2).prop_map(|(w, p)| Target::new("s", w, p).unwrap());
+    let body = prop_oneof![
+        (target.clone(), "[a-c \n]{0,200}").prop_map(|(target, content)| EventBody::Capture {
+            target,
+            content,
+            width: Some(80),
+            height: None,
+            cursor_x: None,
+            cursor_y: Some(1)
+        }),
+        (target.clone(), ".{0,40}").prop_map(|(to, text)| EventBody::Message { from: "pm".into(), to, text }),
+        ".{1,10}".prop_map(|label| EventBody::Marker { label, target: None }),
+        Just(EventBody::SessionOpened { session: "s".into() }),
+    ];
+    (0i64..1_000_000, proptest::option::of("[a-z]{1,3}"), body).prop_map(|(ts_ns, id, body)| Event {
+        ts_ns,
+        id,
+        body,
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(Vec<Event>),
+    Reopen,
+    Read(u64, u64),
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => proptest::collection::vec(arb_event(), 0..20).prop_map(Op::Append),
+        1 => Just(Op::Reopen),
+        2 => (0u64..200, 0u64..50).prop_map(|(a, n)| Op::Read(a, n)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    /// The log behaves like a `Vec<Event>` with id de-duplication, across reopens.
+    #[test]
+    fn model(ops in proptest::collection::vec(arb_op(), 1..25)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small_config()).unwrap();
+        let mut model: Vec<Event> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Append(evs) => {
+                    let mut added = 0;
+                    for e in &evs {
+                        let dup = e.id.as_ref().is_some_and(|id| model.iter().any(|m| m.id.as_ref() == Some(id)));
+                        if !dup {
+                            model.push(e.clone());
+                            added += 1;
+                        }
+                    }
+                    let r = log.append(&evs).unwrap();
+                    prop_assert_eq!(r.appended, added);
+                    prop_assert_eq!(r.last_seq, model.len() as u64);
+                }
+                Op::Reopen => {
+                    drop(log);
+                    log = Log::open(dir.path(), small_config()).unwrap();
+                }
+                Op::Read(from, n) => {
+                    let got = all(&log, Filter { from_seq: from, until_seq: Some(from + n), ..Filter::default() });
+                    let lo = from.max(1);
+                    let want: Vec<_> = model.iter().enumerate()
+                        .map(|(i, e)| (i as u64 + 1, e))
+                        .filter(|(s, _)| *s >= lo && *s <= from + n)
+                        .collect();
+                    prop_assert_eq!(got.len(), want.len());
+                    for (r, (s, e)) in got.iter().zip(want) {
+                        prop_assert_eq!(r.seq, s);
+                        prop_assert_eq!(&r.event, e);
+                    }
+                }
+            }
+        }
+        let everything = all(&log, Filter::default());
+        prop_assert_eq!(everything.into_iter().map(|r| r.event).collect::<Vec<_>>(), model);
+        log.verify().unwrap();
+    }
+}
