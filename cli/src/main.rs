@@ -1,1 +1,102 @@
-fn main() {}
+//! `orc-log`: the command-line front end of the orc-log event log.
+//!
+//! Parses arguments with clap, resolves the database directory, runs one
+//! subcommand (one file each under `cmd/`), and maps errors to a message on
+//! stderr and a non-zero exit status. A closed stdout (`orc-log tail | head`)
+//! is success, and a panic is reported as one line, never a crash dump.
+
+mod cmd;
+mod db;
+mod lines;
+mod render;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+/// orc-log: an event-sourced, append-only log for tmux-based multi-agent orchestrators.
+///
+/// Every pane capture, message, schedule, crash signal, marker and lifecycle
+/// change is appended as a compressed, hash-chained event. Events are NDJSON
+/// format v1 on the way in (`ingest`, `emit`) and out (`tail --format json`).
+#[derive(Debug, Parser)]
+#[command(name = "orc-log", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Database directory [default: $ORC_LOG_DB, else $XDG_DATA_HOME/orc-log,
+    /// else ~/.local/share/orc-log].
+    #[arg(long, global = true, value_name = "DIR")]
+    db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Ingest(cmd::ingest::Args),
+    Emit(cmd::emit::Args),
+    Tail(cmd::tail::Args),
+    Stats(cmd::stats::Args),
+    Verify(cmd::verify::Args),
+}
+
+/// The message of a panic, kept by the hook for `main` to report.
+static PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+fn main() -> ExitCode {
+    // Files the database creates are the owner's only, whatever the caller's umask.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // Panics inside the store are caught and reported as errors; any other
+    // panic is reported once, by `main`, without a backtrace dump.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        if let Ok(mut slot) = PANIC.lock() {
+            *slot = Some(format!("{msg}{at}"));
+        }
+    }));
+    let cli = Cli::parse();
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Ok(Err(err)) => {
+            eprintln!("orc-log: {}", render::error_chain(&err));
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            let msg = PANIC.lock().ok().and_then(|m| m.clone()).unwrap_or_default();
+            eprintln!("orc-log: internal error: {msg}");
+            ExitCode::from(70)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let db = db::resolve(cli.db)?;
+    match cli.command {
+        Command::Ingest(a) => cmd::ingest::run(&db, a),
+        Command::Emit(a) => cmd::emit::run(&db, a),
+        Command::Tail(a) => cmd::tail::run(&db, a),
+        Command::Stats(a) => cmd::stats::run(&db, a),
+        Command::Verify(a) => cmd::verify::run(&db, a),
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

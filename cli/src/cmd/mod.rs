@@ -1,0 +1,14 @@
+//! One module per subcommand: its clap `Args` and its `run`.
+
+pub mod emit;
+pub mod ingest;
+pub mod stats;
+pub mod tail;
+pub mod verify;
+
+use anyhow::{Result, anyhow};
+
+/// clap value parser for RFC 3339 times: UTC nanoseconds.
+pub fn parse_time(s: &str) -> Result<i64> {
+    orc_log_schemas::parse_rfc3339(s).map_err(|e| anyhow!(e))
+}

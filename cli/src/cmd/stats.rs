@@ -1,0 +1,112 @@
+//! `orc-log stats`: events by kind, raw vs stored bytes.
+
+use crate::db;
+use anyhow::Result;
+use orc_log_engine::Filter;
+use orc_log_schemas::Kind;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Events by kind, raw vs stored bytes and the compression ratio.
+///
+/// `raw_bytes` is the uncompressed encoded body; `stored_bytes` is what the
+/// event's frame takes (header, compressed body, check). `disk_bytes` is the
+/// whole database on disk, store overhead included. Reads only frame headers.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// A table for people.
+    Table,
+    /// `{"events": N, "head_seq": N, "by_kind": {...}, "disk_bytes": N}`.
+    Json,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    events: u64,
+    raw_bytes: u64,
+    stored_bytes: u64,
+}
+
+fn ratio(c: Counts) -> String {
+    if c.stored_bytes == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}x", c.raw_bytes as f64 / c.stored_bytes as f64)
+    }
+}
+
+/// Runs `orc-log stats`.
+pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
+    let log = db::open_existing(db_dir)?;
+    let mut by_kind: BTreeMap<Kind, Counts> = BTreeMap::new();
+    let mut total = Counts::default();
+    for m in log.scan_meta(Filter::default())? {
+        let m = m?;
+        let c = by_kind.entry(m.kind).or_default();
+        for c in [c, &mut total] {
+            c.events += 1;
+            c.raw_bytes += m.raw_bytes;
+            c.stored_bytes += m.stored_bytes;
+        }
+    }
+    let disk_bytes = log.disk_bytes()?;
+    let head = log.head();
+    match args.format {
+        Format::Json => {
+            let kinds: serde_json::Map<String, serde_json::Value> = by_kind
+                .iter()
+                .map(|(k, c)| {
+                    (
+                        k.as_str().to_owned(),
+                        json!({"events": c.events, "raw_bytes": c.raw_bytes, "stored_bytes": c.stored_bytes}),
+                    )
+                })
+                .collect();
+            let v = json!({"events": total.events, "head_seq": head.seq, "by_kind": kinds, "disk_bytes": disk_bytes});
+            println!("{v}");
+        }
+        Format::Table => {
+            let mut t = comfy_table::Table::new();
+            t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+            t.set_header(["kind", "events", "raw_bytes", "stored_bytes", "ratio"]);
+            for (k, c) in &by_kind {
+                t.add_row([
+                    k.as_str().to_owned(),
+                    c.events.to_string(),
+                    c.raw_bytes.to_string(),
+                    c.stored_bytes.to_string(),
+                    ratio(*c),
+                ]);
+            }
+            t.add_row([
+                "total".into(),
+                total.events.to_string(),
+                total.raw_bytes.to_string(),
+                total.stored_bytes.to_string(),
+                ratio(total),
+            ]);
+            for col in 1..5 {
+                if let Some(c) = t.column_mut(col) {
+                    c.set_cell_alignment(comfy_table::CellAlignment::Right);
+                }
+            }
+            println!("{t}");
+            println!(
+                "head seq {}  chain {}  disk {disk_bytes} bytes  ({})",
+                head.seq,
+                head.chain_hex(),
+                db_dir.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
