@@ -227,10 +227,21 @@ impl Log {
             self.refuse_writes =
                 Some(format!("the store's chain hash at seq {} differs from the head record", rec.seq));
         } else if rec.seq < self.head.seq {
-            // A crash between a commit and the record's update: catch the record up.
-            let now = HeadRecord { seq: self.head.seq, chain: self.head.chain_hash };
-            head::write(&self.dir, now)?;
-            self.head_record = Some(now);
+            // A crash between a commit and the record's update. Every commit
+            // ends a chunk, so the record's seq must end a chunk whose stored
+            // chain hash is the record's; only then catch the record up.
+            let agrees = match rec.seq {
+                0 => true,
+                seq => self.chunk_holding(seq)?.is_some_and(|c| c.last_seq() == seq && c.chain_end == rec.chain),
+            };
+            if agrees {
+                let now = HeadRecord { seq: self.head.seq, chain: self.head.chain_hash };
+                head::write(&self.dir, now)?;
+                self.head_record = Some(now);
+            } else {
+                self.refuse_writes =
+                    Some(format!("the store's chain at seq {} differs from the head record (store replaced?)", rec.seq));
+            }
         }
         Ok(())
     }
@@ -366,9 +377,15 @@ impl Log {
             start = end;
         }
         puts.push((keys::meta(keys::META_HEAD), head.encode()));
-        self.store.commit(puts)?;
         let rec = HeadRecord { seq: head.seq, chain: head.chain_hash };
-        head::write(&self.dir, rec)?;
+        // Past this point the batch may be in the store even if a step fails,
+        // so a failure leaves this handle unable to append: reopening
+        // re-reads the true head from the store.
+        let committed = self.store.commit(puts).and_then(|()| head::write(&self.dir, rec));
+        if let Err(e) = committed {
+            self.refuse_writes = Some(format!("an earlier append failed ({e}); reopen the database"));
+            return Err(e);
+        }
         self.head_record = Some(rec);
         receipt.appended = pending.len() as u64;
         receipt.first_seq = first_seq;
@@ -552,5 +569,15 @@ impl Log {
     /// Store and I/O errors.
     pub fn put_checkpoint(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
         self.store.commit(vec![(keys::checkpoint(name), bytes.to_vec())])
+    }
+
+    /// Durably deletes a named checkpoint; deleting a missing one is not an error.
+    ///
+    /// **Durability:** on disk when this returns Ok.
+    ///
+    /// # Errors
+    /// Store and I/O errors.
+    pub fn delete_checkpoint(&mut self, name: &str) -> Result<()> {
+        self.store.remove(&keys::checkpoint(name))
     }
 }

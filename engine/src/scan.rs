@@ -91,6 +91,16 @@ impl Log {
         Ok(scan.map_meta())
     }
 
+    /// Like [`Log::scan`] but yields each record with its header facts
+    /// (stored and raw sizes), for consumers that account for bytes.
+    ///
+    /// # Errors
+    /// As [`Log::scan`].
+    pub fn scan_with_meta(&self, filter: Filter) -> Result<impl Iterator<Item = Result<(EventMeta, Record)>> + '_> {
+        let scan = self.scan_inner(filter, true)?;
+        Ok(WithMeta(scan))
+    }
+
     fn scan_inner(&self, mut filter: Filter, decode: bool) -> Result<Scan<'_>> {
         filter.from_seq = filter.from_seq.max(1);
         let mut done = false;
@@ -262,6 +272,23 @@ impl Iterator for MetaScan<'_> {
         match self.0.next_inner() {
             Ok(Some((m, _))) => Some(Ok(m)),
             Ok(None) => None,
+            Err(e) => {
+                self.0.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+struct WithMeta<'a>(Scan<'a>);
+
+impl Iterator for WithMeta<'_> {
+    type Item = Result<(EventMeta, Record)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.0.next_inner() {
+            Ok(Some((m, Some(r)))) => Some(Ok((m, r))),
+            Ok(Some((_, None))) | Ok(None) => None,
             Err(e) => {
                 self.0.done = true;
                 Some(Err(e))

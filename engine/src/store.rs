@@ -88,6 +88,15 @@ impl Store {
         self.sync()
     }
 
+    /// Removes `key` and makes the removal durable (see [`Store::commit`]).
+    ///
+    /// # Errors
+    /// As [`Store::commit`].
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Result<()> {
+        guard("writing", || self.db.remove(key))?;
+        self.sync()
+    }
+
     /// Makes everything written so far durable (see [`Store::commit`]).
     ///
     /// # Errors
