@@ -39,6 +39,9 @@ enum Command {
     Tail(cmd::tail::Args),
     Stats(cmd::stats::Args),
     Verify(cmd::verify::Args),
+    Replay(cmd::replay::Args),
+    State(cmd::state::Args),
+    Metrics(cmd::metrics::Args),
 }
 
 /// The message of a panic, kept by the hook for `main` to report.
@@ -92,6 +95,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tail(a) => cmd::tail::run(&db, a),
         Command::Stats(a) => cmd::stats::run(&db, a),
         Command::Verify(a) => cmd::verify::run(&db, a),
+        Command::Replay(a) => cmd::replay::run(&db, a),
+        Command::State(a) => cmd::state::run(&db, a),
+        Command::Metrics(a) => cmd::metrics::run(&db, a),
     }
 }
 

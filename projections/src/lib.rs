@@ -1,1 +1,19 @@
-//! placeholder
+//! Projections: the current picture as a function of the log.
+//!
+//! A [`Projection`] folds events into state with a pure, deterministic
+//! [`Projection::apply`]; the [`runner`] brings it from its checkpoint to the
+//! head (or to a seq for time travel) and stores checkpoints durably. Two
+//! projections are built in: [`state::State`] (sessions, panes, schedules) and
+//! [`metrics::Metrics`] (Prometheus counters and a response-time histogram).
+//! Nothing here does I/O except the runner, through the engine.
+
+pub mod metrics;
+pub mod projection;
+pub mod prometheus;
+pub mod runner;
+pub mod state;
+
+mod content;
+
+pub use projection::{Projection, ProjectionError};
+pub use runner::{Outcome, catch_up, rebuild, view_at};

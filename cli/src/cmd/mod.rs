@@ -2,6 +2,10 @@
 
 pub mod emit;
 pub mod ingest;
+pub mod metrics;
+pub mod point;
+pub mod replay;
+pub mod state;
 pub mod stats;
 pub mod tail;
 pub mod verify;

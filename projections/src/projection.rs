@@ -1,0 +1,50 @@
+//! The [`Projection`] trait.
+
+use orc_log_engine::EventMeta;
+use orc_log_schemas::Event;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Why a projection stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectionError {
+    /// `apply` rejected an event; the projection stops there and never skips it.
+    #[error("projection {name} failed at seq {seq}: {reason}")]
+    Apply {
+        /// The projection.
+        name: &'static str,
+        /// The event's seq.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A stored checkpoint does not decode (it is rebuilt from scratch instead
+    /// by [`crate::catch_up`]; this is reported only by direct loads).
+    #[error("checkpoint of projection {name} is unreadable: {reason}")]
+    Checkpoint {
+        /// The projection.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Reading the log failed.
+    #[error(transparent)]
+    Log(#[from] orc_log_engine::Error),
+}
+
+/// A fold over the log. Implementations must be deterministic: the same
+/// events in the same order always give the same state (no clocks, no I/O,
+/// no hash-map iteration order in output).
+pub trait Projection: Serialize + DeserializeOwned + Default {
+    /// The projection's name, also its checkpoint key (e.g. `"state"`).
+    const NAME: &'static str;
+
+    /// Folds one event into the state. `meta` carries the header facts
+    /// (seq, stored and raw sizes) of the same event.
+    ///
+    /// # Errors
+    /// A reason string when the event cannot be applied; the runner reports
+    /// it with the seq and stops.
+    fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String>;
+}

@@ -1,0 +1,126 @@
+//! Bringing projections up to date: checkpoints, catch-up, rebuild, time travel.
+//!
+//! A checkpoint is JSON `{"format": 1, "seq": N, "state": ...}` stored under
+//! the projection's name in the log's checkpoint space; it is only a cache: a
+//! missing, unreadable or too-new checkpoint (seq past the head, e.g. after a
+//! restore) means "rebuild from scratch".
+
+use crate::projection::{Projection, ProjectionError};
+use orc_log_engine::{Filter, Log};
+use serde::{Deserialize, Serialize};
+
+const CHECKPOINT_FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Checkpoint<P> {
+    format: u32,
+    seq: u64,
+    state: P,
+}
+
+/// A projection brought to a seq.
+#[derive(Debug, Clone)]
+pub struct Outcome<P> {
+    /// The projection's state.
+    pub projection: P,
+    /// Last seq folded in (0 for an empty prefix).
+    pub seq: u64,
+    /// Events applied by this call.
+    pub applied: u64,
+    /// Seq of the checkpoint it started from (0 = from scratch).
+    pub from_checkpoint: u64,
+}
+
+/// Reads `P`'s checkpoint; `None` when missing, unreadable or past the head.
+fn load<P: Projection>(log: &Log) -> Result<Option<(P, u64)>, ProjectionError> {
+    let Some(bytes) = log.checkpoint(P::NAME)? else { return Ok(None) };
+    match serde_json::from_slice::<Checkpoint<P>>(&bytes) {
+        Ok(c) if c.format == CHECKPOINT_FORMAT && c.seq <= log.head().seq => Ok(Some((c.state, c.seq))),
+        Ok(_) => Ok(None),
+        Err(e) => {
+            tracing_free_warning(P::NAME, &e.to_string());
+            Ok(None)
+        }
+    }
+}
+
+/// Unreadable checkpoints are rebuilt, not fatal; say so on stderr once.
+fn tracing_free_warning(name: &str, why: &str) {
+    eprintln!("orc-log: checkpoint of projection {name} is unreadable ({why}); rebuilding from the log");
+}
+
+/// Durably stores `P`'s checkpoint at `seq`.
+fn save<P: Projection>(log: &mut Log, p: &P, seq: u64) -> Result<(), ProjectionError> {
+    let c = Checkpoint { format: CHECKPOINT_FORMAT, seq, state: p };
+    let bytes = serde_json::to_vec(&c)
+        .map_err(|e| ProjectionError::Checkpoint { name: P::NAME, reason: e.to_string() })?;
+    log.put_checkpoint(P::NAME, &bytes)?;
+    Ok(())
+}
+
+/// Folds events `after+1 ..= until` (or to the head) into `p`.
+fn fold<P: Projection>(
+    log: &Log,
+    p: &mut P,
+    after: u64,
+    until: Option<u64>,
+) -> Result<(u64, u64), ProjectionError> {
+    let mut seq = after;
+    let mut applied = 0;
+    let filter = Filter { from_seq: after + 1, until_seq: until, ..Filter::default() };
+    for item in log.scan_with_meta(filter)? {
+        let (meta, record) = item?;
+        p.apply(&record.event, &meta).map_err(|reason| ProjectionError::Apply {
+            name: P::NAME,
+            seq: meta.seq,
+            reason,
+        })?;
+        seq = meta.seq;
+        applied += 1;
+    }
+    Ok((seq, applied))
+}
+
+/// Brings `P` from its checkpoint to the head and stores the new checkpoint.
+///
+/// **Durability:** when the head moved, the checkpoint is on disk when this returns Ok.
+///
+/// # Errors
+/// [`ProjectionError::Apply`] with the failing seq (the checkpoint is not
+/// advanced past it); log errors.
+pub fn catch_up<P: Projection>(log: &mut Log) -> Result<Outcome<P>, ProjectionError> {
+    let (mut p, from) = load::<P>(log)?.unwrap_or_default();
+    let (seq, applied) = fold(log, &mut p, from, None)?;
+    if applied > 0 || from == 0 {
+        save(log, &p, seq)?;
+    }
+    Ok(Outcome { projection: p, seq, applied, from_checkpoint: from })
+}
+
+/// Rebuilds `P` from seq 1 to `until` (or the head), ignoring any checkpoint.
+/// When `until` is `None` the result replaces the checkpoint.
+///
+/// # Errors
+/// As [`catch_up`].
+pub fn rebuild<P: Projection>(log: &mut Log, until: Option<u64>) -> Result<Outcome<P>, ProjectionError> {
+    let mut p = P::default();
+    let (seq, applied) = fold(log, &mut p, 0, until)?;
+    if until.is_none() {
+        save(log, &p, seq)?;
+    }
+    Ok(Outcome { projection: p, seq, applied, from_checkpoint: 0 })
+}
+
+/// `P` as of events `1..=until_seq` (time travel): starts from the
+/// checkpoint when it is not past `until_seq`, else from scratch. Stores nothing.
+///
+/// # Errors
+/// As [`catch_up`].
+pub fn view_at<P: Projection>(log: &Log, until_seq: u64) -> Result<Outcome<P>, ProjectionError> {
+    let (mut p, from) = match load::<P>(log)? {
+        Some((p, seq)) if seq <= until_seq => (p, seq),
+        _ => (P::default(), 0),
+    };
+    let (seq, applied) = fold(log, &mut p, from, Some(until_seq))?;
+    Ok(Outcome { projection: p, seq, applied, from_checkpoint: from })
+}

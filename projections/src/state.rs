@@ -1,0 +1,325 @@
+//! The `state` projection: sessions, panes and schedules as they are now
+//! (or were at a point in the log).
+//!
+//! `apply` only records facts (times, counts, flags). Time-dependent statuses
+//! (`idle`, `overdue`) are derived in [`State::view`] against a reference time,
+//! so the same log prefix always folds to the same state.
+
+use crate::content::ContentTracker;
+use crate::projection::Projection;
+use orc_log_engine::EventMeta;
+use orc_log_schemas::{Event, EventBody, Target, format_rfc3339};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Default idle threshold: no content change for this long, in seconds.
+pub const DEFAULT_IDLE_SECS: u64 = 300;
+
+/// Facts about one pane.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PaneFacts {
+    closed: bool,
+    /// A crash was signalled and the content has not changed since.
+    crashed: bool,
+    captures: u64,
+    crashes: u64,
+    last_crash: Option<(i64, String)>,
+    messages_in: u64,
+    last_message: Option<(i64, String, String)>,
+    last_capture_ts: Option<i64>,
+    /// Last time the content changed, or the pane was first seen.
+    last_change_ts: i64,
+    agent: Option<String>,
+    role: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ScheduleFacts {
+    seq: u64,
+    target: Target,
+    note: String,
+    due_ns: i64,
+    fired_ts: Option<i64>,
+}
+
+/// The state projection's folded facts. Serialized as its checkpoint.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    seq: u64,
+    last_ts: Option<i64>,
+    /// Session name -> open.
+    sessions: BTreeMap<String, bool>,
+    /// `session:window` -> window name.
+    windows: BTreeMap<String, String>,
+    panes: BTreeMap<Target, PaneFacts>,
+    /// Sender (agent name or target) -> messages sent.
+    senders: BTreeMap<String, u64>,
+    schedules: Vec<ScheduleFacts>,
+    content: ContentTracker,
+}
+
+fn window_key(t: &Target) -> String {
+    format!("{}:{}", t.session, t.window)
+}
+
+impl State {
+    fn pane(&mut self, target: &Target, ts: i64) -> &mut PaneFacts {
+        self.sessions.entry(target.session.clone()).or_insert(true);
+        self.panes
+            .entry(target.clone())
+            .or_insert_with(|| PaneFacts { last_change_ts: ts, ..PaneFacts::default() })
+    }
+
+    /// The last seq folded in.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The ts of the last event folded in (UTC ns), if any.
+    pub fn last_ts(&self) -> Option<i64> {
+        self.last_ts
+    }
+
+    /// The state as users see it, with statuses derived at `as_of_ns` (UTC ns):
+    /// a pane is `closed` once its session or window closed, `crashed` from a
+    /// crash signal until its content changes, `idle` when its content has not
+    /// changed for `idle_secs`, else `active`. A schedule is `fired`, or
+    /// `overdue` once due, else `pending`.
+    pub fn view(&self, as_of_ns: i64, idle_secs: u64) -> StateView {
+        let idle_ns = i64::try_from(idle_secs.saturating_mul(1_000_000_000)).unwrap_or(i64::MAX);
+        let mut sessions: Vec<SessionView> = self
+            .sessions
+            .iter()
+            .map(|(name, open)| SessionView { name: name.clone(), open: *open, panes: Vec::new() })
+            .collect();
+        for (target, p) in &self.panes {
+            let status = if p.closed {
+                "closed"
+            } else if p.crashed {
+                "crashed"
+            } else if as_of_ns.saturating_sub(p.last_change_ts) >= idle_ns {
+                "idle"
+            } else {
+                "active"
+            };
+            let t = target.to_string();
+            let messages_out = self.senders.get(&t).copied().unwrap_or(0)
+                + p.agent.as_ref().and_then(|a| self.senders.get(a)).copied().unwrap_or(0);
+            let view = PaneView {
+                target: t,
+                name: self.windows.get(&window_key(target)).cloned(),
+                agent: p.agent.clone(),
+                role: p.role.clone(),
+                status: status.to_owned(),
+                captures: p.captures,
+                crashes: p.crashes,
+                last_crash: p
+                    .last_crash
+                    .as_ref()
+                    .map(|(ts, reason)| CrashView { ts: format_rfc3339(*ts), reason: reason.clone() }),
+                messages_in: p.messages_in,
+                messages_out,
+                last_message: p.last_message.as_ref().map(|(ts, from, text)| MessageView {
+                    ts: format_rfc3339(*ts),
+                    from: from.clone(),
+                    text: text.clone(),
+                }),
+                last_capture_ts: p.last_capture_ts.map(format_rfc3339),
+            };
+            if let Some(s) = sessions.iter_mut().find(|s| s.name == target.session) {
+                s.panes.push(view);
+            }
+        }
+        let schedules = self
+            .schedules
+            .iter()
+            .map(|s| ScheduleView {
+                seq: s.seq,
+                target: s.target.to_string(),
+                note: s.note.clone(),
+                due: format_rfc3339(s.due_ns),
+                status: match s.fired_ts {
+                    Some(_) => "fired",
+                    None if s.due_ns <= as_of_ns => "overdue",
+                    None => "pending",
+                }
+                .to_owned(),
+                fired: s.fired_ts.map(format_rfc3339),
+            })
+            .collect();
+        StateView { seq: self.seq, sessions, schedules }
+    }
+}
+
+impl Projection for State {
+    const NAME: &'static str = "state";
+
+    fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String> {
+        let ts = event.ts_ns;
+        self.seq = meta.seq;
+        self.last_ts = Some(ts);
+        match &event.body {
+            EventBody::SessionOpened { session } => {
+                self.sessions.insert(session.clone(), true);
+            }
+            EventBody::SessionClosed { session } => {
+                self.sessions.insert(session.clone(), false);
+                for (t, p) in self.panes.iter_mut() {
+                    if t.session == *session {
+                        p.closed = true;
+                    }
+                }
+            }
+            EventBody::WindowOpened { target, name } | EventBody::WindowRenamed { target, name } => {
+                if let Some(n) = name {
+                    self.windows.insert(window_key(target), n.clone());
+                }
+                self.pane(target, ts).closed = false;
+            }
+            EventBody::WindowClosed { target } => {
+                for (t, p) in self.panes.iter_mut() {
+                    if t.session == target.session && t.window == target.window {
+                        p.closed = true;
+                    }
+                }
+            }
+            EventBody::AgentRegistered { target, role, name } => {
+                let p = self.pane(target, ts);
+                p.role = Some(role.clone());
+                p.agent = name.clone();
+            }
+            EventBody::Capture { target, content, .. } => {
+                let changed = self.content.changed(target, content);
+                let p = self.pane(target, ts);
+                p.captures += 1;
+                p.last_capture_ts = Some(ts);
+                p.closed = false;
+                if changed {
+                    p.last_change_ts = ts;
+                    p.crashed = false;
+                }
+            }
+            EventBody::Crash { target, reason, .. } => {
+                let p = self.pane(target, ts);
+                p.crashes += 1;
+                p.crashed = true;
+                p.last_crash = Some((ts, reason.clone()));
+            }
+            EventBody::Message { from, to, text } => {
+                let p = self.pane(to, ts);
+                p.messages_in += 1;
+                p.last_message = Some((ts, from.clone(), text.clone()));
+                *self.senders.entry(from.clone()).or_insert(0) += 1;
+            }
+            EventBody::Schedule { target, note, due_ns } => {
+                self.pane(target, ts);
+                self.schedules.push(ScheduleFacts {
+                    seq: meta.seq,
+                    target: target.clone(),
+                    note: note.clone(),
+                    due_ns: *due_ns,
+                    fired_ts: None,
+                });
+            }
+            EventBody::ScheduleFired { target, note } => {
+                // The earliest unfired schedule for the pane (with the same note when given).
+                let hit = self.schedules.iter_mut().find(|s| {
+                    s.fired_ts.is_none() && s.target == *target && note.as_ref().is_none_or(|n| *n == s.note)
+                });
+                if let Some(s) = hit {
+                    s.fired_ts = Some(ts);
+                }
+            }
+            EventBody::Marker { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// `state --format json`: `{"seq", "sessions": [...], "schedules": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateView {
+    /// Last seq folded in.
+    pub seq: u64,
+    /// Sessions by name.
+    pub sessions: Vec<SessionView>,
+    /// Schedules in log order.
+    pub schedules: Vec<ScheduleView>,
+}
+
+/// One session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionView {
+    /// Session name.
+    pub name: String,
+    /// Whether it is open.
+    pub open: bool,
+    /// Its panes by target.
+    pub panes: Vec<PaneView>,
+}
+
+/// One pane. Times are RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PaneView {
+    /// `session:window.pane`.
+    pub target: String,
+    /// Window name.
+    pub name: Option<String>,
+    /// Agent name from `agent_registered`.
+    pub agent: Option<String>,
+    /// Agent role from `agent_registered`.
+    pub role: Option<String>,
+    /// `active`, `idle`, `crashed` or `closed`.
+    pub status: String,
+    /// Captures recorded.
+    pub captures: u64,
+    /// Crash signals.
+    pub crashes: u64,
+    /// Last crash signal.
+    pub last_crash: Option<CrashView>,
+    /// Messages sent to the pane.
+    pub messages_in: u64,
+    /// Messages sent by the pane (by target or agent name).
+    pub messages_out: u64,
+    /// Last message sent to the pane.
+    pub last_message: Option<MessageView>,
+    /// Time of the last capture.
+    pub last_capture_ts: Option<String>,
+}
+
+/// A crash signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CrashView {
+    /// When.
+    pub ts: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageView {
+    /// When.
+    pub ts: String,
+    /// Sender.
+    pub from: String,
+    /// Text.
+    pub text: String,
+}
+
+/// A schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduleView {
+    /// Seq of the `schedule` event.
+    pub seq: u64,
+    /// The pane.
+    pub target: String,
+    /// Its note.
+    pub note: String,
+    /// When due.
+    pub due: String,
+    /// `pending`, `fired` or `overdue`.
+    pub status: String,
+    /// When it fired.
+    pub fired: Option<String>,
+}
