@@ -17,3 +17,6 @@ mod content;
 
 pub use projection::{Projection, ProjectionError};
 pub use runner::{Outcome, catch_up, rebuild, view_at};
+
+#[cfg(test)]
+mod tests;

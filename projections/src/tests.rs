@@ -1,0 +1,336 @@
+//! given(events) -> then(state) tests, the fixture, replay properties and
+//! Prometheus parsing.
+
+use crate::metrics::Metrics;
+use crate::state::{PaneView, State, StateView};
+use crate::{Projection, catch_up, prometheus, rebuild, view_at};
+use orc_log_engine::{Config, EventMeta, Log};
+use orc_log_schemas::{Event, EventBody, Target, parse_line, parse_rfc3339};
+use proptest::prelude::*;
+
+const SEC: i64 = 1_000_000_000;
+
+fn t(s: &str) -> Target {
+    s.parse().unwrap()
+}
+
+fn ev(ts_secs: i64, body: EventBody) -> Event {
+    Event { ts_ns: ts_secs * SEC, id: None, body }
+}
+
+fn capture(ts: i64, target: &str, content: &str) -> Event {
+    ev(
+        ts,
+        EventBody::Capture {
+            target: t(target),
+            content: content.into(),
+            width: None,
+            height: None,
+            cursor_x: None,
+            cursor_y: None,
+        },
+    )
+}
+
+/// Folds `events` into a fresh projection (seqs 1..).
+fn given<P: Projection>(events: &[Event]) -> P {
+    let mut p = P::default();
+    for (i, e) in events.iter().enumerate() {
+        let meta = EventMeta {
+            seq: i as u64 + 1,
+            ts_ns: e.ts_ns,
+            kind: e.kind(),
+            scope: None,
+            raw_bytes: 10,
+            stored_bytes: 4,
+        };
+        p.apply(e, &meta).unwrap();
+    }
+    p
+}
+
+fn pane<'a>(view: &'a StateView, target: &str) -> &'a PaneView {
+    view.sessions.iter().flat_map(|s| &s.panes).find(|p| p.target == target).unwrap()
+}
+
+#[test]
+fn pane_becomes_active_then_idle() {
+    let s: State =
+        given(&[ev(0, EventBody::SessionOpened { session: "p".into() }), capture(10, "p:1.0", "a")]);
+    assert_eq!(pane(&s.view(10 * SEC, 300), "p:1.0").status, "active");
+    assert_eq!(pane(&s.view(309 * SEC, 300), "p:1.0").status, "active");
+    assert_eq!(pane(&s.view(310 * SEC, 300), "p:1.0").status, "idle");
+    assert_eq!(pane(&s.view(20 * SEC, 5), "p:1.0").status, "idle", "idle threshold is configurable");
+}
+
+#[test]
+fn unchanged_capture_does_not_reset_idle_but_a_change_does() {
+    let s: State = given(&[capture(0, "p:1.0", "a"), capture(200, "p:1.0", "a")]);
+    assert_eq!(pane(&s.view(300 * SEC, 300), "p:1.0").status, "idle");
+    assert_eq!(pane(&s.view(300 * SEC, 300), "p:1.0").captures, 2);
+    let s: State = given(&[capture(0, "p:1.0", "a"), capture(200, "p:1.0", "b")]);
+    assert_eq!(pane(&s.view(300 * SEC, 300), "p:1.0").status, "active");
+}
+
+#[test]
+fn crashed_until_content_changes() {
+    let crash = ev(
+        5,
+        EventBody::Crash { target: t("p:1.0"), reason: "traceback".into(), excerpt: None, detector: None },
+    );
+    let s: State = given(&[capture(0, "p:1.0", "a"), crash.clone()]);
+    let v = s.view(6 * SEC, 300);
+    let p = pane(&v, "p:1.0");
+    assert_eq!((p.status.as_str(), p.crashes), ("crashed", 1));
+    assert_eq!(p.last_crash.as_ref().unwrap().reason, "traceback");
+    assert_eq!(pane(&s.view(10_000 * SEC, 300), "p:1.0").status, "crashed", "crashed beats idle");
+    let s: State = given(&[capture(0, "p:1.0", "a"), crash.clone(), capture(7, "p:1.0", "a")]);
+    assert_eq!(pane(&s.view(8 * SEC, 300), "p:1.0").status, "crashed", "same content: still crashed");
+    let s: State = given(&[capture(0, "p:1.0", "a"), crash, capture(7, "p:1.0", "b")]);
+    let v = s.view(8 * SEC, 300);
+    assert_eq!((pane(&v, "p:1.0").status.as_str(), pane(&v, "p:1.0").crashes), ("active", 1));
+}
+
+#[test]
+fn closed_by_session_or_window_and_reopened_by_activity() {
+    let s: State = given(&[
+        ev(0, EventBody::SessionOpened { session: "p".into() }),
+        capture(1, "p:1.0", "a"),
+        capture(1, "p:2.0", "a"),
+        ev(2, EventBody::WindowClosed { target: t("p:1.0") }),
+    ]);
+    let v = s.view(3 * SEC, 300);
+    assert_eq!(pane(&v, "p:1.0").status, "closed");
+    assert_eq!(pane(&v, "p:2.0").status, "active");
+    assert!(v.sessions[0].open);
+    let s: State = given(&[
+        ev(0, EventBody::SessionOpened { session: "p".into() }),
+        capture(1, "p:2.0", "a"),
+        ev(2, EventBody::SessionClosed { session: "p".into() }),
+    ]);
+    let v = s.view(3 * SEC, 300);
+    assert!(!v.sessions[0].open);
+    assert_eq!(pane(&v, "p:2.0").status, "closed");
+    let s: State =
+        given(&[ev(0, EventBody::WindowClosed { target: t("p:2.0") }), capture(5, "p:2.0", "new")]);
+    // A window closed before its pane was seen does not close later panes; a capture reopens.
+    assert_eq!(pane(&s.view(6 * SEC, 300), "p:2.0").status, "active");
+}
+
+#[test]
+fn names_roles_and_messages() {
+    let s: State = given(&[
+        ev(0, EventBody::WindowOpened { target: t("p:1.0"), name: Some("eng".into()) }),
+        ev(
+            0,
+            EventBody::AgentRegistered {
+                target: t("p:1.0"),
+                role: "engineer".into(),
+                name: Some("bob".into()),
+            },
+        ),
+        ev(
+            0,
+            EventBody::AgentRegistered {
+                target: t("p:0.0"),
+                role: "project_manager".into(),
+                name: Some("pm".into()),
+            },
+        ),
+        ev(1, EventBody::WindowRenamed { target: t("p:1.0"), name: Some("eng-2".into()) }),
+        ev(2, EventBody::Message { from: "pm".into(), to: t("p:1.0"), text: "hi".into() }),
+        ev(3, EventBody::Message { from: "p:1.0".into(), to: t("p:0.0"), text: "done".into() }),
+        ev(4, EventBody::Message { from: "bob".into(), to: t("p:0.0"), text: "really".into() }),
+    ]);
+    let v = s.view(5 * SEC, 300);
+    let eng = pane(&v, "p:1.0");
+    assert_eq!(eng.name.as_deref(), Some("eng-2"));
+    assert_eq!((eng.agent.as_deref(), eng.role.as_deref()), (Some("bob"), Some("engineer")));
+    assert_eq!((eng.messages_in, eng.messages_out), (1, 2), "by target and by agent name");
+    assert_eq!(eng.last_message.as_ref().unwrap().text, "hi");
+    let pm = pane(&v, "p:0.0");
+    assert_eq!((pm.messages_in, pm.messages_out), (2, 1));
+}
+
+#[test]
+fn schedules_pending_overdue_fired() {
+    let sched = |ts, note: &str, due| {
+        ev(ts, EventBody::Schedule { target: t("o:0.0"), note: note.into(), due_ns: due * SEC })
+    };
+    let s: State = given(&[sched(0, "a", 60), sched(0, "b", 120)]);
+    let v = s.view(30 * SEC, 300);
+    assert_eq!(v.schedules.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(), ["pending", "pending"]);
+    let v = s.view(90 * SEC, 300);
+    assert_eq!(v.schedules.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(), ["overdue", "pending"]);
+    let s: State = given(&[
+        sched(0, "a", 60),
+        sched(0, "b", 120),
+        ev(61, EventBody::ScheduleFired { target: t("o:0.0"), note: Some("b".into()) }),
+    ]);
+    let v = s.view(90 * SEC, 300);
+    assert_eq!(v.schedules.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(), ["overdue", "fired"]);
+    let s: State =
+        given(&[sched(0, "a", 60), ev(61, EventBody::ScheduleFired { target: t("o:0.0"), note: None })]);
+    assert_eq!(s.view(90 * SEC, 300).schedules[0].status, "fired");
+}
+
+fn fixture() -> Vec<Event> {
+    include_str!("../../tests/fixtures/tmux-session-a.ndjson")
+        .lines()
+        .map(|l| parse_line(l, 0).unwrap())
+        .collect()
+}
+
+fn fixture_log(dir: &std::path::Path) -> Log {
+    let mut log = Log::open(dir, Config::default()).unwrap();
+    log.append(&fixture()).unwrap();
+    log
+}
+
+#[test]
+fn fixture_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = fixture_log(dir.path());
+    let out = catch_up::<State>(&mut log).unwrap();
+    let end = fixture().last().unwrap().ts_ns;
+    let v = out.projection.view(end, 300);
+    assert_eq!(v.seq, 166);
+    assert!(v.sessions.iter().all(|s| !s.open), "sessions closed at the end");
+    assert_eq!(v.sessions.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["orch", "proj"]);
+    let eng = pane(&v, "proj:1.0");
+    assert_eq!(eng.crashes, 1, "the crash in proj:1.0 is counted");
+    assert_eq!(eng.role.as_deref(), Some("engineer"));
+    assert_eq!(pane(&v, "orch:0.0").role.as_deref(), Some("orchestrator"));
+    assert_eq!(pane(&v, "proj:0.0").role.as_deref(), Some("project_manager"));
+    assert!(v.sessions.iter().flat_map(|s| &s.panes).all(|p| p.status == "closed"));
+    let captures: u64 = v.sessions.iter().flat_map(|s| &s.panes).map(|p| p.captures).sum();
+    assert_eq!(captures, 146);
+    // Just after the crash signal, before the pane changed again: crashed.
+    let crash_ts = parse_rfc3339("2026-11-20T23:04:07.285440Z").unwrap();
+    let seq = log.seq_at_time(crash_ts).unwrap();
+    let at = view_at::<State>(&log, seq).unwrap().projection.view(crash_ts, 300);
+    assert_eq!(pane(&at, "proj:1.0").status, "crashed");
+}
+
+#[test]
+fn replay_after_deleting_checkpoints_is_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = fixture_log(dir.path());
+    let now = 0;
+    let a = serde_json::to_string(&catch_up::<State>(&mut log).unwrap().projection.view(now, 300)).unwrap();
+    let am = prometheus::render(&catch_up::<Metrics>(&mut log).unwrap().projection.families(now));
+    log.delete_checkpoint("state").unwrap();
+    log.delete_checkpoint("metrics").unwrap();
+    let b =
+        serde_json::to_string(&rebuild::<State>(&mut log, None).unwrap().projection.view(now, 300)).unwrap();
+    let bm = prometheus::render(&rebuild::<Metrics>(&mut log, None).unwrap().projection.families(now));
+    assert_eq!(a, b);
+    assert_eq!(am, bm);
+    // and the stored checkpoint is used next time
+    let c = catch_up::<State>(&mut log).unwrap();
+    assert_eq!((c.from_checkpoint, c.applied), (166, 0));
+}
+
+#[test]
+fn metrics_text_parses_with_a_prometheus_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = fixture_log(dir.path());
+    let m = catch_up::<Metrics>(&mut log).unwrap().projection;
+    let text = prometheus::render(&m.families(0));
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    let value = |name: &str, label: (&str, &str)| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+            .map(|s| s.value.clone())
+    };
+    assert!(
+        matches!(value("orc_log_events_total", ("kind", "capture")), Some(prometheus_parse::Value::Counter(v)) if v == 146.0)
+    );
+    assert!(
+        matches!(value("orc_log_crashes_total", ("target", "proj:1.0")), Some(prometheus_parse::Value::Counter(v)) if v == 1.0)
+    );
+    assert!(matches!(
+        value("orc_log_message_response_seconds", ("target", "proj:1.0")),
+        Some(prometheus_parse::Value::Histogram(_))
+    ));
+    assert!(scrape.docs.contains_key("orc_log_raw_bytes_total"));
+    // Label values with quotes, backslashes and newlines survive.
+    let fam = prometheus::Family {
+        name: "x_total",
+        help: "h",
+        kind: prometheus::MetricType::Counter,
+        samples: vec![prometheus::Sample {
+            name: "x_total".into(),
+            labels: vec![("from".into(), "a\"b\\c\nd".into())],
+            value: 1.0,
+        }],
+    };
+    let text = prometheus::render(&[fam]);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    // prometheus-parse 0.2 returns label values still escaped; unescape per the format.
+    let raw = scrape.samples[0].labels.get("from").unwrap();
+    let unescaped = raw.replace("\\n", "\n").replace("\\\"", "\"").replace("\\\\", "\\");
+    assert_eq!(unescaped, "a\"b\\c\nd");
+}
+
+#[test]
+fn response_latency_is_message_to_next_change() {
+    let m: Metrics = given(&[
+        capture(0, "p:1.0", "a"),
+        ev(10, EventBody::Message { from: "pm".into(), to: t("p:1.0"), text: "go".into() }),
+        capture(11, "p:1.0", "a"),
+        capture(13, "p:1.0", "b"),
+        capture(14, "p:1.0", "c"),
+    ]);
+    let fams = m.families(0);
+    let h = fams.iter().find(|f| f.name == "orc_log_message_response_seconds").unwrap();
+    let get = |name: &str, le: Option<&str>| {
+        h.samples
+            .iter()
+            .find(|s| {
+                s.name == name && le.is_none_or(|le| s.labels.iter().any(|(k, v)| k == "le" && v == le))
+            })
+            .unwrap()
+            .value
+    };
+    assert_eq!(get("orc_log_message_response_seconds_count", None), 1.0);
+    assert_eq!(get("orc_log_message_response_seconds_sum", None), 3.0);
+    assert_eq!(get("orc_log_message_response_seconds_bucket", Some("2.5")), 0.0);
+    assert_eq!(get("orc_log_message_response_seconds_bucket", Some("5")), 1.0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+    /// Catching up in random chunk sizes == rebuilding from scratch == --until-seq at every cut.
+    #[test]
+    fn incremental_equals_rebuild_equals_until_seq(chunks in proptest::collection::vec(1usize..40, 1..12)) {
+        let events = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), Config::default()).unwrap();
+        let mut at = 0;
+        let mut cuts = Vec::new();
+        for n in chunks.iter().copied().cycle() {
+            if at >= events.len() { break; }
+            let end = (at + n).min(events.len());
+            log.append(&events[at..end]).unwrap();
+            at = end;
+            let s = catch_up::<State>(&mut log).unwrap().projection;
+            let m = catch_up::<Metrics>(&mut log).unwrap().projection;
+            cuts.push((at as u64, s, m));
+        }
+        for (seq, s, m) in cuts {
+            let fresh: State = given(&events[..seq as usize]);
+            prop_assert_eq!(s.view(0, 300), fresh.view(0, 300));
+            let until = view_at::<State>(&log, seq).unwrap().projection;
+            prop_assert_eq!(until.view(0, 300), s.view(0, 300));
+            let until_m = view_at::<Metrics>(&log, seq).unwrap().projection;
+            prop_assert_eq!(prometheus::render(&until_m.families(0)), prometheus::render(&m.families(0)));
+        }
+        let full = rebuild::<State>(&mut log, None).unwrap().projection;
+        let inc = catch_up::<State>(&mut log).unwrap().projection;
+        prop_assert_eq!(full, inc);
+    }
+}
