@@ -232,15 +232,19 @@ impl Log {
             // chain hash is the record's; only then catch the record up.
             let agrees = match rec.seq {
                 0 => true,
-                seq => self.chunk_holding(seq)?.is_some_and(|c| c.last_seq() == seq && c.chain_end == rec.chain),
+                seq => {
+                    self.chunk_holding(seq)?.is_some_and(|c| c.last_seq() == seq && c.chain_end == rec.chain)
+                }
             };
             if agrees {
                 let now = HeadRecord { seq: self.head.seq, chain: self.head.chain_hash };
                 head::write(&self.dir, now)?;
                 self.head_record = Some(now);
             } else {
-                self.refuse_writes =
-                    Some(format!("the store's chain at seq {} differs from the head record (store replaced?)", rec.seq));
+                self.refuse_writes = Some(format!(
+                    "the store's chain at seq {} differs from the head record (store replaced?)",
+                    rec.seq
+                ));
             }
         }
         Ok(())

@@ -96,7 +96,10 @@ impl Log {
     ///
     /// # Errors
     /// As [`Log::scan`].
-    pub fn scan_with_meta(&self, filter: Filter) -> Result<impl Iterator<Item = Result<(EventMeta, Record)>> + '_> {
+    pub fn scan_with_meta(
+        &self,
+        filter: Filter,
+    ) -> Result<impl Iterator<Item = Result<(EventMeta, Record)>> + '_> {
         let scan = self.scan_inner(filter, true)?;
         Ok(WithMeta(scan))
     }
