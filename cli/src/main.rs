@@ -5,12 +5,16 @@
 //! stderr and a non-zero exit status. A closed stdout (`orc-log tail | head`)
 //! is success, and a panic is reported as one line, never a crash dump.
 
+mod client;
 mod cmd;
+mod ctx;
 mod db;
 mod lines;
 mod render;
+mod wire;
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -34,6 +38,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Serve(cmd::serve::Args),
     Ingest(cmd::ingest::Args),
     Emit(cmd::emit::Args),
     Tail(cmd::tail::Args),
@@ -88,16 +93,46 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let db = db::resolve(cli.db)?;
-    match cli.command {
-        Command::Ingest(a) => cmd::ingest::run(&db, a),
-        Command::Emit(a) => cmd::emit::run(&db, a),
-        Command::Tail(a) => cmd::tail::run(&db, a),
-        Command::Stats(a) => cmd::stats::run(&db, a),
-        Command::Verify(a) => cmd::verify::run(&db, a),
-        Command::Replay(a) => cmd::replay::run(&db, a),
-        Command::State(a) => cmd::state::run(&db, a),
-        Command::Metrics(a) => cmd::metrics::run(&db, a),
+    let db_dir = db::resolve(cli.db)?;
+    let code = match cli.command {
+        Command::Ingest(a) => cmd::ingest::run(&db_dir, a)?,
+        Command::Emit(a) => cmd::emit::run(&db_dir, a)?,
+        Command::Serve(a) => cmd::serve::run(&db_dir, a)?,
+        command => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut err = std::io::stderr();
+            if let Some(mut client) = client::Client::connect(&db_dir)? {
+                // The server runs the command against the database it owns.
+                let args: Vec<String> = std::env::args().skip(1).collect();
+                let code = client.exec(args, &mut out, &mut err)?;
+                out.flush()?;
+                code
+            } else {
+                let db = ctx::Db::new(db::open_existing(&db_dir)?);
+                let mut io = ctx::Io { out: &mut out, err: &mut err, served: false };
+                let code = run_read(&db, command, &mut io)?;
+                out.flush()?;
+                code
+            }
+        }
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// Runs a command that reads (or maintains projections of) an open database,
+/// here or inside the server.
+fn run_read(db: &ctx::Db, command: Command, io: &mut ctx::Io) -> anyhow::Result<u8> {
+    match command {
+        Command::Tail(a) => cmd::tail::run(db, a, io),
+        Command::Stats(a) => cmd::stats::run(db, a, io),
+        Command::Verify(a) => cmd::verify::run(db, a, io),
+        Command::Replay(a) => cmd::replay::run(db, a, io),
+        Command::State(a) => cmd::state::run(db, a, io),
+        Command::Metrics(a) => cmd::metrics::run(db, a, io),
+        Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) => {
+            anyhow::bail!("internal: this command does not run against a shared database")
+        }
     }
 }
 

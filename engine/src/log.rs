@@ -78,7 +78,7 @@ impl Head {
 const EMPTY_HEAD: Head = Head { seq: 0, chain_hash: GENESIS, max_ts_ns: i64::MIN };
 
 /// What an append did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct AppendReceipt {
     /// Events appended.
     pub appended: u64,
@@ -276,6 +276,48 @@ impl Log {
     /// [`Error::RolledBack`]-style refusals when the store disagrees with its
     /// head record; store and I/O errors.
     pub fn append(&mut self, events: &[Event]) -> Result<AppendReceipt> {
+        self.append_inner(events).map(|(receipt, _)| receipt)
+    }
+
+    /// Appends several clients' batches in one group commit, in order, and
+    /// returns one receipt per batch (as if each had been appended alone,
+    /// one after the other).
+    ///
+    /// **Durability:** as [`Log::append`]: all batches are durable when this
+    /// returns Ok, and after a crash either all or none of them are in the log.
+    ///
+    /// # Errors
+    /// As [`Log::append`]; an error applies to every batch.
+    pub fn append_groups(&mut self, groups: &[&[Event]]) -> Result<Vec<AppendReceipt>> {
+        let all: Vec<Event> = groups.iter().flat_map(|g| g.iter().cloned()).collect();
+        let (_, seqs) = self.append_inner(&all)?;
+        let mut out = Vec::with_capacity(groups.len());
+        let mut at = 0;
+        let mut last = self.head.seq - seqs.iter().flatten().count() as u64;
+        for g in groups {
+            let mut r = AppendReceipt::default();
+            for s in &seqs[at..at + g.len()] {
+                match s {
+                    Some(seq) => {
+                        r.appended += 1;
+                        if r.first_seq == 0 {
+                            r.first_seq = *seq;
+                        }
+                        last = *seq;
+                    }
+                    None => r.duplicates += 1,
+                }
+            }
+            r.last_seq = last;
+            at += g.len();
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Appends `events`; also returns each event's seq (`None` = duplicate id).
+    fn append_inner(&mut self, events: &[Event]) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
+        let mut seqs = Vec::with_capacity(events.len());
         if let Some(why) = &self.refuse_writes {
             return Err(Error::corrupt(None, format!("appends are refused: {why}; run `orc-log verify`")));
         }
@@ -291,6 +333,7 @@ impl Log {
             if let Some(id) = ev.id.as_deref() {
                 if !seen_ids.insert(id) || self.store.get(&keys::id(id))?.is_some() {
                     receipt.duplicates += 1;
+                    seqs.push(None);
                     continue;
                 }
                 puts.push((keys::id(id), next_seq.to_be_bytes().to_vec()));
@@ -344,11 +387,12 @@ impl Log {
                 panes.insert(scope.clone(), PaneState { seq: next_seq, raw: raw.clone(), depth });
             }
             pending.push(frame);
+            seqs.push(Some(next_seq));
             next_seq += 1;
         }
         if pending.is_empty() {
             receipt.last_seq = self.head.seq;
-            return Ok(receipt);
+            return Ok((receipt, seqs));
         }
         let mut head = self.head;
         let first_seq = head.seq + 1;
@@ -396,7 +440,7 @@ impl Log {
         receipt.last_seq = head.seq;
         self.head = head;
         self.panes.extend(panes);
-        Ok(receipt)
+        Ok((receipt, seqs))
     }
 
     /// The last capture of `scope` in the log, loaded once per process.
@@ -555,6 +599,15 @@ impl Log {
             total += std::fs::metadata(self.dir.join(name)).map(|m| m.len()).unwrap_or(0);
         }
         Ok(total)
+    }
+
+    /// Makes everything written through this handle durable. Appends already
+    /// are when they return; this is for shutdown paths.
+    ///
+    /// # Errors
+    /// Store and I/O errors.
+    pub fn sync(&mut self) -> Result<()> {
+        self.store.sync()
     }
 
     /// Reads a named checkpoint blob (see [`Log::put_checkpoint`]).

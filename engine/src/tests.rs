@@ -208,3 +208,23 @@ proptest! {
         log.verify().unwrap();
     }
 }
+
+#[test]
+fn append_groups_gives_one_receipt_per_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), Config::default()).unwrap();
+    let ev = |id: Option<&str>| Event {
+        ts_ns: 1,
+        id: id.map(str::to_owned),
+        body: EventBody::Marker { label: "m".into(), target: None },
+    };
+    log.append(&[ev(Some("x"))]).unwrap();
+    let a = [ev(None), ev(Some("x"))];
+    let b = [ev(Some("y")), ev(None)];
+    let c = [ev(Some("y"))];
+    let r = log.append_groups(&[&a, &b, &c]).unwrap();
+    assert_eq!((r[0].appended, r[0].duplicates, r[0].first_seq, r[0].last_seq), (1, 1, 2, 2));
+    assert_eq!((r[1].appended, r[1].duplicates, r[1].first_seq, r[1].last_seq), (2, 0, 3, 4));
+    assert_eq!((r[2].appended, r[2].duplicates, r[2].first_seq, r[2].last_seq), (0, 1, 0, 4));
+    assert_eq!(log.head().seq, 4);
+}

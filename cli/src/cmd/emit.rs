@@ -1,12 +1,11 @@
 //! `orc-log emit`: append one event from a script.
 
-use crate::db;
+use crate::client::Appender;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use orc_log_schemas::{Event, EventBody, Target, ndjson::MAX_ID_BYTES, now_ns};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 /// Append one event. Exit status 0 means it is durably in the log; the new
@@ -147,7 +146,7 @@ fn read_content(file: Option<&Path>) -> Result<String> {
 }
 
 /// Runs `orc-log emit`.
-pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
+pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
     let now = now_ns();
     let body = match args.kind {
         Kind::Message { from, to, text } => EventBody::Message { from, to, text },
@@ -173,15 +172,14 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
         }
     };
     let event = Event { ts_ns: args.ts.unwrap_or(now), id: args.id, body };
-    let mut log = db::open_for_write(db_dir)?;
-    let receipt = log.append(std::slice::from_ref(&event))?;
+    let mut appender = Appender::for_db(db_dir)?;
+    let receipt = appender.append(vec![event.clone()])?;
     if receipt.appended == 1 {
         println!("{}", receipt.last_seq);
     } else {
         let id = event.id.as_deref().unwrap_or_default();
-        let seq = log.seq_of_id(id)?.map_or_else(|| "?".to_owned(), |s| s.to_string());
-        eprintln!("orc-log: id {id:?} is already in the log at seq {seq}; nothing appended");
-        println!("{seq}");
+        let seq = appender.seq_of_id(id)?.map_or_else(|| "an earlier seq".to_owned(), |s| format!("seq {s}"));
+        eprintln!("orc-log: id {id:?} is already in the log at {seq}; nothing appended");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -1,13 +1,12 @@
 //! `orc-log ingest`: append NDJSON format v1 events from a file or stdin.
 
-use crate::db;
+use crate::client::Appender;
 use crate::lines::{Line, read_line};
 use anyhow::{Context, Result, bail};
-use orc_log_engine::{AppendReceipt, Log};
+use orc_log_engine::AppendReceipt;
 use orc_log_schemas::{Event, LineError, MAX_LINE_BYTES, now_ns, parse_line};
 use std::io::{BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 /// Append events from NDJSON (format v1, one JSON object per line).
 ///
@@ -89,19 +88,22 @@ impl Totals {
     }
 }
 
-fn flush(log: &mut Log, batch: &mut Vec<Event>, totals: &mut Totals) -> Result<()> {
+/// Largest batch sent in one request, in bytes of input (below the protocol's frame limit).
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+fn flush(appender: &mut Appender, batch: &mut Vec<Event>, totals: &mut Totals) -> Result<()> {
     if !batch.is_empty() {
-        totals.add(
-            log.append(batch)
-                .context("append failed; events after the last acknowledged commit were not stored")?,
-        );
-        batch.clear();
+        let events = std::mem::take(batch);
+        let receipt = appender
+            .append(events)
+            .context("append failed; events after the last acknowledged commit were not stored")?;
+        totals.add(receipt);
     }
     Ok(())
 }
 
 /// Runs `orc-log ingest`.
-pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
+pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
     let (reader, total): (Box<dyn Read>, Option<u64>) = if args.input.as_os_str() == "-" {
         (Box::new(std::io::stdin().lock()), None)
     } else {
@@ -116,7 +118,8 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
         None => reader,
     };
     let mut reader = BufReader::with_capacity(1 << 20, reader);
-    let mut log = db::open_for_write(db_dir)?;
+    let mut appender = Appender::for_db(db_dir)?;
+    let mut batch_bytes = 0usize;
     let name =
         if args.input.as_os_str() == "-" { "stdin".to_owned() } else { args.input.display().to_string() };
     let mut totals = Totals::default();
@@ -143,8 +146,10 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
         match parsed {
             Ok(ev) => {
                 batch.push(ev);
-                if batch.len() as u64 >= args.batch_events {
-                    flush(&mut log, &mut batch, &mut totals)?;
+                batch_bytes += buf.len();
+                if batch.len() as u64 >= args.batch_events || batch_bytes >= MAX_BATCH_BYTES {
+                    batch_bytes = 0;
+                    flush(&mut appender, &mut batch, &mut totals)?;
                     if let Some(bar) = &progress.bar {
                         bar.set_message(format!("{} events", totals.appended));
                     }
@@ -159,7 +164,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
                 }
             }
             Err(e) => {
-                flush(&mut log, &mut batch, &mut totals)?;
+                flush(&mut appender, &mut batch, &mut totals)?;
                 if let Some(bar) = &progress.bar {
                     bar.finish_and_clear();
                 }
@@ -168,10 +173,10 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
             }
         }
     }
-    flush(&mut log, &mut batch, &mut totals)?;
+    flush(&mut appender, &mut batch, &mut totals)?;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }
     eprintln!("orc-log: {}", totals.summary());
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -1,12 +1,10 @@
 //! `orc-log metrics`: the metrics projection as a table, JSON or Prometheus text.
 
 use super::point::PointArgs;
-use crate::db;
+use crate::ctx::{Db, Io};
 use anyhow::Result;
 use orc_log_projections::metrics::Metrics;
 use orc_log_projections::prometheus;
-use std::path::Path;
-use std::process::ExitCode;
 
 /// Show metrics: events by kind, stored/raw bytes, captures, crashes and
 /// messages by pane, schedules by status, and the message-to-response
@@ -35,18 +33,17 @@ enum Format {
 }
 
 /// Runs `orc-log metrics`.
-pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
-    let mut log = db::open_existing(db_dir)?;
-    let point = args.point.resolve(&log)?;
-    let (metrics, as_of) = super::point::project::<Metrics>(&mut log, point)?;
+pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+    let point = db.read(|log| args.point.resolve(log))?;
+    let (metrics, as_of) = db.write(|log| super::point::project::<Metrics>(log, point))?;
     let families = metrics.families(as_of);
     match args.format {
-        Format::Prometheus => print!("{}", prometheus::render(&families)),
+        Format::Prometheus => write!(io.out, "{}", prometheus::render(&families))?,
         Format::Json => {
-            println!("{}", serde_json::json!({"seq": metrics.seq(), "families": families}));
+            writeln!(io.out, "{}", serde_json::json!({"seq": metrics.seq(), "families": families}))?;
         }
         Format::Table => {
-            println!("metrics at seq {}{}", metrics.seq(), point.describe());
+            writeln!(io.out, "metrics at seq {}{}", metrics.seq(), point.describe())?;
             let mut t = comfy_table::Table::new();
             t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
             t.set_header(["metric", "labels", "value"]);
@@ -59,8 +56,8 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
             if let Some(c) = t.column_mut(2) {
                 c.set_cell_alignment(comfy_table::CellAlignment::Right);
             }
-            println!("{t}");
+            writeln!(io.out, "{t}")?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

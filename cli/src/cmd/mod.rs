@@ -5,6 +5,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod point;
 pub mod replay;
+pub mod serve;
 pub mod state;
 pub mod stats;
 pub mod tail;

@@ -1,13 +1,11 @@
 //! `orc-log replay`: rebuild projections from the log, from scratch.
 
 use super::point::PointArgs;
-use crate::db;
+use crate::ctx::{Db, Io};
 use anyhow::{Context, Result};
 use orc_log_projections::metrics::Metrics;
 use orc_log_projections::state::{DEFAULT_IDLE_SECS, State};
 use orc_log_projections::{Outcome, Projection, rebuild};
-use std::path::Path;
-use std::process::ExitCode;
 use std::time::Instant;
 
 /// Rebuild projections from seq 1, ignoring checkpoints, and print the
@@ -32,32 +30,32 @@ enum Which {
     All,
 }
 
-fn run_one<P: Projection>(log: &mut orc_log_engine::Log, until: Option<u64>) -> Result<(Outcome<P>, f64)> {
+fn run_one<P: Projection>(db: &Db, until: Option<u64>, io: &mut Io) -> Result<(Outcome<P>, f64)> {
     let start = Instant::now();
     // A bounded replay (`until`) neither uses nor stores a checkpoint.
-    let out = rebuild::<P>(log, until).with_context(|| format!("projection {}", P::NAME))?;
+    let out = db.write(|log| rebuild::<P>(log, until)).with_context(|| format!("projection {}", P::NAME))?;
     let secs = start.elapsed().as_secs_f64();
     let rate = if secs > 0.0 { out.applied as f64 / secs } else { 0.0 };
-    println!(
+    writeln!(
+        io.out,
         "{}: replayed {} events to seq {} in {secs:.3} s ({rate:.0} events/s)",
         P::NAME,
         out.applied,
         out.seq
-    );
+    )?;
     Ok((out, secs))
 }
 
 /// Runs `orc-log replay`.
-pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
-    let mut log = db::open_existing(db_dir)?;
-    let point = args.point.resolve(&log)?;
+pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+    let point = db.read(|log| args.point.resolve(log))?;
     let until = point.seq();
     let as_of = match point {
         super::point::Point::At { at_ns, .. } => at_ns,
         _ => orc_log_schemas::now_ns(),
     };
     if matches!(args.projection, Which::State | Which::All) {
-        let (out, _) = run_one::<State>(&mut log, until)?;
+        let (out, _) = run_one::<State>(db, until, io)?;
         let view = out.projection.view(as_of, DEFAULT_IDLE_SECS);
         let panes: usize = view.sessions.iter().map(|s| s.panes.len()).sum();
         let mut by_status = std::collections::BTreeMap::new();
@@ -65,16 +63,17 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
             *by_status.entry(p.status.as_str()).or_insert(0) += 1;
         }
         let statuses: Vec<String> = by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        println!(
+        writeln!(
+            io.out,
             "  {} sessions ({} open), {panes} panes ({}), {} schedules",
             view.sessions.len(),
             view.sessions.iter().filter(|s| s.open).count(),
             statuses.join(", "),
             view.schedules.len()
-        );
+        )?;
     }
     if matches!(args.projection, Which::Metrics | Which::All) {
-        let (out, _) = run_one::<Metrics>(&mut log, until)?;
+        let (out, _) = run_one::<Metrics>(db, until, io)?;
         for f in out.projection.families(as_of) {
             if f.name == "orc_log_events_total" {
                 let parts: Vec<String> = f
@@ -82,9 +81,9 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
                     .iter()
                     .map(|s| format!("{} {}", s.labels.first().map_or("", |l| l.1.as_str()), s.value))
                     .collect();
-                println!("  events by kind: {}", parts.join(", "));
+                writeln!(io.out, "  events by kind: {}", parts.join(", "))?;
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -1,11 +1,9 @@
 //! `orc-log state`: sessions, panes and schedules now or at a point in the log.
 
 use super::point::{Point, PointArgs};
-use crate::db;
+use crate::ctx::{Db, Io};
 use anyhow::Result;
 use orc_log_projections::state::{DEFAULT_IDLE_SECS, StateView};
-use std::path::Path;
-use std::process::ExitCode;
 
 /// Show the state projection: every session and pane (target, window name,
 /// agent, role, status active|idle|crashed|closed, counts) and every schedule
@@ -36,21 +34,21 @@ enum Format {
 }
 
 /// Runs `orc-log state`.
-pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
-    let mut log = db::open_existing(db_dir)?;
-    let point = args.point.resolve(&log)?;
-    let (state, as_of) = super::point::project::<orc_log_projections::state::State>(&mut log, point)?;
+pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+    let point = db.read(|log| args.point.resolve(log))?;
+    let (state, as_of) =
+        db.write(|log| super::point::project::<orc_log_projections::state::State>(log, point))?;
     let view = state.view(as_of, args.idle_secs);
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string(&view)?),
-        Format::Table => print_tables(&view, point),
+        Format::Json => writeln!(io.out, "{}", serde_json::to_string(&view)?)?,
+        Format::Table => print_tables(&view, point, io)?,
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
-fn print_tables(view: &StateView, point: Point) {
+fn print_tables(view: &StateView, point: Point, io: &mut Io) -> std::io::Result<()> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    println!("state at seq {}{}", view.seq, point.describe());
+    writeln!(io.out, "state at seq {}{}", view.seq, point.describe())?;
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     t.set_header([
@@ -86,7 +84,7 @@ fn print_tables(view: &StateView, point: Point) {
             ]);
         }
     }
-    println!("{t}");
+    writeln!(io.out, "{t}")?;
     if !view.schedules.is_empty() {
         let mut t = comfy_table::Table::new();
         t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
@@ -100,6 +98,7 @@ fn print_tables(view: &StateView, point: Point) {
                 s.note.clone(),
             ]);
         }
-        println!("schedules\n{t}");
+        writeln!(io.out, "schedules\n{t}")?;
     }
+    Ok(())
 }

@@ -1,13 +1,11 @@
 //! `orc-log stats`: events by kind, raw vs stored bytes.
 
-use crate::db;
+use crate::ctx::{Db, Io};
 use anyhow::Result;
 use orc_log_engine::Filter;
 use orc_log_schemas::Kind;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::ExitCode;
 
 /// Events by kind, raw vs stored bytes and the compression ratio.
 ///
@@ -45,21 +43,21 @@ fn ratio(c: Counts) -> String {
 }
 
 /// Runs `orc-log stats`.
-pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
-    let log = db::open_existing(db_dir)?;
+pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
     let mut by_kind: BTreeMap<Kind, Counts> = BTreeMap::new();
     let mut total = Counts::default();
-    for m in log.scan_meta(Filter::default())? {
-        let m = m?;
-        let c = by_kind.entry(m.kind).or_default();
-        for c in [c, &mut total] {
-            c.events += 1;
-            c.raw_bytes += m.raw_bytes;
-            c.stored_bytes += m.stored_bytes;
+    let (disk_bytes, head) = db.read(|log| -> Result<_> {
+        for m in log.scan_meta(Filter::default())? {
+            let m = m?;
+            let c = by_kind.entry(m.kind).or_default();
+            for c in [c, &mut total] {
+                c.events += 1;
+                c.raw_bytes += m.raw_bytes;
+                c.stored_bytes += m.stored_bytes;
+            }
         }
-    }
-    let disk_bytes = log.disk_bytes()?;
-    let head = log.head();
+        Ok((log.disk_bytes()?, log.head()))
+    })?;
     match args.format {
         Format::Json => {
             let kinds: serde_json::Map<String, serde_json::Value> = by_kind
@@ -72,7 +70,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
                 })
                 .collect();
             let v = json!({"events": total.events, "head_seq": head.seq, "by_kind": kinds, "disk_bytes": disk_bytes});
-            println!("{v}");
+            writeln!(io.out, "{v}")?;
         }
         Format::Table => {
             let mut t = comfy_table::Table::new();
@@ -99,14 +97,15 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
                     c.set_cell_alignment(comfy_table::CellAlignment::Right);
                 }
             }
-            println!("{t}");
-            println!(
+            writeln!(io.out, "{t}")?;
+            writeln!(
+                io.out,
                 "head seq {}  chain {}  disk {disk_bytes} bytes  ({})",
                 head.seq,
                 head.chain_hex(),
-                db_dir.display()
-            );
+                db.dir().display()
+            )?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -1,19 +1,25 @@
-//! `orc-log tail`: print events from the log.
+//! `orc-log tail`: print events from the log, and follow new ones.
 
-use crate::{db, render};
-use anyhow::Result;
+use crate::ctx::{Db, Io};
+use crate::render;
+use anyhow::{Result, bail};
 use orc_log_engine::Filter;
 use orc_log_schemas::{Kind, Record, Target, to_json_line};
 use std::collections::VecDeque;
-use std::io::{BufWriter, Write};
-use std::path::Path;
-use std::process::ExitCode;
+use std::io::Write;
+use std::time::Duration;
+
+/// Events read per page; the database lock is released between pages, so a
+/// slow reader never holds up writers for long.
+const PAGE_EVENTS: usize = 1024;
 
 /// Print events, oldest first: the whole log from seq 1 unless --since,
 /// --from-seq or -n narrow it.
 ///
 /// `--format json` writes NDJSON format v1 with `seq`, so
 /// `orc-log tail --format json | orc-log --db OTHER ingest` reproduces the events.
+/// `--follow` (with `orc-log serve` running) then streams new events as they
+/// are committed, in order, without gaps or duplicates.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only events of this kind (repeatable), e.g. `capture`, `schedule_fired`.
@@ -34,6 +40,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// After the existing events, wait for new ones (needs `orc-log serve`).
+    #[arg(long, short = 'f')]
+    follow: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -51,11 +60,22 @@ fn parse_kind(s: &str) -> Result<Kind, String> {
     })
 }
 
+/// Up to [`PAGE_EVENTS`] matching records from `filter.from_seq` on.
+fn page(db: &Db, filter: &Filter) -> Result<Vec<Record>> {
+    db.read(|log| log.scan(filter.clone())?.take(PAGE_EVENTS).collect::<Result<Vec<_>, _>>())
+        .map_err(Into::into)
+}
+
 /// Runs `orc-log tail`.
-pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
-    let log = db::open_existing(db_dir)?;
+pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+    if args.follow && !io.served {
+        bail!(
+            "--follow needs a running server: start `orc-log serve` for this database (without one, no other process can write to it)"
+        );
+    }
+    let head = db.read(|log| log.head().seq);
     let mut filter = Filter {
-        from_seq: args.from_seq.unwrap_or(1),
+        from_seq: args.from_seq.unwrap_or(1).max(1),
         kinds: args.kind.clone(),
         scope: args.target.as_ref().map(ToString::to_string),
         since_ns: args.since,
@@ -64,37 +84,69 @@ pub fn run(db_dir: &Path, args: Args) -> Result<ExitCode> {
     let unfiltered = filter.kinds.is_empty() && filter.scope.is_none() && filter.since_ns.is_none();
     if let (Some(n), true) = (args.n, unfiltered) {
         // Every event matches: the last n are simply the last n seqs.
-        filter.from_seq = filter.from_seq.max(log.head().seq.saturating_sub(n as u64) + 1);
+        filter.from_seq = filter.from_seq.max(head.saturating_sub(n as u64) + 1);
     }
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let write = |out: &mut BufWriter<_>, r: &Record| -> std::io::Result<()> {
-        match args.format {
+    let format = args.format;
+    let write = |out: &mut dyn Write, r: &Record| -> std::io::Result<()> {
+        match format {
             Format::Text => writeln!(out, "{}", render::text_line(r)),
             Format::Json => writeln!(out, "{}", to_json_line(r)),
         }
     };
-    match args.n {
-        Some(n) if !unfiltered => {
-            let mut last: VecDeque<Record> = VecDeque::with_capacity(n.min(4096));
-            for r in log.scan(filter)? {
-                if n > 0 {
-                    if last.len() == n {
-                        last.pop_front();
+    // Existing events up to the head seen at the start.
+    filter.until_seq = Some(head);
+    let mut last: Option<VecDeque<Record>> = match args.n {
+        Some(n) if !unfiltered => Some(VecDeque::with_capacity(n.min(4096))),
+        _ => None,
+    };
+    loop {
+        let records = page(db, &filter)?;
+        let Some(end) = records.last().map(|r| r.seq) else { break };
+        for r in records {
+            match (&mut last, args.n) {
+                (Some(ring), Some(n)) => {
+                    if n > 0 {
+                        if ring.len() == n {
+                            ring.pop_front();
+                        }
+                        ring.push_back(r);
                     }
-                    last.push_back(r?);
                 }
-            }
-            for r in &last {
-                write(&mut out, r)?;
+                _ => write(io.out, &r)?,
             }
         }
-        _ => {
-            for r in log.scan(filter)? {
-                write(&mut out, &r?)?;
-            }
+        filter.from_seq = end + 1;
+    }
+    if let Some(ring) = last {
+        for r in &ring {
+            write(io.out, r)?;
         }
     }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    io.out.flush()?;
+    if !args.follow {
+        return Ok(0);
+    }
+    // Follow: after the head seen at the start, each newly committed range
+    // [from, head] is read page by page; the lock is free between pages.
+    filter.from_seq = head + 1;
+    loop {
+        let head_now = db.read(|log| log.head().seq);
+        if head_now >= filter.from_seq {
+            filter.until_seq = Some(head_now);
+            loop {
+                let records = page(db, &filter)?;
+                let Some(end) = records.last().map(|r| r.seq) else { break };
+                for r in &records {
+                    write(io.out, r)?;
+                }
+                filter.from_seq = end + 1;
+            }
+            filter.from_seq = head_now + 1;
+        }
+        // A flush to a client that went away fails, which ends the follow.
+        io.out.flush()?;
+        if db.wait_for_head(head_now, Duration::from_secs(1)).is_none() {
+            return Ok(0);
+        }
+    }
 }

@@ -1,9 +1,7 @@
 //! `orc-log verify`: check the whole log.
 
-use crate::db;
+use crate::ctx::{Db, Io};
 use anyhow::Result;
-use std::path::Path;
-use std::process::ExitCode;
 
 /// Check the whole log: gapless seqs, frame structure, the blake3 hash chain,
 /// every body, the indexes, and the head record kept outside the store (which
@@ -14,19 +12,19 @@ use std::process::ExitCode;
 pub struct Args {}
 
 /// Runs `orc-log verify`.
-pub fn run(db_dir: &Path, _args: Args) -> Result<ExitCode> {
-    let log = db::open_existing(db_dir)?;
-    match log.verify() {
+pub fn run(db: &Db, _args: Args, io: &mut Io) -> Result<u8> {
+    match db.read(|log| log.verify()) {
         Ok(r) => {
-            println!(
+            writeln!(
+                io.out,
                 "ok: {} events in {} chunks, head seq {}, chain {}",
                 r.events, r.chunks, r.head_seq, r.chain_hex
-            );
-            Ok(ExitCode::SUCCESS)
+            )?;
+            Ok(0)
         }
         Err(e) => {
-            eprintln!("orc-log: verify failed: {e}");
-            Ok(ExitCode::FAILURE)
+            writeln!(io.err, "orc-log: verify failed: {e}")?;
+            Ok(1)
         }
     }
 }

@@ -1,0 +1,93 @@
+//! What a command runs against: the database (opened here or owned by a
+//! server) and where its output goes (the terminal, or a client's socket).
+
+use orc_log_engine::Log;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Duration;
+
+/// A shared handle to an open database.
+///
+/// Reads take a shared lock and appends an exclusive one, so a server can
+/// serve many clients from one `Log`. Commits are announced through
+/// [`Db::wait_for_head`] for followers.
+#[derive(Clone)]
+pub struct Db {
+    log: Arc<RwLock<Log>>,
+    head: Arc<(Mutex<HeadState>, Condvar)>,
+    dir: PathBuf,
+}
+
+#[derive(Default)]
+struct HeadState {
+    seq: u64,
+    closing: bool,
+}
+
+impl Db {
+    /// Wraps an open log.
+    pub fn new(log: Log) -> Self {
+        let seq = log.head().seq;
+        let dir = log.dir().to_owned();
+        Self {
+            log: Arc::new(RwLock::new(log)),
+            head: Arc::new((Mutex::new(HeadState { seq, closing: false }), Condvar::new())),
+            dir,
+        }
+    }
+
+    /// The database directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs `f` with shared access.
+    pub fn read<R>(&self, f: impl FnOnce(&Log) -> R) -> R {
+        let guard = self.log.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&guard)
+    }
+
+    /// Runs `f` with exclusive access, then announces the new head.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Log) -> R) -> R {
+        let mut guard = self.log.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let r = f(&mut guard);
+        let seq = guard.head().seq;
+        drop(guard);
+        let (lock, cv) = &*self.head;
+        let mut h = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seq != h.seq {
+            h.seq = seq;
+            cv.notify_all();
+        }
+        r
+    }
+
+    /// Waits up to `timeout` for the head to pass `seq`; returns the head
+    /// seq, or `None` when the database is closing.
+    pub fn wait_for_head(&self, seq: u64, timeout: Duration) -> Option<u64> {
+        let (lock, cv) = &*self.head;
+        let h = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (h, _) = cv
+            .wait_timeout_while(h, timeout, |h| h.seq <= seq && !h.closing)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if h.closing { None } else { Some(h.seq) }
+    }
+
+    /// Wakes followers and tells them to stop.
+    pub fn close(&self) {
+        let (lock, cv) = &*self.head;
+        lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).closing = true;
+        cv.notify_all();
+    }
+}
+
+/// Where a command writes: stdout and stderr of the process, or a client's socket.
+pub struct Io<'a> {
+    /// Normal output.
+    pub out: &'a mut dyn Write,
+    /// Diagnostics.
+    pub err: &'a mut dyn Write,
+    /// Whether a server runs the command (so `--follow` can wait for other writers).
+    pub served: bool,
+}

@@ -1,0 +1,131 @@
+//! The client/server protocol on the Unix socket (docs/ARCHITECTURE.md,
+//! "Server protocol").
+//!
+//! Each frame is a 4-byte big-endian length followed by that many bytes of
+//! JSON (the framing of tokio-util's `LengthDelimitedCodec` defaults). Every
+//! request carries the protocol version `v`; the server answers a different
+//! version with an error. A request gets one or more responses; the last is
+//! `appended`, `exit` or `error`.
+
+use orc_log_engine::AppendReceipt;
+use orc_log_schemas::Event;
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+/// Protocol version spoken by this build.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame accepted, in bytes (16 MiB).
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// A client's request.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Append events (group-committed with other clients' appends).
+    Append {
+        /// The events, in order.
+        events: Vec<Event>,
+    },
+    /// Run a read command (`tail`, `stats`, `verify`, `state`, ...) with these
+    /// arguments (without the program name and `--db`), as if run in `cwd`.
+    Exec {
+        /// Command-line arguments.
+        args: Vec<String>,
+        /// The client's working directory.
+        cwd: PathBuf,
+    },
+    /// Who is serving?
+    Ping,
+}
+
+/// A server's response.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    /// The append is durable.
+    Appended {
+        /// What it did.
+        receipt: AppendReceipt,
+    },
+    /// A piece of the command's standard output.
+    Out {
+        /// Text.
+        data: String,
+    },
+    /// A piece of the command's standard error.
+    Err {
+        /// Text.
+        data: String,
+    },
+    /// The command finished with this exit status.
+    Exit {
+        /// Exit status.
+        code: u8,
+    },
+    /// The request failed.
+    Error {
+        /// Why.
+        message: String,
+    },
+    /// Answer to `ping`.
+    Pong {
+        /// Server process id.
+        pid: u32,
+        /// The database served.
+        db: PathBuf,
+    },
+}
+
+/// A request or response with its protocol version.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// Protocol version.
+    pub v: u32,
+    /// The message.
+    #[serde(flatten)]
+    pub body: T,
+}
+
+/// Writes one frame.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, body: T) -> io::Result<()> {
+    let bytes = serde_json::to_vec(&Envelope { v: PROTOCOL_VERSION, body }).map_err(io::Error::other)?;
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("request of {} bytes is over the frame limit", bytes.len()),
+        ));
+    }
+    w.write_all(&(bytes.len() as u32).to_be_bytes())?;
+    w.write_all(&bytes)?;
+    w.flush()
+}
+
+/// Reads one frame; `None` at a clean end of stream.
+pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes is over the limit"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)?;
+    let env: Envelope<T> =
+        serde_json::from_slice(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if env.v != PROTOCOL_VERSION {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("server speaks protocol {} but this orc-log speaks {PROTOCOL_VERSION}", env.v),
+        ));
+    }
+    Ok(Some(env.body))
+}
