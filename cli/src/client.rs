@@ -95,6 +95,16 @@ impl Client {
         }
     }
 
+    /// The seq of the event with producer id `id`, if any.
+    pub fn seq_of_id(&mut self, id: &str) -> Result<Option<u64>> {
+        self.send(Request::SeqOfId { id: id.to_owned() })?;
+        match self.recv()? {
+            Response::Seq { seq } => Ok(seq),
+            Response::Error { message } => bail!("server: {message}"),
+            other => bail!("unexpected answer from the server: {other:?}"),
+        }
+    }
+
     /// The pid and database of the server.
     pub fn ping(&mut self) -> Result<(u32, PathBuf)> {
         self.send(Request::Ping)?;
@@ -133,7 +143,7 @@ impl Appender {
     /// The seq of an event id (for reporting duplicates).
     pub fn seq_of_id(&mut self, id: &str) -> Result<Option<u64>> {
         match self {
-            Appender::Remote(_) => Ok(None),
+            Appender::Remote(c) => c.seq_of_id(id),
             Appender::Direct(db) => Ok(db.read(|log| log.seq_of_id(id))?),
         }
     }

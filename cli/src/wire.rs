@@ -36,6 +36,11 @@ pub enum Request {
         /// The client's working directory.
         cwd: PathBuf,
     },
+    /// The seq of the event with this producer id, if any.
+    SeqOfId {
+        /// The producer id.
+        id: String,
+    },
     /// Who is serving?
     Ping,
 }
@@ -68,6 +73,11 @@ pub enum Response {
     Error {
         /// Why.
         message: String,
+    },
+    /// Answer to `seq_of_id`.
+    Seq {
+        /// The seq, or null when no event has the id.
+        seq: Option<u64>,
     },
     /// Answer to `ping`.
     Pong {

@@ -197,13 +197,8 @@ impl Log {
                 }
             }
             None => {
-                let fresh = head_record.is_none();
                 log.store
                     .commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
-                if fresh {
-                    head::write(&log.dir, HeadRecord { seq: 0, chain: GENESIS })?;
-                    log.head_record = Some(HeadRecord { seq: 0, chain: GENESIS });
-                }
             }
         }
         if let Some(v) = log.store.get(&keys::meta(keys::META_HEAD))? {
@@ -217,7 +212,15 @@ impl Log {
 
     fn check_head_record(&mut self) -> Result<()> {
         let Some(rec) = self.head_record else {
-            self.refuse_writes = Some("the head record file HEAD is missing".into());
+            if self.head.seq == 0 {
+                // A new database, or one whose creation was interrupted
+                // before its first event: nothing was ever acknowledged.
+                let genesis = HeadRecord { seq: 0, chain: GENESIS };
+                head::write(&self.dir, genesis)?;
+                self.head_record = Some(genesis);
+            } else {
+                self.refuse_writes = Some("the head record file HEAD is missing".into());
+            }
             return Ok(());
         };
         if rec.seq > self.head.seq {

@@ -1,1 +1,15 @@
 //! Integration tests: the real `orc-log` binary.
+//!
+//! One test binary (declared in cli/Cargo.toml) so the large binary is linked
+//! once. Shared helpers live in `common`; each other module is one area.
+
+// Tests report failures by panicking; unwrap/expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod common;
+mod corruption;
+mod crash;
+mod emit;
+mod roundtrip;
+mod server;

@@ -178,8 +178,13 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         println!("{}", receipt.last_seq);
     } else {
         let id = event.id.as_deref().unwrap_or_default();
-        let seq = appender.seq_of_id(id)?.map_or_else(|| "an earlier seq".to_owned(), |s| format!("seq {s}"));
-        eprintln!("orc-log: id {id:?} is already in the log at {seq}; nothing appended");
+        match appender.seq_of_id(id)? {
+            Some(seq) => {
+                eprintln!("orc-log: id {id:?} is already in the log at seq {seq}; nothing appended");
+                println!("{seq}");
+            }
+            None => eprintln!("orc-log: id {id:?} is already in the log; nothing appended"),
+        }
     }
     Ok(0)
 }

@@ -216,6 +216,16 @@ async fn connection(
                 .send(encode(Response::Pong { pid: std::process::id(), db: db.dir().to_owned() }))
                 .await
                 .is_ok(),
+            Request::SeqOfId { id } => {
+                let lookup = db.clone();
+                let resp =
+                    match tokio::task::spawn_blocking(move || lookup.read(|log| log.seq_of_id(&id))).await {
+                        Ok(Ok(seq)) => Response::Seq { seq },
+                        Ok(Err(e)) => Response::Error { message: e.to_string() },
+                        Err(e) => Response::Error { message: e.to_string() },
+                    };
+                framed.send(encode(resp)).await.is_ok()
+            }
             Request::Append { events } => {
                 let (reply, wait) = oneshot::channel();
                 let resp = if tx.send(AppendJob { events, reply }).await.is_err() {

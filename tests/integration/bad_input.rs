@@ -1,0 +1,198 @@
+//! Bad NDJSON lines: ingest stops at the first one (everything before it is
+//! stored, nothing after), or with `--skip-invalid` reports it and goes on.
+//!
+//! Every case feeds 3 good lines, the bad line (line 4), then 2 good lines.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::Path;
+
+/// The five good lines: 3 before the bad one, 2 after.
+fn good_lines() -> Vec<String> {
+    (1..=5)
+        .map(|i| {
+            format!(
+                r#"{{"kind":"marker","label":"good-{i}","target":"s:0.{i}","ts":"2026-01-01T00:00:0{i}Z"}}"#
+            )
+        })
+        .collect()
+}
+
+fn good_values() -> Vec<Value> {
+    good_lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// 3 good lines, `bad`, 2 good lines, as bytes.
+fn input_with(bad: &[u8]) -> Vec<u8> {
+    let good = good_lines();
+    let mut input = Vec::new();
+    for l in &good[..3] {
+        input.extend_from_slice(l.as_bytes());
+        input.push(b'\n');
+    }
+    input.extend_from_slice(bad);
+    input.push(b'\n');
+    for l in &good[3..] {
+        input.extend_from_slice(l.as_bytes());
+        input.push(b'\n');
+    }
+    input
+}
+
+/// Ingests `input_with(bad)` from a file, strictly and with `--skip-invalid`,
+/// and checks exit status, messages and log contents. `expect` are the
+/// pieces the line-4 error must contain (kind of problem, field, reason).
+fn check_bad_line(bad: &[u8], expect: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("input.ndjson");
+    std::fs::write(&file, input_with(bad)).unwrap();
+    let name = file.to_str().unwrap();
+
+    // Strict: fail at line 4, keep lines 1-3.
+    let strict = tmp.path().join("strict-db");
+    let out = run(&strict, &["ingest", name]);
+    assert_no_crash(&out, "strict ingest");
+    assert_exit(&out, 1, "strict ingest of a bad line");
+    let err = stderr(&out);
+    let line4 = format!("orc-log: {name}: line 4: ");
+    assert!(err.contains(&line4), "stderr should name {line4:?}:\n{err}");
+    let reported = err.lines().find(|l| l.starts_with(&line4)).unwrap();
+    for piece in expect {
+        assert!(reported.contains(piece), "the line 4 error should contain {piece:?}:\n{reported}");
+    }
+    assert!(
+        err.contains("appended 3 events (seq 1..=3); nothing from line 4 on was appended"),
+        "stderr should say what was kept:\n{err}"
+    );
+    assert_eq!(stdout(&out), "");
+    assert_log_is(&strict, &good_values()[..3]);
+    assert_verify_ok(&strict, 3);
+
+    // --skip-invalid: report line 4, keep the other five.
+    let lenient = tmp.path().join("lenient-db");
+    let out = run(&lenient, &["ingest", "--skip-invalid", name]);
+    assert_no_crash(&out, "ingest --skip-invalid");
+    let out = assert_success(out, "ingest --skip-invalid");
+    let err = stderr(&out);
+    let reported = err
+        .lines()
+        .find(|l| l.starts_with(&line4))
+        .unwrap_or_else(|| panic!("stderr should report {line4:?}:\n{err}"));
+    assert!(reported.ends_with("(skipped)"), "{reported}");
+    for piece in expect {
+        assert!(reported.contains(piece), "the line 4 report should contain {piece:?}:\n{reported}");
+    }
+    let reports = err.lines().filter(|l| l.starts_with(&format!("orc-log: {name}: line "))).count();
+    assert_eq!(reports, 1, "only line 4 is reported:\n{err}");
+    assert!(
+        err.contains("appended 5 events (seq 1..=5), skipped 1 invalid lines"),
+        "summary should count the skip:\n{err}"
+    );
+    assert_log_is(&lenient, &good_values());
+    assert_verify_ok(&lenient, 5);
+}
+
+/// The log holds exactly `want` (seqs 1..), field for field.
+#[track_caller]
+fn assert_log_is(db: &Path, want: &[Value]) {
+    let back = tail_json(db);
+    assert_eq!(seqs(&back), (1..=want.len() as u64).collect::<Vec<_>>());
+    assert_eq!(without_seq(&back), want);
+}
+
+#[test]
+fn invalid_json() {
+    check_bad_line(br#"{"kind":"marker","label":"x""#, &["invalid JSON: ", "EOF while parsing"]);
+}
+
+#[test]
+fn json_that_is_not_an_object() {
+    check_bad_line(b"[1,2]", &["invalid JSON: expected a JSON object, found array"]);
+}
+
+#[test]
+fn unknown_kind() {
+    check_bad_line(
+        br#"{"kind":"pane_exploded","target":"s:0.0"}"#,
+        &[r#"unknown kind "kind": "pane_exploded" is not one of capture, message"#],
+    );
+}
+
+#[test]
+fn unknown_field() {
+    check_bad_line(
+        br#"{"kind":"marker","label":"x","colour":"red"}"#,
+        &[r#"unknown field "colour": kind marker has no such field (its fields: label, target)"#],
+    );
+}
+
+#[test]
+fn missing_field() {
+    check_bad_line(
+        br#"{"kind":"message","from":"pm","to":"s:1.0"}"#,
+        &[r#"missing field "text": required for kind message"#],
+    );
+}
+
+#[test]
+fn missing_kind() {
+    check_bad_line(br#"{"label":"x"}"#, &[r#"missing field "kind": required"#]);
+}
+
+#[test]
+fn wrong_type() {
+    check_bad_line(
+        br#"{"kind":"capture","target":"s:1.0","content":"x","width":"80"}"#,
+        &[r#"wrong type "width": expected an integer 0..=4294967295, found string "80""#],
+    );
+}
+
+#[test]
+fn bad_target() {
+    check_bad_line(br#"{"kind":"crash","target":"nocolon","reason":"r"}"#, &[r#"bad target "target": "#]);
+}
+
+#[test]
+fn bad_time() {
+    check_bad_line(br#"{"kind":"marker","label":"x","ts":"2026-01-01 00:00"}"#, &[r#"bad time "ts": "#]);
+}
+
+#[test]
+fn line_over_the_size_limit() {
+    // A well-formed event of 9 MiB: only its length is wrong.
+    let head = br#"{"kind":"marker","label":""#;
+    let tail = br#""}"#;
+    let len = 9 * 1024 * 1024;
+    let mut bad = Vec::with_capacity(len);
+    bad.extend_from_slice(head);
+    bad.resize(len - tail.len(), b'x');
+    bad.extend_from_slice(tail);
+    assert_eq!(bad.len(), len);
+    check_bad_line(&bad, &[&format!("line too long: {len} bytes, the limit is 8388608 bytes")]);
+}
+
+#[test]
+fn non_utf8_bytes() {
+    check_bad_line(b"{\"kind\":\"marker\",\"label\":\"caf\xe9 \xff\xfe\"}", &["invalid JSON: not UTF-8"]);
+}
+
+#[test]
+fn bad_line_on_stdin_is_named_stdin() {
+    let (_tmp, db) = temp_db();
+    let out = run_stdin(&db, &["ingest"], input_with(br#"{"kind":"marker","label":"x","colour":1}"#));
+    assert_exit(&out, 1, "ingest from stdin");
+    assert!(stderr(&out).contains(r#"orc-log: stdin: line 4: unknown field "colour""#), "{}", describe(&out));
+    assert_log_is(&db, &good_values()[..3]);
+}
+
+#[test]
+fn bad_line_with_batches_of_one_keeps_exactly_the_lines_before_it() {
+    let (tmp, db) = temp_db();
+    let file = tmp.path().join("in.ndjson");
+    std::fs::write(&file, input_with(br#"{"kind":"marker"}"#)).unwrap();
+    let out = run(&db, &["ingest", "--batch-events", "1", file.to_str().unwrap()]);
+    assert_exit(&out, 1, "ingest --batch-events 1");
+    assert!(stderr(&out).contains(r#"line 4: missing field "label""#), "{}", describe(&out));
+    assert_log_is(&db, &good_values()[..3]);
+    assert_verify_ok(&db, 3);
+}

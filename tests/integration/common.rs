@@ -1,0 +1,198 @@
+//! Helpers shared by every integration test: running `orc-log` against a
+//! database directory, reading the log back as JSON, the fixture, and
+//! copying a database.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+/// Any single `orc-log` run taking longer than this is a hang (a bug).
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `orc-log` binary under test (for `std::process::Command::spawn`).
+pub fn bin_path() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_orc-log"))
+}
+
+/// `orc-log --db DB` with a hang timeout, ready for more arguments.
+pub fn orc(db: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("orc-log").expect("the orc-log binary is built");
+    cmd.arg("--db").arg(db).timeout(TIMEOUT);
+    // A test must not pick up the caller's database or log filter.
+    cmd.env_remove("ORC_LOG_DB").env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs `orc-log --db DB ARGS...` with empty stdin and returns its output.
+pub fn run(db: &Path, args: &[&str]) -> Output {
+    orc(db).args(args).write_stdin(Vec::new()).output().expect("orc-log runs")
+}
+
+/// Runs `orc-log --db DB ARGS...` with `input` on stdin.
+pub fn run_stdin(db: &Path, args: &[&str], input: impl Into<Vec<u8>>) -> Output {
+    orc(db).args(args).write_stdin(input.into()).output().expect("orc-log runs")
+}
+
+/// Stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// One-line description of a run for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!("status {:?}\n--- stdout\n{}\n--- stderr\n{}", out.status, stdout(out), stderr(out))
+}
+
+/// Asserts the run exited 0; returns its output for more checks.
+#[track_caller]
+pub fn assert_success(out: Output, what: &str) -> Output {
+    assert!(out.status.success(), "{what} should succeed:\n{}", describe(&out));
+    out
+}
+
+/// Asserts the run exited with exactly `code`.
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32, what: &str) {
+    assert_eq!(out.status.code(), Some(code), "{what}: wrong exit status:\n{}", describe(out));
+}
+
+/// Why a run counts as a crash rather than a handled error: killed by a
+/// signal (abort, segfault, timeout), a Rust panic (101, or "panicked" on
+/// stderr) or the binary's own internal-error code (70). `None` when it
+/// ended normally.
+pub fn crash_reason(out: &Output) -> Option<String> {
+    let err = stderr(out);
+    match out.status.code() {
+        None => Some(format!("killed by a signal or timed out ({:?})", out.status)),
+        Some(101) => Some("exit 101 (Rust panic)".into()),
+        Some(70) => Some("exit 70 (internal error: a caught panic)".into()),
+        _ if err.contains("panicked") => Some("stderr mentions a panic".into()),
+        _ => None,
+    }
+}
+
+/// Asserts the run ended normally (see [`crash_reason`]).
+#[track_caller]
+pub fn assert_no_crash(out: &Output, what: &str) {
+    if let Some(why) = crash_reason(out) {
+        panic!("{what}: {why}:\n{}", describe(out));
+    }
+}
+
+/// Parses NDJSON text into JSON values, one per non-empty line.
+#[track_caller]
+pub fn parse_ndjson(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+/// `orc-log tail --format json`, asserted successful with empty stderr; the raw output.
+#[track_caller]
+pub fn tail_json_raw(db: &Path) -> String {
+    let out = assert_success(run(db, &["tail", "--format", "json"]), "tail --format json");
+    assert_eq!(stderr(&out), "", "tail --format json wrote to stderr");
+    stdout(&out)
+}
+
+/// The whole log as JSON objects (`tail --format json`).
+#[track_caller]
+pub fn tail_json(db: &Path) -> Vec<Value> {
+    parse_ndjson(&tail_json_raw(db))
+}
+
+/// The `seq` of each event.
+#[track_caller]
+pub fn seqs(events: &[Value]) -> Vec<u64> {
+    events.iter().map(|e| e["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {e}"))).collect()
+}
+
+/// The events with `seq` removed (what was put in).
+pub fn without_seq(events: &[Value]) -> Vec<Value> {
+    events
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if let Some(m) = e.as_object_mut() {
+                m.remove("seq");
+            }
+            e
+        })
+        .collect()
+}
+
+/// `orc-log verify`, asserted to exit 0 with an `ok:` line naming `events` events.
+#[track_caller]
+pub fn assert_verify_ok(db: &Path, events: u64) {
+    let out = assert_success(run(db, &["verify"]), "verify");
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("ok: {events} events in "))
+            && text.contains(&format!("head seq {events},")),
+        "verify should report {events} events:\n{}",
+        describe(&out)
+    );
+}
+
+/// Path of the tmux session fixture (166 events, no ids).
+pub fn fixture_path() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tmux-session-a.ndjson"))
+}
+
+/// The fixture's lines (without newlines).
+pub fn fixture_lines() -> Vec<String> {
+    let text = std::fs::read_to_string(fixture_path()).expect("fixture is readable");
+    text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
+}
+
+/// The fixture's events as JSON objects.
+pub fn fixture_events() -> Vec<Value> {
+    parse_ndjson(&fixture_lines().join("\n"))
+}
+
+/// Number of events in the fixture.
+pub const FIXTURE_EVENTS: u64 = 166;
+
+/// Joins lines into NDJSON text (newline after each line).
+pub fn ndjson<S: AsRef<str>>(lines: &[S]) -> String {
+    lines.iter().map(|l| format!("{}\n", l.as_ref())).collect()
+}
+
+/// Ingests the whole fixture file into `db`, asserting success.
+#[track_caller]
+pub fn ingest_fixture(db: &Path) {
+    let fixture = fixture_path();
+    let out = assert_success(run(db, &["ingest", fixture.to_str().expect("UTF-8 path")]), "ingest fixture");
+    assert!(stderr(&out).contains("appended 166 events"), "ingest summary:\n{}", describe(&out));
+}
+
+/// A database path inside a fresh temporary directory (not created yet).
+pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let db = tmp.path().join("db");
+    (tmp, db)
+}
+
+/// Copies directory `src` to `dst` (created), recursively, files and subdirectories only.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap_or_else(|e| panic!("create {}: {e}", dst.display()));
+    for entry in std::fs::read_dir(src).unwrap_or_else(|e| panic!("list {}: {e}", src.display())) {
+        let entry = entry.expect("directory entry");
+        let ty = entry.file_type().expect("file type");
+        let to = dst.join(entry.file_name());
+        if ty.is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else if ty.is_file() {
+            std::fs::copy(entry.path(), &to)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
+}
