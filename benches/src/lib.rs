@@ -1,1 +1,205 @@
-//! benches
+//! Shared setup for orc-log's criterion benchmarks (`benches/log.rs`).
+//!
+//! Everything here runs *outside* the timed loops: loading the tmux fixture,
+//! generating message events, building large logs, and preparing the
+//! key/value pairs of the raw-sled reference. `BENCHMARKS.md` at the
+//! workspace root records what the benchmarks measured.
+
+use orc_log_engine::{Config, Log};
+use orc_log_schemas::{Event, EventBody, Kind, Record, Target, parse_line, to_json_line};
+use std::path::Path;
+
+/// The recorded tmux session `tests/fixtures/tmux-session-a.ndjson`: 166
+/// format v1 lines, 146 of them pane captures of four panes.
+pub const FIXTURE: &str = include_str!("../../tests/fixtures/tmux-session-a.ndjson");
+
+/// The fixture parsed into events, in file order.
+///
+/// # Panics
+/// If a line does not parse (the schemas crate's tests keep the fixture valid).
+pub fn fixture_events() -> Vec<Event> {
+    FIXTURE
+        .lines()
+        .enumerate()
+        .map(|(i, line)| parse_line(line, 0).unwrap_or_else(|e| panic!("fixture line {}: {e}", i + 1)))
+        .collect()
+}
+
+/// The fixture's capture events only, in file order (146 events).
+pub fn fixture_captures() -> Vec<Event> {
+    fixture_events().into_iter().filter(|e| e.kind() == Kind::Capture).collect()
+}
+
+/// The `content` of every capture in `events`, in order (other kinds are skipped).
+pub fn capture_contents(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Capture { content, .. } => Some(content.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Total bytes of capture `content` in `events`.
+pub fn capture_content_bytes(events: &[Event]) -> u64 {
+    capture_contents(events).iter().map(|c| c.len() as u64).sum()
+}
+
+/// `n` message events shaped like the fixture's messages (an agent typing a
+/// shell command into a pane, 25-60 bytes of text), 1 ms apart, cycling over
+/// four target panes. With `with_ids` each carries a unique producer id
+/// (`bench-msg-<i>`), so the append also checks and writes the id index.
+pub fn message_events(n: usize, with_ids: bool) -> Vec<Event> {
+    const TEXTS: [&str; 4] = [
+        "ls -la /usr/bin | head -n ",
+        "grep -rn 'TODO' src/ | wc -l # pass ",
+        "cargo test -p orc-log-engine -- --nocapture scan_",
+        "curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:18777/job/",
+    ];
+    let panes: Vec<Target> = ["proj:0.0", "proj:1.0", "proj:2.0", "orch:0.0"]
+        .iter()
+        .map(|t| t.parse().unwrap_or_else(|e| panic!("target {t}: {e}")))
+        .collect();
+    let t0 = 1_795_000_000_000_000_000_i64; // 2026-11-18, the fixture's era
+    (0..n)
+        .map(|i| Event {
+            ts_ns: t0 + i as i64 * 1_000_000,
+            id: with_ids.then(|| format!("bench-msg-{i}")),
+            body: EventBody::Message {
+                from: panes[(i + 3) % 4].to_string(),
+                to: panes[i % 4].clone(),
+                text: format!("{}{i}", TEXTS[i % 4]),
+            },
+        })
+        .collect()
+}
+
+/// Nanoseconds from the fixture's first event to one second past its last:
+/// the timestamp shift between two repetitions in [`shifted_fixture`].
+pub fn fixture_period_ns(events: &[Event]) -> i64 {
+    let lo = events.iter().map(|e| e.ts_ns).min().unwrap_or(0);
+    let hi = events.iter().map(|e| e.ts_ns).max().unwrap_or(0);
+    hi - lo + 1_000_000_000
+}
+
+/// Repetition `rep` (0-based) of the fixture `events`: the same events with
+/// every timestamp moved `rep` periods later, so repeating the fixture gives
+/// a log whose time keeps increasing.
+pub fn shifted_fixture(events: &[Event], rep: usize) -> Vec<Event> {
+    let shift = fixture_period_ns(events) * rep as i64;
+    events.iter().map(|e| Event { ts_ns: e.ts_ns + shift, ..e.clone() }).collect()
+}
+
+/// Opens a fresh log in `dir` and appends the fixture `reps` times (shifted
+/// timestamps, see [`shifted_fixture`]), `reps_per_append` repetitions per
+/// `Log::append` call. Returns the open log; its head seq is
+/// `reps * 166`.
+///
+/// # Panics
+/// On any engine error (benchmark setup).
+pub fn build_fixture_log(dir: &Path, reps: usize, reps_per_append: usize) -> Log {
+    let base = fixture_events();
+    let mut log = open_log(dir);
+    let mut rep = 0;
+    while rep < reps {
+        let end = (rep + reps_per_append.max(1)).min(reps);
+        let batch: Vec<Event> = (rep..end).flat_map(|r| shifted_fixture(&base, r)).collect();
+        log.append(&batch).unwrap_or_else(|e| panic!("append: {e}"));
+        rep = end;
+    }
+    log
+}
+
+/// Opens a fresh log in `dir` holding `n` message events (see
+/// [`message_events`], no ids), appended `per_append` per call.
+///
+/// # Panics
+/// On any engine error (benchmark setup).
+pub fn build_message_log(dir: &Path, n: usize, per_append: usize) -> Log {
+    let events = message_events(n, false);
+    let mut log = open_log(dir);
+    for batch in events.chunks(per_append.max(1)) {
+        log.append(batch).unwrap_or_else(|e| panic!("append: {e}"));
+    }
+    log
+}
+
+/// `Log::open(dir, Config::default())`, panicking on error.
+pub fn open_log(dir: &Path) -> Log {
+    Log::open(dir, Config::default()).unwrap_or_else(|e| panic!("open {}: {e}", dir.display()))
+}
+
+/// Opens a sled database in `dir` with the engine's settings
+/// (`Mode::HighThroughput`, one default tree): the raw-sled reference.
+///
+/// # Panics
+/// When sled cannot open the directory.
+pub fn open_sled(dir: &Path) -> sled::Db {
+    sled::Config::new()
+        .path(dir)
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .unwrap_or_else(|e| panic!("sled open {}: {e}", dir.display()))
+}
+
+/// Key/value pairs for the raw-sled reference: key = seq (from 1) as 8
+/// big-endian bytes, value = the event's NDJSON line (uncompressed, so each
+/// value is a bit larger than the engine's compressed body). One sled entry
+/// per event, no hash chain, no indexes.
+pub fn sled_pairs(events: &[Event]) -> Vec<([u8; 8], Vec<u8>)> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, ev)| {
+            let seq = i as u64 + 1;
+            let line = to_json_line(&Record { seq, event: ev.clone() });
+            (seq.to_be_bytes(), line.into_bytes())
+        })
+        .collect()
+}
+
+/// The raw-sled reference append: one `apply_batch` of `pairs`, then
+/// `flush()`; with `fdatasync` also `fdatasync(2)` of sled's `db` file, as
+/// the engine does (sled 0.34's flush uses `sync_file_range(2)` only, which
+/// does not flush the disk cache or metadata).
+///
+/// # Panics
+/// On any sled or I/O error.
+pub fn sled_append(db: &sled::Db, dir: &Path, pairs: Vec<([u8; 8], Vec<u8>)>, fdatasync: bool) {
+    let mut batch = sled::Batch::default();
+    for (k, v) in pairs {
+        batch.insert(&k[..], v);
+    }
+    db.apply_batch(batch).unwrap_or_else(|e| panic!("sled apply_batch: {e}"));
+    db.flush().unwrap_or_else(|e| panic!("sled flush: {e}"));
+    if fdatasync {
+        let path = dir.join("db");
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_data())
+            .unwrap_or_else(|e| panic!("fdatasync {}: {e}", path.display()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixture_shape() {
+        let ev = fixture_events();
+        assert_eq!(ev.len(), 166);
+        assert_eq!(fixture_captures().len(), 146);
+        let a = shifted_fixture(&ev, 1);
+        assert!(a.iter().map(|e| e.ts_ns).min() > ev.iter().map(|e| e.ts_ns).max());
+    }
+
+    #[test]
+    fn small_logs_build() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let log = build_fixture_log(&dir.path().join("f"), 3, 2);
+        assert_eq!(log.head().seq, 3 * 166);
+        let log = build_message_log(&dir.path().join("m"), 2500, 1000);
+        assert_eq!(log.head().seq, 2500);
+    }
+}
