@@ -222,7 +222,7 @@ impl<'a> Scan<'a> {
 
     fn decode_frame(&mut self, chunk: &Chunk<Value>, f: &FrameHeader) -> Result<Record> {
         if self.dctx.is_none() {
-            self.dctx = Some(Decompressor::new().map_err(|e| Error::Invalid(e))?);
+            self.dctx = Some(Decompressor::new().map_err(Error::Invalid)?);
         }
         let Some(dctx) = self.dctx.as_mut() else { return Err(Error::Invalid("no decompressor".into())) };
         let body = chunk.body(f);
