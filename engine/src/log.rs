@@ -513,23 +513,44 @@ impl Log {
         Ok(Some(chunk))
     }
 
+    /// The raw (uncompressed) body of frame `f` of `chunk`. A delta frame's
+    /// prefix is `prefix` when the caller has it, else it is read from the log.
+    pub(crate) fn decode_raw(
+        &self,
+        chunk: &frame::Chunk<Value>,
+        f: &frame::FrameHeader,
+        dctx: &mut Decompressor,
+        prefix: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
+        let body = chunk.body(f);
+        let bad = |e: String| Error::corrupt(f.seq, e);
+        match f.encoding {
+            Encoding::Raw => Ok(body.to_vec()),
+            Encoding::Zstd => dctx.decompress(body, None, f.raw_len as usize).map_err(bad),
+            Encoding::ZstdRef => {
+                let read;
+                let prefix = match prefix {
+                    Some(p) => p,
+                    None => {
+                        read = self.raw_frame(f.seq - f.ref_back, dctx)?.raw;
+                        &read
+                    }
+                };
+                dctx.decompress(body, Some(prefix), f.raw_len as usize).map_err(bad)
+            }
+        }
+    }
+
     /// Decodes the raw body of `seq`, following delta references.
     pub(crate) fn raw_frame(&self, seq: u64, dctx: &mut Decompressor) -> Result<RawFrame> {
         let chunk = self.chunk_holding(seq)?.ok_or_else(|| Error::corrupt(seq, "seq is past the head"))?;
         let f = &chunk.frames[(seq - chunk.first_seq) as usize];
-        let body = chunk.body(f);
         let (raw, depth) = match f.encoding {
-            Encoding::Raw => (body.to_vec(), 0),
-            Encoding::Zstd => {
-                (dctx.decompress(body, None, f.raw_len as usize).map_err(|e| Error::corrupt(seq, e))?, 0)
-            }
             Encoding::ZstdRef => {
                 let prev = self.raw_frame(seq - f.ref_back, dctx)?;
-                let raw = dctx
-                    .decompress(body, Some(&prev.raw), f.raw_len as usize)
-                    .map_err(|e| Error::corrupt(seq, e))?;
-                (raw, prev.depth + 1)
+                (self.decode_raw(&chunk, f, dctx, Some(&prev.raw))?, prev.depth + 1)
             }
+            Encoding::Raw | Encoding::Zstd => (self.decode_raw(&chunk, f, dctx, None)?, 0),
         };
         Ok(RawFrame { kind: f.kind, ts_ns: f.ts_ns, scope: chunk.scope(f).map(str::to_owned), raw, depth })
     }

@@ -3,7 +3,7 @@
 use crate::codec;
 use crate::compress::Decompressor;
 use crate::error::{Error, Result};
-use crate::frame::{Chunk, Encoding, FrameHeader};
+use crate::frame::{Chunk, FrameHeader};
 use crate::keys;
 use crate::log::Log;
 use crate::store::{Range, Value};
@@ -225,22 +225,14 @@ impl<'a> Scan<'a> {
             self.dctx = Some(Decompressor::new().map_err(Error::Invalid)?);
         }
         let Some(dctx) = self.dctx.as_mut() else { return Err(Error::Invalid("no decompressor".into())) };
-        let body = chunk.body(f);
         let scope = chunk.scope(f);
+        let ref_seq = f.seq - f.ref_back;
+        let cached = scope
+            .and_then(|s| self.panes.get(s))
+            .filter(|(seq, _)| *seq == ref_seq)
+            .map(|(_, raw)| raw.as_slice());
+        let raw = self.log.decode_raw(chunk, f, dctx, cached)?;
         let bad = |e: String| Error::corrupt(f.seq, e);
-        let raw = match f.encoding {
-            Encoding::Raw => body.to_vec(),
-            Encoding::Zstd => dctx.decompress(body, None, f.raw_len as usize).map_err(bad)?,
-            Encoding::ZstdRef => {
-                let ref_seq = f.seq - f.ref_back;
-                let cached = scope.and_then(|s| self.panes.get(s)).filter(|(seq, _)| *seq == ref_seq);
-                let prefix = match cached {
-                    Some((_, raw)) => raw.clone(),
-                    None => self.log.raw_frame(ref_seq, dctx)?.raw,
-                };
-                dctx.decompress(body, Some(&prefix), f.raw_len as usize).map_err(bad)?
-            }
-        };
         let event = codec::decode_body(f.kind, f.ts_ns, scope, &raw).map_err(bad)?;
         if f.kind == Kind::Capture
             && let Some(s) = scope

@@ -3,7 +3,7 @@
 use crate::codec;
 use crate::compress::Decompressor;
 use crate::error::{Error, Result};
-use crate::frame::{self, Encoding, GENESIS};
+use crate::frame::{self, GENESIS};
 use crate::keys;
 use crate::log::Log;
 use orc_log_schemas::Kind;
@@ -75,20 +75,9 @@ impl Log {
                     chain_at_record = Some(chain);
                 }
                 running_max = running_max.max(f.ts_ns);
-                let body = chunk.body(f);
+                let prefix = panes.get(&(f.seq - f.ref_back)).map(Vec::as_slice);
+                let raw = self.decode_raw(&chunk, f, &mut dctx, prefix)?;
                 let bad = |e: String| Error::corrupt(f.seq, e);
-                let raw = match f.encoding {
-                    Encoding::Raw => body.to_vec(),
-                    Encoding::Zstd => dctx.decompress(body, None, f.raw_len as usize).map_err(bad)?,
-                    Encoding::ZstdRef => {
-                        let ref_seq = f.seq - f.ref_back;
-                        let prefix = match panes.get(&ref_seq) {
-                            Some(p) => p.clone(),
-                            None => self.raw_frame(ref_seq, &mut dctx)?.raw,
-                        };
-                        dctx.decompress(body, Some(&prefix), f.raw_len as usize).map_err(bad)?
-                    }
-                };
                 codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw).map_err(bad)?;
                 if f.kind == Kind::Capture
                     && let Some(scope) = chunk.scope(f)
