@@ -34,6 +34,9 @@ pub(crate) enum Encoding {
     Zstd = 1,
     /// zstd with the raw body of the frame `ref_back` seqs earlier as prefix.
     ZstdRef = 2,
+    /// Part of the chunk's shared block: the captures of a chunk with many
+    /// captures are compressed together, one after the other.
+    Shared = 3,
 }
 
 impl Encoding {
@@ -42,12 +45,32 @@ impl Encoding {
             0 => Some(Encoding::Raw),
             1 => Some(Encoding::Zstd),
             2 => Some(Encoding::ZstdRef),
+            3 => Some(Encoding::Shared),
             _ => None,
         }
     }
 }
 
-/// A frame ready to be packed.
+/// How a chunk's shared block is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlockEncoding {
+    /// As is.
+    Raw = 1,
+    /// zstd, no history.
+    Zstd = 2,
+}
+
+/// A chunk's shared block: the raw bodies of its `Shared` frames, in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Block {
+    pub encoding: BlockEncoding,
+    pub raw_len: u64,
+    /// The stored bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A frame ready to be packed. For a `Shared` frame, `body` is its raw body
+/// (hashed into the chain, stored in the block, not in the frame).
 #[derive(Debug, Clone)]
 pub(crate) struct PendingFrame {
     pub ts_ns: i64,
@@ -71,9 +94,13 @@ pub(crate) struct FrameHeader {
     pub scope: Option<usize>,
     pub ref_back: u64,
     pub raw_len: u32,
+    /// The stored body in the chunk's bytes (empty for `Shared`).
     pub body: Range<usize>,
+    /// For `Shared`: the raw body's range in the decompressed block.
+    pub shared: Option<Range<usize>>,
     pub check: [u8; CHECK_BYTES],
-    /// Bytes this frame occupies in the chunk (header + body + check).
+    /// Bytes this frame occupies in the chunk (header + body + check), plus,
+    /// for `Shared`, its share of the block's stored bytes (by raw length).
     pub stored_len: usize,
 }
 
@@ -84,6 +111,8 @@ pub(crate) struct Chunk<B> {
     pub bytes: B,
     pub scopes: Vec<String>,
     pub frames: Vec<FrameHeader>,
+    /// The shared block: encoding, raw length and range of its stored bytes.
+    pub block: Option<(BlockEncoding, u64, Range<usize>)>,
     /// The chain hash after the last frame.
     pub chain_end: [u8; HASH_BYTES],
 }
@@ -102,19 +131,25 @@ impl<B: AsRef<[u8]>> Chunk<B> {
         f.scope.map(|i| self.scopes[i].as_str())
     }
 
-    /// The chain hash after frame `f`, given the hash before it.
-    pub fn chain_step(&self, prev: &[u8; HASH_BYTES], f: &FrameHeader) -> [u8; HASH_BYTES] {
-        chain_step(
-            prev,
-            f.seq,
-            f.ts_ns,
-            f.kind,
-            f.encoding,
-            self.scope(f),
-            f.ref_back,
-            f.raw_len,
-            self.body(f),
-        )
+    /// The chain hash after frame `f`, given the hash before it. `block_raw`
+    /// is the decompressed shared block (needed for `Shared` frames only).
+    pub fn chain_step(
+        &self,
+        prev: &[u8; HASH_BYTES],
+        f: &FrameHeader,
+        block_raw: Option<&[u8]>,
+    ) -> [u8; HASH_BYTES] {
+        let body = match (&f.shared, block_raw) {
+            (Some(r), Some(raw)) => raw.get(r.clone()).unwrap_or(&[]),
+            (Some(_), None) => &[],
+            (None, _) => self.body(f),
+        };
+        chain_step(prev, f.seq, f.ts_ns, f.kind, f.encoding, self.scope(f), f.ref_back, f.raw_len, body)
+    }
+
+    /// The shared block's stored bytes, if the chunk has one.
+    pub fn block_bytes(&self) -> Option<(BlockEncoding, u64, &[u8])> {
+        self.block.as_ref().map(|(e, raw, r)| (*e, *raw, &self.bytes.as_ref()[r.clone()]))
     }
 }
 
@@ -154,6 +189,7 @@ pub(crate) fn chain_step(
 pub(crate) fn encode_chunk(
     first_seq: u64,
     frames: &[PendingFrame],
+    block: Option<&Block>,
     prev: [u8; HASH_BYTES],
 ) -> (Vec<u8>, [u8; HASH_BYTES]) {
     let mut scopes: Vec<&str> = Vec::new();
@@ -175,6 +211,15 @@ pub(crate) fn encode_chunk(
         varint::put_u64(&mut out, s.len() as u64);
         out.extend_from_slice(s.as_bytes());
     }
+    match block {
+        None => out.push(0),
+        Some(b) => {
+            out.push(b.encoding as u8);
+            varint::put_u64(&mut out, b.raw_len);
+            varint::put_u64(&mut out, b.bytes.len() as u64);
+            out.extend_from_slice(&b.bytes);
+        }
+    }
     let mut chain = prev;
     let mut prev_ts = base_ts;
     for (i, f) in frames.iter().enumerate() {
@@ -191,8 +236,9 @@ pub(crate) fn encode_chunk(
             varint::put_u64(&mut out, f.ref_back);
         }
         varint::put_u64(&mut out, u64::from(f.raw_len));
-        varint::put_u64(&mut out, f.body.len() as u64);
-        out.extend_from_slice(&f.body);
+        let stored: &[u8] = if f.encoding == Encoding::Shared { &[] } else { &f.body };
+        varint::put_u64(&mut out, stored.len() as u64);
+        out.extend_from_slice(stored);
         chain = chain_step(
             &chain,
             seq,
@@ -238,6 +284,22 @@ pub(crate) fn decode_chunk<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<C
         let s = std::str::from_utf8(s).map_err(|_| bad(first_seq, "scope is not UTF-8"))?;
         scopes.push(s.to_owned());
     }
+    let block = match r.u8().ok_or_else(|| bad(first_seq, "truncated block flag"))? {
+        0 => None,
+        code @ (1 | 2) => {
+            let enc = if code == 1 { BlockEncoding::Raw } else { BlockEncoding::Zstd };
+            let raw_len = r.u64().ok_or_else(|| bad(first_seq, "truncated block length"))?;
+            let stored = r.u64().ok_or_else(|| bad(first_seq, "truncated block length"))?;
+            if stored > r.remaining() as u64 || raw_len > u64::from(MAX_RAW_BYTES) * 4 {
+                return Err(bad(first_seq, "block length runs past the chunk"));
+            }
+            let start = r.pos;
+            r.pos += stored as usize;
+            Some((enc, raw_len, start..r.pos))
+        }
+        other => return Err(bad(first_seq, &format!("unknown block encoding {other}"))),
+    };
+    let mut shared_at = 0usize;
     let mut frames = Vec::with_capacity(count as usize);
     let mut ts = base_ts;
     for i in 0..count {
@@ -279,6 +341,20 @@ pub(crate) fn decode_chunk<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<C
         if stored > r.remaining() as u64 {
             return Err((seq, format!("stored length {stored} runs past the chunk")));
         }
+        let shared = if encoding == Encoding::Shared {
+            let Some((_, block_raw, _)) = &block else {
+                return Err((seq, "shared frame in a chunk without a block".to_owned()));
+            };
+            let end = shared_at + raw_len as usize;
+            if stored != 0 || end as u64 > *block_raw {
+                return Err((seq, "shared frame does not fit the block".to_owned()));
+            }
+            let range = shared_at..end;
+            shared_at = end;
+            Some(range)
+        } else {
+            None
+        };
         let body_start = r.pos;
         r.pos += stored as usize;
         let check: [u8; CHECK_BYTES] =
@@ -292,6 +368,7 @@ pub(crate) fn decode_chunk<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<C
             ref_back,
             raw_len: raw_len as u32,
             body: body_start..body_start + stored as usize,
+            shared,
             check,
             stored_len: r.pos - start,
         });
@@ -304,7 +381,17 @@ pub(crate) fn decode_chunk<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<C
     if r.remaining() != 0 {
         return Err((last, format!("{} unexpected bytes after the chunk", r.remaining())));
     }
-    Ok(Chunk { first_seq, bytes, scopes, frames, chain_end })
+    if let Some((_, block_raw, stored)) = &block {
+        if shared_at as u64 != *block_raw {
+            return Err((first_seq, "the block's length differs from its frames'".to_owned()));
+        }
+        // Attribute the block's stored bytes to its frames by raw length.
+        let total = (*block_raw).max(1) as u128;
+        for f in frames.iter_mut().filter(|f| f.shared.is_some()) {
+            f.stored_len += (stored.len() as u128 * u128::from(f.raw_len) / total) as usize;
+        }
+    }
+    Ok(Chunk { first_seq, bytes, scopes, frames, block, chain_end })
 }
 
 #[cfg(test)]
@@ -345,7 +432,7 @@ mod tests {
 
     #[test]
     fn encode_decode_round_trip_and_chain() {
-        let (bytes, end) = encode_chunk(7, &frames(), GENESIS);
+        let (bytes, end) = encode_chunk(7, &frames(), None, GENESIS);
         let c = decode_chunk(7, &bytes).unwrap();
         assert_eq!(c.last_seq(), 9);
         assert_eq!(c.chain_end, end);
@@ -358,7 +445,7 @@ mod tests {
             );
             assert_eq!(c.body(f), &p.body[..]);
             assert_eq!(c.scope(f), p.scope.as_deref());
-            h = c.chain_step(&h, f);
+            h = c.chain_step(&h, f, None);
             assert_eq!(f.check, h[..CHECK_BYTES]);
         }
         assert_eq!(h, end);
@@ -366,7 +453,7 @@ mod tests {
 
     #[test]
     fn truncations_and_garbage_are_errors() {
-        let (bytes, _) = encode_chunk(7, &frames(), GENESIS);
+        let (bytes, _) = encode_chunk(7, &frames(), None, GENESIS);
         for len in 0..bytes.len() {
             assert!(decode_chunk(7, &bytes[..len]).is_err(), "truncated to {len}");
         }
@@ -377,9 +464,9 @@ mod tests {
         let mut f = frames();
         f[0].encoding = Encoding::ZstdRef;
         f[0].ref_back = 1;
-        let (bytes, _) = encode_chunk(1, &f, GENESIS);
+        let (bytes, _) = encode_chunk(1, &f, None, GENESIS);
         assert!(decode_chunk(1, &bytes).is_err());
-        let (bytes, _) = encode_chunk(2, &f, GENESIS);
+        let (bytes, _) = encode_chunk(2, &f, None, GENESIS);
         assert!(decode_chunk(2, &bytes).is_ok());
     }
 }

@@ -28,13 +28,27 @@ pub struct Config {
     pub capture_level: i32,
     /// zstd level for all other bodies and keyframes. Default 6.
     pub event_level: i32,
-    /// A commit is split into chunks of about this many stored bytes. Default 32 KiB.
+    /// zstd level for shared blocks of captures. Default 15.
+    pub block_level: i32,
+    /// A commit is split into chunks of about this many raw (uncompressed)
+    /// body bytes. Default 256 KiB.
     pub chunk_target_bytes: usize,
+    /// A chunk with at least this many captures compresses them together in
+    /// one shared block (much smaller than one zstd frame each); fewer are
+    /// compressed one by one against their pane's previous capture. Default 8.
+    pub shared_min_captures: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { keyframe_interval: 32, capture_level: 9, event_level: 6, chunk_target_bytes: 32 * 1024 }
+        Self {
+            keyframe_interval: 32,
+            capture_level: 9,
+            event_level: 6,
+            block_level: 15,
+            chunk_target_bytes: 256 * 1024,
+            shared_min_captures: 8,
+        }
     }
 }
 
@@ -124,6 +138,7 @@ pub struct Log {
     panes: HashMap<String, PaneState>,
     event_zstd: Compressor,
     capture_zstd: Compressor,
+    block_zstd: Compressor,
 }
 
 impl std::fmt::Debug for Log {
@@ -180,6 +195,7 @@ impl Log {
         let mut log = Self {
             event_zstd: Compressor::new(config.event_level).map_err(zstd_err)?,
             capture_zstd: Compressor::new(config.capture_level).map_err(zstd_err)?,
+            block_zstd: Compressor::new(config.block_level).map_err(zstd_err)?,
             dir,
             store,
             _lock: lock,
@@ -349,47 +365,16 @@ impl Log {
                     raw.len()
                 )));
             }
-            let scope = codec::scope_of(&ev.body);
-            let mut frame = PendingFrame {
+            // Bodies stay raw here; each chunk compresses them once it is cut.
+            pending.push(PendingFrame {
                 ts_ns: ev.ts_ns,
                 kind: ev.kind(),
-                encoding: Encoding::Zstd,
-                scope,
+                encoding: Encoding::Raw,
+                scope: codec::scope_of(&ev.body),
                 ref_back: 0,
                 raw_len: raw.len() as u32,
-                body: Vec::new(),
-            };
-            let mut depth = 0;
-            if let (Kind::Capture, Some(scope)) = (frame.kind, frame.scope.as_deref()) {
-                let prev = match panes.get(scope) {
-                    Some(p) => Some(p.clone()),
-                    None => self.pane_state(scope)?,
-                };
-                match prev.filter(|p| p.depth + 1 < self.config.keyframe_interval) {
-                    Some(p) => {
-                        self.capture_zstd.compress(&raw, Some(&p.raw), &mut frame.body).map_err(zstd_err)?;
-                        frame.encoding = Encoding::ZstdRef;
-                        frame.ref_back = next_seq - p.seq;
-                        depth = p.depth + 1;
-                    }
-                    None => self.event_zstd.compress(&raw, None, &mut frame.body).map_err(zstd_err)?,
-                }
-            } else {
-                self.event_zstd.compress(&raw, None, &mut frame.body).map_err(zstd_err)?;
-            }
-            if frame.body.len() >= raw.len() {
-                frame.encoding = Encoding::Raw;
-                frame.ref_back = 0;
-                frame.body.clear();
-                frame.body.extend_from_slice(&raw);
-                depth = 0;
-            }
-            if frame.kind == Kind::Capture
-                && let Some(scope) = &frame.scope
-            {
-                panes.insert(scope.clone(), PaneState { seq: next_seq, raw: raw.clone(), depth });
-            }
-            pending.push(frame);
+                body: raw.clone(),
+            });
             seqs.push(Some(next_seq));
             next_seq += 1;
         }
@@ -401,17 +386,19 @@ impl Log {
         let first_seq = head.seq + 1;
         let mut start = 0;
         while start < pending.len() {
+            // Cut a chunk of about chunk_target_bytes raw bytes.
             let mut end = start;
             let mut bytes = 0;
             while end < pending.len()
                 && (end == start || bytes + pending[end].body.len() <= self.config.chunk_target_bytes)
             {
-                bytes += pending[end].body.len() + 12;
+                bytes += pending[end].body.len();
                 end += 1;
             }
             let chunk_first = first_seq + start as u64;
+            let block = self.compress_chunk(chunk_first, &mut pending[start..end], &mut panes)?;
             let frames = &pending[start..end];
-            let (chunk, chain) = frame::encode_chunk(chunk_first, frames, head.chain_hash);
+            let (chunk, chain) = frame::encode_chunk(chunk_first, frames, block.as_ref(), head.chain_hash);
             for f in frames {
                 head.max_ts_ns = head.max_ts_ns.max(f.ts_ns);
             }
@@ -444,6 +431,84 @@ impl Log {
         self.head = head;
         self.panes.extend(panes);
         Ok((receipt, seqs))
+    }
+
+    /// Compresses the raw bodies of one chunk's frames (seqs `first_seq..`) in
+    /// place. With at least `shared_min_captures` captures, the captures go
+    /// into one shared block compressed together (returned); otherwise each
+    /// capture is compressed against its pane's previous capture. Pane states
+    /// for later deltas are recorded in `panes`.
+    fn compress_chunk(
+        &mut self,
+        first_seq: u64,
+        frames: &mut [PendingFrame],
+        panes: &mut HashMap<String, PaneState>,
+    ) -> Result<Option<frame::Block>> {
+        let captures = frames.iter().filter(|f| f.kind == Kind::Capture && f.scope.is_some()).count();
+        let shared = captures >= self.config.shared_min_captures.max(1);
+        let mut block_raw = Vec::new();
+        for (i, f) in frames.iter_mut().enumerate() {
+            let seq = first_seq + i as u64;
+            let raw = std::mem::take(&mut f.body);
+            let mut depth = 0;
+            match (f.kind, f.scope.clone()) {
+                (Kind::Capture, Some(_)) if shared => {
+                    f.encoding = Encoding::Shared;
+                    block_raw.extend_from_slice(&raw);
+                }
+                (Kind::Capture, Some(scope)) => {
+                    let prev = match panes.get(&scope) {
+                        Some(p) => Some(p.clone()),
+                        None => self.pane_state(&scope)?,
+                    };
+                    match prev.filter(|p| p.depth + 1 < self.config.keyframe_interval) {
+                        Some(p) => {
+                            self.capture_zstd.compress(&raw, Some(&p.raw), &mut f.body).map_err(zstd_err)?;
+                            f.encoding = Encoding::ZstdRef;
+                            f.ref_back = seq - p.seq;
+                            depth = p.depth + 1;
+                        }
+                        None => {
+                            self.event_zstd.compress(&raw, None, &mut f.body).map_err(zstd_err)?;
+                            f.encoding = Encoding::Zstd;
+                        }
+                    }
+                }
+                _ => {
+                    self.event_zstd.compress(&raw, None, &mut f.body).map_err(zstd_err)?;
+                    f.encoding = Encoding::Zstd;
+                }
+            }
+            if f.encoding != Encoding::Shared && f.body.len() >= raw.len() {
+                f.encoding = Encoding::Raw;
+                f.ref_back = 0;
+                depth = 0;
+            }
+            if f.kind == Kind::Capture
+                && let Some(scope) = &f.scope
+            {
+                panes.insert(scope.clone(), PaneState { seq, raw: raw.clone(), depth });
+            }
+            if matches!(f.encoding, Encoding::Raw | Encoding::Shared) {
+                // A Shared frame keeps its raw body for the hash chain.
+                f.body = raw;
+            }
+        }
+        if !shared {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        self.block_zstd.compress(&block_raw, None, &mut bytes).map_err(zstd_err)?;
+        let block = if bytes.len() < block_raw.len() {
+            frame::Block { encoding: frame::BlockEncoding::Zstd, raw_len: block_raw.len() as u64, bytes }
+        } else {
+            frame::Block {
+                encoding: frame::BlockEncoding::Raw,
+                raw_len: block_raw.len() as u64,
+                bytes: block_raw,
+            }
+        };
+        Ok(Some(block))
     }
 
     /// The last capture of `scope` in the log, loaded once per process.
@@ -513,18 +578,51 @@ impl Log {
         Ok(Some(chunk))
     }
 
+    /// The decompressed shared block of `chunk`, if it has one.
+    pub(crate) fn decode_block(
+        chunk: &frame::Chunk<Value>,
+        dctx: &mut Decompressor,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some((enc, raw_len, bytes)) = chunk.block_bytes() else { return Ok(None) };
+        let raw = match enc {
+            frame::BlockEncoding::Raw => bytes.to_vec(),
+            frame::BlockEncoding::Zstd => dctx
+                .decompress(bytes, None, raw_len as usize)
+                .map_err(|e| Error::corrupt(chunk.first_seq, format!("shared block: {e}")))?,
+        };
+        Ok(Some(raw))
+    }
+
     /// The raw (uncompressed) body of frame `f` of `chunk`. A delta frame's
-    /// prefix is `prefix` when the caller has it, else it is read from the log.
+    /// prefix is `prefix` when the caller has it, else it is read from the
+    /// log; a shared frame's block is `block` when the caller has it
+    /// decompressed, else it is decompressed here.
     pub(crate) fn decode_raw(
         &self,
         chunk: &frame::Chunk<Value>,
         f: &frame::FrameHeader,
         dctx: &mut Decompressor,
         prefix: Option<&[u8]>,
+        block: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
         let body = chunk.body(f);
         let bad = |e: String| Error::corrupt(f.seq, e);
         match f.encoding {
+            Encoding::Shared => {
+                let read;
+                let block = match block {
+                    Some(b) => b,
+                    None => {
+                        read = Self::decode_block(chunk, dctx)?.unwrap_or_default();
+                        &read
+                    }
+                };
+                let range = f.shared.clone().unwrap_or_default();
+                block
+                    .get(range)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| bad("shared frame outside its block".into()))
+            }
             Encoding::Raw => Ok(body.to_vec()),
             Encoding::Zstd => dctx.decompress(body, None, f.raw_len as usize).map_err(bad),
             Encoding::ZstdRef => {
@@ -548,9 +646,11 @@ impl Log {
         let (raw, depth) = match f.encoding {
             Encoding::ZstdRef => {
                 let prev = self.raw_frame(seq - f.ref_back, dctx)?;
-                (self.decode_raw(&chunk, f, dctx, Some(&prev.raw))?, prev.depth + 1)
+                (self.decode_raw(&chunk, f, dctx, Some(&prev.raw), None)?, prev.depth + 1)
             }
-            Encoding::Raw | Encoding::Zstd => (self.decode_raw(&chunk, f, dctx, None)?, 0),
+            Encoding::Raw | Encoding::Zstd | Encoding::Shared => {
+                (self.decode_raw(&chunk, f, dctx, None, None)?, 0)
+            }
         };
         Ok(RawFrame { kind: f.kind, ts_ns: f.ts_ns, scope: chunk.scope(f).map(str::to_owned), raw, depth })
     }

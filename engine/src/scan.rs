@@ -67,6 +67,8 @@ pub struct Scan<'a> {
     dctx: Option<Decompressor>,
     /// Last decoded capture body per scope: the prefix of the next delta.
     panes: HashMap<String, (u64, Vec<u8>)>,
+    /// The decompressed shared block of the current chunk (by first seq).
+    block: Option<(u64, Vec<u8>)>,
     done: bool,
 }
 
@@ -135,6 +137,7 @@ impl Log {
             decode,
             dctx: None,
             panes: HashMap::new(),
+            block: None,
             done,
         })
     }
@@ -231,7 +234,13 @@ impl<'a> Scan<'a> {
             .and_then(|s| self.panes.get(s))
             .filter(|(seq, _)| *seq == ref_seq)
             .map(|(_, raw)| raw.as_slice());
-        let raw = self.log.decode_raw(chunk, f, dctx, cached)?;
+        if f.shared.is_some() && self.block.as_ref().is_none_or(|(first, _)| *first != chunk.first_seq) {
+            let block = Log::decode_block(chunk, dctx)?.unwrap_or_default();
+            self.block = Some((chunk.first_seq, block));
+        }
+        let block =
+            self.block.as_ref().filter(|(first, _)| *first == chunk.first_seq).map(|(_, b)| b.as_slice());
+        let raw = self.log.decode_raw(chunk, f, dctx, cached, block)?;
         let bad = |e: String| Error::corrupt(f.seq, e);
         let event = codec::decode_body(f.kind, f.ts_ns, scope, &raw).map_err(bad)?;
         if f.kind == Kind::Capture

@@ -20,11 +20,23 @@ fn small_config() -> Config {
     Config { keyframe_interval: 4, chunk_target_bytes: 512, ..Config::default() }
 }
 
+/// Chunks of a few KiB with shared blocks from 3 captures on: both capture
+/// encodings, and deltas that refer back into shared blocks.
+fn shared_config() -> Config {
+    Config { keyframe_interval: 4, chunk_target_bytes: 4096, shared_min_captures: 3, ..Config::default() }
+}
+
 #[test]
 fn fixture_round_trips_and_verifies() {
+    for config in [small_config(), shared_config(), Config::default()] {
+        fixture_round_trips_with(config);
+    }
+}
+
+fn fixture_round_trips_with(config: Config) {
     let dir = tempfile::tempdir().unwrap();
     let events = fixture();
-    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    let mut log = Log::open(dir.path(), config.clone()).unwrap();
     log.append(&events[..50]).unwrap();
     log.append(&events[50..]).unwrap();
     let back = all(&log, Filter::default());
@@ -57,7 +69,7 @@ fn fixture_round_trips_and_verifies() {
     assert_eq!(log.seq_at_time(i64::MAX).unwrap(), events.len() as u64);
     drop(log);
     // A reopened log continues the chain and delta state.
-    let mut log = Log::open(dir.path(), small_config()).unwrap();
+    let mut log = Log::open(dir.path(), config).unwrap();
     log.append(&events[140..]).unwrap();
     log.verify().unwrap();
     assert_eq!(all(&log, Filter::default()).len(), events.len() + 26);
@@ -165,9 +177,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
     /// The log behaves like a `Vec<Event>` with id de-duplication, across reopens.
     #[test]
-    fn model(ops in proptest::collection::vec(arb_op(), 1..25)) {
+    fn model(ops in proptest::collection::vec(arb_op(), 1..25), shared in any::<bool>()) {
+        let config = if shared { shared_config() } else { small_config() };
         let dir = tempfile::tempdir().unwrap();
-        let mut log = Log::open(dir.path(), small_config()).unwrap();
+        let mut log = Log::open(dir.path(), config.clone()).unwrap();
         let mut model: Vec<Event> = Vec::new();
         for op in ops {
             match op {
@@ -186,7 +199,7 @@ proptest! {
                 }
                 Op::Reopen => {
                     drop(log);
-                    log = Log::open(dir.path(), small_config()).unwrap();
+                    log = Log::open(dir.path(), config.clone()).unwrap();
                 }
                 Op::Read(from, n) => {
                     let got = all(&log, Filter { from_seq: from, until_seq: Some(from + n), ..Filter::default() });
@@ -227,4 +240,29 @@ fn append_groups_gives_one_receipt_per_group() {
     assert_eq!((r[1].appended, r[1].duplicates, r[1].first_seq, r[1].last_seq), (2, 0, 3, 4));
     assert_eq!((r[2].appended, r[2].duplicates, r[2].first_seq, r[2].last_seq), (0, 1, 0, 4));
     assert_eq!(log.head().seq, 4);
+}
+
+#[test]
+fn many_captures_in_one_commit_share_a_block_and_stay_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = fixture();
+    let mut log = Log::open(dir.path(), Config::default()).unwrap();
+    log.append(&events).unwrap();
+    let stored: u64 = log
+        .scan_meta(Filter { kinds: vec![Kind::Capture], ..Filter::default() })
+        .unwrap()
+        .map(|m| m.unwrap().stored_bytes)
+        .sum();
+    let raw: usize = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Capture { content, .. } => Some(content.len()),
+            _ => None,
+        })
+        .sum();
+    assert!(stored * 10 < raw as u64, "captures stored in {stored} bytes for {raw} raw bytes");
+    // The shared block survives a reopen and verifies.
+    drop(log);
+    log = Log::open(dir.path(), Config::default()).unwrap();
+    log.verify().unwrap();
 }

@@ -62,8 +62,9 @@ impl Log {
                 return Err(Error::corrupt(expected, why));
             }
             let chunk = frame::decode_chunk(first, value).map_err(|(seq, why)| Error::corrupt(seq, why))?;
+            let block = Self::decode_block(&chunk, &mut dctx)?;
             for f in &chunk.frames {
-                let next = chunk.chain_step(&chain, f);
+                let next = chunk.chain_step(&chain, f, block.as_deref());
                 if next[..frame::CHECK_BYTES] != f.check {
                     return Err(Error::corrupt(
                         f.seq,
@@ -76,7 +77,7 @@ impl Log {
                 }
                 running_max = running_max.max(f.ts_ns);
                 let prefix = panes.get(&(f.seq - f.ref_back)).map(Vec::as_slice);
-                let raw = self.decode_raw(&chunk, f, &mut dctx, prefix)?;
+                let raw = self.decode_raw(&chunk, f, &mut dctx, prefix, block.as_deref())?;
                 let bad = |e: String| Error::corrupt(f.seq, e);
                 codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw).map_err(bad)?;
                 if f.kind == Kind::Capture

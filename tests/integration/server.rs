@@ -261,18 +261,18 @@ fn without_a_server_a_second_writer_is_told_who_holds_the_database() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Wait until the holder has the lock (it writes its pid into DIR/LOCK).
     let start = Instant::now();
-    loop {
-        let out = run(&db, &["emit", "marker", "--label", "second"]);
-        let err = stderr(&out);
-        if err.contains("in use by process") {
-            assert!(!out.status.success());
-            assert!(err.contains(&format!("process {}", holder.id())), "{err}");
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "the holder never took the lock: {err}");
+    let pid = holder.id().to_string();
+    while std::fs::read_to_string(db.join("LOCK")).unwrap_or_default().lines().next() != Some(pid.as_str()) {
+        assert!(holder.try_wait().unwrap().is_none(), "the holder exited early");
+        assert!(start.elapsed() < Duration::from_secs(20), "the holder never took the lock");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let out = run(&db, &["emit", "marker", "--label", "second"]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("in use by process {pid}")), "{err}");
     drop(holder.stdin.take());
     assert!(wait_exit(&mut holder).success());
 }
