@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backup;
 mod codec;
 mod compress;
 mod error;

@@ -69,7 +69,7 @@ impl Head {
         head::hex(&self.chain_hash)
     }
 
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(48);
         v.extend_from_slice(&self.seq.to_be_bytes());
         v.extend_from_slice(&self.chain_hash);
@@ -130,7 +130,7 @@ pub struct Log {
     pub(crate) store: Store,
     _lock: DirLock,
     pub(crate) config: Config,
-    head: Head,
+    pub(crate) head: Head,
     /// Head from the `HEAD` file at open.
     pub(crate) head_record: Option<HeadRecord>,
     /// Why appends are refused (rollback or head mismatch found at open).
@@ -579,64 +579,30 @@ impl Log {
     }
 
     /// The decompressed shared block of `chunk`, if it has one.
-    pub(crate) fn decode_block(
-        chunk: &frame::Chunk<Value>,
+    pub(crate) fn decode_block<B: AsRef<[u8]>>(
+        chunk: &frame::Chunk<B>,
         dctx: &mut Decompressor,
     ) -> Result<Option<Vec<u8>>> {
-        let Some((enc, raw_len, bytes)) = chunk.block_bytes() else { return Ok(None) };
-        let raw = match enc {
-            frame::BlockEncoding::Raw => bytes.to_vec(),
-            frame::BlockEncoding::Zstd => dctx
-                .decompress(bytes, None, raw_len as usize)
-                .map_err(|e| Error::corrupt(chunk.first_seq, format!("shared block: {e}")))?,
-        };
-        Ok(Some(raw))
+        decode_block(chunk, dctx)
     }
 
     /// The raw (uncompressed) body of frame `f` of `chunk`. A delta frame's
     /// prefix is `prefix` when the caller has it, else it is read from the
     /// log; a shared frame's block is `block` when the caller has it
     /// decompressed, else it is decompressed here.
-    pub(crate) fn decode_raw(
+    pub(crate) fn decode_raw<B: AsRef<[u8]>>(
         &self,
-        chunk: &frame::Chunk<Value>,
+        chunk: &frame::Chunk<B>,
         f: &frame::FrameHeader,
         dctx: &mut Decompressor,
         prefix: Option<&[u8]>,
         block: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
-        let body = chunk.body(f);
-        let bad = |e: String| Error::corrupt(f.seq, e);
-        match f.encoding {
-            Encoding::Shared => {
-                let read;
-                let block = match block {
-                    Some(b) => b,
-                    None => {
-                        read = Self::decode_block(chunk, dctx)?.unwrap_or_default();
-                        &read
-                    }
-                };
-                let range = f.shared.clone().unwrap_or_default();
-                block
-                    .get(range)
-                    .map(<[u8]>::to_vec)
-                    .ok_or_else(|| bad("shared frame outside its block".into()))
-            }
-            Encoding::Raw => Ok(body.to_vec()),
-            Encoding::Zstd => dctx.decompress(body, None, f.raw_len as usize).map_err(bad),
-            Encoding::ZstdRef => {
-                let read;
-                let prefix = match prefix {
-                    Some(p) => p,
-                    None => {
-                        read = self.raw_frame(f.seq - f.ref_back, dctx)?.raw;
-                        &read
-                    }
-                };
-                dctx.decompress(body, Some(prefix), f.raw_len as usize).map_err(bad)
-            }
+        if f.encoding == Encoding::ZstdRef && prefix.is_none() {
+            let read = self.raw_frame(f.seq - f.ref_back, dctx)?.raw;
+            return decode_raw(chunk, f, dctx, Some(&read), block);
         }
+        decode_raw(chunk, f, dctx, prefix, block)
     }
 
     /// Decodes the raw body of `seq`, following delta references.
@@ -761,4 +727,100 @@ impl Log {
     pub fn delete_checkpoint(&mut self, name: &str) -> Result<()> {
         self.store.remove(&keys::checkpoint(name))
     }
+}
+
+/// The decompressed shared block of `chunk`, if it has one.
+pub(crate) fn decode_block<B: AsRef<[u8]>>(
+    chunk: &frame::Chunk<B>,
+    dctx: &mut Decompressor,
+) -> Result<Option<Vec<u8>>> {
+    let Some((enc, raw_len, bytes)) = chunk.block_bytes() else { return Ok(None) };
+    let raw = match enc {
+        frame::BlockEncoding::Raw => bytes.to_vec(),
+        frame::BlockEncoding::Zstd => dctx
+            .decompress(bytes, None, raw_len as usize)
+            .map_err(|e| Error::corrupt(chunk.first_seq, format!("shared block: {e}")))?,
+    };
+    Ok(Some(raw))
+}
+
+/// The raw body of frame `f` of `chunk`, given the delta prefix (required
+/// for `ZstdRef`) and the decompressed block (decompressed here if `None`).
+pub(crate) fn decode_raw<B: AsRef<[u8]>>(
+    chunk: &frame::Chunk<B>,
+    f: &frame::FrameHeader,
+    dctx: &mut Decompressor,
+    prefix: Option<&[u8]>,
+    block: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    let body = chunk.body(f);
+    let bad = |e: String| Error::corrupt(f.seq, e);
+    match f.encoding {
+        Encoding::Raw => Ok(body.to_vec()),
+        Encoding::Zstd => dctx.decompress(body, None, f.raw_len as usize).map_err(bad),
+        Encoding::ZstdRef => {
+            let prefix = prefix
+                .ok_or_else(|| bad(format!("the delta base seq {} is not available", f.seq - f.ref_back)))?;
+            dctx.decompress(body, Some(prefix), f.raw_len as usize).map_err(bad)
+        }
+        Encoding::Shared => {
+            let read;
+            let block = match block {
+                Some(b) => b,
+                None => {
+                    read = decode_block(chunk, dctx)?.unwrap_or_default();
+                    &read
+                }
+            };
+            let range = f.shared.clone().unwrap_or_default();
+            block.get(range).map(<[u8]>::to_vec).ok_or_else(|| bad("shared frame outside its block".into()))
+        }
+    }
+}
+
+/// Re-encodes the first `keep` frames of `chunk` as a chunk of their own
+/// (for a restore that ends inside a chunk). Frames keep their stored bodies,
+/// so their chain hashes are unchanged; a shared block is rebuilt from the
+/// kept frames' raw bodies. `prev` is the chain hash before the chunk.
+pub(crate) fn truncate_chunk<B: AsRef<[u8]>>(
+    chunk: &frame::Chunk<B>,
+    keep: usize,
+    block_raw: Option<&[u8]>,
+    prev: [u8; HASH_BYTES],
+) -> Result<Vec<u8>> {
+    let mut frames = Vec::with_capacity(keep);
+    let mut shared_raw = Vec::new();
+    for f in &chunk.frames[..keep] {
+        let body = match (&f.shared, block_raw) {
+            (Some(r), Some(raw)) => {
+                let b = raw
+                    .get(r.clone())
+                    .ok_or_else(|| Error::corrupt(f.seq, "shared frame outside its block"))?;
+                shared_raw.extend_from_slice(b);
+                b.to_vec()
+            }
+            (Some(_), None) => return Err(Error::corrupt(f.seq, "shared frame without a block")),
+            (None, _) => chunk.body(f).to_vec(),
+        };
+        frames.push(PendingFrame {
+            ts_ns: f.ts_ns,
+            kind: f.kind,
+            encoding: f.encoding,
+            scope: chunk.scope(f).map(str::to_owned),
+            ref_back: f.ref_back,
+            raw_len: f.raw_len,
+            body,
+        });
+    }
+    let block = if frames.iter().any(|f| f.encoding == Encoding::Shared) {
+        let mut bytes = Vec::new();
+        Compressor::new(Config::default().block_level)
+            .map_err(zstd_err)?
+            .compress(&shared_raw, None, &mut bytes)
+            .map_err(zstd_err)?;
+        Some(frame::Block { encoding: frame::BlockEncoding::Zstd, raw_len: shared_raw.len() as u64, bytes })
+    } else {
+        None
+    };
+    Ok(frame::encode_chunk(chunk.first_seq, &frames, block.as_ref(), prev).0)
 }

@@ -80,12 +80,20 @@ impl Store {
     /// # Errors
     /// [`Error::Store`], [`Error::StorePanic`] or [`Error::Io`] from fsync.
     pub(crate) fn commit(&mut self, puts: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        self.apply(puts)?;
+        self.sync()
+    }
+
+    /// Applies `puts` atomically without making them durable; see [`Store::sync`].
+    ///
+    /// # Errors
+    /// [`Error::Store`] or [`Error::StorePanic`].
+    pub(crate) fn apply(&mut self, puts: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
         let mut batch = sled::Batch::default();
         for (k, v) in puts {
             batch.insert(k, v);
         }
-        guard("writing", || self.db.apply_batch(batch))?;
-        self.sync()
+        guard("writing", || self.db.apply_batch(batch))
     }
 
     /// Removes `key` and makes the removal durable (see [`Store::commit`]).

@@ -37,13 +37,8 @@ impl Log {
     /// [`Error::Corrupt`] with the first bad seq when known, or
     /// [`Error::RolledBack`]; store errors (including a caught store panic).
     pub fn verify(&self) -> Result<VerifyReport> {
-        let mut dctx = Decompressor::new().map_err(Error::Invalid)?;
-        let mut chain = GENESIS;
-        let mut expected = 1u64;
+        let mut checker = ChainChecker::new(0, GENESIS)?;
         let mut chunks = 0u64;
-        let mut running_max = i64::MIN;
-        let mut panes: HashMap<u64, Vec<u8>> = HashMap::new();
-        let mut pane_last: HashMap<String, u64> = HashMap::new();
         let mut chain_at_record = None;
         let record_seq = self.head_record.map(|r| r.seq);
         if record_seq == Some(0) {
@@ -51,52 +46,15 @@ impl Log {
         }
         for entry in self.store.range(&keys::chunk(0), &[keys::CHUNK + 1]) {
             let (key, value) = entry?;
+            let expected = checker.next_seq;
             let first =
                 keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(expected, "malformed chunk key"))?;
-            if first != expected {
-                let why = if first > expected {
-                    format!("missing: the next stored chunk starts at seq {first}")
-                } else {
-                    format!("overlap: a chunk starts at seq {first}")
-                };
-                return Err(Error::corrupt(expected, why));
-            }
             let chunk = frame::decode_chunk(first, value).map_err(|(seq, why)| Error::corrupt(seq, why))?;
-            let block = Self::decode_block(&chunk, &mut dctx)?;
-            for f in &chunk.frames {
-                let next = chunk.chain_step(&chain, f, block.as_deref());
-                if next[..frame::CHECK_BYTES] != f.check {
-                    return Err(Error::corrupt(
-                        f.seq,
-                        "frame check does not match the hash chain (bytes changed)",
-                    ));
-                }
-                chain = next;
-                if record_seq == Some(f.seq) {
-                    chain_at_record = Some(chain);
-                }
-                running_max = running_max.max(f.ts_ns);
-                let prefix = panes.get(&(f.seq - f.ref_back)).map(Vec::as_slice);
-                let raw = self.decode_raw(&chunk, f, &mut dctx, prefix, block.as_deref())?;
-                let bad = |e: String| Error::corrupt(f.seq, e);
-                codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw).map_err(bad)?;
-                if f.kind == Kind::Capture
-                    && let Some(scope) = chunk.scope(f)
-                {
-                    // Keep only each pane's latest capture body: the usual delta prefix.
-                    if let Some(old) = pane_last.insert(scope.to_owned(), f.seq) {
-                        panes.remove(&old);
-                    }
-                    panes.insert(f.seq, raw);
-                }
+            let frames = checker.check(&chunk, Some(self))?;
+            if let Some(f) = frames.iter().find(|f| Some(f.seq) == record_seq) {
+                chain_at_record = Some(f.chain);
             }
-            if chunk.chain_end != chain {
-                return Err(Error::corrupt(
-                    chunk.last_seq(),
-                    "chunk chain hash does not match the recomputed chain",
-                ));
-            }
-            if self.store.get(&keys::time(running_max, first))?.is_none() {
+            if self.store.get(&keys::time(checker.max_ts, first))?.is_none() {
                 return Err(Error::corrupt(first, "the time index has no entry for this chunk"));
             }
             for scope in &chunk.scopes {
@@ -107,9 +65,10 @@ impl Log {
                     ));
                 }
             }
-            expected = chunk.last_seq() + 1;
             chunks += 1;
         }
+        let expected = checker.next_seq;
+        let chain = checker.chain;
         let head_seq = expected - 1;
         let head = self.head();
         if head.seq != head_seq || head.chain_hash != chain {
@@ -132,5 +91,99 @@ impl Log {
             Some(_) => {}
         }
         Ok(VerifyReport { events: head_seq, chunks, head_seq, chain_hex: crate::head::hex(&chain) })
+    }
+}
+
+/// One checked frame: its seq, ts, producer id and the chain hash after it.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedFrame {
+    pub seq: u64,
+    pub id: Option<String>,
+    pub chain: [u8; frame::HASH_BYTES],
+}
+
+/// Checks chunks in seq order: continuity, every frame's check, each chunk's
+/// chain hash, and that every body decompresses and decodes as its kind.
+/// Shared by [`Log::verify`], backup verification and restore.
+pub(crate) struct ChainChecker {
+    /// Chain hash after the last checked frame.
+    pub chain: [u8; frame::HASH_BYTES],
+    /// The seq the next chunk must start at.
+    pub next_seq: u64,
+    /// Greatest ts seen so far (UTC ns; `i64::MIN` before any).
+    pub max_ts: i64,
+    dctx: Decompressor,
+    /// Raw bodies of each pane's last capture, by seq: the usual delta bases.
+    panes: HashMap<u64, Vec<u8>>,
+    pane_last: HashMap<String, u64>,
+}
+
+impl ChainChecker {
+    /// A checker continuing after `after_seq`, whose chain hash is `chain`.
+    pub(crate) fn new(after_seq: u64, chain: [u8; frame::HASH_BYTES]) -> Result<Self> {
+        Ok(Self {
+            chain,
+            next_seq: after_seq + 1,
+            max_ts: i64::MIN,
+            dctx: Decompressor::new().map_err(Error::Invalid)?,
+            panes: HashMap::new(),
+            pane_last: HashMap::new(),
+        })
+    }
+
+    /// Checks the next chunk; `log` resolves delta bases from before the
+    /// first checked chunk (none when checking a backup from seq 1).
+    pub(crate) fn check<B: AsRef<[u8]>>(
+        &mut self,
+        chunk: &frame::Chunk<B>,
+        log: Option<&Log>,
+    ) -> Result<Vec<CheckedFrame>> {
+        let expected = self.next_seq;
+        if chunk.first_seq != expected {
+            let why = if chunk.first_seq > expected {
+                format!("missing: the next stored chunk starts at seq {}", chunk.first_seq)
+            } else {
+                format!("overlap: a chunk starts at seq {}", chunk.first_seq)
+            };
+            return Err(Error::corrupt(expected, why));
+        }
+        let block = crate::log::decode_block(chunk, &mut self.dctx)?;
+        let mut out = Vec::with_capacity(chunk.frames.len());
+        for f in &chunk.frames {
+            let next = chunk.chain_step(&self.chain, f, block.as_deref());
+            if next[..frame::CHECK_BYTES] != f.check {
+                return Err(Error::corrupt(
+                    f.seq,
+                    "frame check does not match the hash chain (bytes changed)",
+                ));
+            }
+            self.chain = next;
+            self.max_ts = self.max_ts.max(f.ts_ns);
+            let base = f.seq - f.ref_back;
+            let raw = match (self.panes.get(&base), log) {
+                (Some(p), _) => crate::log::decode_raw(chunk, f, &mut self.dctx, Some(p), block.as_deref())?,
+                (None, Some(log)) => log.decode_raw(chunk, f, &mut self.dctx, None, block.as_deref())?,
+                (None, None) => crate::log::decode_raw(chunk, f, &mut self.dctx, None, block.as_deref())?,
+            };
+            let event = codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw)
+                .map_err(|e| Error::corrupt(f.seq, e))?;
+            if f.kind == Kind::Capture
+                && let Some(scope) = chunk.scope(f)
+            {
+                if let Some(old) = self.pane_last.insert(scope.to_owned(), f.seq) {
+                    self.panes.remove(&old);
+                }
+                self.panes.insert(f.seq, raw);
+            }
+            out.push(CheckedFrame { seq: f.seq, id: event.id, chain: next });
+        }
+        if chunk.chain_end != self.chain {
+            return Err(Error::corrupt(
+                chunk.last_seq(),
+                "chunk chain hash does not match the recomputed chain",
+            ));
+        }
+        self.next_seq = chunk.last_seq() + 1;
+        Ok(out)
     }
 }
