@@ -47,6 +47,8 @@ enum Command {
     Replay(cmd::replay::Args),
     State(cmd::state::Args),
     Metrics(cmd::metrics::Args),
+    Backup(cmd::backup::Args),
+    Restore(cmd::restore::Args),
 }
 
 /// The message of a panic, kept by the hook for `main` to report.
@@ -98,6 +100,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(a) => cmd::ingest::run(&db_dir, a)?,
         Command::Emit(a) => cmd::emit::run(&db_dir, a)?,
         Command::Serve(a) => cmd::serve::run(&db_dir, a)?,
+        Command::Restore(a) => cmd::restore::run(a)?,
+        Command::Backup(a) if !a.needs_db() => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut err = std::io::stderr();
+            let cwd = std::env::current_dir()?;
+            let mut io = ctx::Io { out: &mut out, err: &mut err, cwd, served: false };
+            let code = cmd::backup::run(None, a, &mut io)?;
+            out.flush()?;
+            code
+        }
         command => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -110,7 +123,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 code
             } else {
                 let db = ctx::Db::new(db::open_existing(&db_dir)?);
-                let mut io = ctx::Io { out: &mut out, err: &mut err, served: false };
+                let cwd = std::env::current_dir()?;
+                let mut io = ctx::Io { out: &mut out, err: &mut err, cwd, served: false };
                 let code = run_read(&db, command, &mut io)?;
                 out.flush()?;
                 code
@@ -130,7 +144,8 @@ fn run_read(db: &ctx::Db, command: Command, io: &mut ctx::Io) -> anyhow::Result<
         Command::Replay(a) => cmd::replay::run(db, a, io),
         Command::State(a) => cmd::state::run(db, a, io),
         Command::Metrics(a) => cmd::metrics::run(db, a, io),
-        Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) => {
+        Command::Backup(a) => cmd::backup::run(Some(db), a, io),
+        Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) | Command::Restore(_) => {
             anyhow::bail!("internal: this command does not run against a shared database")
         }
     }

@@ -278,11 +278,11 @@ impl SegmentWriter {
     /// Makes the segment durable under its final name and returns its manifest entry.
     ///
     /// # Errors
-    /// [`Error::Io`]; [`Error::Invalid`] for an empty segment.
+    /// [`Error::Io`]; [`Error::Refused`] for an empty segment.
     pub fn finish(mut self) -> Result<Segment> {
         if self.seg.last_seq < self.seg.first_seq {
             let _ = std::fs::remove_file(&self.tmp);
-            return Err(Error::Invalid("nothing to back up".into()));
+            return Err(Error::Refused("nothing to back up".into()));
         }
         self.out.flush().map_err(|e| Error::io("write", &self.tmp, e))?;
         self.out.get_ref().sync_all().map_err(|e| Error::io("fsync", &self.tmp, e))?;
@@ -465,7 +465,7 @@ pub struct RestoreReport {
 ///
 /// # Errors
 /// [`Error::Corrupt`] naming the file and seq for a damaged backup;
-/// [`Error::Invalid`] for a target that exists or a point before the first
+/// [`Error::Refused`] for a target that exists or a point before the first
 /// event; I/O and store errors.
 pub fn restore(
     backup: &Path,
@@ -480,14 +480,14 @@ pub fn restore(
     if let RestorePoint::UntilSeq(n) = point
         && (n == 0 || n > report.events)
     {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Refused(format!(
             "--until-seq {n} is outside the backup, which holds seqs 1..={}",
             report.events
         )));
     }
     let non_empty = std::fs::read_dir(to).map(|mut d| d.next().is_some()).unwrap_or(false);
     if non_empty && !force {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Refused(format!(
             "{} exists and is not empty; pass --force to replace it",
             to.display()
         )));
@@ -553,7 +553,7 @@ fn build(
             if keep == 0 {
                 if last_seq == 0 {
                     let ts = chunk.frames.first().map_or(0, |f| f.ts_ns);
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::Refused(format!(
                         "the point in time is before the first event in the backup ({}); nothing to restore",
                         orc_log_schemas::format_rfc3339(ts)
                     )));

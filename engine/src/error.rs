@@ -66,6 +66,10 @@ pub enum Error {
         /// The version this build reads.
         supported: u32,
     },
+    /// A request was refused before anything was written (e.g. a restore
+    /// target that exists, a point in time before the first event).
+    #[error("{0}")]
+    Refused(String),
     /// An event cannot be stored (e.g. larger than the limit).
     #[error("event cannot be stored: {0}")]
     Invalid(String),

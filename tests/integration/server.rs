@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Starts `orc-log serve` and waits until its socket answers.
-fn start_server(db: &Path) -> Child {
+pub fn start_server(db: &Path) -> Child {
     let child = Command::new(bin_path())
         .arg("--db")
         .arg(db)
@@ -32,12 +32,12 @@ fn start_server(db: &Path) -> Child {
     child
 }
 
-fn signal(child: &Child, sig: &str) {
+pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
     assert!(ok.success());
 }
 
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -1,10 +1,12 @@
 //! One module per subcommand: its clap `Args` and its `run`.
 
+pub mod backup;
 pub mod emit;
 pub mod ingest;
 pub mod metrics;
 pub mod point;
 pub mod replay;
+pub mod restore;
 pub mod serve;
 pub mod state;
 pub mod stats;

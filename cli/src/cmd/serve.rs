@@ -310,14 +310,12 @@ fn exec(db: &Db, args: Vec<String>, cwd: PathBuf, tx: mpsc::Sender<Response>) {
             2
         }
         Ok(cli) => match cli.command {
-            Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) => {
+            Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) | Command::Restore(_) => {
                 let _ = writeln!(err, "orc-log: this command cannot run inside the server");
                 2
             }
             command => {
-                // Paths in arguments are not resolved yet: no served command takes one.
-                let _ = cwd;
-                let mut io = Io { out: &mut out, err: &mut err, served: true };
+                let mut io = Io { out: &mut out, err: &mut err, cwd, served: true };
                 match crate::run_read(db, command, &mut io) {
                     Ok(code) => code,
                     Err(e) if crate::is_broken_pipe(&e) => return,
