@@ -6,8 +6,9 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use orc_log_benches::{
-    build_fixture_log, build_message_log, capture_content_bytes, capture_contents, fixture_captures,
-    fixture_events, message_events, open_log, open_sled, sled_append, sled_pairs,
+    FIXTURE_REPS_200K, build_fixture_log, build_message_log, capture_content_bytes, capture_contents,
+    fixture_captures, fixture_events, message_events, open_log, open_sled, scratch_in, sled_append,
+    sled_pairs,
 };
 use orc_log_engine::{Filter, Log};
 use orc_log_schemas::Kind;
@@ -19,9 +20,7 @@ use tempfile::TempDir;
 /// Scratch directories go under cargo's per-target tmp dir (on the same disk
 /// as the workspace, never tmpfs), so fsync costs are real.
 fn scratch() -> TempDir {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).unwrap_or_else(|e| panic!("mkdir {}: {e}", base.display()));
-    tempfile::tempdir_in(base).unwrap_or_else(|e| panic!("tempdir: {e}"))
+    scratch_in(Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
 /// A fresh empty log in a fresh directory (untimed setup for appends).
@@ -32,7 +31,7 @@ fn fresh_log() -> (Log, TempDir) {
 }
 
 /// Fixture repetitions for the scan log: 1205 x 166 = 200,030 events.
-const SCAN_REPS: usize = 1205;
+const SCAN_REPS: usize = FIXTURE_REPS_200K;
 /// Message events in the messages-only scan log.
 const SCAN_MESSAGES: usize = 200_000;
 

@@ -1,4 +1,5 @@
-//! Shared setup for orc-log's criterion benchmarks (`benches/log.rs`).
+//! Shared setup for orc-log's benchmarks (`benches/log.rs`,
+//! `benches/projections.rs`, `benches/server.rs`).
 //!
 //! Everything here runs *outside* the timed loops: loading the tmux fixture,
 //! generating message events, building large logs, and preparing the
@@ -8,6 +9,22 @@
 use orc_log_engine::{Config, Log};
 use orc_log_schemas::{Event, EventBody, Kind, Record, Target, parse_line, to_json_line};
 use std::path::Path;
+use tempfile::TempDir;
+
+/// Fixture repetitions for the large fixture log of the scan and projection
+/// benchmarks: 1205 x 166 = 200,030 events.
+pub const FIXTURE_REPS_200K: usize = 1205;
+
+/// A fresh scratch directory under `base`, creating `base` first. The
+/// benchmarks pass cargo's per-target tmp dir (`env!("CARGO_TARGET_TMPDIR")`,
+/// on the same disk as the workspace, never tmpfs), so fsync costs are real.
+///
+/// # Panics
+/// When the directory cannot be created.
+pub fn scratch_in(base: &Path) -> TempDir {
+    std::fs::create_dir_all(base).unwrap_or_else(|e| panic!("mkdir {}: {e}", base.display()));
+    tempfile::tempdir_in(base).unwrap_or_else(|e| panic!("tempdir: {e}"))
+}
 
 /// The recorded tmux session `tests/fixtures/tmux-session-a.ndjson`: 166
 /// format v1 lines, 146 of them pane captures of four panes.
