@@ -16,7 +16,7 @@ pub mod state;
 mod content;
 
 pub use projection::{Projection, ProjectionError};
-pub use runner::{Outcome, catch_up, rebuild, view_at};
+pub use runner::{Outcome, catch_up, rebuild, save, view_at};
 
 #[cfg(test)]
 mod tests;

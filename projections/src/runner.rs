@@ -49,8 +49,13 @@ fn tracing_free_warning(name: &str, why: &str) {
     eprintln!("orc-log: checkpoint of projection {name} is unreadable ({why}); rebuilding from the log");
 }
 
-/// Durably stores `P`'s checkpoint at `seq`.
-fn save<P: Projection>(log: &mut Log, p: &P, seq: u64) -> Result<(), ProjectionError> {
+/// Durably stores `P`'s checkpoint at `seq` (the state after events `1..=seq`).
+///
+/// **Durability:** on disk when this returns Ok.
+///
+/// # Errors
+/// Log errors; [`ProjectionError::Checkpoint`] if the state does not serialize.
+pub fn save<P: Projection>(log: &mut Log, p: &P, seq: u64) -> Result<(), ProjectionError> {
     let c = Checkpoint { format: CHECKPOINT_FORMAT, seq, state: p };
     let bytes = serde_json::to_vec(&c)
         .map_err(|e| ProjectionError::Checkpoint { name: P::NAME, reason: e.to_string() })?;

@@ -334,3 +334,37 @@ proptest! {
         prop_assert_eq!(full, inc);
     }
 }
+
+/// A projection that cannot apply markers: the runner must stop there.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Fussy {
+    seen: u64,
+}
+
+impl Projection for Fussy {
+    const NAME: &'static str = "fussy";
+
+    fn apply(&mut self, event: &Event, _meta: &EventMeta) -> Result<(), String> {
+        if matches!(event.body, EventBody::Marker { .. }) {
+            return Err("markers are not allowed".into());
+        }
+        self.seen += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_projection_reports_the_seq_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = fixture_log(dir.path());
+    let marker_seq =
+        fixture().iter().position(|e| matches!(e.body, EventBody::Marker { .. })).unwrap() as u64 + 1;
+    let err = catch_up::<Fussy>(&mut log).unwrap_err();
+    assert!(
+        matches!(&err, crate::ProjectionError::Apply { name: "fussy", seq, .. } if *seq == marker_seq),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&format!("seq {marker_seq}")));
+    assert_eq!(log.checkpoint("fussy").unwrap(), None, "no checkpoint past the failure");
+    assert!(rebuild::<Fussy>(&mut log, None).is_err());
+}

@@ -125,18 +125,30 @@ fn check_cases<C: Sync + std::fmt::Debug>(
     reported
 }
 
-fn store_db_len(db: &Path) -> u64 {
-    std::fs::metadata(db.join("store/db")).expect("store/db exists").len()
+/// Length of `store/db` and how much of it is in use: the store grows the
+/// file to a whole segment of zeros, and the data sits before the last
+/// non-zero byte.
+fn store_db_extent(db: &Path) -> (u64, u64) {
+    let bytes = std::fs::read(db.join("store/db")).expect("store/db is readable");
+    let used = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i as u64 + 1);
+    (bytes.len() as u64, used)
+}
+
+/// About `n` points in `from..to`, an odd step apart (not block-aligned).
+fn spread(from: u64, to: u64, n: u64) -> impl Iterator<Item = u64> {
+    let step = ((to.saturating_sub(from)) / n).max(1) | 1;
+    (from..to).step_by(step as usize)
 }
 
 #[test]
 fn flipped_byte_in_store_is_reported_or_harmless() {
     let orig = original();
-    let len = store_db_len(&orig.db);
-    assert!(len > 1000, "store/db is {len} bytes");
-    // Every 997th byte, or a finer odd step so that at least ~300 offsets are hit.
-    let step = (len / 300).clamp(1, 997) | 1;
-    let offsets: Vec<u64> = (0..len).step_by(step as usize).collect();
+    let (len, used) = store_db_extent(&orig.db);
+    assert!(used > 1000, "store/db has {used} bytes in use of {len}");
+    // ~300 offsets across the bytes in use, plus every 997th byte of the
+    // rest of the file (zeros the store has not written yet).
+    let mut offsets: Vec<u64> = spread(0, used, 300).collect();
+    offsets.extend((used..len).step_by(997));
     let reported = check_cases(&orig, &offsets, |db, &offset| {
         let path = db.join("store/db");
         let mut bytes = std::fs::read(&path).unwrap();
@@ -150,11 +162,10 @@ fn flipped_byte_in_store_is_reported_or_harmless() {
 #[test]
 fn truncated_store_is_reported_or_harmless() {
     let orig = original();
-    let len = store_db_len(&orig.db);
-    let mut lengths: Vec<u64> = vec![0, 1, 7, 64, 511, 4096, len / 2, len.saturating_sub(4096), len - 1];
-    // And ~40 more spread over the whole file (an odd step, not block-aligned).
-    let step = (len / 40).max(1) | 1;
-    lengths.extend((step..len).step_by(step as usize));
+    let (len, used) = store_db_extent(&orig.db);
+    // ~40 lengths inside the data, and a few past it.
+    let mut lengths: Vec<u64> = vec![0, 1, 7, 64, 511, 4096, used - 1, used, len / 2, len - 1];
+    lengths.extend(spread(1, used, 40));
     lengths.retain(|&l| l < len);
     lengths.sort_unstable();
     lengths.dedup();

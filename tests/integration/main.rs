@@ -12,5 +12,6 @@ mod common;
 mod corruption;
 mod crash;
 mod emit;
+mod projections;
 mod roundtrip;
 mod server;

@@ -87,6 +87,8 @@ async fn serve(db: Db, sock: PathBuf) -> Result<u8> {
     let (tx, rx) = mpsc::channel::<AppendJob>(QUEUE_REQUESTS);
     let writer_db = db.clone();
     let writer = std::thread::spawn(move || writer_loop(&writer_db, rx));
+    let keeper_db = db.clone();
+    std::thread::spawn(move || keep_projections(&keeper_db));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -121,6 +123,39 @@ async fn serve(db: Db, sock: PathBuf) -> Result<u8> {
     db.write(|log| log.sync()).context("final flush failed")?;
     eprintln!("orc-log: server stopped");
     Ok(0)
+}
+
+/// Keeps the projections' checkpoints current while the server runs: at most
+/// once a second after new commits, each projection is folded forward from
+/// its checkpoint under the shared lock (appends go on), and only the new
+/// checkpoint is written under the exclusive one. `state` and `metrics` then
+/// have little to catch up.
+fn keep_projections(db: &Db) {
+    use orc_log_projections::{Projection, metrics::Metrics, save, state::State, view_at};
+    fn advance<P: Projection>(db: &Db, head: u64) {
+        let folded = db.read(|log| view_at::<P>(log, head));
+        let result = match folded {
+            Ok(out) if out.applied > 0 => db.write(|log| save(log, &out.projection, out.seq)),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(projection = P::NAME, error = %e, "cannot keep the projection current");
+        }
+    }
+    let mut done = 0;
+    loop {
+        let head = db.read(|log| log.head().seq);
+        if head > done {
+            advance::<State>(db, head);
+            advance::<Metrics>(db, head);
+            done = head;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        if db.wait_for_head(done, std::time::Duration::from_secs(5)).is_none() {
+            return;
+        }
+    }
 }
 
 /// Group commit: take every queued append (up to a limit), commit them in one
