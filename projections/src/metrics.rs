@@ -9,7 +9,7 @@ use crate::content::ContentTracker;
 use crate::projection::Projection;
 use crate::prometheus::{Family, MetricType, Sample};
 use orc_log_engine::EventMeta;
-use orc_log_schemas::{Event, EventBody, Target};
+use orc_log_schemas::{Event, EventBody, Kind, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -47,7 +47,8 @@ impl Histogram {
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     seq: u64,
-    events: BTreeMap<String, u64>,
+    /// Events by kind, indexed by kind code - 1.
+    events: [u64; 12],
     stored_bytes: u64,
     raw_bytes: u64,
     captures: BTreeMap<Target, u64>,
@@ -61,17 +62,27 @@ pub struct Metrics {
     content: ContentTracker,
 }
 
+/// Adds one to `map[key]`, cloning the key only the first time it is seen.
+fn bump<K: Ord + Clone>(map: &mut BTreeMap<K, u64>, key: &K) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.clone(), 1);
+        }
+    }
+}
+
 impl Projection for Metrics {
     const NAME: &'static str = "metrics";
 
     fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String> {
         self.seq = meta.seq;
-        *self.events.entry(event.kind().as_str().to_owned()).or_insert(0) += 1;
+        self.events[usize::from(event.kind().code() - 1)] += 1;
         self.stored_bytes += meta.stored_bytes;
         self.raw_bytes += meta.raw_bytes;
         match &event.body {
             EventBody::Capture { target, content, .. } => {
-                *self.captures.entry(target.clone()).or_insert(0) += 1;
+                bump(&mut self.captures, target);
                 if self.content.changed(target, content)
                     && let Some(waiting) = self.pending.remove(target)
                 {
@@ -81,10 +92,10 @@ impl Projection for Metrics {
                     }
                 }
             }
-            EventBody::Crash { target, .. } => *self.crashes.entry(target.clone()).or_insert(0) += 1,
+            EventBody::Crash { target, .. } => bump(&mut self.crashes, target),
             EventBody::Message { from, to, .. } => {
-                *self.received.entry(to.clone()).or_insert(0) += 1;
-                *self.sent.entry(from.clone()).or_insert(0) += 1;
+                bump(&mut self.received, to);
+                bump(&mut self.sent, from);
                 let q = self.pending.entry(to.clone()).or_default();
                 if q.len() == MAX_PENDING {
                     q.remove(0);
@@ -169,12 +180,14 @@ impl Metrics {
                 value: h.count as f64,
             });
         }
+        let events: BTreeMap<&str, u64> =
+            Kind::ALL.iter().zip(self.events).filter(|(_, n)| *n > 0).map(|(k, n)| (k.as_str(), n)).collect();
         let counter = |name, help, samples| Family { name, help, kind: MetricType::Counter, samples };
         vec![
             counter(
                 "orc_log_events_total",
                 "Events in the log, by kind.",
-                by_label("orc_log_events_total", "kind", &self.events),
+                by_label("orc_log_events_total", "kind", &events),
             ),
             counter(
                 "orc_log_stored_bytes_total",
