@@ -41,6 +41,10 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 fn guard<T>(action: &'static str, f: impl FnOnce() -> sled::Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
+        Ok(Err(sled::Error::Corruption { at, .. })) => Err(Error::Store(match at {
+            Some(at) => format!("{action}: the store's files are damaged (bad data at {at}); run `orc-log verify`"),
+            None => format!("{action}: the store's files are damaged; run `orc-log verify`"),
+        })),
         Ok(Err(e)) => Err(Error::Store(format!("{action}: {e}"))),
         Err(p) => Err(Error::StorePanic { action, message: panic_message(p) }),
     }
