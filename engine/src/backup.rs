@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::frame::{self, GENESIS, HASH_BYTES};
-use crate::head::{self, HeadRecord, hex};
+use crate::head::{self, HeadRecord, hex, unhex};
 use crate::keys;
 use crate::log::{Config, Log};
 use crate::verify::ChainChecker;
@@ -119,17 +119,6 @@ impl Manifest {
         unhex(&self.head_chain)
             .ok_or_else(|| Error::corrupt(None, "manifest head_chain is not a 64-digit hex hash"))
     }
-}
-
-fn unhex(s: &str) -> Option<[u8; HASH_BYTES]> {
-    if s.len() != HASH_BYTES * 2 {
-        return None;
-    }
-    let mut out = [0u8; HASH_BYTES];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 fn create_file(path: &Path) -> Result<File> {

@@ -34,7 +34,8 @@ pub(crate) fn hex(h: &[u8]) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(s: &str) -> Option<[u8; HASH_BYTES]> {
+/// Parses 64 hex digits into a hash; `None` for anything else.
+pub(crate) fn unhex(s: &str) -> Option<[u8; HASH_BYTES]> {
     if s.len() != HASH_BYTES * 2 {
         return None;
     }
