@@ -1,11 +1,13 @@
 //! Shared setup for orc-log's benchmarks (`benches/log.rs`,
-//! `benches/projections.rs`, `benches/server.rs`).
+//! `benches/projections.rs`, `benches/server.rs`, `benches/backup.rs`).
 //!
 //! Everything here runs *outside* the timed loops: loading the tmux fixture,
 //! generating message events, building large logs, and preparing the
-//! key/value pairs of the raw-sled reference. `BENCHMARKS.md` at the
+//! key/value pairs of the raw-sled reference. The one exception is
+//! [`backup_create`], the operation `benches/backup.rs` times. `BENCHMARKS.md` at the
 //! workspace root records what the benchmarks measured.
 
+use orc_log_engine::backup::{self, Segment, SegmentWriter};
 use orc_log_engine::{Config, Log};
 use orc_log_schemas::{Event, EventBody, Kind, Record, Target, parse_line, to_json_line};
 use std::path::Path;
@@ -14,6 +16,14 @@ use tempfile::TempDir;
 /// Fixture repetitions for the large fixture log of the scan and projection
 /// benchmarks: 1205 x 166 = 200,030 events.
 pub const FIXTURE_REPS_200K: usize = 1205;
+
+/// Fixture repetitions for the backup benchmark's log: 6025 x 166 =
+/// 1,000,150 events (the smallest whole number of repetitions >= 1M).
+pub const FIXTURE_REPS_1M: usize = 6025;
+
+/// Chunks read per `Log::raw_chunks` call by [`backup_create`], as in
+/// `orc-log backup create` (`PAGE_CHUNKS` in `cli/src/cmd/backup.rs`).
+pub const BACKUP_PAGE_CHUNKS: usize = 64;
 
 /// A fresh scratch directory under `base`, creating `base` first. The
 /// benchmarks pass cargo's per-target tmp dir (`env!("CARGO_TARGET_TMPDIR")`,
@@ -198,6 +208,42 @@ pub fn sled_append(db: &sled::Db, dir: &Path, pairs: Vec<([u8; 8], Vec<u8>)>, fd
     }
 }
 
+/// Backs up everything in `log` after the backup's head into `dest`, as
+/// `orc-log backup create` does without the server in between
+/// (`cli/src/cmd/backup.rs`): open or start the backup, check that the log's
+/// chain at the backup's head matches the manifest, copy the stored chunks
+/// into one new segment ([`BACKUP_PAGE_CHUNKS`] per `raw_chunks` call), make
+/// it durable and commit it to the manifest. Returns the new segment.
+///
+/// # Panics
+/// On any engine error, when `dest` holds a backup of another log, or when
+/// there is nothing new to back up.
+pub fn backup_create(log: &Log, dest: &Path) -> Segment {
+    let mut manifest = backup::open_backup(dest).unwrap_or_else(|e| panic!("open backup: {e}"));
+    let until = log.head().seq;
+    let chain = log
+        .chain_at_chunk_end(manifest.head_seq)
+        .unwrap_or_else(|e| panic!("chain_at_chunk_end: {e}"))
+        .unwrap_or_else(|| panic!("seq {} does not end a chunk of this log", manifest.head_seq));
+    let at_head = orc_log_engine::Head { seq: manifest.head_seq, chain_hash: chain, max_ts_ns: 0 };
+    assert_eq!(at_head.chain_hex(), manifest.head_chain, "{} backs up another log", dest.display());
+    let mut writer =
+        SegmentWriter::create(dest, manifest.head_seq).unwrap_or_else(|e| panic!("segment create: {e}"));
+    let mut after = manifest.head_seq;
+    while after < until {
+        let chunks =
+            log.raw_chunks(after, until, BACKUP_PAGE_CHUNKS).unwrap_or_else(|e| panic!("raw_chunks: {e}"));
+        let Some(last) = chunks.last() else { break };
+        after = last.last_seq;
+        for c in &chunks {
+            writer.push(c).unwrap_or_else(|e| panic!("segment push: {e}"));
+        }
+    }
+    let seg = writer.finish().unwrap_or_else(|e| panic!("segment finish: {e}"));
+    backup::commit_segment(dest, &mut manifest, seg.clone()).unwrap_or_else(|e| panic!("commit: {e}"));
+    seg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +264,26 @@ mod tests {
         assert_eq!(log.head().seq, 3 * 166);
         let log = build_message_log(&dir.path().join("m"), 2500, 1000);
         assert_eq!(log.head().seq, 2500);
+    }
+
+    #[test]
+    fn backup_create_round_trips() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let log = build_fixture_log(&dir.path().join("db"), 40, 10);
+        let n = log.head().seq;
+        let dest = dir.path().join("backup");
+        let seg = backup_create(&log, &dest);
+        assert_eq!((seg.first_seq, seg.last_seq), (1, n));
+        let report = backup::verify_backup(&dest).unwrap_or_else(|e| panic!("verify: {e}"));
+        assert_eq!((report.events, report.bytes), (n, seg.bytes));
+        let to = dir.path().join("restored");
+        let r = backup::restore(&dest, &to, backup::RestorePoint::All, false, false)
+            .unwrap_or_else(|e| panic!("restore: {e}"));
+        assert_eq!((r.last_seq, r.chain_hex), (n, log.head().chain_hex()));
+        let to = dir.path().join("half");
+        let r = backup::restore(&dest, &to, backup::RestorePoint::UntilSeq(n / 2), false, false)
+            .unwrap_or_else(|e| panic!("restore: {e}"));
+        assert_eq!(r.last_seq, n / 2);
+        assert_eq!(open_log(&to).head().seq, n / 2);
     }
 }
