@@ -42,7 +42,9 @@ fn guard<T>(action: &'static str, f: impl FnOnce() -> sled::Result<T>) -> Result
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(sled::Error::Corruption { at, .. })) => Err(Error::Store(match at {
-            Some(at) => format!("{action}: the store's files are damaged (bad data at {at}); run `orc-log verify`"),
+            Some(at) => {
+                format!("{action}: the store's files are damaged (bad data at {at}); run `orc-log verify`")
+            }
             None => format!("{action}: the store's files are damaged; run `orc-log verify`"),
         })),
         Ok(Err(e)) => Err(Error::Store(format!("{action}: {e}"))),
