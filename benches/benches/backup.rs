@@ -128,10 +128,7 @@ fn backup_restore(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
+    orc_log_benches::criterion_config(5)
 }
 
 criterion_group! {

@@ -14,7 +14,7 @@ use orc_log_engine::{Filter, Log};
 use orc_log_schemas::Kind;
 use std::hint::black_box;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tempfile::TempDir;
 
 /// Scratch directories go under cargo's per-target tmp dir (on the same disk
@@ -212,10 +212,7 @@ fn storage_report() {
 }
 
 fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
+    orc_log_benches::criterion_config(4)
 }
 
 criterion_group! {

@@ -13,7 +13,7 @@ use orc_log_projections::state::State;
 use orc_log_projections::{Projection, rebuild};
 use std::hint::black_box;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One full rebuild of `P` from seq 1 to the head; each call also stores the
 /// projection's checkpoint durably (part of the timed work, as in
@@ -48,10 +48,7 @@ fn replay(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
+    orc_log_benches::criterion_config(4)
 }
 
 criterion_group! {

@@ -287,3 +287,13 @@ mod tests {
         assert_eq!(open_log(&to).head().seq, n / 2);
     }
 }
+
+/// The criterion settings every bench here uses: 10 samples, 1 s warm-up and
+/// `measurement_secs` of measurement (these are slow, I/O-bound operations on
+/// a 2-core machine).
+pub fn criterion_config(measurement_secs: u64) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(measurement_secs))
+}
