@@ -9,7 +9,9 @@ mod client;
 mod cmd;
 mod ctx;
 mod db;
+mod detect;
 mod lines;
+mod redact;
 mod render;
 mod wire;
 
@@ -49,6 +51,7 @@ enum Command {
     Metrics(cmd::metrics::Args),
     Backup(cmd::backup::Args),
     Restore(cmd::restore::Args),
+    Session(cmd::session::Args),
 }
 
 /// The message of a panic, kept by the hook for `main` to report.
@@ -102,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Emit(a) => cmd::emit::run(&db_dir, a)?,
         Command::Serve(a) => cmd::serve::run(&db_dir, a)?,
         Command::Restore(a) => cmd::restore::run(a)?,
+        Command::Session(a) if a.is_record() => cmd::session::run_record(&db_dir, a)?,
         Command::Backup(a) if !a.needs_db() => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -146,6 +150,7 @@ fn run_read(db: &ctx::Db, command: Command, io: &mut ctx::Io) -> anyhow::Result<
         Command::State(a) => cmd::state::run(db, a, io),
         Command::Metrics(a) => cmd::metrics::run(db, a, io),
         Command::Backup(a) => cmd::backup::run(Some(db), a, io),
+        Command::Session(a) => cmd::session::run_read(db, a, io),
         Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) | Command::Restore(_) => {
             anyhow::bail!("internal: this command does not run against a shared database")
         }

@@ -13,5 +13,6 @@ mod corruption;
 mod crash;
 mod emit;
 mod projections;
+mod record;
 mod roundtrip;
 mod server;

@@ -8,6 +8,7 @@ pub mod point;
 pub mod replay;
 pub mod restore;
 pub mod serve;
+pub mod session;
 pub mod state;
 pub mod stats;
 pub mod tail;

