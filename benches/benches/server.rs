@@ -63,7 +63,7 @@ fn main() {
         println!("server bench: skipped (run it with `cargo bench -p orc-log-benches --bench server`)");
         return;
     }
-    let bin = bin_path();
+    let bin = orc_log_benches::orc_log_binary();
     if !bin.is_file() {
         println!(
             "server bench: no orc-log binary at {} -- build it first with `cargo build --release -p orc-log` \
@@ -122,17 +122,6 @@ fn main() {
             "server bench: 8 writers x {BATCH} events/request: {v:.0} events/s (target >= {TARGET_8_WRITERS:.0}: {})",
             if v >= TARGET_8_WRITERS { "MET" } else { "NOT MET" }
         );
-    }
-}
-
-/// `$ORC_LOG_BIN`, else `<workspace root>/target/release/orc-log`.
-fn bin_path() -> PathBuf {
-    match std::env::var_os("ORC_LOG_BIN").filter(|v| !v.is_empty()) {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-            manifest.parent().unwrap_or(manifest).join("target/release/orc-log")
-        }
     }
 }
 

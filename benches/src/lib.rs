@@ -10,7 +10,7 @@
 use orc_log_engine::backup::{self, Segment, SegmentWriter};
 use orc_log_engine::{Config, Log};
 use orc_log_schemas::{Event, EventBody, Kind, Record, Target, parse_line, to_json_line};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 /// Fixture repetitions for the large fixture log of the scan and projection
@@ -296,4 +296,17 @@ pub fn criterion_config(measurement_secs: u64) -> criterion::Criterion {
         .sample_size(10)
         .warm_up_time(std::time::Duration::from_secs(1))
         .measurement_time(std::time::Duration::from_secs(measurement_secs))
+}
+
+/// The `orc-log` binary that external-process benches run: `$ORC_LOG_BIN`,
+/// else `target/release/orc-log` under the workspace root (build it with
+/// `cargo build --release -p orc-log`).
+pub fn orc_log_binary() -> PathBuf {
+    match std::env::var_os("ORC_LOG_BIN").filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+            manifest.parent().unwrap_or(manifest).join("target/release/orc-log")
+        }
+    }
 }

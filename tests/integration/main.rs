@@ -15,4 +15,6 @@ mod emit;
 mod projections;
 mod record;
 mod roundtrip;
+mod scripts;
 mod server;
+mod session_view;

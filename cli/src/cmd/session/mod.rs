@@ -4,7 +4,10 @@
 //! when one runs, like `emit`); the viewing actions run against a [`Db`],
 //! here or inside the server.
 
+pub mod export;
+pub mod list;
 pub mod record;
+pub mod replay;
 
 use crate::ctx::{Db, Io};
 use anyhow::{Result, bail};
@@ -22,6 +25,9 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Action {
     Record(record::Args),
+    List(list::Args),
+    Replay(replay::Args),
+    Export(export::Args),
 }
 
 impl Args {
@@ -41,8 +47,11 @@ pub fn run_record(db_dir: &Path, args: Args) -> Result<u8> {
 }
 
 /// Runs the viewing actions (`list`, `replay`, `export`) against `db`.
-pub fn run_read(_db: &Db, args: Args, _io: &mut Io) -> Result<u8> {
+pub fn run_read(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
     match args.action {
+        Action::List(a) => list::run(db, a, io),
+        Action::Replay(a) => replay::run(db, a, io),
+        Action::Export(a) => export::run(db, a, io),
         Action::Record(_) => bail!("internal: `session record` does not run against a shared database"),
     }
 }

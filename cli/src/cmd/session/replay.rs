@@ -1,0 +1,632 @@
+//! `orc-log session replay`: redraw a recorded pane's captures, with their
+//! original timing, in the terminal (or as plain text into a pipe).
+//!
+//! Also home of what `export` shares with it: reading one pane's captures in
+//! pages ([`capture_span`], [`for_each_capture`]) and the escape-sequence
+//! filter ([`ansi`]).
+
+use crate::ctx::{Db, Io};
+use anyhow::{Context, Result, anyhow};
+use orc_log_engine::Filter;
+use orc_log_schemas::{EventBody, Kind, Target, format_rfc3339};
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Captures decoded per page; the database lock is released between pages,
+/// so a replay never holds up writers for long.
+const PAGE_CAPTURES: usize = 256;
+
+/// Frame headers read per page when counting captures (no body is decompressed).
+const PAGE_META: usize = 16_384;
+
+/// Longest single sleep while waiting for the next frame, so an interrupt
+/// (Ctrl-C) is noticed quickly.
+const SLEEP_SLICE: Duration = Duration::from_millis(50);
+
+/// Redraw a pane's recorded captures with their original timing.
+///
+/// On a terminal the frames are drawn on the alternate screen, one after the
+/// other, with a status line at the bottom (capture time, position i/N,
+/// speed); the screen is restored at the end or on Ctrl-C. The wait between
+/// two captures is their recorded gap, first capped at --idle-limit and then
+/// divided by --speed (as asciinema does).
+///
+/// Into a pipe or file (or through `orc-log serve`, whose output is a socket)
+/// each frame is printed at once, preceded by a header line
+/// `--- SEQ TIME TARGET i/N ---`, with trailing empty lines dropped.
+///
+/// Escape sequences other than SGR colours (`ESC [ ... m`) and control
+/// characters other than newline and tab are removed unless --raw.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pane (`session:window.pane`), as `orc-log session list` shows it.
+    target: Target,
+    /// Only captures at or after this time (RFC 3339).
+    #[arg(long, value_parser = crate::cmd::parse_time, value_name = "TIME")]
+    since: Option<i64>,
+    /// Only captures at or before this time (RFC 3339).
+    #[arg(long, value_parser = crate::cmd::parse_time, value_name = "TIME")]
+    until: Option<i64>,
+    /// Playback speed: 2 plays twice as fast, 0.5 at half speed.
+    #[arg(long, value_parser = parse_speed, default_value = "1", value_name = "X")]
+    speed: f64,
+    /// Longest pause between two frames, in recorded seconds (before --speed
+    /// applies); 0 shows the frames without pausing.
+    #[arg(long, value_parser = parse_idle_limit, default_value = "2", value_name = "SECS")]
+    idle_limit: f64,
+    /// Write the captured text exactly as recorded, all escape sequences included.
+    #[arg(long)]
+    raw: bool,
+}
+
+/// clap value parser for --speed: a finite number above 0.
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a speed (a number above 0, e.g. 1, 2 or 0.5)")),
+    }
+}
+
+/// clap value parser for --idle-limit: a finite number of seconds, 0 or more.
+fn parse_idle_limit(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a number of seconds (0 or more, e.g. 2 or 0.5)")),
+    }
+}
+
+/// How long to wait before showing a capture taken `gap_ns` after the
+/// previous one: the gap (negative counts as 0) capped at `idle_limit_secs`,
+/// then divided by `speed`.
+///
+/// `speed` must be above 0 and `idle_limit_secs` 0 or more (the argument
+/// parsers ensure it); anything else gives no wait rather than a panic.
+pub(crate) fn frame_delay(gap_ns: i64, speed: f64, idle_limit_secs: f64) -> Duration {
+    let gap = (gap_ns.max(0) as f64 / 1e9).min(idle_limit_secs);
+    Duration::try_from_secs_f64(gap / speed).unwrap_or(Duration::ZERO)
+}
+
+/// One decoded capture of the pane being replayed or exported.
+pub(super) struct Capture {
+    /// Log position.
+    pub seq: u64,
+    /// Capture time, UTC ns.
+    pub ts_ns: i64,
+    /// The captured text.
+    pub content: String,
+    /// Pane width in cells, when recorded.
+    pub width: Option<u32>,
+    /// Pane height in cells, when recorded.
+    pub height: Option<u32>,
+}
+
+/// Count and time span of the selected captures (from frame headers).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Span {
+    /// Number of captures.
+    pub count: u64,
+    /// Time of the first capture (in log order), UTC ns.
+    pub first_ns: i64,
+    /// Latest capture time, UTC ns.
+    pub last_ns: i64,
+}
+
+/// The captures of `target` within [`since`, `until`], up to `head` (so
+/// events appended during the command are not half seen).
+pub(super) fn capture_filter(target: &Target, since: Option<i64>, until: Option<i64>, head: u64) -> Filter {
+    Filter {
+        from_seq: 1,
+        until_seq: Some(head),
+        kinds: vec![Kind::Capture],
+        scope: Some(target.to_string()),
+        since_ns: since,
+        until_ns: until,
+    }
+}
+
+/// Counts the captures `filter` selects, reading headers only, in pages;
+/// `None` when there are none.
+pub(super) fn capture_span(db: &Db, filter: &Filter) -> Result<Option<Span>> {
+    let mut filter = filter.clone();
+    let mut span: Option<Span> = None;
+    loop {
+        let page = db.read(|log| -> Result<Vec<(u64, i64)>> {
+            let mut v = Vec::new();
+            for m in log.scan_meta(filter.clone())?.take(PAGE_META) {
+                let m = m?;
+                v.push((m.seq, m.ts_ns));
+            }
+            Ok(v)
+        })?;
+        let Some(&(end, _)) = page.last() else { break };
+        for (_, ts) in page {
+            span = Some(match span {
+                None => Span { count: 1, first_ns: ts, last_ns: ts },
+                Some(s) => Span { count: s.count + 1, first_ns: s.first_ns, last_ns: s.last_ns.max(ts) },
+            });
+        }
+        filter.from_seq = end + 1;
+    }
+    Ok(span)
+}
+
+/// Calls `each` with every capture `filter` selects, in seq order, decoding
+/// them a page at a time (the lock is not held while `each` runs). Stops
+/// early when `each` returns `false`.
+pub(super) fn for_each_capture(
+    db: &Db,
+    filter: &Filter,
+    mut each: impl FnMut(Capture) -> Result<bool>,
+) -> Result<()> {
+    let mut filter = filter.clone();
+    loop {
+        let page = db.read(|log| -> Result<Vec<_>> {
+            Ok(log.scan(filter.clone())?.take(PAGE_CAPTURES).collect::<Result<Vec<_>, _>>()?)
+        })?;
+        let Some(end) = page.last().map(|r| r.seq) else { return Ok(()) };
+        for r in page {
+            let ts_ns = r.event.ts_ns;
+            if let EventBody::Capture { content, width, height, .. } = r.event.body
+                && !each(Capture { seq: r.seq, ts_ns, content, width, height })?
+            {
+                return Ok(());
+            }
+        }
+        filter.from_seq = end + 1;
+    }
+}
+
+/// The error for a selection without captures.
+pub(super) fn no_captures(target: &Target, since: Option<i64>, until: Option<i64>) -> anyhow::Error {
+    let range = match (since, until) {
+        (None, None) => String::new(),
+        (Some(s), None) => format!(" since {}", format_rfc3339(s)),
+        (None, Some(u)) => format!(" until {}", format_rfc3339(u)),
+        (Some(s), Some(u)) => format!(" between {} and {}", format_rfc3339(s), format_rfc3339(u)),
+    };
+    anyhow!("no captures of {target}{range} in the log (`orc-log session list` shows the recorded panes)")
+}
+
+/// A capture's text as shown: escapes filtered (unless `raw`) and trailing
+/// newlines removed (empty rows at the bottom of the pane).
+pub(super) fn frame_text(content: &str, raw: bool) -> String {
+    let mut text = if raw { content.to_owned() } else { ansi::strip(content) };
+    let keep = text.trim_end_matches('\n').len();
+    text.truncate(keep);
+    text
+}
+
+/// Runs `orc-log session replay`.
+pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+    let head = db.read(|log| log.head().seq);
+    let filter = capture_filter(&args.target, args.since, args.until, head);
+    let span = capture_span(db, &filter)
+        .with_context(|| format!("reading the captures of {}", args.target))?
+        .ok_or_else(|| no_captures(&args.target, args.since, args.until))?;
+    // Inside the server the output is a client's socket, never a terminal.
+    let terminal = !io.served && std::io::stdout().is_terminal();
+    if terminal { play(db, &args, &filter, span, io) } else { print_plain(db, &args, &filter, span, io) }
+}
+
+/// Prints every frame at once, each after a `--- SEQ TIME TARGET i/N ---` line.
+fn print_plain(db: &Db, args: &Args, filter: &Filter, span: Span, io: &mut Io) -> Result<u8> {
+    let mut i = 0u64;
+    for_each_capture(db, filter, |c| {
+        i += 1;
+        writeln!(io.out, "{}", plain_header(c.seq, c.ts_ns, &args.target, i, span.count))?;
+        let text = frame_text(&c.content, args.raw);
+        if text.is_empty() {
+            Ok(true)
+        } else {
+            writeln!(io.out, "{text}")?;
+            Ok(true)
+        }
+    })
+    .with_context(|| format!("reading the captures of {}", args.target))?;
+    io.out.flush()?;
+    Ok(0)
+}
+
+/// The line before each frame in plain output.
+pub(crate) fn plain_header(seq: u64, ts_ns: i64, target: &Target, i: u64, n: u64) -> String {
+    format!("--- {seq} {} {target} {i}/{n} ---", format_rfc3339(ts_ns))
+}
+
+/// The status line under each frame on a terminal.
+pub(crate) fn status_line(ts_ns: i64, target: &Target, i: u64, n: u64, speed: f64) -> String {
+    format!(" {target}  {}  {i}/{n}  speed {speed}x ", format_rfc3339(ts_ns))
+}
+
+/// One frame for a terminal: clear and home, each row of `text` at its own
+/// line (so the screen never scrolls, with autowrap off; rows past the bottom
+/// are covered by the status line), then `status` in reverse video on the
+/// last line.
+pub(crate) fn terminal_frame(text: &str, status: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    out.push_str("\x1b[0m\x1b[H\x1b[2J");
+    for (row, line) in text.split('\n').enumerate() {
+        out.push_str(&format!("\x1b[{};1H{line}\x1b[0m", row + 1));
+    }
+    // Row 999 is clamped to the last row of the terminal.
+    out.push_str(&format!("\x1b[999;1H\x1b[2K\x1b[7m{status}\x1b[0m"));
+    out
+}
+
+/// Enter the alternate screen, hide the cursor, turn autowrap off.
+const SCREEN_ENTER: &str = "\x1b[?1049h\x1b[?25l\x1b[?7l";
+/// Reset colours, autowrap and cursor, leave the alternate screen.
+const SCREEN_LEAVE: &str = "\x1b[0m\x1b[?7h\x1b[?25h\x1b[?1049l";
+
+/// The alternate screen, left again when dropped (also after an error).
+struct AltScreen<'w> {
+    out: &'w mut dyn Write,
+}
+
+impl<'w> AltScreen<'w> {
+    fn enter(out: &'w mut dyn Write) -> Result<Self> {
+        out.write_all(SCREEN_ENTER.as_bytes())?;
+        out.flush()?;
+        Ok(Self { out })
+    }
+}
+
+impl Drop for AltScreen<'_> {
+    fn drop(&mut self) {
+        // Best effort: the terminal may already be gone.
+        let _ = self.out.write_all(SCREEN_LEAVE.as_bytes());
+        let _ = self.out.flush();
+    }
+}
+
+/// Set when SIGINT, SIGTERM or SIGHUP arrives during a terminal replay, so
+/// the screen is restored before the process exits.
+struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    /// Catches the signals on a helper thread; `None` when that is not
+    /// possible (the replay then runs with the default signal handling).
+    fn install() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        let (mut int, mut term, mut hup) = {
+            let _ctx = rt.enter();
+            (
+                signal(SignalKind::interrupt()).ok()?,
+                signal(SignalKind::terminate()).ok()?,
+                signal(SignalKind::hangup()).ok()?,
+            )
+        };
+        let flag = Arc::new(AtomicBool::new(false));
+        let set = Arc::clone(&flag);
+        std::thread::Builder::new()
+            .name("replay-signals".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                        _ = hup.recv() => {}
+                    }
+                });
+                set.store(true, Ordering::SeqCst);
+            })
+            .ok()?;
+        Some(Self(flag))
+    }
+
+    fn fired(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Sleeps until `deadline`; `false` when interrupted first.
+fn sleep_until(deadline: Instant, interrupt: Option<&Interrupt>) -> bool {
+    loop {
+        if interrupt.is_some_and(Interrupt::fired) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::sleep((deadline - now).min(SLEEP_SLICE));
+    }
+}
+
+/// Plays the frames on the terminal with their timing; exit status 130 when
+/// interrupted.
+fn play(db: &Db, args: &Args, filter: &Filter, span: Span, io: &mut Io) -> Result<u8> {
+    let interrupt = Interrupt::install();
+    let screen = AltScreen::enter(&mut *io.out)?;
+    let mut i = 0u64;
+    let mut prev_ts: Option<i64> = None;
+    let mut deadline = Instant::now();
+    let mut interrupted = false;
+    for_each_capture(db, filter, |c| {
+        if let Some(prev) = prev_ts {
+            deadline += frame_delay(c.ts_ns.saturating_sub(prev), args.speed, args.idle_limit);
+            if !sleep_until(deadline, interrupt.as_ref()) {
+                interrupted = true;
+                return Ok(false);
+            }
+        }
+        // A slow page read or terminal must not make later frames rush.
+        deadline = deadline.max(Instant::now());
+        prev_ts = Some(c.ts_ns);
+        i += 1;
+        let status = status_line(c.ts_ns, &args.target, i, span.count, args.speed);
+        let frame = terminal_frame(&frame_text(&c.content, args.raw), &status);
+        screen.out.write_all(frame.as_bytes())?;
+        screen.out.flush()?;
+        Ok(!interrupt.as_ref().is_some_and(Interrupt::fired))
+    })
+    .with_context(|| format!("reading the captures of {}", args.target))?;
+    // Leave the last frame up for a moment, like a player reaching the end.
+    if !interrupted && !interrupt.as_ref().is_some_and(Interrupt::fired) {
+        sleep_until(Instant::now() + frame_delay(i64::MAX, args.speed, args.idle_limit), interrupt.as_ref());
+    }
+    let interrupted = interrupted || interrupt.as_ref().is_some_and(Interrupt::fired);
+    drop(screen);
+    if interrupted {
+        writeln!(io.err, "replay interrupted")?;
+        return Ok(130);
+    }
+    writeln!(io.out, "replayed {i} frames of {}", args.target)?;
+    Ok(0)
+}
+
+/// Removing terminal escape sequences from captured text.
+///
+/// `tmux capture-pane -e` output holds SGR sequences (colours, bold, ...);
+/// programs can also leave others (titles, cursor moves, hyperlinks) that
+/// would take over the viewer's terminal. [`strip`] keeps SGR and the text.
+pub(crate) mod ansi {
+    const ESC: char = '\x1b';
+    const BEL: char = '\x07';
+    /// The 8-bit string terminator (C1 ST).
+    const ST: char = '\u{9c}';
+
+    type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+    /// `text` without escape sequences and control characters, except SGR
+    /// sequences (`ESC [` digits, `;` and `:` `m`), newline and tab.
+    ///
+    /// Removed: other CSI sequences (`ESC [ ... final`, including private ones
+    /// such as `ESC [ ? 25 l` or `ESC [ > 4 m`), OSC (`ESC ] ... BEL` or
+    /// `ESC ] ... ESC \`), DCS, SOS, PM and APC strings (`ESC P`, `ESC X`,
+    /// `ESC ^`, `ESC _`, up to the string terminator), other escape sequences
+    /// (`ESC` intermediates final, e.g. `ESC ( B`, `ESC 7`), and every other
+    /// C0 control, DEL and C1 control. An unterminated sequence is removed
+    /// to its end; a sequence broken by an unexpected character is removed up
+    /// to that character, which is then treated as text.
+    pub(crate) fn strip(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut it = text.chars().peekable();
+        while let Some(c) = it.next() {
+            match c {
+                ESC => escape(&mut it, &mut out),
+                '\n' | '\t' => out.push(c),
+                c if c.is_control() => {}
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// After an `ESC`: consumes the rest of the sequence, keeping SGR.
+    fn escape(it: &mut Chars<'_>, out: &mut String) {
+        match it.peek().copied() {
+            Some('[') => {
+                it.next();
+                csi(it, out);
+            }
+            Some(']' | 'P' | 'X' | '^' | '_') => {
+                it.next();
+                control_string(it, out);
+            }
+            Some('\x20'..='\x2f') => {
+                while it.next_if(|c| ('\x20'..='\x2f').contains(c)).is_some() {}
+                it.next_if(|c| ('\x30'..='\x7e').contains(c));
+            }
+            Some('\x30'..='\x7e') => {
+                it.next();
+            }
+            // A lone ESC (at the end, or before a control or text) is dropped.
+            _ => {}
+        }
+    }
+
+    /// After `ESC [`: parameters, intermediates and a final byte.
+    fn csi(it: &mut Chars<'_>, out: &mut String) {
+        let mut seq = String::from("\x1b[");
+        let mut sgr = true;
+        loop {
+            match it.peek().copied() {
+                Some(c @ '\x30'..='\x3f') => {
+                    sgr &= c.is_ascii_digit() || c == ';' || c == ':';
+                    seq.push(c);
+                    it.next();
+                }
+                Some('\x20'..='\x2f') => {
+                    sgr = false;
+                    it.next();
+                }
+                Some(c @ '\x40'..='\x7e') => {
+                    it.next();
+                    if c == 'm' && sgr {
+                        seq.push('m');
+                        out.push_str(&seq);
+                    }
+                    return;
+                }
+                // Broken or unterminated: dropped; the next character is
+                // handled as usual.
+                _ => return,
+            }
+        }
+    }
+
+    /// After `ESC ]`, `ESC P`, `ESC X`, `ESC ^` or `ESC _`: everything up to
+    /// BEL, `ESC \` or C1 ST. An `ESC` followed by anything else ends the
+    /// string and starts a new sequence.
+    fn control_string(it: &mut Chars<'_>, out: &mut String) {
+        while let Some(c) = it.next() {
+            match c {
+                BEL | ST => return,
+                ESC => {
+                    if it.next_if_eq(&'\\').is_none() {
+                        escape(it, out);
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ansi::strip;
+    use super::*;
+
+    #[test]
+    fn strip_keeps_text_newlines_tabs_and_unicode() {
+        assert_eq!(strip("héllo ✓\n\tworld\n"), "héllo ✓\n\tworld\n");
+        assert_eq!(strip(""), "");
+    }
+
+    #[test]
+    fn strip_keeps_sgr() {
+        for s in [
+            "\x1b[1;31mred\x1b[0m",
+            "\x1b[mplain",
+            "\x1b[38;5;196mx\x1b[39m",
+            "\x1b[38:2:1:2:3mx",
+            "a\x1b[0;1;4;7mb",
+        ] {
+            assert_eq!(strip(s), s);
+        }
+    }
+
+    #[test]
+    fn strip_drops_other_csi() {
+        assert_eq!(strip("\x1b[H\x1b[2Jtop"), "top");
+        assert_eq!(strip("a\x1b[10;20Hb\x1b[Kc"), "abc");
+        assert_eq!(strip("\x1b[?25l\x1b[?1049hx\x1b[?1049l"), "x");
+        // Private or intermediate-bearing sequences ending in `m` are not SGR.
+        assert_eq!(strip("\x1b[>4;2mx\x1b[?1m"), "x");
+        assert_eq!(strip("\x1b[1 qx"), "x");
+        assert_eq!(strip("\x1b[31mr\x1b[2Kx\x1b[0m"), "\x1b[31mrx\x1b[0m");
+    }
+
+    #[test]
+    fn strip_drops_osc_and_strings() {
+        assert_eq!(strip("\x1b]0;title\x07after"), "after");
+        assert_eq!(strip("\x1b]2;title\x1b\\after"), "after");
+        assert_eq!(strip("\x1b]8;;https://example.com\x1b\\link\x1b]8;;\x1b\\"), "link");
+        assert_eq!(strip("\x1b]0;t\u{9c}x"), "x");
+        assert_eq!(strip("\x1bPq#0;2;0;0;0\x1b\\x"), "x");
+        assert_eq!(strip("\x1b_apc\x1b\\\x1b^pm\x1b\\\x1bXsos\x1b\\x"), "x");
+        // An ESC other than `ESC \` ends the string and starts a new sequence.
+        assert_eq!(strip("\x1b]0;t\x1b[31mx"), "\x1b[31mx");
+        assert_eq!(strip("\x1b]0;t\x1b[2Jx"), "x");
+    }
+
+    #[test]
+    fn strip_drops_other_escapes() {
+        assert_eq!(strip("\x1b7a\x1b8"), "a");
+        assert_eq!(strip("\x1b(Bx\x1b)0y"), "xy");
+        assert_eq!(strip("\x1b=\x1b>\x1bcz"), "z");
+        assert_eq!(strip("\x1b#8e"), "e");
+    }
+
+    #[test]
+    fn strip_drops_controls() {
+        assert_eq!(strip("a\rb\x08c\x07d\x7fe\x00f\x0bg\x0ch"), "abcdefgh");
+        assert_eq!(strip("a\u{9b}b\u{85}c"), "abc");
+    }
+
+    #[test]
+    fn strip_handles_broken_and_unterminated_sequences() {
+        assert_eq!(strip("a\x1b"), "a");
+        assert_eq!(strip("a\x1b[12"), "a");
+        assert_eq!(strip("a\x1b]0;never ends"), "a");
+        assert_eq!(strip("a\x1b[1\nb"), "a\nb");
+        assert_eq!(strip("a\x1b[1éb"), "aéb");
+        assert_eq!(strip("a\x1b\nb"), "a\nb");
+        assert_eq!(strip("a\x1b(\nb"), "a\nb");
+    }
+
+    #[test]
+    fn strip_is_idempotent() {
+        for s in [
+            "\x1b[1;31mred\x1b[0m\x1b[2J",
+            "\x1b]0;t\x07\x1b[?25lx\r\n",
+            "a\x1b\x1b[31mb",
+            "\x1b[\x1b[31mc",
+            "plain ✓\ttext\n",
+        ] {
+            let once = strip(s);
+            assert_eq!(strip(&once), once, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn delay_is_gap_capped_then_divided_by_speed() {
+        let s = 1_000_000_000;
+        assert_eq!(frame_delay(s / 2, 1.0, 2.0), Duration::from_millis(500));
+        assert_eq!(frame_delay(s / 2, 2.0, 2.0), Duration::from_millis(250));
+        assert_eq!(frame_delay(s / 2, 0.5, 2.0), Duration::from_secs(1));
+        // Long gaps are capped at the idle limit, in recorded time.
+        assert_eq!(frame_delay(60 * s, 1.0, 2.0), Duration::from_secs(2));
+        assert_eq!(frame_delay(60 * s, 4.0, 2.0), Duration::from_millis(500));
+        assert_eq!(frame_delay(i64::MAX, 1.0, 2.0), Duration::from_secs(2));
+        // Out-of-order or equal times and a zero limit: no wait.
+        assert_eq!(frame_delay(-s, 1.0, 2.0), Duration::ZERO);
+        assert_eq!(frame_delay(0, 1.0, 2.0), Duration::ZERO);
+        assert_eq!(frame_delay(3 * s, 1.0, 0.0), Duration::ZERO);
+        // Values the parsers reject do not panic.
+        assert_eq!(frame_delay(s, 0.0, 2.0), Duration::ZERO);
+        assert_eq!(frame_delay(s, f64::NAN, 2.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn speed_and_idle_limit_parsers() {
+        assert_eq!(parse_speed("2"), Ok(2.0));
+        assert_eq!(parse_speed("0.25"), Ok(0.25));
+        for bad in ["0", "-1", "nan", "inf", "fast", ""] {
+            assert!(parse_speed(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_idle_limit("0"), Ok(0.0));
+        assert_eq!(parse_idle_limit("1.5"), Ok(1.5));
+        for bad in ["-0.1", "nan", "inf", "x"] {
+            assert!(parse_idle_limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn frame_text_strips_and_trims_trailing_rows() {
+        assert_eq!(frame_text("a\x1b[2J\nb\n\n\n", false), "a\nb");
+        assert_eq!(frame_text("a\x1b[2J\n\n", true), "a\x1b[2J");
+        assert_eq!(frame_text("\n\n", false), "");
+    }
+
+    #[test]
+    fn headers_and_frames() {
+        let t: Target = "proj:1.0".parse().unwrap();
+        let ts = orc_log_schemas::parse_rfc3339("2026-11-20T23:03:57.5Z").unwrap();
+        assert_eq!(plain_header(12, ts, &t, 3, 16), "--- 12 2026-11-20T23:03:57.500Z proj:1.0 3/16 ---");
+        let status = status_line(ts, &t, 3, 16, 2.0);
+        assert!(
+            status.contains("2026-11-20T23:03:57.500Z") && status.contains("3/16") && status.contains("2x")
+        );
+        let frame = terminal_frame("one\ntwo", "S");
+        assert!(frame.starts_with("\x1b[0m\x1b[H\x1b[2J"));
+        assert!(frame.contains("\x1b[1;1Hone\x1b[0m\x1b[2;1Htwo\x1b[0m"));
+        assert!(frame.ends_with("\x1b[999;1H\x1b[2K\x1b[7mS\x1b[0m"));
+        assert!(!frame.contains('\n'), "rows are positioned, never scrolled");
+    }
+}
