@@ -34,7 +34,12 @@ impl TmuxServer {
             .status()
             .expect("tmux must be installed for these tests (apt-get install tmux)");
         assert!(ok.success(), "tmux new-session failed");
-        Self { socket }
+        let server = Self { socket };
+        // Window names change only when the test renames them (tmux would
+        // otherwise rename a window after its running command).
+        server.tmux(&["set-option", "-g", "automatic-rename", "off"]);
+        server.tmux(&["set-window-option", "-t", &format!("{name}:0"), "automatic-rename", "off"]);
+        server
     }
 
     /// Runs `tmux -L SOCKET ARGS...` and asserts it succeeded.
@@ -161,4 +166,41 @@ fn duration_and_session_filter_and_missing_server() {
         run(&db2, &["session", "record", "--tmux-socket", "orc-log-no-such-server", "--interval", "100ms"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("tmux server went away"));
+}
+
+#[test]
+fn an_agent_exiting_to_the_shell_prompt_is_one_crash() {
+    let (_dir, db) = temp_db();
+    let tmux = TmuxServer::start("agents");
+    // A long-running "agent" that exits after ~1.5 s.
+    tmux.tmux(&["send-keys", "-t", "agents:0", "sleep 1.5", "Enter"]);
+    let out = run(
+        &db,
+        &["session", "record", "--tmux-socket", &tmux.socket, "--interval", "100ms", "--duration", "3s"],
+    );
+    assert_success(out, "record");
+    let events = tail_json(&db);
+    let crashes = kind(&events, "crash");
+    assert_eq!(crashes.len(), 1, "{crashes:?}");
+    assert_eq!(crashes[0]["detector"], "prompt-returned");
+    assert!(crashes[0]["reason"].as_str().unwrap().contains("sleep exited"), "{}", crashes[0]);
+}
+
+#[test]
+fn emit_redacts_secrets_in_messages_and_captures() {
+    let (_dir, db) = temp_db();
+    let out = run(
+        &db,
+        &["emit", "message", "--from", "pm", "--to", "p:1", "--text", "use AKIAIOSFODNN7EXAMPLE now"],
+    );
+    assert_success(out, "emit message");
+    let text = serde_json::to_string(&tail_json(&db)).unwrap();
+    assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"));
+    assert!(text.contains("use [REDACTED:aws-access-key-id] now"), "{text}");
+    let out = run(
+        &db,
+        &["emit", "--no-redact", "message", "--from", "pm", "--to", "p:1", "--text", "AKIAIOSFODNN7EXAMPLE"],
+    );
+    assert_success(out, "emit --no-redact");
+    assert!(serde_json::to_string(&tail_json(&db)).unwrap().contains("AKIAIOSFODNN7EXAMPLE"));
 }

@@ -1,6 +1,7 @@
 //! `orc-log emit`: append one event from a script.
 
 use crate::client::Appender;
+use crate::redact::redact;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use orc_log_schemas::{Event, EventBody, Target, ndjson::MAX_ID_BYTES, now_ns};
@@ -21,6 +22,10 @@ pub struct Args {
     /// is not appended again, so a script may safely retry.
     #[arg(long, global = true, value_parser = parse_id, value_name = "ID")]
     id: Option<String>,
+    /// Store message and capture text as given, without redacting secrets
+    /// (AWS keys, GitHub tokens, `sk-` API keys, bearer tokens, private keys).
+    #[arg(long, global = true)]
+    no_redact: bool,
 }
 
 fn parse_id(s: &str) -> Result<String, String> {
@@ -149,7 +154,10 @@ fn read_content(file: Option<&Path>) -> Result<String> {
 pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
     let now = now_ns();
     let body = match args.kind {
-        Kind::Message { from, to, text } => EventBody::Message { from, to, text },
+        Kind::Message { from, to, text } => {
+            let text = if args.no_redact { text } else { redact(&text).into_owned() };
+            EventBody::Message { from, to, text }
+        }
         Kind::Schedule { target, note, due, in_ } => {
             let due_ns = match (due, in_) {
                 (Some(d), _) => d,
@@ -168,6 +176,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         Kind::Marker { label, target } => EventBody::Marker { label, target },
         Kind::Capture { target, file, width, height, cursor_x, cursor_y } => {
             let content = read_content(file.as_deref())?;
+            let content = if args.no_redact { content } else { redact(&content).into_owned() };
             EventBody::Capture { target, content, width, height, cursor_x, cursor_y }
         }
     };

@@ -62,15 +62,63 @@ struct Pane {
     height: u32,
     cursor_x: u32,
     cursor_y: u32,
+    /// The pane's foreground command (`#{pane_current_command}`).
+    command: String,
 }
 
-const LIST_FORMAT: &str = "#{session_name}\t#{window_index}\t#{pane_index}\t#{pane_id}\t#{pane_width}\t#{pane_height}\t#{cursor_x}\t#{cursor_y}\t#{window_name}";
+// The window name is last: it may hold tabs.
+const LIST_FORMAT: &str = "#{session_name}\t#{window_index}\t#{pane_index}\t#{pane_id}\t#{pane_width}\t#{pane_height}\t#{cursor_x}\t#{cursor_y}\t#{pane_current_command}\t#{window_name}";
+
+/// Foreground commands that mean "a shell prompt is showing".
+const SHELLS: &[&str] = &["bash", "zsh", "sh", "fish", "dash", "ksh", "tcsh", "csh", "nu"];
+
+fn is_shell(command: &str) -> bool {
+    SHELLS.contains(&command.trim_start_matches('-'))
+}
+
+/// Polls a program must have been in the foreground to count as an agent
+/// (a quick command typed at the prompt is not one).
+const AGENT_MIN_POLLS: u32 = 3;
+
+/// Detects an agent whose program exited back to the shell prompt: the
+/// pane's foreground command was a program for at least
+/// [`AGENT_MIN_POLLS`] polls and is a shell at two polls in a row. Reported
+/// once per exit.
+#[derive(Default)]
+struct PromptWatch {
+    /// Per pane: the program in the foreground, the polls it has been there,
+    /// and the polls since a shell came back.
+    panes: HashMap<Target, (Option<String>, u32, u32)>,
+}
+
+impl PromptWatch {
+    fn observe(&mut self, target: &Target, command: &str) -> Option<String> {
+        let (program, program_polls, shell_polls) = self.panes.entry(target.clone()).or_insert((None, 0, 0));
+        if !is_shell(command) {
+            if program.as_deref() != Some(command) {
+                *program = Some(command.to_owned());
+                *program_polls = 0;
+            }
+            *program_polls += 1;
+            *shell_polls = 0;
+            return None;
+        }
+        *shell_polls += 1;
+        if *shell_polls < 2 {
+            return None;
+        }
+        let ran_long = *program_polls >= AGENT_MIN_POLLS;
+        *program_polls = 0;
+        let exited = program.take();
+        if ran_long { exited } else { None }
+    }
+}
 
 fn parse_panes(text: &str) -> Vec<Pane> {
     text.lines()
         .filter_map(|line| {
-            let f: Vec<&str> = line.splitn(9, '\t').collect();
-            if f.len() != 9 {
+            let f: Vec<&str> = line.splitn(10, '\t').collect();
+            if f.len() != 10 {
                 return None;
             }
             let n = |s: &str| s.parse::<u32>().ok();
@@ -81,7 +129,8 @@ fn parse_panes(text: &str) -> Vec<Pane> {
                 height: n(f[5])?,
                 cursor_x: n(f[6])?,
                 cursor_y: n(f[7])?,
-                window_name: f[8].to_owned(),
+                command: f[8].to_owned(),
+                window_name: f[9].to_owned(),
             })
         })
         .collect()
@@ -198,6 +247,7 @@ async fn record(args: Args, mut appender: Appender, mut detector: Detector) -> R
     // Per pane: blake3 of the last stored content and the size it had.
     let mut last: HashMap<Target, ([u8; 32], u32, u32)> = HashMap::new();
     let mut counters = Counters { events: 0, captures: 0, crashes: 0, bytes: 0 };
+    let mut prompts = PromptWatch::default();
     let mut ended_by_tmux = false;
     loop {
         tokio::select! {
@@ -279,6 +329,23 @@ async fn record(args: Args, mut appender: Appender, mut detector: Detector) -> R
             for (p, text) in panes.iter().zip(split_captures(&out, &nonce, panes.len())) {
                 let Some(text) = text else { continue };
                 let content = if args.no_redact { text } else { redact(&text).into_owned() };
+                if !args.no_detect_crashes
+                    && let Some(program) = prompts.observe(&p.target, &p.command)
+                {
+                    counters.crashes += 1;
+                    let tail: Vec<&str> = content.trim_end().lines().rev().take(8).collect();
+                    let excerpt = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+                    events.push(Event {
+                        ts_ns: ts,
+                        id: None,
+                        body: EventBody::Crash {
+                            target: p.target.clone(),
+                            reason: format!("{program} exited and the shell prompt returned"),
+                            excerpt: Some(excerpt),
+                            detector: Some("prompt-returned".into()),
+                        },
+                    });
+                }
                 if !args.no_detect_crashes {
                     for f in detector.observe(&p.target.to_string(), &content) {
                         counters.crashes += 1;
@@ -361,11 +428,35 @@ mod tests {
 
     #[test]
     fn parses_list_panes_lines() {
-        let panes = parse_panes("proj\t1\t0\t%3\t160\t48\t10\t2\teng\tx\nbad line\n");
+        let panes = parse_panes("proj\t1\t0\t%3\t160\t48\t10\t2\tbash\teng\tx\nbad line\n");
         assert_eq!(panes.len(), 1);
         assert_eq!(panes[0].target.to_string(), "proj:1.0");
         assert_eq!(panes[0].window_name, "eng\tx");
         assert_eq!((panes[0].width, panes[0].height, panes[0].cursor_x, panes[0].cursor_y), (160, 48, 10, 2));
+        assert_eq!(panes[0].command, "bash");
+    }
+
+    #[test]
+    fn a_program_exiting_to_the_prompt_is_reported_once_after_two_polls() {
+        let t: Target = "s:0.0".parse().unwrap();
+        let mut w = PromptWatch::default();
+        assert_eq!(w.observe(&t, "bash"), None, "a shell from the start is no crash");
+        assert_eq!(w.observe(&t, "bash"), None);
+        for _ in 0..3 {
+            assert_eq!(w.observe(&t, "claude"), None);
+        }
+        assert_eq!(w.observe(&t, "bash"), None, "not yet confirmed");
+        assert_eq!(w.observe(&t, "bash").as_deref(), Some("claude"));
+        assert_eq!(w.observe(&t, "bash"), None, "once per exit");
+        // A quick command seen at one poll is not an agent.
+        assert_eq!(w.observe(&t, "ls"), None);
+        assert_eq!(w.observe(&t, "bash"), None);
+        assert_eq!(w.observe(&t, "bash"), None);
+        for _ in 0..3 {
+            assert_eq!(w.observe(&t, "python3"), None);
+        }
+        assert_eq!(w.observe(&t, "-bash"), None);
+        assert_eq!(w.observe(&t, "zsh").as_deref(), Some("python3"));
     }
 
     #[test]
