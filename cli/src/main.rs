@@ -121,11 +121,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut err = std::io::stderr();
             if let Some(mut client) = client::Client::connect(&db_dir)? {
-                // The server runs the command against the database it owns.
-                let args: Vec<String> = std::env::args().skip(1).collect();
-                let code = client.exec(args, &mut out, &mut err)?;
-                out.flush()?;
-                code
+                match command {
+                    // Replay plays on this terminal, with frames from the server.
+                    Command::Session(a)
+                        if a.is_replay() && std::io::IsTerminal::is_terminal(&std::io::stdout()) =>
+                    {
+                        let cwd = std::env::current_dir()?;
+                        let mut io = ctx::Io { out: &mut out, err: &mut err, cwd, served: false };
+                        let code = cmd::session::replay_via_server(a, &mut client, &mut io)?;
+                        out.flush()?;
+                        code
+                    }
+                    // The server runs the command against the database it owns.
+                    _ => {
+                        let args: Vec<String> = std::env::args().skip(1).collect();
+                        let code = client.exec(args, &mut out, &mut err)?;
+                        out.flush()?;
+                        code
+                    }
+                }
             } else {
                 let db = ctx::Db::new(db::open_existing(&db_dir)?);
                 let cwd = std::env::current_dir()?;

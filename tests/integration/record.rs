@@ -204,3 +204,35 @@ fn emit_redacts_secrets_in_messages_and_captures() {
     assert_success(out, "emit --no-redact");
     assert!(serde_json::to_string(&tail_json(&db)).unwrap().contains("AKIAIOSFODNN7EXAMPLE"));
 }
+
+#[test]
+fn replay_plays_on_a_terminal_also_through_a_server() {
+    let (_dir, db) = temp_db();
+    crate::common::ingest_fixture(&db);
+    let mut server = crate::server::start_server(&db);
+    // A tmux pane is the terminal the replay plays on.
+    let cmd = format!(
+        "{} --db {} session replay proj:1.0 --speed 50 --idle-limit 0.1; echo EXIT=$?; sleep 30",
+        bin_path().display(),
+        db.display()
+    );
+    let tmux = TmuxServer::start("viewer");
+    tmux.tmux(&["respawn-pane", "-k", "-t", "viewer:0", &cmd]);
+    let start = Instant::now();
+    let screen = loop {
+        let out = Command::new("tmux")
+            .args(["-L", &tmux.socket, "capture-pane", "-p", "-t", "viewer:0"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("EXIT=") {
+            break text;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "replay did not finish:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(screen.contains("replayed 16 frames of proj:1.0"), "{screen}");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    crate::server::signal(&server, "TERM");
+    assert!(crate::server::wait_exit(&mut server).success());
+}

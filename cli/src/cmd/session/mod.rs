@@ -35,6 +35,11 @@ impl Args {
     pub fn is_record(&self) -> bool {
         matches!(self.action, Action::Record(_))
     }
+
+    /// Whether this is `session replay` (which plays on this process's terminal).
+    pub fn is_replay(&self) -> bool {
+        matches!(self.action, Action::Replay(_))
+    }
 }
 
 /// Runs `orc-log session record`.
@@ -43,6 +48,15 @@ pub fn run_record(db_dir: &Path, args: Args) -> Result<u8> {
         Action::Record(a) => record::run(db_dir, a),
         #[allow(unreachable_patterns)]
         _ => bail!("internal: not a recording action"),
+    }
+}
+
+/// Runs `session replay` on this terminal with the frames fetched from the
+/// server that owns the database.
+pub fn replay_via_server(args: Args, client: &mut crate::client::Client, io: &mut Io) -> Result<u8> {
+    match args.action {
+        Action::Replay(a) => replay::run_via_server(a, client, io),
+        _ => bail!("internal: not a replay"),
     }
 }
 

@@ -207,7 +207,55 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
         .ok_or_else(|| no_captures(&args.target, args.since, args.until))?;
     // Inside the server the output is a client's socket, never a terminal.
     let terminal = !io.served && std::io::stdout().is_terminal();
-    if terminal { play(db, &args, &filter, span, io) } else { print_plain(db, &args, &filter, span, io) }
+    if terminal {
+        play(&args, span.count, io, &mut |each| for_each_capture(db, &filter, each))
+    } else {
+        print_plain(db, &args, &filter, span, io)
+    }
+}
+
+/// Plays on this terminal while a server owns the database: the frames are
+/// fetched with the server's `tail --format json` (the server's output is a
+/// socket, so it cannot drive this terminal itself), then played here.
+pub fn run_via_server(args: Args, client: &mut crate::client::Client, io: &mut Io) -> Result<u8> {
+    let mut tail =
+        vec!["tail".to_owned(), "--format".into(), "json".into(), "--kind".into(), "capture".into()];
+    tail.extend(["--target".to_owned(), args.target.to_string()]);
+    if let Some(since) = args.since {
+        tail.extend(["--since".to_owned(), format_rfc3339(since)]);
+    }
+    let mut json = Vec::new();
+    let code = client.exec(tail, &mut json, &mut *io.err)?;
+    if code != 0 {
+        return Ok(code);
+    }
+    let mut frames = Vec::new();
+    for line in String::from_utf8_lossy(&json).lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(line).context("the server sent a line that is not JSON")?;
+        let ev =
+            orc_log_schemas::parse_line(line, 0).map_err(|e| anyhow!("the server sent a bad event: {e}"))?;
+        let seq = record["seq"].as_u64().unwrap_or(0);
+        if args.until.is_some_and(|u| ev.ts_ns > u) {
+            continue;
+        }
+        if let EventBody::Capture { content, width, height, .. } = ev.body {
+            frames.push(Capture { seq, ts_ns: ev.ts_ns, content, width, height });
+        }
+    }
+    if frames.is_empty() {
+        return Err(no_captures(&args.target, args.since, args.until));
+    }
+    let count = frames.len() as u64;
+    let mut frames = frames.into_iter();
+    play(&args, count, io, &mut |each| {
+        for c in frames.by_ref() {
+            if !each(c)? {
+                break;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Prints every frame at once, each after a `--- SEQ TIME TARGET i/N ---` line.
@@ -337,14 +385,21 @@ fn sleep_until(deadline: Instant, interrupt: Option<&Interrupt>) -> bool {
 
 /// Plays the frames on the terminal with their timing; exit status 130 when
 /// interrupted.
-fn play(db: &Db, args: &Args, filter: &Filter, span: Span, io: &mut Io) -> Result<u8> {
+/// The frames come from `source`, which calls its argument with each capture
+/// in order until it returns `false`.
+fn play(
+    args: &Args,
+    count: u64,
+    io: &mut Io,
+    source: &mut dyn FnMut(&mut dyn FnMut(Capture) -> Result<bool>) -> Result<()>,
+) -> Result<u8> {
     let interrupt = Interrupt::install();
     let screen = AltScreen::enter(&mut *io.out)?;
     let mut i = 0u64;
     let mut prev_ts: Option<i64> = None;
     let mut deadline = Instant::now();
     let mut interrupted = false;
-    for_each_capture(db, filter, |c| {
+    source(&mut |c| {
         if let Some(prev) = prev_ts {
             deadline += frame_delay(c.ts_ns.saturating_sub(prev), args.speed, args.idle_limit);
             if !sleep_until(deadline, interrupt.as_ref()) {
@@ -356,7 +411,7 @@ fn play(db: &Db, args: &Args, filter: &Filter, span: Span, io: &mut Io) -> Resul
         deadline = deadline.max(Instant::now());
         prev_ts = Some(c.ts_ns);
         i += 1;
-        let status = status_line(c.ts_ns, &args.target, i, span.count, args.speed);
+        let status = status_line(c.ts_ns, &args.target, i, count, args.speed);
         let frame = terminal_frame(&frame_text(&c.content, args.raw), &status);
         screen.out.write_all(frame.as_bytes())?;
         screen.out.flush()?;
