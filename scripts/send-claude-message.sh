@@ -30,31 +30,9 @@ usage() {
     exit 2
 }
 
-tmux_() {
-    if [[ -n "${TMUX_SOCKET:-}" ]]; then
-        command tmux -L "$TMUX_SOCKET" "$@"
-    else
-        command tmux "$@"
-    fi
-}
-
-# orc_log ARGS...: runs orc-log, retrying for up to ~2 s while another process
-# holds the database (nothing was appended then, so a retry is safe).
-orc_log() {
-    local bin="${ORC_LOG:-orc-log}" err status attempt
-    for attempt in 1 2 3 4 5 6 7 8 9 10; do
-        status=0
-        err=$("$bin" "$@" 2>&1 >/dev/null) || status=$?
-        if [[ $status -eq 0 ]]; then
-            [[ -z "$err" ]] || printf '%s\n' "$err" >&2
-            return 0
-        fi
-        [[ "$err" == *"is in use by"* && $attempt -lt 10 ]] || break
-        sleep 0.2
-    done
-    [[ -z "$err" ]] || printf '%s\n' "$err" >&2
-    return "$status"
-}
+# tmux_ and orc_log.
+# shellcheck source=orc-log-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/orc-log-lib.sh"
 
 [[ $# -ge 2 ]] || usage
 case "$1" in -h | --help) usage ;; esac
