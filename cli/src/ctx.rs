@@ -37,6 +37,12 @@ impl Db {
         }
     }
 
+    /// The shared log itself, for consumers that lock it page by page
+    /// themselves (the SQL tables).
+    pub fn shared_log(&self) -> Arc<RwLock<Log>> {
+        Arc::clone(&self.log)
+    }
+
     /// The database directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -52,6 +52,7 @@ enum Command {
     Backup(cmd::backup::Args),
     Restore(cmd::restore::Args),
     Session(cmd::session::Args),
+    Query(cmd::query::Args),
 }
 
 /// The message of a panic, kept by the hook for `main` to report.
@@ -165,6 +166,7 @@ fn run_read(db: &ctx::Db, command: Command, io: &mut ctx::Io) -> anyhow::Result<
         Command::Metrics(a) => cmd::metrics::run(db, a, io),
         Command::Backup(a) => cmd::backup::run(Some(db), a, io),
         Command::Session(a) => cmd::session::run_read(db, a, io),
+        Command::Query(a) => cmd::query::run(db, a, io),
         Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) | Command::Restore(_) => {
             anyhow::bail!("internal: this command does not run against a shared database")
         }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod projection;
 pub mod prometheus;
 pub mod runner;
+pub mod sql;
 pub mod state;
 
 mod content;

@@ -5,6 +5,7 @@ pub mod emit;
 pub mod ingest;
 pub mod metrics;
 pub mod point;
+pub mod query;
 pub mod replay;
 pub mod restore;
 pub mod serve;

@@ -1,0 +1,398 @@
+//! SQL over the log with DataFusion. The only module that names `datafusion`.
+//!
+//! [`context`] builds a `SessionContext` where exactly orc-log's tables are
+//! registered (DESIGN.md, "SQL tables"), with a memory limit; [`plan`] plans
+//! one read-only statement: DDL, DML (including `COPY`), `SET` and other
+//! statements, and multiple statements are refused
+//! (`SQLOptions` with DDL, DML and statements disallowed).
+
+mod provider;
+pub mod tables;
+
+pub use datafusion::dataframe::DataFrame;
+pub use tables::Table;
+
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use orc_log_engine::Log;
+use provider::LogTable;
+use std::sync::{Arc, RwLock};
+
+/// Why a query failed: DataFusion's message (with the position in the SQL
+/// when the parser gives one).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SqlError(String);
+
+impl From<datafusion::error::DataFusionError> for SqlError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        SqlError(e.to_string())
+    }
+}
+
+/// A context with the seven tables over events `1..=until_seq` of `log`,
+/// whose queries may use at most `memory_limit_bytes` of memory for their
+/// operators (sorts, joins, aggregates spill or fail beyond it).
+///
+/// # Errors
+/// [`SqlError`] if the runtime cannot be built.
+pub fn context(
+    log: Arc<RwLock<Log>>,
+    until_seq: u64,
+    memory_limit_bytes: usize,
+) -> Result<SessionContext, SqlError> {
+    let runtime = RuntimeEnvBuilder::new().with_memory_limit(memory_limit_bytes, 1.0).build_arc()?;
+    let config = SessionConfig::new().with_target_partitions(2).with_information_schema(false);
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    for table in Table::ALL {
+        ctx.register_table(table.name(), Arc::new(LogTable::new(table, Arc::clone(&log), until_seq)))?;
+    }
+    Ok(ctx)
+}
+
+/// Plans one read-only SQL statement.
+///
+/// # Errors
+/// [`SqlError`] for a syntax error, an unknown table or column, more than
+/// one statement, or a statement that is not a query (DDL, DML, `COPY`,
+/// `SET`, ...).
+pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlError> {
+    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    ctx.sql_with_options(sql, options).await.map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("not supported")
+            || msg.contains("DDL")
+            || msg.contains("DML")
+            || msg.contains("Statement")
+        {
+            SqlError(format!("{msg} (orc-log queries are read-only: only SELECT-style queries run)"))
+        } else {
+            SqlError(msg)
+        }
+    })
+}
+
+/// Output formats of [`write_results`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A text table (arrow's pretty printer).
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// One JSON array of row objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// Apache Parquet (zstd), one file.
+    Parquet,
+}
+
+/// What [`write_results`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Rows written.
+    pub rows: u64,
+    /// Whether `max_rows` cut the result short (more rows existed).
+    pub truncated: bool,
+}
+
+/// Runs `df` and streams its rows to `out` in `format`, stopping after
+/// `max_rows` rows when given. Memory stays bounded by one batch for every
+/// format but `Table` (which holds the rows it prints).
+///
+/// # Errors
+/// [`SqlError`] for query or output failures.
+pub async fn write_results(
+    df: DataFrame,
+    format: OutputFormat,
+    max_rows: Option<u64>,
+    out: &mut dyn std::io::Write,
+) -> Result<Written, SqlError> {
+    use futures::StreamExt;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await?;
+    let io = |e: std::io::Error| SqlError(format!("cannot write the result: {e}"));
+    let arrow = |e: arrow::error::ArrowError| SqlError(format!("cannot write the result: {e}"));
+    let mut rows = 0u64;
+    let mut truncated = false;
+    let mut table: Vec<arrow::record_batch::RecordBatch> = Vec::new();
+    // JSON: whether a row was written; CSV: whether the header was.
+    let mut json_started = false;
+    let mut parquet_buf: Option<datafusion::parquet::arrow::ArrowWriter<Vec<u8>>> = None;
+    if format == OutputFormat::Parquet {
+        let props = datafusion::parquet::file::properties::WriterProperties::builder()
+            .set_compression(datafusion::parquet::basic::Compression::ZSTD(Default::default()))
+            .build();
+        parquet_buf = Some(
+            datafusion::parquet::arrow::ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(props))
+                .map_err(|e| SqlError(e.to_string()))?,
+        );
+    }
+    while let Some(batch) = stream.next().await {
+        let mut batch = batch?;
+        if let Some(max) = max_rows {
+            if rows >= max {
+                truncated = true;
+                break;
+            }
+            let room = (max - rows) as usize;
+            if batch.num_rows() > room {
+                batch = batch.slice(0, room);
+                truncated = true;
+            }
+        }
+        rows += batch.num_rows() as u64;
+        match format {
+            OutputFormat::Table => table.push(batch),
+            OutputFormat::Csv => {
+                // The header goes before the first batch only.
+                let mut buf = Vec::new();
+                arrow::csv::WriterBuilder::new()
+                    .with_header(!json_started)
+                    .build(&mut buf)
+                    .write(&batch)
+                    .map_err(arrow)?;
+                json_started = true;
+                out.write_all(&buf).map_err(io)?;
+            }
+            OutputFormat::Json | OutputFormat::Ndjson => {
+                let mut buf = Vec::new();
+                {
+                    let mut w = arrow::json::LineDelimitedWriter::new(&mut buf);
+                    w.write(&batch).map_err(arrow)?;
+                    w.finish().map_err(arrow)?;
+                }
+                if format == OutputFormat::Json {
+                    for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                        out.write_all(if json_started { b",\n" } else { b"[\n" }).map_err(io)?;
+                        out.write_all(line).map_err(io)?;
+                        json_started = true;
+                    }
+                } else {
+                    out.write_all(&buf).map_err(io)?;
+                }
+            }
+            OutputFormat::Parquet => {
+                if let Some(w) = parquet_buf.as_mut() {
+                    w.write(&batch).map_err(|e| SqlError(e.to_string()))?;
+                }
+            }
+        }
+        if truncated {
+            break;
+        }
+    }
+    match format {
+        OutputFormat::Table => {
+            let text = arrow::util::pretty::pretty_format_batches(&table).map_err(arrow)?;
+            writeln!(out, "{text}").map_err(io)?;
+        }
+        OutputFormat::Json => out.write_all(if json_started { b"\n]\n" } else { b"[]\n" }).map_err(io)?,
+        OutputFormat::Parquet => {
+            if let Some(w) = parquet_buf {
+                let bytes = w.into_inner().map_err(|e| SqlError(e.to_string()))?;
+                out.write_all(&bytes).map_err(io)?;
+            }
+        }
+        OutputFormat::Csv | OutputFormat::Ndjson => {}
+    }
+    out.flush().map_err(io)?;
+    Ok(Written { rows, truncated })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_log_engine::Config;
+    use orc_log_schemas::{Event, EventBody, parse_line};
+    use std::collections::BTreeMap;
+
+    fn fixture() -> Vec<Event> {
+        include_str!("../../../tests/fixtures/tmux-session-a.ndjson")
+            .lines()
+            .map(|l| parse_line(l, 0).unwrap())
+            .collect()
+    }
+
+    struct Db {
+        _dir: tempfile::TempDir,
+        log: Arc<RwLock<Log>>,
+    }
+
+    fn db() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), Config::default()).unwrap();
+        log.append(&fixture()).unwrap();
+        Db { _dir: dir, log: Arc::new(RwLock::new(log)) }
+    }
+
+    /// Every row of `sql` as strings (arrow's display of each value).
+    fn rows(db: &Db, sql: &str) -> Result<Vec<Vec<String>>, SqlError> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let until = db.log.read().unwrap().head().seq;
+            let ctx = context(Arc::clone(&db.log), until, 256 << 20)?;
+            let batches = plan(&ctx, sql).await?.collect().await?;
+            let mut out = Vec::new();
+            for b in batches {
+                for r in 0..b.num_rows() {
+                    out.push(
+                        b.columns()
+                            .iter()
+                            .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
+                            .collect(),
+                    );
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    #[test]
+    fn counts_by_kind_match_the_ndjson() {
+        let db = db();
+        let mut want: BTreeMap<String, usize> = BTreeMap::new();
+        for e in fixture() {
+            *want.entry(e.kind().as_str().to_owned()).or_default() += 1;
+        }
+        let got = rows(&db, "SELECT kind, count(*) FROM events GROUP BY kind ORDER BY kind").unwrap();
+        let got: BTreeMap<String, usize> =
+            got.into_iter().map(|r| (r[0].clone(), r[1].parse().unwrap())).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn captures_per_target_with_content_length() {
+        let db = db();
+        let mut want: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for e in fixture() {
+            if let EventBody::Capture { target, content, .. } = &e.body {
+                let w = want.entry(target.to_string()).or_default();
+                w.0 += 1;
+                w.1 += content.chars().count();
+            }
+        }
+        let got = rows(
+            &db,
+            "SELECT target, count(*), sum(length(content)) FROM captures GROUP BY target ORDER BY target",
+        )
+        .unwrap();
+        let got: BTreeMap<String, (usize, usize)> =
+            got.into_iter().map(|r| (r[0].clone(), (r[1].parse().unwrap(), r[2].parse().unwrap()))).collect();
+        assert_eq!(got, want);
+        // Header-only columns need no bodies and give the same counts.
+        let n = rows(&db, "SELECT count(*) FROM captures WHERE target = 'proj:0.0'").unwrap();
+        assert_eq!(n[0][0], want["proj:0.0"].0.to_string());
+    }
+
+    #[test]
+    fn messages_crashes_like_and_seq_ranges() {
+        let db = db();
+        let ev = fixture();
+        let mut want: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for e in &ev {
+            if let EventBody::Message { from, to, .. } = &e.body {
+                *want.entry((from.clone(), to.to_string())).or_default() += 1;
+            }
+        }
+        let got =
+            rows(&db, "SELECT sender, recipient, count(*) FROM messages GROUP BY sender, recipient").unwrap();
+        let got: BTreeMap<(String, String), usize> =
+            got.into_iter().map(|r| ((r[0].clone(), r[1].clone()), r[2].parse().unwrap())).collect();
+        assert_eq!(got, want);
+        let crashes = rows(&db, "SELECT seq, target, reason, detector FROM crashes ORDER BY seq").unwrap();
+        assert_eq!(crashes.len(), 1);
+        assert_eq!(crashes[0][1], "proj:1.0");
+        let like = rows(&db, "SELECT count(*) FROM captures WHERE content LIKE '%Traceback%'").unwrap();
+        let want_like = ev
+            .iter()
+            .filter(
+                |e| matches!(&e.body, EventBody::Capture { content, .. } if content.contains("Traceback")),
+            )
+            .count();
+        assert_eq!(like[0][0], want_like.to_string());
+        let range = rows(&db, "SELECT min(seq), max(seq), count(*) FROM events WHERE seq >= 10 AND seq < 20")
+            .unwrap();
+        assert_eq!(range[0], ["10", "19", "10"]);
+        let one = rows(&db, "SELECT kind FROM events WHERE seq = 1").unwrap();
+        assert_eq!(one, [["session_opened"]]);
+    }
+
+    #[test]
+    fn date_bin_buckets_match() {
+        let db = db();
+        let mut want: BTreeMap<i64, usize> = BTreeMap::new();
+        for e in fixture() {
+            *want.entry(e.ts_ns.div_euclid(10_000_000_000)).or_default() += 1;
+        }
+        let got = rows(
+            &db,
+            "SELECT date_bin(INTERVAL '10 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS b, count(*) FROM events GROUP BY b ORDER BY b",
+        )
+        .unwrap();
+        assert_eq!(got.len(), want.len());
+        let counts: Vec<usize> = got.iter().map(|r| r[1].parse().unwrap()).collect();
+        assert_eq!(counts, want.values().copied().collect::<Vec<_>>());
+        let since =
+            rows(&db, "SELECT count(*) FROM events WHERE ts >= TIMESTAMP '2026-11-20T23:04:30Z'").unwrap();
+        let t = orc_log_schemas::parse_rfc3339("2026-11-20T23:04:30Z").unwrap();
+        assert_eq!(since[0][0], fixture().iter().filter(|e| e.ts_ns >= t).count().to_string());
+    }
+
+    #[test]
+    fn anything_but_a_query_is_refused_and_writes_nothing() {
+        let db = db();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out.csv");
+        let f = file.display();
+        for sql in [
+            "CREATE TABLE t AS SELECT * FROM events".to_owned(),
+            "DROP TABLE events".to_owned(),
+            "INSERT INTO events SELECT * FROM events".to_owned(),
+            "DELETE FROM events".to_owned(),
+            format!("COPY (SELECT * FROM events) TO '{f}'"),
+            format!("CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '{f}'"),
+            "SET datafusion.execution.batch_size = 1".to_owned(),
+            "SELECT 1; SELECT 2".to_owned(),
+            format!("SELECT * FROM '{f}'"),
+        ] {
+            let err = rows(&db, &sql).expect_err(&sql);
+            assert!(!err.to_string().is_empty(), "{sql}");
+        }
+        assert!(!file.exists(), "no file appears");
+        let err = rows(&db, "SELEC kind FROM events").unwrap_err().to_string();
+        assert!(err.contains("SELEC") || err.contains("Expected"), "{err}");
+    }
+
+    /// The five queries README.md shows.
+    pub(crate) const README_QUERIES: [&str; 5] = [
+        "SELECT date_trunc('hour', c.ts) AS hour, coalesce(l.name, c.target) AS agent, count(*) AS crashes \
+         FROM crashes c LEFT JOIN (SELECT target, name FROM lifecycle WHERE kind = 'agent_registered') l \
+         ON c.target = l.target GROUP BY 1, 2 ORDER BY 1, 3 DESC",
+        "SELECT target, count(*) AS captures, sum(length(content)) AS chars FROM captures \
+         GROUP BY target ORDER BY captures DESC LIMIT 10",
+        "SELECT m.seq, m.recipient, m.text, min(c.ts) - m.ts AS response FROM messages m \
+         JOIN captures c ON c.target = m.recipient AND c.ts > m.ts GROUP BY m.seq, m.recipient, m.text, m.ts ORDER BY m.seq",
+        "SELECT s.seq, s.target, s.note, s.due FROM schedules s WHERE s.due < now() AND NOT EXISTS \
+         (SELECT 1 FROM events e WHERE e.kind = 'schedule_fired' AND e.target = s.target AND e.ts >= s.ts)",
+        "SELECT seq, ts, target FROM captures WHERE content LIKE '%Traceback%' ORDER BY seq",
+    ];
+
+    #[test]
+    fn the_readme_queries_run_and_answer() {
+        let db = db();
+        let crashes = rows(&db, README_QUERIES[0]).unwrap();
+        assert_eq!(crashes.len(), 1);
+        assert_eq!(crashes[0][1], "proj-eng");
+        assert_eq!(crashes[0][2], "1");
+        let busiest = rows(&db, README_QUERIES[1]).unwrap();
+        assert_eq!(busiest[0][0], "proj:0.0");
+        assert_eq!(busiest[0][1], "117");
+        let latency = rows(&db, README_QUERIES[2]).unwrap();
+        assert!(!latency.is_empty());
+        let unfired = rows(&db, README_QUERIES[3]).unwrap();
+        assert_eq!(unfired.len(), 1, "the fixture's schedule never fired");
+        let tracebacks = rows(&db, README_QUERIES[4]).unwrap();
+        assert!(!tracebacks.is_empty());
+    }
+}

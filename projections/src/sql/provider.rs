@@ -1,0 +1,283 @@
+//! DataFusion `TableProvider`s over the log: projection, filters (seq and
+//! time ranges, kind, target) and limit are pushed into the scan, batches
+//! are streamed a page at a time (the log's lock is released between pages),
+//! and capture bodies are decompressed only when a body column is selected.
+
+use super::tables::{Rows, Table};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use orc_log_engine::{Filter, Log};
+use orc_log_schemas::Kind;
+use std::sync::{Arc, RwLock};
+
+/// Rows per batch (and per hold of the log's lock).
+const BATCH_ROWS: usize = 8192;
+
+/// One table of the log for DataFusion.
+#[derive(Debug)]
+pub struct LogTable {
+    table: Table,
+    log: Arc<RwLock<Log>>,
+    /// The head when the query started: every scan of this query stops
+    /// there, so all tables see the same log prefix.
+    until_seq: u64,
+}
+
+impl LogTable {
+    /// A provider for `table`, reading events `1..=until_seq`.
+    pub fn new(table: Table, log: Arc<RwLock<Log>>, until_seq: u64) -> Self {
+        Self { table, log, until_seq }
+    }
+}
+
+/// What a filter says about the scan, if anything usable.
+fn column_literal(e: &Expr) -> Option<(&str, Operator, &ScalarValue)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else { return None };
+    match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(c), Expr::Literal(v, _)) => Some((c.name.as_str(), *op, v)),
+        (Expr::Literal(v, _), Expr::Column(c)) => Some((c.name.as_str(), op.swap()?, v)),
+        _ => None,
+    }
+}
+
+fn as_ns(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::TimestampNanosecond(Some(x), _) => Some(*x),
+        ScalarValue::TimestampMicrosecond(Some(x), _) => x.checked_mul(1_000),
+        ScalarValue::TimestampMillisecond(Some(x), _) => x.checked_mul(1_000_000),
+        ScalarValue::TimestampSecond(Some(x), _) => x.checked_mul(1_000_000_000),
+        _ => None,
+    }
+}
+
+fn as_u64(v: &ScalarValue) -> Option<u64> {
+    match v {
+        ScalarValue::UInt64(Some(x)) => Some(*x),
+        ScalarValue::Int64(Some(x)) => u64::try_from(*x).ok(),
+        ScalarValue::UInt32(Some(x)) => Some(u64::from(*x)),
+        ScalarValue::Int32(Some(x)) => u64::try_from(*x).ok(),
+        _ => None,
+    }
+}
+
+fn as_str(v: &ScalarValue) -> Option<&str> {
+    match v {
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
+/// Narrows `filter` with one pushed-down expression; true when it was used.
+fn narrow(table: Table, filter: &mut Filter, e: &Expr) -> bool {
+    let Some((col, op, v)) = column_literal(e) else { return false };
+    match (col, op) {
+        ("seq", _) => {
+            let Some(n) = as_u64(v) else { return false };
+            match op {
+                Operator::Eq => {
+                    filter.from_seq = filter.from_seq.max(n);
+                    filter.until_seq = Some(filter.until_seq.map_or(n, |u| u.min(n)));
+                }
+                Operator::Gt => filter.from_seq = filter.from_seq.max(n.saturating_add(1)),
+                Operator::GtEq => filter.from_seq = filter.from_seq.max(n),
+                Operator::Lt => {
+                    let m = n.saturating_sub(1);
+                    filter.until_seq = Some(filter.until_seq.map_or(m, |u| u.min(m)));
+                }
+                Operator::LtEq => filter.until_seq = Some(filter.until_seq.map_or(n, |u| u.min(n))),
+                _ => return false,
+            }
+            true
+        }
+        ("ts", _) => {
+            let Some(t) = as_ns(v) else { return false };
+            match op {
+                Operator::Gt | Operator::GtEq => {
+                    filter.since_ns = Some(filter.since_ns.map_or(t, |s| s.max(t)));
+                }
+                Operator::Lt | Operator::LtEq => {
+                    filter.until_ns = Some(filter.until_ns.map_or(t, |s| s.min(t)));
+                }
+                Operator::Eq => {
+                    filter.since_ns = Some(filter.since_ns.map_or(t, |s| s.max(t)));
+                    filter.until_ns = Some(filter.until_ns.map_or(t, |s| s.min(t)));
+                }
+                _ => return false,
+            }
+            true
+        }
+        ("kind", Operator::Eq) if table == Table::Events || table == Table::Lifecycle => {
+            let Some(kind) = as_str(v).and_then(Kind::from_name) else { return false };
+            // Keep only the asked kind (an impossible one makes the scan empty).
+            let allowed = table.kinds();
+            filter.kinds = if allowed.is_empty() || allowed.contains(&kind) { vec![kind] } else { vec![] };
+            if filter.kinds.is_empty() {
+                filter.until_seq = Some(0);
+            }
+            true
+        }
+        ("target", Operator::Eq) => {
+            let Some(t) = as_str(v) else { return false };
+            filter.scope = Some(t.to_owned());
+            true
+        }
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl TableProvider for LogTable {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        // Inexact: DataFusion still applies every filter, the scan only
+        // skips what cannot match.
+        Ok(filters
+            .iter()
+            .map(|e| {
+                let mut probe = Filter::default();
+                if narrow(self.table, &mut probe, e) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let mut filter =
+            Filter { kinds: self.table.kinds(), until_seq: Some(self.until_seq), ..Filter::default() };
+        for e in filters {
+            narrow(self.table, &mut filter, e);
+        }
+        let partition = LogPartition {
+            table: self.table,
+            schema: self.table.schema(),
+            log: Arc::clone(&self.log),
+            filter,
+            needs_body: self.table.needs_body(projection.map(Vec::as_slice)),
+        };
+        let exec = StreamingTableExec::try_new(
+            self.table.schema(),
+            vec![Arc::new(partition)],
+            projection,
+            [],
+            false,
+            limit,
+        )?;
+        Ok(Arc::new(exec))
+    }
+}
+
+/// The single partition of a table scan.
+#[derive(Debug)]
+struct LogPartition {
+    table: Table,
+    schema: SchemaRef,
+    log: Arc<RwLock<Log>>,
+    filter: Filter,
+    needs_body: bool,
+}
+
+impl PartitionStream for LogPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let pages = Pages {
+            table: self.table,
+            log: Arc::clone(&self.log),
+            filter: self.filter.clone(),
+            needs_body: self.needs_body,
+            done: self.filter.until_seq == Some(0),
+        };
+        Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), futures::stream::iter(pages)))
+    }
+}
+
+/// Reads the scan a batch at a time.
+struct Pages {
+    table: Table,
+    log: Arc<RwLock<Log>>,
+    filter: Filter,
+    needs_body: bool,
+    done: bool,
+}
+
+fn df(e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Execution(e.to_string())
+}
+
+impl Pages {
+    fn page(&mut self) -> Result<Option<RecordBatch>, DataFusionError> {
+        let guard = self.log.read().map_err(|_| df("the log's lock is poisoned"))?;
+        let mut rows = Rows::new(self.table);
+        let mut last = None;
+        if self.needs_body {
+            for item in guard.scan_with_meta(self.filter.clone()).map_err(df)?.take(BATCH_ROWS) {
+                let (meta, record) = item.map_err(df)?;
+                rows.push(&meta, Some(&record.event));
+                last = Some(meta.seq);
+            }
+        } else {
+            for item in guard.scan_meta(self.filter.clone()).map_err(df)?.take(BATCH_ROWS) {
+                let meta = item.map_err(df)?;
+                rows.push(&meta, None);
+                last = Some(meta.seq);
+            }
+        }
+        drop(guard);
+        let Some(last) = last else { return Ok(None) };
+        self.filter.from_seq = last + 1;
+        Ok(Some(rows.finish()?))
+    }
+}
+
+impl Iterator for Pages {
+    type Item = Result<RecordBatch, DataFusionError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.page() {
+            Ok(Some(batch)) => Some(Ok(batch)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! The SQL tables over the log: their Arrow schemas and how a row is built
+//! from an event (DESIGN.md, "SQL tables").
+
+use arrow::array::{ArrayRef, StringBuilder, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use orc_log_engine::EventMeta;
+use orc_log_schemas::{Event, EventBody, Kind, Target};
+use std::sync::Arc;
+
+/// One SQL table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Every event, from frame headers only.
+    Events,
+    /// `capture` events.
+    Captures,
+    /// `message` events.
+    Messages,
+    /// `schedule` events.
+    Schedules,
+    /// `crash` events.
+    Crashes,
+    /// `marker` events.
+    Markers,
+    /// Session, window and agent lifecycle events.
+    Lifecycle,
+}
+
+/// `ts` and `due`: Timestamp(nanosecond, UTC).
+pub fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+fn f(name: &str, ty: DataType, nullable: bool) -> Field {
+    Field::new(name, ty, nullable)
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 7] = [
+        Table::Events,
+        Table::Captures,
+        Table::Messages,
+        Table::Schedules,
+        Table::Crashes,
+        Table::Markers,
+        Table::Lifecycle,
+    ];
+
+    /// The table's SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::Captures => "captures",
+            Table::Messages => "messages",
+            Table::Schedules => "schedules",
+            Table::Crashes => "crashes",
+            Table::Markers => "markers",
+            Table::Lifecycle => "lifecycle",
+        }
+    }
+
+    /// The event kinds the table holds (empty: all).
+    pub fn kinds(self) -> Vec<Kind> {
+        match self {
+            Table::Events => Vec::new(),
+            Table::Captures => vec![Kind::Capture],
+            Table::Messages => vec![Kind::Message],
+            Table::Schedules => vec![Kind::Schedule],
+            Table::Crashes => vec![Kind::Crash],
+            Table::Markers => vec![Kind::Marker],
+            Table::Lifecycle => vec![
+                Kind::SessionOpened,
+                Kind::SessionClosed,
+                Kind::WindowOpened,
+                Kind::WindowRenamed,
+                Kind::WindowClosed,
+                Kind::AgentRegistered,
+            ],
+        }
+    }
+
+    /// The Arrow schema. Every table starts with `seq`, `ts`; pane-related
+    /// tables have `target`, `session`, `window`, `pane`.
+    pub fn schema(self) -> SchemaRef {
+        let mut fields = vec![f("seq", DataType::UInt64, false), f("ts", ts_type(), false)];
+        let pane = |fields: &mut Vec<Field>, nullable: bool| {
+            fields.push(f("target", DataType::Utf8, nullable));
+            fields.push(f("session", DataType::Utf8, nullable));
+            fields.push(f("window", DataType::UInt32, nullable));
+            fields.push(f("pane", DataType::UInt32, nullable));
+        };
+        match self {
+            Table::Events => {
+                fields.push(f("kind", DataType::Utf8, false));
+                pane(&mut fields, true);
+                fields.push(f("stored_bytes", DataType::UInt64, false));
+                fields.push(f("raw_bytes", DataType::UInt64, false));
+            }
+            Table::Captures => {
+                pane(&mut fields, false);
+                fields.push(f("width", DataType::UInt32, true));
+                fields.push(f("height", DataType::UInt32, true));
+                fields.push(f("content", DataType::Utf8, false));
+                fields.push(f("lines", DataType::UInt32, false));
+            }
+            Table::Messages => {
+                fields.push(f("sender", DataType::Utf8, false));
+                fields.push(f("recipient", DataType::Utf8, false));
+                fields.push(f("text", DataType::Utf8, false));
+                pane(&mut fields, false);
+            }
+            Table::Schedules => {
+                pane(&mut fields, false);
+                fields.push(f("note", DataType::Utf8, false));
+                fields.push(f("due", ts_type(), false));
+            }
+            Table::Crashes => {
+                pane(&mut fields, false);
+                fields.push(f("reason", DataType::Utf8, false));
+                fields.push(f("detector", DataType::Utf8, true));
+                fields.push(f("excerpt", DataType::Utf8, true));
+            }
+            Table::Markers => {
+                fields.push(f("label", DataType::Utf8, false));
+                pane(&mut fields, true);
+            }
+            Table::Lifecycle => {
+                fields.push(f("kind", DataType::Utf8, false));
+                pane(&mut fields, true);
+                // `session` above is set for session events too.
+                fields.push(f("name", DataType::Utf8, true));
+                fields.push(f("role", DataType::Utf8, true));
+            }
+        }
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Whether rows need event bodies (decompression) for these columns
+    /// (`None`: all columns). `events` never does; `captures` only for
+    /// `width`, `height`, `content`, `lines`.
+    pub fn needs_body(self, projection: Option<&[usize]>) -> bool {
+        match self {
+            Table::Events => false,
+            Table::Captures => {
+                let schema = self.schema();
+                let body_cols = ["width", "height", "content", "lines"];
+                match projection {
+                    None => true,
+                    Some(cols) => cols.iter().any(|&i| body_cols.contains(&schema.field(i).name().as_str())),
+                }
+            }
+            _ => true,
+        }
+    }
+}
+
+/// Column builders for one table; rows are appended, then [`Rows::finish`]
+/// makes a batch.
+pub struct Rows {
+    table: Table,
+    seq: UInt64Builder,
+    ts: TimestampNanosecondBuilder,
+    strings: Vec<StringBuilder>,
+    u32s: Vec<UInt32Builder>,
+    u64s: Vec<UInt64Builder>,
+    times: Vec<TimestampNanosecondBuilder>,
+    len: usize,
+}
+
+/// The pane columns of a target: target, session, window, pane.
+fn split(t: Option<&Target>) -> (Option<String>, Option<String>, Option<u32>, Option<u32>) {
+    match t {
+        Some(t) => (Some(t.to_string()), Some(t.session.clone()), Some(t.window), Some(t.pane)),
+        None => (None, None, None, None),
+    }
+}
+
+impl Rows {
+    /// Empty builders for `table`.
+    pub fn new(table: Table) -> Self {
+        let schema = table.schema();
+        let mut strings = Vec::new();
+        let mut u32s = Vec::new();
+        let mut u64s = Vec::new();
+        let mut times = Vec::new();
+        for field in schema.fields().iter().skip(2) {
+            match field.data_type() {
+                DataType::Utf8 => strings.push(StringBuilder::new()),
+                DataType::UInt32 => u32s.push(UInt32Builder::new()),
+                DataType::UInt64 => u64s.push(UInt64Builder::new()),
+                _ => times.push(TimestampNanosecondBuilder::new().with_timezone("UTC")),
+            }
+        }
+        Self {
+            table,
+            seq: UInt64Builder::new(),
+            ts: TimestampNanosecondBuilder::new().with_timezone("UTC"),
+            strings,
+            u32s,
+            u64s,
+            times,
+            len: 0,
+        }
+    }
+
+    /// Rows appended so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no row was appended.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends the row of one event. `event` may be `None` only when the
+    /// table does not need bodies for the requested columns; body columns
+    /// are then null placeholders that the projection drops.
+    pub fn push(&mut self, meta: &EventMeta, event: Option<&Event>) {
+        let kinds = self.table.kinds();
+        if !kinds.is_empty() && !kinds.contains(&meta.kind) {
+            return;
+        }
+        self.seq.append_value(meta.seq);
+        self.ts.append_value(meta.ts_ns);
+        let target: Option<Target> = match event {
+            Some(e) => e.body.target().cloned(),
+            None => meta.scope.as_deref().and_then(|s| s.parse().ok()),
+        };
+        let (t, s, w, p) = split(target.as_ref());
+        let session = s.or_else(|| event.and_then(|e| e.body.session().map(str::to_owned))).or_else(|| {
+            // Session events carry the session name as their scope.
+            meta.scope.clone().filter(|x| !x.contains(':'))
+        });
+        let (mut si, mut ui, mut li, mut ti) = (0, 0, 0, 0);
+        let mut s = |v: Option<&str>| {
+            match v {
+                Some(v) => self.strings[si].append_value(v),
+                None => self.strings[si].append_null(),
+            }
+            si += 1;
+        };
+        let pane_cols = |s: &mut dyn FnMut(Option<&str>), u: &mut Vec<UInt32Builder>, ui: &mut usize| {
+            s(t.as_deref());
+            s(session.as_deref());
+            u[*ui].append_option(w);
+            u[*ui + 1].append_option(p);
+            *ui += 2;
+        };
+        match (self.table, event.map(|e| &e.body)) {
+            (Table::Events, _) => {
+                s(Some(meta.kind.as_str()));
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                self.u64s[li].append_value(meta.stored_bytes);
+                self.u64s[li + 1].append_value(meta.raw_bytes);
+                li += 2;
+            }
+            (Table::Captures, body) => {
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                match body {
+                    Some(EventBody::Capture { content, width, height, .. }) => {
+                        self.u32s[ui].append_option(*width);
+                        self.u32s[ui + 1].append_option(*height);
+                        s(Some(content));
+                        self.u32s[ui + 2].append_value(content.lines().count() as u32);
+                    }
+                    _ => {
+                        self.u32s[ui].append_null();
+                        self.u32s[ui + 1].append_null();
+                        s(Some(""));
+                        self.u32s[ui + 2].append_value(0);
+                    }
+                }
+            }
+            (Table::Messages, Some(EventBody::Message { from, to, text })) => {
+                s(Some(from));
+                s(Some(&to.to_string()));
+                s(Some(text));
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+            }
+            (Table::Schedules, Some(EventBody::Schedule { note, due_ns, .. })) => {
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                s(Some(note));
+                self.times[ti].append_value(*due_ns);
+                ti += 1;
+            }
+            (Table::Crashes, Some(EventBody::Crash { reason, detector, excerpt, .. })) => {
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                s(Some(reason));
+                s(detector.as_deref());
+                s(excerpt.as_deref());
+            }
+            (Table::Markers, Some(EventBody::Marker { label, .. })) => {
+                s(Some(label));
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+            }
+            (Table::Lifecycle, Some(body)) => {
+                s(Some(meta.kind.as_str()));
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                let (name, role) = match body {
+                    EventBody::WindowOpened { name, .. } | EventBody::WindowRenamed { name, .. } => {
+                        (name.as_deref(), None)
+                    }
+                    EventBody::AgentRegistered { name, role, .. } => (name.as_deref(), Some(role.as_str())),
+                    _ => (None, None),
+                };
+                s(name);
+                s(role);
+            }
+            // Only a body-needing table given no body gets here; its columns
+            // then come out short and `finish` reports the mismatch.
+            _ => {}
+        }
+        let _ = (li, ti);
+        self.len += 1;
+    }
+
+    /// The batch of the appended rows (builders are reset).
+    ///
+    /// # Errors
+    /// Arrow errors (not expected: columns are built to the schema).
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let schema = self.table.schema();
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.seq.finish()), Arc::new(self.ts.finish())];
+        let (mut si, mut ui, mut li, mut ti) = (0, 0, 0, 0);
+        for field in schema.fields().iter().skip(2) {
+            let col: ArrayRef = match field.data_type() {
+                DataType::Utf8 => {
+                    si += 1;
+                    Arc::new(self.strings[si - 1].finish())
+                }
+                DataType::UInt32 => {
+                    ui += 1;
+                    Arc::new(self.u32s[ui - 1].finish())
+                }
+                DataType::UInt64 => {
+                    li += 1;
+                    Arc::new(self.u64s[li - 1].finish())
+                }
+                _ => {
+                    ti += 1;
+                    Arc::new(self.times[ti - 1].finish())
+                }
+            };
+            columns.push(col);
+        }
+        self.len = 0;
+        RecordBatch::try_new(schema, columns)
+    }
+}
