@@ -41,28 +41,19 @@ fn append_messages(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         let plain = message_events(n, false);
         let with_ids = message_events(n, true);
-        g.bench_with_input(BenchmarkId::new("log_append", n), &plain, |b, evs| {
-            b.iter_batched(
-                fresh_log,
-                |(mut log, dir)| {
-                    let r = log.append(evs).unwrap_or_else(|e| panic!("append: {e}"));
-                    assert_eq!(r.appended, evs.len() as u64);
-                    (log, dir)
-                },
-                BatchSize::PerIteration,
-            );
-        });
-        g.bench_with_input(BenchmarkId::new("log_append_with_ids", n), &with_ids, |b, evs| {
-            b.iter_batched(
-                fresh_log,
-                |(mut log, dir)| {
-                    let r = log.append(evs).unwrap_or_else(|e| panic!("append: {e}"));
-                    assert_eq!(r.appended, evs.len() as u64);
-                    (log, dir)
-                },
-                BatchSize::PerIteration,
-            );
-        });
+        for (name, events) in [("log_append", &plain), ("log_append_with_ids", &with_ids)] {
+            g.bench_with_input(BenchmarkId::new(name, n), events, |b, evs| {
+                b.iter_batched(
+                    fresh_log,
+                    |(mut log, dir)| {
+                        let r = log.append(evs).unwrap_or_else(|e| panic!("append: {e}"));
+                        assert_eq!(r.appended, evs.len() as u64);
+                        (log, dir)
+                    },
+                    BatchSize::PerIteration,
+                );
+            });
+        }
         let pairs = sled_pairs(&plain);
         for (name, sync) in [("sled_batch_flush", false), ("sled_batch_flush_fdatasync", true)] {
             g.bench_with_input(BenchmarkId::new(name, n), &pairs, |b, pairs| {

@@ -578,14 +578,6 @@ impl Log {
         Ok(Some(chunk))
     }
 
-    /// The decompressed shared block of `chunk`, if it has one.
-    pub(crate) fn decode_block<B: AsRef<[u8]>>(
-        chunk: &frame::Chunk<B>,
-        dctx: &mut Decompressor,
-    ) -> Result<Option<Vec<u8>>> {
-        decode_block(chunk, dctx)
-    }
-
     /// The raw (uncompressed) body of frame `f` of `chunk`. A delta frame's
     /// prefix is `prefix` when the caller has it, else it is read from the
     /// log; a shared frame's block is `block` when the caller has it

@@ -235,7 +235,7 @@ impl<'a> Scan<'a> {
             .filter(|(seq, _)| *seq == ref_seq)
             .map(|(_, raw)| raw.as_slice());
         if f.shared.is_some() && self.block.as_ref().is_none_or(|(first, _)| *first != chunk.first_seq) {
-            let block = Log::decode_block(chunk, dctx)?.unwrap_or_default();
+            let block = crate::log::decode_block(chunk, dctx)?.unwrap_or_default();
             self.block = Some((chunk.first_seq, block));
         }
         let block =
