@@ -53,6 +53,7 @@ enum Command {
     Restore(cmd::restore::Args),
     Session(cmd::session::Args),
     Query(cmd::query::Args),
+    Export(cmd::export::Args),
 }
 
 /// The message of a panic, kept by the hook for `main` to report.
@@ -167,6 +168,7 @@ fn run_read(db: &ctx::Db, command: Command, io: &mut ctx::Io) -> anyhow::Result<
         Command::Backup(a) => cmd::backup::run(Some(db), a, io),
         Command::Session(a) => cmd::session::run_read(db, a, io),
         Command::Query(a) => cmd::query::run(db, a, io),
+        Command::Export(a) => cmd::export::run(db, a, io),
         Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) | Command::Restore(_) => {
             anyhow::bail!("internal: this command does not run against a shared database")
         }

@@ -18,3 +18,4 @@ mod roundtrip;
 mod scripts;
 mod server;
 mod session_view;
+mod sql;

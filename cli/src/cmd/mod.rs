@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod emit;
+pub mod export;
 pub mod ingest;
 pub mod metrics;
 pub mod point;
@@ -15,9 +16,105 @@ pub mod stats;
 pub mod tail;
 pub mod verify;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
+use std::path::{Path, PathBuf};
 
 /// clap value parser for RFC 3339 times: UTC nanoseconds.
 pub fn parse_time(s: &str) -> Result<i64> {
     orc_log_schemas::parse_rfc3339(s).map_err(|e| anyhow!(e))
+}
+
+/// The tokio runtime SQL work runs on: two workers (the machine's cores are
+/// shared with the writer).
+pub fn query_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the query runtime")
+}
+
+/// A file or directory being written next to its destination under a hidden
+/// temporary name (`.NAME.tmp-PID`): removed when dropped, unless
+/// [`Staged::commit`] made it durable and renamed it into place. So the
+/// destination never exists half-written.
+pub struct Staged {
+    /// The temporary path.
+    pub path: PathBuf,
+    done: bool,
+}
+
+impl Staged {
+    /// The temporary path for `dest`.
+    fn path_for(dest: &Path) -> Result<PathBuf> {
+        let name = dest.file_name().with_context(|| format!("{} is not a file name", dest.display()))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        Ok(dest.with_file_name(tmp_name))
+    }
+
+    /// Creates a temporary file for `dest`.
+    ///
+    /// # Errors
+    /// When the file cannot be created.
+    pub fn file(dest: &Path) -> Result<(Self, std::fs::File)> {
+        let path = Self::path_for(dest)?;
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok((Self { path, done: false }, file))
+    }
+
+    /// Creates an empty temporary directory for `dest`.
+    ///
+    /// # Errors
+    /// When the directory cannot be created.
+    pub fn dir(dest: &Path) -> Result<Self> {
+        let path = Self::path_for(dest)?;
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self { path, done: false })
+    }
+
+    /// Makes the finished file or directory durable (fsync of the file, or of
+    /// every file and directory in the tree) and renames it to `dest`, then
+    /// syncs `dest`'s parent directory. When this returns, `dest` is complete
+    /// on disk.
+    ///
+    /// # Errors
+    /// When a sync or the rename fails (the temporary is then removed).
+    pub fn commit(mut self, dest: &Path) -> Result<()> {
+        fn sync_tree(path: &Path) -> Result<()> {
+            if path.is_dir() {
+                for entry in
+                    std::fs::read_dir(path).with_context(|| format!("cannot read {}", path.display()))?
+                {
+                    sync_tree(&entry?.path())?;
+                }
+            }
+            std::fs::File::open(path)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot sync {}", path.display()))
+        }
+        sync_tree(&self.path)?;
+        std::fs::rename(&self.path, dest)
+            .with_context(|| format!("cannot rename {} to {}", self.path.display(), dest.display()))?;
+        self.done = true;
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(parent).and_then(|f| f.sync_all()).ok();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            if self.path.is_dir() {
+                let _ = std::fs::remove_dir_all(&self.path);
+            } else {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! `orc-log query`: read-only SQL over the log (DataFusion).
 
+use crate::cmd::Staged;
 use crate::ctx::{Db, Io};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use orc_log_projections::sql::{self, OutputFormat};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -70,57 +71,52 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
         bail!("--format parquet needs --output FILE");
     }
     let max_rows = args.max_rows.or((format == Format::Table).then_some(TABLE_ROWS));
-    let out_format = match format {
-        Format::Table => OutputFormat::Table,
-        Format::Csv => OutputFormat::Csv,
-        Format::Json => OutputFormat::Json,
-        Format::Ndjson => OutputFormat::Ndjson,
-        Format::Parquet => OutputFormat::Parquet,
-    };
     let until = db.read(|log| log.head().seq);
     let ctx = sql::context(db.shared_log(), until, args.memory_limit_mib.saturating_mul(1 << 20))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the query runtime")?;
+    let rt = super::query_runtime()?;
     let target = args.output.as_ref().map(|p| io.resolve(p));
-    let tmp = target.as_ref().map(|t| t.with_extension("orc-log-tmp"));
-    let mut file_out: Option<std::io::BufWriter<std::fs::File>> = match &tmp {
-        Some(t) => Some(std::io::BufWriter::new(
-            std::fs::File::create(t).with_context(|| format!("cannot create {}", t.display()))?,
-        )),
+    // Files are written under a temporary name and renamed when complete.
+    let staged = match &target {
+        Some(t) => Some(Staged::file(t)?),
         None => None,
     };
-    let result = rt.block_on(async {
-        let run = async {
-            let df = sql::plan(&ctx, &args.sql).await?;
-            match file_out.as_mut() {
-                Some(f) => sql::write_results(df, out_format, max_rows, f).await,
-                None => sql::write_results(df, out_format, max_rows, &mut *io.out).await,
+    let deadline = std::time::Instant::now() + args.timeout;
+    let result = (|| -> Result<sql::Written, sql::SqlError> {
+        let df = sql::run_until(&rt, deadline, sql::plan(&ctx, &args.sql))??;
+        let text_format = match format {
+            Format::Parquet => {
+                let Some((staged, _)) = staged.as_ref() else {
+                    return Err(sql::SqlError::new("--format parquet needs --output FILE"));
+                };
+                let df = match max_rows {
+                    Some(n) => df.limit(0, Some(usize::try_from(n).unwrap_or(usize::MAX)))?,
+                    None => df,
+                };
+                let rows = sql::run_until(&rt, deadline, sql::export::write_parquet_file(df, &staged.path))??;
+                return Ok(sql::Written { rows, truncated: false });
             }
+            Format::Table => OutputFormat::Table,
+            Format::Csv => OutputFormat::Csv,
+            Format::Json => OutputFormat::Json,
+            Format::Ndjson => OutputFormat::Ndjson,
         };
-        tokio::time::timeout(args.timeout, run).await
-    });
-    let written = match result {
-        Ok(Ok(w)) => w,
-        Ok(Err(e)) => {
-            if let Some(t) = &tmp {
-                let _ = std::fs::remove_file(t);
+        match &staged {
+            Some((_, file)) => {
+                let mut out = std::io::BufWriter::new(file);
+                sql::write_results(&rt, deadline, df, text_format, max_rows, &mut out)
             }
-            bail!("query failed: {e}")
+            None => sql::write_results(&rt, deadline, df, text_format, max_rows, &mut *io.out),
         }
-        Err(_) => {
-            if let Some(t) = &tmp {
-                let _ = std::fs::remove_file(t);
-            }
+    })();
+    let written = match result {
+        Ok(w) => w,
+        Err(e) if e.is_timeout() => {
             bail!("query stopped after --timeout {}", humantime::format_duration(args.timeout))
         }
+        Err(e) => bail!("query failed: {e}"),
     };
-    if let (Some(f), Some(tmp), Some(target)) = (file_out, &tmp, &target) {
-        let f = f.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all().with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(tmp, target).with_context(|| format!("cannot write {}", target.display()))?;
+    if let (Some((staged, _)), Some(target)) = (staged, &target) {
+        staged.commit(target)?;
         writeln!(io.err, "orc-log: wrote {} rows to {}", written.rows, target.display())?;
     }
     if written.truncated {

@@ -4,14 +4,14 @@
 //! Format: <https://docs.asciinema.org/manual/asciicast/v2/>.
 
 use super::replay::{Capture, capture_filter, capture_span, for_each_capture, no_captures};
+use crate::cmd::Staged;
 use crate::ctx::{Db, Io};
 use anyhow::{Context, Result};
 use orc_log_engine::Filter;
 use orc_log_schemas::{EventBody, Kind, Target};
 use serde_json::json;
-use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Markers decoded per page.
 const PAGE_MARKERS: usize = 1024;
@@ -176,32 +176,6 @@ fn markers(db: &Db, target: &Target, from: i64, to: i64, head: u64) -> Result<Ve
     Ok(found)
 }
 
-/// A temporary file next to the destination, removed unless renamed into place.
-struct TempFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TempFile {
-    fn create(dest: &Path) -> Result<(Self, File)> {
-        let name = dest.file_name().with_context(|| format!("{} is not a file name", dest.display()))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".tmp-{}", std::process::id()));
-        let path = dest.with_file_name(tmp_name);
-        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok((Self { path, keep: false }, file))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// `N frame(s)`.
 fn plural(n: u64, what: &str) -> String {
     if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
@@ -220,7 +194,7 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
     markers.reverse();
 
     let dest = io.resolve(&args.output);
-    let (mut tmp, file) = TempFile::create(&dest)?;
+    let (tmp, file) = Staged::file(&dest)?;
     let mut cast = Cast {
         out: BufWriter::new(file),
         start_ns: None,
@@ -239,12 +213,8 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
     .with_context(|| format!("reading the captures of {}", args.target))?;
     cast.markers_until(None).with_context(writing)?;
     let (frames, markers_written) = (cast.frames, cast.markers_written);
-    let file = cast.out.into_inner().map_err(|e| e.into_error()).with_context(writing)?;
-    file.sync_all().with_context(writing)?;
-    drop(file);
-    std::fs::rename(&tmp.path, &dest)
-        .with_context(|| format!("renaming {} to {}", tmp.path.display(), dest.display()))?;
-    tmp.keep = true;
+    cast.out.into_inner().map_err(|e| e.into_error()).with_context(writing)?;
+    tmp.commit(&dest)?;
     let what = if markers_written > 0 {
         format!("{} and {}", plural(frames, "frame"), plural(markers_written, "marker"))
     } else {

@@ -1,0 +1,243 @@
+//! `query` and `export` against the real binary: formats, files, refusals,
+//! the timeout, a server, and exports that round-trip.
+
+use crate::common::{
+    assert_success, fixture_events, ingest_fixture, run, run_stdin, stderr, stdout, tail_json_raw, temp_db,
+};
+use crate::server::{signal, start_server, wait_exit};
+use std::collections::BTreeMap;
+
+const BY_KIND: &str = "SELECT kind, count(*) AS n FROM events GROUP BY kind ORDER BY kind";
+
+/// Events per kind, counted from the fixture's NDJSON.
+fn fixture_kinds() -> BTreeMap<String, u64> {
+    let mut want = BTreeMap::new();
+    for e in fixture_events() {
+        *want.entry(e["kind"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    want
+}
+
+fn csv_kinds(text: &str) -> BTreeMap<String, u64> {
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("kind,n"), "{text}");
+    lines
+        .map(|l| {
+            let (k, n) = l.split_once(',').unwrap();
+            (k.to_owned(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn query_formats_agree_with_the_ndjson() {
+    let (_dir, db) = temp_db();
+    ingest_fixture(&db);
+    let want = fixture_kinds();
+    // Not a terminal: CSV by default.
+    let csv = stdout(&assert_success(run(&db, &["query", BY_KIND]), "query csv"));
+    assert_eq!(csv_kinds(&csv), want);
+    let json = stdout(&assert_success(run(&db, &["query", BY_KIND, "--format", "json"]), "query json"));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let got: BTreeMap<String, u64> =
+        rows.iter().map(|r| (r["kind"].as_str().unwrap().to_owned(), r["n"].as_u64().unwrap())).collect();
+    assert_eq!(got, want);
+    let nd = stdout(&assert_success(run(&db, &["query", BY_KIND, "--format", "ndjson"]), "query ndjson"));
+    assert_eq!(nd.lines().count(), want.len());
+    assert!(nd.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    let table = assert_success(
+        run(
+            &db,
+            &["query", "SELECT seq, kind FROM events ORDER BY seq", "--format", "table", "--max-rows", "3"],
+        ),
+        "query table",
+    );
+    let text = stdout(&table);
+    assert!(text.contains("| seq | kind") && text.contains("session_opened"), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("| ")).count(), 4, "header + 3 rows: {text}");
+    assert!(stderr(&table).contains("showing the first 3 rows"), "{}", stderr(&table));
+    // Empty result: a header only.
+    let none =
+        stdout(&assert_success(run(&db, &["query", "SELECT seq FROM crashes WHERE seq > 1000"]), "empty"));
+    assert!(none.lines().count() <= 1, "{none}");
+}
+
+#[test]
+fn query_writes_files_atomically_and_parquet_needs_a_file() {
+    let (dir, db) = temp_db();
+    ingest_fixture(&db);
+    let csv = dir.path().join("kinds.csv");
+    let out =
+        assert_success(run(&db, &["query", BY_KIND, "--output", csv.to_str().unwrap()]), "query --output");
+    assert!(stderr(&out).contains(&format!("wrote {} rows", fixture_kinds().len())), "{}", stderr(&out));
+    assert_eq!(csv_kinds(&std::fs::read_to_string(&csv).unwrap()), fixture_kinds());
+    let pq = dir.path().join("captures.parquet");
+    let out = assert_success(
+        run(&db, &["query", "SELECT * FROM captures", "--format", "parquet", "-o", pq.to_str().unwrap()]),
+        "query parquet",
+    );
+    assert!(stderr(&out).contains("wrote 146 rows"), "{}", stderr(&out));
+    let bytes = std::fs::read(&pq).unwrap();
+    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"), "a Parquet file");
+    let out = run(&db, &["query", BY_KIND, "--format", "parquet"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--format parquet needs --output"), "{}", stderr(&out));
+    // A failing query leaves no file behind.
+    let bad = dir.path().join("bad.csv");
+    let out = run(&db, &["query", "SELECT nope FROM events", "-o", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!bad.exists() && names.iter().all(|n| !n.to_string_lossy().contains("tmp")), "{names:?}");
+}
+
+#[test]
+fn query_refuses_anything_but_a_query_and_writes_nothing() {
+    let (dir, db) = temp_db();
+    ingest_fixture(&db);
+    let file = dir.path().join("leak.csv");
+    let f = file.to_str().unwrap();
+    let before = tail_json_raw(&db);
+    for sql in [
+        "CREATE TABLE t AS SELECT * FROM events".to_owned(),
+        "CREATE VIEW v AS SELECT 1".to_owned(),
+        "DROP TABLE events".to_owned(),
+        "INSERT INTO events SELECT * FROM events".to_owned(),
+        "DELETE FROM events".to_owned(),
+        "UPDATE events SET kind = 'x'".to_owned(),
+        format!("COPY (SELECT * FROM events) TO '{f}'"),
+        format!("CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '{f}'"),
+        "SET datafusion.execution.batch_size = 1".to_owned(),
+        "SELECT 1; SELECT 2".to_owned(),
+        format!("SELECT * FROM '{f}'"),
+        format!("SELECT * FROM read_csv('{f}')"),
+    ] {
+        let out = run(&db, &["query", &sql]);
+        assert!(!out.status.success(), "{sql} is refused");
+        let err = stderr(&out);
+        assert!(err.contains("orc-log: ") && err.contains("query failed"), "{sql}: {err}");
+        assert!(!err.contains("panicked"), "{sql}: {err}");
+    }
+    let out = run(&db, &["query", "DELETE FROM events"]);
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    assert!(!file.exists(), "no file appears");
+    assert_eq!(tail_json_raw(&db), before, "the log is unchanged");
+    // A syntax error names the place.
+    for (sql, column) in [
+        ("SELECT kind FROM events WHERE kind = = 1", "Column: 38"),
+        ("SELECT kind FROM events WHERE", "Column: 30"),
+    ] {
+        let out = run(&db, &["query", sql]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(&format!("Line: 1, {column}")), "{sql}: {}", stderr(&out));
+    }
+    let out = run(&db, &["query", "SELECT knd FROM events"]);
+    assert!(stderr(&out).contains("Did you mean 'events.kind'"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_runaway_query_stops_at_the_timeout() {
+    let (_dir, db) = temp_db();
+    ingest_fixture(&db);
+    let sql = "SELECT count(*) FROM captures a, captures b, captures c \
+               WHERE a.content || b.content || c.content LIKE '%no such text%'";
+    let out = run(&db, &["query", sql, "--timeout", "300ms"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("stopped after --timeout 300ms"), "{}", stderr(&out));
+}
+
+#[test]
+fn query_through_a_server_sees_every_committed_event() {
+    let (_dir, db) = temp_db();
+    ingest_fixture(&db);
+    let mut server = start_server(&db);
+    assert_eq!(csv_kinds(&stdout(&assert_success(run(&db, &["query", BY_KIND]), "served"))), fixture_kinds());
+    assert_success(run(&db, &["emit", "marker", "--label", "after"]), "emit");
+    let out =
+        stdout(&assert_success(run(&db, &["query", "SELECT label, seq FROM markers ORDER BY seq"]), "q"));
+    assert!(out.contains("after,167"), "{out}");
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+}
+
+#[test]
+fn export_ndjson_round_trips_and_keeps_the_time_range() {
+    let (dir, db) = temp_db();
+    ingest_fixture(&db);
+    let all = stdout(&assert_success(run(&db, &["export", "--format", "ndjson"]), "export"));
+    assert_eq!(all, tail_json_raw(&db), "the export is the log in NDJSON format v1");
+    let (_dir2, other) = temp_db();
+    assert_success(run_stdin(&other, &["ingest", "-"], all.clone()), "ingest the export");
+    assert_eq!(tail_json_raw(&other), all);
+    let (since, until) = ("2026-11-20T23:04:00Z", "2026-11-20T23:04:30Z");
+    let part = dir.path().join("part.ndjson");
+    let out = assert_success(
+        run(
+            &db,
+            &[
+                "export",
+                "--format",
+                "ndjson",
+                "--since",
+                since,
+                "--until",
+                until,
+                "-o",
+                part.to_str().unwrap(),
+            ],
+        ),
+        "export range",
+    );
+    let since_ns = chrono::DateTime::parse_from_rfc3339(since).unwrap();
+    let until_ns = chrono::DateTime::parse_from_rfc3339(until).unwrap();
+    let want = fixture_events()
+        .iter()
+        .filter(|e| {
+            let ts = chrono::DateTime::parse_from_rfc3339(e["ts"].as_str().unwrap()).unwrap();
+            ts >= since_ns && ts < until_ns
+        })
+        .count();
+    let text = std::fs::read_to_string(&part).unwrap();
+    assert_eq!(text.lines().count(), want);
+    assert!(stderr(&out).contains(&format!("exported {want} events")), "{}", stderr(&out));
+    let out = run(&db, &["export", "--format", "ndjson", "--since", until, "--until", since]);
+    assert!(!out.status.success() && stderr(&out).contains("--until must be after --since"));
+}
+
+#[test]
+fn export_parquet_writes_one_file_per_table_or_day_partitions() {
+    let (dir, db) = temp_db();
+    ingest_fixture(&db);
+    let out_dir = dir.path().join("pq");
+    let out = assert_success(
+        run(&db, &["export", "--format", "parquet", "--output", out_dir.to_str().unwrap()]),
+        "export parquet",
+    );
+    let text = stdout(&out);
+    for (table, rows) in [("events", 166), ("captures", 146), ("messages", 6), ("crashes", 1), ("markers", 1)]
+    {
+        let file = out_dir.join(format!("{table}.parquet"));
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(bytes.starts_with(b"PAR1"), "{}", file.display());
+        assert!(text.contains(&format!("{rows} rows  {}", file.display())), "{text}");
+    }
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 7, "seven tables, no leftovers");
+    let out = run(&db, &["export", "--format", "parquet", "--output", out_dir.to_str().unwrap()]);
+    assert!(!out.status.success() && stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let out = run(&db, &["export", "--format", "parquet"]);
+    assert!(!out.status.success() && stderr(&out).contains("needs --output DIR"));
+    let by_day = dir.path().join("by-day");
+    assert_success(
+        run(&db, &["export", "--format", "parquet", "--partition-by", "day", "-o", by_day.to_str().unwrap()]),
+        "export by day",
+    );
+    let day = by_day.join("captures/day=2026-11-20");
+    let files: Vec<_> = std::fs::read_dir(&day).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!files.is_empty() && files.iter().all(|f| f.extension().unwrap() == "parquet"), "{files:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
