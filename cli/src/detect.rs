@@ -17,7 +17,8 @@ pub const DEFAULT_PATTERNS: &[(&str, &str)] = &[
     ("command-not-found", r"command not found"),
     ("segfault", r"Segmentation fault"),
     ("killed", r"(?m)^Killed\b"),
-    ("rust-panic", r"thread '[^']*' panicked at"),
+    // Rust 1.88+ prints the thread id: `thread 'main' (1895) panicked at`.
+    ("rust-panic", r"thread '[^']*'(?: \(\d+\))? panicked at"),
 ];
 
 /// One pattern.
@@ -158,6 +159,21 @@ mod tests {
         assert_eq!(d.observe("p:0.0", &two).len(), 1, "a second traceback is a new incident");
         // Other panes are independent.
         assert!(d.observe("p:1.0", TB).is_empty());
+    }
+
+    #[test]
+    fn rust_panics_with_and_without_a_thread_id() {
+        for text in [
+            "thread 'main' panicked at src/main.rs:13:65:\nboom\n",
+            "thread 'main' (1895) panicked at src/main.rs:13:65:\nboom\n",
+            "thread 'tokio-runtime-worker' (7) panicked at src/lib.rs:1:1:\nboom\n",
+        ] {
+            let mut d = Detector::new(default_patterns());
+            assert!(d.observe("p:0.0", text).is_empty());
+            let f = d.observe("p:0.0", text);
+            assert_eq!(f.len(), 1, "{text}");
+            assert_eq!(f[0].detector, "rust-panic");
+        }
     }
 
     #[test]

@@ -54,6 +54,7 @@ enum Command {
     Session(cmd::session::Args),
     Query(cmd::query::Args),
     Export(cmd::export::Args),
+    Demo(cmd::demo::Args),
 }
 
 /// The message of a panic, kept by the hook for `main` to report.
@@ -107,6 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Emit(a) => cmd::emit::run(&db_dir, a)?,
         Command::Serve(a) => cmd::serve::run(&db_dir, a)?,
         Command::Restore(a) => cmd::restore::run(a)?,
+        Command::Demo(a) => cmd::demo::run(&db_dir, a)?,
         Command::Session(a) if a.is_record() => cmd::session::run_record(&db_dir, a)?,
         Command::Backup(a) if !a.needs_db() => {
             let stdout = std::io::stdout();
@@ -169,7 +171,7 @@ fn run_read(db: &ctx::Db, command: Command, io: &mut ctx::Io) -> anyhow::Result<
         Command::Session(a) => cmd::session::run_read(db, a, io),
         Command::Query(a) => cmd::query::run(db, a, io),
         Command::Export(a) => cmd::export::run(db, a, io),
-        Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) | Command::Restore(_) => {
+        Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) | Command::Restore(_) | Command::Demo(_) => {
             anyhow::bail!("internal: this command does not run against a shared database")
         }
     }

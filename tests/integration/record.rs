@@ -176,7 +176,18 @@ fn an_agent_exiting_to_the_shell_prompt_is_one_crash() {
     tmux.tmux(&["send-keys", "-t", "agents:0", "sleep 1.5", "Enter"]);
     let out = run(
         &db,
-        &["session", "record", "--tmux-socket", &tmux.socket, "--interval", "100ms", "--duration", "3s"],
+        &[
+            "session",
+            "record",
+            "--tmux-socket",
+            &tmux.socket,
+            "--interval",
+            "100ms",
+            "--duration",
+            "3s",
+            "--agent-min-runtime",
+            "1s",
+        ],
     );
     assert_success(out, "record");
     let events = tail_json(&db);

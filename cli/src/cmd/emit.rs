@@ -110,6 +110,18 @@ enum Kind {
         #[arg(long)]
         target: Option<Target>,
     },
+    /// An agent started in a pane (`agent_registered`).
+    Agent {
+        /// The agent's pane.
+        #[arg(long)]
+        target: Target,
+        /// Its role: orchestrator, project_manager, engineer, or any word.
+        #[arg(long, value_parser = non_empty)]
+        role: String,
+        /// Its name, e.g. `proj-eng-1`.
+        #[arg(long, value_parser = non_empty)]
+        name: Option<String>,
+    },
     /// A pane capture (the text of `tmux capture-pane -p -e -J`).
     Capture {
         /// The captured pane.
@@ -174,6 +186,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
             EventBody::Crash { target, reason, excerpt, detector }
         }
         Kind::Marker { label, target } => EventBody::Marker { label, target },
+        Kind::Agent { target, role, name } => EventBody::AgentRegistered { target, role, name },
         Kind::Capture { target, file, width, height, cursor_x, cursor_y } => {
             let content = read_content(file.as_deref())?;
             let content = if args.no_redact { content } else { redact(&content).into_owned() };

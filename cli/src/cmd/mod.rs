@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap `Args` and its `run`.
 
 pub mod backup;
+pub mod demo;
 pub mod emit;
 pub mod export;
 pub mod ingest;

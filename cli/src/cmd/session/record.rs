@@ -50,6 +50,11 @@ pub struct Args {
     /// Store text as captured, without redacting secrets (see README).
     #[arg(long)]
     no_redact: bool,
+    /// A pane program that ran at least this long and then exited back to
+    /// the shell prompt counts as a crashed agent (`prompt-returned`);
+    /// shorter commands typed at a prompt (builds, tests) do not.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DUR")]
+    agent_min_runtime: Duration,
 }
 
 /// One pane as `list-panes` reports it.
@@ -76,23 +81,27 @@ fn is_shell(command: &str) -> bool {
     SHELLS.contains(&command.trim_start_matches('-'))
 }
 
-/// Polls a program must have been in the foreground to count as an agent
-/// (a quick command typed at the prompt is not one).
-const AGENT_MIN_POLLS: u32 = 3;
-
 /// Detects an agent whose program exited back to the shell prompt: the
-/// pane's foreground command was a program for at least
-/// [`AGENT_MIN_POLLS`] polls and is a shell at two polls in a row. Reported
-/// once per exit.
-#[derive(Default)]
+/// pane's foreground command was a program for at least `min_polls` polls
+/// (`--agent-min-runtime` over `--interval`; a command typed at the prompt
+/// is no agent) and is a shell at two polls in a row. Reported once per exit.
 struct PromptWatch {
+    min_polls: u32,
     /// Per pane: the program in the foreground, the polls it has been there,
     /// and the polls since a shell came back.
     panes: HashMap<Target, (Option<String>, u32, u32)>,
 }
 
 impl PromptWatch {
+    /// A watch that counts a program as an agent after `min_runtime` of polls
+    /// every `interval` (at least one poll).
+    fn new(min_runtime: Duration, interval: Duration) -> Self {
+        let polls = min_runtime.as_nanos().div_ceil(interval.as_nanos().max(1)).max(1);
+        Self { min_polls: u32::try_from(polls).unwrap_or(u32::MAX), panes: HashMap::new() }
+    }
+
     fn observe(&mut self, target: &Target, command: &str) -> Option<String> {
+        let min_polls = self.min_polls;
         let (program, program_polls, shell_polls) = self.panes.entry(target.clone()).or_insert((None, 0, 0));
         if !is_shell(command) {
             if program.as_deref() != Some(command) {
@@ -107,7 +116,7 @@ impl PromptWatch {
         if *shell_polls < 2 {
             return None;
         }
-        let ran_long = *program_polls >= AGENT_MIN_POLLS;
+        let ran_long = *program_polls >= min_polls;
         *program_polls = 0;
         let exited = program.take();
         if ran_long { exited } else { None }
@@ -247,7 +256,7 @@ async fn record(args: Args, mut appender: Appender, mut detector: Detector) -> R
     // Per pane: blake3 of the last stored content and the size it had.
     let mut last: HashMap<Target, ([u8; 32], u32, u32)> = HashMap::new();
     let mut counters = Counters { events: 0, captures: 0, crashes: 0, bytes: 0 };
-    let mut prompts = PromptWatch::default();
+    let mut prompts = PromptWatch::new(args.agent_min_runtime, args.interval);
     let mut ended_by_tmux = false;
     loop {
         tokio::select! {
@@ -439,7 +448,7 @@ mod tests {
     #[test]
     fn a_program_exiting_to_the_prompt_is_reported_once_after_two_polls() {
         let t: Target = "s:0.0".parse().unwrap();
-        let mut w = PromptWatch::default();
+        let mut w = PromptWatch::new(Duration::from_secs(3), Duration::from_secs(1));
         assert_eq!(w.observe(&t, "bash"), None, "a shell from the start is no crash");
         assert_eq!(w.observe(&t, "bash"), None);
         for _ in 0..3 {
