@@ -171,7 +171,11 @@ fn run_read(db: &ctx::Db, command: Command, io: &mut ctx::Io) -> anyhow::Result<
         Command::Session(a) => cmd::session::run_read(db, a, io),
         Command::Query(a) => cmd::query::run(db, a, io),
         Command::Export(a) => cmd::export::run(db, a, io),
-        Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) | Command::Restore(_) | Command::Demo(_) => {
+        Command::Ingest(_)
+        | Command::Emit(_)
+        | Command::Serve(_)
+        | Command::Restore(_)
+        | Command::Demo(_) => {
             anyhow::bail!("internal: this command does not run against a shared database")
         }
     }

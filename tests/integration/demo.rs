@@ -41,7 +41,7 @@ fn the_demo_records_a_team_a_schedule_and_exactly_one_crash() {
     assert!(out.status.success(), "demo failed:\n{text}\n{}", stderr(&out));
     for section in [
         "== state",
-        "== metrics",
+        "== key metrics",
         "== query: events by kind",
         "== query: busiest panes",
         "== query: crashes",

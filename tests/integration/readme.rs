@@ -110,7 +110,15 @@ impl Sandbox {
         }
         // Commands that run until stopped get 3 s, then SIGTERM (exit 124 or 0 is fine).
         let until_stopped = line.contains("Ctrl-C stops");
-        let mut child = self.sh(code).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // Output goes to files: a pipe nobody drains would block a chatty command.
+        let out_path = self.dir.path().join(".readme-line.out");
+        let err_path = self.dir.path().join(".readme-line.err");
+        let mut child = self
+            .sh(code)
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap();
         let limit = if until_stopped { Duration::from_secs(3) } else { Duration::from_secs(120) };
         let start = Instant::now();
         while child.try_wait().unwrap().is_none() {
@@ -124,7 +132,13 @@ impl Sandbox {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let out = child.wait_with_output().unwrap();
+        let status = child.wait().unwrap();
+        let out = Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap(),
+            stderr: std::fs::read(&err_path).unwrap(),
+        };
+        eprintln!("README {:>6.2}s  {code}", start.elapsed().as_secs_f64());
         if !until_stopped {
             assert!(
                 out.status.success(),
@@ -140,8 +154,10 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         for child in &mut self.background {
-            let _ =
-                rustix::process::kill_process(rustix::process::Pid::from_child(child), rustix::process::Signal::TERM);
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_child(child),
+                rustix::process::Signal::TERM,
+            );
             let _ = child.wait();
         }
         for socket in [None, Some("work")] {
@@ -177,10 +193,15 @@ fn every_readme_command_runs() {
                 }
             }
             "sql" => {
-                let text: String =
-                    lines.iter().filter(|l| !l.trim_start().starts_with("--")).cloned().collect::<Vec<_>>().join(" ");
+                let text: String = lines
+                    .iter()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 for stmt in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                    let out = sandbox.command(bin_path().to_str().unwrap()).args(["query", stmt]).output().unwrap();
+                    let out =
+                        sandbox.command(bin_path().to_str().unwrap()).args(["query", stmt]).output().unwrap();
                     assert!(
                         out.status.success(),
                         "README query failed: {stmt}\n{}",
@@ -190,8 +211,11 @@ fn every_readme_command_runs() {
                 }
             }
             "duckdb" => {
-                let have_duckdb =
-                    sandbox.command("python3").args(["-c", "import duckdb"]).status().is_ok_and(|s| s.success());
+                let have_duckdb = sandbox
+                    .command("python3")
+                    .args(["-c", "import duckdb"])
+                    .status()
+                    .is_ok_and(|s| s.success());
                 if !have_duckdb {
                     eprintln!("README duckdb block not run: the duckdb Python package is not installed");
                     continue;

@@ -49,7 +49,8 @@ const SCRIPTS: [(&str, &str); 3] = [
 
 /// The engineer's crate: a config loader with tests, whose binary panics
 /// when its config file is missing.
-const CRATE_MANIFEST: &str = "[package]\nname = \"agent-worker\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n";
+const CRATE_MANIFEST: &str =
+    "[package]\nname = \"agent-worker\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n";
 const CRATE_MAIN: &str = r##"//! Reads `name = role` lines and starts the agents.
 use std::collections::BTreeMap;
 
@@ -221,7 +222,8 @@ impl Orc {
 
     /// Runs a command; its stdout, or an error with its stderr.
     fn output(&self, args: &[&str]) -> Result<String> {
-        let out = self.cmd(args).output().with_context(|| format!("cannot run orc-log {}", args.join(" ")))?;
+        let out =
+            self.cmd(args).output().with_context(|| format!("cannot run orc-log {}", args.join(" ")))?;
         if !out.status.success() {
             bail!("orc-log {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
         }
@@ -265,7 +267,10 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
     match demo(db_dir, &args) {
         Ok(()) => Ok(0),
         Err(e) if e.is::<Interrupted>() || INTERRUPTED.load(Ordering::SeqCst) => {
-            eprintln!("orc-log demo: interrupted; the tmux server is stopped, the database kept at {}", db_dir.display());
+            eprintln!(
+                "orc-log demo: interrupted; the tmux server is stopped, the database kept at {}",
+                db_dir.display()
+            );
             Ok(130)
         }
         Err(e) => Err(e),
@@ -319,14 +324,16 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
         }
     };
     std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let work = tempfile::Builder::new().prefix("orc-log-demo-").tempdir().context("cannot make a scratch dir")?;
+    let work =
+        tempfile::Builder::new().prefix("orc-log-demo-").tempdir().context("cannot make a scratch dir")?;
     let progress = Progress::new();
 
     progress.step("starting orc-log serve");
     let mut server = Guarded(None);
     if Client::connect(db_dir)?.is_none() {
         let log = std::fs::File::create(out_dir.join("serve.log"))?;
-        let child = orc.cmd(&["serve"]).stdout(Stdio::null()).stderr(log).spawn().context("cannot start serve")?;
+        let child =
+            orc.cmd(&["serve"]).stdout(Stdio::null()).stderr(log).spawn().context("cannot start serve")?;
         server.0 = Some(child);
         let start = Instant::now();
         while Client::connect(db_dir)?.is_none() {
@@ -362,7 +369,14 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
     let shell = "bash --norc --noprofile";
     let size = ["-x", "160", "-y", "48"];
     let krate_dir = krate.display().to_string();
-    tmux.run(&[&["new-session", "-d", "-s", "orch", "-n", "orchestrator"], &size[..], &[&agent_loop("orchestrator")]].concat())?;
+    tmux.run(
+        &[
+            &["new-session", "-d", "-s", "orch", "-n", "orchestrator"],
+            &size[..],
+            &[&agent_loop("orchestrator")],
+        ]
+        .concat(),
+    )?;
     // Windows keep the names given here (tmux would rename them after their commands).
     tmux.run(&["set-option", "-g", "automatic-rename", "off"])?;
     tmux.run(&["set-window-option", "-t", "orch:0", "automatic-rename", "off"])?;
@@ -410,7 +424,11 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
 
     progress.step("orchestrator briefs the PM; a check-in is scheduled");
     tmux.wait_for("proj:0", "waiting for messages", Duration::from_secs(10))?;
-    script("send-claude-message.sh", "orchestrator", &["proj:0", "Sprint 1: ship the agent-worker crate; tests first"])?;
+    script(
+        "send-claude-message.sh",
+        "orchestrator",
+        &["proj:0", "Sprint 1: ship the agent-worker crate; tests first"],
+    )?;
     script("schedule_with_note.sh", "orchestrator", &["0.25", "check on the engineers' test run", "orch:0"])?;
 
     progress.step("eng-1 runs the tests (cargo test)");
@@ -446,11 +464,19 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
     progress.step("state, metrics and queries");
     let run_scope = format!("seq > {start_seq}");
     let state = orc.output(&["state"])?;
-    let metrics = orc.output(&["metrics"])?;
+    // Key metrics: the Prometheus series without histogram buckets and comments.
+    let metrics: String = orc
+        .output(&["metrics", "--format", "prometheus"])?
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.contains("_bucket{"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let queries = [
         (
             "events by kind",
-            format!("SELECT kind, count(*) AS events FROM events WHERE {run_scope} GROUP BY kind ORDER BY events DESC, kind"),
+            format!(
+                "SELECT kind, count(*) AS events FROM events WHERE {run_scope} GROUP BY kind ORDER BY events DESC, kind"
+            ),
         ),
         (
             "busiest panes",
@@ -489,8 +515,15 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
 
     progress.step("exporting eng-1's pane as asciicast");
     let cast = out_dir.join("eng-1.cast");
-    let cast_out =
-        orc.output(&["session", "export", "proj:1.0", "--format", "asciicast", "--output", &cast.display().to_string()])?;
+    let cast_out = orc.output(&[
+        "session",
+        "export",
+        "proj:1.0",
+        "--format",
+        "asciicast",
+        "--output",
+        &cast.display().to_string(),
+    ])?;
     let verify = orc.output(&["verify"])?;
     server.stop();
     progress.step("done");
@@ -506,7 +539,7 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
     println!("orc-log demo: recorded a private tmux team for {recorded_secs:.0} s into {db}");
     section("state (`orc-log state`)");
     print!("{state}");
-    section("metrics (`orc-log metrics`; Prometheus text with --format prometheus)");
+    section("key metrics (`orc-log metrics --format prometheus`, without histogram buckets)");
     print!("{metrics}");
     for ((title, sql), answer) in queries.iter().zip(&answers) {
         section(&format!("query: {title}"));
@@ -521,7 +554,9 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
     println!("$ orc-log --db {} state", restored.display());
     print!("{restored_state}");
     section("replay and export a pane");
-    println!("$ orc-log{db_flag} session replay proj:1.0 --speed 4      # plays eng-1's pane in this terminal");
+    println!(
+        "$ orc-log{db_flag} session replay proj:1.0 --speed 4      # plays eng-1's pane in this terminal"
+    );
     println!("$ orc-log{db_flag} session export proj:1.0 --format asciicast --output {}", cast.display());
     print!("{cast_out}");
     println!("  (play it with `asciinema play {}`)", cast.display());
@@ -529,8 +564,12 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
     print!("{verify}");
     if args.keep {
         let socket = format!("orc-log-demo-{}", std::process::id());
-        println!("\nThe tmux server is still running: `tmux -L {socket} attach`; stop it with `tmux -L {socket} kill-server`.");
+        println!(
+            "\nThe tmux server is still running: `tmux -L {socket} attach`; stop it with `tmux -L {socket} kill-server`."
+        );
     }
-    println!("\nExplore further: orc-log tail, orc-log query \"SELECT ...\", orc-log session list (README.md has a tour).");
+    println!(
+        "\nExplore further: orc-log tail, orc-log query \"SELECT ...\", orc-log session list (README.md has a tour)."
+    );
     Ok(())
 }

@@ -350,7 +350,11 @@ fn exec(db: &Db, args: Vec<String>, cwd: PathBuf, tx: mpsc::Sender<Response>) {
                     writeln!(err, "orc-log: session record runs in its own process, not inside the server");
                 2
             }
-            Command::Ingest(_) | Command::Emit(_) | Command::Serve(_) | Command::Restore(_) | Command::Demo(_) => {
+            Command::Ingest(_)
+            | Command::Emit(_)
+            | Command::Serve(_)
+            | Command::Restore(_)
+            | Command::Demo(_) => {
                 let _ = writeln!(err, "orc-log: this command cannot run inside the server");
                 2
             }
