@@ -244,6 +244,29 @@ pub fn backup_create(log: &Log, dest: &Path) -> Segment {
     seg
 }
 
+/// The criterion settings every bench here uses: 10 samples, 1 s warm-up and
+/// `measurement_secs` of measurement (these are slow, I/O-bound operations on
+/// a 2-core machine).
+pub fn criterion_config(measurement_secs: u64) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(measurement_secs))
+}
+
+/// The `orc-log` binary that external-process benches run: `$ORC_LOG_BIN`,
+/// else `target/release/orc-log` under the workspace root (build it with
+/// `cargo build --release -p orc-log`).
+pub fn orc_log_binary() -> PathBuf {
+    match std::env::var_os("ORC_LOG_BIN").filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+            manifest.parent().unwrap_or(manifest).join("target/release/orc-log")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,28 +308,5 @@ mod tests {
             .unwrap_or_else(|e| panic!("restore: {e}"));
         assert_eq!(r.last_seq, n / 2);
         assert_eq!(open_log(&to).head().seq, n / 2);
-    }
-}
-
-/// The criterion settings every bench here uses: 10 samples, 1 s warm-up and
-/// `measurement_secs` of measurement (these are slow, I/O-bound operations on
-/// a 2-core machine).
-pub fn criterion_config(measurement_secs: u64) -> criterion::Criterion {
-    criterion::Criterion::default()
-        .sample_size(10)
-        .warm_up_time(std::time::Duration::from_secs(1))
-        .measurement_time(std::time::Duration::from_secs(measurement_secs))
-}
-
-/// The `orc-log` binary that external-process benches run: `$ORC_LOG_BIN`,
-/// else `target/release/orc-log` under the workspace root (build it with
-/// `cargo build --release -p orc-log`).
-pub fn orc_log_binary() -> PathBuf {
-    match std::env::var_os("ORC_LOG_BIN").filter(|v| !v.is_empty()) {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-            manifest.parent().unwrap_or(manifest).join("target/release/orc-log")
-        }
     }
 }

@@ -5,7 +5,6 @@ use crate::client::Client;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Run the quickstart on a private tmux server and show what orc-log keeps.
@@ -95,9 +94,6 @@ fn agent_loop(role: &str) -> String {
     )
 }
 
-/// Set by Ctrl-C (SIGINT) or SIGTERM.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
 /// The demo was interrupted.
 #[derive(Debug)]
 struct Interrupted;
@@ -111,7 +107,7 @@ impl std::fmt::Display for Interrupted {
 impl std::error::Error for Interrupted {}
 
 fn check_interrupted() -> Result<()> {
-    if INTERRUPTED.load(Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
+    if super::interrupted() { Err(Interrupted.into()) } else { Ok(()) }
 }
 
 /// Sleeps `d`, waking early (with an error) on Ctrl-C.
@@ -262,11 +258,10 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
     if Command::new("cargo").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
         bail!("the demo needs cargo (the engineers build a Rust crate): install Rust from https://rustup.rs");
     }
-    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
-        .context("cannot install the Ctrl-C handler")?;
+    super::catch_interrupts()?;
     match demo(db_dir, &args) {
         Ok(()) => Ok(0),
-        Err(e) if e.is::<Interrupted>() || INTERRUPTED.load(Ordering::SeqCst) => {
+        Err(e) if e.is::<Interrupted>() || super::interrupted() => {
             eprintln!(
                 "orc-log demo: interrupted; the tmux server is stopped, the database kept at {}",
                 db_dir.display()

@@ -25,6 +25,33 @@ pub fn parse_time(s: &str) -> Result<i64> {
     orc_log_schemas::parse_rfc3339(s).map_err(|e| anyhow!(e))
 }
 
+/// Set by SIGINT, SIGTERM or SIGHUP once [`catch_interrupts`] ran.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, SIGINT (Ctrl-C), SIGTERM and SIGHUP no longer end the
+/// process but set a flag that [`interrupted`] reads, so a long command can
+/// clean up (restore the screen, stop its tmux server) and exit itself.
+/// Calling it again is a no-op.
+///
+/// # Errors
+/// When the handler cannot be installed (the signals then keep their default
+/// action).
+pub fn catch_interrupts() -> Result<()> {
+    static INSTALLED: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            ctrlc::set_handler(|| INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst))
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| anyhow!("cannot catch Ctrl-C: {e}"))
+}
+
+/// Whether SIGINT, SIGTERM or SIGHUP arrived since [`catch_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The tokio runtime SQL work runs on: two workers (the machine's cores are
 /// shared with the writer).
 pub fn query_runtime() -> Result<tokio::runtime::Runtime> {

@@ -10,8 +10,6 @@ use anyhow::{Context, Result, anyhow};
 use orc_log_engine::Filter;
 use orc_log_schemas::{EventBody, Kind, Target, format_rfc3339};
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Captures decoded per page; the database lock is released between pages,
@@ -328,44 +326,19 @@ impl Drop for AltScreen<'_> {
     }
 }
 
-/// Set when SIGINT, SIGTERM or SIGHUP arrives during a terminal replay, so
-/// the screen is restored before the process exits.
-struct Interrupt(Arc<AtomicBool>);
+/// SIGINT, SIGTERM and SIGHUP during a terminal replay, caught so the
+/// screen is restored before the process exits.
+struct Interrupt;
 
 impl Interrupt {
-    /// Catches the signals on a helper thread; `None` when that is not
-    /// possible (the replay then runs with the default signal handling).
+    /// `None` when the signals cannot be caught (the replay then runs with
+    /// the default signal handling).
     fn install() -> Option<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-        let (mut int, mut term, mut hup) = {
-            let _ctx = rt.enter();
-            (
-                signal(SignalKind::interrupt()).ok()?,
-                signal(SignalKind::terminate()).ok()?,
-                signal(SignalKind::hangup()).ok()?,
-            )
-        };
-        let flag = Arc::new(AtomicBool::new(false));
-        let set = Arc::clone(&flag);
-        std::thread::Builder::new()
-            .name("replay-signals".into())
-            .spawn(move || {
-                rt.block_on(async {
-                    tokio::select! {
-                        _ = int.recv() => {}
-                        _ = term.recv() => {}
-                        _ = hup.recv() => {}
-                    }
-                });
-                set.store(true, Ordering::SeqCst);
-            })
-            .ok()?;
-        Some(Self(flag))
+        crate::cmd::catch_interrupts().ok().map(|()| Interrupt)
     }
 
     fn fired(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        crate::cmd::interrupted()
     }
 }
 
@@ -383,16 +356,14 @@ fn sleep_until(deadline: Instant, interrupt: Option<&Interrupt>) -> bool {
     }
 }
 
+/// Calls its argument with each capture in order until it returns `false`.
+type FrameSource<'a> = &'a mut dyn FnMut(&mut dyn FnMut(Capture) -> Result<bool>) -> Result<()>;
+
 /// Plays the frames on the terminal with their timing; exit status 130 when
 /// interrupted.
 /// The frames come from `source`, which calls its argument with each capture
 /// in order until it returns `false`.
-fn play(
-    args: &Args,
-    count: u64,
-    io: &mut Io,
-    source: &mut dyn FnMut(&mut dyn FnMut(Capture) -> Result<bool>) -> Result<()>,
-) -> Result<u8> {
+fn play(args: &Args, count: u64, io: &mut Io, source: FrameSource<'_>) -> Result<u8> {
     let interrupt = Interrupt::install();
     let screen = AltScreen::enter(&mut *io.out)?;
     let mut i = 0u64;
