@@ -247,3 +247,26 @@ fn replay_plays_on_a_terminal_also_through_a_server() {
     crate::server::signal(&server, "TERM");
     assert!(crate::server::wait_exit(&mut server).success());
 }
+
+#[test]
+fn records_without_a_utf8_locale() {
+    // Under LANG=C tmux prints tabs and non-ASCII text as `_` unless asked
+    // for UTF-8 (`tmux -u`): cron jobs and services often run so.
+    let (_dir, db) = temp_db();
+    let tmux = TmuxServer::start("cloc");
+    tmux.tmux(&["send-keys", "-t", "cloc:0", "echo héllo-$((6*7))", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = crate::common::orc(&db)
+        .args(["session", "record", "--tmux-socket", &tmux.socket, "--interval", "200ms", "--duration", "1s"])
+        .env_remove("LC_ALL")
+        .env_remove("LC_CTYPE")
+        .env("LANG", "C")
+        .output()
+        .unwrap();
+    assert_success(out, "record under LANG=C");
+    let events = tail_json(&db);
+    let captures = kind(&events, "capture");
+    assert!(!captures.is_empty(), "panes are listed and captured: {events:?}");
+    assert_eq!(captures[0]["target"], "cloc:0.0");
+    assert!(captures.iter().any(|c| c["content"].as_str().unwrap().contains("héllo-42")), "{captures:?}");
+}

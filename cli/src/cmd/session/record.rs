@@ -234,7 +234,9 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
 }
 
 async fn record(args: Args, mut appender: Appender, mut detector: Detector) -> Result<u8> {
-    let mut base = Vec::new();
+    // `-u`: UTF-8 output whatever the locale; without it, under LANG=C tmux
+    // prints the list-panes tabs (and any non-ASCII text) as `_`.
+    let mut base = vec!["-u".to_owned()];
     if let Some(name) = &args.tmux_socket {
         base.extend(["-L".to_owned(), name.clone()]);
     }
