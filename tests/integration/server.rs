@@ -276,3 +276,39 @@ fn without_a_server_a_second_writer_is_told_who_holds_the_database() {
     drop(holder.stdin.take());
     assert!(wait_exit(&mut holder).success());
 }
+
+/// Open file descriptors of process `pid`.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn a_follower_that_goes_away_is_stopped_in_the_server() {
+    let (_dir, db) = temp_db();
+    assert_success(run(&db, &["emit", "marker", "--label", "one"]), "emit");
+    let mut server = start_server(&db);
+    std::thread::sleep(Duration::from_millis(300));
+    let baseline = open_fds(server.id());
+    let mut follower = Command::new(bin_path())
+        .args(["--db", db.to_str().unwrap(), "tail", "--follow"])
+        .env_remove("ORC_LOG_DB")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while open_fds(server.id()) <= baseline {
+        assert!(start.elapsed() < Duration::from_secs(20), "the follower did not connect");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    // The server notices the closed connection, stops the silent follow and
+    // closes its end: its descriptors return to what they were.
+    let start = Instant::now();
+    while open_fds(server.id()) > baseline {
+        assert!(start.elapsed() < Duration::from_secs(10), "the server still serves a client that went away");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+}

@@ -279,10 +279,25 @@ async fn connection(
                 let exec_db = db.clone();
                 let task = tokio::task::spawn_blocking(move || exec(&exec_db, args, cwd, otx));
                 let mut ok = true;
-                while let Some(resp) = orx.recv().await {
-                    if framed.send(encode(resp)).await.is_err() {
-                        ok = false;
-                        break;
+                loop {
+                    tokio::select! {
+                        resp = orx.recv() => match resp {
+                            Some(resp) => {
+                                if framed.send(encode(resp)).await.is_err() {
+                                    ok = false;
+                                    break;
+                                }
+                            }
+                            None => break,
+                        },
+                        // A client sends nothing while its command runs: anything
+                        // (EOF above all: the client went away) ends the command,
+                        // whose next write then fails, even if it prints nothing
+                        // for a long time (`tail --follow`).
+                        _ = framed.next() => {
+                            ok = false;
+                            break;
+                        }
                     }
                 }
                 drop(orx);
