@@ -1,11 +1,19 @@
 //! What a command runs against: the database (opened here or owned by a
 //! server) and where its output goes (the terminal, or a client's socket).
 
-use orc_log_engine::Log;
+use orc_log_engine::{EventMeta, Filter, Log};
+use orc_log_schemas::Record;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
+
+/// Records decoded per page by the read commands (see [`Db::for_each_record`]).
+pub const PAGE_RECORDS: usize = 1024;
+
+/// Frame headers read per page when only headers are needed
+/// ([`Db::for_each_meta`]).
+pub const PAGE_META: usize = 16_384;
 
 /// A shared handle to an open database.
 ///
@@ -52,6 +60,63 @@ impl Db {
     pub fn read<R>(&self, f: impl FnOnce(&Log) -> R) -> R {
         let guard = self.log.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&guard)
+    }
+
+    /// Calls `each` with every record `filter` selects, in seq order, reading
+    /// `page` records per hold of the shared lock (it is released between
+    /// pages and never held while `each` runs, so a slow reader never holds
+    /// up writers for long). Stops early when `each` returns `false`.
+    ///
+    /// # Errors
+    /// A read error, or the first error `each` returns.
+    pub fn for_each_record(
+        &self,
+        filter: &Filter,
+        page: usize,
+        each: impl FnMut(Record) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
+        self.for_each_page(filter, |log, f| log.scan(f)?.take(page).collect(), |r: &Record| r.seq, each)
+    }
+
+    /// [`Db::for_each_record`] over frame headers only (`Log::scan_meta`:
+    /// nothing is decompressed).
+    ///
+    /// # Errors
+    /// A read error, or the first error `each` returns.
+    pub fn for_each_meta(
+        &self,
+        filter: &Filter,
+        page: usize,
+        each: impl FnMut(EventMeta) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
+        self.for_each_page(
+            filter,
+            |log, f| log.scan_meta(f)?.take(page).collect(),
+            |m: &EventMeta| m.seq,
+            each,
+        )
+    }
+
+    /// The page loop of [`Db::for_each_record`] and [`Db::for_each_meta`]:
+    /// `read` returns the next page from `filter.from_seq` on.
+    fn for_each_page<T>(
+        &self,
+        filter: &Filter,
+        read: impl Fn(&Log, Filter) -> orc_log_engine::Result<Vec<T>>,
+        seq: impl Fn(&T) -> u64,
+        mut each: impl FnMut(T) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
+        let mut filter = filter.clone();
+        loop {
+            let items = self.read(|log| read(log, filter.clone()))?;
+            let Some(end) = items.last().map(&seq) else { return Ok(()) };
+            for item in items {
+                if !each(item)? {
+                    return Ok(());
+                }
+            }
+            filter.from_seq = end + 1;
+        }
     }
 
     /// Runs `f` with exclusive access, then announces the new head.

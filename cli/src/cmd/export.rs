@@ -1,7 +1,7 @@
 //! `orc-log export`: the log as NDJSON, or its SQL tables as Parquet files.
 
 use crate::cmd::Staged;
-use crate::ctx::{Db, Io};
+use crate::ctx::{Db, Io, PAGE_RECORDS};
 use anyhow::{Result, bail};
 use orc_log_engine::Filter;
 use orc_log_projections::sql::{self, export::ExportRange};
@@ -58,9 +58,6 @@ enum Partition {
     Day,
 }
 
-/// Events read per page; the database lock is released between pages.
-const PAGE_EVENTS: usize = 1024;
-
 /// Runs `orc-log export`.
 pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
     if let (Some(since), Some(until)) = (args.since, args.until)
@@ -81,7 +78,7 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
 
 fn ndjson(db: &Db, args: &Args, io: &mut Io) -> Result<u8> {
     let head = db.read(|log| log.head().seq);
-    let mut filter = Filter {
+    let filter = Filter {
         from_seq: 1,
         until_seq: Some(head),
         since_ns: args.since,
@@ -97,19 +94,14 @@ fn ndjson(db: &Db, args: &Args, io: &mut Io) -> Result<u8> {
         None => None,
     };
     let mut events = 0u64;
-    loop {
-        let page =
-            db.read(|log| log.scan(filter.clone())?.take(PAGE_EVENTS).collect::<Result<Vec<_>, _>>())?;
-        let Some(end) = page.last().map(|r| r.seq) else { break };
-        for r in &page {
-            match &mut staged {
-                Some((_, out)) => writeln!(out, "{}", to_json_line(r))?,
-                None => writeln!(io.out, "{}", to_json_line(r))?,
-            }
+    db.for_each_record(&filter, PAGE_RECORDS, |r| {
+        match &mut staged {
+            Some((_, out)) => writeln!(out, "{}", to_json_line(&r))?,
+            None => writeln!(io.out, "{}", to_json_line(&r))?,
         }
-        events += page.len() as u64;
-        filter.from_seq = end + 1;
-    }
+        events += 1;
+        Ok(true)
+    })?;
     match (staged, &dest) {
         (Some((staged, out)), Some(dest)) => {
             out.into_inner().map_err(|e| e.into_error())?;

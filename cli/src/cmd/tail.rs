@@ -1,6 +1,6 @@
 //! `orc-log tail`: print events from the log, and follow new ones.
 
-use crate::ctx::{Db, Io};
+use crate::ctx::{Db, Io, PAGE_RECORDS};
 use crate::render;
 use anyhow::{Result, bail};
 use orc_log_engine::Filter;
@@ -8,10 +8,6 @@ use orc_log_schemas::{Kind, Record, Target, to_json_line};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::time::Duration;
-
-/// Events read per page; the database lock is released between pages, so a
-/// slow reader never holds up writers for long.
-const PAGE_EVENTS: usize = 1024;
 
 /// Print events, oldest first: the whole log from seq 1 unless --since,
 /// --from-seq or -n narrow it.
@@ -60,12 +56,6 @@ fn parse_kind(s: &str) -> Result<Kind, String> {
     })
 }
 
-/// Up to [`PAGE_EVENTS`] matching records from `filter.from_seq` on.
-fn page(db: &Db, filter: &Filter) -> Result<Vec<Record>> {
-    db.read(|log| log.scan(filter.clone())?.take(PAGE_EVENTS).collect::<Result<Vec<_>, _>>())
-        .map_err(Into::into)
-}
-
 /// Runs `orc-log tail`.
 pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
     if args.follow && !io.served {
@@ -99,24 +89,20 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
         Some(n) if !unfiltered => Some(VecDeque::with_capacity(n.min(4096))),
         _ => None,
     };
-    loop {
-        let records = page(db, &filter)?;
-        let Some(end) = records.last().map(|r| r.seq) else { break };
-        for r in records {
-            match (&mut last, args.n) {
-                (Some(ring), Some(n)) => {
-                    if n > 0 {
-                        if ring.len() == n {
-                            ring.pop_front();
-                        }
-                        ring.push_back(r);
+    db.for_each_record(&filter, PAGE_RECORDS, |r| {
+        match (&mut last, args.n) {
+            (Some(ring), Some(n)) => {
+                if n > 0 {
+                    if ring.len() == n {
+                        ring.pop_front();
                     }
+                    ring.push_back(r);
                 }
-                _ => write(io.out, &r)?,
             }
+            _ => write(io.out, &r)?,
         }
-        filter.from_seq = end + 1;
-    }
+        Ok(true)
+    })?;
     if let Some(ring) = last {
         for r in &ring {
             write(io.out, r)?;
@@ -133,14 +119,10 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
         let head_now = db.read(|log| log.head().seq);
         if head_now >= filter.from_seq {
             filter.until_seq = Some(head_now);
-            loop {
-                let records = page(db, &filter)?;
-                let Some(end) = records.last().map(|r| r.seq) else { break };
-                for r in &records {
-                    write(io.out, r)?;
-                }
-                filter.from_seq = end + 1;
-            }
+            db.for_each_record(&filter, PAGE_RECORDS, |r| {
+                write(io.out, &r)?;
+                Ok(true)
+            })?;
             filter.from_seq = head_now + 1;
         }
         // A flush to a client that went away fails, which ends the follow.

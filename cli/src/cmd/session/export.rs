@@ -5,16 +5,13 @@
 
 use super::replay::{Capture, capture_filter, capture_span, for_each_capture, no_captures};
 use crate::cmd::Staged;
-use crate::ctx::{Db, Io};
+use crate::ctx::{Db, Io, PAGE_RECORDS};
 use anyhow::{Context, Result};
 use orc_log_engine::Filter;
 use orc_log_schemas::{EventBody, Kind, Target};
 use serde_json::json;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-
-/// Markers decoded per page.
-const PAGE_MARKERS: usize = 1024;
 
 /// Pane size used when the first capture does not record one.
 const DEFAULT_SIZE: (u32, u32) = (80, 24);
@@ -149,7 +146,7 @@ impl<W: Write> Cast<W> {
 /// The labels of markers for `target` or for no pane within [`from`, `to`],
 /// in time order (ties in log order).
 fn markers(db: &Db, target: &Target, from: i64, to: i64, head: u64) -> Result<Vec<(i64, String)>> {
-    let mut filter = Filter {
+    let filter = Filter {
         from_seq: 1,
         until_seq: Some(head),
         kinds: vec![Kind::Marker],
@@ -158,20 +155,14 @@ fn markers(db: &Db, target: &Target, from: i64, to: i64, head: u64) -> Result<Ve
         ..Filter::default()
     };
     let mut found = Vec::new();
-    loop {
-        let page = db.read(|log| -> Result<Vec<_>> {
-            Ok(log.scan(filter.clone())?.take(PAGE_MARKERS).collect::<Result<Vec<_>, _>>()?)
-        })?;
-        let Some(end) = page.last().map(|r| r.seq) else { break };
-        for r in page {
-            if let EventBody::Marker { label, target: t } = r.event.body
-                && t.as_ref().is_none_or(|t| t == target)
-            {
-                found.push((r.event.ts_ns, label));
-            }
+    db.for_each_record(&filter, PAGE_RECORDS, |r| {
+        if let EventBody::Marker { label, target: t } = r.event.body
+            && t.as_ref().is_none_or(|t| t == target)
+        {
+            found.push((r.event.ts_ns, label));
         }
-        filter.from_seq = end + 1;
-    }
+        Ok(true)
+    })?;
     found.sort_by_key(|(ts, _)| *ts);
     Ok(found)
 }

@@ -1,18 +1,12 @@
 //! `orc-log session list`: the recorded panes, with their window and agent
 //! names and how many captures each has.
 
-use crate::ctx::{Db, Io};
+use crate::ctx::{Db, Io, PAGE_META, PAGE_RECORDS};
 use anyhow::{Context, Result};
 use orc_log_engine::Filter;
 use orc_log_schemas::{EventBody, Kind, Target, format_rfc3339};
 use serde_json::json;
 use std::collections::BTreeMap;
-
-/// Frame headers read per page when counting captures.
-const PAGE_META: usize = 16_384;
-
-/// Lifecycle events decoded per page.
-const PAGE_EVENTS: usize = 1024;
 
 /// List the recorded panes: every target with at least one capture.
 ///
@@ -82,16 +76,11 @@ impl Names {
 
 /// Capture counts and times per pane (scope), from headers only, in pages.
 fn captures(db: &Db, head: u64) -> Result<BTreeMap<String, Captures>> {
-    let mut filter =
+    let filter =
         Filter { from_seq: 1, until_seq: Some(head), kinds: vec![Kind::Capture], ..Filter::default() };
     let mut panes: BTreeMap<String, Captures> = BTreeMap::new();
-    loop {
-        let page = db.read(|log| -> Result<Vec<_>> {
-            Ok(log.scan_meta(filter.clone())?.take(PAGE_META).collect::<Result<Vec<_>, _>>()?)
-        })?;
-        let Some(end) = page.last().map(|m| m.seq) else { break };
-        for m in page {
-            let Some(scope) = m.scope else { continue };
+    db.for_each_meta(&filter, PAGE_META, |m| {
+        if let Some(scope) = m.scope {
             panes
                 .entry(scope)
                 .and_modify(|c| {
@@ -101,30 +90,24 @@ fn captures(db: &Db, head: u64) -> Result<BTreeMap<String, Captures>> {
                 })
                 .or_insert(Captures { count: 1, first_ns: m.ts_ns, last_ns: m.ts_ns });
         }
-        filter.from_seq = end + 1;
-    }
+        Ok(true)
+    })?;
     Ok(panes)
 }
 
 /// Window and agent names from the lifecycle events, in pages.
 fn names(db: &Db, head: u64) -> Result<Names> {
-    let mut filter = Filter {
+    let filter = Filter {
         from_seq: 1,
         until_seq: Some(head),
         kinds: vec![Kind::WindowOpened, Kind::WindowRenamed, Kind::AgentRegistered],
         ..Filter::default()
     };
     let mut names = Names::default();
-    loop {
-        let page = db.read(|log| -> Result<Vec<_>> {
-            Ok(log.scan(filter.clone())?.take(PAGE_EVENTS).collect::<Result<Vec<_>, _>>()?)
-        })?;
-        let Some(end) = page.last().map(|r| r.seq) else { break };
-        for r in page {
-            names.apply(r.event.body);
-        }
-        filter.from_seq = end + 1;
-    }
+    db.for_each_record(&filter, PAGE_RECORDS, |r| {
+        names.apply(r.event.body);
+        Ok(true)
+    })?;
     Ok(names)
 }
 

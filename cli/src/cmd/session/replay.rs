@@ -5,7 +5,7 @@
 //! pages ([`capture_span`], [`for_each_capture`]) and the escape-sequence
 //! filter ([`ansi`]).
 
-use crate::ctx::{Db, Io};
+use crate::ctx::{Db, Io, PAGE_META};
 use anyhow::{Context, Result, anyhow};
 use orc_log_engine::Filter;
 use orc_log_schemas::{EventBody, Kind, Target, format_rfc3339};
@@ -15,9 +15,6 @@ use std::time::{Duration, Instant};
 /// Captures decoded per page; the database lock is released between pages,
 /// so a replay never holds up writers for long.
 const PAGE_CAPTURES: usize = 256;
-
-/// Frame headers read per page when counting captures (no body is decompressed).
-const PAGE_META: usize = 16_384;
 
 /// Longest single sleep while waiting for the next frame, so an interrupt
 /// (Ctrl-C) is noticed quickly.
@@ -127,26 +124,15 @@ pub(super) fn capture_filter(target: &Target, since: Option<i64>, until: Option<
 /// Counts the captures `filter` selects, reading headers only, in pages;
 /// `None` when there are none.
 pub(super) fn capture_span(db: &Db, filter: &Filter) -> Result<Option<Span>> {
-    let mut filter = filter.clone();
     let mut span: Option<Span> = None;
-    loop {
-        let page = db.read(|log| -> Result<Vec<(u64, i64)>> {
-            let mut v = Vec::new();
-            for m in log.scan_meta(filter.clone())?.take(PAGE_META) {
-                let m = m?;
-                v.push((m.seq, m.ts_ns));
-            }
-            Ok(v)
-        })?;
-        let Some(&(end, _)) = page.last() else { break };
-        for (_, ts) in page {
-            span = Some(match span {
-                None => Span { count: 1, first_ns: ts, last_ns: ts },
-                Some(s) => Span { count: s.count + 1, first_ns: s.first_ns, last_ns: s.last_ns.max(ts) },
-            });
-        }
-        filter.from_seq = end + 1;
-    }
+    db.for_each_meta(filter, PAGE_META, |m| {
+        let ts = m.ts_ns;
+        span = Some(match span {
+            None => Span { count: 1, first_ns: ts, last_ns: ts },
+            Some(s) => Span { count: s.count + 1, first_ns: s.first_ns, last_ns: s.last_ns.max(ts) },
+        });
+        Ok(true)
+    })?;
     Ok(span)
 }
 
@@ -158,22 +144,15 @@ pub(super) fn for_each_capture(
     filter: &Filter,
     mut each: impl FnMut(Capture) -> Result<bool>,
 ) -> Result<()> {
-    let mut filter = filter.clone();
-    loop {
-        let page = db.read(|log| -> Result<Vec<_>> {
-            Ok(log.scan(filter.clone())?.take(PAGE_CAPTURES).collect::<Result<Vec<_>, _>>()?)
-        })?;
-        let Some(end) = page.last().map(|r| r.seq) else { return Ok(()) };
-        for r in page {
-            let ts_ns = r.event.ts_ns;
-            if let EventBody::Capture { content, width, height, .. } = r.event.body
-                && !each(Capture { seq: r.seq, ts_ns, content, width, height })?
-            {
-                return Ok(());
+    db.for_each_record(filter, PAGE_CAPTURES, |r| {
+        let ts_ns = r.event.ts_ns;
+        match r.event.body {
+            EventBody::Capture { content, width, height, .. } => {
+                each(Capture { seq: r.seq, ts_ns, content, width, height })
             }
+            _ => Ok(true),
         }
-        filter.from_seq = end + 1;
-    }
+    })
 }
 
 /// The error for a selection without captures.
