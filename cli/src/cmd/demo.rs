@@ -123,6 +123,26 @@ fn pause(d: Duration) -> Result<()> {
     }
 }
 
+/// Calls `probe` every `every` until it gives a value, for at most
+/// `timeout`; then fails with `what` (waking early, with an error, on Ctrl-C).
+fn wait_until<T>(
+    timeout: Duration,
+    every: Duration,
+    what: impl FnOnce() -> String,
+    mut probe: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe()? {
+            return Ok(value);
+        }
+        if start.elapsed() > timeout {
+            bail!("{}", what());
+        }
+        pause(every)?;
+    }
+}
+
 /// The private tmux server; killed when dropped unless kept.
 struct Tmux {
     socket: String,
@@ -151,16 +171,15 @@ impl Tmux {
 
     /// Waits until the pane shows `needle`.
     fn wait_for(&self, target: &str, needle: &str, timeout: Duration) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            if self.run(&["capture-pane", "-p", "-J", "-S", "-200", "-t", target])?.contains(needle) {
-                return Ok(());
-            }
-            if start.elapsed() > timeout {
-                bail!("{target} did not show {needle:?} within {}s", timeout.as_secs());
-            }
-            pause(Duration::from_millis(250))?;
-        }
+        wait_until(
+            timeout,
+            Duration::from_millis(250),
+            || format!("{target} did not show {needle:?} within {}s", timeout.as_secs()),
+            || {
+                let text = self.run(&["capture-pane", "-p", "-J", "-S", "-200", "-t", target])?;
+                Ok(text.contains(needle).then_some(()))
+            },
+        )
     }
 }
 
@@ -235,16 +254,12 @@ impl Orc {
 
     /// Waits until an event of `kind` after `after` is in the log.
     fn wait_event(&self, kind: &str, after: u64, timeout: Duration) -> Result<serde_json::Value> {
-        let start = Instant::now();
-        loop {
-            if let Some(e) = self.events(kind, after)?.into_iter().next() {
-                return Ok(e);
-            }
-            if start.elapsed() > timeout {
-                bail!("no {kind} event within {}s", timeout.as_secs());
-            }
-            pause(Duration::from_millis(250))?;
-        }
+        wait_until(
+            timeout,
+            Duration::from_millis(250),
+            || format!("no {kind} event within {}s", timeout.as_secs()),
+            || Ok(self.events(kind, after)?.into_iter().next()),
+        )
     }
 }
 
@@ -330,13 +345,12 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
         let child =
             orc.cmd(&["serve"]).stdout(Stdio::null()).stderr(log).spawn().context("cannot start serve")?;
         server.0 = Some(child);
-        let start = Instant::now();
-        while Client::connect(db_dir)?.is_none() {
-            if start.elapsed() > Duration::from_secs(30) {
-                bail!("orc-log serve did not start; see {}", out_dir.join("serve.log").display());
-            }
-            pause(Duration::from_millis(50))?;
-        }
+        wait_until(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || format!("orc-log serve did not start; see {}", out_dir.join("serve.log").display()),
+            || Ok(Client::connect(db_dir)?.map(drop)),
+        )?;
     }
     let start_seq = orc.output(&["tail", "-n", "1", "--format", "json"])?;
     let start_seq = start_seq
