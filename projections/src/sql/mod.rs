@@ -244,25 +244,29 @@ mod tests {
         Db { _dir: dir, log: Arc::new(RwLock::new(log)) }
     }
 
+    /// Every row of `batches` as strings (arrow's display of each value).
+    fn strings(batches: &[arrow::record_batch::RecordBatch]) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for b in batches {
+            for r in 0..b.num_rows() {
+                out.push(
+                    b.columns()
+                        .iter()
+                        .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
+                        .collect(),
+                );
+            }
+        }
+        out
+    }
+
     /// Every row of `sql` as strings (arrow's display of each value).
     fn rows(db: &Db, sql: &str) -> Result<Vec<Vec<String>>, SqlError> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let until = db.log.read().unwrap().head().seq;
             let ctx = context(Arc::clone(&db.log), until, 256 << 20)?;
-            let batches = plan(&ctx, sql).await?.collect().await?;
-            let mut out = Vec::new();
-            for b in batches {
-                for r in 0..b.num_rows() {
-                    out.push(
-                        b.columns()
-                            .iter()
-                            .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
-                            .collect(),
-                    );
-                }
-            }
-            Ok(out)
+            Ok(strings(&plan(&ctx, sql).await?.collect().await?))
         })
     }
 
@@ -403,18 +407,7 @@ mod tests {
                         .unwrap();
                 }
             }
-            let mut out = Vec::new();
-            for b in ctx.sql(sql).await.unwrap().collect().await.unwrap() {
-                for r in 0..b.num_rows() {
-                    out.push(
-                        b.columns()
-                            .iter()
-                            .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
-                            .collect(),
-                    );
-                }
-            }
-            out
+            strings(&ctx.sql(sql).await.unwrap().collect().await.unwrap())
         })
     }
 
