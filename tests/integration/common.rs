@@ -25,6 +25,20 @@ pub fn orc(db: &Path) -> Command {
     cmd
 }
 
+/// `orc-log --db DB` as a plain process, for tests that spawn it and watch
+/// it run (`orc` is for runs awaited to the end). The caller's database and
+/// log filter are removed, as in `orc`.
+pub fn orc_process(db: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin_path());
+    cmd.arg("--db").arg(db).env_remove("ORC_LOG_DB").env_remove("RUST_LOG");
+    cmd
+}
+
+/// The events of `kind`, in log order.
+pub fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["kind"] == kind).collect()
+}
+
 /// Runs `orc-log --db DB ARGS...` with empty stdin and returns its output.
 pub fn run(db: &Path, args: &[&str]) -> Output {
     orc(db).args(args).write_stdin(Vec::new()).output().expect("orc-log runs")

@@ -8,16 +8,13 @@ use crate::common::*;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// Spawns `orc-log --db DB ARGS` with the given stdin, output to pipes.
 fn spawn(db: &Path, args: &[&str], stdin: Stdio) -> Child {
-    Command::new(bin_path())
-        .arg("--db")
-        .arg(db)
+    orc_process(db)
         .args(args)
-        .env_remove("RUST_LOG")
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

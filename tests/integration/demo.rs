@@ -1,14 +1,9 @@
 //! `orc-log demo` end to end on a real private tmux server.
 
-use crate::common::{assert_verify_ok, bin_path, stderr, stdout, tail_json, temp_db};
-use serde_json::Value;
+use crate::common::{assert_verify_ok, of_kind, orc_process, stderr, stdout, tail_json, temp_db};
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn of_kind<'a>(events: &'a [Value], k: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["kind"] == k).collect()
-}
 
 /// Whether a tmux server answers on socket `name`.
 fn tmux_alive(name: &str) -> bool {
@@ -24,12 +19,9 @@ fn tmux_alive(name: &str) -> bool {
 fn the_demo_records_a_team_a_schedule_and_exactly_one_crash() {
     let (dir, db) = temp_db();
     let out_dir = dir.path().join("demo-out");
-    let child = Command::new(bin_path())
-        .arg("--db")
-        .arg(&db)
+    let child = orc_process(&db)
         .args(["demo", "--duration", "20s", "--output"])
         .arg(&out_dir)
-        .env_remove("ORC_LOG_DB")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -88,12 +80,9 @@ fn the_demo_records_a_team_a_schedule_and_exactly_one_crash() {
 #[test]
 fn ctrl_c_stops_the_demo_and_its_tmux_server() {
     let (dir, db) = temp_db();
-    let mut child = Command::new(bin_path())
-        .arg("--db")
-        .arg(&db)
+    let mut child = orc_process(&db)
         .args(["demo", "--output"])
         .arg(dir.path().join("out"))
-        .env_remove("ORC_LOG_DB")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -123,14 +112,7 @@ fn ctrl_c_stops_the_demo_and_its_tmux_server() {
 #[test]
 fn without_tmux_the_demo_says_how_to_install_it() {
     let (_dir, db) = temp_db();
-    let out = Command::new(bin_path())
-        .arg("--db")
-        .arg(&db)
-        .arg("demo")
-        .env("PATH", "/nonexistent")
-        .env_remove("ORC_LOG_DB")
-        .output()
-        .unwrap();
+    let out = orc_process(&db).arg("demo").env("PATH", "/nonexistent").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "one line: {err}");

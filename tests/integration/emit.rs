@@ -183,12 +183,9 @@ fn emit_usage_errors_exit_2_and_append_nothing() {
 /// Spawns `tail ARGS`, reads one line, closes the pipe; the process must exit
 /// 0 with nothing on stderr (a closed stdout is success, like `| head -n 1`).
 fn tail_into_closed_pipe(db: &Path, args: &[&str]) -> String {
-    let mut child = std::process::Command::new(bin_path())
-        .arg("--db")
-        .arg(db)
+    let mut child = orc_process(db)
         .arg("tail")
         .args(args)
-        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

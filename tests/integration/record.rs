@@ -1,6 +1,6 @@
 //! `orc-log session record` on a real, private tmux server (`tmux -L`).
 
-use crate::common::{assert_success, bin_path, run, stderr, tail_json, temp_db};
+use crate::common::{assert_success, bin_path, of_kind, orc_process, run, stderr, tail_json, temp_db};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,25 +55,12 @@ impl Drop for TmuxServer {
     }
 }
 
-fn kind<'a>(events: &'a [Value], k: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["kind"] == k).collect()
-}
-
 #[test]
 fn records_lifecycle_captures_one_crash_and_no_secrets() {
     let (_dir, db) = temp_db();
     let tmux = TmuxServer::start("work");
-    let mut rec = Command::new(bin_path())
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "session",
-            "record",
-            "--tmux-socket",
-            &tmux.socket,
-            "--interval",
-            "200ms",
-        ])
+    let mut rec = orc_process(&db)
+        .args(["session", "record", "--tmux-socket", &tmux.socket, "--interval", "200ms"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -105,15 +92,15 @@ fn records_lifecycle_captures_one_crash_and_no_secrets() {
     assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"), "a secret reached the log");
     assert!(text.contains("[REDACTED:aws-access-key-id]"));
     assert!(text.contains("typed-into-pane-42"), "typed output is in the captures");
-    assert_eq!(kind(&events, "session_opened").len(), 1);
-    assert_eq!(kind(&events, "session_closed").len(), 1);
+    assert_eq!(of_kind(&events, "session_opened").len(), 1);
+    assert_eq!(of_kind(&events, "session_closed").len(), 1);
     let opened: Vec<&str> =
-        kind(&events, "window_opened").iter().map(|e| e["target"].as_str().unwrap()).collect();
+        of_kind(&events, "window_opened").iter().map(|e| e["target"].as_str().unwrap()).collect();
     assert_eq!(opened, ["work:0.0", "work:1.0"]);
-    let renamed = kind(&events, "window_renamed");
+    let renamed = of_kind(&events, "window_renamed");
     assert_eq!(renamed.len(), 1);
     assert_eq!(renamed[0]["name"], "renamed");
-    let crashes = kind(&events, "crash");
+    let crashes = of_kind(&events, "crash");
     assert_eq!(crashes.len(), 1, "exactly one crash for one traceback: {crashes:?}");
     assert_eq!(crashes[0]["target"], "work:0.0");
     assert_eq!(crashes[0]["detector"], "python-traceback");
@@ -121,7 +108,7 @@ fn records_lifecycle_captures_one_crash_and_no_secrets() {
     // No capture is appended for an unchanged pane.
     for target in ["work:0.0", "work:1.0"] {
         let caps: Vec<&Value> =
-            kind(&events, "capture").into_iter().filter(|e| e["target"] == target).collect();
+            of_kind(&events, "capture").into_iter().filter(|e| e["target"] == target).collect();
         assert!(!caps.is_empty(), "{target} was captured");
         for pair in caps.windows(2) {
             assert_ne!(pair[0]["content"], pair[1]["content"], "{target}: an unchanged capture was appended");
@@ -159,7 +146,7 @@ fn duration_and_session_filter_and_missing_server() {
             .iter()
             .all(|e| e["session"] == "keep" || e["target"].as_str().is_some_and(|t| t.starts_with("keep:")))
     );
-    assert!(kind(&events, "session_closed").is_empty(), "sessions still open at the end of --duration");
+    assert!(of_kind(&events, "session_closed").is_empty(), "sessions still open at the end of --duration");
     // No tmux server at all: a clean stop, nothing appended.
     let (_dir2, db2) = temp_db();
     let out =
@@ -191,7 +178,7 @@ fn an_agent_exiting_to_the_shell_prompt_is_one_crash() {
     );
     assert_success(out, "record");
     let events = tail_json(&db);
-    let crashes = kind(&events, "crash");
+    let crashes = of_kind(&events, "crash");
     assert_eq!(crashes.len(), 1, "{crashes:?}");
     assert_eq!(crashes[0]["detector"], "prompt-returned");
     assert!(crashes[0]["reason"].as_str().unwrap().contains("sleep exited"), "{}", crashes[0]);
@@ -265,7 +252,7 @@ fn records_without_a_utf8_locale() {
         .unwrap();
     assert_success(out, "record under LANG=C");
     let events = tail_json(&db);
-    let captures = kind(&events, "capture");
+    let captures = of_kind(&events, "capture");
     assert!(!captures.is_empty(), "panes are listed and captured: {events:?}");
     assert_eq!(captures[0]["target"], "cloc:0.0");
     assert!(captures.iter().any(|c| c["content"].as_str().unwrap().contains("héllo-42")), "{captures:?}");

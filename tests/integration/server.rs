@@ -1,6 +1,6 @@
 //! `orc-log serve`: concurrent clients, follow, group commit, SIGKILL, bad frames.
 
-use crate::common::{assert_success, bin_path, run, run_stdin, stderr, tail_json, temp_db};
+use crate::common::{assert_success, orc_process, run, run_stdin, stderr, tail_json, temp_db};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,11 +13,8 @@ use std::time::{Duration, Instant};
 
 /// Starts `orc-log serve` and waits until its socket answers.
 pub fn start_server(db: &Path) -> Child {
-    let child = Command::new(bin_path())
-        .arg("--db")
-        .arg(db)
+    let child = orc_process(db)
         .arg("serve")
-        .env_remove("ORC_LOG_DB")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -57,8 +54,8 @@ fn concurrent_clients_follow_and_clean_shutdown() {
     let (_dir, db) = temp_db();
     let mut server = start_server(&db);
     // A follower from seq 1: it must see every event, in order, once.
-    let mut follower = Command::new(bin_path())
-        .args(["--db", db.to_str().unwrap(), "tail", "--follow", "--format", "json"])
+    let mut follower = orc_process(&db)
+        .args(["tail", "--follow", "--format", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -254,8 +251,8 @@ fn without_a_server_a_second_writer_is_told_who_holds_the_database() {
     let (_dir, db) = temp_db();
     assert_success(run(&db, &["emit", "marker", "--label", "first"]), "create");
     // An ingest waiting on its stdin holds the database.
-    let mut holder = Command::new(bin_path())
-        .args(["--db", db.to_str().unwrap(), "ingest", "-"])
+    let mut holder = orc_process(&db)
+        .args(["ingest", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -289,12 +286,7 @@ fn a_follower_that_goes_away_is_stopped_in_the_server() {
     let mut server = start_server(&db);
     std::thread::sleep(Duration::from_millis(300));
     let baseline = open_fds(server.id());
-    let mut follower = Command::new(bin_path())
-        .args(["--db", db.to_str().unwrap(), "tail", "--follow"])
-        .env_remove("ORC_LOG_DB")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut follower = orc_process(&db).args(["tail", "--follow"]).stdout(Stdio::null()).spawn().unwrap();
     let start = Instant::now();
     while open_fds(server.id()) <= baseline {
         assert!(start.elapsed() < Duration::from_secs(20), "the follower did not connect");
