@@ -152,7 +152,8 @@ struct Tmux {
 impl Tmux {
     fn run(&self, args: &[&str]) -> Result<String> {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
+            // `-u` as in `session record`: UTF-8 output whatever the locale.
+            .args(["-u", "-L", &self.socket, "-f", "/dev/null"])
             .args(args)
             .stdin(Stdio::null())
             .output()
