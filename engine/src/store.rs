@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// A stored value (cheaply clonable, reference-counted bytes).
 #[derive(Debug, Clone)]
@@ -23,11 +24,14 @@ impl AsRef<[u8]> for Value {
     }
 }
 
-/// The store of one database.
+/// The store of one database. Clones share the same open store (sled is
+/// safe to read from many threads while one writes).
+#[derive(Clone)]
 pub(crate) struct Store {
     db: sled::Db,
     path: PathBuf,
-    synced_blobs: HashSet<OsString>,
+    /// Blob files already fsynced (shared by clones).
+    synced_blobs: Arc<Mutex<HashSet<OsString>>>,
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -60,7 +64,7 @@ impl Store {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let config = sled::Config::new().path(path).mode(sled::Mode::HighThroughput);
         let db = guard("opening the store", || config.open())?;
-        Ok(Self { db, path: path.to_owned(), synced_blobs: HashSet::new() })
+        Ok(Self { db, path: path.to_owned(), synced_blobs: Arc::default() })
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
@@ -122,13 +126,15 @@ impl Store {
         let blobs = self.path.join("blobs");
         if let Ok(entries) = std::fs::read_dir(&blobs) {
             let mut new = false;
+            let mut synced = self.synced_blobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for entry in entries.flatten() {
-                if !self.synced_blobs.contains(&entry.file_name()) {
+                if !synced.contains(&entry.file_name()) {
                     sync_file(&entry.path())?;
-                    self.synced_blobs.insert(entry.file_name());
+                    synced.insert(entry.file_name());
                     new = true;
                 }
             }
+            drop(synced);
             if new {
                 crate::head::sync_dir(&blobs)?;
             }

@@ -1,8 +1,8 @@
 //! `orc-log demo`: the quickstart. A real orchestrator-shaped team on a
 //! private tmux server, recorded into the log, then analysed.
 
-use crate::client::Client;
 use anyhow::{Context, Result, bail};
+use orc_log_server::Client;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -8,11 +8,11 @@
 //! when a pane's text (or size) changed. Secrets are redacted and crashes
 //! detected before anything is stored.
 
-use crate::client::Appender;
 use crate::detect::{Detector, default_patterns, load_patterns};
 use crate::redact::redact;
 use anyhow::{Context, Result, bail};
 use orc_log_schemas::{Event, EventBody, Target, now_ns};
+use orc_log_server::Appender;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -227,7 +227,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         Some(p) => load_patterns(p)?,
         None => default_patterns(),
     };
-    let appender = Appender::for_db(db_dir)?;
+    let appender = crate::db::appender(db_dir)?;
     let rt =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start tokio")?;
     rt.block_on(record(args, appender, Detector::new(patterns)))
