@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::frame::{self, Encoding, GENESIS, HASH_BYTES, MAX_RAW_BYTES, PendingFrame};
 use crate::head::{self, HeadRecord};
 use crate::keys;
-use crate::lock::{self, DirLock};
+use crate::lock;
 use crate::store::{Store, Value};
 use orc_log_schemas::{Event, Kind, Record};
 use std::collections::{HashMap, HashSet};
@@ -161,7 +161,6 @@ impl std::fmt::Debug for Snapshot {
 /// [`crate::SharedLog`].
 pub struct Log {
     pub(crate) snap: Snapshot,
-    _lock: DirLock,
     pub(crate) config: Config,
     /// Why appends are refused (rollback or head mismatch found at open, or
     /// an earlier write that failed).
@@ -242,14 +241,13 @@ impl Log {
             .create(&dir)
             .map_err(|e| Error::io("create", &dir, e))?;
         let lock = lock::lock(&dir, config.lock_timeout)?;
-        let store = Store::open(&dir.join("store"))?;
+        let store = Store::open(&dir.join("store"), lock)?;
         let head_record = head::read(&dir)?;
         let mut log = Self {
             event_zstd: Compressor::new(config.event_level).map_err(zstd_err)?,
             capture_zstd: Compressor::new(config.capture_level).map_err(zstd_err)?,
             block_zstd: Compressor::new(config.block_level).map_err(zstd_err)?,
             snap: Snapshot { dir, store, head: EMPTY_HEAD, head_record },
-            _lock: lock,
             config,
             refuse_writes: None,
             panes: HashMap::new(),

@@ -258,14 +258,23 @@ impl SharedLog {
         if h.closing { None } else { Some(h.seq) }
     }
 
-    /// Refuses further appends ([`Error::Closed`]) and wakes every follower
-    /// with `None`. Batches already queued are still committed. The files
-    /// close when the last clone (and snapshot) is dropped.
-    pub fn close(&self) {
+    /// Wakes every follower with `None` (and makes later
+    /// [`SharedLog::wait_for_head`] calls return `None` at once), so
+    /// long-running readers end; appends still work. A server calls this
+    /// when it starts to shut down, before it lets requests in hand finish.
+    pub fn stop_followers(&self) {
         let inner = &*self.inner;
-        lock(&inner.queue).closed = true;
         lock(&inner.head).closing = true;
         inner.head_moved.notify_all();
+    }
+
+    /// Refuses further appends ([`Error::Closed`]) and stops followers
+    /// ([`SharedLog::stop_followers`]). Batches already queued are still
+    /// committed. The files close when the last clone (and snapshot) is
+    /// dropped.
+    pub fn close(&self) {
+        lock(&self.inner.queue).closed = true;
+        self.stop_followers();
     }
 }
 

@@ -8,6 +8,11 @@
 //! `catch_unwind` and a panic becomes [`Error::StorePanic`].
 
 use crate::error::{Error, Result};
+use crate::lock::DirLock;
+
+/// How long [`Store::open`] waits for sled's own file lock to be released
+/// by a process that is exiting.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -32,6 +37,10 @@ pub(crate) struct Store {
     path: PathBuf,
     /// Blob files already fsynced (shared by clones).
     synced_blobs: Arc<Mutex<HashSet<OsString>>>,
+    /// The database directory's lock, released only when the last clone
+    /// (the last sled handle of this process) is dropped. Declared after
+    /// `db`, so it is dropped after it.
+    _dir_lock: Arc<DirLock>,
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -61,10 +70,28 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Store`] / [`Error::StorePanic`] when sled cannot open the files.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path, dir_lock: DirLock) -> Result<Self> {
         let config = sled::Config::new().path(path).mode(sled::Mode::HighThroughput);
-        let db = guard("opening the store", || config.open())?;
-        Ok(Self { db, path: path.to_owned(), synced_blobs: Arc::default() })
+        // We hold the directory lock, so sled's own file lock can only be
+        // held by a process that released the directory lock and is still
+        // closing its files (a process's descriptors close one by one at
+        // exit): wait for it, briefly.
+        let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
+        let db = loop {
+            let mut busy = false;
+            let opened = guard("opening the store", || {
+                let r = config.open();
+                busy = matches!(&r, Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock);
+                r
+            });
+            match opened {
+                Err(_) if busy && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                other => break other?,
+            }
+        };
+        Ok(Self { db, path: path.to_owned(), synced_blobs: Arc::default(), _dir_lock: Arc::new(dir_lock) })
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {

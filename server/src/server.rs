@@ -162,6 +162,7 @@ async fn serve_on(log: SharedLog, sock: PathBuf, opts: ServeOptions, runner: Arc
     drop(listener);
     let _ = std::fs::remove_file(&sock);
     let _ = stop_tx.send(true);
+    log.stop_followers();
     let drain = async { while conns.join_next().await.is_some() {} };
     if tokio::time::timeout(std::time::Duration::from_secs(DRAIN_SECS), drain).await.is_err() {
         tracing::warn!("some connections did not finish within {DRAIN_SECS} s");

@@ -71,8 +71,11 @@ fn concurrent_writers_without_a_server_store_every_event_once() {
                 for i in 0..per {
                     let id = format!("w{w}-{i}");
                     let out = orc(&db)
-                        .args(["emit", "--id", &id, "message", "--from", "eng", "--to", "proj:1.0"])
-                        .write_stdin(format!("text {id}"))
+                        .args([
+                            "emit", "--id", &id, "message", "--from", "eng", "--to", "proj:1.0", "--text",
+                            &id,
+                        ])
+                        .write_stdin(Vec::new())
                         .output()
                         .unwrap();
                     assert!(out.status.success(), "emit {id} failed: {}", stderr(&out));
