@@ -314,3 +314,43 @@ fn the_server_gives_the_same_answers() {
     signal(&server, "TERM");
     assert!(wait_exit(&mut server).success());
 }
+
+/// asciicast v3 of a pane is the v2 export with relative times, a `term`
+/// header and an exit event: the same frames at the same instants.
+#[test]
+fn export_writes_asciicast_v3_with_the_same_frames_as_v2() {
+    let (dir, db) = temp_db();
+    ingest_fixture(&db);
+    for (format, file) in [("asciicast", "v2.cast"), ("asciicast-v3", "v3.cast")] {
+        let f = dir.path().join(file);
+        let args = ["session", "export", "proj:0.0", "--format", format, "--output", f.to_str().unwrap()];
+        assert_success(run(&db, &args), format);
+    }
+    let v2 = std::fs::read_to_string(dir.path().join("v2.cast")).unwrap();
+    let v3 = std::fs::read_to_string(dir.path().join("v3.cast")).unwrap();
+    let (h2, e2) = parse_cast(&v2);
+    let mut lines = v3.lines();
+    let h3: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(h3["version"], 3);
+    assert_eq!((&h3["term"]["cols"], &h3["term"]["rows"]), (&h2["width"], &h2["height"]));
+    assert_eq!(h3["term"]["type"], "xterm-256color");
+    assert_eq!((&h3["timestamp"], &h3["title"]), (&h2["timestamp"], &h2["title"]));
+    // Relative intervals, summed, give v2's absolute times.
+    let mut t = 0.0;
+    let mut e3 = Vec::new();
+    for line in lines {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let interval = v[0].as_f64().unwrap();
+        assert!(interval >= 0.0, "{line}");
+        t += interval;
+        e3.push((t, v[1].as_str().unwrap().to_owned(), v[2].as_str().unwrap().to_owned()));
+    }
+    let (last, rest) = e3.split_last().unwrap();
+    assert_eq!((last.1.as_str(), last.2.as_str()), ("x", "0"), "ends with an exit event");
+    let same_codes: Vec<_> = rest.iter().filter(|e| e.1 != "r").collect();
+    assert_eq!(same_codes.len(), e2.len());
+    for (a, b) in same_codes.iter().zip(&e2) {
+        assert!((a.0 - b.0).abs() < 1e-5, "{} vs {}", a.0, b.0);
+        assert_eq!((&a.1, &a.2), (&b.1, &b.2));
+    }
+}

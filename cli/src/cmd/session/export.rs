@@ -1,7 +1,8 @@
-//! `orc-log session export`: a recorded pane as an asciicast v2 file, for
+//! `orc-log session export`: a recorded pane as an asciicast file, for
 //! `asciinema play` or the asciinema web player.
 //!
-//! Format: <https://docs.asciinema.org/manual/asciicast/v2/>.
+//! Formats: <https://docs.asciinema.org/manual/asciicast/v2/> and
+//! <https://docs.asciinema.org/manual/asciicast/v3/> (asciinema 3.x's default).
 
 use super::replay::{Capture, capture_filter, capture_span, for_each_capture, no_captures};
 use crate::cmd::Staged;
@@ -19,13 +20,21 @@ const DEFAULT_SIZE: (u32, u32) = (80, 24);
 
 /// Export a recorded pane's captures as a file another player can show.
 ///
-/// asciicast v2: a header line (`version` 2, `width` and `height` from the
-/// first capture, else 80x24, `timestamp` of the first capture in Unix
-/// seconds, `title`), then one output event `[t, "o", data]` per capture,
-/// where `t` is the seconds since the first capture and `data` clears the
-/// screen and draws the capture (newlines as CR LF). Markers (`marker`
-/// events for this pane or for no pane, between the first and last exported
-/// capture) become marker events `[t, "m", label]`.
+/// asciicast v2 (`--format asciicast`): a header line (`version` 2, `width`
+/// and `height` from the first capture, else 80x24, `timestamp` of the first
+/// capture in Unix seconds, `title`), then one output event `[t, "o", data]`
+/// per capture, where `t` is the seconds since the first capture and `data`
+/// clears the screen and draws the capture (newlines as CR LF). Markers
+/// (`marker` events for this pane or for no pane, between the first and last
+/// exported capture) become marker events `[t, "m", label]`.
+///
+/// asciicast v3 (`--format asciicast-v3`, what asciinema 3.x writes): the
+/// header has `version` 3 and a `term` object (`cols`, `rows`, `type`
+/// xterm-256color) instead of width and height; each event's time is the
+/// interval since the previous event; a capture whose pane size changed is
+/// preceded by a resize event `[i, "r", "COLSxROWS"]`; and the file ends
+/// with an exit event `[0.0, "x", "0"]` marking the end of the exported
+/// range.
 ///
 /// Escape sequences other than SGR colours are removed unless --raw, as in
 /// `session replay`. The file is written under a temporary name and renamed
@@ -51,10 +60,13 @@ pub struct Args {
     raw: bool,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
     /// asciicast v2 (NDJSON: a header, then `[time, code, data]` events).
+    #[value(alias = "asciicast-v2")]
     Asciicast,
+    /// asciicast v3 (asciinema 3.x: `term` header, relative times, exit event).
+    AsciicastV3,
 }
 
 /// Clear the screen and move home before each frame.
@@ -71,8 +83,19 @@ pub(crate) fn header_line(width: u32, height: u32, timestamp_secs: i64, title: &
         .to_string()
 }
 
+/// The asciicast v3 header line (without the newline).
+pub(crate) fn header_line_v3(cols: u32, rows: u32, timestamp_secs: i64, title: &str) -> String {
+    json!({
+        "version": 3,
+        "term": {"cols": cols, "rows": rows, "type": "xterm-256color"},
+        "timestamp": timestamp_secs,
+        "title": title
+    })
+    .to_string()
+}
+
 /// An event line `[t, code, data]` (without the newline); `t_ns` is the time
-/// since the start of the recording.
+/// since the start of the recording (v2) or since the previous event (v3).
 pub(crate) fn event_line(t_ns: i64, code: &str, data: &str) -> String {
     json!([secs(t_ns), code, data]).to_string()
 }
@@ -97,6 +120,10 @@ struct Cast<W: Write> {
     last_t: i64,
     raw: bool,
     title: String,
+    /// asciicast v3 (relative times, resize and exit events) rather than v2.
+    v3: bool,
+    /// The pane size of the last frame (v3 writes a resize when it changes).
+    size: (u32, u32),
     /// Markers not yet written, in time order (reversed: next one last).
     markers: Vec<(i64, String)>,
     frames: u64,
@@ -109,8 +136,9 @@ impl<W: Write> Cast<W> {
     fn event(&mut self, ts_ns: i64, code: &str, data: &str) -> std::io::Result<()> {
         let start = self.start_ns.unwrap_or(ts_ns);
         let t = ts_ns.saturating_sub(start).max(self.last_t);
+        let written = if self.v3 { t - self.last_t } else { t };
         self.last_t = t;
-        writeln!(self.out, "{}", event_line(t, code, data))
+        writeln!(self.out, "{}", event_line(written, code, data))
     }
 
     /// Writes the markers at or before `ts_ns` (all of them for `None`).
@@ -126,6 +154,15 @@ impl<W: Write> Cast<W> {
         Ok(())
     }
 
+    /// Ends the file: the markers left, and for v3 the exit event.
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.markers_until(None)?;
+        if self.v3 && self.start_ns.is_some() {
+            writeln!(self.out, "{}", event_line(0, "x", "0"))?;
+        }
+        Ok(())
+    }
+
     /// Writes the header (at the first capture), the markers up to this
     /// capture, and the capture.
     fn capture(&mut self, c: &Capture) -> std::io::Result<()> {
@@ -134,10 +171,25 @@ impl<W: Write> Cast<W> {
                 (Some(w), Some(h)) if w > 0 && h > 0 => (w, h),
                 _ => DEFAULT_SIZE,
             };
-            writeln!(self.out, "{}", header_line(w, h, c.ts_ns.div_euclid(1_000_000_000), &self.title))?;
+            let timestamp = c.ts_ns.div_euclid(1_000_000_000);
+            let header = if self.v3 {
+                header_line_v3(w, h, timestamp, &self.title)
+            } else {
+                header_line(w, h, timestamp, &self.title)
+            };
+            writeln!(self.out, "{header}")?;
             self.start_ns = Some(c.ts_ns);
+            self.size = (w, h);
         }
         self.markers_until(Some(c.ts_ns))?;
+        if let (true, Some(w), Some(h)) = (self.v3, c.width, c.height)
+            && w > 0
+            && h > 0
+            && (w, h) != self.size
+        {
+            self.size = (w, h);
+            self.event(c.ts_ns, "r", &format!("{w}x{h}"))?;
+        }
         self.event(c.ts_ns, "o", &frame_data(&c.content, self.raw))?;
         self.frames += 1;
         Ok(())
@@ -175,7 +227,6 @@ fn plural(n: u64, what: &str) -> String {
 
 /// Runs `orc-log session export`.
 pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
-    let Format::Asciicast = args.format;
     let head = db.head().seq;
     let filter = capture_filter(&args.target, args.since, args.until, head);
     let span = capture_span(db, &filter)
@@ -193,6 +244,8 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         last_t: 0,
         raw: args.raw,
         title: format!("orc-log {}", args.target),
+        v3: args.format == Format::AsciicastV3,
+        size: DEFAULT_SIZE,
         markers,
         frames: 0,
         markers_written: 0,
@@ -203,7 +256,7 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         anyhow::Ok(true)
     })
     .with_context(|| format!("reading the captures of {}", args.target))?;
-    cast.markers_until(None).with_context(writing)?;
+    cast.finish().with_context(writing)?;
     let (frames, markers_written) = (cast.frames, cast.markers_written);
     cast.out.into_inner().map_err(|e| e.into_error()).with_context(writing)?;
     tmp.commit(&dest)?;
@@ -263,6 +316,8 @@ mod tests {
             last_t: 0,
             raw: false,
             title: "orc-log s:0.0".into(),
+            v3: false,
+            size: DEFAULT_SIZE,
             markers,
             frames: 0,
             markers_written: 0,
@@ -293,6 +348,36 @@ mod tests {
         assert_eq!(codes, [(0.0, "m"), (0.0, "o"), (2.0, "m"), (3.0, "o"), (3.0, "o"), (9.0, "m")]);
         assert_eq!(events[1].2, "\x1b[H\x1b[2Jone");
         assert_eq!(events[2].2, "mid");
+    }
+
+    /// v3 (docs.asciinema.org/manual/asciicast/v3): `term` header, each
+    /// time relative to the previous event, resizes, and a final exit event.
+    #[test]
+    fn v3_has_a_term_header_relative_times_resizes_and_an_exit() {
+        let s = 1_000_000_000i64;
+        let t0 = 1_795_734_237 * s;
+        let mut c = cast(vec![(t0 + 2 * s, "mid".into())]);
+        c.v3 = true;
+        c.capture(&cap(1, t0, "one\n", Some((100, 30)))).unwrap();
+        c.capture(&cap(2, t0 + 3 * s, "two\n", Some((100, 30)))).unwrap();
+        c.capture(&cap(3, t0 + 4 * s + s / 2, "three\n", Some((120, 40)))).unwrap();
+        c.finish().unwrap();
+        let text = String::from_utf8(c.out).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(parse).collect();
+        assert_eq!(lines[0]["version"], 3);
+        assert_eq!(lines[0]["term"]["cols"], 100);
+        assert_eq!(lines[0]["term"]["rows"], 30);
+        assert_eq!(lines[0]["term"]["type"], "xterm-256color");
+        assert_eq!(lines[0]["timestamp"], 1_795_734_237);
+        assert!(lines[0].get("width").is_none());
+        let events: Vec<(f64, &str, &str)> = lines[1..]
+            .iter()
+            .map(|v| (v[0].as_f64().unwrap(), v[1].as_str().unwrap(), v[2].as_str().unwrap()))
+            .collect();
+        let codes: Vec<(f64, &str)> = events.iter().map(|(t, c, _)| (*t, *c)).collect();
+        assert_eq!(codes, [(0.0, "o"), (2.0, "m"), (1.0, "o"), (1.5, "r"), (0.0, "o"), (0.0, "x")]);
+        assert_eq!(events[3].2, "120x40");
+        assert_eq!(events[5].2, "0");
     }
 
     #[test]
