@@ -9,9 +9,7 @@ mod client;
 mod cmd;
 mod ctx;
 mod db;
-mod detect;
 mod lines;
-mod redact;
 mod render;
 mod wire;
 
