@@ -253,6 +253,14 @@ impl Tmux {
         &self.socket
     }
 
+    /// The socket name (`-L NAME`), when the server is named.
+    pub fn socket_name(&self) -> Option<&str> {
+        match &self.socket {
+            Socket::Name(name) => Some(name),
+            _ => None,
+        }
+    }
+
     /// `tmux -u [-L NAME | -S PATH] [-f /dev/null]` with this server's
     /// environment and stdin from `/dev/null`, ready for a tmux command.
     pub fn command(&self) -> Command {
