@@ -24,8 +24,8 @@
 //! check that its head equals the number of acknowledged events.
 //!
 //! Request frames (4-byte big-endian length + JSON
-//! `{"v":1,"op":"append","events":[...]}`, events serialized with serde from
-//! `orc_log_schemas::Event`) are encoded before the clock starts; writing the
+//! `{"v":1,"op":"append","events":[...]}`, events as format v1 objects,
+//! `orc_log_schemas::event_to_json_value`) are encoded before the clock starts; writing the
 //! frame, waiting for the reply and decoding it (`{"v":1,"type":"appended",
 //! "receipt":{...}}`) is timed.
 
@@ -127,6 +127,7 @@ fn main() {
 
 /// One wire frame: 4-byte big-endian length + `{"v":1,"op":"append","events":[...]}`.
 fn request_frame(events: &[Event]) -> Vec<u8> {
+    let events: Vec<serde_json::Value> = events.iter().map(orc_log_schemas::event_to_json_value).collect();
     let body = serde_json::to_vec(&serde_json::json!({ "v": 1, "op": "append", "events": events }))
         .unwrap_or_else(|e| panic!("encode request: {e}"));
     let len = u32::try_from(body.len()).unwrap_or_else(|e| panic!("frame length: {e}"));

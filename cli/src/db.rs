@@ -1,8 +1,11 @@
-//! Finding and opening the database directory.
+//! Finding the database directory and reaching it: through its server, or
+//! opened here, waiting up to `--lock-timeout` while another process holds it.
 
-use anyhow::{Context, Result, bail};
-use orc_log_engine::{Config, Log};
+use anyhow::{Result, bail};
+use orc_log_server::{Appender, Endpoint, OpenOptions, connect_or_open};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The database directory: `--db`, else `$ORC_LOG_DB`, else
 /// `$XDG_DATA_HOME/orc-log`, else `$HOME/.local/share/orc-log` (XDG Base
@@ -24,18 +27,44 @@ pub fn resolve(flag: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-/// Opens (creating if needed) the database for writing.
-pub fn open_for_write(dir: &Path) -> Result<Log> {
-    Log::open(dir, Config::default()).with_context(|| format!("cannot open database {}", dir.display()))
+/// `--lock-timeout` (or `ORC_LOG_LOCK_TIMEOUT`), set once by `app::run`.
+static LOCK_TIMEOUT: OnceLock<Duration> = OnceLock::new();
+
+/// Records the `--lock-timeout` of this run (the first call wins).
+pub fn set_lock_timeout(timeout: Duration) {
+    let _ = LOCK_TIMEOUT.set(timeout);
 }
 
-/// Opens an existing database; a missing one is an error, not created.
-pub fn open_existing(dir: &Path) -> Result<Log> {
-    if !dir.join("HEAD").exists() && !dir.join("store").exists() {
-        bail!(
-            "no database at {} (create one with `orc-log ingest` or `orc-log emit`; choose another with --db or ORC_LOG_DB)",
-            dir.display()
-        );
+/// How long to wait for a database another process holds.
+pub fn lock_timeout() -> Duration {
+    LOCK_TIMEOUT.get().copied().unwrap_or(orc_log_server::DEFAULT_LOCK_TIMEOUT)
+}
+
+/// An existing database: its server, or opened here (a missing database is
+/// an error, not created).
+///
+/// # Errors
+/// No database, another process holding it past the lock timeout, or a
+/// database that cannot be opened.
+pub fn connect(dir: &Path) -> Result<Endpoint> {
+    let opts = OpenOptions { create: false, lock_timeout: lock_timeout(), ..OpenOptions::default() };
+    connect_or_open(dir, &opts).map_err(|e| explain(e, dir))
+}
+
+/// Adds the database directory to errors that do not name it already.
+fn explain(e: orc_log_server::Error, dir: &Path) -> anyhow::Error {
+    match e {
+        orc_log_server::Error::Engine(_) => {
+            anyhow::Error::new(e).context(format!("cannot open database {}", dir.display()))
+        }
+        other => other.into(),
     }
-    open_for_write(dir)
+}
+
+/// The database (created if missing) for a writer: its server, or opened here.
+///
+/// # Errors
+/// As [`connect`], except that a missing database is created.
+pub fn appender(dir: &Path) -> Result<Appender> {
+    Appender::for_db(dir, lock_timeout()).map_err(|e| explain(e, dir))
 }

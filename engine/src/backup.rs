@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::frame::{self, GENESIS, HASH_BYTES};
 use crate::head::{self, HeadRecord, hex, unhex};
 use crate::keys;
-use crate::log::{Config, Log};
+use crate::log::{Config, Log, Snapshot};
 use crate::verify::ChainChecker;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -154,7 +154,7 @@ pub struct RawChunk {
     pub bytes: Vec<u8>,
 }
 
-impl Log {
+impl Snapshot {
     /// Up to `max` stored chunks whose first seq is in `after+1 ..= until`, in order.
     ///
     /// # Errors
@@ -287,7 +287,7 @@ impl SegmentWriter {
 
 /// Starts or continues the backup in `dest` for a log whose chain at the
 /// manifest's head must be `chain_at_head` (checked by the caller with
-/// [`Log::chain_at_chunk_end`]). Returns the manifest (empty for a new backup).
+/// [`Snapshot::chain_at_chunk_end`]). Returns the manifest (empty for a new backup).
 ///
 /// # Errors
 /// [`Error::Corrupt`]/[`Error::Format`] for a bad manifest.
@@ -604,17 +604,17 @@ impl Log {
         head.chain_hash = chunk.chain_end;
         puts.push((keys::chunk(first).to_vec(), bytes));
         puts.push((keys::meta(keys::META_HEAD), head.encode()));
-        self.store.apply(puts)?;
-        self.head = head;
+        self.snap.store.apply(puts)?;
+        self.snap.head = head;
         Ok(())
     }
 
     /// Makes imported chunks durable and writes the head record.
     pub(crate) fn finish_import(&mut self) -> Result<()> {
-        self.store.sync()?;
+        self.snap.store.sync()?;
         let rec = HeadRecord { seq: self.head.seq, chain: self.head.chain_hash };
-        head::write(&self.dir, rec)?;
-        self.head_record = Some(rec);
+        head::write(&self.snap.dir, rec)?;
+        self.snap.head_record = Some(rec);
         Ok(())
     }
 }

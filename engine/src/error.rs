@@ -73,6 +73,28 @@ pub enum Error {
     /// An event cannot be stored (e.g. larger than the limit).
     #[error("event cannot be stored: {0}")]
     Invalid(String),
+    /// An event breaks a rule of format v1 ([`orc_log_schemas::Event::validate`]);
+    /// nothing of its batch was written.
+    #[error("event {} of the batch is invalid: {source}", index + 1)]
+    InvalidEvent {
+        /// Position of the event in its batch, from 0.
+        index: usize,
+        /// The rule it breaks, as `ingest` reports it for a line.
+        #[source]
+        source: orc_log_schemas::LineError,
+    },
+    /// A write failed part-way (an I/O or store error during a commit), so
+    /// this handle no longer knows what is on disk and refuses further
+    /// writes. Acknowledged events are safe; reopening the database re-reads
+    /// the true head. Modelled on fjall's `Poisoned`.
+    #[error("an earlier write failed ({reason}); reopen the database to append again")]
+    Poisoned {
+        /// The failure that poisoned the handle.
+        reason: String,
+    },
+    /// The database is closed (a [`crate::SharedLog`] after `close`).
+    #[error("the database is closed")]
+    Closed,
 }
 
 fn corrupt_message(seq: Option<u64>, reason: &str) -> String {
@@ -83,6 +105,35 @@ fn corrupt_message(seq: Option<u64>, reason: &str) -> String {
 }
 
 impl Error {
+    /// A copy of this error for another waiter of the same failed group
+    /// commit (an `io::Error` is not `Clone`: its kind and text are kept).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Error::Io { action, path, source } => Error::Io {
+                action,
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Store(m) => Error::Store(m.clone()),
+            Error::StorePanic { action, message } => Error::StorePanic { action, message: message.clone() },
+            Error::Locked { path, holder } => Error::Locked { path: path.clone(), holder: holder.clone() },
+            Error::Corrupt { seq, reason } => Error::Corrupt { seq: *seq, reason: reason.clone() },
+            Error::RolledBack { store_head, record_head } => {
+                Error::RolledBack { store_head: *store_head, record_head: *record_head }
+            }
+            Error::Format { found, supported } => {
+                Error::Format { found: found.clone(), supported: *supported }
+            }
+            Error::Refused(m) => Error::Refused(m.clone()),
+            Error::Invalid(m) => Error::Invalid(m.clone()),
+            Error::InvalidEvent { index, source } => {
+                Error::InvalidEvent { index: *index, source: source.clone() }
+            }
+            Error::Poisoned { reason } => Error::Poisoned { reason: reason.clone() },
+            Error::Closed => Error::Closed,
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { action, path: path.into(), source }
     }

@@ -35,13 +35,15 @@ mod keys;
 mod lock;
 mod log;
 mod scan;
+mod shared;
 mod store;
 mod varint;
 mod verify;
 
 pub use error::{Error, Result};
-pub use log::{AppendReceipt, Config, FORMAT_VERSION, Head, Log};
+pub use log::{AppendReceipt, Config, FORMAT_VERSION, Head, Log, Snapshot};
 pub use scan::{EventMeta, Filter, Scan};
+pub use shared::{MAX_GROUP_EVENTS, SharedLog};
 pub use verify::VerifyReport;
 
 #[cfg(test)]

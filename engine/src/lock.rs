@@ -10,6 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Held for as long as the database is open.
 #[derive(Debug)]
@@ -17,11 +18,29 @@ pub(crate) struct DirLock {
     _file: File,
 }
 
-/// Takes the lock on `dir`, or says who holds it.
+/// Takes the lock on `dir`, waiting up to `timeout` for another holder to
+/// let go (SQLite's `busy_timeout`: it polls, sleeping 1 ms, then doubling
+/// up to 50 ms between tries), or says who holds it.
 ///
 /// # Errors
-/// [`Error::Locked`] naming the holder; [`Error::Io`] if the file cannot be opened.
-pub(crate) fn lock(dir: &Path) -> Result<DirLock> {
+/// [`Error::Locked`] naming the holder once `timeout` has passed;
+/// [`Error::Io`] if the file cannot be opened.
+pub(crate) fn lock(dir: &Path, timeout: Duration) -> Result<DirLock> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match try_lock(dir) {
+            Err(Error::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Takes the lock on `dir` now, or says who holds it.
+fn try_lock(dir: &Path) -> Result<DirLock> {
     let path = dir.join("LOCK");
     let mut file = OpenOptions::new()
         .read(true)
@@ -65,10 +84,21 @@ mod tests {
     #[test]
     fn second_lock_names_the_first_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let first = lock(dir.path()).unwrap();
-        let err = lock(dir.path()).unwrap_err().to_string();
+        let first = lock(dir.path(), Duration::ZERO).unwrap();
+        let err = lock(dir.path(), Duration::from_millis(30)).unwrap_err().to_string();
         assert!(err.contains(&format!("process {}", std::process::id())), "{err}");
         drop(first);
-        lock(dir.path()).unwrap();
+        lock(dir.path(), Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_waiting_lock_is_taken_once_the_holder_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock(dir.path(), Duration::ZERO).unwrap();
+        let path = dir.path().to_owned();
+        let waiter = std::thread::spawn(move || lock(&path, Duration::from_secs(10)).map(drop));
+        std::thread::sleep(Duration::from_millis(100));
+        drop(first);
+        waiter.join().unwrap().unwrap();
     }
 }

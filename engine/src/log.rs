@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::frame::{self, Encoding, GENESIS, HASH_BYTES, MAX_RAW_BYTES, PendingFrame};
 use crate::head::{self, HeadRecord};
 use crate::keys;
-use crate::lock::{self, DirLock};
+use crate::lock;
 use crate::store::{Store, Value};
 use orc_log_schemas::{Event, Kind, Record};
 use std::collections::{HashMap, HashSet};
@@ -37,6 +37,10 @@ pub struct Config {
     /// one shared block (much smaller than one zstd frame each); fewer are
     /// compressed one by one against their pane's previous capture. Default 8.
     pub shared_min_captures: usize,
+    /// How long [`Log::open`] waits for another process to release the
+    /// database (SQLite's `busy_timeout`). Default 0: fail at once with
+    /// [`Error::Locked`].
+    pub lock_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -48,6 +52,7 @@ impl Default for Config {
             block_level: 15,
             chunk_target_bytes: 256 * 1024,
             shared_min_captures: 8,
+            lock_timeout: std::time::Duration::ZERO,
         }
     }
 }
@@ -77,7 +82,7 @@ impl Head {
         v
     }
 
-    fn decode(b: &[u8]) -> Option<Self> {
+    pub(crate) fn decode(b: &[u8]) -> Option<Self> {
         if b.len() != 48 {
             return None;
         }
@@ -122,28 +127,73 @@ pub(crate) struct RawFrame {
     pub depth: u32,
 }
 
-/// An open database: the event log plus its indexes. One process at a time.
+/// A read-only view of the log as of one head: every read method
+/// ([`Snapshot::scan`], [`Snapshot::get`], [`Snapshot::verify`], ...) sees
+/// exactly the events `1..=head().seq`, however many are appended meanwhile.
 ///
-/// Reads take `&self`; appends take `&mut self`, so one `Log` has one writer.
-pub struct Log {
+/// Cheap to clone (the store is reference-counted) and `Send + Sync`: a
+/// snapshot is read without any lock, so a reader never holds up the writer
+/// (see [`crate::SharedLog::snapshot`]). Events up to the head are immutable
+/// on disk (the log is append-only), which is what makes this sound.
+/// Checkpoints ([`Snapshot::checkpoint`]) are read as they are now, not as of
+/// the head.
+#[derive(Clone)]
+pub struct Snapshot {
     pub(crate) dir: PathBuf,
     pub(crate) store: Store,
-    _lock: DirLock,
-    pub(crate) config: Config,
     pub(crate) head: Head,
-    /// Head from the `HEAD` file at open.
+    /// Head from the `HEAD` file (at open, then after each append).
     pub(crate) head_record: Option<HeadRecord>,
-    /// Why appends are refused (rollback or head mismatch found at open).
-    refuse_writes: Option<String>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").field("dir", &self.dir).field("head", &self.head).finish_non_exhaustive()
+    }
+}
+
+/// An open database: the event log plus its indexes, with its one writer.
+/// One process at a time (the directory lock).
+///
+/// Appends take `&mut self`, so one `Log` has one writer; every read method
+/// of [`Snapshot`] is available on a `Log` through `Deref` and sees the
+/// current head. To share one database between threads use
+/// [`crate::SharedLog`].
+pub struct Log {
+    pub(crate) snap: Snapshot,
+    pub(crate) config: Config,
+    /// Why appends are refused (rollback or head mismatch found at open, or
+    /// an earlier write that failed).
+    refuse_writes: Option<Refusal>,
     panes: HashMap<String, PaneState>,
     event_zstd: Compressor,
     capture_zstd: Compressor,
     block_zstd: Compressor,
 }
 
+/// Why a [`Log`] refuses appends.
+#[derive(Debug, Clone)]
+enum Refusal {
+    /// The store disagrees with its head record (found at open).
+    Inconsistent(String),
+    /// A write failed part-way; only reopening re-reads the true head.
+    Poisoned(String),
+}
+
 impl std::fmt::Debug for Log {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Log").field("dir", &self.dir).field("head", &self.head).finish_non_exhaustive()
+        f.debug_struct("Log")
+            .field("dir", &self.snap.dir)
+            .field("head", &self.snap.head)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Log {
+    type Target = Snapshot;
+
+    fn deref(&self) -> &Snapshot {
+        &self.snap
     }
 }
 
@@ -179,7 +229,8 @@ impl Log {
     /// reading but refuses appends; [`Log::verify`] reports why.
     ///
     /// # Errors
-    /// [`Error::Locked`] when another process holds the database;
+    /// [`Error::Locked`] when another process holds the database for longer
+    /// than [`Config::lock_timeout`];
     /// [`Error::Format`] for an unknown format; [`Error::Io`], [`Error::Store`]
     /// or [`Error::StorePanic`] when the files cannot be opened.
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Self> {
@@ -189,19 +240,15 @@ impl Log {
             .mode(0o700)
             .create(&dir)
             .map_err(|e| Error::io("create", &dir, e))?;
-        let lock = lock::lock(&dir)?;
-        let store = Store::open(&dir.join("store"))?;
+        let lock = lock::lock(&dir, config.lock_timeout)?;
+        let store = Store::open(&dir.join("store"), lock)?;
         let head_record = head::read(&dir)?;
         let mut log = Self {
             event_zstd: Compressor::new(config.event_level).map_err(zstd_err)?,
             capture_zstd: Compressor::new(config.capture_level).map_err(zstd_err)?,
             block_zstd: Compressor::new(config.block_level).map_err(zstd_err)?,
-            dir,
-            store,
-            _lock: lock,
+            snap: Snapshot { dir, store, head: EMPTY_HEAD, head_record },
             config,
-            head: EMPTY_HEAD,
-            head_record,
             refuse_writes: None,
             panes: HashMap::new(),
         };
@@ -213,16 +260,17 @@ impl Log {
                 }
             }
             None => {
-                log.store
+                log.snap
+                    .store
                     .commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
             }
         }
         if let Some(v) = log.store.get(&keys::meta(keys::META_HEAD))? {
-            log.head =
+            log.snap.head =
                 Head::decode(v.as_ref()).ok_or_else(|| Error::corrupt(None, "head metadata is malformed"))?;
         }
         log.check_head_record()?;
-        restrict_permissions(&log.dir)?;
+        restrict_permissions(&log.snap.dir)?;
         Ok(log)
     }
 
@@ -233,18 +281,22 @@ impl Log {
                 // before its first event: nothing was ever acknowledged.
                 let genesis = HeadRecord { seq: 0, chain: GENESIS };
                 head::write(&self.dir, genesis)?;
-                self.head_record = Some(genesis);
+                self.snap.head_record = Some(genesis);
             } else {
-                self.refuse_writes = Some("the head record file HEAD is missing".into());
+                self.refuse_writes =
+                    Some(Refusal::Inconsistent("the head record file HEAD is missing".into()));
             }
             return Ok(());
         };
         if rec.seq > self.head.seq {
-            self.refuse_writes =
-                Some(Error::RolledBack { store_head: self.head.seq, record_head: rec.seq }.to_string());
+            self.refuse_writes = Some(Refusal::Inconsistent(
+                Error::RolledBack { store_head: self.head.seq, record_head: rec.seq }.to_string(),
+            ));
         } else if rec.seq == self.head.seq && rec.chain != self.head.chain_hash {
-            self.refuse_writes =
-                Some(format!("the store's chain hash at seq {} differs from the head record", rec.seq));
+            self.refuse_writes = Some(Refusal::Inconsistent(format!(
+                "the store's chain hash at seq {} differs from the head record",
+                rec.seq
+            )));
         } else if rec.seq < self.head.seq {
             // A crash between a commit and the record's update. Every commit
             // ends a chunk, so the record's seq must end a chunk whose stored
@@ -258,25 +310,15 @@ impl Log {
             if agrees {
                 let now = HeadRecord { seq: self.head.seq, chain: self.head.chain_hash };
                 head::write(&self.dir, now)?;
-                self.head_record = Some(now);
+                self.snap.head_record = Some(now);
             } else {
-                self.refuse_writes = Some(format!(
+                self.refuse_writes = Some(Refusal::Inconsistent(format!(
                     "the store's chain at seq {} differs from the head record (store replaced?)",
                     rec.seq
-                ));
+                )));
             }
         }
         Ok(())
-    }
-
-    /// The database directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The end of the log.
-    pub fn head(&self) -> Head {
-        self.head
     }
 
     /// Appends `events` in order, assigning consecutive seqs after the head.
@@ -291,10 +333,14 @@ impl Log {
     /// log holds either all of the call's events or none of them.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for an event too large to store (nothing is written);
+    /// [`Error::InvalidEvent`] for an event that breaks a format v1 rule
+    /// ([`Event::validate`]) and [`Error::Invalid`] for one too large to
+    /// store (nothing is written); [`Error::Poisoned`] after an earlier
+    /// failed write;
     /// [`Error::RolledBack`]-style refusals when the store disagrees with its
     /// head record; store and I/O errors.
     pub fn append(&mut self, events: &[Event]) -> Result<AppendReceipt> {
+        validate(events)?;
         self.append_inner(events).map(|(receipt, _)| receipt)
     }
 
@@ -308,6 +354,14 @@ impl Log {
     /// # Errors
     /// As [`Log::append`]; an error applies to every batch.
     pub fn append_groups(&mut self, groups: &[&[Event]]) -> Result<Vec<AppendReceipt>> {
+        for g in groups {
+            validate(g)?;
+        }
+        self.append_groups_valid(groups)
+    }
+
+    /// [`Log::append_groups`] for batches that passed [`validate`].
+    pub(crate) fn append_groups_valid(&mut self, groups: &[&[Event]]) -> Result<Vec<AppendReceipt>> {
         let all: Vec<Event> = groups.iter().flat_map(|g| g.iter().cloned()).collect();
         let (_, seqs) = self.append_inner(&all)?;
         let mut out = Vec::with_capacity(groups.len());
@@ -337,8 +391,15 @@ impl Log {
     /// Appends `events`; also returns each event's seq (`None` = duplicate id).
     fn append_inner(&mut self, events: &[Event]) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
         let mut seqs = Vec::with_capacity(events.len());
-        if let Some(why) = &self.refuse_writes {
-            return Err(Error::corrupt(None, format!("appends are refused: {why}; run `orc-log verify`")));
+        match &self.refuse_writes {
+            None => {}
+            Some(Refusal::Inconsistent(why)) => {
+                return Err(Error::corrupt(
+                    None,
+                    format!("appends are refused: {why}; run `orc-log verify`"),
+                ));
+            }
+            Some(Refusal::Poisoned(why)) => return Err(Error::Poisoned { reason: why.clone() }),
         }
         let mut receipt = AppendReceipt::default();
         let mut seen_ids: HashSet<&str> = HashSet::new();
@@ -419,16 +480,16 @@ impl Log {
         // Past this point the batch may be in the store even if a step fails,
         // so a failure leaves this handle unable to append: reopening
         // re-reads the true head from the store.
-        let committed = self.store.commit(puts).and_then(|()| head::write(&self.dir, rec));
+        let committed = self.snap.store.commit(puts).and_then(|()| head::write(&self.snap.dir, rec));
         if let Err(e) = committed {
-            self.refuse_writes = Some(format!("an earlier append failed ({e}); reopen the database"));
+            self.refuse_writes = Some(Refusal::Poisoned(e.to_string()));
             return Err(e);
         }
-        self.head_record = Some(rec);
+        self.snap.head_record = Some(rec);
         receipt.appended = pending.len() as u64;
         receipt.first_seq = first_seq;
         receipt.last_seq = head.seq;
-        self.head = head;
+        self.snap.head = head;
         self.panes.extend(panes);
         Ok((receipt, seqs))
     }
@@ -522,6 +583,47 @@ impl Log {
         let state = PaneState { seq, raw: f.raw, depth: f.depth };
         self.panes.insert(scope.to_owned(), state.clone());
         Ok(Some(state))
+    }
+
+    /// Makes everything written through this handle durable. Appends already
+    /// are when they return; this is for shutdown paths.
+    ///
+    /// # Errors
+    /// Store and I/O errors.
+    pub fn sync(&mut self) -> Result<()> {
+        self.snap.store.sync()
+    }
+
+    /// Durably stores a named checkpoint blob (a projection's state and seq).
+    ///
+    /// **Durability:** on disk when this returns Ok.
+    ///
+    /// # Errors
+    /// Store and I/O errors.
+    pub fn put_checkpoint(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.snap.store.commit(vec![(keys::checkpoint(name), bytes.to_vec())])
+    }
+
+    /// Durably deletes a named checkpoint; deleting a missing one is not an error.
+    ///
+    /// **Durability:** on disk when this returns Ok.
+    ///
+    /// # Errors
+    /// Store and I/O errors.
+    pub fn delete_checkpoint(&mut self, name: &str) -> Result<()> {
+        self.snap.store.remove(&keys::checkpoint(name))
+    }
+}
+
+impl Snapshot {
+    /// The database directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The end of the log.
+    pub fn head(&self) -> Head {
+        self.head
     }
 
     /// Seq of the last capture of `scope`, looking back through at most 64
@@ -683,15 +785,6 @@ impl Log {
         Ok(total)
     }
 
-    /// Makes everything written through this handle durable. Appends already
-    /// are when they return; this is for shutdown paths.
-    ///
-    /// # Errors
-    /// Store and I/O errors.
-    pub fn sync(&mut self) -> Result<()> {
-        self.store.sync()
-    }
-
     /// Reads a named checkpoint blob (see [`Log::put_checkpoint`]).
     ///
     /// # Errors
@@ -699,26 +792,17 @@ impl Log {
     pub fn checkpoint(&self, name: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.store.get(&keys::checkpoint(name))?.map(|v| v.as_ref().to_vec()))
     }
+}
 
-    /// Durably stores a named checkpoint blob (a projection's state and seq).
-    ///
-    /// **Durability:** on disk when this returns Ok.
-    ///
-    /// # Errors
-    /// Store and I/O errors.
-    pub fn put_checkpoint(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        self.store.commit(vec![(keys::checkpoint(name), bytes.to_vec())])
+/// Checks every event of a batch with [`Event::validate`].
+///
+/// # Errors
+/// [`Error::InvalidEvent`] for the first event that breaks a rule.
+pub(crate) fn validate(events: &[Event]) -> Result<()> {
+    for (index, ev) in events.iter().enumerate() {
+        ev.validate().map_err(|source| Error::InvalidEvent { index, source })?;
     }
-
-    /// Durably deletes a named checkpoint; deleting a missing one is not an error.
-    ///
-    /// **Durability:** on disk when this returns Ok.
-    ///
-    /// # Errors
-    /// Store and I/O errors.
-    pub fn delete_checkpoint(&mut self, name: &str) -> Result<()> {
-        self.store.remove(&keys::checkpoint(name))
-    }
+    Ok(())
 }
 
 /// The decompressed shared block of `chunk`, if it has one.

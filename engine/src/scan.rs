@@ -5,7 +5,7 @@ use crate::compress::Decompressor;
 use crate::error::{Error, Result};
 use crate::frame::{Chunk, FrameHeader};
 use crate::keys;
-use crate::log::Log;
+use crate::log::Snapshot;
 use crate::store::{Range, Value};
 use orc_log_schemas::{Kind, Record};
 use std::collections::HashMap;
@@ -56,9 +56,9 @@ enum Source {
     Scope(Range),
 }
 
-/// An iterator over matching events; see [`Log::scan`] and [`Log::scan_meta`].
+/// An iterator over matching events; see [`Snapshot::scan`] and [`Snapshot::scan_meta`].
 pub struct Scan<'a> {
-    log: &'a Log,
+    log: &'a Snapshot,
     filter: Filter,
     source: Source,
     chunk: Option<Chunk<Value>>,
@@ -72,7 +72,7 @@ pub struct Scan<'a> {
     done: bool,
 }
 
-impl Log {
+impl Snapshot {
     /// Events matching `filter`, in seq order, fully decoded.
     ///
     /// Memory stays bounded by one chunk plus the last capture of each pane.
@@ -84,20 +84,20 @@ impl Log {
         self.scan_inner(filter, true)
     }
 
-    /// Like [`Log::scan`] but yields only header facts; no body is decompressed.
+    /// Like [`Snapshot::scan`] but yields only header facts; no body is decompressed.
     ///
     /// # Errors
-    /// As [`Log::scan`].
+    /// As [`Snapshot::scan`].
     pub fn scan_meta(&self, filter: Filter) -> Result<impl Iterator<Item = Result<EventMeta>> + '_> {
         let scan = self.scan_inner(filter, false)?;
         Ok(scan.map_meta())
     }
 
-    /// Like [`Log::scan`] but yields each record with its header facts
+    /// Like [`Snapshot::scan`] but yields each record with its header facts
     /// (stored and raw sizes), for consumers that account for bytes.
     ///
     /// # Errors
-    /// As [`Log::scan`].
+    /// As [`Snapshot::scan`].
     pub fn scan_with_meta(
         &self,
         filter: Filter,
@@ -106,10 +106,49 @@ impl Log {
         Ok(WithMeta(scan))
     }
 
+    /// Calls `each` with every record `filter` selects, in seq order, until
+    /// it returns `Ok(false)`. Memory stays at one chunk plus one capture per
+    /// pane, however long `each` takes (a snapshot holds no lock).
+    ///
+    /// # Errors
+    /// A read error (as [`Snapshot::scan`]), or the first error `each` returns.
+    pub fn for_each_record<E: From<Error>>(
+        &self,
+        filter: &Filter,
+        mut each: impl FnMut(Record) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<(), E> {
+        for item in self.scan(filter.clone())? {
+            if !each(item?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Snapshot::for_each_record`] over frame headers only
+    /// ([`Snapshot::scan_meta`]: nothing is decompressed).
+    ///
+    /// # Errors
+    /// As [`Snapshot::for_each_record`].
+    pub fn for_each_meta<E: From<Error>>(
+        &self,
+        filter: &Filter,
+        mut each: impl FnMut(EventMeta) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<(), E> {
+        for item in self.scan_meta(filter.clone())? {
+            if !each(item?)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn scan_inner(&self, mut filter: Filter, decode: bool) -> Result<Scan<'_>> {
         filter.from_seq = filter.from_seq.max(1);
-        let mut done = false;
-        if let Some(since) = filter.since_ns {
+        // A scan sees this snapshot's events only, even while appends go on.
+        filter.until_seq = Some(filter.until_seq.map_or(self.head.seq, |u| u.min(self.head.seq)));
+        let mut done = filter.from_seq > self.head.seq;
+        if let Some(since) = filter.since_ns.filter(|_| !done) {
             match self.first_seq_from_time(since)? {
                 Some(s) => filter.from_seq = filter.from_seq.max(s),
                 None => done = true,

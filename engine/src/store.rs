@@ -8,10 +8,16 @@
 //! `catch_unwind` and a panic becomes [`Error::StorePanic`].
 
 use crate::error::{Error, Result};
+use crate::lock::DirLock;
+
+/// How long [`Store::open`] waits for sled's own file lock to be released
+/// by a process that is exiting.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// A stored value (cheaply clonable, reference-counted bytes).
 #[derive(Debug, Clone)]
@@ -23,11 +29,18 @@ impl AsRef<[u8]> for Value {
     }
 }
 
-/// The store of one database.
+/// The store of one database. Clones share the same open store (sled is
+/// safe to read from many threads while one writes).
+#[derive(Clone)]
 pub(crate) struct Store {
     db: sled::Db,
     path: PathBuf,
-    synced_blobs: HashSet<OsString>,
+    /// Blob files already fsynced (shared by clones).
+    synced_blobs: Arc<Mutex<HashSet<OsString>>>,
+    /// The database directory's lock, released only when the last clone
+    /// (the last sled handle of this process) is dropped. Declared after
+    /// `db`, so it is dropped after it.
+    _dir_lock: Arc<DirLock>,
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -57,10 +70,28 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Store`] / [`Error::StorePanic`] when sled cannot open the files.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path, dir_lock: DirLock) -> Result<Self> {
         let config = sled::Config::new().path(path).mode(sled::Mode::HighThroughput);
-        let db = guard("opening the store", || config.open())?;
-        Ok(Self { db, path: path.to_owned(), synced_blobs: HashSet::new() })
+        // We hold the directory lock, so sled's own file lock can only be
+        // held by a process that released the directory lock and is still
+        // closing its files (a process's descriptors close one by one at
+        // exit): wait for it, briefly.
+        let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
+        let db = loop {
+            let mut busy = false;
+            let opened = guard("opening the store", || {
+                let r = config.open();
+                busy = matches!(&r, Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock);
+                r
+            });
+            match opened {
+                Err(_) if busy && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                other => break other?,
+            }
+        };
+        Ok(Self { db, path: path.to_owned(), synced_blobs: Arc::default(), _dir_lock: Arc::new(dir_lock) })
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
@@ -122,13 +153,15 @@ impl Store {
         let blobs = self.path.join("blobs");
         if let Ok(entries) = std::fs::read_dir(&blobs) {
             let mut new = false;
+            let mut synced = self.synced_blobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for entry in entries.flatten() {
-                if !self.synced_blobs.contains(&entry.file_name()) {
+                if !synced.contains(&entry.file_name()) {
                     sync_file(&entry.path())?;
-                    self.synced_blobs.insert(entry.file_name());
+                    synced.insert(entry.file_name());
                     new = true;
                 }
             }
+            drop(synced);
             if new {
                 crate::head::sync_dir(&blobs)?;
             }

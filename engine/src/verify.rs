@@ -5,11 +5,11 @@ use crate::compress::Decompressor;
 use crate::error::{Error, Result};
 use crate::frame::{self, GENESIS};
 use crate::keys;
-use crate::log::Log;
+use crate::log::Snapshot;
 use orc_log_schemas::Kind;
 use std::collections::HashMap;
 
-/// What a successful [`Log::verify`] checked.
+/// What a successful [`Snapshot::verify`] checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Events checked (equal to the head seq).
@@ -22,7 +22,7 @@ pub struct VerifyReport {
     pub chain_hex: String,
 }
 
-impl Log {
+impl Snapshot {
     /// Checks the whole log; Ok only when it is intact.
     ///
     /// Checks, in seq order: chunks are gapless from seq 1; every frame parses;
@@ -44,11 +44,20 @@ impl Log {
         if record_seq == Some(0) {
             chain_at_record = Some(GENESIS);
         }
+        let mut orphan = None;
         for entry in self.store.range(&keys::chunk(0), &[keys::CHUNK + 1]) {
             let (key, value) = entry?;
             let expected = checker.next_seq;
             let first =
                 keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(expected, "malformed chunk key"))?;
+            if first > self.head.seq {
+                // Past this snapshot: an append made since (the store's
+                // head covers it), or a chunk no head ever acknowledged.
+                if !self.store_head_covers(first)? {
+                    orphan = Some(first);
+                }
+                break;
+            }
             let chunk = frame::decode_chunk(first, value).map_err(|(seq, why)| Error::corrupt(seq, why))?;
             let frames = checker.check(&chunk, Some(self))?;
             if let Some(f) = frames.iter().find(|f| Some(f.seq) == record_seq) {
@@ -71,6 +80,12 @@ impl Log {
         let chain = checker.chain;
         let head_seq = expected - 1;
         let head = self.head();
+        if let Some(first) = orphan {
+            return Err(Error::corrupt(
+                first,
+                format!("the store's head metadata says seq {} but a chunk starts at seq {first}", head.seq),
+            ));
+        }
         if head.seq != head_seq || head.chain_hash != chain {
             return Err(Error::corrupt(
                 head_seq.max(1),
@@ -94,6 +109,17 @@ impl Log {
     }
 }
 
+impl Snapshot {
+    /// Whether the store's head metadata, as it is now, reaches `seq`.
+    fn store_head_covers(&self, seq: u64) -> Result<bool> {
+        let now = match self.store.get(&keys::meta(keys::META_HEAD))? {
+            Some(v) => crate::log::Head::decode(v.as_ref()).map_or(0, |h| h.seq),
+            None => 0,
+        };
+        Ok(now >= seq)
+    }
+}
+
 /// One checked frame: its seq, ts, producer id and the chain hash after it.
 #[derive(Debug, Clone)]
 pub(crate) struct CheckedFrame {
@@ -104,7 +130,7 @@ pub(crate) struct CheckedFrame {
 
 /// Checks chunks in seq order: continuity, every frame's check, each chunk's
 /// chain hash, and that every body decompresses and decodes as its kind.
-/// Shared by [`Log::verify`], backup verification and restore.
+/// Shared by [`Snapshot::verify`], backup verification and restore.
 pub(crate) struct ChainChecker {
     /// Chain hash after the last checked frame.
     pub chain: [u8; frame::HASH_BYTES],
@@ -136,7 +162,7 @@ impl ChainChecker {
     pub(crate) fn check<B: AsRef<[u8]>>(
         &mut self,
         chunk: &frame::Chunk<B>,
-        log: Option<&Log>,
+        log: Option<&Snapshot>,
     ) -> Result<Vec<CheckedFrame>> {
         let expected = self.next_seq;
         if chunk.first_seq != expected {

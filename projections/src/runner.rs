@@ -6,7 +6,7 @@
 //! restore) means "rebuild from scratch".
 
 use crate::projection::{Projection, ProjectionError};
-use orc_log_engine::{Filter, Log};
+use orc_log_engine::{Filter, SharedLog, Snapshot};
 use serde::{Deserialize, Serialize};
 
 const CHECKPOINT_FORMAT: u32 = 1;
@@ -32,7 +32,7 @@ pub struct Outcome<P> {
 }
 
 /// Reads `P`'s checkpoint; `None` when missing, unreadable or past the head.
-fn load<P: Projection>(log: &Log) -> Result<Option<(P, u64)>, ProjectionError> {
+fn load<P: Projection>(log: &Snapshot) -> Result<Option<(P, u64)>, ProjectionError> {
     let Some(bytes) = log.checkpoint(P::NAME)? else { return Ok(None) };
     match serde_json::from_slice::<Checkpoint<P>>(&bytes) {
         Ok(c) if c.format == CHECKPOINT_FORMAT && c.seq <= log.head().seq => Ok(Some((c.state, c.seq))),
@@ -55,7 +55,7 @@ fn tracing_free_warning(name: &str, why: &str) {
 ///
 /// # Errors
 /// Log errors; [`ProjectionError::Checkpoint`] if the state does not serialize.
-pub fn save<P: Projection>(log: &mut Log, p: &P, seq: u64) -> Result<(), ProjectionError> {
+pub fn save<P: Projection>(log: &SharedLog, p: &P, seq: u64) -> Result<(), ProjectionError> {
     let c = Checkpoint { format: CHECKPOINT_FORMAT, seq, state: p };
     let bytes = serde_json::to_vec(&c)
         .map_err(|e| ProjectionError::Checkpoint { name: P::NAME, reason: e.to_string() })?;
@@ -65,7 +65,7 @@ pub fn save<P: Projection>(log: &mut Log, p: &P, seq: u64) -> Result<(), Project
 
 /// Folds events `after+1 ..= until` (or to the head) into `p`.
 fn fold<P: Projection>(
-    log: &Log,
+    log: &Snapshot,
     p: &mut P,
     after: u64,
     until: Option<u64>,
@@ -86,30 +86,34 @@ fn fold<P: Projection>(
     Ok((seq, applied))
 }
 
-/// Brings `P` from its checkpoint to the head and stores the new checkpoint.
+/// Brings `P` from its checkpoint to the head (as of a snapshot taken now)
+/// and stores the new checkpoint. The fold reads the snapshot without
+/// holding up appends; only the checkpoint's small commit takes the writer.
 ///
 /// **Durability:** when the head moved, the checkpoint is on disk when this returns Ok.
 ///
 /// # Errors
 /// [`ProjectionError::Apply`] with the failing seq (the checkpoint is not
 /// advanced past it); log errors.
-pub fn catch_up<P: Projection>(log: &mut Log) -> Result<Outcome<P>, ProjectionError> {
-    let (mut p, from) = load::<P>(log)?.unwrap_or_default();
-    let (seq, applied) = fold(log, &mut p, from, None)?;
+pub fn catch_up<P: Projection>(log: &SharedLog) -> Result<Outcome<P>, ProjectionError> {
+    let snap = log.snapshot();
+    let (mut p, from) = load::<P>(&snap)?.unwrap_or_default();
+    let (seq, applied) = fold(&snap, &mut p, from, None)?;
     if applied > 0 || from == 0 {
         save(log, &p, seq)?;
     }
     Ok(Outcome { projection: p, seq, applied, from_checkpoint: from })
 }
 
-/// Rebuilds `P` from seq 1 to `until` (or the head), ignoring any checkpoint.
-/// When `until` is `None` the result replaces the checkpoint.
+/// Rebuilds `P` from seq 1 to `until` (or the head as of a snapshot taken
+/// now), ignoring any checkpoint. When `until` is `None` the result replaces
+/// the checkpoint. Appends go on while it folds.
 ///
 /// # Errors
 /// As [`catch_up`].
-pub fn rebuild<P: Projection>(log: &mut Log, until: Option<u64>) -> Result<Outcome<P>, ProjectionError> {
+pub fn rebuild<P: Projection>(log: &SharedLog, until: Option<u64>) -> Result<Outcome<P>, ProjectionError> {
     let mut p = P::default();
-    let (seq, applied) = fold(log, &mut p, 0, until)?;
+    let (seq, applied) = fold(&log.snapshot(), &mut p, 0, until)?;
     if until.is_none() {
         save(log, &p, seq)?;
     }
@@ -121,7 +125,7 @@ pub fn rebuild<P: Projection>(log: &mut Log, until: Option<u64>) -> Result<Outco
 ///
 /// # Errors
 /// As [`catch_up`].
-pub fn view_at<P: Projection>(log: &Log, until_seq: u64) -> Result<Outcome<P>, ProjectionError> {
+pub fn view_at<P: Projection>(log: &Snapshot, until_seq: u64) -> Result<Outcome<P>, ProjectionError> {
     let (mut p, from) = match load::<P>(log)? {
         Some((p, seq)) if seq <= until_seq => (p, seq),
         _ => (P::default(), 0),

@@ -4,7 +4,7 @@
 use crate::metrics::Metrics;
 use crate::state::{PaneView, State, StateView};
 use crate::{Projection, catch_up, prometheus, rebuild, view_at};
-use orc_log_engine::{Config, EventMeta, Log};
+use orc_log_engine::{Config, EventMeta, SharedLog};
 use orc_log_schemas::{Event, EventBody, Target, parse_line, parse_rfc3339};
 use proptest::prelude::*;
 
@@ -181,17 +181,17 @@ fn fixture() -> Vec<Event> {
         .collect()
 }
 
-fn fixture_log(dir: &std::path::Path) -> Log {
-    let mut log = Log::open(dir, Config::default()).unwrap();
-    log.append(&fixture()).unwrap();
+fn fixture_log(dir: &std::path::Path) -> SharedLog {
+    let log = SharedLog::open(dir, Config::default()).unwrap();
+    log.append(fixture()).unwrap();
     log
 }
 
 #[test]
 fn fixture_state() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = fixture_log(dir.path());
-    let out = catch_up::<State>(&mut log).unwrap();
+    let log = fixture_log(dir.path());
+    let out = catch_up::<State>(&log).unwrap();
     let end = fixture().last().unwrap().ts_ns;
     let v = out.projection.view(end, 300);
     assert_eq!(v.seq, 166);
@@ -207,35 +207,34 @@ fn fixture_state() {
     assert_eq!(captures, 146);
     // Just after the crash signal, before the pane changed again: crashed.
     let crash_ts = parse_rfc3339("2026-11-20T23:04:07.285440Z").unwrap();
-    let seq = log.seq_at_time(crash_ts).unwrap();
-    let at = view_at::<State>(&log, seq).unwrap().projection.view(crash_ts, 300);
+    let seq = log.snapshot().seq_at_time(crash_ts).unwrap();
+    let at = view_at::<State>(&log.snapshot(), seq).unwrap().projection.view(crash_ts, 300);
     assert_eq!(pane(&at, "proj:1.0").status, "crashed");
 }
 
 #[test]
 fn replay_after_deleting_checkpoints_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = fixture_log(dir.path());
+    let log = fixture_log(dir.path());
     let now = 0;
-    let a = serde_json::to_string(&catch_up::<State>(&mut log).unwrap().projection.view(now, 300)).unwrap();
-    let am = prometheus::render(&catch_up::<Metrics>(&mut log).unwrap().projection.families(now));
+    let a = serde_json::to_string(&catch_up::<State>(&log).unwrap().projection.view(now, 300)).unwrap();
+    let am = prometheus::render(&catch_up::<Metrics>(&log).unwrap().projection.families(now));
     log.delete_checkpoint("state").unwrap();
     log.delete_checkpoint("metrics").unwrap();
-    let b =
-        serde_json::to_string(&rebuild::<State>(&mut log, None).unwrap().projection.view(now, 300)).unwrap();
-    let bm = prometheus::render(&rebuild::<Metrics>(&mut log, None).unwrap().projection.families(now));
+    let b = serde_json::to_string(&rebuild::<State>(&log, None).unwrap().projection.view(now, 300)).unwrap();
+    let bm = prometheus::render(&rebuild::<Metrics>(&log, None).unwrap().projection.families(now));
     assert_eq!(a, b);
     assert_eq!(am, bm);
     // and the stored checkpoint is used next time
-    let c = catch_up::<State>(&mut log).unwrap();
+    let c = catch_up::<State>(&log).unwrap();
     assert_eq!((c.from_checkpoint, c.applied), (166, 0));
 }
 
 #[test]
 fn metrics_text_parses_with_a_prometheus_parser() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = fixture_log(dir.path());
-    let m = catch_up::<Metrics>(&mut log).unwrap().projection;
+    let log = fixture_log(dir.path());
+    let m = catch_up::<Metrics>(&log).unwrap().projection;
     let text = prometheus::render(&m.families(0));
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
@@ -309,28 +308,28 @@ proptest! {
     fn incremental_equals_rebuild_equals_until_seq(chunks in proptest::collection::vec(1usize..40, 1..12)) {
         let events = fixture();
         let dir = tempfile::tempdir().unwrap();
-        let mut log = Log::open(dir.path(), Config::default()).unwrap();
+        let log = SharedLog::open(dir.path(), Config::default()).unwrap();
         let mut at = 0;
         let mut cuts = Vec::new();
         for n in chunks.iter().copied().cycle() {
             if at >= events.len() { break; }
             let end = (at + n).min(events.len());
-            log.append(&events[at..end]).unwrap();
+            log.append(events[at..end].to_vec()).unwrap();
             at = end;
-            let s = catch_up::<State>(&mut log).unwrap().projection;
-            let m = catch_up::<Metrics>(&mut log).unwrap().projection;
+            let s = catch_up::<State>(&log).unwrap().projection;
+            let m = catch_up::<Metrics>(&log).unwrap().projection;
             cuts.push((at as u64, s, m));
         }
         for (seq, s, m) in cuts {
             let fresh: State = given(&events[..seq as usize]);
             prop_assert_eq!(s.view(0, 300), fresh.view(0, 300));
-            let until = view_at::<State>(&log, seq).unwrap().projection;
+            let until = view_at::<State>(&log.snapshot(), seq).unwrap().projection;
             prop_assert_eq!(until.view(0, 300), s.view(0, 300));
-            let until_m = view_at::<Metrics>(&log, seq).unwrap().projection;
+            let until_m = view_at::<Metrics>(&log.snapshot(), seq).unwrap().projection;
             prop_assert_eq!(prometheus::render(&until_m.families(0)), prometheus::render(&m.families(0)));
         }
-        let full = rebuild::<State>(&mut log, None).unwrap().projection;
-        let inc = catch_up::<State>(&mut log).unwrap().projection;
+        let full = rebuild::<State>(&log, None).unwrap().projection;
+        let inc = catch_up::<State>(&log).unwrap().projection;
         prop_assert_eq!(full, inc);
     }
 }
@@ -356,15 +355,15 @@ impl Projection for Fussy {
 #[test]
 fn a_failing_projection_reports_the_seq_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = fixture_log(dir.path());
+    let log = fixture_log(dir.path());
     let marker_seq =
         fixture().iter().position(|e| matches!(e.body, EventBody::Marker { .. })).unwrap() as u64 + 1;
-    let err = catch_up::<Fussy>(&mut log).unwrap_err();
+    let err = catch_up::<Fussy>(&log).unwrap_err();
     assert!(
         matches!(&err, crate::ProjectionError::Apply { name: "fussy", seq, .. } if *seq == marker_seq),
         "{err}"
     );
     assert!(err.to_string().contains(&format!("seq {marker_seq}")));
-    assert_eq!(log.checkpoint("fussy").unwrap(), None, "no checkpoint past the failure");
-    assert!(rebuild::<Fussy>(&mut log, None).is_err());
+    assert_eq!(log.snapshot().checkpoint("fussy").unwrap(), None, "no checkpoint past the failure");
+    assert!(rebuild::<Fussy>(&log, None).is_err());
 }

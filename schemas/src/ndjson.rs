@@ -254,6 +254,16 @@ pub fn parse_line(line: &str, default_ts_ns: i64) -> Result<Event, LineError> {
     }
     let value: Value = serde_json::from_str(line)
         .map_err(|e| LineError::new(LineErrorKind::InvalidJson, None, e.to_string()))?;
+    parse_value(value, default_ts_ns)
+}
+
+/// [`parse_line`] for a JSON value already parsed (an event inside a larger
+/// message, such as the server protocol's `append`). The same rules apply,
+/// except the line length, which [`Event::validate`] checks on append.
+///
+/// # Errors
+/// As [`parse_line`].
+pub fn parse_value(value: Value, default_ts_ns: i64) -> Result<Event, LineError> {
     let Value::Object(map) = value else {
         return Err(LineError::new(
             LineErrorKind::InvalidJson,
@@ -381,12 +391,140 @@ fn build_body(kind: Kind, f: &Fields) -> Result<EventBody, LineError> {
     })
 }
 
+/// A field's value inside a typed [`Event`], for [`Event::validate`].
+enum FieldRef<'a> {
+    Str(&'a str),
+    Target(&'a Target),
+    Other,
+    Absent,
+}
+
+/// The value of field `name` in `body` (format v1 names).
+fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
+    let s = |v: &'a String| FieldRef::Str(v.as_str());
+    let os = |v: &'a Option<String>| v.as_ref().map_or(FieldRef::Absent, |v| FieldRef::Str(v.as_str()));
+    match (body, name) {
+        (EventBody::Capture { target: t, .. }, "target")
+        | (EventBody::Message { to: t, .. }, "to")
+        | (EventBody::Schedule { target: t, .. }, "target")
+        | (EventBody::ScheduleFired { target: t, .. }, "target")
+        | (EventBody::Crash { target: t, .. }, "target")
+        | (EventBody::WindowOpened { target: t, .. }, "target")
+        | (EventBody::WindowRenamed { target: t, .. }, "target")
+        | (EventBody::WindowClosed { target: t }, "target")
+        | (EventBody::AgentRegistered { target: t, .. }, "target") => FieldRef::Target(t),
+        (EventBody::Marker { target, .. }, "target") => {
+            target.as_ref().map_or(FieldRef::Absent, FieldRef::Target)
+        }
+        (EventBody::Capture { content: v, .. }, "content")
+        | (EventBody::Message { from: v, .. }, "from")
+        | (EventBody::Message { text: v, .. }, "text")
+        | (EventBody::Schedule { note: v, .. }, "note")
+        | (EventBody::Crash { reason: v, .. }, "reason")
+        | (EventBody::Marker { label: v, .. }, "label")
+        | (EventBody::SessionOpened { session: v }, "session")
+        | (EventBody::SessionClosed { session: v }, "session")
+        | (EventBody::AgentRegistered { role: v, .. }, "role") => s(v),
+        (EventBody::ScheduleFired { note: v, .. }, "note")
+        | (EventBody::Crash { excerpt: v, .. }, "excerpt")
+        | (EventBody::Crash { detector: v, .. }, "detector")
+        | (EventBody::WindowOpened { name: v, .. }, "name")
+        | (EventBody::WindowRenamed { name: v, .. }, "name")
+        | (EventBody::AgentRegistered { name: v, .. }, "name") => os(v),
+        // Numbers and times: any value of the Rust type is a valid v1 value.
+        _ => FieldRef::Other,
+    }
+}
+
+/// Raw text bytes of an event's strings (a lower bound of its JSON line).
+fn text_bytes(ev: &Event) -> usize {
+    let mut n = ev.id.as_ref().map_or(0, String::len);
+    for spec in fields(ev.kind()) {
+        n += match field_ref(&ev.body, spec.name) {
+            FieldRef::Str(v) => v.len(),
+            FieldRef::Target(t) => t.session.len() + 21,
+            FieldRef::Other | FieldRef::Absent => 0,
+        };
+    }
+    n
+}
+
+impl Event {
+    /// Checks every rule that [`parse_line`] applies to a line, on a typed
+    /// event: `id` non-empty and at most [`MAX_ID_BYTES`] bytes; required
+    /// fields present and non-empty where the format says so (`from`,
+    /// `reason`, `detector`, `label`, `role`); targets and session names
+    /// valid ([`validate_session`]); and the event's format v1 line no longer
+    /// than [`MAX_LINE_BYTES`]. Every path into the log (NDJSON `ingest`, the
+    /// server's socket, `emit`, a library `append`) applies it, so an event
+    /// that `ingest` rejects is rejected everywhere with the same message.
+    ///
+    /// # Errors
+    /// The same [`LineError`] (kind, field, detail) that [`parse_line`]
+    /// gives for the event's JSON line.
+    pub fn validate(&self) -> Result<(), LineError> {
+        // The line is at most 6 bytes per text byte (`\u00XX`) plus keys:
+        // only an event with over 1 MiB of text can exceed the limit, and
+        // only then is its exact line length computed.
+        if text_bytes(self) > 1024 * 1024 {
+            let len = event_to_json_value(self).to_string().len();
+            if len > MAX_LINE_BYTES {
+                return Err(LineError::too_long(len));
+            }
+        }
+        for spec in fields(self.kind()) {
+            let field = Some(spec.name);
+            match field_ref(&self.body, spec.name) {
+                FieldRef::Absent if spec.required => {
+                    return Err(LineError::new(
+                        LineErrorKind::MissingField,
+                        field,
+                        format!("required for kind {}", self.kind()),
+                    ));
+                }
+                FieldRef::Str(v) => {
+                    check_field(spec, &Value::from(if spec.ty == FieldType::Text { "" } else { v }))?
+                }
+                FieldRef::Target(t) => validate_session(&t.session)
+                    .map_err(|e| LineError::new(LineErrorKind::BadTarget, field, e.to_string()))?,
+                FieldRef::Other | FieldRef::Absent => {}
+            }
+        }
+        if let Some(id) = &self.id {
+            if id.is_empty() {
+                return Err(LineError::new(LineErrorKind::BadValue, Some("id"), "must not be empty"));
+            }
+            if id.len() > MAX_ID_BYTES {
+                return Err(LineError::new(
+                    LineErrorKind::BadValue,
+                    Some("id"),
+                    format!("{} bytes, at most {MAX_ID_BYTES} allowed", id.len()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The format v1 JSON object of a record: `seq`, `kind`, `ts`, the kind's
 /// fields in [`fields`] order, then `id` when present.
 pub fn to_json_value(record: &Record) -> Value {
-    let ev = &record.event;
     let mut m = Map::new();
     m.insert("seq".into(), record.seq.into());
+    event_fields(&record.event, &mut m);
+    Value::Object(m)
+}
+
+/// The format v1 JSON object of an event as `ingest` reads it (no `seq`):
+/// what [`parse_value`] turns back into the same event.
+pub fn event_to_json_value(ev: &Event) -> Value {
+    let mut m = Map::new();
+    event_fields(ev, &mut m);
+    Value::Object(m)
+}
+
+/// Inserts `kind`, `ts`, the kind's fields in [`fields`] order, then `id`.
+fn event_fields(ev: &Event, m: &mut Map<String, Value>) {
     m.insert("kind".into(), ev.kind().as_str().into());
     m.insert("ts".into(), format_rfc3339(ev.ts_ns).into());
     let mut put = |k: &str, v: Value| {
@@ -447,7 +585,6 @@ pub fn to_json_value(record: &Record) -> Value {
     }
     // Absent optional fields are left out, not written as null: input rejects null.
     m.retain(|_, v| !v.is_null());
-    Value::Object(m)
 }
 
 /// One format v1 line (no trailing newline) for a record; see [`to_json_value`].
@@ -508,6 +645,81 @@ mod tests {
         let e = err(r#"{"kind":"marker","label":null}"#);
         assert_eq!(e.kind, LineErrorKind::WrongType);
         assert!(err(r#"{"label":"x"}"#).to_string().contains("missing field \"kind\""));
+    }
+
+    /// `Event::validate` refuses what `parse_line` refuses, with the same
+    /// error, for every rule a typed event can break.
+    #[test]
+    fn validate_gives_the_parse_error_for_each_rule() {
+        let t = |s: &str| Target { session: s.into(), window: 0, pane: 0 };
+        let ev = |body| Event { ts_ns: 0, id: None, body };
+        let cases: Vec<(Event, String)> = vec![
+            (
+                ev(EventBody::Marker { label: String::new(), target: None }),
+                r#"{"kind":"marker","label":""}"#.into(),
+            ),
+            (
+                ev(EventBody::Message { from: String::new(), to: t("s"), text: "x".into() }),
+                r#"{"kind":"message","from":"","to":"s:0.0","text":"x"}"#.into(),
+            ),
+            (
+                ev(EventBody::Crash { target: t("a b"), reason: "r".into(), excerpt: None, detector: None }),
+                r#"{"kind":"crash","target":"a b:0.0","reason":"r"}"#.into(),
+            ),
+            (
+                ev(EventBody::Crash {
+                    target: t("s"),
+                    reason: "r".into(),
+                    excerpt: None,
+                    detector: Some(String::new()),
+                }),
+                r#"{"kind":"crash","target":"s:0.0","reason":"r","detector":""}"#.into(),
+            ),
+            (
+                ev(EventBody::SessionOpened { session: "x.y".into() }),
+                r#"{"kind":"session_opened","session":"x.y"}"#.into(),
+            ),
+            (
+                ev(EventBody::AgentRegistered { target: t("s"), role: String::new(), name: None }),
+                r#"{"kind":"agent_registered","target":"s:0.0","role":""}"#.into(),
+            ),
+            (
+                Event {
+                    ts_ns: 0,
+                    id: Some("i".repeat(MAX_ID_BYTES + 1)),
+                    body: EventBody::Marker { label: "x".into(), target: None },
+                },
+                format!(r#"{{"kind":"marker","label":"x","id":"{}"}}"#, "i".repeat(MAX_ID_BYTES + 1)),
+            ),
+            (
+                Event {
+                    ts_ns: 0,
+                    id: Some(String::new()),
+                    body: EventBody::Marker { label: "x".into(), target: None },
+                },
+                r#"{"kind":"marker","label":"x","id":""}"#.into(),
+            ),
+        ];
+        for (event, line) in cases {
+            assert_eq!(event.validate().unwrap_err(), err(&line), "{line}");
+        }
+        // Too long: the same length rule, counted on the event's line.
+        let content = "\u{1}".repeat(MAX_LINE_BYTES / 6 + 10);
+        let big = ev(EventBody::Capture {
+            target: t("s"),
+            content,
+            width: None,
+            height: None,
+            cursor_x: None,
+            cursor_y: None,
+        });
+        assert_eq!(big.validate().unwrap_err().kind, LineErrorKind::TooLong);
+        // Every fixture event is valid, and survives the JSON value round trip.
+        for line in include_str!("../../tests/fixtures/tmux-session-a.ndjson").lines() {
+            let e = parse_line(line, 0).unwrap();
+            e.validate().unwrap();
+            assert_eq!(parse_value(event_to_json_value(&e), 1).unwrap(), e);
+        }
     }
 
     /// The published JSON Schema must describe exactly what `parse_line` accepts.

@@ -9,6 +9,7 @@
 mod backup;
 mod bad_input;
 mod common;
+mod concurrency;
 mod corruption;
 mod crash;
 mod demo;

@@ -246,34 +246,6 @@ fn malformed_and_oversized_frames_never_crash_the_server() {
     assert!(wait_exit(&mut server).success());
 }
 
-#[test]
-fn without_a_server_a_second_writer_is_told_who_holds_the_database() {
-    let (_dir, db) = temp_db();
-    assert_success(run(&db, &["emit", "marker", "--label", "first"]), "create");
-    // An ingest waiting on its stdin holds the database.
-    let mut holder = orc_process(&db)
-        .args(["ingest", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the holder has the lock (it writes its pid into DIR/LOCK).
-    let start = Instant::now();
-    let pid = holder.id().to_string();
-    while std::fs::read_to_string(db.join("LOCK")).unwrap_or_default().lines().next() != Some(pid.as_str()) {
-        assert!(holder.try_wait().unwrap().is_none(), "the holder exited early");
-        assert!(start.elapsed() < Duration::from_secs(20), "the holder never took the lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = run(&db, &["emit", "marker", "--label", "second"]);
-    let err = stderr(&out);
-    assert!(!out.status.success());
-    assert!(err.contains(&format!("in use by process {pid}")), "{err}");
-    drop(holder.stdin.take());
-    assert!(wait_exit(&mut holder).success());
-}
-
 /// Open file descriptors of process `pid`.
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)

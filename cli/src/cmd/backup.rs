@@ -1,8 +1,9 @@
 //! `orc-log backup create|list|verify`: orc-log's own incremental, verifiable backups.
 
-use crate::ctx::{Db, Io};
+use crate::ctx::Io;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use orc_log_engine::SharedLog;
 use orc_log_engine::backup::{self, SegmentWriter};
 use orc_log_schemas::format_rfc3339;
 use std::path::{Path, PathBuf};
@@ -50,7 +51,7 @@ impl Args {
 const PAGE_CHUNKS: usize = 64;
 
 /// Runs `orc-log backup`. `db` is `None` for list and verify.
-pub fn run(db: Option<&Db>, args: Args, io: &mut Io) -> Result<u8> {
+pub fn run(db: Option<&SharedLog>, args: Args, io: &mut Io) -> Result<u8> {
     match args.action {
         Action::Create { dest } => {
             let dest = io.resolve(&dest);
@@ -78,12 +79,12 @@ pub fn run(db: Option<&Db>, args: Args, io: &mut Io) -> Result<u8> {
     }
 }
 
-fn create(db: &Db, dest: &Path, io: &mut Io) -> Result<u8> {
+fn create(db: &SharedLog, dest: &Path, io: &mut Io) -> Result<u8> {
     let mut manifest = backup::open_backup(dest)
         .with_context(|| format!("cannot use backup directory {}", dest.display()))?;
     // Everything up to the head seen now: an exact prefix, whatever writers do meanwhile.
-    let (until, chain_at_backup) =
-        db.read(|log| -> Result<_> { Ok((log.head().seq, log.chain_at_chunk_end(manifest.head_seq)?)) })?;
+    let snap = db.snapshot();
+    let (until, chain_at_backup) = (snap.head().seq, snap.chain_at_chunk_end(manifest.head_seq)?);
     match chain_at_backup {
         Some(chain)
             if orc_log_engine::Head { seq: 0, chain_hash: chain, max_ts_ns: 0 }.chain_hex()
@@ -101,7 +102,7 @@ fn create(db: &Db, dest: &Path, io: &mut Io) -> Result<u8> {
     let mut writer = SegmentWriter::create(dest, manifest.head_seq)?;
     let mut after = manifest.head_seq;
     while after < until {
-        let chunks = db.read(|log| log.raw_chunks(after, until, PAGE_CHUNKS))?;
+        let chunks = snap.raw_chunks(after, until, PAGE_CHUNKS)?;
         let Some(last) = chunks.last() else { break };
         after = last.last_seq;
         for c in &chunks {

@@ -1,8 +1,8 @@
 //! `orc-log demo`: the quickstart. A real orchestrator-shaped team on a
 //! private tmux server, recorded into the log, then analysed.
 
-use crate::client::Client;
 use anyhow::{Context, Result, bail};
+use orc_log_server::Client;
 use orc_log_tmux::{Server, Spawn, Tmux};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,5 @@
 //! `orc-log emit`: append one event from a script.
 
-use crate::client::Appender;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use orc_log_schemas::{Event, EventBody, Target, ndjson::MAX_ID_BYTES, now_ns};
@@ -194,7 +193,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         }
     };
     let event = Event { ts_ns: args.ts.unwrap_or(now), id: args.id, body };
-    let mut appender = Appender::for_db(db_dir)?;
+    let mut appender = crate::db::appender(db_dir)?;
     let receipt = appender.append(vec![event.clone()])?;
     if receipt.appended == 1 {
         println!("{}", receipt.last_seq);

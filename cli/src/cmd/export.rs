@@ -1,9 +1,10 @@
 //! `orc-log export`: the log as NDJSON, or its SQL tables as Parquet files.
 
 use crate::cmd::Staged;
-use crate::ctx::{Db, Io, PAGE_RECORDS};
+use crate::ctx::Io;
 use anyhow::{Result, bail};
 use orc_log_engine::Filter;
+use orc_log_engine::SharedLog;
 use orc_log_projections::sql::{self, export::ExportRange};
 use orc_log_schemas::to_json_line;
 use std::io::Write;
@@ -59,7 +60,7 @@ enum Partition {
 }
 
 /// Runs `orc-log export`.
-pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     if let (Some(since), Some(until)) = (args.since, args.until)
         && until <= since
     {
@@ -76,8 +77,8 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
     }
 }
 
-fn ndjson(db: &Db, args: &Args, io: &mut Io) -> Result<u8> {
-    let head = db.read(|log| log.head().seq);
+fn ndjson(db: &SharedLog, args: &Args, io: &mut Io) -> Result<u8> {
+    let head = db.head().seq;
     let filter = Filter {
         from_seq: 1,
         until_seq: Some(head),
@@ -94,13 +95,13 @@ fn ndjson(db: &Db, args: &Args, io: &mut Io) -> Result<u8> {
         None => None,
     };
     let mut events = 0u64;
-    db.for_each_record(&filter, PAGE_RECORDS, |r| {
+    db.snapshot().for_each_record(&filter, |r| {
         match &mut staged {
             Some((_, out)) => writeln!(out, "{}", to_json_line(&r))?,
             None => writeln!(io.out, "{}", to_json_line(&r))?,
         }
         events += 1;
-        Ok(true)
+        anyhow::Ok(true)
     })?;
     match (staged, &dest) {
         (Some((staged, out)), Some(dest)) => {
@@ -113,7 +114,7 @@ fn ndjson(db: &Db, args: &Args, io: &mut Io) -> Result<u8> {
     Ok(0)
 }
 
-fn parquet(db: &Db, args: &Args, io: &mut Io) -> Result<u8> {
+fn parquet(db: &SharedLog, args: &Args, io: &mut Io) -> Result<u8> {
     let Some(output) = &args.output else {
         bail!("--format parquet needs --output DIR (a new directory, one .parquet file per table)");
     };
@@ -126,8 +127,7 @@ fn parquet(db: &Db, args: &Args, io: &mut Io) -> Result<u8> {
         std::fs::remove_dir(&dest)?;
     }
     let staged = Staged::dir(&dest)?;
-    let until_seq = db.read(|log| log.head().seq);
-    let ctx = sql::context(db.shared_log(), until_seq, args.memory_limit_mib.saturating_mul(1 << 20))?;
+    let ctx = sql::context(&db.snapshot(), args.memory_limit_mib.saturating_mul(1 << 20))?;
     let range = ExportRange { since_ns: args.since, until_ns: args.until };
     let by_day = args.partition_by == Some(Partition::Day);
     let exported = super::query_runtime()?

@@ -1,10 +1,10 @@
 //! `orc-log ingest`: append NDJSON format v1 events from a file or stdin.
 
-use crate::client::Appender;
 use crate::lines::{Line, read_line};
 use anyhow::{Context, Result, bail};
 use orc_log_engine::AppendReceipt;
 use orc_log_schemas::{Event, LineError, MAX_LINE_BYTES, now_ns, parse_line};
+use orc_log_server::Appender;
 use std::io::{BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
@@ -118,7 +118,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         None => reader,
     };
     let mut reader = BufReader::with_capacity(1 << 20, reader);
-    let mut appender = Appender::for_db(db_dir)?;
+    let mut appender = crate::db::appender(db_dir)?;
     let mut batch_bytes = 0usize;
     let name =
         if args.input.as_os_str() == "-" { "stdin".to_owned() } else { args.input.display().to_string() };

@@ -1,8 +1,9 @@
 //! `orc-log metrics`: the metrics projection as a table, JSON or Prometheus text.
 
 use super::point::PointArgs;
-use crate::ctx::{Db, Io};
+use crate::ctx::Io;
 use anyhow::Result;
+use orc_log_engine::SharedLog;
 use orc_log_projections::metrics::Metrics;
 use orc_log_projections::prometheus;
 
@@ -33,9 +34,9 @@ enum Format {
 }
 
 /// Runs `orc-log metrics`.
-pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
-    let point = db.read(|log| args.point.resolve(log))?;
-    let (metrics, as_of) = db.write(|log| super::point::project::<Metrics>(log, point))?;
+pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
+    let point = args.point.resolve(&db.snapshot())?;
+    let (metrics, as_of) = super::point::project::<Metrics>(db, point)?;
     let families = metrics.families(as_of);
     match args.format {
         Format::Prometheus => write!(io.out, "{}", prometheus::render(&families))?,

@@ -1,7 +1,7 @@
 //! `--at TIME | --until-seq N`: which log prefix a projection command shows.
 
 use anyhow::{Context, Result, bail};
-use orc_log_engine::Log;
+use orc_log_engine::{SharedLog, Snapshot};
 use orc_log_projections::{Projection, catch_up, view_at};
 use orc_log_schemas::{format_rfc3339, now_ns};
 
@@ -52,7 +52,7 @@ impl PointArgs {
     ///
     /// # Errors
     /// `--until-seq` past the head or 0.
-    pub fn resolve(&self, log: &Log) -> Result<Point> {
+    pub fn resolve(&self, log: &Snapshot) -> Result<Point> {
         let head = log.head().seq;
         match (self.at, self.until_seq) {
             (Some(at_ns), _) => Ok(Point::At { seq: log.seq_at_time(at_ns)?, at_ns }),
@@ -70,14 +70,17 @@ impl PointArgs {
 ///
 /// # Errors
 /// Projection and log errors.
-pub fn project<P: Projection>(log: &mut Log, point: Point) -> Result<(P, i64)> {
+pub fn project<P: Projection>(log: &SharedLog, point: Point) -> Result<(P, i64)> {
     let context = || format!("projection {}", P::NAME);
     match point {
         Point::Head => Ok((catch_up::<P>(log).with_context(context)?.projection, now_ns())),
-        Point::At { seq, at_ns } => Ok((view_at::<P>(log, seq).with_context(context)?.projection, at_ns)),
+        Point::At { seq, at_ns } => {
+            Ok((view_at::<P>(&log.snapshot(), seq).with_context(context)?.projection, at_ns))
+        }
         Point::UntilSeq { seq } => {
-            let at = log.get(seq)?.map_or(now_ns(), |r| r.event.ts_ns);
-            Ok((view_at::<P>(log, seq).with_context(context)?.projection, at))
+            let snap = log.snapshot();
+            let at = snap.get(seq)?.map_or(now_ns(), |r| r.event.ts_ns);
+            Ok((view_at::<P>(&snap, seq).with_context(context)?.projection, at))
         }
     }
 }

@@ -1,8 +1,9 @@
 //! `orc-log query`: read-only SQL over the log (DataFusion).
 
 use crate::cmd::Staged;
-use crate::ctx::{Db, Io};
+use crate::ctx::Io;
 use anyhow::{Result, bail};
+use orc_log_engine::SharedLog;
 use orc_log_projections::sql::{self, OutputFormat};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -60,7 +61,7 @@ enum Format {
 const TABLE_ROWS: u64 = 1000;
 
 /// Runs `orc-log query`.
-pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     let terminal = !io.served && std::io::stdout().is_terminal();
     let format = match args.format {
         Some(f) => f,
@@ -71,8 +72,7 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
         bail!("--format parquet needs --output FILE");
     }
     let max_rows = args.max_rows.or((format == Format::Table).then_some(TABLE_ROWS));
-    let until = db.read(|log| log.head().seq);
-    let ctx = sql::context(db.shared_log(), until, args.memory_limit_mib.saturating_mul(1 << 20))?;
+    let ctx = sql::context(&db.snapshot(), args.memory_limit_mib.saturating_mul(1 << 20))?;
     let rt = super::query_runtime()?;
     let target = args.output.as_ref().map(|p| io.resolve(p));
     // Files are written under a temporary name and renamed when complete.

@@ -1,8 +1,9 @@
 //! `orc-log replay`: rebuild projections from the log, from scratch.
 
 use super::point::PointArgs;
-use crate::ctx::{Db, Io};
+use crate::ctx::Io;
 use anyhow::{Context, Result};
+use orc_log_engine::SharedLog;
 use orc_log_projections::metrics::Metrics;
 use orc_log_projections::state::{DEFAULT_IDLE_SECS, State};
 use orc_log_projections::{Outcome, Projection, rebuild};
@@ -30,10 +31,10 @@ enum Which {
     All,
 }
 
-fn run_one<P: Projection>(db: &Db, until: Option<u64>, io: &mut Io) -> Result<(Outcome<P>, f64)> {
+fn run_one<P: Projection>(db: &SharedLog, until: Option<u64>, io: &mut Io) -> Result<(Outcome<P>, f64)> {
     let start = Instant::now();
     // A bounded replay (`until`) neither uses nor stores a checkpoint.
-    let out = db.write(|log| rebuild::<P>(log, until)).with_context(|| format!("projection {}", P::NAME))?;
+    let out = rebuild::<P>(db, until).with_context(|| format!("projection {}", P::NAME))?;
     let secs = start.elapsed().as_secs_f64();
     let rate = if secs > 0.0 { out.applied as f64 / secs } else { 0.0 };
     writeln!(
@@ -47,8 +48,8 @@ fn run_one<P: Projection>(db: &Db, until: Option<u64>, io: &mut Io) -> Result<(O
 }
 
 /// Runs `orc-log replay`.
-pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
-    let point = db.read(|log| args.point.resolve(log))?;
+pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
+    let point = args.point.resolve(&db.snapshot())?;
     let until = point.seq();
     let as_of = match point {
         super::point::Point::At { at_ns, .. } => at_ns,

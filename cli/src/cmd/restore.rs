@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use orc_log_engine::backup::{self, RestorePoint};
-use orc_log_engine::{Config, Log};
+use orc_log_engine::{Config, SharedLog};
 use orc_log_projections::metrics::Metrics;
 use orc_log_projections::state::State;
 use orc_log_schemas::format_rfc3339;
@@ -67,9 +67,9 @@ pub fn run(args: Args) -> Result<u8> {
         r.chain_hex
     );
     if !args.dry_run {
-        let mut log = Log::open(&args.to, Config::default())?;
-        orc_log_projections::catch_up::<State>(&mut log).context("rebuilding the state projection")?;
-        orc_log_projections::catch_up::<Metrics>(&mut log).context("rebuilding the metrics projection")?;
+        let log = SharedLog::open(&args.to, Config::default())?;
+        orc_log_projections::catch_up::<State>(&log).context("rebuilding the state projection")?;
+        orc_log_projections::catch_up::<Metrics>(&log).context("rebuilding the metrics projection")?;
         println!("verified; projections rebuilt");
     }
     Ok(0)

@@ -1,8 +1,9 @@
 //! `orc-log state`: sessions, panes and schedules now or at a point in the log.
 
 use super::point::{Point, PointArgs};
-use crate::ctx::{Db, Io};
+use crate::ctx::Io;
 use anyhow::Result;
+use orc_log_engine::SharedLog;
 use orc_log_projections::state::{DEFAULT_IDLE_SECS, StateView};
 
 /// Show the state projection: every session and pane (target, window name,
@@ -34,10 +35,9 @@ enum Format {
 }
 
 /// Runs `orc-log state`.
-pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
-    let point = db.read(|log| args.point.resolve(log))?;
-    let (state, as_of) =
-        db.write(|log| super::point::project::<orc_log_projections::state::State>(log, point))?;
+pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
+    let point = args.point.resolve(&db.snapshot())?;
+    let (state, as_of) = super::point::project::<orc_log_projections::state::State>(db, point)?;
     let view = state.view(as_of, args.idle_secs);
     match args.format {
         Format::Json => writeln!(io.out, "{}", serde_json::to_string(&view)?)?,

@@ -1,8 +1,9 @@
 //! `orc-log stats`: events by kind, raw vs stored bytes.
 
-use crate::ctx::{Db, Io};
+use crate::ctx::Io;
 use anyhow::Result;
 use orc_log_engine::Filter;
+use orc_log_engine::SharedLog;
 use orc_log_schemas::Kind;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -43,10 +44,11 @@ fn ratio(c: Counts) -> String {
 }
 
 /// Runs `orc-log stats`.
-pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     let mut by_kind: BTreeMap<Kind, Counts> = BTreeMap::new();
     let mut total = Counts::default();
-    let (disk_bytes, head) = db.read(|log| -> Result<_> {
+    let log = db.snapshot();
+    let (disk_bytes, head) = (|| -> Result<_> {
         for m in log.scan_meta(Filter::default())? {
             let m = m?;
             let c = by_kind.entry(m.kind).or_default();
@@ -57,7 +59,7 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
             }
         }
         Ok((log.disk_bytes()?, log.head()))
-    })?;
+    })()?;
     match args.format {
         Format::Json => {
             let kinds: serde_json::Map<String, serde_json::Value> = by_kind

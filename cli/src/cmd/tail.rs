@@ -1,9 +1,10 @@
 //! `orc-log tail`: print events from the log, and follow new ones.
 
-use crate::ctx::{Db, Io, PAGE_RECORDS};
+use crate::ctx::Io;
 use crate::render;
 use anyhow::{Result, bail};
 use orc_log_engine::Filter;
+use orc_log_engine::SharedLog;
 use orc_log_schemas::{Kind, Record, Target, to_json_line};
 use std::collections::VecDeque;
 use std::io::Write;
@@ -57,13 +58,13 @@ fn parse_kind(s: &str) -> Result<Kind, String> {
 }
 
 /// Runs `orc-log tail`.
-pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     if args.follow && !io.served {
         bail!(
             "--follow needs a running server: start `orc-log serve` for this database (without one, no other process can write to it)"
         );
     }
-    let head = db.read(|log| log.head().seq);
+    let head = db.head().seq;
     let mut filter = Filter {
         from_seq: args.from_seq.unwrap_or(1).max(1),
         kinds: args.kind.clone(),
@@ -89,7 +90,7 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
         Some(n) if !unfiltered => Some(VecDeque::with_capacity(n.min(4096))),
         _ => None,
     };
-    db.for_each_record(&filter, PAGE_RECORDS, |r| {
+    db.snapshot().for_each_record(&filter, |r| {
         match (&mut last, args.n) {
             (Some(ring), Some(n)) => {
                 if n > 0 {
@@ -101,7 +102,7 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
             }
             _ => write(io.out, &r)?,
         }
-        Ok(true)
+        anyhow::Ok(true)
     })?;
     if let Some(ring) = last {
         for r in &ring {
@@ -116,12 +117,12 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
     // [from, head] is read page by page; the lock is free between pages.
     filter.from_seq = head + 1;
     loop {
-        let head_now = db.read(|log| log.head().seq);
+        let head_now = db.head().seq;
         if head_now >= filter.from_seq {
             filter.until_seq = Some(head_now);
-            db.for_each_record(&filter, PAGE_RECORDS, |r| {
+            db.snapshot().for_each_record(&filter, |r| {
                 write(io.out, &r)?;
-                Ok(true)
+                anyhow::Ok(true)
             })?;
             filter.from_seq = head_now + 1;
         }

@@ -1,7 +1,8 @@
 //! `orc-log verify`: check the whole log.
 
-use crate::ctx::{Db, Io};
+use crate::ctx::Io;
 use anyhow::Result;
+use orc_log_engine::SharedLog;
 
 /// Check the whole log: gapless seqs, frame structure, the blake3 hash chain,
 /// every body, the indexes, and the head record kept outside the store (which
@@ -12,8 +13,8 @@ use anyhow::Result;
 pub struct Args {}
 
 /// Runs `orc-log verify`.
-pub fn run(db: &Db, _args: Args, io: &mut Io) -> Result<u8> {
-    match db.read(|log| log.verify()) {
+pub fn run(db: &SharedLog, _args: Args, io: &mut Io) -> Result<u8> {
+    match db.snapshot().verify() {
         Ok(r) => {
             writeln!(
                 io.out,

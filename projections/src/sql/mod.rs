@@ -15,9 +15,9 @@ pub use tables::Table;
 
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use orc_log_engine::Log;
+use orc_log_engine::Snapshot;
 use provider::LogTable;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// Why a query failed: DataFusion's message (with the position in the SQL
 /// when the parser gives one).
@@ -63,22 +63,21 @@ impl From<datafusion::error::DataFusionError> for SqlError {
     }
 }
 
-/// A context with the seven tables over events `1..=until_seq` of `log`,
+/// A context with the seven tables over the events of `snapshot` (all
+/// tables of every query see the same head, however many events are
+/// appended meanwhile),
 /// whose queries may use at most `memory_limit_bytes` of memory for their
 /// operators (sorts, joins, aggregates spill or fail beyond it).
 ///
 /// # Errors
 /// [`SqlError`] if the runtime cannot be built.
-pub fn context(
-    log: Arc<RwLock<Log>>,
-    until_seq: u64,
-    memory_limit_bytes: usize,
-) -> Result<SessionContext, SqlError> {
+pub fn context(snapshot: &Snapshot, memory_limit_bytes: usize) -> Result<SessionContext, SqlError> {
+    let until_seq = snapshot.head().seq;
     let runtime = RuntimeEnvBuilder::new().with_memory_limit(memory_limit_bytes, 1.0).build_arc()?;
     let config = SessionConfig::new().with_target_partitions(2).with_information_schema(false);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     for table in Table::ALL {
-        ctx.register_table(table.name(), Arc::new(LogTable::new(table, Arc::clone(&log), until_seq)))?;
+        ctx.register_table(table.name(), Arc::new(LogTable::new(table, snapshot.clone(), until_seq)))?;
     }
     Ok(ctx)
 }
@@ -221,7 +220,7 @@ pub fn write_results(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orc_log_engine::Config;
+    use orc_log_engine::{Config, Log};
     use orc_log_schemas::{Event, EventBody, parse_line};
     use std::collections::BTreeMap;
 
@@ -234,14 +233,14 @@ mod tests {
 
     struct Db {
         _dir: tempfile::TempDir,
-        log: Arc<RwLock<Log>>,
+        log: Log,
     }
 
     fn db() -> Db {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::open(dir.path(), Config::default()).unwrap();
         log.append(&fixture()).unwrap();
-        Db { _dir: dir, log: Arc::new(RwLock::new(log)) }
+        Db { _dir: dir, log }
     }
 
     /// Every row of `batches` as strings (arrow's display of each value).
@@ -264,8 +263,7 @@ mod tests {
     fn rows(db: &Db, sql: &str) -> Result<Vec<Vec<String>>, SqlError> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let until = db.log.read().unwrap().head().seq;
-            let ctx = context(Arc::clone(&db.log), until, 256 << 20)?;
+            let ctx = context(&db.log, 256 << 20)?;
             Ok(strings(&plan(&ctx, sql).await?.collect().await?))
         })
     }
@@ -414,8 +412,7 @@ mod tests {
     fn export_to(db: &Db, dir: &std::path::Path, range: export::ExportRange, partitioned: bool) -> Vec<u64> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let until = db.log.read().unwrap().head().seq;
-            let ctx = context(Arc::clone(&db.log), until, 256 << 20).unwrap();
+            let ctx = context(&db.log, 256 << 20).unwrap();
             let done = export::export_parquet(&ctx, dir, range, partitioned).await.unwrap();
             done.iter().map(|e| e.rows).collect()
         })

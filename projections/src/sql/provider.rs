@@ -15,9 +15,9 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use orc_log_engine::{Filter, Log};
+use orc_log_engine::{Filter, Snapshot};
 use orc_log_schemas::Kind;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// Rows per batch (and per hold of the log's lock).
 const BATCH_ROWS: usize = 8192;
@@ -26,7 +26,7 @@ const BATCH_ROWS: usize = 8192;
 #[derive(Debug)]
 pub struct LogTable {
     table: Table,
-    log: Arc<RwLock<Log>>,
+    log: Snapshot,
     /// The head when the query started: every scan of this query stops
     /// there, so all tables see the same log prefix.
     until_seq: u64,
@@ -34,7 +34,7 @@ pub struct LogTable {
 
 impl LogTable {
     /// A provider for `table`, reading events `1..=until_seq`.
-    pub fn new(table: Table, log: Arc<RwLock<Log>>, until_seq: u64) -> Self {
+    pub fn new(table: Table, log: Snapshot, until_seq: u64) -> Self {
         Self { table, log, until_seq }
     }
 }
@@ -180,7 +180,7 @@ impl TableProvider for LogTable {
         let partition = LogPartition {
             table: self.table,
             schema: self.table.schema(),
-            log: Arc::clone(&self.log),
+            log: self.log.clone(),
             filter,
             needs_body: self.table.needs_body(projection.map(Vec::as_slice)),
         };
@@ -201,7 +201,7 @@ impl TableProvider for LogTable {
 struct LogPartition {
     table: Table,
     schema: SchemaRef,
-    log: Arc<RwLock<Log>>,
+    log: Snapshot,
     filter: Filter,
     needs_body: bool,
 }
@@ -214,7 +214,7 @@ impl PartitionStream for LogPartition {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let pages = Pages {
             table: self.table,
-            log: Arc::clone(&self.log),
+            log: self.log.clone(),
             filter: self.filter.clone(),
             needs_body: self.needs_body,
             done: self.filter.until_seq == Some(0),
@@ -226,7 +226,7 @@ impl PartitionStream for LogPartition {
 /// Reads the scan a batch at a time.
 struct Pages {
     table: Table,
-    log: Arc<RwLock<Log>>,
+    log: Snapshot,
     filter: Filter,
     needs_body: bool,
     done: bool,
@@ -238,7 +238,7 @@ fn df(e: impl std::fmt::Display) -> DataFusionError {
 
 impl Pages {
     fn page(&mut self) -> Result<Option<RecordBatch>, DataFusionError> {
-        let guard = self.log.read().map_err(|_| df("the log's lock is poisoned"))?;
+        let guard = &self.log;
         let mut rows = Rows::new(self.table);
         let mut last = None;
         if self.needs_body {
@@ -254,7 +254,6 @@ impl Pages {
                 last = Some(meta.seq);
             }
         }
-        drop(guard);
         let Some(last) = last else { return Ok(None) };
         self.filter.from_seq = last + 1;
         Ok(Some(rows.finish()?))

@@ -5,9 +5,10 @@
 
 use super::replay::{Capture, capture_filter, capture_span, for_each_capture, no_captures};
 use crate::cmd::Staged;
-use crate::ctx::{Db, Io, PAGE_RECORDS};
+use crate::ctx::Io;
 use anyhow::{Context, Result};
 use orc_log_engine::Filter;
+use orc_log_engine::SharedLog;
 use orc_log_schemas::{EventBody, Kind, Target};
 use serde_json::json;
 use std::io::{BufWriter, Write};
@@ -145,7 +146,7 @@ impl<W: Write> Cast<W> {
 
 /// The labels of markers for `target` or for no pane within [`from`, `to`],
 /// in time order (ties in log order).
-fn markers(db: &Db, target: &Target, from: i64, to: i64, head: u64) -> Result<Vec<(i64, String)>> {
+fn markers(db: &SharedLog, target: &Target, from: i64, to: i64, head: u64) -> Result<Vec<(i64, String)>> {
     let filter = Filter {
         from_seq: 1,
         until_seq: Some(head),
@@ -155,13 +156,13 @@ fn markers(db: &Db, target: &Target, from: i64, to: i64, head: u64) -> Result<Ve
         ..Filter::default()
     };
     let mut found = Vec::new();
-    db.for_each_record(&filter, PAGE_RECORDS, |r| {
+    db.snapshot().for_each_record(&filter, |r| {
         if let EventBody::Marker { label, target: t } = r.event.body
             && t.as_ref().is_none_or(|t| t == target)
         {
             found.push((r.event.ts_ns, label));
         }
-        Ok(true)
+        anyhow::Ok(true)
     })?;
     found.sort_by_key(|(ts, _)| *ts);
     Ok(found)
@@ -173,9 +174,9 @@ fn plural(n: u64, what: &str) -> String {
 }
 
 /// Runs `orc-log session export`.
-pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     let Format::Asciicast = args.format;
-    let head = db.read(|log| log.head().seq);
+    let head = db.head().seq;
     let filter = capture_filter(&args.target, args.since, args.until, head);
     let span = capture_span(db, &filter)
         .with_context(|| format!("reading the captures of {}", args.target))?
@@ -199,7 +200,7 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
     let writing = || format!("writing {}", tmp.path.display());
     for_each_capture(db, &filter, |c| {
         cast.capture(&c).with_context(writing)?;
-        Ok(true)
+        anyhow::Ok(true)
     })
     .with_context(|| format!("reading the captures of {}", args.target))?;
     cast.markers_until(None).with_context(writing)?;

@@ -1,9 +1,10 @@
 //! `orc-log session list`: the recorded panes, with their window and agent
 //! names and how many captures each has.
 
-use crate::ctx::{Db, Io, PAGE_META, PAGE_RECORDS};
+use crate::ctx::Io;
 use anyhow::{Context, Result};
 use orc_log_engine::Filter;
+use orc_log_engine::SharedLog;
 use orc_log_schemas::{EventBody, Kind, Target, format_rfc3339};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -75,11 +76,11 @@ impl Names {
 }
 
 /// Capture counts and times per pane (scope), from headers only, in pages.
-fn captures(db: &Db, head: u64) -> Result<BTreeMap<String, Captures>> {
+fn captures(db: &SharedLog, head: u64) -> Result<BTreeMap<String, Captures>> {
     let filter =
         Filter { from_seq: 1, until_seq: Some(head), kinds: vec![Kind::Capture], ..Filter::default() };
     let mut panes: BTreeMap<String, Captures> = BTreeMap::new();
-    db.for_each_meta(&filter, PAGE_META, |m| {
+    db.snapshot().for_each_meta(&filter, |m| {
         if let Some(scope) = m.scope {
             panes
                 .entry(scope)
@@ -90,13 +91,13 @@ fn captures(db: &Db, head: u64) -> Result<BTreeMap<String, Captures>> {
                 })
                 .or_insert(Captures { count: 1, first_ns: m.ts_ns, last_ns: m.ts_ns });
         }
-        Ok(true)
+        anyhow::Ok(true)
     })?;
     Ok(panes)
 }
 
 /// Window and agent names from the lifecycle events, in pages.
-fn names(db: &Db, head: u64) -> Result<Names> {
+fn names(db: &SharedLog, head: u64) -> Result<Names> {
     let filter = Filter {
         from_seq: 1,
         until_seq: Some(head),
@@ -104,9 +105,9 @@ fn names(db: &Db, head: u64) -> Result<Names> {
         ..Filter::default()
     };
     let mut names = Names::default();
-    db.for_each_record(&filter, PAGE_RECORDS, |r| {
+    db.snapshot().for_each_record(&filter, |r| {
         names.apply(r.event.body);
-        Ok(true)
+        anyhow::Ok(true)
     })?;
     Ok(names)
 }
@@ -148,9 +149,9 @@ fn agent_text(agent: Option<&Agent>) -> String {
 }
 
 /// Runs `orc-log session list`.
-pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     // Both passes stop at the head seen now, so they agree with each other.
-    let head = db.read(|log| log.head().seq);
+    let head = db.head().seq;
     let captures = captures(db, head).context("counting captures")?;
     let names = names(db, head).context("reading window and agent names")?;
     let rows = rows(captures, &names);

@@ -1,7 +1,7 @@
 //! `orc-log session ...`: record tmux panes into the log and play them back.
 //!
 //! `record` runs in the client process (its events go through the server
-//! when one runs, like `emit`); the viewing actions run against a [`Db`],
+//! when one runs, like `emit`); the viewing actions run against a [`SharedLog`],
 //! here or inside the server.
 
 pub mod export;
@@ -9,9 +9,10 @@ pub mod list;
 pub mod record;
 pub mod replay;
 
-use crate::ctx::{Db, Io};
+use crate::ctx::Io;
 use anyhow::{Result, bail};
 use clap::Subcommand;
+use orc_log_engine::SharedLog;
 use std::path::Path;
 
 /// Record a tmux server's sessions into the log, and list, replay or export
@@ -53,7 +54,7 @@ pub fn run_record(db_dir: &Path, args: Args) -> Result<u8> {
 
 /// Runs `session replay` on this terminal with the frames fetched from the
 /// server that owns the database.
-pub fn replay_via_server(args: Args, client: &mut crate::client::Client, io: &mut Io) -> Result<u8> {
+pub fn replay_via_server(args: Args, client: &mut orc_log_server::Client, io: &mut Io) -> Result<u8> {
     match args.action {
         Action::Replay(a) => replay::run_via_server(a, client, io),
         _ => bail!("internal: not a replay"),
@@ -61,7 +62,7 @@ pub fn replay_via_server(args: Args, client: &mut crate::client::Client, io: &mu
 }
 
 /// Runs the viewing actions (`list`, `replay`, `export`) against `db`.
-pub fn run_read(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
+pub fn run_read(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     match args.action {
         Action::List(a) => list::run(db, a, io),
         Action::Replay(a) => replay::run(db, a, io),

@@ -8,9 +8,9 @@
 //! text (or size) changed. Secrets are redacted and crashes detected before
 //! anything is stored (`orc_log_tmux::recorder`).
 
-use crate::client::Appender;
 use anyhow::{Context, Result, bail};
 use orc_log_schemas::Event;
+use orc_log_server::Appender;
 use orc_log_tmux::detect::{default_patterns, load_patterns};
 use orc_log_tmux::{End, Options, Recorder, Schedule, Sink, Socket, Stats, Tmux};
 use std::io::IsTerminal;
@@ -103,7 +103,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         (None, None) => Socket::Default,
     });
     let mut sink = ToLog {
-        appender: Appender::for_db(db_dir)?,
+        appender: crate::db::appender(db_dir)?,
         progress: std::io::stderr().is_terminal().then(indicatif::ProgressBar::new_spinner),
     };
     crate::cmd::catch_interrupts()?;

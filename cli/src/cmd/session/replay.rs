@@ -5,16 +5,13 @@
 //! pages ([`capture_span`], [`for_each_capture`]) and the escape-sequence
 //! filter ([`ansi`]).
 
-use crate::ctx::{Db, Io, PAGE_META};
+use crate::ctx::Io;
 use anyhow::{Context, Result, anyhow};
 use orc_log_engine::Filter;
+use orc_log_engine::SharedLog;
 use orc_log_schemas::{EventBody, Kind, Target, format_rfc3339};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
-
-/// Captures decoded per page; the database lock is released between pages,
-/// so a replay never holds up writers for long.
-const PAGE_CAPTURES: usize = 256;
 
 /// Longest single sleep while waiting for the next frame, so an interrupt
 /// (Ctrl-C) is noticed quickly.
@@ -123,15 +120,15 @@ pub(super) fn capture_filter(target: &Target, since: Option<i64>, until: Option<
 
 /// Counts the captures `filter` selects, reading headers only, in pages;
 /// `None` when there are none.
-pub(super) fn capture_span(db: &Db, filter: &Filter) -> Result<Option<Span>> {
+pub(super) fn capture_span(db: &SharedLog, filter: &Filter) -> Result<Option<Span>> {
     let mut span: Option<Span> = None;
-    db.for_each_meta(filter, PAGE_META, |m| {
+    db.snapshot().for_each_meta(filter, |m| {
         let ts = m.ts_ns;
         span = Some(match span {
             None => Span { count: 1, first_ns: ts, last_ns: ts },
             Some(s) => Span { count: s.count + 1, first_ns: s.first_ns, last_ns: s.last_ns.max(ts) },
         });
-        Ok(true)
+        anyhow::Ok(true)
     })?;
     Ok(span)
 }
@@ -140,17 +137,17 @@ pub(super) fn capture_span(db: &Db, filter: &Filter) -> Result<Option<Span>> {
 /// them a page at a time (the lock is not held while `each` runs). Stops
 /// early when `each` returns `false`.
 pub(super) fn for_each_capture(
-    db: &Db,
+    db: &SharedLog,
     filter: &Filter,
     mut each: impl FnMut(Capture) -> Result<bool>,
 ) -> Result<()> {
-    db.for_each_record(filter, PAGE_CAPTURES, |r| {
+    db.snapshot().for_each_record(filter, |r| {
         let ts_ns = r.event.ts_ns;
         match r.event.body {
             EventBody::Capture { content, width, height, .. } => {
                 each(Capture { seq: r.seq, ts_ns, content, width, height })
             }
-            _ => Ok(true),
+            _ => anyhow::Ok(true),
         }
     })
 }
@@ -176,8 +173,8 @@ pub(super) fn frame_text(content: &str, raw: bool) -> String {
 }
 
 /// Runs `orc-log session replay`.
-pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
-    let head = db.read(|log| log.head().seq);
+pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
+    let head = db.head().seq;
     let filter = capture_filter(&args.target, args.since, args.until, head);
     let span = capture_span(db, &filter)
         .with_context(|| format!("reading the captures of {}", args.target))?
@@ -194,7 +191,7 @@ pub fn run(db: &Db, args: Args, io: &mut Io) -> Result<u8> {
 /// Plays on this terminal while a server owns the database: the frames are
 /// fetched with the server's `tail --format json` (the server's output is a
 /// socket, so it cannot drive this terminal itself), then played here.
-pub fn run_via_server(args: Args, client: &mut crate::client::Client, io: &mut Io) -> Result<u8> {
+pub fn run_via_server(args: Args, client: &mut orc_log_server::Client, io: &mut Io) -> Result<u8> {
     let mut tail =
         vec!["tail".to_owned(), "--format".into(), "json".into(), "--kind".into(), "capture".into()];
     tail.extend(["--target".to_owned(), args.target.to_string()]);
@@ -202,7 +199,7 @@ pub fn run_via_server(args: Args, client: &mut crate::client::Client, io: &mut I
         tail.extend(["--since".to_owned(), format_rfc3339(since)]);
     }
     let mut json = Vec::new();
-    let code = client.exec(tail, &mut json, &mut *io.err)?;
+    let code = client.exec(tail, io.cwd.clone(), &mut json, &mut *io.err)?;
     if code != 0 {
         return Ok(code);
     }
@@ -236,17 +233,17 @@ pub fn run_via_server(args: Args, client: &mut crate::client::Client, io: &mut I
 }
 
 /// Prints every frame at once, each after a `--- SEQ TIME TARGET i/N ---` line.
-fn print_plain(db: &Db, args: &Args, filter: &Filter, span: Span, io: &mut Io) -> Result<u8> {
+fn print_plain(db: &SharedLog, args: &Args, filter: &Filter, span: Span, io: &mut Io) -> Result<u8> {
     let mut i = 0u64;
     for_each_capture(db, filter, |c| {
         i += 1;
         writeln!(io.out, "{}", plain_header(c.seq, c.ts_ns, &args.target, i, span.count))?;
         let text = frame_text(&c.content, args.raw);
         if text.is_empty() {
-            Ok(true)
+            anyhow::Ok(true)
         } else {
             writeln!(io.out, "{text}")?;
-            Ok(true)
+            anyhow::Ok(true)
         }
     })
     .with_context(|| format!("reading the captures of {}", args.target))?;

@@ -1,15 +1,16 @@
-//! The client/server protocol on the Unix socket (docs/ARCHITECTURE.md,
-//! "Server protocol").
+//! The client/server protocol on the Unix socket (docs/PROTOCOL.md).
 //!
 //! Each frame is a 4-byte big-endian length followed by that many bytes of
 //! JSON (the framing of tokio-util's `LengthDelimitedCodec` defaults). Every
 //! request carries the protocol version `v`; the server answers a different
 //! version with an error. A request gets one or more responses; the last is
-//! `appended`, `exit` or `error`.
+//! `appended`, `exit` or `error`. Events travel as NDJSON format v1 objects,
+//! the shape `ingest` reads, and the server checks them with the same parser.
 
 use orc_log_engine::AppendReceipt;
-use orc_log_schemas::Event;
+use orc_log_schemas::{Event, event_to_json_value};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
@@ -25,8 +26,10 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 pub enum Request {
     /// Append events (group-committed with other clients' appends).
     Append {
-        /// The events, in order.
-        events: Vec<Event>,
+        /// The events, in order, each a format v1 object as `ingest` reads
+        /// it (see [`events_to_wire`]); checked by the server with the
+        /// same rules.
+        events: Vec<Value>,
     },
     /// Run a read command (`tail`, `stats`, `verify`, `state`, ...) with these
     /// arguments (without the program name and `--db`), as if run in `cwd`.
@@ -86,6 +89,11 @@ pub enum Response {
         /// The database served.
         db: PathBuf,
     },
+}
+
+/// Events as the `append` request carries them: format v1 objects.
+pub fn events_to_wire(events: &[Event]) -> Vec<Value> {
+    events.iter().map(event_to_json_value).collect()
 }
 
 /// A request or response with its protocol version.
