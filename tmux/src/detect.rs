@@ -126,13 +126,6 @@ pub struct Detector {
     panes: HashMap<String, PaneState>,
 }
 
-impl Default for Detector {
-    /// A detector for the built-in patterns.
-    fn default() -> Self {
-        Self::new(default_patterns())
-    }
-}
-
 impl Detector {
     /// A detector for these patterns.
     pub fn new(patterns: Vec<Pattern>) -> Self {
