@@ -12,6 +12,7 @@
 //! CPU (it renders every `capture-pane`) is reported separately.
 
 use orc_log_benches::orc_log_binary;
+use orc_log_tmux::{Server, Spawn, Tmux};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,12 +20,6 @@ const PANES: usize = 20;
 const RUN: Duration = Duration::from_secs(30);
 /// Ticks per second of /proc times (`sysconf(_SC_CLK_TCK)`; 100 on Linux).
 const TICKS_PER_SEC: f64 = 100.0;
-
-fn tmux(socket: &str, args: &[&str]) -> String {
-    let out = Command::new("tmux").args(["-L", socket]).args(args).output().expect("tmux runs");
-    assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// utime + stime (+ cutime + cstime when `children`) of `pid`, in ticks.
 fn cpu_ticks(pid: u32, children: bool) -> u64 {
@@ -54,24 +49,25 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("db");
     // 20 panes (4 windows x 5 panes), each printing a line every second.
-    tmux(&socket, &["-f", "/dev/null", "new-session", "-d", "-s", "bench", "-x", "200", "-y", "60"]);
+    let tmux =
+        Server::start(Tmux::private(&socket), "bench", &Spawn::default().size(200, 60)).expect("tmux runs");
     for w in 0..4 {
         if w > 0 {
-            tmux(&socket, &["new-window", "-t", "bench"]);
+            tmux.new_window("bench", &Spawn::default()).expect("new-window");
         }
         for _ in 1..5 {
-            tmux(&socket, &["split-window", "-t", &format!("bench:{w}"), "-v"]);
-            tmux(&socket, &["select-layout", "-t", &format!("bench:{w}"), "tiled"]);
+            tmux.split_window(&format!("bench:{w}"), &Spawn::default()).expect("split-window");
+            tmux.run(["select-layout", "-t", &format!("bench:{w}"), "tiled"]).expect("select-layout");
         }
     }
-    let panes = tmux(&socket, &["list-panes", "-a", "-F", "#{session_name}:#{window_index}.#{pane_index}"]);
-    let panes: Vec<&str> = panes.lines().collect();
+    let panes: Vec<String> =
+        tmux.list_panes().expect("list-panes").iter().map(|p| p.target.to_string()).collect();
     assert_eq!(panes.len(), PANES);
     for p in &panes {
-        tmux(&socket, &["send-keys", "-t", p, "while true; do date +%T.%N; sleep 1; done", "Enter"]);
+        tmux.send_keys(p, "while true; do date +%T.%N; sleep 1; done").expect("send-keys");
     }
     let server_pid: u32 =
-        tmux(&socket, &["display-message", "-p", "#{pid}"]).trim().parse().expect("tmux pid");
+        tmux.display_message(None, "#{pid}").expect("tmux pid").trim().parse().expect("tmux pid");
     let server_before = cpu_ticks(server_pid, false);
     let mut rec = Command::new(&bin)
         .args(["--db", db.to_str().unwrap_or_default(), "session", "record", "--tmux-socket", &socket])
@@ -87,7 +83,7 @@ fn main() {
     while started.elapsed() < RUN - Duration::from_secs(3) {
         let mark = format!("probe-{k}-{}", std::process::id());
         let sent_ns = orc_log_schemas::now_ns();
-        tmux(&socket, &["send-keys", "-t", panes[0], &format!("# {mark}")]);
+        tmux.send_text(&panes[0], &format!("# {mark}")).expect("send-keys");
         probes.push((mark, sent_ns));
         k += 1;
         std::thread::sleep(Duration::from_secs(3));
@@ -104,7 +100,7 @@ fn main() {
     assert!(status.success(), "recorder failed");
     let elapsed = started.elapsed().as_secs_f64();
     let server_ticks = cpu_ticks(server_pid, false) - server_before;
-    let _ = Command::new("tmux").args(["-L", &socket, "kill-server"]).status();
+    drop(tmux);
     let out = Command::new(&bin)
         .args(["--db", db.to_str().unwrap_or_default(), "tail", "--format", "json", "--kind", "capture"])
         .output()

@@ -9,9 +9,7 @@ mod app;
 mod cmd;
 mod ctx;
 mod db;
-mod detect;
 mod lines;
-mod redact;
 mod render;
 
 use std::process::ExitCode;

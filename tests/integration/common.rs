@@ -1,12 +1,14 @@
 //! Helpers shared by every integration test: running `orc-log` against a
-//! database directory, reading the log back as JSON, the fixture, and
-//! copying a database.
+//! database directory, reading the log back as JSON, the fixture, copying a
+//! database, and private tmux servers.
 
 use assert_cmd::Command;
+use orc_log_tmux::{Server, Spawn, Tmux};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Any single `orc-log` run taking longer than this is a hang (a bug).
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -208,5 +210,47 @@ pub fn copy_dir(src: &Path, dst: &Path) {
             std::fs::copy(entry.path(), &to)
                 .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
         }
+    }
+}
+
+/// The shell every test pane runs.
+pub const BASH: &str = "bash --norc --noprofile";
+
+/// A private tmux server (`tmux -L orc-log-test-PID-N`, no config, no
+/// trace of an enclosing tmux) with session `session` of `width` x `height`
+/// cells running [`BASH`] (without history: the test's commands stay out of
+/// ~/.bash_history); window names stay as given (no automatic rename). The
+/// first prompt is showing. Killed on drop, also when the test fails.
+#[track_caller]
+pub fn tmux_server(session: &str, width: u32, height: u32) -> Server {
+    static SERVERS: AtomicUsize = AtomicUsize::new(0);
+    let n = SERVERS.fetch_add(1, Ordering::SeqCst);
+    let tmux = Tmux::private(format!("orc-log-test-{}-{n}", std::process::id())).env("HISTFILE", "");
+    let server = Server::start(tmux, session, &Spawn::command(BASH).size(width, height))
+        .unwrap_or_else(|e| panic!("{e}: these tests need a working tmux (e.g. `apt-get install tmux`)"));
+    server.run(["set-option", "-g", "automatic-rename", "off"]).unwrap();
+    server.run(["set-window-option", "-t", &format!("{session}:0"), "automatic-rename", "off"]).unwrap();
+    wait_for_pane(&server, &format!("{session}:0"), "the shell prompt", |text| !text.trim().is_empty());
+    server
+}
+
+/// The socket name of a server from [`tmux_server`] (for `--tmux-socket`).
+pub fn socket_of(tmux: &Tmux) -> &str {
+    tmux.socket_name().expect("a named tmux server")
+}
+
+/// Polls pane `target` (its screen, wrapped lines joined) until `ok` holds
+/// for its text, for at most 20 s; returns the text.
+#[track_caller]
+pub fn wait_for_pane(tmux: &Tmux, target: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let wait = Duration::from_secs(20);
+    let deadline = Instant::now() + wait;
+    loop {
+        let text = tmux.capture_pane(target, 0).unwrap_or_else(|e| panic!("{e}"));
+        if ok(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{what} did not appear in pane {target} within {wait:?}:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

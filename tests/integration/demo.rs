@@ -7,12 +7,7 @@ use std::time::{Duration, Instant};
 
 /// Whether a tmux server answers on socket `name`.
 fn tmux_alive(name: &str) -> bool {
-    Command::new("tmux")
-        .args(["-L", name, "list-sessions"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    orc_log_tmux::Tmux::named(name).is_running()
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! The set-up block is checked, not run: `cargo test --workspace` is this
 //! run, and `orc-log demo` has its own end-to-end test (demo.rs).
 
-use crate::common::{bin_path, fixture_path};
+use crate::common::{BASH, bin_path, fixture_path};
+use orc_log_tmux::{Server, Spawn, Tmux};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -33,6 +35,8 @@ struct Sandbox {
     dir: tempfile::TempDir,
     path_var: String,
     background: Vec<Child>,
+    /// Killed on drop, before `dir` (which holds their sockets) is removed.
+    servers: Vec<Server>,
 }
 
 impl Sandbox {
@@ -49,25 +53,34 @@ impl Sandbox {
         std::fs::write(dir.path().join("x.ndjson"), bad).unwrap();
         let bin_dir = bin_path().parent().unwrap().display().to_string();
         let path_var = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
-        Self { dir, path_var, background: Vec::new() }
+        Self { dir, path_var, background: Vec::new(), servers: Vec::new() }
     }
 
     fn home(&self) -> PathBuf {
         self.dir.path().join("home")
     }
 
+    /// The environment of everything run in the sandbox: set, or removed
+    /// (`None`).
+    fn env(&self) -> Vec<(&'static str, Option<OsString>)> {
+        let mut env = vec![
+            ("HOME", Some(self.home().into())),
+            ("TMUX_TMPDIR", Some(self.dir.path().join("tmux").into())),
+            ("PATH", Some(self.path_var.clone().into())),
+        ];
+        env.extend(["ORC_LOG_DB", "XDG_DATA_HOME", "XDG_STATE_HOME", "TMUX", "RUST_LOG"].map(|k| (k, None)));
+        env
+    }
+
     fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
-        c.current_dir(self.dir.path())
-            .env("HOME", self.home())
-            .env("TMUX_TMPDIR", self.dir.path().join("tmux"))
-            .env("PATH", &self.path_var)
-            .env_remove("ORC_LOG_DB")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("XDG_STATE_HOME")
-            .env_remove("TMUX")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
+        c.current_dir(self.dir.path()).stdin(Stdio::null());
+        for (key, value) in self.env() {
+            match value {
+                Some(v) => c.env(key, v),
+                None => c.env_remove(key),
+            };
+        }
         c
     }
 
@@ -77,19 +90,25 @@ impl Sandbox {
         c
     }
 
-    /// A tmux server (the default one when `socket` is None) with session
-    /// `proj`: windows 0 and 1 running bash.
-    fn tmux_server(&self, socket: Option<&str>) {
-        let tmux = |args: &[&str]| {
-            let mut c = self.command("tmux");
-            if let Some(s) = socket {
-                c.args(["-L", s]);
-            }
-            let ok = c.args(["-f", "/dev/null"]).args(args).status().unwrap();
-            assert!(ok.success(), "tmux {args:?}");
+    /// The sandbox's tmux server (the default one when `socket` is None).
+    fn tmux(&self, socket: Option<&str>) -> Tmux {
+        let tmux = match socket {
+            Some(name) => Tmux::named(name),
+            None => Tmux::default_server(),
         };
-        tmux(&["new-session", "-d", "-s", "proj", "-x", "100", "-y", "20", "bash --norc --noprofile"]);
-        tmux(&["new-window", "-d", "-t", "proj:1", "bash --norc --noprofile"]);
+        self.env().into_iter().fold(tmux.isolated(), |tmux, (key, value)| match value {
+            Some(v) => tmux.env(key, v),
+            None => tmux.env_remove(key),
+        })
+    }
+
+    /// Starts a tmux server (the default one when `socket` is None) with
+    /// session `proj`: windows 0 and 1 running bash.
+    fn tmux_server(&mut self, socket: Option<&str>) {
+        let bash = Spawn::command(BASH).in_dir(self.dir.path());
+        let server = Server::start(self.tmux(socket), "proj", &bash.clone().size(100, 20)).unwrap();
+        server.new_window("proj:1", &bash).unwrap();
+        self.servers.push(server);
     }
 
     /// Runs one README line; returns its output.
@@ -160,13 +179,7 @@ impl Drop for Sandbox {
             );
             let _ = child.wait();
         }
-        for socket in [None, Some("work")] {
-            let mut c = self.command("tmux");
-            if let Some(s) = socket {
-                c.args(["-L", s]);
-            }
-            let _ = c.arg("kill-server").stdout(Stdio::null()).stderr(Stdio::null()).status();
-        }
+        self.servers.clear();
     }
 }
 

@@ -1,80 +1,34 @@
 //! `orc-log session record` on a real, private tmux server (`tmux -L`).
 
-use crate::common::{assert_success, bin_path, of_kind, orc_process, run, stderr, tail_json, temp_db};
+use crate::common::{
+    BASH, assert_success, bin_path, of_kind, orc_process, run, socket_of, stderr, tail_json, temp_db,
+    tmux_server, wait_for_pane,
+};
+use orc_log_tmux::Spawn;
 use serde_json::Value;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// A private tmux server, killed on drop.
-pub struct TmuxServer {
-    /// Its socket name (`tmux -L`).
-    pub socket: String,
-}
-
-impl TmuxServer {
-    /// Starts a server with session `name` running a plain bash.
-    pub fn start(name: &str) -> Self {
-        let socket = format!("orc-log-test-{}-{name}", std::process::id());
-        let ok = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                name,
-                "-x",
-                "100",
-                "-y",
-                "20",
-            ])
-            .arg("bash --norc --noprofile")
-            .status()
-            .expect("tmux must be installed for these tests (apt-get install tmux)");
-        assert!(ok.success(), "tmux new-session failed");
-        let server = Self { socket };
-        // Window names change only when the test renames them (tmux would
-        // otherwise rename a window after its running command).
-        server.tmux(&["set-option", "-g", "automatic-rename", "off"]);
-        server.tmux(&["set-window-option", "-t", &format!("{name}:0"), "automatic-rename", "off"]);
-        server
-    }
-
-    /// Runs `tmux -L SOCKET ARGS...` and asserts it succeeded.
-    pub fn tmux(&self, args: &[&str]) {
-        let ok = Command::new("tmux").args(["-L", &self.socket]).args(args).status().unwrap();
-        assert!(ok.success(), "tmux {args:?} failed");
-    }
-}
-
-impl Drop for TmuxServer {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).stderr(Stdio::null()).status();
-    }
-}
 
 #[test]
 fn records_lifecycle_captures_one_crash_and_no_secrets() {
     let (_dir, db) = temp_db();
-    let tmux = TmuxServer::start("work");
+    let tmux = tmux_server("work", 100, 20);
     let mut rec = orc_process(&db)
-        .args(["session", "record", "--tmux-socket", &tmux.socket, "--interval", "200ms"])
+        .args(["session", "record", "--tmux-socket", socket_of(&tmux), "--interval", "200ms"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // The recorder owns the database (no server), so watch the pane, not the log.
     std::thread::sleep(Duration::from_millis(800));
-    tmux.tmux(&["send-keys", "-t", "work:0", "echo typed-into-pane-$((6*7)) AKIAIOSFODNN7EXAMPLE", "Enter"]);
-    tmux.tmux(&["new-window", "-t", "work", "-n", "second", "bash --norc --noprofile"]);
+    tmux.send_keys("work:0", "echo typed-into-pane-$((6*7)) AKIAIOSFODNN7EXAMPLE").unwrap();
+    tmux.new_window("work", &Spawn::command(BASH).named("second")).unwrap();
     std::thread::sleep(Duration::from_millis(600));
-    tmux.tmux(&["rename-window", "-t", "work:1", "renamed"]);
-    tmux.tmux(&["send-keys", "-t", "work:0", "python3 -c 'import module_that_does_not_exist_42'", "Enter"]);
+    tmux.run(["rename-window", "-t", "work:1", "renamed"]).unwrap();
+    tmux.send_keys("work:0", "python3 -c 'import module_that_does_not_exist_42'").unwrap();
     std::thread::sleep(Duration::from_millis(2000));
     // tmux going away ends the recording cleanly.
-    tmux.tmux(&["kill-server"]);
+    tmux.kill_server().unwrap();
     let start = Instant::now();
     let status = loop {
         if let Some(s) = rec.try_wait().unwrap() {
@@ -121,15 +75,15 @@ fn records_lifecycle_captures_one_crash_and_no_secrets() {
 #[test]
 fn duration_and_session_filter_and_missing_server() {
     let (_dir, db) = temp_db();
-    let tmux = TmuxServer::start("keep");
-    tmux.tmux(&["new-session", "-d", "-s", "skip", "bash --norc --noprofile"]);
+    let tmux = tmux_server("keep", 100, 20);
+    tmux.new_session("skip", &Spawn::command(BASH)).unwrap();
     let out = run(
         &db,
         &[
             "session",
             "record",
             "--tmux-socket",
-            &tmux.socket,
+            socket_of(&tmux),
             "--session",
             "keep",
             "--interval",
@@ -158,16 +112,16 @@ fn duration_and_session_filter_and_missing_server() {
 #[test]
 fn an_agent_exiting_to_the_shell_prompt_is_one_crash() {
     let (_dir, db) = temp_db();
-    let tmux = TmuxServer::start("agents");
+    let tmux = tmux_server("agents", 100, 20);
     // A long-running "agent" that exits after ~1.5 s.
-    tmux.tmux(&["send-keys", "-t", "agents:0", "sleep 1.5", "Enter"]);
+    tmux.send_keys("agents:0", "sleep 1.5").unwrap();
     let out = run(
         &db,
         &[
             "session",
             "record",
             "--tmux-socket",
-            &tmux.socket,
+            socket_of(&tmux),
             "--interval",
             "100ms",
             "--duration",
@@ -214,21 +168,9 @@ fn replay_plays_on_a_terminal_also_through_a_server() {
         bin_path().display(),
         db.display()
     );
-    let tmux = TmuxServer::start("viewer");
-    tmux.tmux(&["respawn-pane", "-k", "-t", "viewer:0", &cmd]);
-    let start = Instant::now();
-    let screen = loop {
-        let out = Command::new("tmux")
-            .args(["-L", &tmux.socket, "capture-pane", "-p", "-t", "viewer:0"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if text.contains("EXIT=") {
-            break text;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "replay did not finish:\n{text}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let tmux = tmux_server("viewer", 100, 20);
+    tmux.run(["respawn-pane", "-k", "-t", "viewer:0", &cmd]).unwrap();
+    let screen = wait_for_pane(&tmux, "viewer:0", "the replay's exit", |text| text.contains("EXIT="));
     assert!(screen.contains("replayed 16 frames of proj:1.0"), "{screen}");
     assert!(screen.contains("EXIT=0"), "{screen}");
     crate::server::signal(&server, "TERM");
@@ -240,11 +182,20 @@ fn records_without_a_utf8_locale() {
     // Under LANG=C tmux prints tabs and non-ASCII text as `_` unless asked
     // for UTF-8 (`tmux -u`): cron jobs and services often run so.
     let (_dir, db) = temp_db();
-    let tmux = TmuxServer::start("cloc");
-    tmux.tmux(&["send-keys", "-t", "cloc:0", "echo héllo-$((6*7))", "Enter"]);
+    let tmux = tmux_server("cloc", 100, 20);
+    tmux.send_keys("cloc:0", "echo héllo-$((6*7))").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let out = crate::common::orc(&db)
-        .args(["session", "record", "--tmux-socket", &tmux.socket, "--interval", "200ms", "--duration", "1s"])
+        .args([
+            "session",
+            "record",
+            "--tmux-socket",
+            socket_of(&tmux),
+            "--interval",
+            "200ms",
+            "--duration",
+            "1s",
+        ])
         .env_remove("LC_ALL")
         .env_remove("LC_CTYPE")
         .env("LANG", "C")

@@ -3,117 +3,35 @@
 //! reaches the pane and the events reach the log.
 
 use crate::common::*;
+use orc_log_tmux::Tmux;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long to wait for something to show up in a pane or in the log.
 const WAIT: Duration = Duration::from_secs(10);
-
-static SERVERS: AtomicUsize = AtomicUsize::new(0);
 
 /// Path of a script in `scripts/`.
 fn script(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts")).join(name)
 }
 
-/// `tmux ARGS...` with no trace of an enclosing tmux session.
-fn tmux_cmd(socket: &str) -> Command {
-    let mut cmd = Command::new("tmux");
-    cmd.arg("-L").arg(socket).env_remove("TMUX").env_remove("TMUX_PANE");
-    cmd
-}
-
-/// A private tmux server (`tmux -L orc-log-test-<pid>-<n>`) with one session
-/// `t` running a plain bash; killed on drop, also when the test fails.
-struct TmuxServer {
-    socket: String,
-    /// The server's socket file, which `kill-server` leaves behind.
-    socket_path: Option<PathBuf>,
-}
-
-impl TmuxServer {
-    fn start() -> Self {
-        match Command::new("tmux").arg("-V").output() {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => panic!("`tmux -V` failed; these tests need a working tmux:\n{}", describe(&out)),
-            Err(e) => panic!(
-                "tmux is not installed (running `tmux -V`: {e}); the script tests need it: \
-                 install tmux (e.g. `apt-get install tmux`), as CI does"
-            ),
-        }
-        let n = SERVERS.fetch_add(1, Ordering::SeqCst);
-        let mut server =
-            Self { socket: format!("orc-log-test-{}-{n}", std::process::id()), socket_path: None };
-        let out = server
-            .tmux()
-            .args(["-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "120", "-y", "30"])
-            .arg("bash --norc --noprofile")
-            // The pane's shell must not write the test's commands into ~/.bash_history.
-            .env("HISTFILE", "")
-            .output()
-            .expect("tmux runs");
-        assert!(out.status.success(), "starting a private tmux server failed:\n{}", describe(&out));
-        let out =
-            server.tmux().args(["display-message", "-p", "#{socket_path}"]).output().expect("tmux runs");
-        server.socket_path = Some(PathBuf::from(stdout(&out).trim_end())).filter(|p| p.is_absolute());
-        // Wait for the shell's prompt, so typed text is not echoed twice.
-        server.wait_for_pane("the shell prompt", |text| !text.trim().is_empty());
-        server
+/// Runs `scripts/NAME ARGS...` against `server`, logging to `db`.
+fn run_script(server: &Tmux, name: &str, db: &Path, env: &[(&str, &Path)], args: &[&str]) -> Output {
+    let mut cmd = assert_cmd::Command::new(script(name));
+    cmd.args(args)
+        .env("TMUX_SOCKET", socket_of(server))
+        .env("ORC_LOG", bin_path())
+        .env("ORC_LOG_DB", db)
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .env_remove("RUST_LOG")
+        .timeout(TIMEOUT);
+    for (k, v) in env {
+        cmd.env(k, v);
     }
-
-    fn tmux(&self) -> Command {
-        tmux_cmd(&self.socket)
-    }
-
-    /// The text of pane `t:0` (wrapped lines joined).
-    fn capture(&self) -> String {
-        let out = self.tmux().args(["capture-pane", "-p", "-J", "-t", "t:0"]).output().expect("tmux runs");
-        assert!(out.status.success(), "capture-pane failed:\n{}", describe(&out));
-        stdout(&out)
-    }
-
-    /// Polls pane `t:0` until `ok` holds for its text (at most [`WAIT`]); returns the text.
-    #[track_caller]
-    fn wait_for_pane(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let text = self.capture();
-            if ok(&text) {
-                return text;
-            }
-            assert!(Instant::now() < deadline, "{what} did not appear in pane t:0 within {WAIT:?}:\n{text}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Runs `scripts/NAME ARGS...` against this server, logging to `db`.
-    fn run_script(&self, name: &str, db: &Path, env: &[(&str, &Path)], args: &[&str]) -> Output {
-        let mut cmd = assert_cmd::Command::new(script(name));
-        cmd.args(args)
-            .env("TMUX_SOCKET", &self.socket)
-            .env("ORC_LOG", bin_path())
-            .env("ORC_LOG_DB", db)
-            .env_remove("TMUX")
-            .env_remove("TMUX_PANE")
-            .env_remove("RUST_LOG")
-            .timeout(TIMEOUT);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.write_stdin(Vec::new()).output().unwrap_or_else(|e| panic!("running scripts/{name}: {e}"))
-    }
-}
-
-impl Drop for TmuxServer {
-    fn drop(&mut self) {
-        let _ = self.tmux().arg("kill-server").output();
-        if let Some(path) = &self.socket_path {
-            let _ = std::fs::remove_file(path);
-        }
-    }
+    cmd.write_stdin(Vec::new()).output().unwrap_or_else(|e| panic!("running scripts/{name}: {e}"))
 }
 
 /// Whether process `pid` is still running (a zombie counts as gone).
@@ -139,9 +57,10 @@ fn time(ev: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
 
 #[test]
 fn send_claude_message_types_into_the_pane_and_logs_a_message() {
-    let server = TmuxServer::start();
+    let server = tmux_server("t", 120, 30);
     let (_tmp, db) = temp_db();
-    let out = server.run_script(
+    let out = run_script(
+        &server,
         "send-claude-message.sh",
         &db,
         &[("ORC_LOG_FROM", Path::new("pm"))],
@@ -152,7 +71,7 @@ fn send_claude_message_types_into_the_pane_and_logs_a_message() {
     assert!(stdout(&out).contains("Message sent to t:0: echo orc-script-ok"), "{}", describe(&out));
 
     // The command ran: its output is a line of its own (the typed command line is not).
-    server.wait_for_pane("the output of `echo orc-script-ok`", |text| {
+    wait_for_pane(&server, "t:0", "the output of `echo orc-script-ok`", |text| {
         text.lines().any(|l| l.trim_end() == "orc-script-ok")
     });
 
@@ -167,12 +86,13 @@ fn send_claude_message_types_into_the_pane_and_logs_a_message() {
 
 #[test]
 fn schedule_with_note_logs_the_schedule_then_fires_into_the_pane() {
-    let server = TmuxServer::start();
+    let server = tmux_server("t", 120, 30);
     let (tmp, db) = temp_db();
     let note_file = tmp.path().join("next_check_note.txt");
 
     let before = chrono::Utc::now();
-    let out = server.run_script(
+    let out = run_script(
+        &server,
         "schedule_with_note.sh",
         &db,
         &[("ORC_NOTE_FILE", &note_file)],
@@ -204,7 +124,7 @@ fn schedule_with_note_logs_the_schedule_then_fires_into_the_pane() {
 
     // Later: the reminder is typed into the pane and submitted ...
     let reminder = "Time for orchestrator check! Note: check-in";
-    server.wait_for_pane("the check-in reminder", |text| text.contains(reminder));
+    wait_for_pane(&server, "t:0", "the check-in reminder", |text| text.contains(reminder));
     // ... and, once the background job has logged it and exited, the log has it.
     let deadline = before + chrono::Duration::from_std(WAIT).unwrap();
     while alive(pid) {

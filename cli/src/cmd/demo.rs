@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use orc_log_server::Client;
+use orc_log_tmux::{Server, Spawn, Tmux};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -143,57 +144,15 @@ fn wait_until<T>(
     }
 }
 
-/// The private tmux server; killed when dropped unless kept.
-struct Tmux {
-    socket: String,
-    keep: bool,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new("tmux")
-            // `-u` as in `session record`: UTF-8 output whatever the locale.
-            .args(["-u", "-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .context("cannot run tmux")?;
-        if !out.status.success() {
-            bail!("tmux {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn keys(&self, target: &str, text: &str) -> Result<()> {
-        self.run(&["send-keys", "-t", target, "-l", text])?;
-        self.run(&["send-keys", "-t", target, "Enter"])?;
-        Ok(())
-    }
-
-    /// Waits until the pane shows `needle`.
-    fn wait_for(&self, target: &str, needle: &str, timeout: Duration) -> Result<()> {
-        wait_until(
-            timeout,
-            Duration::from_millis(250),
-            || format!("{target} did not show {needle:?} within {}s", timeout.as_secs()),
-            || {
-                let text = self.run(&["capture-pane", "-p", "-J", "-S", "-200", "-t", target])?;
-                Ok(text.contains(needle).then_some(()))
-            },
-        )
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = Command::new("tmux")
-                .args(["-L", &self.socket, "kill-server"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
+/// Waits until pane `target` of `tmux` shows `needle` (in its last 200
+/// lines of history too).
+fn wait_for_pane(tmux: &Tmux, target: &str, needle: &str, timeout: Duration) -> Result<()> {
+    wait_until(
+        timeout,
+        Duration::from_millis(250),
+        || format!("{target} did not show {needle:?} within {}s", timeout.as_secs()),
+        || Ok(tmux.capture_pane(target, 200)?.contains(needle).then_some(())),
+    )
 }
 
 /// A child process stopped (SIGTERM, then waited for) when dropped.
@@ -266,7 +225,7 @@ impl Orc {
 
 /// Runs `orc-log demo`.
 pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
-    if Command::new("tmux").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+    if matches!(orc_log_tmux::version(), Err(orc_log_tmux::Error::Spawn { .. })) {
         bail!(
             "the demo needs tmux, which is not installed: `sudo apt-get install tmux` (Debian, Ubuntu), `sudo dnf install tmux` (Fedora) or `brew install tmux` (macOS)"
         );
@@ -375,30 +334,22 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
     std::fs::write(krate.join("src/main.rs"), CRATE_MAIN)?;
     let build_log = work.path().join("build.log");
     std::fs::write(&build_log, "")?;
-    let tmux = Tmux { socket: format!("orc-log-demo-{}", std::process::id()), keep: args.keep };
-    let shell = "bash --norc --noprofile";
-    let size = ["-x", "160", "-y", "48"];
-    let krate_dir = krate.display().to_string();
-    tmux.run(
-        &[
-            &["new-session", "-d", "-s", "orch", "-n", "orchestrator"],
-            &size[..],
-            &[&agent_loop("orchestrator")],
-        ]
-        .concat(),
-    )?;
+    let socket = format!("orc-log-demo-{}", std::process::id());
+    let agent = |role: &str| Spawn::command(agent_loop(role)).named(role).size(160, 48);
+    let mut tmux = Server::start(Tmux::private(&socket), "orch", &agent("orchestrator"))?;
+    tmux.keep(args.keep);
     // Windows keep the names given here (tmux would rename them after their commands).
-    tmux.run(&["set-option", "-g", "automatic-rename", "off"])?;
-    tmux.run(&["set-window-option", "-t", "orch:0", "automatic-rename", "off"])?;
-    tmux.run(&[&["new-session", "-d", "-s", "proj", "-n", "pm"], &size[..], &[&agent_loop("pm")]].concat())?;
-    tmux.run(&["new-window", "-d", "-t", "proj:1", "-n", "eng-1", "-c", &krate_dir, shell])?;
+    tmux.run(["set-option", "-g", "automatic-rename", "off"])?;
+    tmux.run(["set-window-option", "-t", "orch:0", "automatic-rename", "off"])?;
+    tmux.new_session("proj", &agent("pm"))?;
+    tmux.new_window("proj:1", &Spawn::command("bash --norc --noprofile").named("eng-1").in_dir(&krate))?;
     let monitor = format!("tail -n +1 -f {}", build_log.display());
-    tmux.run(&["new-window", "-d", "-t", "proj:2", "-n", "eng-2", &monitor])?;
+    tmux.new_window("proj:2", &Spawn::command(monitor).named("eng-2"))?;
 
     progress.step("recording every pane with `session record`");
     let record_log = std::fs::File::create(out_dir.join("record.log"))?;
     let recorder = orc
-        .cmd(&["session", "record", "--tmux-socket", &tmux.socket, "--interval", "500ms"])
+        .cmd(&["session", "record", "--tmux-socket", &socket, "--interval", "500ms"])
         .stdout(Stdio::null())
         .stderr(record_log)
         .spawn()
@@ -421,7 +372,7 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
             .env("ORC_LOG", &orc.bin)
             .env("ORC_LOG_DB", &orc.db)
             .env("ORC_LOG_FROM", from)
-            .env("TMUX_SOCKET", &tmux.socket)
+            .env("TMUX_SOCKET", &socket)
             .env("ORC_NOTE_FILE", work.path().join("next_check_note.txt"))
             .stdin(Stdio::null())
             .output()
@@ -433,7 +384,7 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
     };
 
     progress.step("orchestrator briefs the PM; a check-in is scheduled");
-    tmux.wait_for("proj:0", "waiting for messages", Duration::from_secs(10))?;
+    wait_for_pane(&tmux, "proj:0", "waiting for messages", Duration::from_secs(10))?;
     script(
         "send-claude-message.sh",
         "orchestrator",
@@ -443,14 +394,14 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
 
     progress.step("eng-1 runs the tests (cargo test)");
     script("send-claude-message.sh", "pm", &["proj:1", "# pm: please run the test suite"])?;
-    tmux.keys("proj:1", "cargo test --offline 2>&1 | tee -a ../build.log")?;
-    tmux.wait_for("proj:1", "test result:", Duration::from_secs(180))?;
+    tmux.send_keys("proj:1", "cargo test --offline 2>&1 | tee -a ../build.log")?;
+    wait_for_pane(&tmux, "proj:1", "test result:", Duration::from_secs(180))?;
     script("send-claude-message.sh", "eng-1", &["proj:0", "eng-1: tests pass (2 passed)"])?;
 
     progress.step("eng-1 starts the worker, which panics");
     script("send-claude-message.sh", "pm", &["proj:1", "# pm: now start the worker"])?;
-    tmux.keys("proj:1", "clear; RUST_BACKTRACE=1 cargo run --offline")?;
-    tmux.wait_for("proj:1", "panicked at", Duration::from_secs(180))?;
+    tmux.send_keys("proj:1", "clear; RUST_BACKTRACE=1 cargo run --offline")?;
+    wait_for_pane(&tmux, "proj:1", "panicked at", Duration::from_secs(180))?;
     let crash = orc.wait_event("crash", start_seq, Duration::from_secs(30))?;
     script("send-claude-message.sh", "pm", &["orch:0", "eng-1's worker crashed at start; looking into it"])?;
 
@@ -461,7 +412,7 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
     progress.step("closing the project session");
     orc.output(&["emit", "marker", "--label", "demo: finished"])?;
     if !args.keep {
-        tmux.run(&["kill-session", "-t", "proj"])?;
+        tmux.run(["kill-session", "-t", "proj"])?;
         orc.wait_event("session_closed", start_seq, Duration::from_secs(10))?;
     }
     recorder.stop();
@@ -573,7 +524,6 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
     section("verify");
     print!("{verify}");
     if args.keep {
-        let socket = format!("orc-log-demo-{}", std::process::id());
         println!(
             "\nThe tmux server is still running: `tmux -L {socket} attach`; stop it with `tmux -L {socket} kill-server`."
         );

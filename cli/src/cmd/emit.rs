@@ -1,9 +1,9 @@
 //! `orc-log emit`: append one event from a script.
 
-use crate::redact::redact;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use orc_log_schemas::{Event, EventBody, Target, ndjson::MAX_ID_BYTES, now_ns};
+use orc_log_tmux::redact::redact;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -6,10 +6,9 @@
 //! of the pane, and at most once per incident: an incident is one more
 //! occurrence of the pattern in the pane's text than was already reported.
 
-use anyhow::{Context, Result, bail};
 use regex::Regex;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Built-in patterns: `(detector name, regex)`.
 pub const DEFAULT_PATTERNS: &[(&str, &str)] = &[
@@ -36,13 +35,51 @@ pub fn default_patterns() -> Vec<Pattern> {
         .collect()
 }
 
+/// Why a crash-pattern file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PatternError {
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line is not `name regex`.
+    #[error("{}: line {line}: expected `name regex`", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The line number, from 1.
+        line: usize,
+    },
+    /// A line's regex does not compile.
+    #[error("{}: line {line}: bad regex for {name}", path.display())]
+    Regex {
+        /// The file.
+        path: PathBuf,
+        /// The line number, from 1.
+        line: usize,
+        /// The pattern's name.
+        name: String,
+        /// What the regex compiler said.
+        #[source]
+        source: regex::Error,
+    },
+}
+
 /// Reads patterns from a file: one `name regex` per line (separated by
 /// whitespace), `#` comments and blank lines ignored.
 ///
 /// # Errors
-/// The file cannot be read, or a line has no regex or a bad one (named by line).
-pub fn load_patterns(path: &Path) -> Result<Vec<Pattern>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// The file cannot be read, or a line has no regex or a bad one (named by
+/// line, from 1).
+pub fn load_patterns(path: &Path) -> Result<Vec<Pattern>, PatternError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| PatternError::Read { path: path.to_owned(), source })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -50,10 +87,14 @@ pub fn load_patterns(path: &Path) -> Result<Vec<Pattern>> {
             continue;
         }
         let Some((name, pat)) = line.split_once(char::is_whitespace) else {
-            bail!("{}: line {}: expected `name regex`", path.display(), i + 1);
+            return Err(PatternError::Syntax { path: path.to_owned(), line: i + 1 });
         };
-        let regex = Regex::new(pat.trim())
-            .with_context(|| format!("{}: line {}: bad regex for {name}", path.display(), i + 1))?;
+        let regex = Regex::new(pat.trim()).map_err(|source| PatternError::Regex {
+            path: path.to_owned(),
+            line: i + 1,
+            name: name.to_owned(),
+            source,
+        })?;
         out.push(Pattern { name: name.to_owned(), regex });
     }
     Ok(out)
@@ -91,7 +132,8 @@ impl Detector {
         Self { patterns, panes: HashMap::new() }
     }
 
-    /// Looks at one poll of a pane; returns newly confirmed incidents.
+    /// Looks at one poll of a pane (`pane` names it, e.g. `s:0.0`; `content`
+    /// is its text); returns newly confirmed incidents.
     pub fn observe(&mut self, pane: &str, content: &str) -> Vec<Finding> {
         let state = self.panes.entry(pane.to_owned()).or_default();
         let mut found = Vec::new();
@@ -191,7 +233,7 @@ mod tests {
         let pats = load_patterns(&path).unwrap();
         assert_eq!(pats.len(), 1);
         std::fs::write(&path, "ok fine\nbad (unclosed\n").unwrap();
-        let err = format!("{:#}", load_patterns(&path).unwrap_err());
+        let err = load_patterns(&path).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 }

@@ -1,0 +1,610 @@
+//! What `orc-log session record` appends, in two parts:
+//!
+//! - [`Recorder`], pure: given each poll's panes and their captured text it
+//!   returns the events to append: lifecycle events from the difference
+//!   between two layouts (`session_opened/closed`,
+//!   `window_opened/renamed/closed`), a `capture` only when a pane's
+//!   (redacted) text or size changed, and `crash` events from the text
+//!   ([`crate::detect`]) and from an agent program giving way to the shell
+//!   prompt (`prompt-returned`). Unit tests drive it without tmux.
+//! - [`record`], the thin polling loop: each interval one
+//!   [`Tmux::list_panes`] and one [`Tmux::capture_panes`], the recorder's
+//!   events handed to a [`Sink`] (the caller decides how they are stored).
+
+use crate::detect::{Detector, Pattern, default_patterns};
+use crate::driver::{Error, Pane, Tmux};
+use crate::redact::redact;
+use orc_log_schemas::{Event, EventBody, Target, now_ns};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+/// How a [`Recorder`] treats what it sees.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Replace secrets with `[REDACTED:kind]` before anything else sees the
+    /// text (see [`crate::redact`]).
+    pub redact: bool,
+    /// Report `crash` events (text patterns and `prompt-returned`).
+    pub detect_crashes: bool,
+    /// The text patterns (see [`crate::detect`]).
+    pub patterns: Vec<Pattern>,
+    /// Polls a program must hold a pane's foreground before its exit to the
+    /// shell counts as a crashed agent (see [`polls_for`]); at least 1.
+    pub agent_min_polls: u32,
+    /// Record only these sessions; empty: all.
+    pub sessions: BTreeSet<String>,
+}
+
+impl Default for Options {
+    /// Redaction and crash detection on with the built-in patterns, 30
+    /// polls for an agent, every session.
+    fn default() -> Self {
+        Self {
+            redact: true,
+            detect_crashes: true,
+            patterns: default_patterns(),
+            agent_min_polls: 30,
+            sessions: BTreeSet::new(),
+        }
+    }
+}
+
+/// The number of polls every `interval` that cover `runtime` (rounded up,
+/// at least 1): `--agent-min-runtime` as [`Options::agent_min_polls`].
+pub fn polls_for(runtime: Duration, interval: Duration) -> u32 {
+    let polls = runtime.as_nanos().div_ceil(interval.as_nanos().max(1)).max(1);
+    u32::try_from(polls).unwrap_or(u32::MAX)
+}
+
+/// Running totals of a recording.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Polls observed.
+    pub polls: u64,
+    /// Panes seen at the last poll.
+    pub panes: usize,
+    /// Events returned, of every kind.
+    pub events: u64,
+    /// `capture` events returned.
+    pub captures: u64,
+    /// `crash` events returned.
+    pub crashes: u64,
+    /// Bytes of (redacted) text in the `capture` events returned.
+    pub capture_bytes: u64,
+}
+
+/// Foreground commands that mean "a shell prompt is showing".
+const SHELLS: &[&str] = &["bash", "zsh", "sh", "fish", "dash", "ksh", "tcsh", "csh", "nu"];
+
+fn is_shell(command: &str) -> bool {
+    SHELLS.contains(&command.trim_start_matches('-'))
+}
+
+/// Detects an agent whose program exited back to the shell prompt: the
+/// pane's foreground command was a program for at least `min_polls` polls
+/// (a command typed at the prompt is no agent) and is a shell at two polls
+/// in a row. Reported once per exit.
+#[derive(Debug)]
+struct PromptWatch {
+    min_polls: u32,
+    /// Per pane: the program in the foreground, the polls it has been there,
+    /// and the polls since a shell came back.
+    panes: HashMap<Target, (Option<String>, u32, u32)>,
+}
+
+impl PromptWatch {
+    fn new(min_polls: u32) -> Self {
+        Self { min_polls: min_polls.max(1), panes: HashMap::new() }
+    }
+
+    /// The program that just exited to the prompt, if it ran long enough.
+    fn observe(&mut self, target: &Target, command: &str) -> Option<String> {
+        let min_polls = self.min_polls;
+        let (program, program_polls, shell_polls) = self.panes.entry(target.clone()).or_insert((None, 0, 0));
+        if !is_shell(command) {
+            if program.as_deref() != Some(command) {
+                *program = Some(command.to_owned());
+                *program_polls = 0;
+            }
+            *program_polls += 1;
+            *shell_polls = 0;
+            return None;
+        }
+        *shell_polls += 1;
+        if *shell_polls < 2 {
+            return None;
+        }
+        let ran_long = *program_polls >= min_polls;
+        *program_polls = 0;
+        let exited = program.take();
+        if ran_long { exited } else { None }
+    }
+}
+
+/// The pure part of `session record`: remembers the previous layout and
+/// each pane's last stored capture, and turns each poll into events. See
+/// the module documentation.
+#[derive(Debug)]
+pub struct Recorder {
+    redact: bool,
+    detect_crashes: bool,
+    only: BTreeSet<String>,
+    detector: Detector,
+    prompts: PromptWatch,
+    /// Sessions of the previous poll.
+    sessions: BTreeSet<String>,
+    /// Windows of the previous poll: (session, index) -> (lowest pane, name).
+    windows: BTreeMap<(String, u32), (Target, String)>,
+    /// Per pane: blake3 of the last stored content and the size it had.
+    last: HashMap<Target, ([u8; 32], u32, u32)>,
+    stats: Stats,
+}
+
+impl Recorder {
+    /// A recorder that has seen nothing yet.
+    pub fn new(options: Options) -> Self {
+        Self {
+            redact: options.redact,
+            detect_crashes: options.detect_crashes,
+            only: options.sessions,
+            detector: Detector::new(options.patterns),
+            prompts: PromptWatch::new(options.agent_min_polls),
+            sessions: BTreeSet::new(),
+            windows: BTreeMap::new(),
+            last: HashMap::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Whether `pane` is recorded ([`Options::sessions`]): the polling loop
+    /// captures and observes only these.
+    pub fn wants(&self, pane: &Pane) -> bool {
+        self.only.is_empty() || self.only.contains(&pane.target.session)
+    }
+
+    /// The totals so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// One poll: `panes` is the whole (wanted) layout, `captures[i]` the
+    /// text of `panes[i]` (`None`: not captured this time; missing entries
+    /// count as `None`), `ts_ns` the time of the poll (UTC ns), given to
+    /// every event. Returns the events to append, lifecycle events first
+    /// (opened, renamed, closed), then per pane its crashes and capture.
+    pub fn observe(&mut self, panes: &[Pane], captures: &[Option<String>], ts_ns: i64) -> Vec<Event> {
+        let mut events = self.layout(panes, ts_ns);
+        self.last.retain(|t, _| panes.iter().any(|p| p.target == *t));
+        for (i, pane) in panes.iter().enumerate() {
+            let Some(Some(text)) = captures.get(i) else { continue };
+            self.pane(pane, text, ts_ns, &mut events);
+        }
+        self.stats.polls += 1;
+        self.stats.panes = panes.len();
+        self.stats.events += events.len() as u64;
+        events
+    }
+
+    /// The server went away: `session_closed` for every session of the
+    /// last poll (which are then forgotten).
+    pub fn server_gone(&mut self, ts_ns: i64) -> Vec<Event> {
+        let events: Vec<Event> = std::mem::take(&mut self.sessions)
+            .into_iter()
+            .map(|session| event(ts_ns, EventBody::SessionClosed { session }))
+            .collect();
+        self.windows.clear();
+        self.stats.events += events.len() as u64;
+        events
+    }
+
+    /// Lifecycle events from the difference between the previous layout
+    /// and `panes`, which becomes the previous layout.
+    fn layout(&mut self, panes: &[Pane], ts_ns: i64) -> Vec<Event> {
+        let mut events = Vec::new();
+        let sessions: BTreeSet<String> = panes.iter().map(|p| p.target.session.clone()).collect();
+        for s in sessions.difference(&self.sessions) {
+            events.push(event(ts_ns, EventBody::SessionOpened { session: s.clone() }));
+        }
+        let mut windows: BTreeMap<(String, u32), (Target, String)> = BTreeMap::new();
+        for p in panes {
+            let key = (p.target.session.clone(), p.target.window);
+            let entry = windows.entry(key).or_insert_with(|| (p.target.clone(), p.window_name.clone()));
+            if p.target.pane < entry.0.pane {
+                entry.0 = p.target.clone();
+            }
+        }
+        for (key, (target, name)) in &windows {
+            let body = match self.windows.get(key) {
+                None => EventBody::WindowOpened { target: target.clone(), name: Some(name.clone()) },
+                Some((_, old)) if old != name => {
+                    EventBody::WindowRenamed { target: target.clone(), name: Some(name.clone()) }
+                }
+                Some(_) => continue,
+            };
+            events.push(event(ts_ns, body));
+        }
+        for (key, (target, _)) in &self.windows {
+            if !windows.contains_key(key) && sessions.contains(&key.0) {
+                events.push(event(ts_ns, EventBody::WindowClosed { target: target.clone() }));
+            }
+        }
+        for s in self.sessions.difference(&sessions) {
+            events.push(event(ts_ns, EventBody::SessionClosed { session: s.clone() }));
+        }
+        self.sessions = sessions;
+        self.windows = windows;
+        events
+    }
+
+    /// One pane's crashes and (changed) capture.
+    fn pane(&mut self, p: &Pane, text: &str, ts_ns: i64, events: &mut Vec<Event>) {
+        let content = if self.redact { redact(text).into_owned() } else { text.to_owned() };
+        if self.detect_crashes {
+            if let Some(program) = self.prompts.observe(&p.target, &p.command) {
+                let tail: Vec<&str> = content.trim_end().lines().rev().take(8).collect();
+                let excerpt = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+                let reason = format!("{program} exited and the shell prompt returned");
+                events.push(self.crash(p, ts_ns, reason, excerpt, "prompt-returned".into()));
+            }
+            for f in self.detector.observe(&p.target.to_string(), &content) {
+                events.push(self.crash(p, ts_ns, f.reason, f.excerpt, f.detector));
+            }
+        }
+        let hash = *blake3::hash(content.as_bytes()).as_bytes();
+        if self.last.get(&p.target) == Some(&(hash, p.width, p.height)) {
+            return;
+        }
+        self.last.insert(p.target.clone(), (hash, p.width, p.height));
+        self.stats.captures += 1;
+        self.stats.capture_bytes += content.len() as u64;
+        events.push(event(
+            ts_ns,
+            EventBody::Capture {
+                target: p.target.clone(),
+                content,
+                width: Some(p.width),
+                height: Some(p.height),
+                cursor_x: Some(p.cursor_x),
+                cursor_y: Some(p.cursor_y),
+            },
+        ));
+    }
+
+    fn crash(&mut self, p: &Pane, ts_ns: i64, reason: String, excerpt: String, detector: String) -> Event {
+        self.stats.crashes += 1;
+        event(
+            ts_ns,
+            EventBody::Crash {
+                target: p.target.clone(),
+                reason,
+                excerpt: Some(excerpt),
+                detector: Some(detector),
+            },
+        )
+    }
+}
+
+fn event(ts_ns: i64, body: EventBody) -> Event {
+    Event { ts_ns, id: None, body }
+}
+
+/// When the polling loop polls and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Time between polls (the first poll is at once). A late poll delays
+    /// the next ones; missed polls are not made up.
+    pub interval: Duration,
+    /// Stop after this long; `None`: until the server goes away or the
+    /// caller stops the loop.
+    pub duration: Option<Duration>,
+}
+
+/// Why [`record`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The caller's `stop` said so.
+    Stopped,
+    /// [`Schedule::duration`] passed.
+    Elapsed,
+    /// The tmux server went away (or never ran); the sessions it had were
+    /// closed with `session_closed` events.
+    ServerGone,
+}
+
+/// Where [`record`] hands the events. Any `FnMut(Vec<Event>) -> Result<(),
+/// E>` is a sink.
+pub trait Sink {
+    /// The sink's error; tmux errors become it too.
+    type Error: From<Error>;
+
+    /// Stores one poll's events (never empty), in order.
+    ///
+    /// # Errors
+    /// Whatever storing them failed with; it ends the loop.
+    fn append(&mut self, events: Vec<Event>) -> Result<(), Self::Error>;
+
+    /// Called after every poll with the totals so far (e.g. for a progress
+    /// line); does nothing by default.
+    fn polled(&mut self, _stats: &Stats) {}
+}
+
+impl<F, E> Sink for F
+where
+    F: FnMut(Vec<Event>) -> Result<(), E>,
+    E: From<Error>,
+{
+    type Error = E;
+
+    fn append(&mut self, events: Vec<Event>) -> Result<(), E> {
+        self(events)
+    }
+}
+
+/// How often [`record`] checks `stop` while it waits.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+
+/// The polling loop: every [`Schedule::interval`] it lists `tmux`'s panes,
+/// keeps the ones the recorder [wants](Recorder::wants), captures them in
+/// one batch, and hands [`Recorder::observe`]'s events to `sink`. Blocks
+/// the calling thread; `stop` is checked at least every 50 ms and between
+/// tmux calls.
+///
+/// When the server goes away the sessions seen last are closed
+/// ([`Recorder::server_gone`]) and the loop ends with [`End::ServerGone`].
+///
+/// # Errors
+/// Any other tmux failure (converted into the sink's error), unless `stop`
+/// became true meanwhile (then [`End::Stopped`]: an interrupt kills tmux
+/// clients too), or the sink's error. Events of a poll whose append failed
+/// are not retried.
+pub fn record<S: Sink>(
+    tmux: &Tmux,
+    recorder: &mut Recorder,
+    schedule: Schedule,
+    stop: impl Fn() -> bool,
+    sink: &mut S,
+) -> Result<End, S::Error> {
+    let started = Instant::now();
+    let mut next = started;
+    loop {
+        loop {
+            if stop() {
+                return Ok(End::Stopped);
+            }
+            let left = next.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(STOP_CHECK));
+        }
+        if schedule.duration.is_some_and(|d| started.elapsed() >= d) {
+            return Ok(End::Elapsed);
+        }
+        let polled = tmux.list_panes().and_then(|panes| {
+            let panes: Vec<Pane> = panes.into_iter().filter(|p| recorder.wants(p)).collect();
+            let captures = tmux.capture_panes(&panes)?;
+            Ok((panes, captures))
+        });
+        let (panes, captures) = match polled {
+            Ok(p) => p,
+            Err(e) if e.is_no_server() => {
+                let closing = recorder.server_gone(now_ns());
+                if !closing.is_empty() {
+                    sink.append(closing)?;
+                }
+                return Ok(End::ServerGone);
+            }
+            Err(_) if stop() => return Ok(End::Stopped),
+            Err(e) => return Err(e.into()),
+        };
+        let events = recorder.observe(&panes, &captures, now_ns());
+        if !events.is_empty() {
+            sink.append(events)?;
+        }
+        sink.polled(recorder.stats());
+        next = (next + schedule.interval).max(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_log_schemas::Kind;
+
+    fn pane(target: &str, window_name: &str, command: &str) -> Pane {
+        Pane {
+            target: target.parse().unwrap(),
+            id: format!("%{target}"),
+            window_name: window_name.to_owned(),
+            width: 80,
+            height: 24,
+            cursor_x: 0,
+            cursor_y: 0,
+            command: command.to_owned(),
+        }
+    }
+
+    fn texts(texts: &[&str]) -> Vec<Option<String>> {
+        texts.iter().map(|t| Some((*t).to_owned())).collect()
+    }
+
+    fn kinds(events: &[Event]) -> Vec<Kind> {
+        events.iter().map(Event::kind).collect()
+    }
+
+    /// `(kind, target or session)` of each event, for layout checks.
+    fn summary(events: &[Event]) -> Vec<(Kind, String)> {
+        events
+            .iter()
+            .map(|e| {
+                let what = match &e.body {
+                    EventBody::SessionOpened { session } | EventBody::SessionClosed { session } => {
+                        session.clone()
+                    }
+                    EventBody::WindowOpened { target, name } | EventBody::WindowRenamed { target, name } => {
+                        format!("{target} {}", name.as_deref().unwrap_or(""))
+                    }
+                    EventBody::WindowClosed { target }
+                    | EventBody::Capture { target, .. }
+                    | EventBody::Crash { target, .. } => target.to_string(),
+                    other => format!("{other:?}"),
+                };
+                (e.kind(), what)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn layout_changes_become_lifecycle_events() {
+        let mut r = Recorder::new(Options::default());
+        let a = [pane("s:0.1", "main", "bash"), pane("s:0.0", "main", "bash"), pane("s:1.0", "logs", "bash")];
+        let events = r.observe(&a, &[], 7);
+        assert!(events.iter().all(|e| e.ts_ns == 7));
+        assert_eq!(
+            summary(&events),
+            [
+                (Kind::SessionOpened, "s".into()),
+                (Kind::WindowOpened, "s:0.0 main".into()),
+                (Kind::WindowOpened, "s:1.0 logs".into()),
+            ]
+        );
+        assert!(r.observe(&a, &[], 8).is_empty(), "an unchanged layout says nothing");
+        let b = [pane("s:0.0", "renamed", "bash"), pane("t:0.0", "w", "bash")];
+        assert_eq!(
+            summary(&r.observe(&b, &[], 9)),
+            [
+                (Kind::SessionOpened, "t".into()),
+                (Kind::WindowRenamed, "s:0.0 renamed".into()),
+                (Kind::WindowOpened, "t:0.0 w".into()),
+                (Kind::WindowClosed, "s:1.0".into()),
+            ]
+        );
+        // A closed session closes its windows implicitly: no window_closed.
+        assert_eq!(summary(&r.observe(&b[1..], &[], 10)), [(Kind::SessionClosed, "s".into())]);
+        assert_eq!(summary(&r.server_gone(11)), [(Kind::SessionClosed, "t".into())]);
+        assert!(r.server_gone(12).is_empty());
+        assert_eq!(r.stats().events, 9);
+    }
+
+    #[test]
+    fn captures_only_when_text_or_size_changes() {
+        let mut r = Recorder::new(Options::default());
+        let mut p = [pane("s:0.0", "w", "bash")];
+        assert_eq!(
+            kinds(&r.observe(&p, &texts(&["$ "]), 1)),
+            [Kind::SessionOpened, Kind::WindowOpened, Kind::Capture]
+        );
+        assert!(r.observe(&p, &texts(&["$ "]), 2).is_empty());
+        assert!(r.observe(&p, &[None], 3).is_empty(), "not captured this time");
+        assert_eq!(kinds(&r.observe(&p, &texts(&["$ ls"]), 4)), [Kind::Capture]);
+        p[0].width = 100;
+        let events = r.observe(&p, &texts(&["$ ls"]), 5);
+        match &events[..] {
+            [Event { body: EventBody::Capture { content, width, .. }, .. }] => {
+                assert_eq!((content.as_str(), *width), ("$ ls", Some(100)));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A pane that closes and reopens is captured again.
+        r.observe(&[], &[], 6);
+        assert_eq!(kinds(&r.observe(&p, &texts(&["$ ls"]), 7)).last(), Some(&Kind::Capture));
+        assert_eq!(r.stats().captures, 4);
+        assert_eq!(r.stats().capture_bytes, 2 + 4 * 3);
+        assert_eq!(r.stats().polls, 7);
+    }
+
+    #[test]
+    fn secrets_are_redacted_unless_turned_off() {
+        let p = [pane("s:0.0", "w", "bash")];
+        let text = texts(&["key AKIAIOSFODNN7EXAMPLE"]);
+        let content = |events: Vec<Event>| match events.into_iter().last().map(|e| e.body) {
+            Some(EventBody::Capture { content, .. }) => content,
+            other => panic!("{other:?}"),
+        };
+        let mut r = Recorder::new(Options::default());
+        assert_eq!(content(r.observe(&p, &text, 1)), "key [REDACTED:aws-access-key-id]");
+        let mut r = Recorder::new(Options { redact: false, ..Options::default() });
+        assert_eq!(content(r.observe(&p, &text, 1)), "key AKIAIOSFODNN7EXAMPLE");
+    }
+
+    #[test]
+    fn a_traceback_seen_twice_is_one_crash() {
+        let tb = "$ python3 x.py\nTraceback (most recent call last):\n  File \"x.py\"\nImportError: no\n$ ";
+        let p = [pane("s:0.0", "w", "bash")];
+        let mut r = Recorder::new(Options::default());
+        assert!(!kinds(&r.observe(&p, &texts(&[tb]), 1)).contains(&Kind::Crash), "not yet confirmed");
+        let events = r.observe(&p, &texts(&[tb]), 2);
+        match &events[..] {
+            [Event { body: EventBody::Crash { target, detector, excerpt, .. }, .. }] => {
+                assert_eq!(target.to_string(), "s:0.0");
+                assert_eq!(detector.as_deref(), Some("python-traceback"));
+                assert!(excerpt.as_deref().is_some_and(|e| e.contains("ImportError")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(r.observe(&p, &texts(&[tb]), 3).is_empty(), "once per incident");
+        assert_eq!(r.stats().crashes, 1);
+        let mut off = Recorder::new(Options { detect_crashes: false, ..Options::default() });
+        for ts in 0..3 {
+            assert!(!kinds(&off.observe(&p, &texts(&[tb]), ts)).contains(&Kind::Crash));
+        }
+    }
+
+    #[test]
+    fn an_agent_exiting_to_the_prompt_is_one_crash() {
+        let mut r = Recorder::new(Options { agent_min_polls: 3, ..Options::default() });
+        let mut crashes = Vec::new();
+        let commands = ["bash", "bash", "claude", "claude", "claude", "bash", "bash", "bash"];
+        for (ts, command) in commands.into_iter().enumerate() {
+            let p = [pane("s:0.0", "w", command)];
+            let events = r.observe(&p, &texts(&["last line"]), ts as i64);
+            crashes.extend(events.into_iter().filter(|e| e.kind() == Kind::Crash).map(|e| (e.ts_ns, e.body)));
+        }
+        match &crashes[..] {
+            [(6, EventBody::Crash { reason, detector, excerpt, .. })] => {
+                assert_eq!(reason, "claude exited and the shell prompt returned");
+                assert_eq!(detector.as_deref(), Some("prompt-returned"));
+                assert_eq!(excerpt.as_deref(), Some("last line"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_program_exiting_to_the_prompt_is_reported_once_after_two_polls() {
+        let t: Target = "s:0.0".parse().unwrap();
+        let mut w = PromptWatch::new(polls_for(Duration::from_secs(3), Duration::from_secs(1)));
+        assert_eq!(w.observe(&t, "bash"), None, "a shell from the start is no crash");
+        assert_eq!(w.observe(&t, "bash"), None);
+        for _ in 0..3 {
+            assert_eq!(w.observe(&t, "claude"), None);
+        }
+        assert_eq!(w.observe(&t, "bash"), None, "not yet confirmed");
+        assert_eq!(w.observe(&t, "bash").as_deref(), Some("claude"));
+        assert_eq!(w.observe(&t, "bash"), None, "once per exit");
+        // A quick command seen at one poll is not an agent.
+        assert_eq!(w.observe(&t, "ls"), None);
+        assert_eq!(w.observe(&t, "bash"), None);
+        assert_eq!(w.observe(&t, "bash"), None);
+        for _ in 0..3 {
+            assert_eq!(w.observe(&t, "python3"), None);
+        }
+        assert_eq!(w.observe(&t, "-bash"), None);
+        assert_eq!(w.observe(&t, "zsh").as_deref(), Some("python3"));
+    }
+
+    #[test]
+    fn polls_for_rounds_up_and_is_at_least_one() {
+        assert_eq!(polls_for(Duration::from_secs(30), Duration::from_secs(1)), 30);
+        assert_eq!(polls_for(Duration::from_millis(1000), Duration::from_millis(300)), 4);
+        assert_eq!(polls_for(Duration::ZERO, Duration::from_secs(1)), 1);
+    }
+
+    #[test]
+    fn the_session_filter_selects_panes() {
+        let r = Recorder::new(Options { sessions: ["keep".to_owned()].into(), ..Options::default() });
+        assert!(r.wants(&pane("keep:0.0", "w", "bash")));
+        assert!(!r.wants(&pane("skip:0.0", "w", "bash")));
+        assert!(Recorder::new(Options::default()).wants(&pane("any:0.0", "w", "bash")));
+    }
+}
