@@ -465,7 +465,8 @@ mod tests {
         let since = orc_log_schemas::parse_rfc3339("2026-11-20T23:04:00Z").unwrap();
         let until = orc_log_schemas::parse_rfc3339("2026-11-20T23:04:30Z").unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let range = export::ExportRange { since_ns: Some(since), until_ns: Some(until) };
+        let range =
+            export::ExportRange { since_ns: Some(since), until_ns: Some(until), ..Default::default() };
         let written = export_to(&db, dir.path(), range, false);
         let want = ev.iter().filter(|e| e.ts_ns >= since && e.ts_ns < until).count();
         assert!(want > 0 && want < ev.len());
@@ -483,7 +484,7 @@ mod tests {
          FROM crashes c LEFT JOIN (SELECT target, name FROM lifecycle WHERE kind = 'agent_registered') l \
          ON c.target = l.target GROUP BY 1, 2 ORDER BY 1, 3 DESC",
         "SELECT target, count(*) AS captures, sum(length(content)) AS chars FROM captures \
-         GROUP BY target ORDER BY captures DESC LIMIT 10",
+         GROUP BY target ORDER BY captures DESC, target LIMIT 10",
         "SELECT m.seq, m.recipient, m.text, min(c.ts) - m.ts AS response FROM messages m \
          JOIN captures c ON c.target = m.recipient AND c.ts > m.ts GROUP BY m.seq, m.recipient, m.text, m.ts ORDER BY m.seq",
         "SELECT s.seq, s.target, s.note, s.due FROM schedules s WHERE s.due < now() AND NOT EXISTS \
