@@ -11,6 +11,8 @@ exports; this script gets their paths as one JSON argument:
   inc_full              one full `--partition-by day` export of that database
   shared, hosts         `export --append --host NAME` of several databases
                         into one directory: {"a": DB, "b": DB}
+  by_day_garbled        a copy of by_day whose first and last days are garbage
+  scaling, workdir      docs/SCALING.md, whose python block runs in workdir
   readme                README.md: its `sql` blocks are the queries; its
                         `spark-sql` / `duckdb-sql` blocks give the engine's
                         spelling of a query of the same `-- name`
