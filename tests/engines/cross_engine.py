@@ -271,6 +271,11 @@ def main() -> int:
             check([(s, n) for s, n, _ in rows] == want, f"{engine}: {t}.ts_ns equals orc-log's ts to the nanosecond")
             check([(s, u) for s, _, u in rows] == [(s, n // 1000) for s, n in want], f"{engine}: {t}.ts equals orc-log's ts to the microsecond")
 
+    # docs/SCALING.md: `timestamp_micros(ts_ns DIV 1000)` in Spark rebuilds `ts`.
+    spark_register(spark, "plain", cfg["plain"])
+    n = spark.sql("SELECT count(*) FROM events WHERE timestamp_micros(ts_ns DIV 1000) <> ts").collect()[0][0]
+    check(n == 0, "spark: timestamp_micros(ts_ns DIV 1000) equals ts", f"  {n} rows differ")
+
     # The README queries on both layouts.
     for layout in ("plain", "by_day"):
         spark_register(spark, "plain" if layout == "plain" else "dir", cfg[layout])
