@@ -254,3 +254,37 @@ pub fn wait_for_pane(tmux: &Tmux, target: &str, what: &str, ok: impl Fn(&str) ->
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The Python with pyspark and duckdb for the cross-engine tests:
+/// `$ORC_LOG_PYTHON`, else `.ci/venv/bin/python` (made by `.ci/setup-engines`,
+/// which `.ci/run` calls), else `python3`. None when that Python lacks
+/// either package and `ORC_LOG_SKIP_ENGINES=1` says to skip; a panic when
+/// it lacks them and nothing says so, so CI cannot pass without Spark and DuckDB.
+pub fn engines_python() -> Option<PathBuf> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repository root");
+    let venv = repo.join(".ci/venv/bin/python");
+    let python = match std::env::var_os("ORC_LOG_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None if venv.is_file() => venv,
+        None => PathBuf::from("python3"),
+    };
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import pyspark, duckdb, pytz"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    if std::env::var("ORC_LOG_SKIP_ENGINES").is_ok_and(|v| v == "1") {
+        eprintln!(
+            "cross-engine checks skipped (ORC_LOG_SKIP_ENGINES=1): {} lacks pyspark/duckdb",
+            python.display()
+        );
+        return None;
+    }
+    panic!(
+        "{} cannot import pyspark, duckdb and pytz: run .ci/setup-engines (Java 17 + a venv in .ci/venv), \
+         set ORC_LOG_PYTHON, or ORC_LOG_SKIP_ENGINES=1 to skip the Spark/DuckDB checks",
+        python.display()
+    );
+}

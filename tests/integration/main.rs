@@ -14,6 +14,7 @@ mod corruption;
 mod crash;
 mod demo;
 mod emit;
+mod engines;
 mod projections;
 mod readme;
 mod record;

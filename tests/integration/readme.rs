@@ -1,8 +1,9 @@
 //! README.md never lies: every command in its `sh` blocks runs, in order,
 //! in a sandbox (empty HOME, so the default database; private tmux servers
 //! through TMUX_TMPDIR), and must exit 0; every statement of its `sql` block
-//! runs through `orc-log query`; its `duckdb` block runs on the export when
-//! the `duckdb` Python package is present.
+//! runs through `orc-log query`; its `duckdb` block runs on the export with
+//! the Python of `common::engines_python` (the `spark-sql` and `duckdb-sql`
+//! blocks run in the cross-engine test, engines.rs).
 //!
 //! The set-up block is checked, not run: `cargo test --workspace` is this
 //! run, and `orc-log demo` has its own end-to-end test (demo.rs).
@@ -193,6 +194,7 @@ fn every_readme_command_runs() {
     let setup: Vec<&str> = setup.iter().map(|l| l.split(" #").next().unwrap().trim()).collect();
     assert_eq!(setup, ["cargo run -p orc-log -- demo", "cargo test --workspace"], "the two set-up commands");
 
+    let python = crate::common::engines_python();
     let mut sandbox = Sandbox::new();
     sandbox.tmux_server(None);
     sandbox.tmux_server(Some("work"));
@@ -224,18 +226,17 @@ fn every_readme_command_runs() {
                 }
             }
             "duckdb" => {
-                let have_duckdb = sandbox
-                    .command("python3")
-                    .args(["-c", "import duckdb"])
-                    .status()
-                    .is_ok_and(|s| s.success());
-                if !have_duckdb {
-                    eprintln!("README duckdb block not run: the duckdb Python package is not installed");
+                let Some(python) = &python else {
+                    eprintln!("README duckdb block not run (ORC_LOG_SKIP_ENGINES=1)");
                     continue;
-                }
+                };
                 for stmt in lines.iter().filter(|l| !l.trim().is_empty()) {
                     let script = "import duckdb, sys; print(duckdb.sql(sys.argv[1]).fetchall())";
-                    let out = sandbox.command("python3").args(["-c", script, stmt]).output().unwrap();
+                    let out = sandbox
+                        .command(python.to_str().unwrap())
+                        .args(["-c", script, stmt])
+                        .output()
+                        .unwrap();
                     assert!(out.status.success(), "{stmt}: {}", String::from_utf8_lossy(&out.stderr));
                     ran += 1;
                 }
@@ -250,6 +251,8 @@ fn every_readme_command_runs() {
         assert!(d.join(file).is_file(), "{file}");
     }
     assert!(d.join("export-by-day/events/day=2026-11-20").is_dir());
+    assert!(d.join("shared/events/host=a/day=2026-11-20").is_dir());
+    assert!(d.join("shared/_orc_log_export/host=a.json").is_file());
     assert!(d.join("restored/HEAD").is_file());
     assert!(d.join("other-db/HEAD").is_file());
 }

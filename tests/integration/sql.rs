@@ -241,3 +241,61 @@ fn export_parquet_writes_one_file_per_table_or_day_partitions() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn export_append_adds_only_new_events_and_refuses_what_it_cannot_append_to() {
+    let (dir, db) = temp_db();
+    ingest_fixture(&db);
+    let shared = dir.path().join("shared");
+    let s = shared.to_str().unwrap();
+    let append = |db: &std::path::Path, host: &str| {
+        run(
+            db,
+            &["export", "--format", "parquet", "--partition-by", "day", "--append", "--host", host, "-o", s],
+        )
+    };
+    let out = assert_success(append(&db, "a"), "first append");
+    assert!(stdout(&out).contains("166 rows"), "{}", stdout(&out));
+    let file = shared.join("events/host=a/day=2026-11-20/part-000000000001-0.parquet");
+    assert!(std::fs::read(&file).unwrap().starts_with(b"PAR1"), "{}", file.display());
+    let state = std::fs::read_to_string(shared.join("_orc_log_export/host=a.json")).unwrap();
+    assert!(state.contains("\"last_seq\": 166"), "{state}");
+    let out = assert_success(append(&db, "a"), "append with nothing new");
+    assert!(stderr(&out).contains("nothing to export"), "{}", stderr(&out));
+    assert_success(run(&db, &["emit", "marker", "--label", "later"]), "emit");
+    let out = assert_success(append(&db, "a"), "second append");
+    assert!(stderr(&out).contains("appended events 167..=167"), "{}", stderr(&out));
+    assert!(std::fs::read_dir(shared.join("markers/host=a")).unwrap().count() >= 1);
+    // Another database under the same name, with fewer events: refused.
+    let (_dir2, other) = temp_db();
+    assert_success(run_stdin(&other, &["ingest", "-"], "{\"kind\":\"marker\",\"label\":\"x\"}\n"), "ingest");
+    let out = append(&other, "a");
+    assert!(!out.status.success() && stderr(&out).contains("a different database"), "{}", stderr(&out));
+    assert_success(append(&other, "b"), "its own host name");
+    for bad in [
+        vec!["export", "--format", "parquet", "--append", "-o", s],
+        vec!["export", "--format", "parquet", "--partition-by", "day", "--append", "--host", "a/b", "-o", s],
+        vec!["export", "--format", "parquet", "--partition-by", "day", "--host", "a", "-o", s],
+        vec![
+            "export",
+            "--format",
+            "parquet",
+            "--partition-by",
+            "day",
+            "--append",
+            "--since",
+            "2026-11-20T00:00:00Z",
+            "-o",
+            s,
+        ],
+        vec!["export", "--format", "ndjson", "--append"],
+    ] {
+        let out = run(&db, &bad);
+        assert!(!out.status.success(), "{bad:?} should fail");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(shared.join("_orc_log_export"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "only the two hosts' states: {leftovers:?}");
+}

@@ -2,12 +2,25 @@
 //! and the rest of the Parquet world.
 
 use super::{SqlError, Table};
+use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::execution::context::SessionContext;
-use datafusion::prelude::{col, lit, to_char};
+use datafusion::prelude::{Expr, cast, col, lit, to_char};
 use std::path::Path;
+
+/// Extra Int64 column of every exported table: `ts` in nanoseconds since the
+/// Unix epoch (UTC), exact. The exported `ts` itself is Timestamp(µs, UTC),
+/// the unit every Parquet engine reads (Spark refuses TIMESTAMP(NANOS)).
+pub const TS_NS_COLUMN: &str = "ts_ns";
+
+/// The timestamp type of exported `ts` and `due`: Parquet
+/// `TIMESTAMP(MICROS, isAdjustedToUTC = true)`.
+#[must_use]
+pub fn export_timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
 
 /// Name of the Hive partition column written by [`export_parquet`] with
 /// `partition_by_day`: `day=YYYY-MM-DD` directories (UTC days).
@@ -21,6 +34,8 @@ pub struct ExportRange {
     /// Only rows with `ts < until_ns` (UTC ns, exclusive), so consecutive
     /// ranges never overlap.
     pub until_ns: Option<i64>,
+    /// Only rows with `seq > after_seq` (an incremental export's start).
+    pub after_seq: Option<u64>,
 }
 
 /// Rows written for one table by [`export_parquet`].
@@ -71,13 +86,41 @@ fn utf8(path: &Path) -> Result<&str, SqlError> {
     path.to_str().ok_or_else(|| SqlError::new(format!("{}: the path is not UTF-8", path.display())))
 }
 
+/// `df` with the exported column types, the ones every Parquet engine reads
+/// as they are: every Timestamp(ns) column (`ts`, `due`) becomes
+/// Timestamp(µs, UTC) (truncated: the nanoseconds below the microsecond are
+/// dropped), UInt64 becomes Int64 and UInt32 Int32 (Spark and Trino read
+/// unsigned 64-bit as DECIMAL(20,0); every value fits), and [`TS_NS_COLUMN`]
+/// is appended with the exact `ts` as Int64 nanoseconds.
+///
+/// # Errors
+/// [`SqlError`] when `df` has no `ts` column.
+pub fn portable(df: DataFrame) -> Result<DataFrame, SqlError> {
+    let mut exprs: Vec<Expr> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                cast(col(f.name()), export_timestamp_type()).alias(f.name())
+            }
+            DataType::UInt64 => cast(col(f.name()), DataType::Int64).alias(f.name()),
+            DataType::UInt32 => cast(col(f.name()), DataType::Int32).alias(f.name()),
+            _ => col(f.name()),
+        })
+        .collect();
+    exprs.push(cast(col("ts"), DataType::Int64).alias(TS_NS_COLUMN));
+    Ok(df.select(exprs)?)
+}
+
 /// Writes every table of `ctx` (the context of [`super::context`]) to `dir`,
 /// restricted to `range`: `dir/<table>.parquet`, one file per table, or with
 /// `partition_by_day` Hive-style directories
 /// `dir/<table>/day=YYYY-MM-DD/<file>.parquet` (the `day` of `ts` in UTC;
 /// the `day` column lives in the path, as Hive, Spark and DuckDB's
 /// `hive_partitioning` expect). Files are zstd-compressed with column
-/// statistics; `ts` and `due` keep their Timestamp(ns, UTC) type. A table
+/// statistics; `ts` and `due` are Timestamp(µs, UTC) and `ts_ns` keeps the
+/// exact nanoseconds (see [`portable`]). A table
 /// with no rows gets an empty file (no directory entries when partitioned).
 /// Every table reads the same snapshot (the context's `until_seq`).
 ///
@@ -102,6 +145,10 @@ pub async fn export_parquet(
         if let Some(until) = range.until_ns {
             df = df.filter(col("ts").lt(ts(until)))?;
         }
+        if let Some(after) = range.after_seq {
+            df = df.filter(col("seq").gt(lit(after)))?;
+        }
+        let df = portable(df)?;
         let rows = if partition_by_day {
             let df = df.with_column(DAY_COLUMN, to_char(col("ts"), lit("%Y-%m-%d")))?;
             let path = dir.join(table.name());

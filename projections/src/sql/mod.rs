@@ -462,7 +462,8 @@ mod tests {
         let since = orc_log_schemas::parse_rfc3339("2026-11-20T23:04:00Z").unwrap();
         let until = orc_log_schemas::parse_rfc3339("2026-11-20T23:04:30Z").unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let range = export::ExportRange { since_ns: Some(since), until_ns: Some(until) };
+        let range =
+            export::ExportRange { since_ns: Some(since), until_ns: Some(until), ..Default::default() };
         let written = export_to(&db, dir.path(), range, false);
         let want = ev.iter().filter(|e| e.ts_ns >= since && e.ts_ns < until).count();
         assert!(want > 0 && want < ev.len());
@@ -474,13 +475,40 @@ mod tests {
         assert_eq!(crashes.len(), 1);
     }
 
+    #[test]
+    fn the_export_has_microsecond_timestamps_signed_integers_and_exact_ts_ns() {
+        use arrow::datatypes::{DataType, TimeUnit};
+        use datafusion::prelude::ParquetReadOptions;
+        let db = db();
+        let dir = tempfile::tempdir().unwrap();
+        export_to(&db, dir.path(), export::ExportRange::default(), false);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (schema, rows) = rt.block_on(async {
+            let ctx = SessionContext::new();
+            let path = dir.path().join("schedules.parquet");
+            ctx.register_parquet("s", path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
+            let df = ctx.sql("SELECT * FROM s").await.unwrap();
+            let schema = df.schema().as_arrow().clone();
+            let check = "SELECT count(*) FROM s WHERE ts_ns <> arrow_cast(ts, 'Int64') * 1000";
+            (schema, strings(&ctx.sql(check).await.unwrap().collect().await.unwrap()))
+        });
+        let micros = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        assert_eq!(schema.field_with_name("ts").unwrap().data_type(), &micros);
+        assert_eq!(schema.field_with_name("due").unwrap().data_type(), &micros);
+        assert_eq!(schema.field_with_name("seq").unwrap().data_type(), &DataType::Int64);
+        assert_eq!(schema.field_with_name("window").unwrap().data_type(), &DataType::Int32);
+        let last = schema.fields().last().unwrap();
+        assert_eq!((last.name().as_str(), last.data_type()), (export::TS_NS_COLUMN, &DataType::Int64));
+        assert_eq!(rows, [["0"]], "ts_ns is ts in nanoseconds (the fixture's times are whole microseconds)");
+    }
+
     /// The five queries README.md shows.
     pub(crate) const README_QUERIES: [&str; 5] = [
         "SELECT date_trunc('hour', c.ts) AS hour, coalesce(l.name, c.target) AS agent, count(*) AS crashes \
          FROM crashes c LEFT JOIN (SELECT target, name FROM lifecycle WHERE kind = 'agent_registered') l \
          ON c.target = l.target GROUP BY 1, 2 ORDER BY 1, 3 DESC",
         "SELECT target, count(*) AS captures, sum(length(content)) AS chars FROM captures \
-         GROUP BY target ORDER BY captures DESC LIMIT 10",
+         GROUP BY target ORDER BY captures DESC, target LIMIT 10",
         "SELECT m.seq, m.recipient, m.text, min(c.ts) - m.ts AS response FROM messages m \
          JOIN captures c ON c.target = m.recipient AND c.ts > m.ts GROUP BY m.seq, m.recipient, m.text, m.ts ORDER BY m.seq",
         "SELECT s.seq, s.target, s.note, s.due FROM schedules s WHERE s.due < now() AND NOT EXISTS \
