@@ -3,10 +3,10 @@
 //! applies the same rules.
 
 use crate::common::{assert_success, orc, orc_process, run, run_stdin, stderr, stdout, tail_json, temp_db};
-use crate::server::{signal, wait_exit};
+use crate::server::{frame, read_response, signal, wait_exit};
 use serde_json::Value;
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -178,20 +178,6 @@ fn serve_waits_for_a_holder_then_announces_ready() {
     assert!(wait_exit(&mut server).success());
 }
 
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-    f.extend_from_slice(body);
-    f
-}
-
-fn read_response(s: &mut UnixStream) -> Value {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).unwrap();
-    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut buf).unwrap();
-    serde_json::from_slice(&buf).unwrap()
-}
-
 /// Lines `ingest` rejects, each with the detail it must report.
 fn rejected_lines() -> Vec<(String, &'static str)> {
     vec![
@@ -237,7 +223,7 @@ fn an_event_ingest_rejects_is_rejected_on_every_path() {
     for (line, detail) in rejected_lines() {
         let req = format!(r#"{{"v":1,"op":"append","events":[{{"kind":"marker","label":"fine"}},{line}]}}"#);
         s.write_all(&frame(req.as_bytes())).unwrap();
-        let resp = read_response(&mut s);
+        let resp = read_response(&mut s).expect("a response");
         assert_eq!(resp["type"], "error", "{resp}");
         let msg = resp["message"].as_str().unwrap();
         assert!(msg.contains(&format!("event 2 of the batch is invalid: {detail}")), "socket {line}: {msg}");
@@ -245,12 +231,12 @@ fn an_event_ingest_rejects_is_rejected_on_every_path() {
     // Events in serde's internal shape (not format v1) are refused too.
     let req = br#"{"v":1,"op":"append","events":[{"ts_ns":1,"id":null,"body":{"Marker":{"label":"x","target":null}}}]}"#;
     s.write_all(&frame(req)).unwrap();
-    let resp = read_response(&mut s);
+    let resp = read_response(&mut s).expect("a response");
     assert!(resp["message"].as_str().unwrap().contains(r#"missing field "kind""#), "{resp}");
     // The connection still works, and a valid append through it lands.
     s.write_all(&frame(br#"{"v":1,"op":"append","events":[{"kind":"marker","label":"via socket"}]}"#))
         .unwrap();
-    let resp = read_response(&mut s);
+    let resp = read_response(&mut s).expect("a response");
     assert_eq!(resp["type"], "appended", "{resp}");
     assert_eq!(resp["receipt"]["last_seq"], 2);
     // Through the server, ingest reports the same message as without one.

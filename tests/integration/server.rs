@@ -191,14 +191,14 @@ fn acknowledged_events_survive_a_server_sigkill() {
     assert_success(run(&db, &["verify"]), "verify after restart");
 }
 
-fn frame(body: &[u8]) -> Vec<u8> {
+pub fn frame(body: &[u8]) -> Vec<u8> {
     let mut f = (body.len() as u32).to_be_bytes().to_vec();
     f.extend_from_slice(body);
     f
 }
 
 /// Reads one response frame, or `None` when the server closed the connection.
-fn read_response(s: &mut UnixStream) -> Option<Value> {
+pub fn read_response(s: &mut UnixStream) -> Option<Value> {
     let mut len = [0u8; 4];
     s.read_exact(&mut len).ok()?;
     let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
