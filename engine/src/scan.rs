@@ -115,14 +115,9 @@ impl Snapshot {
     pub fn for_each_record<E: From<Error>>(
         &self,
         filter: &Filter,
-        mut each: impl FnMut(Record) -> std::result::Result<bool, E>,
+        each: impl FnMut(Record) -> std::result::Result<bool, E>,
     ) -> std::result::Result<(), E> {
-        for item in self.scan(filter.clone())? {
-            if !each(item?)? {
-                break;
-            }
-        }
-        Ok(())
+        drive(self.scan(filter.clone())?, each)
     }
 
     /// [`Snapshot::for_each_record`] over frame headers only
@@ -133,14 +128,9 @@ impl Snapshot {
     pub fn for_each_meta<E: From<Error>>(
         &self,
         filter: &Filter,
-        mut each: impl FnMut(EventMeta) -> std::result::Result<bool, E>,
+        each: impl FnMut(EventMeta) -> std::result::Result<bool, E>,
     ) -> std::result::Result<(), E> {
-        for item in self.scan_meta(filter.clone())? {
-            if !each(item?)? {
-                break;
-            }
-        }
-        Ok(())
+        drive(self.scan_meta(filter.clone())?, each)
     }
 
     fn scan_inner(&self, mut filter: Filter, decode: bool) -> Result<Scan<'_>> {
@@ -180,6 +170,19 @@ impl Snapshot {
             done,
         })
     }
+}
+
+/// Feeds `items` to `each` until it returns `Ok(false)` or an error.
+fn drive<T, E: From<Error>>(
+    items: impl Iterator<Item = Result<T>>,
+    mut each: impl FnMut(T) -> std::result::Result<bool, E>,
+) -> std::result::Result<(), E> {
+    for item in items {
+        if !each(item?)? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 impl<'a> Scan<'a> {
