@@ -50,6 +50,15 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
+/// Whether sled's open failed only because another process holds its file
+/// lock. sled 0.34 reports that as an `ErrorKind::Other` error whose message
+/// starts "could not acquire lock on" (sled `config.rs`, `open_file`), with
+/// the `flock(2)` `EWOULDBLOCK` only inside the text, so the kind alone
+/// cannot tell it apart.
+fn is_lock_busy(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().starts_with("could not acquire lock on")
+}
+
 /// Runs a sled call, turning its panics and errors into [`Error`]s.
 fn guard<T>(action: &'static str, f: impl FnOnce() -> sled::Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -81,7 +90,7 @@ impl Store {
             let mut busy = false;
             let opened = guard("opening the store", || {
                 let r = config.open();
-                busy = matches!(&r, Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock);
+                busy = matches!(&r, Err(sled::Error::Io(e)) if is_lock_busy(e));
                 r
             });
             match opened {
@@ -194,5 +203,32 @@ impl Iterator for Range {
             Ok(None) => None,
             Err(e) => Some(Err(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process that let go of `DIR/LOCK` may still hold sled's own lock
+    /// for a moment while it exits: `open` waits for it instead of failing.
+    #[test]
+    fn open_waits_for_sleds_lock_held_by_an_exiting_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let holder = sled::Config::new().path(&path).open().unwrap();
+        let err = sled::Config::new().path(&path).open().err().expect("sled's lock is exclusive");
+        match &err {
+            sled::Error::Io(e) => assert!(is_lock_busy(e), "{e}"),
+            other => panic!("unexpected error {other:?}"),
+        }
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(holder);
+        });
+        let dir_lock = crate::lock::lock(dir.path(), std::time::Duration::ZERO).unwrap();
+        let store = Store::open(&path, dir_lock).expect("opens once the holder lets go");
+        release.join().unwrap();
+        drop(store);
     }
 }
