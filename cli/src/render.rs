@@ -78,6 +78,22 @@ pub fn text_line(r: &Record) -> String {
             Some(n) => format!("{role} {}", one_line(n, 60)),
             None => role.clone(),
         },
+        EventBody::AgentSession { phase, reason, .. } => match reason {
+            Some(r) => format!("{phase} ({})", one_line(r, 60)),
+            None => phase.clone(),
+        },
+        EventBody::Prompt { text, .. } => one_line(text, 100),
+        EventBody::ToolCall { phase, tool, input, response, .. } => {
+            let detail = if phase == "pre" { input } else { response };
+            format!("{phase} {tool} {}", one_line(detail.as_deref().unwrap_or(""), 80))
+        }
+        EventBody::Notification { message, .. } => one_line(message, 100),
+        EventBody::AgentStop { agent_id, .. } => match agent_id {
+            Some(a) => format!("subagent {}", one_line(a, 60)),
+            None => String::new(),
+        },
+        EventBody::AgentHook { event, .. } => one_line(event, 60),
+        EventBody::Alert { rule, message, .. } => format!("[{}] {}", one_line(rule, 40), one_line(message, 100)),
     };
     let line = format!(
         "{:>6} {} {:<16} {:<12} {summary}",

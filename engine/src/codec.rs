@@ -46,6 +46,23 @@ pub(crate) fn encode_body(event: &Event, out: &mut Vec<u8>) -> Result<()> {
         | EventBody::WindowClosed { .. } => enc(&(id,), out),
         EventBody::WindowOpened { name, .. } | EventBody::WindowRenamed { name, .. } => enc(&(id, name), out),
         EventBody::AgentRegistered { role, name, .. } => enc(&(id, role, name), out),
+        EventBody::AgentSession { agent_session_id, phase, reason, cwd, transcript_path, raw, .. } => {
+            enc(&(id, agent_session_id, phase, reason, cwd, transcript_path, raw), out)
+        }
+        EventBody::Prompt { agent_session_id, text, raw, .. } => enc(&(id, agent_session_id, text, raw), out),
+        EventBody::ToolCall { agent_session_id, phase, tool, tool_use_id, input, response, raw, .. } => {
+            enc(&(id, agent_session_id, phase, tool, tool_use_id, input, response, raw), out)
+        }
+        EventBody::Notification { agent_session_id, message, notification_type, raw, .. } => {
+            enc(&(id, agent_session_id, message, notification_type, raw), out)
+        }
+        EventBody::AgentStop { agent_session_id, agent_id, raw, .. } => {
+            enc(&(id, agent_session_id, agent_id, raw), out)
+        }
+        EventBody::AgentHook { agent_session_id, event, raw, .. } => enc(&(id, agent_session_id, event, raw), out),
+        EventBody::Alert { rule, incident, message, actions, .. } => {
+            enc(&(id, rule, incident, message, actions), out)
+        }
     }
 }
 
@@ -73,6 +90,7 @@ pub(crate) fn decode_body(
     let session = || -> std::result::Result<String, String> {
         scope.map(str::to_owned).ok_or_else(|| "missing session in header".to_owned())
     };
+    let opt_target = || scope.map(|_| target()).transpose();
     type Id = Option<String>;
     let (id, body): (Id, EventBody) = match kind {
         Kind::Capture => {
@@ -97,8 +115,7 @@ pub(crate) fn decode_body(
         }
         Kind::Marker => {
             let (id, label) = dec(bytes)?;
-            let target = scope.map(|_| target()).transpose()?;
-            (id, EventBody::Marker { label, target })
+            (id, EventBody::Marker { label, target: opt_target()? })
         }
         Kind::SessionOpened => {
             let (id,) = dec::<(Id,)>(bytes)?;
@@ -124,6 +141,38 @@ pub(crate) fn decode_body(
             let (id, role, name) = dec(bytes)?;
             (id, EventBody::AgentRegistered { target: target()?, role, name })
         }
+        // The agent and alert kinds: the target is optional (absent scope).
+        Kind::AgentSession => {
+            let (id, agent_session_id, phase, reason, cwd, transcript_path, raw) = dec(bytes)?;
+            let target = opt_target()?;
+            (id, EventBody::AgentSession { target, agent_session_id, phase, reason, cwd, transcript_path, raw })
+        }
+        Kind::Prompt => {
+            let (id, agent_session_id, text, raw) = dec(bytes)?;
+            (id, EventBody::Prompt { target: opt_target()?, agent_session_id, text, raw })
+        }
+        Kind::ToolCall => {
+            let (id, agent_session_id, phase, tool, tool_use_id, input, response, raw) = dec(bytes)?;
+            let target = opt_target()?;
+            (id, EventBody::ToolCall { target, agent_session_id, phase, tool, tool_use_id, input, response, raw })
+        }
+        Kind::Notification => {
+            let (id, agent_session_id, message, notification_type, raw) = dec(bytes)?;
+            let target = opt_target()?;
+            (id, EventBody::Notification { target, agent_session_id, message, notification_type, raw })
+        }
+        Kind::AgentStop => {
+            let (id, agent_session_id, agent_id, raw) = dec(bytes)?;
+            (id, EventBody::AgentStop { target: opt_target()?, agent_session_id, agent_id, raw })
+        }
+        Kind::AgentHook => {
+            let (id, agent_session_id, event, raw) = dec(bytes)?;
+            (id, EventBody::AgentHook { target: opt_target()?, agent_session_id, event, raw })
+        }
+        Kind::Alert => {
+            let (id, rule, incident, message, actions) = dec(bytes)?;
+            (id, EventBody::Alert { rule, incident, target: opt_target()?, message, actions })
+        }
     };
     Ok(Event { ts_ns, id, body })
 }
@@ -135,8 +184,11 @@ mod tests {
 
     #[test]
     fn every_fixture_event_round_trips() {
-        let text = include_str!("../../tests/fixtures/tmux-session-a.ndjson");
-        for line in text.lines() {
+        let text = [
+            include_str!("../../tests/fixtures/tmux-session-a.ndjson"),
+            include_str!("../../tests/fixtures/agent-events.ndjson"),
+        ];
+        for line in text.iter().flat_map(|t| t.lines()) {
             let mut ev = parse_line(line, 0).unwrap();
             ev.id = Some("producer-1".into());
             let mut buf = Vec::new();

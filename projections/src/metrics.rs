@@ -1,5 +1,6 @@
-//! The `metrics` projection: counters by kind, target and sender, bytes, and
-//! the message-to-response latency histogram.
+//! The `metrics` projection: counters by kind, target and sender, bytes,
+//! agent tool calls and alerts, and the message-to-response latency and tool
+//! call duration histograms.
 //!
 //! Names follow Prometheus conventions (`orc_log_<noun>_<unit>_total`).
 //! Response latency is the time from a message to a pane until that pane's
@@ -30,6 +31,26 @@ struct Histogram {
 }
 
 impl Histogram {
+    /// Appends the cumulative `_bucket` samples (bounds
+    /// [`RESPONSE_BUCKETS_SECS`] and `+Inf`), `_sum` (seconds) and `_count`
+    /// of family `name`, each labelled with `label`.
+    fn samples(&self, name: &str, label: (&str, &str), out: &mut Vec<Sample>) {
+        let lab = || (label.0.to_owned(), label.1.to_owned());
+        let mut cumulative = 0;
+        for (i, bound) in
+            RESPONSE_BUCKETS_SECS.iter().map(|b| b.to_string()).chain(["+Inf".to_owned()]).enumerate()
+        {
+            cumulative += self.buckets.get(i).copied().unwrap_or(0);
+            out.push(Sample {
+                name: format!("{name}_bucket"),
+                labels: vec![lab(), ("le".into(), bound)],
+                value: cumulative as f64,
+            });
+        }
+        out.push(Sample { name: format!("{name}_sum"), labels: vec![lab()], value: self.sum_ns as f64 / 1e9 });
+        out.push(Sample { name: format!("{name}_count"), labels: vec![lab()], value: self.count as f64 });
+    }
+
     fn observe(&mut self, ns: i64) {
         if self.buckets.is_empty() {
             self.buckets = vec![0; RESPONSE_BUCKETS_SECS.len() + 1];
@@ -48,7 +69,7 @@ impl Histogram {
 pub struct Metrics {
     seq: u64,
     /// Events by kind, indexed by kind code - 1.
-    events: [u64; 12],
+    events: [u64; Kind::ALL.len()],
     stored_bytes: u64,
     raw_bytes: u64,
     captures: BTreeMap<Target, u64>,
@@ -60,6 +81,25 @@ pub struct Metrics {
     pending: BTreeMap<Target, Vec<i64>>,
     response: BTreeMap<Target, Histogram>,
     content: ContentTracker,
+    /// Finished tool calls by (target or "-", tool, outcome "ok"/"failure").
+    tool_calls: BTreeMap<(String, String, String), u64>,
+    /// Running tool calls: pairing key -> ts of the "pre" (at most
+    /// [`MAX_PENDING`] kept; the oldest is dropped unobserved).
+    tool_started: BTreeMap<String, i64>,
+    /// Tool call durations by tool.
+    tool_duration: BTreeMap<String, Histogram>,
+    /// Alerts fired, by rule.
+    alerts: BTreeMap<String, u64>,
+}
+
+/// The key pairing a tool call's "pre" with its "post"/"failure": the
+/// `tool_use_id` when there is one, else session, target and tool (Claude
+/// Code runs one call of a tool at a time per session without ids).
+pub fn tool_call_key(agent_session_id: &str, target: Option<&Target>, tool: &str, tool_use_id: Option<&str>) -> String {
+    match tool_use_id {
+        Some(id) => format!("id:{id}"),
+        None => format!("{agent_session_id}|{}|{tool}", target.map(Target::to_string).unwrap_or_default()),
+    }
 }
 
 /// Adds one to `map[key]`, cloning the key only the first time it is seen.
@@ -114,6 +154,29 @@ impl Projection for Metrics {
                     s.3 = true;
                 }
             }
+            EventBody::ToolCall { target, agent_session_id, phase, tool, tool_use_id, .. } => {
+                let key = tool_call_key(agent_session_id, target.as_ref(), tool, tool_use_id.as_deref());
+                if phase == "pre" {
+                    if self.tool_started.len() >= MAX_PENDING
+                        && let Some(oldest) =
+                            self.tool_started.iter().min_by_key(|(_, ts)| **ts).map(|(k, _)| k.clone())
+                    {
+                        self.tool_started.remove(&oldest);
+                    }
+                    self.tool_started.insert(key, event.ts_ns);
+                } else {
+                    let outcome = if phase == "failure" { "failure" } else { "ok" };
+                    let t = target.as_ref().map_or_else(|| "-".to_owned(), Target::to_string);
+                    *self.tool_calls.entry((t, tool.clone(), outcome.to_owned())).or_insert(0) += 1;
+                    if let Some(started) = self.tool_started.remove(&key) {
+                        self.tool_duration
+                            .entry(tool.clone())
+                            .or_default()
+                            .observe(event.ts_ns.saturating_sub(started).max(0));
+                    }
+                }
+            }
+            EventBody::Alert { rule, .. } => bump(&mut self.alerts, rule),
             _ => {}
         }
         Ok(())
@@ -157,29 +220,25 @@ impl Metrics {
         }
         let mut hist = Vec::new();
         for (target, h) in &self.response {
-            let t = target.to_string();
-            let mut cumulative = 0;
-            for (i, bound) in
-                RESPONSE_BUCKETS_SECS.iter().map(|b| b.to_string()).chain(["+Inf".to_owned()]).enumerate()
-            {
-                cumulative += h.buckets.get(i).copied().unwrap_or(0);
-                hist.push(Sample {
-                    name: "orc_log_message_response_seconds_bucket".into(),
-                    labels: vec![("target".into(), t.clone()), ("le".into(), bound)],
-                    value: cumulative as f64,
-                });
-            }
-            hist.push(Sample {
-                name: "orc_log_message_response_seconds_sum".into(),
-                labels: vec![("target".into(), t.clone())],
-                value: h.sum_ns as f64 / 1e9,
-            });
-            hist.push(Sample {
-                name: "orc_log_message_response_seconds_count".into(),
-                labels: vec![("target".into(), t)],
-                value: h.count as f64,
-            });
+            h.samples("orc_log_message_response_seconds", ("target", &target.to_string()), &mut hist);
         }
+        let mut tool_hist = Vec::new();
+        for (tool, h) in &self.tool_duration {
+            h.samples("orc_log_tool_call_duration_seconds", ("tool", tool), &mut tool_hist);
+        }
+        let tool_calls = self
+            .tool_calls
+            .iter()
+            .map(|((target, tool, outcome), n)| Sample {
+                name: "orc_log_tool_calls_total".into(),
+                labels: vec![
+                    ("target".into(), target.clone()),
+                    ("tool".into(), tool.clone()),
+                    ("outcome".into(), outcome.clone()),
+                ],
+                value: *n as f64,
+            })
+            .collect();
         let events: BTreeMap<&str, u64> =
             Kind::ALL.iter().zip(self.events).filter(|(_, n)| *n > 0).map(|(k, n)| (k.as_str(), n)).collect();
         let counter = |name, help, samples| Family { name, help, kind: MetricType::Counter, samples };
@@ -231,6 +290,18 @@ impl Metrics {
                 kind: MetricType::Histogram,
                 samples: hist,
             },
+            counter(
+                "orc_log_tool_calls_total",
+                "Agent tool calls finished, by target, tool and outcome (ok, failure).",
+                tool_calls,
+            ),
+            Family {
+                name: "orc_log_tool_call_duration_seconds",
+                help: "Time from an agent tool call's start (pre hook) to its end (post or failure), in seconds.",
+                kind: MetricType::Histogram,
+                samples: tool_hist,
+            },
+            counter("orc_log_alerts_total", "Alerts fired, by rule.", by_label("orc_log_alerts_total", "rule", &self.alerts)),
         ]
     }
 }

@@ -31,6 +31,40 @@ struct PaneFacts {
     last_change_ts: i64,
     agent: Option<String>,
     role: Option<String>,
+    /// The agent session seen last in the pane (Claude Code's `session_id`)
+    /// and whether it is still running (no `agent_session` end since).
+    agent_session: Option<(String, bool)>,
+    /// The tool call running now: (tool, ts of its "pre").
+    current_tool: Option<(String, i64)>,
+    /// The last prompt: (ts, text).
+    last_prompt: Option<(i64, String)>,
+    /// The agent finished responding and nothing happened since.
+    stopped: bool,
+    /// The agent asked for permission and nothing happened since.
+    waiting: bool,
+    tool_calls: u64,
+    tool_failures: u64,
+}
+
+impl PaneFacts {
+    /// The agent did something (a prompt, a tool call, a session start): it
+    /// runs, so it is neither stopped, waiting nor crashed.
+    fn agent_active(&mut self, ts: i64) {
+        self.last_change_ts = ts;
+        self.stopped = false;
+        self.waiting = false;
+        self.crashed = false;
+    }
+}
+
+/// Whether a notification asks a person for something: Claude Code's
+/// `notification_type` "permission_prompt", or, from versions that send only
+/// the text, a message asking for permission.
+pub fn needs_a_person(notification_type: Option<&str>, message: &str) -> bool {
+    match notification_type {
+        Some(t) => t == "permission_prompt",
+        None => message.to_ascii_lowercase().contains("permission"),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +131,9 @@ impl State {
                 "closed"
             } else if p.crashed {
                 "crashed"
-            } else if as_of_ns.saturating_sub(p.last_change_ts) >= idle_ns {
+            } else if p.waiting {
+                "waiting"
+            } else if p.stopped || as_of_ns.saturating_sub(p.last_change_ts) >= idle_ns {
                 "idle"
             } else {
                 "active"
@@ -125,6 +161,21 @@ impl State {
                     text: text.clone(),
                 }),
                 last_capture_ts: p.last_capture_ts.map(format_rfc3339),
+                last_change: format_rfc3339(p.last_change_ts),
+                agent_session: p.agent_session.as_ref().map(|(id, running)| AgentSessionView {
+                    id: id.clone(),
+                    running: *running,
+                }),
+                current_tool: p
+                    .current_tool
+                    .as_ref()
+                    .map(|(tool, since)| ToolView { tool: tool.clone(), since: format_rfc3339(*since) }),
+                last_prompt: p
+                    .last_prompt
+                    .as_ref()
+                    .map(|(ts, text)| PromptView { ts: format_rfc3339(*ts), text: text.clone() }),
+                tool_calls: p.tool_calls,
+                tool_failures: p.tool_failures,
             };
             if let Some(s) = sessions.iter_mut().find(|s| s.name == target.session) {
                 s.panes.push(view);
@@ -230,7 +281,56 @@ impl Projection for State {
                     s.fired_ts = Some(ts);
                 }
             }
-            EventBody::Marker { .. } => {}
+            EventBody::AgentSession { target: Some(target), agent_session_id, phase, .. } => {
+                let p = self.pane(target, ts);
+                let running = phase == "start";
+                p.agent_session = Some((agent_session_id.clone(), running));
+                if running {
+                    p.agent_active(ts);
+                } else {
+                    p.current_tool = None;
+                    p.stopped = true;
+                    p.waiting = false;
+                }
+            }
+            EventBody::Prompt { target: Some(target), text, .. } => {
+                let p = self.pane(target, ts);
+                p.agent_active(ts);
+                p.last_prompt = Some((ts, text.clone()));
+            }
+            EventBody::ToolCall { target: Some(target), phase, tool, .. } => {
+                let p = self.pane(target, ts);
+                p.agent_active(ts);
+                if phase == "pre" {
+                    p.current_tool = Some((tool.clone(), ts));
+                } else {
+                    p.current_tool = None;
+                    p.tool_calls += 1;
+                    if phase == "failure" {
+                        p.tool_failures += 1;
+                    }
+                }
+            }
+            EventBody::Notification { target: Some(target), message, notification_type, .. } => {
+                if needs_a_person(notification_type.as_deref(), message) {
+                    self.pane(target, ts).waiting = true;
+                }
+            }
+            EventBody::AgentStop { target: Some(target), agent_id: None, .. } => {
+                let p = self.pane(target, ts);
+                p.stopped = true;
+                p.current_tool = None;
+            }
+            // Untargeted agent events, subagent stops, other hook events,
+            // alerts and markers change no pane.
+            EventBody::AgentSession { target: None, .. }
+            | EventBody::Prompt { target: None, .. }
+            | EventBody::ToolCall { target: None, .. }
+            | EventBody::Notification { target: None, .. }
+            | EventBody::AgentStop { .. }
+            | EventBody::AgentHook { .. }
+            | EventBody::Alert { .. }
+            | EventBody::Marker { .. } => {}
         }
         Ok(())
     }
@@ -269,7 +369,8 @@ pub struct PaneView {
     pub agent: Option<String>,
     /// Agent role from `agent_registered`.
     pub role: Option<String>,
-    /// `active`, `idle`, `crashed` or `closed`.
+    /// `active`, `idle`, `waiting` (the agent asked for permission: a
+    /// person is needed), `crashed` or `closed`.
     pub status: String,
     /// Captures recorded.
     pub captures: u64,
@@ -285,6 +386,46 @@ pub struct PaneView {
     pub last_message: Option<MessageView>,
     /// Time of the last capture.
     pub last_capture_ts: Option<String>,
+    /// Last time the pane's content changed or its agent did something
+    /// (first seen, if never).
+    pub last_change: String,
+    /// The agent session last seen in the pane (from hook events).
+    pub agent_session: Option<AgentSessionView>,
+    /// The tool call running now.
+    pub current_tool: Option<ToolView>,
+    /// The last prompt submitted to the pane's agent.
+    pub last_prompt: Option<PromptView>,
+    /// Tool calls finished (post or failure).
+    pub tool_calls: u64,
+    /// Tool calls that failed.
+    pub tool_failures: u64,
+}
+
+/// An agent session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentSessionView {
+    /// Its id (Claude Code's `session_id`).
+    pub id: String,
+    /// No end seen yet.
+    pub running: bool,
+}
+
+/// A running tool call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolView {
+    /// Tool name.
+    pub tool: String,
+    /// When it started.
+    pub since: String,
+}
+
+/// A prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PromptView {
+    /// When.
+    pub ts: String,
+    /// Text.
+    pub text: String,
 }
 
 /// A crash signal.

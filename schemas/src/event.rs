@@ -35,11 +35,25 @@ pub enum Kind {
     WindowClosed,
     /// An agent (role, name) was registered for a pane.
     AgentRegistered,
+    /// An agent (Claude Code) session started or ended in a pane.
+    AgentSession,
+    /// A prompt a person or script submitted to an agent.
+    Prompt,
+    /// One phase of an agent's tool call: before it, after it, or its failure.
+    ToolCall,
+    /// An agent's notification (a permission request, an idle prompt...).
+    Notification,
+    /// An agent (or one of its subagents) finished responding.
+    AgentStop,
+    /// Any other agent hook event, kept whole (its raw payload).
+    AgentHook,
+    /// An alert rule fired (see `orc-log alerts`).
+    Alert,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Capture,
         Kind::Message,
         Kind::Schedule,
@@ -52,6 +66,13 @@ impl Kind {
         Kind::WindowRenamed,
         Kind::WindowClosed,
         Kind::AgentRegistered,
+        Kind::AgentSession,
+        Kind::Prompt,
+        Kind::ToolCall,
+        Kind::Notification,
+        Kind::AgentStop,
+        Kind::AgentHook,
+        Kind::Alert,
     ];
 
     /// The `kind` string of format v1, e.g. `"schedule_fired"`.
@@ -69,6 +90,13 @@ impl Kind {
             Kind::WindowRenamed => "window_renamed",
             Kind::WindowClosed => "window_closed",
             Kind::AgentRegistered => "agent_registered",
+            Kind::AgentSession => "agent_session",
+            Kind::Prompt => "prompt",
+            Kind::ToolCall => "tool_call",
+            Kind::Notification => "notification",
+            Kind::AgentStop => "agent_stop",
+            Kind::AgentHook => "agent_hook",
+            Kind::Alert => "alert",
         }
     }
 
@@ -77,7 +105,7 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// The on-disk code, 1..=12.
+    /// The on-disk code, 1..=19.
     pub fn code(self) -> u8 {
         // ALL is in code order; the position is the code minus one.
         Kind::ALL.iter().position(|k| *k == self).map_or(0, |i| i as u8 + 1)
@@ -153,6 +181,51 @@ pub enum EventBody {
     /// An agent with `role` (orchestrator, project_manager, engineer, or any
     /// word) and optional `name` works in `target`.
     AgentRegistered { target: Target, role: String, name: Option<String> },
+    /// An agent session (`agent_session_id`, Claude Code's `session_id`)
+    /// started (`phase` "start", `reason` its `source`: startup, resume,
+    /// clear, compact) or ended (`phase` "end", `reason` why). `raw` is the
+    /// hook payload (redacted, at most [`crate::ndjson::MAX_RAW_BYTES`]).
+    AgentSession {
+        target: Option<Target>,
+        agent_session_id: String,
+        phase: String,
+        reason: Option<String>,
+        cwd: Option<String>,
+        transcript_path: Option<String>,
+        raw: Option<String>,
+    },
+    /// A prompt submitted to an agent.
+    Prompt { target: Option<Target>, agent_session_id: String, text: String, raw: Option<String> },
+    /// One phase of a tool call: `phase` "pre" (about to run), "post" (ran)
+    /// or "failure" (ran and failed); `input` and `response` are bounded,
+    /// redacted summaries. A "pre" and a later "post"/"failure" with the same
+    /// `tool_use_id` are one call; their time difference is its duration.
+    ToolCall {
+        target: Option<Target>,
+        agent_session_id: String,
+        phase: String,
+        tool: String,
+        tool_use_id: Option<String>,
+        input: Option<String>,
+        response: Option<String>,
+        raw: Option<String>,
+    },
+    /// A notification from an agent; `notification_type` "permission_prompt"
+    /// (or a message asking for permission) means a person is needed.
+    Notification {
+        target: Option<Target>,
+        agent_session_id: String,
+        message: String,
+        notification_type: Option<String>,
+        raw: Option<String>,
+    },
+    /// An agent finished responding (`agent_id` set: one of its subagents).
+    AgentStop { target: Option<Target>, agent_session_id: String, agent_id: Option<String>, raw: Option<String> },
+    /// Any other hook event (`event` is its name, e.g. "PreCompact").
+    AgentHook { target: Option<Target>, agent_session_id: Option<String>, event: String, raw: Option<String> },
+    /// Alert `rule` fired for `incident` (a key naming what it fired about,
+    /// unique per incident); `actions` says what was done and how it went.
+    Alert { rule: String, incident: String, target: Option<Target>, message: String, actions: Option<String> },
 }
 
 impl EventBody {
@@ -171,6 +244,13 @@ impl EventBody {
             EventBody::WindowRenamed { .. } => Kind::WindowRenamed,
             EventBody::WindowClosed { .. } => Kind::WindowClosed,
             EventBody::AgentRegistered { .. } => Kind::AgentRegistered,
+            EventBody::AgentSession { .. } => Kind::AgentSession,
+            EventBody::Prompt { .. } => Kind::Prompt,
+            EventBody::ToolCall { .. } => Kind::ToolCall,
+            EventBody::Notification { .. } => Kind::Notification,
+            EventBody::AgentStop { .. } => Kind::AgentStop,
+            EventBody::AgentHook { .. } => Kind::AgentHook,
+            EventBody::Alert { .. } => Kind::Alert,
         }
     }
 
@@ -186,7 +266,14 @@ impl EventBody {
             | EventBody::WindowClosed { target }
             | EventBody::AgentRegistered { target, .. } => Some(target),
             EventBody::Message { to, .. } => Some(to),
-            EventBody::Marker { target, .. } => target.as_ref(),
+            EventBody::Marker { target, .. }
+            | EventBody::AgentSession { target, .. }
+            | EventBody::Prompt { target, .. }
+            | EventBody::ToolCall { target, .. }
+            | EventBody::Notification { target, .. }
+            | EventBody::AgentStop { target, .. }
+            | EventBody::AgentHook { target, .. }
+            | EventBody::Alert { target, .. } => target.as_ref(),
             EventBody::SessionOpened { .. } | EventBody::SessionClosed { .. } => None,
         }
     }
@@ -219,7 +306,7 @@ mod tests {
             assert_eq!(Kind::from_name(k.as_str()), Some(k));
         }
         assert_eq!(Kind::from_code(0), None);
-        assert_eq!(Kind::from_code(13), None);
+        assert_eq!(Kind::from_code(20), None);
         assert_eq!(Kind::from_name("Capture"), None);
     }
 }

@@ -18,6 +18,16 @@ pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 /// Longest producer `id` accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 128;
 
+/// Most bytes of an agent hook's raw payload kept in an event's `raw` field
+/// (producers cut longer payloads; the format itself only bounds the line).
+pub const MAX_RAW_BYTES: usize = 16 * 1024;
+
+/// The `phase` values of kind `agent_session`.
+pub const SESSION_PHASES: &[&str] = &["start", "end"];
+
+/// The `phase` values of kind `tool_call`.
+pub const TOOL_PHASES: &[&str] = &["pre", "post", "failure"];
+
 /// What is wrong with a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -113,6 +123,8 @@ pub enum FieldType {
     Time,
     /// An integer 0..=4294967295.
     U32,
+    /// One of the listed strings.
+    OneOf(&'static [&'static str]),
 }
 
 /// One field of a kind: name, type, required or not.
@@ -166,6 +178,57 @@ pub fn fields(kind: Kind) -> &'static [FieldSpec] {
         Kind::WindowOpened | Kind::WindowRenamed => &[req!("target", Target), opt!("name", Text)],
         Kind::WindowClosed => &[req!("target", Target)],
         Kind::AgentRegistered => &[req!("target", Target), req!("role", NonEmpty), opt!("name", Text)],
+        Kind::AgentSession => &[
+            opt!("target", Target),
+            req!("agent_session_id", NonEmpty),
+            FieldSpec { name: "phase", ty: FieldType::OneOf(SESSION_PHASES), required: true },
+            opt!("reason", Text),
+            opt!("cwd", Text),
+            opt!("transcript_path", Text),
+            opt!("raw", Text),
+        ],
+        Kind::Prompt => &[
+            opt!("target", Target),
+            req!("agent_session_id", NonEmpty),
+            req!("text", Text),
+            opt!("raw", Text),
+        ],
+        Kind::ToolCall => &[
+            opt!("target", Target),
+            req!("agent_session_id", NonEmpty),
+            FieldSpec { name: "phase", ty: FieldType::OneOf(TOOL_PHASES), required: true },
+            req!("tool", NonEmpty),
+            opt!("tool_use_id", NonEmpty),
+            opt!("input", Text),
+            opt!("response", Text),
+            opt!("raw", Text),
+        ],
+        Kind::Notification => &[
+            opt!("target", Target),
+            req!("agent_session_id", NonEmpty),
+            req!("message", Text),
+            opt!("notification_type", NonEmpty),
+            opt!("raw", Text),
+        ],
+        Kind::AgentStop => &[
+            opt!("target", Target),
+            req!("agent_session_id", NonEmpty),
+            opt!("agent_id", NonEmpty),
+            opt!("raw", Text),
+        ],
+        Kind::AgentHook => &[
+            opt!("target", Target),
+            opt!("agent_session_id", NonEmpty),
+            req!("event", NonEmpty),
+            opt!("raw", Text),
+        ],
+        Kind::Alert => &[
+            req!("rule", NonEmpty),
+            req!("incident", NonEmpty),
+            opt!("target", Target),
+            req!("message", Text),
+            opt!("actions", Text),
+        ],
     }
 }
 
@@ -225,6 +288,12 @@ fn check_field(spec: &FieldSpec, value: &Value) -> Result<(), LineError> {
             Err(LineError::new(LineErrorKind::BadValue, field, "must not be empty"))
         }
         FieldType::NonEmpty => Ok(()),
+        FieldType::OneOf(allowed) if allowed.contains(&s) => Ok(()),
+        FieldType::OneOf(allowed) => Err(LineError::new(
+            LineErrorKind::BadValue,
+            field,
+            format!("{s:?} is not one of {}", allowed.join(", ")),
+        )),
         FieldType::Target => s
             .parse::<Target>()
             .map(drop)
@@ -388,6 +457,57 @@ fn build_body(kind: Kind, f: &Fields) -> Result<EventBody, LineError> {
             role: f.req_str("role"),
             name: f.str("name"),
         },
+        Kind::AgentSession => EventBody::AgentSession {
+            target: f.target("target"),
+            agent_session_id: f.req_str("agent_session_id"),
+            phase: f.req_str("phase"),
+            reason: f.str("reason"),
+            cwd: f.str("cwd"),
+            transcript_path: f.str("transcript_path"),
+            raw: f.str("raw"),
+        },
+        Kind::Prompt => EventBody::Prompt {
+            target: f.target("target"),
+            agent_session_id: f.req_str("agent_session_id"),
+            text: f.req_str("text"),
+            raw: f.str("raw"),
+        },
+        Kind::ToolCall => EventBody::ToolCall {
+            target: f.target("target"),
+            agent_session_id: f.req_str("agent_session_id"),
+            phase: f.req_str("phase"),
+            tool: f.req_str("tool"),
+            tool_use_id: f.str("tool_use_id"),
+            input: f.str("input"),
+            response: f.str("response"),
+            raw: f.str("raw"),
+        },
+        Kind::Notification => EventBody::Notification {
+            target: f.target("target"),
+            agent_session_id: f.req_str("agent_session_id"),
+            message: f.req_str("message"),
+            notification_type: f.str("notification_type"),
+            raw: f.str("raw"),
+        },
+        Kind::AgentStop => EventBody::AgentStop {
+            target: f.target("target"),
+            agent_session_id: f.req_str("agent_session_id"),
+            agent_id: f.str("agent_id"),
+            raw: f.str("raw"),
+        },
+        Kind::AgentHook => EventBody::AgentHook {
+            target: f.target("target"),
+            agent_session_id: f.str("agent_session_id"),
+            event: f.req_str("event"),
+            raw: f.str("raw"),
+        },
+        Kind::Alert => EventBody::Alert {
+            rule: f.req_str("rule"),
+            incident: f.req_str("incident"),
+            target: f.target("target"),
+            message: f.req_str("message"),
+            actions: f.str("actions"),
+        },
     })
 }
 
@@ -413,9 +533,17 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::WindowRenamed { target: t, .. }, "target")
         | (EventBody::WindowClosed { target: t }, "target")
         | (EventBody::AgentRegistered { target: t, .. }, "target") => FieldRef::Target(t),
-        (EventBody::Marker { target, .. }, "target") => {
-            target.as_ref().map_or(FieldRef::Absent, FieldRef::Target)
-        }
+        (
+            EventBody::Marker { .. }
+            | EventBody::AgentSession { .. }
+            | EventBody::Prompt { .. }
+            | EventBody::ToolCall { .. }
+            | EventBody::Notification { .. }
+            | EventBody::AgentStop { .. }
+            | EventBody::AgentHook { .. }
+            | EventBody::Alert { .. },
+            "target",
+        ) => body.target().map_or(FieldRef::Absent, FieldRef::Target),
         (EventBody::Capture { content: v, .. }, "content")
         | (EventBody::Message { from: v, .. }, "from")
         | (EventBody::Message { text: v, .. }, "text")
@@ -424,13 +552,43 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::Marker { label: v, .. }, "label")
         | (EventBody::SessionOpened { session: v }, "session")
         | (EventBody::SessionClosed { session: v }, "session")
-        | (EventBody::AgentRegistered { role: v, .. }, "role") => s(v),
+        | (EventBody::AgentRegistered { role: v, .. }, "role")
+        | (EventBody::AgentSession { agent_session_id: v, .. }, "agent_session_id")
+        | (EventBody::AgentSession { phase: v, .. }, "phase")
+        | (EventBody::Prompt { agent_session_id: v, .. }, "agent_session_id")
+        | (EventBody::Prompt { text: v, .. }, "text")
+        | (EventBody::ToolCall { agent_session_id: v, .. }, "agent_session_id")
+        | (EventBody::ToolCall { phase: v, .. }, "phase")
+        | (EventBody::ToolCall { tool: v, .. }, "tool")
+        | (EventBody::Notification { agent_session_id: v, .. }, "agent_session_id")
+        | (EventBody::Notification { message: v, .. }, "message")
+        | (EventBody::AgentStop { agent_session_id: v, .. }, "agent_session_id")
+        | (EventBody::AgentHook { event: v, .. }, "event")
+        | (EventBody::Alert { rule: v, .. }, "rule")
+        | (EventBody::Alert { incident: v, .. }, "incident")
+        | (EventBody::Alert { message: v, .. }, "message") => s(v),
         (EventBody::ScheduleFired { note: v, .. }, "note")
         | (EventBody::Crash { excerpt: v, .. }, "excerpt")
         | (EventBody::Crash { detector: v, .. }, "detector")
         | (EventBody::WindowOpened { name: v, .. }, "name")
         | (EventBody::WindowRenamed { name: v, .. }, "name")
-        | (EventBody::AgentRegistered { name: v, .. }, "name") => os(v),
+        | (EventBody::AgentRegistered { name: v, .. }, "name")
+        | (EventBody::AgentSession { reason: v, .. }, "reason")
+        | (EventBody::AgentSession { cwd: v, .. }, "cwd")
+        | (EventBody::AgentSession { transcript_path: v, .. }, "transcript_path")
+        | (EventBody::AgentSession { raw: v, .. }, "raw")
+        | (EventBody::Prompt { raw: v, .. }, "raw")
+        | (EventBody::ToolCall { tool_use_id: v, .. }, "tool_use_id")
+        | (EventBody::ToolCall { input: v, .. }, "input")
+        | (EventBody::ToolCall { response: v, .. }, "response")
+        | (EventBody::ToolCall { raw: v, .. }, "raw")
+        | (EventBody::Notification { notification_type: v, .. }, "notification_type")
+        | (EventBody::Notification { raw: v, .. }, "raw")
+        | (EventBody::AgentStop { agent_id: v, .. }, "agent_id")
+        | (EventBody::AgentStop { raw: v, .. }, "raw")
+        | (EventBody::AgentHook { agent_session_id: v, .. }, "agent_session_id")
+        | (EventBody::AgentHook { raw: v, .. }, "raw")
+        | (EventBody::Alert { actions: v, .. }, "actions") => os(v),
         // Numbers and times: any value of the Rust type is a valid v1 value.
         _ => FieldRef::Other,
     }
@@ -579,6 +737,23 @@ fn event_fields(ev: &Event, m: &mut Map<String, Value>) {
             put("role", role.as_str().into());
             put("name", o(name));
         }
+        // The agent and alert kinds hold only strings and targets: their
+        // fields come straight from the field table.
+        body @ (EventBody::AgentSession { .. }
+        | EventBody::Prompt { .. }
+        | EventBody::ToolCall { .. }
+        | EventBody::Notification { .. }
+        | EventBody::AgentStop { .. }
+        | EventBody::AgentHook { .. }
+        | EventBody::Alert { .. }) => {
+            for spec in fields(body.kind()) {
+                match field_ref(body, spec.name) {
+                    FieldRef::Str(v) => put(spec.name, v.into()),
+                    FieldRef::Target(v) => put(spec.name, t(v)),
+                    FieldRef::Other | FieldRef::Absent => {}
+                }
+            }
+        }
     }
     if let Some(id) = &ev.id {
         m.insert("id".into(), id.as_str().into());
@@ -715,7 +890,11 @@ mod tests {
         });
         assert_eq!(big.validate().unwrap_err().kind, LineErrorKind::TooLong);
         // Every fixture event is valid, and survives the JSON value round trip.
-        for line in include_str!("../../tests/fixtures/tmux-session-a.ndjson").lines() {
+        let fixtures = [
+            include_str!("../../tests/fixtures/tmux-session-a.ndjson"),
+            include_str!("../../tests/fixtures/agent-events.ndjson"),
+        ];
+        for line in fixtures.iter().flat_map(|f| f.lines()) {
             let e = parse_line(line, 0).unwrap();
             e.validate().unwrap();
             assert_eq!(parse_value(event_to_json_value(&e), 1).unwrap(), e);
@@ -757,6 +936,14 @@ mod tests {
                     FieldType::Session => "#/$defs/session",
                     FieldType::Time => "#/$defs/time",
                     FieldType::U32 => "#/$defs/u32",
+                    FieldType::OneOf(allowed) => {
+                        let listed: Vec<&str> = v["properties"][f.name]["enum"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(Value::as_str).collect())
+                            .unwrap_or_default();
+                        assert_eq!(listed, allowed, "{kind}.{} enum", f.name);
+                        "#/$defs/nonEmpty"
+                    }
                 };
                 assert_eq!(def, want_def, "{kind}.{}", f.name);
             }

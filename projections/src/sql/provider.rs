@@ -213,7 +213,7 @@ impl PartitionStream for LogPartition {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let pages = Pages {
-            table: self.table,
+            rows: Rows::new(self.table),
             log: self.log.clone(),
             filter: self.filter.clone(),
             needs_body: self.needs_body,
@@ -225,7 +225,9 @@ impl PartitionStream for LogPartition {
 
 /// Reads the scan a batch at a time.
 struct Pages {
-    table: Table,
+    /// One set of builders for the whole scan, so that rows can pair with
+    /// earlier rows (a tool call's end with its start).
+    rows: Rows,
     log: Snapshot,
     filter: Filter,
     needs_body: bool,
@@ -239,7 +241,7 @@ fn df(e: impl std::fmt::Display) -> DataFusionError {
 impl Pages {
     fn page(&mut self) -> Result<Option<RecordBatch>, DataFusionError> {
         let guard = &self.log;
-        let mut rows = Rows::new(self.table);
+        let rows = &mut self.rows;
         let mut last = None;
         if self.needs_body {
             for item in guard.scan_with_meta(self.filter.clone()).map_err(df)?.take(BATCH_ROWS) {

@@ -7,6 +7,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use orc_log_engine::EventMeta;
 use orc_log_schemas::{Event, EventBody, Kind, Target};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One SQL table.
@@ -26,7 +27,21 @@ pub enum Table {
     Markers,
     /// Session, window and agent lifecycle events.
     Lifecycle,
+    /// `tool_call` events, with the call's duration on its post/failure row.
+    ToolCalls,
+    /// `prompt` events.
+    Prompts,
+    /// `agent_session` events (starts and ends).
+    AgentSessions,
+    /// `notification` events.
+    Notifications,
+    /// `alert` events.
+    Alerts,
 }
+
+/// Running tool calls a scan remembers to pair with their end (the oldest
+/// is forgotten beyond this many).
+const MAX_OPEN_TOOL_CALLS: usize = 65_536;
 
 /// `ts` and `due`: Timestamp(nanosecond, UTC).
 pub fn ts_type() -> DataType {
@@ -39,7 +54,7 @@ fn f(name: &str, ty: DataType, nullable: bool) -> Field {
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 12] = [
         Table::Events,
         Table::Captures,
         Table::Messages,
@@ -47,6 +62,11 @@ impl Table {
         Table::Crashes,
         Table::Markers,
         Table::Lifecycle,
+        Table::ToolCalls,
+        Table::Prompts,
+        Table::AgentSessions,
+        Table::Notifications,
+        Table::Alerts,
     ];
 
     /// The table's SQL name.
@@ -59,6 +79,11 @@ impl Table {
             Table::Crashes => "crashes",
             Table::Markers => "markers",
             Table::Lifecycle => "lifecycle",
+            Table::ToolCalls => "tool_calls",
+            Table::Prompts => "prompts",
+            Table::AgentSessions => "agent_sessions",
+            Table::Notifications => "notifications",
+            Table::Alerts => "alerts",
         }
     }
 
@@ -79,6 +104,11 @@ impl Table {
                 Kind::WindowClosed,
                 Kind::AgentRegistered,
             ],
+            Table::ToolCalls => vec![Kind::ToolCall],
+            Table::Prompts => vec![Kind::Prompt],
+            Table::AgentSessions => vec![Kind::AgentSession],
+            Table::Notifications => vec![Kind::Notification],
+            Table::Alerts => vec![Kind::Alert],
         }
     }
 
@@ -134,6 +164,42 @@ impl Table {
                 fields.push(f("name", DataType::Utf8, true));
                 fields.push(f("role", DataType::Utf8, true));
             }
+            Table::ToolCalls => {
+                pane(&mut fields, true);
+                fields.push(f("agent_session_id", DataType::Utf8, false));
+                fields.push(f("tool", DataType::Utf8, false));
+                fields.push(f("phase", DataType::Utf8, false));
+                fields.push(f("tool_use_id", DataType::Utf8, true));
+                fields.push(f("input", DataType::Utf8, true));
+                fields.push(f("response", DataType::Utf8, true));
+                fields.push(f("duration_ns", DataType::UInt64, true));
+            }
+            Table::Prompts => {
+                pane(&mut fields, true);
+                fields.push(f("agent_session_id", DataType::Utf8, false));
+                fields.push(f("text", DataType::Utf8, false));
+            }
+            Table::AgentSessions => {
+                pane(&mut fields, true);
+                fields.push(f("agent_session_id", DataType::Utf8, false));
+                fields.push(f("phase", DataType::Utf8, false));
+                fields.push(f("reason", DataType::Utf8, true));
+                fields.push(f("cwd", DataType::Utf8, true));
+                fields.push(f("transcript_path", DataType::Utf8, true));
+            }
+            Table::Notifications => {
+                pane(&mut fields, true);
+                fields.push(f("agent_session_id", DataType::Utf8, false));
+                fields.push(f("message", DataType::Utf8, false));
+                fields.push(f("notification_type", DataType::Utf8, true));
+            }
+            Table::Alerts => {
+                fields.push(f("rule", DataType::Utf8, false));
+                fields.push(f("incident", DataType::Utf8, false));
+                pane(&mut fields, true);
+                fields.push(f("message", DataType::Utf8, false));
+                fields.push(f("actions", DataType::Utf8, true));
+            }
         }
         Arc::new(Schema::new(fields))
     }
@@ -168,6 +234,9 @@ pub struct Rows {
     u64s: Vec<UInt64Builder>,
     times: Vec<TimestampNanosecondBuilder>,
     len: usize,
+    /// `tool_calls`: running calls (pairing key -> ts of the "pre") seen so
+    /// far in this scan; kept across [`Rows::finish`].
+    tool_started: BTreeMap<String, i64>,
 }
 
 /// The pane columns of a target: target, session, window, pane.
@@ -203,6 +272,7 @@ impl Rows {
             u64s,
             times,
             len: 0,
+            tool_started: BTreeMap::new(),
         }
     }
 
@@ -309,6 +379,67 @@ impl Rows {
                 };
                 s(name);
                 s(role);
+            }
+            (
+                Table::ToolCalls,
+                Some(EventBody::ToolCall {
+                    agent_session_id, phase, tool, tool_use_id, input, response, target, ..
+                }),
+            ) => {
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                s(Some(agent_session_id));
+                s(Some(tool));
+                s(Some(phase));
+                s(tool_use_id.as_deref());
+                s(input.as_deref());
+                s(response.as_deref());
+                let key = crate::metrics::tool_call_key(agent_session_id, target.as_ref(), tool, tool_use_id.as_deref());
+                let duration = if phase == "pre" {
+                    if self.tool_started.len() >= MAX_OPEN_TOOL_CALLS
+                        && let Some(oldest) =
+                            self.tool_started.iter().min_by_key(|(_, ts)| **ts).map(|(k, _)| k.clone())
+                    {
+                        self.tool_started.remove(&oldest);
+                    }
+                    self.tool_started.insert(key, meta.ts_ns);
+                    None
+                } else {
+                    self.tool_started.remove(&key).map(|start| meta.ts_ns.saturating_sub(start).max(0) as u64)
+                };
+                self.u64s[li].append_option(duration);
+                li += 1;
+            }
+            (Table::Prompts, Some(EventBody::Prompt { agent_session_id, text, .. })) => {
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                s(Some(agent_session_id));
+                s(Some(text));
+            }
+            (
+                Table::AgentSessions,
+                Some(EventBody::AgentSession { agent_session_id, phase, reason, cwd, transcript_path, .. }),
+            ) => {
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                s(Some(agent_session_id));
+                s(Some(phase));
+                s(reason.as_deref());
+                s(cwd.as_deref());
+                s(transcript_path.as_deref());
+            }
+            (
+                Table::Notifications,
+                Some(EventBody::Notification { agent_session_id, message, notification_type, .. }),
+            ) => {
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                s(Some(agent_session_id));
+                s(Some(message));
+                s(notification_type.as_deref());
+            }
+            (Table::Alerts, Some(EventBody::Alert { rule, incident, message, actions, .. })) => {
+                s(Some(rule));
+                s(Some(incident));
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                s(Some(message));
+                s(actions.as_deref());
             }
             // Only a body-needing table given no body gets here; its columns
             // then come out short and `finish` reports the mismatch.
