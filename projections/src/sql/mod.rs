@@ -394,6 +394,10 @@ mod tests {
             for table in Table::ALL {
                 if partitioned {
                     let path = dir.join(table.name());
+                    // A table with no rows has no day directories to read.
+                    if std::fs::read_dir(&path).unwrap().next().is_none() {
+                        continue;
+                    }
                     let options = ParquetReadOptions::default()
                         .table_partition_cols(vec![("day".to_owned(), arrow::datatypes::DataType::Utf8)]);
                     ctx.register_parquet(table.name(), path.to_str().unwrap(), options).await.unwrap();

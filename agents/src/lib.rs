@@ -1,0 +1,12 @@
+//! Coding agents (Claude Code) as orc-log events.
+//!
+//! - [`hook`]: one hook payload (the JSON object Claude Code writes to a hook
+//!   command's stdin) -> one event of the agent kinds (`agent_session`,
+//!   `prompt`, `tool_call`, `notification`, `agent_stop`, `agent_hook`).
+//! - [`text`]: bounded, redacted text for what those events keep.
+//!
+//! Nothing here does I/O beyond the buffers it is handed; the `orc-log hook`
+//! command reads stdin, resolves the pane and appends.
+
+pub mod hook;
+pub mod text;
