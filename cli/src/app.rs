@@ -59,6 +59,7 @@ pub enum Command {
     Query(cmd::query::Args),
     Export(cmd::export::Args),
     Demo(cmd::demo::Args),
+    Hook(cmd::hook::Args),
 }
 
 /// Parses the process's arguments (exits with clap's message on bad ones).
@@ -67,9 +68,15 @@ pub fn parse() -> Cli {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let db_dir = db::resolve(cli.db)?;
     db::set_lock_timeout(cli.lock_timeout);
-    let code = match cli.command {
+    // A hook never fails: it resolves the database and reports problems itself.
+    let command = match cli.command {
+        Command::Hook(a) => return Ok(ExitCode::from(cmd::hook::run(cli.db, a))),
+        other => other,
+    };
+    let db_dir = db::resolve(cli.db)?;
+    let code = match command {
+        Command::Hook(a) => cmd::hook::run(Some(db_dir), a),
         Command::Ingest(a) => cmd::ingest::run(&db_dir, a)?,
         Command::Emit(a) => cmd::emit::run(&db_dir, a)?,
         Command::Serve(a) => cmd::serve::run(&db_dir, a, std::sync::Arc::new(CommandRunner))?,
@@ -141,6 +148,7 @@ pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result
         | Command::Emit(_)
         | Command::Serve(_)
         | Command::Restore(_)
+        | Command::Hook(_)
         | Command::Demo(_) => {
             anyhow::bail!("internal: this command does not run against a shared database")
         }
@@ -184,6 +192,7 @@ impl Runner for CommandRunner {
             | Command::Emit(_)
             | Command::Serve(_)
             | Command::Restore(_)
+            | Command::Hook(_)
             | Command::Demo(_) => {
                 let _ = writeln!(err, "orc-log: this command cannot run inside the server");
                 2

@@ -93,7 +93,9 @@ pub fn text_line(r: &Record) -> String {
             None => String::new(),
         },
         EventBody::AgentHook { event, .. } => one_line(event, 60),
-        EventBody::Alert { rule, message, .. } => format!("[{}] {}", one_line(rule, 40), one_line(message, 100)),
+        EventBody::Alert { rule, message, .. } => {
+            format!("[{}] {}", one_line(rule, 40), one_line(message, 100))
+        }
     };
     let line = format!(
         "{:>6} {} {:<16} {:<12} {summary}",

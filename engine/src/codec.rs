@@ -59,7 +59,9 @@ pub(crate) fn encode_body(event: &Event, out: &mut Vec<u8>) -> Result<()> {
         EventBody::AgentStop { agent_session_id, agent_id, raw, .. } => {
             enc(&(id, agent_session_id, agent_id, raw), out)
         }
-        EventBody::AgentHook { agent_session_id, event, raw, .. } => enc(&(id, agent_session_id, event, raw), out),
+        EventBody::AgentHook { agent_session_id, event, raw, .. } => {
+            enc(&(id, agent_session_id, event, raw), out)
+        }
         EventBody::Alert { rule, incident, message, actions, .. } => {
             enc(&(id, rule, incident, message, actions), out)
         }
@@ -145,7 +147,18 @@ pub(crate) fn decode_body(
         Kind::AgentSession => {
             let (id, agent_session_id, phase, reason, cwd, transcript_path, raw) = dec(bytes)?;
             let target = opt_target()?;
-            (id, EventBody::AgentSession { target, agent_session_id, phase, reason, cwd, transcript_path, raw })
+            (
+                id,
+                EventBody::AgentSession {
+                    target,
+                    agent_session_id,
+                    phase,
+                    reason,
+                    cwd,
+                    transcript_path,
+                    raw,
+                },
+            )
         }
         Kind::Prompt => {
             let (id, agent_session_id, text, raw) = dec(bytes)?;
@@ -154,7 +167,19 @@ pub(crate) fn decode_body(
         Kind::ToolCall => {
             let (id, agent_session_id, phase, tool, tool_use_id, input, response, raw) = dec(bytes)?;
             let target = opt_target()?;
-            (id, EventBody::ToolCall { target, agent_session_id, phase, tool, tool_use_id, input, response, raw })
+            (
+                id,
+                EventBody::ToolCall {
+                    target,
+                    agent_session_id,
+                    phase,
+                    tool,
+                    tool_use_id,
+                    input,
+                    response,
+                    raw,
+                },
+            )
         }
         Kind::Notification => {
             let (id, agent_session_id, message, notification_type, raw) = dec(bytes)?;

@@ -47,7 +47,11 @@ impl Histogram {
                 value: cumulative as f64,
             });
         }
-        out.push(Sample { name: format!("{name}_sum"), labels: vec![lab()], value: self.sum_ns as f64 / 1e9 });
+        out.push(Sample {
+            name: format!("{name}_sum"),
+            labels: vec![lab()],
+            value: self.sum_ns as f64 / 1e9,
+        });
         out.push(Sample { name: format!("{name}_count"), labels: vec![lab()], value: self.count as f64 });
     }
 
@@ -95,7 +99,12 @@ pub struct Metrics {
 /// The key pairing a tool call's "pre" with its "post"/"failure": the
 /// `tool_use_id` when there is one, else session, target and tool (Claude
 /// Code runs one call of a tool at a time per session without ids).
-pub fn tool_call_key(agent_session_id: &str, target: Option<&Target>, tool: &str, tool_use_id: Option<&str>) -> String {
+pub fn tool_call_key(
+    agent_session_id: &str,
+    target: Option<&Target>,
+    tool: &str,
+    tool_use_id: Option<&str>,
+) -> String {
     match tool_use_id {
         Some(id) => format!("id:{id}"),
         None => format!("{agent_session_id}|{}|{tool}", target.map(Target::to_string).unwrap_or_default()),
@@ -301,7 +310,11 @@ impl Metrics {
                 kind: MetricType::Histogram,
                 samples: tool_hist,
             },
-            counter("orc_log_alerts_total", "Alerts fired, by rule.", by_label("orc_log_alerts_total", "rule", &self.alerts)),
+            counter(
+                "orc_log_alerts_total",
+                "Alerts fired, by rule.",
+                by_label("orc_log_alerts_total", "rule", &self.alerts),
+            ),
         ]
     }
 }

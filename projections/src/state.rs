@@ -162,10 +162,10 @@ impl State {
                 }),
                 last_capture_ts: p.last_capture_ts.map(format_rfc3339),
                 last_change: format_rfc3339(p.last_change_ts),
-                agent_session: p.agent_session.as_ref().map(|(id, running)| AgentSessionView {
-                    id: id.clone(),
-                    running: *running,
-                }),
+                agent_session: p
+                    .agent_session
+                    .as_ref()
+                    .map(|(id, running)| AgentSessionView { id: id.clone(), running: *running }),
                 current_tool: p
                     .current_tool
                     .as_ref()

@@ -301,6 +301,119 @@ fn response_latency_is_message_to_next_change() {
     assert_eq!(get("orc_log_message_response_seconds_bucket", Some("5")), 1.0);
 }
 
+fn tool(ts: i64, phase: &str, tool: &str, id: &str) -> Event {
+    ev(
+        ts,
+        EventBody::ToolCall {
+            target: Some(t("p:1.0")),
+            agent_session_id: "s".into(),
+            phase: phase.into(),
+            tool: tool.into(),
+            tool_use_id: Some(id.into()),
+            input: None,
+            response: None,
+            raw: None,
+        },
+    )
+}
+
+#[test]
+fn agent_events_drive_the_pane_status() {
+    let prompt = ev(
+        1,
+        EventBody::Prompt {
+            target: Some(t("p:1.0")),
+            agent_session_id: "s".into(),
+            text: "go".into(),
+            raw: None,
+        },
+    );
+    let ask = ev(
+        3,
+        EventBody::Notification {
+            target: Some(t("p:1.0")),
+            agent_session_id: "s".into(),
+            message: "Claude needs your permission to use Bash".into(),
+            notification_type: None,
+            raw: None,
+        },
+    );
+    let idle_note = ev(
+        3,
+        EventBody::Notification {
+            target: Some(t("p:1.0")),
+            agent_session_id: "s".into(),
+            message: "Claude is waiting for your input".into(),
+            notification_type: Some("idle_prompt".into()),
+            raw: None,
+        },
+    );
+    let stop = ev(
+        5,
+        EventBody::AgentStop {
+            target: Some(t("p:1.0")),
+            agent_session_id: "s".into(),
+            agent_id: None,
+            raw: None,
+        },
+    );
+    let sub_stop = ev(
+        5,
+        EventBody::AgentStop {
+            target: Some(t("p:1.0")),
+            agent_session_id: "s".into(),
+            agent_id: Some("a".into()),
+            raw: None,
+        },
+    );
+    let crash =
+        ev(2, EventBody::Crash { target: t("p:1.0"), reason: "x".into(), excerpt: None, detector: None });
+    let status = |events: &[Event]| {
+        let s: State = given(events);
+        let v = s.view(6 * SEC, 300);
+        let p = pane(&v, "p:1.0").clone();
+        (p.status, p.current_tool.map(|c| c.tool))
+    };
+    let pre = tool(2, "pre", "Bash", "1");
+    let post = tool(4, "post", "Bash", "1");
+    assert_eq!(status(&[prompt.clone(), pre.clone()]), ("active".into(), Some("Bash".into())));
+    assert_eq!(status(&[prompt.clone(), pre.clone(), ask.clone()]), ("waiting".into(), Some("Bash".into())));
+    assert_eq!(status(&[prompt.clone(), pre.clone(), idle_note]), ("active".into(), Some("Bash".into())));
+    assert_eq!(status(&[prompt.clone(), pre.clone(), ask.clone(), post.clone()]), ("active".into(), None));
+    assert_eq!(status(&[prompt.clone(), stop.clone()]), ("idle".into(), None), "a stopped agent is idle");
+    assert_eq!(status(&[prompt.clone(), sub_stop]), ("active".into(), None), "a subagent stop is not");
+    assert_eq!(status(&[crash.clone()]), ("crashed".into(), None));
+    assert_eq!(status(&[crash, prompt.clone()]), ("active".into(), None), "an agent that acts again runs");
+    let s: State = given(&[prompt, pre, post, tool(5, "pre", "Read", "2"), tool(6, "failure", "Read", "2")]);
+    let v = s.view(6 * SEC, 300);
+    let p = pane(&v, "p:1.0");
+    assert_eq!((p.tool_calls, p.tool_failures), (2, 1));
+    assert_eq!(p.last_prompt.as_ref().unwrap().text, "go");
+}
+
+#[test]
+fn tool_call_metrics_pair_pre_with_post_by_id() {
+    let m: Metrics = given(&[
+        tool(0, "pre", "Bash", "a"),
+        tool(1, "pre", "Read", "b"),
+        tool(3, "post", "Bash", "a"),
+        tool(4, "failure", "Read", "b"),
+        tool(9, "post", "Bash", "never-started"),
+    ]);
+    let text = prometheus::render(&m.families(0));
+    assert!(
+        text.contains("orc_log_tool_calls_total{target=\"p:1.0\",tool=\"Bash\",outcome=\"ok\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("orc_log_tool_calls_total{target=\"p:1.0\",tool=\"Read\",outcome=\"failure\"} 1"));
+    assert!(text.contains("orc_log_tool_call_duration_seconds_sum{tool=\"Bash\"} 3"), "{text}");
+    assert!(
+        text.contains("orc_log_tool_call_duration_seconds_count{tool=\"Bash\"} 1"),
+        "unpaired post: no duration"
+    );
+    assert!(text.contains("orc_log_tool_call_duration_seconds_sum{tool=\"Read\"} 3"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
     /// Catching up in random chunk sizes == rebuilding from scratch == --until-seq at every cut.

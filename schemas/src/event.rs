@@ -220,7 +220,12 @@ pub enum EventBody {
         raw: Option<String>,
     },
     /// An agent finished responding (`agent_id` set: one of its subagents).
-    AgentStop { target: Option<Target>, agent_session_id: String, agent_id: Option<String>, raw: Option<String> },
+    AgentStop {
+        target: Option<Target>,
+        agent_session_id: String,
+        agent_id: Option<String>,
+        raw: Option<String>,
+    },
     /// Any other hook event (`event` is its name, e.g. "PreCompact").
     AgentHook { target: Option<Target>, agent_session_id: Option<String>, event: String, raw: Option<String> },
     /// Alert `rule` fired for `incident` (a key naming what it fired about,

@@ -8,12 +8,15 @@
 //! - [`server`]: [`serve`], the server loop: group-committed appends through
 //!   the engine's [`orc_log_engine::SharedLog`], and commands run by a
 //!   caller-supplied [`Runner`] (so this crate knows no command line).
+//! - [`spool`]: events kept in a file while the database cannot take them
+//!   (`orc-log hook`), appended by the next writer that reaches it.
 //!
 //! The crate never sees clap, DataFusion or anyhow.
 
 pub mod client;
 mod error;
 pub mod server;
+pub mod spool;
 pub mod wire;
 
 pub use client::{
@@ -22,3 +25,4 @@ pub use client::{
 };
 pub use error::{Error, Result};
 pub use server::{Runner, ServeOptions, serve};
+pub use spool::{DrainReport, Spool};

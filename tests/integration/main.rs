@@ -15,6 +15,7 @@ mod crash;
 mod demo;
 mod emit;
 mod engines;
+mod hooks;
 mod projections;
 mod readme;
 mod record;

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod demo;
 pub mod emit;
 pub mod export;
+pub mod hook;
 pub mod ingest;
 pub mod metrics;
 pub mod point;

@@ -47,6 +47,7 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
             bail!("{who} is already serving {} on {}", db_dir.display(), socket_path(db_dir).display());
         }
     };
+    drain_spool(db_dir, &log);
     let keeper = {
         let log = log.clone();
         std::thread::spawn(move || keep_projections(&log))
@@ -61,6 +62,27 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
     let _ = keeper.join();
     served.with_context(|| format!("cannot serve {}", db_dir.display()))?;
     Ok(0)
+}
+
+/// Appends the events `orc-log hook` spooled while the database was busy
+/// or missing (see `orc_log_server::spool`), before serving.
+fn drain_spool(db_dir: &Path, log: &SharedLog) {
+    let spool = orc_log_server::Spool::for_db(db_dir);
+    if spool.is_empty() {
+        return;
+    }
+    match spool.drain(&mut orc_log_server::Appender::Direct(log.clone())) {
+        Ok(r) => eprintln!(
+            "orc-log: appended {} spooled hook events from {} ({} already in the log, {} rejected)",
+            r.appended,
+            spool.path().display(),
+            r.duplicates,
+            r.rejected
+        ),
+        Err(e) => {
+            tracing::warn!(spool = %spool.path().display(), error = %e, "cannot append the spooled hook events")
+        }
+    }
 }
 
 /// Keeps the projections' checkpoints current while the server runs: at most

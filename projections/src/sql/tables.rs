@@ -383,7 +383,14 @@ impl Rows {
             (
                 Table::ToolCalls,
                 Some(EventBody::ToolCall {
-                    agent_session_id, phase, tool, tool_use_id, input, response, target, ..
+                    agent_session_id,
+                    phase,
+                    tool,
+                    tool_use_id,
+                    input,
+                    response,
+                    target,
+                    ..
                 }),
             ) => {
                 pane_cols(&mut s, &mut self.u32s, &mut ui);
@@ -393,7 +400,12 @@ impl Rows {
                 s(tool_use_id.as_deref());
                 s(input.as_deref());
                 s(response.as_deref());
-                let key = crate::metrics::tool_call_key(agent_session_id, target.as_ref(), tool, tool_use_id.as_deref());
+                let key = crate::metrics::tool_call_key(
+                    agent_session_id,
+                    target.as_ref(),
+                    tool,
+                    tool_use_id.as_deref(),
+                );
                 let duration = if phase == "pre" {
                     if self.tool_started.len() >= MAX_OPEN_TOOL_CALLS
                         && let Some(oldest) =
@@ -416,7 +428,9 @@ impl Rows {
             }
             (
                 Table::AgentSessions,
-                Some(EventBody::AgentSession { agent_session_id, phase, reason, cwd, transcript_path, .. }),
+                Some(EventBody::AgentSession {
+                    agent_session_id, phase, reason, cwd, transcript_path, ..
+                }),
             ) => {
                 pane_cols(&mut s, &mut self.u32s, &mut ui);
                 s(Some(agent_session_id));
