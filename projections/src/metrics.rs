@@ -85,8 +85,9 @@ pub struct Metrics {
     pending: BTreeMap<Target, Vec<i64>>,
     response: BTreeMap<Target, Histogram>,
     content: ContentTracker,
-    /// Finished tool calls by (target or "-", tool, outcome "ok"/"failure").
-    tool_calls: BTreeMap<(String, String, String), u64>,
+    /// Finished tool calls: target (or "-") -> tool -> [ok, failure].
+    /// (Nested string keys: the checkpoint is JSON, whose keys are strings.)
+    tool_calls: BTreeMap<String, BTreeMap<String, [u64; 2]>>,
     /// Running tool calls: pairing key -> ts of the "pre" (at most
     /// [`MAX_PENDING`] kept; the oldest is dropped unobserved).
     tool_started: BTreeMap<String, i64>,
@@ -174,9 +175,9 @@ impl Projection for Metrics {
                     }
                     self.tool_started.insert(key, event.ts_ns);
                 } else {
-                    let outcome = if phase == "failure" { "failure" } else { "ok" };
                     let t = target.as_ref().map_or_else(|| "-".to_owned(), Target::to_string);
-                    *self.tool_calls.entry((t, tool.clone(), outcome.to_owned())).or_insert(0) += 1;
+                    let counts = self.tool_calls.entry(t).or_default().entry(tool.clone()).or_default();
+                    counts[usize::from(phase == "failure")] += 1;
                     if let Some(started) = self.tool_started.remove(&key) {
                         self.tool_duration
                             .entry(tool.clone())
@@ -235,19 +236,24 @@ impl Metrics {
         for (tool, h) in &self.tool_duration {
             h.samples("orc_log_tool_call_duration_seconds", ("tool", tool), &mut tool_hist);
         }
-        let tool_calls = self
-            .tool_calls
-            .iter()
-            .map(|((target, tool, outcome), n)| Sample {
-                name: "orc_log_tool_calls_total".into(),
-                labels: vec![
-                    ("target".into(), target.clone()),
-                    ("tool".into(), tool.clone()),
-                    ("outcome".into(), outcome.clone()),
-                ],
-                value: *n as f64,
-            })
-            .collect();
+        let mut tool_calls = Vec::new();
+        for (target, tools) in &self.tool_calls {
+            for (tool, counts) in tools {
+                for (outcome, n) in ["ok", "failure"].into_iter().zip(counts) {
+                    if *n > 0 {
+                        tool_calls.push(Sample {
+                            name: "orc_log_tool_calls_total".into(),
+                            labels: vec![
+                                ("target".into(), target.clone()),
+                                ("tool".into(), tool.clone()),
+                                ("outcome".into(), outcome.into()),
+                            ],
+                            value: *n as f64,
+                        });
+                    }
+                }
+            }
+        }
         let events: BTreeMap<&str, u64> =
             Kind::ALL.iter().zip(self.events).filter(|(_, n)| *n > 0).map(|(k, n)| (k.as_str(), n)).collect();
         let counter = |name, help, samples| Family { name, help, kind: MetricType::Counter, samples };
