@@ -23,3 +23,5 @@ mod scripts;
 mod server;
 mod session_view;
 mod sql;
+mod web;
+mod web_ui;
