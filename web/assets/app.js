@@ -403,6 +403,10 @@ $('tl-form').addEventListener('submit', (ev) => { ev.preventDefault(); timeline.
 
 // -------------------------------------------------------------------- player
 
+// Seconds after a pane's last capture within which its crashes, messages and
+// markers still appear on the seek bar.
+const TICK_AFTER = 300;
+
 const player = {
   target: null,
   frames: [],
@@ -460,11 +464,13 @@ const player = {
         if (it.kind === 'crash') this.crashes.push(t);
       }
     } catch (e) { /* ticks of markers only */ }
-    this.crashes.sort((a, b) => a - b);
+    // The bar spans the captures, and the pane's events up to TICK_AFTER past the last one.
+    const shown = ticks.filter((x) => x[0] >= 0 && x[0] <= this.duration + TICK_AFTER);
+    this.crashes = this.crashes.filter((t) => t >= 0 && t <= this.duration + TICK_AFTER).sort((a, b) => a - b);
     $('pl-crash').disabled = this.crashes.length === 0;
     const bar = $('pl-bar');
-    bar.max = String(Math.max(this.duration, ...ticks.map((x) => x[0]), 0.01));
-    for (const [t, kind, label] of ticks) {
+    bar.max = String(Math.max(this.duration, ...shown.map((x) => x[0]), 0.01));
+    for (const [t, kind, label] of shown) {
       const d = el('div', 'tick ' + kind);
       d.style.left = (100 * Math.max(0, t) / Number(bar.max)) + '%';
       d.title = `${kind} at ${t.toFixed(1)} s: ${label}`;
@@ -636,7 +642,7 @@ const metrics = {
     try {
       const rows = await getJSON('api/query?format=json&sql=' + encodeURIComponent(
         "SELECT CAST(date_trunc('minute', ts) AS VARCHAR) AS minute, kind, count(*) AS n FROM events " +
-        "WHERE ts >= (SELECT max(ts) FROM events) - INTERVAL '2 hours' GROUP BY 1, 2 ORDER BY 1, 2"));
+        'GROUP BY 1, 2 ORDER BY 1, 2'));
       const byMinute = new Map();
       const kinds = new Set();
       for (const r of rows) {
@@ -644,8 +650,9 @@ const metrics = {
         byMinute.get(r.minute).push([r.kind, Number(r.n)]);
         kinds.add(r.kind);
       }
-      const items = [...byMinute].map(([m, parts]) => ({
-        label: m.slice(11, 16), value: parts.reduce((a, p) => a + p[1], 0), parts }));
+      // The last 120 minutes that have events (an idle night does not flatten the chart).
+      const items = [...byMinute].slice(-120).map(([m, parts]) => ({
+        label: m.slice(5, 16).replace('T', ' '), value: parts.reduce((a, p) => a + p[1], 0), parts }));
       barChart($('m-events'), items, { legend: [...kinds] });
     } catch (e) { $('m-events').textContent = e.message; }
     try {
