@@ -13,10 +13,14 @@
 //! ```
 //!
 //! The binary is `$ORC_LOG_BIN`, or `target/release/orc-log`; when it is
-//! missing the bench says so and exits 0. `WEB_BENCH_SECS` sets the
+//! missing the bench says so and skips that part. `WEB_BENCH_SECS` sets the
 //! measured time (default 30 s).
+//!
+//! First, in process: full-text search (`orc-log search`, the timeline's
+//! search box) over a 200k-event log (the fixture 1205 times, 88% captures).
 
-use orc_log_benches::{orc_log_binary, read_reply, request_frame, scratch_in};
+use orc_log_benches::{build_fixture_log, orc_log_binary, read_reply, request_frame, scratch_in};
+use orc_log_projections::search::{SearchOptions, search};
 use orc_log_schemas::{Event, EventBody, Target, now_ns};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -46,7 +50,11 @@ fn screen(pane: usize, n: u64) -> String {
     let mut s = String::with_capacity(4096);
     for row in 0..40u64 {
         let v = if row >= 36 { n + row } else { row };
-        s.push_str(&format!("\x1b[3{}mpane {pane:03} row {row:02}\x1b[0m value {v:>8} {}\n", row % 8, "·".repeat(40)));
+        s.push_str(&format!(
+            "\x1b[3{}mpane {pane:03} row {row:02}\x1b[0m value {v:>8} {}\n",
+            row % 8,
+            "·".repeat(40)
+        ));
     }
     s
 }
@@ -55,7 +63,11 @@ fn screen(pane: usize, n: u64) -> String {
 fn feed_event(i: u64) -> Event {
     let pane = (i.wrapping_mul(7919) % PANES as u64) as usize;
     let body = if i % 10 == 9 {
-        EventBody::Message { from: format!("agent-{pane:03}"), to: target((pane + 1) % PANES), text: format!("status update {i}") }
+        EventBody::Message {
+            from: format!("agent-{pane:03}"),
+            to: target((pane + 1) % PANES),
+            text: format!("status update {i}"),
+        }
     } else {
         EventBody::Capture {
             target: target(pane),
@@ -75,18 +87,37 @@ fn team_events() -> Vec<Event> {
     for i in 0..PANES {
         let t = target(i);
         if i % 20 == 0 {
-            events.push(Event { ts_ns: now_ns(), id: None, body: EventBody::SessionOpened { session: t.session.clone() } });
+            events.push(Event {
+                ts_ns: now_ns(),
+                id: None,
+                body: EventBody::SessionOpened { session: t.session.clone() },
+            });
         }
-        events.push(Event { ts_ns: now_ns(), id: None, body: EventBody::WindowOpened { target: t.clone(), name: Some(format!("w{i}")) } });
         events.push(Event {
             ts_ns: now_ns(),
             id: None,
-            body: EventBody::AgentRegistered { target: t.clone(), role: "engineer".into(), name: Some(format!("agent-{i:03}")) },
+            body: EventBody::WindowOpened { target: t.clone(), name: Some(format!("w{i}")) },
         });
         events.push(Event {
             ts_ns: now_ns(),
             id: None,
-            body: EventBody::Capture { target: t, content: screen(i, 0), width: Some(120), height: Some(40), cursor_x: None, cursor_y: None },
+            body: EventBody::AgentRegistered {
+                target: t.clone(),
+                role: "engineer".into(),
+                name: Some(format!("agent-{i:03}")),
+            },
+        });
+        events.push(Event {
+            ts_ns: now_ns(),
+            id: None,
+            body: EventBody::Capture {
+                target: t,
+                content: screen(i, 0),
+                width: Some(120),
+                height: Some(40),
+                cursor_x: None,
+                cursor_y: None,
+            },
         });
     }
     events
@@ -156,7 +187,8 @@ fn start_server(bin: &Path, db: &Path) -> (Server, String) {
             }
         }
     });
-    let base = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("serve --http did not start"));
+    let base =
+        rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("serve --http did not start"));
     let sock = db.join("serve.sock");
     let start = Instant::now();
     while UnixStream::connect(&sock).is_err() {
@@ -172,7 +204,9 @@ fn open_page(base: &str, updates: Arc<Mutex<Vec<(u64, Instant)>>>) {
     std::thread::spawn(move || {
         let reader = BufReader::new(resp.into_body().into_reader());
         for line in reader.lines().map_while(Result::ok) {
-            let Some(data) = line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")) else { continue };
+            let Some(data) = line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")) else {
+                continue;
+            };
             let now = Instant::now();
             let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
             if let Some(seq) = v["state"]["seq"].as_u64() {
@@ -190,18 +224,52 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Repetitions of the 166-event fixture in the search log (200,030 events).
+const SEARCH_REPS: usize = 1205;
+
+fn search_200k(base: &Path) {
+    let scratch = scratch_in(base);
+    let t = Instant::now();
+    let log = build_fixture_log(&scratch.path().join("db"), SEARCH_REPS, 50);
+    println!("search: built a {}-event log in {:.1} s", log.head().seq, t.elapsed().as_secs_f64());
+    for (pattern, target) in [
+        ("missing_agent_module", None),
+        ("text that is nowhere", None),
+        ("missing_agent_module", Some("proj:1.0")),
+    ] {
+        let opts = SearchOptions {
+            pattern: pattern.into(),
+            target: target.map(|t: &str| t.parse().unwrap_or_else(|e| panic!("{e}"))),
+            ..SearchOptions::default()
+        };
+        let t = Instant::now();
+        let mut hits = 0u64;
+        let examined = search(&log, &opts, |_| {
+            hits += 1;
+            true
+        })
+        .unwrap_or_else(|e| panic!("search: {e}"));
+        println!(
+            "search {pattern:?}{}: {hits} hits, {examined} captures and messages read, {:.0} ms",
+            target.map(|t| format!(" --target {t}")).unwrap_or_default(),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+}
+
 fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test --benches` runs this too: nothing to measure there.
+        return;
+    }
+    let base_dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    search_200k(&base_dir);
     let bin = orc_log_binary();
     if !bin.is_file() {
         println!("web bench skipped: {} is missing (cargo build --release -p orc-log)", bin.display());
         return;
     }
-    if !std::env::args().any(|a| a == "--bench") {
-        // `cargo test --benches` runs this too: nothing to measure there.
-        return;
-    }
     let secs: u64 = std::env::var("WEB_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
-    let base_dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let scratch = scratch_in(&base_dir);
     let db = scratch.path().join("db");
     let (server, base) = start_server(&bin, &db);
@@ -260,7 +328,10 @@ fn main() {
     }
     stale.sort();
     let per_page = updates.iter().filter(|(_, t)| *t >= t_start).count() as f64 / PAGES as f64 / wall;
-    println!("web view under load: {PANES} panes, {RATE} events/s ({} appended in {wall:.1} s), {PAGES} team pages", acks.len());
+    println!(
+        "web view under load: {PANES} panes, {RATE} events/s ({} appended in {wall:.1} s), {PAGES} team pages",
+        acks.len()
+    );
     println!("  team updates per page: {per_page:.1}/s");
     println!(
         "  staleness (ack -> first page update with it): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms, never seen {missed}",
@@ -268,6 +339,8 @@ fn main() {
         percentile(&stale, 99.0).as_secs_f64() * 1e3,
         stale.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
-    println!("  CPU of the web threads: {web_cpu:.1}% of a core (target < {TARGET_CPU_PERCENT}%); whole server: {all_cpu:.1}%");
+    println!(
+        "  CPU of the web threads: {web_cpu:.1}% of a core (target < {TARGET_CPU_PERCENT}%); whole server: {all_cpu:.1}%"
+    );
     drop(server);
 }

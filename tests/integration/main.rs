@@ -20,6 +20,7 @@ mod readme;
 mod record;
 mod roundtrip;
 mod scripts;
+mod search;
 mod server;
 mod session_view;
 mod sql;

@@ -376,9 +376,16 @@ fn sql_position(msg: &str) -> Option<(u64, u64)> {
 
 fn sql_runtime() -> ApiResult<&'static tokio::runtime::Runtime> {
     static RT: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().ok())
-        .as_ref()
-        .ok_or_else(|| ApiError::internal("cannot start the query runtime"))
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("orc-log-web-sql")
+            .enable_all()
+            .build()
+            .ok()
+    })
+    .as_ref()
+    .ok_or_else(|| ApiError::internal("cannot start the query runtime"))
 }
 
 async fn query(State(app): State<App>, Query(q): Query<SqlQuery>) -> ApiResult<Response> {

@@ -176,6 +176,17 @@ mod tests {
         Event { ts_ns, id: None, body }
     }
 
+    fn capture(target: &Target, content: &str) -> EventBody {
+        EventBody::Capture {
+            target: target.clone(),
+            content: content.into(),
+            width: None,
+            height: None,
+            cursor_x: None,
+            cursor_y: None,
+        }
+    }
+
     #[test]
     fn preview_keeps_last_rows_and_colours_and_drops_other_escapes() {
         let content: String =
@@ -201,28 +212,8 @@ mod tests {
                     name: Some("eng".into()),
                 },
             ),
-            ev(
-                2,
-                EventBody::Capture {
-                    target: t.clone(),
-                    content: "a\n".into(),
-                    width: None,
-                    height: None,
-                    cursor_x: None,
-                    cursor_y: None,
-                },
-            ),
-            ev(
-                3,
-                EventBody::Capture {
-                    target: t.clone(),
-                    content: "a\n".into(),
-                    width: None,
-                    height: None,
-                    cursor_x: None,
-                    cursor_y: None,
-                },
-            ),
+            ev(2, capture(&t, "a\n")),
+            ev(3, capture(&t, "a\n")),
             ev(
                 4,
                 EventBody::Message { from: "eng".into(), to: "p:0.0".parse().unwrap(), text: "done".into() },
