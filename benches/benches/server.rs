@@ -29,10 +29,10 @@
 //! frame, waiting for the reply and decoding it (`{"v":1,"type":"appended",
 //! "receipt":{...}}`) is timed.
 
-use orc_log_benches::{message_events, open_log, scratch_in};
+use orc_log_benches::{message_events, open_log, read_reply, request_frame, scratch_in};
 use orc_log_schemas::Event;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -125,25 +125,9 @@ fn main() {
     }
 }
 
-/// One wire frame: 4-byte big-endian length + `{"v":1,"op":"append","events":[...]}`.
-fn request_frame(events: &[Event]) -> Vec<u8> {
-    let events: Vec<serde_json::Value> = events.iter().map(orc_log_schemas::event_to_json_value).collect();
-    let body = serde_json::to_vec(&serde_json::json!({ "v": 1, "op": "append", "events": events }))
-        .unwrap_or_else(|e| panic!("encode request: {e}"));
-    let len = u32::try_from(body.len()).unwrap_or_else(|e| panic!("frame length: {e}"));
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(&body);
-    frame
-}
-
 /// Reads one reply frame and checks it is `appended` with all `BATCH` events.
 fn read_appended(stream: &mut UnixStream, buf: &mut Vec<u8>) {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).unwrap_or_else(|e| panic!("read reply length: {e}"));
-    buf.resize(u32::from_be_bytes(len) as usize, 0);
-    stream.read_exact(buf).unwrap_or_else(|e| panic!("read reply: {e}"));
-    let v: serde_json::Value = serde_json::from_slice(buf).unwrap_or_else(|e| panic!("decode reply: {e}"));
+    let v = read_reply(stream, buf);
     if v["v"] != 1 || v["type"] != "appended" || v["receipt"]["appended"] != BATCH as u64 {
         panic!("unexpected reply: {v}");
     }

@@ -267,6 +267,28 @@ pub fn orc_log_binary() -> PathBuf {
     }
 }
 
+/// One request frame of the server's wire protocol (docs/PROTOCOL.md):
+/// 4-byte big-endian length + `{"v":1,"op":"append","events":[...]}`.
+pub fn request_frame(events: &[Event]) -> Vec<u8> {
+    let events: Vec<serde_json::Value> = events.iter().map(orc_log_schemas::event_to_json_value).collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "v": 1, "op": "append", "events": events }))
+        .unwrap_or_else(|e| panic!("encode request: {e}"));
+    let len = u32::try_from(body.len()).unwrap_or_else(|e| panic!("frame length: {e}"));
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Reads one reply frame from the server (into `buf`) as JSON.
+pub fn read_reply(stream: &mut impl std::io::Read, buf: &mut Vec<u8>) -> serde_json::Value {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).unwrap_or_else(|e| panic!("read reply length: {e}"));
+    buf.resize(u32::from_be_bytes(len) as usize, 0);
+    stream.read_exact(buf).unwrap_or_else(|e| panic!("read reply: {e}"));
+    serde_json::from_slice(buf).unwrap_or_else(|e| panic!("decode reply: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

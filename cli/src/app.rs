@@ -57,6 +57,7 @@ pub enum Command {
     Restore(cmd::restore::Args),
     Session(cmd::session::Args),
     Query(cmd::query::Args),
+    Search(cmd::search::Args),
     Export(cmd::export::Args),
     Demo(cmd::demo::Args),
     Hook(cmd::hook::Args),
@@ -143,6 +144,7 @@ pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result
         Command::Backup(a) => cmd::backup::run(Some(db), a, io),
         Command::Session(a) => cmd::session::run_read(db, a, io),
         Command::Query(a) => cmd::query::run(db, a, io),
+        Command::Search(a) => cmd::search::run(db, a, io),
         Command::Export(a) => cmd::export::run(db, a, io),
         Command::Ingest(_)
         | Command::Emit(_)

@@ -7,10 +7,13 @@
 //! [`metrics::Metrics`] (Prometheus counters and a response-time histogram).
 //! Nothing here does I/O except the runner, through the engine.
 
+pub mod ansi;
+pub mod cast;
 pub mod metrics;
 pub mod projection;
 pub mod prometheus;
 pub mod runner;
+pub mod search;
 pub mod sql;
 pub mod state;
 

@@ -288,3 +288,33 @@ pub fn engines_python() -> Option<PathBuf> {
         python.display()
     );
 }
+
+/// `orc-log session record` of `tmux` every 200 ms into `db`, running (its
+/// stderr piped); it ends when the tmux server goes away.
+pub fn spawn_recorder(db: &Path, tmux: &Tmux) -> std::process::Child {
+    orc_process(db)
+        .args(["session", "record", "--tmux-socket", socket_of(tmux), "--interval", "200ms"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("orc-log session record starts")
+}
+
+/// Waits up to 20 s for a recorder whose tmux server was killed to stop;
+/// returns its exit status and stderr.
+#[track_caller]
+pub fn wait_recorder(rec: &mut std::process::Child) -> (std::process::ExitStatus, String) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = rec.try_wait().expect("recorder status") {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "recorder did not stop after tmux went away");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    if let Some(e) = rec.stderr.as_mut() {
+        let _ = std::io::Read::read_to_string(e, &mut err);
+    }
+    (status, err)
+}

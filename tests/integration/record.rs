@@ -1,24 +1,18 @@
 //! `orc-log session record` on a real, private tmux server (`tmux -L`).
 
 use crate::common::{
-    BASH, assert_success, bin_path, of_kind, orc_process, run, socket_of, stderr, tail_json, temp_db,
-    tmux_server, wait_for_pane,
+    BASH, assert_success, bin_path, of_kind, run, socket_of, spawn_recorder, stderr, tail_json, temp_db,
+    tmux_server, wait_for_pane, wait_recorder,
 };
 use orc_log_tmux::Spawn;
 use serde_json::Value;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn records_lifecycle_captures_one_crash_and_no_secrets() {
     let (_dir, db) = temp_db();
     let tmux = tmux_server("work", 100, 20);
-    let mut rec = orc_process(&db)
-        .args(["session", "record", "--tmux-socket", socket_of(&tmux), "--interval", "200ms"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut rec = spawn_recorder(&db, &tmux);
     // The recorder owns the database (no server), so watch the pane, not the log.
     std::thread::sleep(Duration::from_millis(800));
     tmux.send_keys("work:0", "echo typed-into-pane-$((6*7)) AKIAIOSFODNN7EXAMPLE").unwrap();
@@ -29,16 +23,7 @@ fn records_lifecycle_captures_one_crash_and_no_secrets() {
     std::thread::sleep(Duration::from_millis(2000));
     // tmux going away ends the recording cleanly.
     tmux.kill_server().unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = rec.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "recorder did not stop after tmux went away");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(rec.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let (status, err) = wait_recorder(&mut rec);
     assert!(status.success(), "recorder failed: {err}");
     assert!(err.contains("tmux server went away"), "{err}");
     let events = tail_json(&db);

@@ -38,6 +38,10 @@ pub struct Args {
     /// [default: orc-log-demo-TIME beside the database].
     #[arg(long, value_name = "DIR")]
     output: Option<PathBuf>,
+    /// Start `orc-log serve` with its web view (`--http`, 127.0.0.1:8642) and
+    /// keep both up at the end, until Ctrl-C; the address is printed.
+    #[arg(long)]
+    web: bool,
 }
 
 /// The drop-in scripts, written to a scratch directory for the demo.
@@ -300,10 +304,19 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
 
     progress.step("starting orc-log serve");
     let mut server = Guarded(None);
-    if Client::connect(db_dir)?.is_none() {
+    let serving = Client::connect(db_dir)?.is_some();
+    if serving && args.web {
+        bail!(
+            "--web starts its own `orc-log serve --http`, but a server already serves {}: stop it first",
+            db_dir.display()
+        );
+    }
+    if !serving {
         let log = std::fs::File::create(out_dir.join("serve.log"))?;
+        let serve_args: &[&str] =
+            if args.web { &["serve", "--http", orc_log_web::DEFAULT_ADDR] } else { &["serve"] };
         let child =
-            orc.cmd(&["serve"]).stdout(Stdio::null()).stderr(log).spawn().context("cannot start serve")?;
+            orc.cmd(serve_args).stdout(Stdio::null()).stderr(log).spawn().context("cannot start serve")?;
         server.0 = Some(child);
         wait_until(
             Duration::from_secs(30),
@@ -486,7 +499,9 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
         &cast.display().to_string(),
     ])?;
     let verify = orc.output(&["verify"])?;
-    server.stop();
+    if !args.web {
+        server.stop();
+    }
     progress.step("done");
     progress.bar.finish_and_clear();
 
@@ -531,5 +546,21 @@ fn demo(db_dir: &Path, args: &Args) -> Result<()> {
     println!(
         "\nExplore further: orc-log tail, orc-log query \"SELECT ...\", orc-log session list (README.md has a tour)."
     );
+    if args.web {
+        println!(
+            "\nweb view: http://{}/  (orc-log serve keeps running; Ctrl-C stops it)",
+            orc_log_web::DEFAULT_ADDR
+        );
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        while !super::interrupted() {
+            if let Some(child) = server.0.as_mut()
+                && !matches!(child.try_wait(), Ok(None))
+            {
+                bail!("orc-log serve stopped; see {}", out_dir.join("serve.log").display());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server.stop();
+    }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod point;
 pub mod query;
 pub mod replay;
 pub mod restore;
+pub mod search;
 pub mod serve;
 pub mod session;
 pub mod state;

@@ -25,12 +25,26 @@ use std::time::Duration;
 /// ...` works without a sleep. A server started while a short command holds
 /// the database waits for it (up to `--lock-timeout`). SIGINT or SIGTERM
 /// stop it cleanly. Logs go to stderr (`RUST_LOG=info` for more).
+///
+/// `--http [ADDR]` also serves the web view (team grid, timeline, pane
+/// player, time travel, SQL, metrics) and its read-only HTTP API, including
+/// `/metrics` for Prometheus, on ADDR (default 127.0.0.1:8642; port 0 picks
+/// a free one). It prints `orc-log: web view on http://ADDR/` on stderr.
+/// An address other than loopback needs `--http-token`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Also write the line `ready` to this inherited file descriptor once
     /// the socket accepts connections (for scripts whose stdout is taken).
     #[arg(long, value_name = "FD")]
     ready_fd: Option<u32>,
+    /// Serve the web view and HTTP API on ADDR (`--http` alone: 127.0.0.1:8642).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = orc_log_web::DEFAULT_ADDR)]
+    http: Option<std::net::SocketAddr>,
+    /// Every HTTP request must carry this token (`Authorization: Bearer
+    /// TOKEN`, or `?token=TOKEN` once, which sets a cookie); at least 16
+    /// bytes. Required for a non-loopback --http address.
+    #[arg(long, env = "ORC_LOG_HTTP_TOKEN", hide_env_values = true, requires = "http", value_name = "TOKEN")]
+    http_token: Option<String>,
 }
 
 /// Runs `orc-log serve` until SIGINT/SIGTERM; `runner` runs clients' commands.
@@ -48,6 +62,10 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
         }
     };
     drain_spool(db_dir, &log);
+    let web = match args.http {
+        Some(addr) => Some(start_web(&log, addr, args.http_token)?),
+        None => None,
+    };
     let keeper = {
         let log = log.clone();
         std::thread::spawn(move || keep_projections(&log))
@@ -60,6 +78,14 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
     let served = orc_log_server::serve(log.clone(), opts, runner);
     log.close();
     let _ = keeper.join();
+    if let Some((stop, thread)) = web {
+        let _ = stop.send(());
+        match thread.join() {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the web view stopped with an error"),
+            Ok(Ok(())) => {}
+            Err(_) => tracing::warn!("the web view's thread panicked"),
+        }
+    }
     served.with_context(|| format!("cannot serve {}", db_dir.display()))?;
     Ok(0)
 }
@@ -83,6 +109,31 @@ fn drain_spool(db_dir: &Path, log: &SharedLog) {
             tracing::warn!(spool = %spool.path().display(), error = %e, "cannot append the spooled hook events")
         }
     }
+}
+
+/// Binds the web view's address (so a refused or busy address fails before
+/// the socket is announced) and serves it on a thread of its own until the
+/// returned sender fires.
+fn start_web(
+    log: &SharedLog,
+    addr: std::net::SocketAddr,
+    token: Option<String>,
+) -> Result<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<Result<(), orc_log_web::WebError>>)> {
+    let opts = orc_log_web::WebOptions { token };
+    let listener = orc_log_web::bind(addr, &opts)?;
+    let bound = listener.local_addr().context("the web view's address")?;
+    eprintln!("orc-log: web view on http://{bound}/");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let log = log.clone();
+    let thread = std::thread::Builder::new()
+        .name("orc-log-web".into())
+        .spawn(move || {
+            orc_log_web::serve_blocking(log, listener, &opts, async move {
+                let _ = stopped.await;
+            })
+        })
+        .context("cannot start the web view's thread")?;
+    Ok((stop, thread))
 }
 
 /// Keeps the projections' checkpoints current while the server runs: at most

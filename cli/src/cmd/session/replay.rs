@@ -1,15 +1,15 @@
 //! `orc-log session replay`: redraw a recorded pane's captures, with their
 //! original timing, in the terminal (or as plain text into a pipe).
 //!
-//! Also home of what `export` shares with it: reading one pane's captures in
-//! pages ([`capture_span`], [`for_each_capture`]) and the escape-sequence
-//! filter ([`ansi`]).
+//! Reading one pane's captures and the escape-sequence filter are in
+//! [`orc_log_projections::cast`], shared with `session export` and the web view.
 
 use crate::ctx::Io;
 use anyhow::{Context, Result, anyhow};
 use orc_log_engine::Filter;
 use orc_log_engine::SharedLog;
-use orc_log_schemas::{EventBody, Kind, Target, format_rfc3339};
+use orc_log_projections::cast::{Capture, Span, capture_filter, capture_span, for_each_capture, frame_text};
+use orc_log_schemas::{EventBody, Target, format_rfc3339};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -80,78 +80,6 @@ pub(crate) fn frame_delay(gap_ns: i64, speed: f64, idle_limit_secs: f64) -> Dura
     Duration::try_from_secs_f64(gap / speed).unwrap_or(Duration::ZERO)
 }
 
-/// One decoded capture of the pane being replayed or exported.
-pub(super) struct Capture {
-    /// Log position.
-    pub seq: u64,
-    /// Capture time, UTC ns.
-    pub ts_ns: i64,
-    /// The captured text.
-    pub content: String,
-    /// Pane width in cells, when recorded.
-    pub width: Option<u32>,
-    /// Pane height in cells, when recorded.
-    pub height: Option<u32>,
-}
-
-/// Count and time span of the selected captures (from frame headers).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Span {
-    /// Number of captures.
-    pub count: u64,
-    /// Time of the first capture (in log order), UTC ns.
-    pub first_ns: i64,
-    /// Latest capture time, UTC ns.
-    pub last_ns: i64,
-}
-
-/// The captures of `target` within [`since`, `until`], up to `head` (so
-/// events appended during the command are not half seen).
-pub(super) fn capture_filter(target: &Target, since: Option<i64>, until: Option<i64>, head: u64) -> Filter {
-    Filter {
-        from_seq: 1,
-        until_seq: Some(head),
-        kinds: vec![Kind::Capture],
-        scope: Some(target.to_string()),
-        since_ns: since,
-        until_ns: until,
-    }
-}
-
-/// Counts the captures `filter` selects, reading headers only, in pages;
-/// `None` when there are none.
-pub(super) fn capture_span(db: &SharedLog, filter: &Filter) -> Result<Option<Span>> {
-    let mut span: Option<Span> = None;
-    db.snapshot().for_each_meta(filter, |m| {
-        let ts = m.ts_ns;
-        span = Some(match span {
-            None => Span { count: 1, first_ns: ts, last_ns: ts },
-            Some(s) => Span { count: s.count + 1, first_ns: s.first_ns, last_ns: s.last_ns.max(ts) },
-        });
-        anyhow::Ok(true)
-    })?;
-    Ok(span)
-}
-
-/// Calls `each` with every capture `filter` selects, in seq order, decoding
-/// them a page at a time (the lock is not held while `each` runs). Stops
-/// early when `each` returns `false`.
-pub(super) fn for_each_capture(
-    db: &SharedLog,
-    filter: &Filter,
-    mut each: impl FnMut(Capture) -> Result<bool>,
-) -> Result<()> {
-    db.snapshot().for_each_record(filter, |r| {
-        let ts_ns = r.event.ts_ns;
-        match r.event.body {
-            EventBody::Capture { content, width, height, .. } => {
-                each(Capture { seq: r.seq, ts_ns, content, width, height })
-            }
-            _ => anyhow::Ok(true),
-        }
-    })
-}
-
 /// The error for a selection without captures.
 pub(super) fn no_captures(target: &Target, since: Option<i64>, until: Option<i64>) -> anyhow::Error {
     let range = match (since, until) {
@@ -163,28 +91,20 @@ pub(super) fn no_captures(target: &Target, since: Option<i64>, until: Option<i64
     anyhow!("no captures of {target}{range} in the log (`orc-log session list` shows the recorded panes)")
 }
 
-/// A capture's text as shown: escapes filtered (unless `raw`) and trailing
-/// newlines removed (empty rows at the bottom of the pane).
-pub(super) fn frame_text(content: &str, raw: bool) -> String {
-    let mut text = if raw { content.to_owned() } else { ansi::strip(content) };
-    let keep = text.trim_end_matches('\n').len();
-    text.truncate(keep);
-    text
-}
-
 /// Runs `orc-log session replay`.
 pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     let head = db.head().seq;
     let filter = capture_filter(&args.target, args.since, args.until, head);
-    let span = capture_span(db, &filter)
+    let snap = db.snapshot();
+    let span = capture_span(&snap, &filter)
         .with_context(|| format!("reading the captures of {}", args.target))?
         .ok_or_else(|| no_captures(&args.target, args.since, args.until))?;
     // Inside the server the output is a client's socket, never a terminal.
     let terminal = !io.served && std::io::stdout().is_terminal();
     if terminal {
-        play(&args, span.count, io, &mut |each| for_each_capture(db, &filter, each))
+        play(&args, span.count, io, &mut |each| for_each_capture(&snap, &filter, each))
     } else {
-        print_plain(db, &args, &filter, span, io)
+        print_plain(&snap, &args, &filter, span, io)
     }
 }
 
@@ -233,7 +153,13 @@ pub fn run_via_server(args: Args, client: &mut orc_log_server::Client, io: &mut 
 }
 
 /// Prints every frame at once, each after a `--- SEQ TIME TARGET i/N ---` line.
-fn print_plain(db: &SharedLog, args: &Args, filter: &Filter, span: Span, io: &mut Io) -> Result<u8> {
+fn print_plain(
+    db: &orc_log_engine::Snapshot,
+    args: &Args,
+    filter: &Filter,
+    span: Span,
+    io: &mut Io,
+) -> Result<u8> {
     let mut i = 0u64;
     for_each_capture(db, filter, |c| {
         i += 1;
@@ -379,202 +305,9 @@ fn play(args: &Args, count: u64, io: &mut Io, source: FrameSource<'_>) -> Result
     Ok(0)
 }
 
-/// Removing terminal escape sequences from captured text.
-///
-/// `tmux capture-pane -e` output holds SGR sequences (colours, bold, ...);
-/// programs can also leave others (titles, cursor moves, hyperlinks) that
-/// would take over the viewer's terminal. [`strip`] keeps SGR and the text.
-pub(crate) mod ansi {
-    const ESC: char = '\x1b';
-    const BEL: char = '\x07';
-    /// The 8-bit string terminator (C1 ST).
-    const ST: char = '\u{9c}';
-
-    type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
-
-    /// `text` without escape sequences and control characters, except SGR
-    /// sequences (`ESC [` digits, `;` and `:` `m`), newline and tab.
-    ///
-    /// Removed: other CSI sequences (`ESC [ ... final`, including private ones
-    /// such as `ESC [ ? 25 l` or `ESC [ > 4 m`), OSC (`ESC ] ... BEL` or
-    /// `ESC ] ... ESC \`), DCS, SOS, PM and APC strings (`ESC P`, `ESC X`,
-    /// `ESC ^`, `ESC _`, up to the string terminator), other escape sequences
-    /// (`ESC` intermediates final, e.g. `ESC ( B`, `ESC 7`), and every other
-    /// C0 control, DEL and C1 control. An unterminated sequence is removed
-    /// to its end; a sequence broken by an unexpected character is removed up
-    /// to that character, which is then treated as text.
-    pub(crate) fn strip(text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut it = text.chars().peekable();
-        while let Some(c) = it.next() {
-            match c {
-                ESC => escape(&mut it, &mut out),
-                '\n' | '\t' => out.push(c),
-                c if c.is_control() => {}
-                c => out.push(c),
-            }
-        }
-        out
-    }
-
-    /// After an `ESC`: consumes the rest of the sequence, keeping SGR.
-    fn escape(it: &mut Chars<'_>, out: &mut String) {
-        match it.peek().copied() {
-            Some('[') => {
-                it.next();
-                csi(it, out);
-            }
-            Some(']' | 'P' | 'X' | '^' | '_') => {
-                it.next();
-                control_string(it, out);
-            }
-            Some('\x20'..='\x2f') => {
-                while it.next_if(|c| ('\x20'..='\x2f').contains(c)).is_some() {}
-                it.next_if(|c| ('\x30'..='\x7e').contains(c));
-            }
-            Some('\x30'..='\x7e') => {
-                it.next();
-            }
-            // A lone ESC (at the end, or before a control or text) is dropped.
-            _ => {}
-        }
-    }
-
-    /// After `ESC [`: parameters, intermediates and a final byte.
-    fn csi(it: &mut Chars<'_>, out: &mut String) {
-        let mut seq = String::from("\x1b[");
-        let mut sgr = true;
-        loop {
-            match it.peek().copied() {
-                Some(c @ '\x30'..='\x3f') => {
-                    sgr &= c.is_ascii_digit() || c == ';' || c == ':';
-                    seq.push(c);
-                    it.next();
-                }
-                Some('\x20'..='\x2f') => {
-                    sgr = false;
-                    it.next();
-                }
-                Some(c @ '\x40'..='\x7e') => {
-                    it.next();
-                    if c == 'm' && sgr {
-                        seq.push('m');
-                        out.push_str(&seq);
-                    }
-                    return;
-                }
-                // Broken or unterminated: dropped; the next character is
-                // handled as usual.
-                _ => return,
-            }
-        }
-    }
-
-    /// After `ESC ]`, `ESC P`, `ESC X`, `ESC ^` or `ESC _`: everything up to
-    /// BEL, `ESC \` or C1 ST. An `ESC` followed by anything else ends the
-    /// string and starts a new sequence.
-    fn control_string(it: &mut Chars<'_>, out: &mut String) {
-        while let Some(c) = it.next() {
-            match c {
-                BEL | ST => return,
-                ESC => {
-                    if it.next_if_eq(&'\\').is_none() {
-                        escape(it, out);
-                    }
-                    return;
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::ansi::strip;
     use super::*;
-
-    #[test]
-    fn strip_keeps_text_newlines_tabs_and_unicode() {
-        assert_eq!(strip("héllo ✓\n\tworld\n"), "héllo ✓\n\tworld\n");
-        assert_eq!(strip(""), "");
-    }
-
-    #[test]
-    fn strip_keeps_sgr() {
-        for s in [
-            "\x1b[1;31mred\x1b[0m",
-            "\x1b[mplain",
-            "\x1b[38;5;196mx\x1b[39m",
-            "\x1b[38:2:1:2:3mx",
-            "a\x1b[0;1;4;7mb",
-        ] {
-            assert_eq!(strip(s), s);
-        }
-    }
-
-    #[test]
-    fn strip_drops_other_csi() {
-        assert_eq!(strip("\x1b[H\x1b[2Jtop"), "top");
-        assert_eq!(strip("a\x1b[10;20Hb\x1b[Kc"), "abc");
-        assert_eq!(strip("\x1b[?25l\x1b[?1049hx\x1b[?1049l"), "x");
-        // Private or intermediate-bearing sequences ending in `m` are not SGR.
-        assert_eq!(strip("\x1b[>4;2mx\x1b[?1m"), "x");
-        assert_eq!(strip("\x1b[1 qx"), "x");
-        assert_eq!(strip("\x1b[31mr\x1b[2Kx\x1b[0m"), "\x1b[31mrx\x1b[0m");
-    }
-
-    #[test]
-    fn strip_drops_osc_and_strings() {
-        assert_eq!(strip("\x1b]0;title\x07after"), "after");
-        assert_eq!(strip("\x1b]2;title\x1b\\after"), "after");
-        assert_eq!(strip("\x1b]8;;https://example.com\x1b\\link\x1b]8;;\x1b\\"), "link");
-        assert_eq!(strip("\x1b]0;t\u{9c}x"), "x");
-        assert_eq!(strip("\x1bPq#0;2;0;0;0\x1b\\x"), "x");
-        assert_eq!(strip("\x1b_apc\x1b\\\x1b^pm\x1b\\\x1bXsos\x1b\\x"), "x");
-        // An ESC other than `ESC \` ends the string and starts a new sequence.
-        assert_eq!(strip("\x1b]0;t\x1b[31mx"), "\x1b[31mx");
-        assert_eq!(strip("\x1b]0;t\x1b[2Jx"), "x");
-    }
-
-    #[test]
-    fn strip_drops_other_escapes() {
-        assert_eq!(strip("\x1b7a\x1b8"), "a");
-        assert_eq!(strip("\x1b(Bx\x1b)0y"), "xy");
-        assert_eq!(strip("\x1b=\x1b>\x1bcz"), "z");
-        assert_eq!(strip("\x1b#8e"), "e");
-    }
-
-    #[test]
-    fn strip_drops_controls() {
-        assert_eq!(strip("a\rb\x08c\x07d\x7fe\x00f\x0bg\x0ch"), "abcdefgh");
-        assert_eq!(strip("a\u{9b}b\u{85}c"), "abc");
-    }
-
-    #[test]
-    fn strip_handles_broken_and_unterminated_sequences() {
-        assert_eq!(strip("a\x1b"), "a");
-        assert_eq!(strip("a\x1b[12"), "a");
-        assert_eq!(strip("a\x1b]0;never ends"), "a");
-        assert_eq!(strip("a\x1b[1\nb"), "a\nb");
-        assert_eq!(strip("a\x1b[1éb"), "aéb");
-        assert_eq!(strip("a\x1b\nb"), "a\nb");
-        assert_eq!(strip("a\x1b(\nb"), "a\nb");
-    }
-
-    #[test]
-    fn strip_is_idempotent() {
-        for s in [
-            "\x1b[1;31mred\x1b[0m\x1b[2J",
-            "\x1b]0;t\x07\x1b[?25lx\r\n",
-            "a\x1b\x1b[31mb",
-            "\x1b[\x1b[31mc",
-            "plain ✓\ttext\n",
-        ] {
-            let once = strip(s);
-            assert_eq!(strip(&once), once, "{s:?}");
-        }
-    }
 
     #[test]
     fn delay_is_gap_capped_then_divided_by_speed() {
@@ -607,13 +340,6 @@ mod tests {
         for bad in ["-0.1", "nan", "inf", "x"] {
             assert!(parse_idle_limit(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn frame_text_strips_and_trims_trailing_rows() {
-        assert_eq!(frame_text("a\x1b[2J\nb\n\n\n", false), "a\nb");
-        assert_eq!(frame_text("a\x1b[2J\n\n", true), "a\x1b[2J");
-        assert_eq!(frame_text("\n\n", false), "");
     }
 
     #[test]

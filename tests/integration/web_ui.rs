@@ -1,0 +1,312 @@
+//! The web view in a real browser: headless Chromium driven over WebDriver
+//! (`chromedriver`, Debian's `chromium-driver`), against the recorded
+//! fixture served by `orc-log serve --http`.
+//!
+//! With `ORC_LOG_SCREENSHOTS=DIR` each page's screenshot is written there
+//! (`docs/web-*.png` in the repository were made so).
+
+use crate::common::{assert_success, run, stdout};
+use crate::web::{WebServer, web_db};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A chromedriver process and one browser session; both end when dropped.
+struct Browser {
+    driver: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+/// The WebDriver HTTP client (W3C WebDriver over plain HTTP: a handful of calls).
+fn wd(method: &str, url: &str, body: Option<Value>) -> Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut resp = match (method, body) {
+        ("GET", _) => agent.get(url).call(),
+        ("DELETE", _) => agent.delete(url).call(),
+        (_, Some(b)) => agent.post(url).send_json(b),
+        (_, None) => agent.post(url).send_json(json!({})),
+    }
+    .unwrap_or_else(|e| panic!("WebDriver {method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    assert!(status < 300, "WebDriver {method} {url}: {status} {v}");
+    v["value"].clone()
+}
+
+/// `chromedriver`, or `None` (test skipped) when it is missing and
+/// `ORC_LOG_SKIP_BROWSER=1` says so; a panic when it is missing otherwise.
+fn chromedriver() -> Option<PathBuf> {
+    let found = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+    if found.is_none() && std::env::var("ORC_LOG_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        eprintln!("browser test skipped (ORC_LOG_SKIP_BROWSER=1): no chromedriver");
+        return None;
+    }
+    Some(found.expect("the browser tests need chromium and chromedriver: `apt-get install chromium chromium-driver` (.ci/run installs them), or ORC_LOG_SKIP_BROWSER=1"))
+}
+
+impl Browser {
+    fn start() -> Option<Browser> {
+        let driver_path = chromedriver()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new(driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        loop {
+            let ready = ureq::get(format!("{base}/status"))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_json::<Value>().ok());
+            if ready.is_some_and(|v| v["value"]["ready"] == true) {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("/usr/bin/chromium");
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": binary,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--disable-dev-shm-usage", "--window-size=1440,1000",
+                         format!("--user-data-dir={}", profile.path().display())]
+            }
+        }}});
+        let session = wd("POST", &format!("{base}/session"), Some(caps));
+        let id = session["sessionId"].as_str().expect("a WebDriver session id").to_owned();
+        Some(Browser { driver, url: format!("{base}/session/{id}"), _profile: profile })
+    }
+
+    fn goto(&self, url: &str) {
+        wd("POST", &format!("{}/url", self.url), Some(json!({"url": url})));
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) in the page.
+    fn js(&self, script: &str, args: Value) -> Value {
+        wd("POST", &format!("{}/execute/sync", self.url), Some(json!({"script": script, "args": args})))
+    }
+
+    /// Polls `script` until it returns something truthy (not null, false,
+    /// 0, "" or []), for at most `secs` seconds; returns it.
+    #[track_caller]
+    fn wait(&self, what: &str, secs: u64, script: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let v = self.js(script, json!([]));
+            let truthy = match &v {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                Value::String(s) => !s.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(_) => true,
+            };
+            if truthy {
+                return v;
+            }
+            assert!(start.elapsed() < Duration::from_secs(secs), "{what}: not within {secs} s (last: {v})");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Saves a screenshot as `DIR/NAME.png` when `ORC_LOG_SCREENSHOTS=DIR`.
+    fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("ORC_LOG_SCREENSHOTS") else { return };
+        let png = wd("GET", &format!("{}/screenshot", self.url), None);
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(PathBuf::from(dir).join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let _ = agent.delete(&self.url).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[test]
+fn the_web_view_in_a_real_browser() {
+    let Some(browser) = Browser::start() else { return };
+    let (_dir, db) = web_db();
+    let web = WebServer::start(&db, &[]);
+
+    // Team: every agent, the crashed pane marked crashed, the hostile capture as text.
+    browser.goto(&web.url("/#team"));
+    let cards = browser.wait(
+        "four cards",
+        20,
+        "const c = [...document.querySelectorAll('.card')]; return c.length === 4 && c.map(x => [x.dataset.target, x.dataset.status, x.querySelector('.agent').textContent, x.querySelector('.badge').textContent]);",
+    );
+    let cards: Vec<Vec<String>> = serde_json::from_value(cards).unwrap();
+    let state: Value = serde_json::from_str(&stdout(&run(&db, &["state", "--format", "json"]))).unwrap();
+    for s in state["sessions"].as_array().unwrap() {
+        for p in s["panes"].as_array().unwrap() {
+            let card =
+                cards.iter().find(|c| c[0] == p["target"]).unwrap_or_else(|| panic!("no card for {p}"));
+            assert_eq!(card[1], p["status"].as_str().unwrap(), "{card:?}");
+            assert_eq!(card[1], card[3], "the status is shown as a word");
+            let name = p["agent"].as_str().or(p["name"].as_str()).unwrap();
+            assert_eq!(card[2], name, "each agent by name");
+        }
+    }
+    let eng = cards.iter().find(|c| c[0] == "proj:1.0").unwrap();
+    assert_eq!((eng[1].as_str(), eng[2].as_str()), ("crashed", "proj-eng"));
+    let hostile = browser.js(
+        "const pre = document.querySelector('.card[data-target=\"proj:2.0\"] pre'); return [pre.textContent, document.querySelectorAll('#team-grid script, #team-grid img, #team-grid b').length, document.title];",
+        json!([]),
+    );
+    assert!(
+        hostile[0]
+            .as_str()
+            .unwrap()
+            .starts_with("<script>alert(1)</script><img src=x onerror=alert(2)>\nred &amp; <b>bold</b>"),
+        "{hostile}"
+    );
+    assert_eq!(hostile[1], 0, "no element made from captured text");
+    assert_eq!(hostile[2], "orc-log", "OSC 0 did not retitle anything");
+    browser.screenshot("web-team");
+
+    // Live: an event committed after the page loaded shows without reload.
+    browser.js("window.__loaded = true;", json!([]));
+    let sent = Instant::now();
+    assert_success(
+        run(&db, &["emit", "message", "--from", "proj-pm", "--to", "proj:1.0", "--text", "live-update-7f3a"]),
+        "emit",
+    );
+    browser.wait("the new message on the card", 10, "return [...document.querySelectorAll('.card[data-target=\"proj:1.0\"] .msg')].some(m => m.textContent.includes('live-update-7f3a'));");
+    let latency = sent.elapsed();
+    assert_eq!(browser.js("return window.__loaded === true;", json!([])), true, "no reload");
+    eprintln!("web_ui: a committed message reached the team page in {latency:?}");
+    assert!(latency < Duration::from_secs(3), "live update took {latency:?}");
+
+    // Timeline: crashes stand out; a new event appears at the top; JSON opens.
+    browser.goto(&web.url("/#timeline"));
+    browser.wait("the timeline", 20, "return document.querySelectorAll('#tl-list li').length > 100;");
+    let crash_rows =
+        browser.js("return document.querySelectorAll('#tl-list li.kind-crash').length;", json!([]));
+    assert_eq!(crash_rows, 2);
+    browser.wait("the event stream", 10, "return true;");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_success(run(&db, &["emit", "marker", "--label", "timeline-live-marker"]), "emit marker");
+    browser.wait("the new marker on top", 10, "const li = document.querySelector('#tl-list li'); return li && li.classList.contains('kind-marker') && li.textContent.includes('timeline-live-marker');");
+    browser.js("document.querySelector('#tl-list li.kind-crash').click();", json!([]));
+    let detail = browser.wait(
+        "the crash's JSON",
+        10,
+        "const t = document.getElementById('tl-detail').textContent; return t.startsWith('{') && t;",
+    );
+    let detail: Value = serde_json::from_str(detail.as_str().unwrap()).unwrap();
+    assert_eq!(detail["kind"], "crash");
+    browser.screenshot("web-timeline");
+    // The search box.
+    browser.js("document.getElementById('tl-search').value = 'missing_agent_module'; document.querySelector('#tl-form button').click();", json!([]));
+    browser.wait(
+        "search hits",
+        10,
+        "return document.getElementById('tl-status').textContent.includes('hits for');",
+    );
+
+    // Pane player: plays, and jumps to just before the crash.
+    browser.goto(&web.url("/#player/proj%3A1.0"));
+    browser.wait("the cast", 20, "return document.querySelectorAll('#pl-ticks .tick.crash').length === 2 && !document.getElementById('pl-crash').disabled;");
+    browser.js(
+        "document.getElementById('pl-speed').value = '4'; document.getElementById('pl-play').click();",
+        json!([]),
+    );
+    browser.wait(
+        "playing frames",
+        10,
+        "return Number(document.getElementById('pl-screen').dataset.frame) > 3;",
+    );
+    browser.js("document.getElementById('pl-crash').click();", json!([]));
+    let screen = browser.wait(
+        "the frame before the crash",
+        10,
+        "const s = document.getElementById('pl-screen'); return document.getElementById('pl-play').textContent === 'Play' && s.textContent;",
+    );
+    assert!(
+        screen.as_str().unwrap().contains("ModuleNotFoundError: No module named 'missing_agent_module'"),
+        "{screen}"
+    );
+    let pos: f64 = browser
+        .js("return Number(document.getElementById('pl-screen').dataset.pos);", json!([]))
+        .as_f64()
+        .unwrap();
+    assert!((9.0..10.0).contains(&pos), "the first crash is 9.75 s into the cast: at {pos}");
+    browser.screenshot("web-player");
+
+    // SQL: the rows of `orc-log query`.
+    browser.goto(&web.url("/#sql"));
+    let sql = "SELECT kind, count(*) AS n FROM events GROUP BY kind ORDER BY kind";
+    browser.js("document.getElementById('sql-text').value = arguments[0]; document.getElementById('sql-run').click();", json!([sql]));
+    let rows = browser.wait("the result table", 20, "const r = [...document.querySelectorAll('#sql-table tr')]; return r.length > 1 && r.map(tr => [...tr.children].map(c => c.textContent).join(','));");
+    let csv = stdout(&assert_success(run(&db, &["query", sql, "--format", "csv"]), "query"));
+    let want: Vec<&str> = csv.lines().collect();
+    let got: Vec<String> = serde_json::from_value(rows).unwrap();
+    assert_eq!(got, want, "the page's table is `orc-log query`'s rows");
+    browser.js("document.getElementById('sql-text').value = 'SELECT nope FROM'; document.getElementById('sql-run').click();", json!([]));
+    let err = browser.wait(
+        "the SQL error",
+        10,
+        "const e = document.getElementById('sql-error'); return !e.hidden && e.textContent;",
+    );
+    assert!(err.as_str().unwrap().contains("query failed"), "{err}");
+    browser.js("document.getElementById('sql-text').value = arguments[0]; document.getElementById('sql-run').click();", json!([sql]));
+    browser.wait("the table again", 20, "return document.querySelectorAll('#sql-table tr').length > 1 && document.getElementById('sql-error').hidden;");
+    browser.screenshot("web-sql");
+
+    // Time travel: the grid as of an earlier time is `state --at`'s.
+    let at = "2026-11-20T23:04:05Z";
+    browser.goto(&web.url(&format!("/?at={at}#team")));
+    let cards = browser.wait(
+        "the earlier grid",
+        20,
+        "const c = [...document.querySelectorAll('.card')]; return document.getElementById('team-summary').textContent.includes('as of 2026-11-20T23:04:05') && c.map(x => [x.dataset.target, x.dataset.status, x.querySelector('.meta').textContent]);",
+    );
+    let cards: Vec<Vec<String>> = serde_json::from_value(cards).unwrap();
+    let earlier: Value =
+        serde_json::from_str(&stdout(&run(&db, &["state", "--at", at, "--format", "json"]))).unwrap();
+    let panes: Vec<&Value> =
+        earlier["sessions"].as_array().unwrap().iter().flat_map(|s| s["panes"].as_array().unwrap()).collect();
+    assert_eq!(cards.len(), panes.len());
+    for p in panes {
+        let card = cards.iter().find(|c| c[0] == p["target"]).unwrap();
+        assert_eq!(card[1], p["status"].as_str().unwrap());
+        assert!(
+            card[2].starts_with(&format!("{} captures · {} crashes", p["captures"], p["crashes"])),
+            "{card:?} vs {p}"
+        );
+    }
+    let eng = cards.iter().find(|c| c[0] == "proj:1.0").unwrap();
+    assert_ne!(eng[1], "crashed", "before the crash");
+    browser.screenshot("web-time-travel");
+
+    // Metrics: the three charts draw.
+    browser.goto(&web.url("/#metrics"));
+    browser.wait("the charts", 20, "return ['m-events', 'm-crashes', 'm-latency'].every(id => document.querySelector('#' + id + ' svg rect'));");
+    browser.screenshot("web-metrics");
+}
