@@ -59,6 +59,8 @@ pub enum Command {
     Query(cmd::query::Args),
     Export(cmd::export::Args),
     Demo(cmd::demo::Args),
+    Import(cmd::import::Args),
+    HookInstall(cmd::hook_install::InstallArgs),
 }
 
 /// Parses the process's arguments (exits with clap's message on bad ones).
@@ -75,6 +77,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => cmd::serve::run(&db_dir, a, std::sync::Arc::new(CommandRunner))?,
         Command::Restore(a) => cmd::restore::run(a)?,
         Command::Demo(a) => cmd::demo::run(&db_dir, a)?,
+        Command::Import(a) => cmd::import::run(&db_dir, a)?,
+        Command::HookInstall(a) => {
+            cmd::hook_install::run(a)?;
+            0
+        }
         Command::Session(a) if a.is_record() => cmd::session::run_record(&db_dir, a)?,
         Command::Backup(a) if !a.needs_db() => {
             let stdout = std::io::stdout();
@@ -141,7 +148,9 @@ pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result
         | Command::Emit(_)
         | Command::Serve(_)
         | Command::Restore(_)
-        | Command::Demo(_) => {
+        | Command::Demo(_)
+        | Command::Import(_)
+        | Command::HookInstall(_) => {
             anyhow::bail!("internal: this command does not run against a shared database")
         }
     }
@@ -184,7 +193,9 @@ impl Runner for CommandRunner {
             | Command::Emit(_)
             | Command::Serve(_)
             | Command::Restore(_)
-            | Command::Demo(_) => {
+            | Command::Demo(_)
+            | Command::Import(_)
+            | Command::HookInstall(_) => {
                 let _ = writeln!(err, "orc-log: this command cannot run inside the server");
                 2
             }

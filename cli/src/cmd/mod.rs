@@ -4,6 +4,8 @@ pub mod backup;
 pub mod demo;
 pub mod emit;
 pub mod export;
+pub mod hook_install;
+pub mod import;
 pub mod ingest;
 pub mod metrics;
 pub mod point;
