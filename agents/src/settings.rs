@@ -173,8 +173,8 @@ mod tests {
                 let groups = v["hooks"][event].as_array().unwrap();
                 assert_eq!(groups.len(), 1, "{event}");
                 assert_eq!(groups[0]["hooks"], json!([{"type": "command", "command": CMD}]));
-                let matcher = groups[0].get("matcher");
-                assert_eq!(matcher, TOOL_EVENTS.contains(&event).then(|| &Value::String("*".into())), "{event}");
+                let matcher = groups[0].get("matcher").cloned();
+                assert_eq!(matcher, TOOL_EVENTS.contains(&event).then(|| Value::from("*")), "{event}");
             }
         }
     }
