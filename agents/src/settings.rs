@@ -70,10 +70,7 @@ fn is_ours(existing: &str, command: &str) -> bool {
     name == "orc-log" && words.next() == Some("hook") && words.next().is_none()
 }
 
-fn expect_object<'a>(
-    v: &'a mut Value,
-    field: &str,
-) -> Result<&'a mut Map<String, Value>, SettingsError> {
+fn expect_object<'a>(v: &'a mut Value, field: &str) -> Result<&'a mut Map<String, Value>, SettingsError> {
     v.as_object_mut().ok_or_else(|| SettingsError::Shape { field: field.to_owned(), expected: "an object" })
 }
 
@@ -90,7 +87,9 @@ fn expect_object<'a>(
 pub fn install(existing: Option<&str>, command: &str) -> Result<Installed, SettingsError> {
     let old = existing.filter(|t| !t.trim().is_empty());
     let mut root = match old {
-        Some(text) => serde_json::from_str::<Value>(text).map_err(|e| SettingsError::NotJson(e.to_string()))?,
+        Some(text) => {
+            serde_json::from_str::<Value>(text).map_err(|e| SettingsError::NotJson(e.to_string()))?
+        }
         None => Value::Object(Map::new()),
     };
     let root_map = expect_object(&mut root, "(top level)")?;
@@ -101,9 +100,10 @@ pub fn install(existing: Option<&str>, command: &str) -> Result<Installed, Setti
     for event in HOOK_EVENTS {
         let field = format!("hooks.{event}");
         let groups = hooks.entry(event).or_insert_with(|| Value::Array(Vec::new()));
-        let groups = groups
-            .as_array_mut()
-            .ok_or_else(|| SettingsError::Shape { field: field.clone(), expected: "an array of matcher groups" })?;
+        let groups = groups.as_array_mut().ok_or_else(|| SettingsError::Shape {
+            field: field.clone(),
+            expected: "an array of matcher groups",
+        })?;
         let mut found = false;
         for (gi, group) in groups.iter_mut().enumerate() {
             let gfield = format!("{field}[{gi}]");

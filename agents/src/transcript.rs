@@ -157,7 +157,11 @@ impl Parser<'_> {
                 parse_rfc3339(t).map_err(|e| self.bad(line, Some("timestamp"), e.to_string()))?
             }
             Some(other) => {
-                return Err(self.bad(line, Some("timestamp"), format!("expected an RFC 3339 string, got {other}")));
+                return Err(self.bad(
+                    line,
+                    Some("timestamp"),
+                    format!("expected an RFC 3339 string, got {other}"),
+                ));
             }
             // Entries without time (e.g. "summary") start no session.
             None if !makes_events => return Ok(()),
@@ -184,7 +188,9 @@ impl Parser<'_> {
         let blocks = content.as_array().map(Vec::as_slice).unwrap_or_default();
         if kind == "assistant" {
             for b in blocks.iter().filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use")) {
-                let Some(id) = b.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) else { continue };
+                let Some(id) = b.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+                    continue;
+                };
                 let tool = b.get("name").and_then(Value::as_str).unwrap_or("unknown").to_owned();
                 self.tool_names.insert(id.to_owned(), tool.clone());
                 self.push(Event {
@@ -232,7 +238,8 @@ impl Parser<'_> {
             let Some(id) = b.get("tool_use_id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
                 continue;
             };
-            let phase = if b.get("is_error").and_then(Value::as_bool) == Some(true) { "failure" } else { "post" };
+            let phase =
+                if b.get("is_error").and_then(Value::as_bool) == Some(true) { "failure" } else { "post" };
             let response = b.get("content").map(|c| match text_of(c) {
                 Some(text) => bounded(&text, MAX_SUMMARY_BYTES),
                 None => summary(c, MAX_SUMMARY_BYTES),
@@ -349,7 +356,8 @@ mod tests {
             uses += if v["type"] == "assistant" { of("tool_use") } else { 0 };
             if v["type"] == "user" {
                 results += of("tool_result");
-                errors += blocks.iter().filter(|b| b["type"] == "tool_result" && b["is_error"] == true).count();
+                errors +=
+                    blocks.iter().filter(|b| b["type"] == "tool_result" && b["is_error"] == true).count();
                 if of("tool_result") == 0 && of("text") > 0 {
                     prompts += 1;
                 }
@@ -359,7 +367,10 @@ mod tests {
     }
 
     fn tool_calls<'a>(events: &'a [Event], want: &str) -> Vec<&'a Event> {
-        events.iter().filter(|e| matches!(&e.body, EventBody::ToolCall { phase, .. } if phase == want)).collect()
+        events
+            .iter()
+            .filter(|e| matches!(&e.body, EventBody::ToolCall { phase, .. } if phase == want))
+            .collect()
     }
 
     #[test]
@@ -385,7 +396,8 @@ mod tests {
             assert_eq!(ev.body.target(), Some(&target));
         }
         // The results carry the tool's name from its tool_use, and pair with it by id.
-        let EventBody::ToolCall { tool, tool_use_id, response, .. } = &tool_calls(&imp.events, "post")[1].body
+        let EventBody::ToolCall { tool, tool_use_id, response, .. } =
+            &tool_calls(&imp.events, "post")[1].body
         else {
             panic!()
         };

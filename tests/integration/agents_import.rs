@@ -100,8 +100,11 @@ fn hook_install_writes_once_keeps_other_settings_and_dry_run_writes_nothing() {
     assert!(!settings.exists(), "--dry-run wrote the file");
     // Install into a file with other settings; the default command is this binary.
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
-    std::fs::write(&settings, r#"{"model": "opus", "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]}}"#)
-        .unwrap();
+    std::fs::write(
+        &settings,
+        r#"{"model": "opus", "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]}}"#,
+    )
+    .unwrap();
     assert_success(run(&db, &["hook-install", "--settings", s]), "install");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
     assert_eq!(v["model"], "opus");
