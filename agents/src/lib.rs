@@ -4,9 +4,14 @@
 //!   command's stdin) -> one event of the agent kinds (`agent_session`,
 //!   `prompt`, `tool_call`, `notification`, `agent_stop`, `agent_hook`).
 //! - [`text`]: bounded, redacted text for what those events keep.
+//! - [`transcript`]: a session transcript (JSONL) -> prompts, tool calls and
+//!   session starts, with the hooks' ids.
+//! - [`settings`]: the `orc-log hook` entries of a Claude Code settings file.
 //!
 //! Nothing here does I/O beyond the buffers it is handed; the `orc-log hook`
 //! command reads stdin, resolves the pane and appends.
 
 pub mod hook;
+pub mod settings;
 pub mod text;
+pub mod transcript;

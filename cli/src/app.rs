@@ -61,6 +61,7 @@ pub enum Command {
     Export(cmd::export::Args),
     Demo(cmd::demo::Args),
     Hook(cmd::hook::Args),
+    Import(cmd::import::Args),
 }
 
 /// Parses the process's arguments (exits with clap's message on bad ones).
@@ -72,17 +73,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     db::set_lock_timeout(cli.lock_timeout);
     // A hook never fails: it resolves the database and reports problems itself.
     let command = match cli.command {
-        Command::Hook(a) => return Ok(ExitCode::from(cmd::hook::run(cli.db, a))),
+        Command::Hook(a) => return Ok(ExitCode::from(cmd::hook::run(cli.db, a)?)),
         other => other,
     };
     let db_dir = db::resolve(cli.db)?;
     let code = match command {
-        Command::Hook(a) => cmd::hook::run(Some(db_dir), a),
+        Command::Hook(a) => cmd::hook::run(Some(db_dir), a)?,
         Command::Ingest(a) => cmd::ingest::run(&db_dir, a)?,
         Command::Emit(a) => cmd::emit::run(&db_dir, a)?,
         Command::Serve(a) => cmd::serve::run(&db_dir, a, std::sync::Arc::new(CommandRunner))?,
         Command::Restore(a) => cmd::restore::run(a)?,
         Command::Demo(a) => cmd::demo::run(&db_dir, a)?,
+        Command::Import(a) => cmd::import::run(&db_dir, a)?,
         Command::Session(a) if a.is_record() => cmd::session::run_record(&db_dir, a)?,
         Command::Backup(a) if !a.needs_db() => {
             let stdout = std::io::stdout();
@@ -151,7 +153,8 @@ pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result
         | Command::Serve(_)
         | Command::Restore(_)
         | Command::Hook(_)
-        | Command::Demo(_) => {
+        | Command::Demo(_)
+        | Command::Import(_) => {
             anyhow::bail!("internal: this command does not run against a shared database")
         }
     }
@@ -195,7 +198,8 @@ impl Runner for CommandRunner {
             | Command::Serve(_)
             | Command::Restore(_)
             | Command::Hook(_)
-            | Command::Demo(_) => {
+            | Command::Demo(_)
+            | Command::Import(_) => {
                 let _ = writeln!(err, "orc-log: this command cannot run inside the server");
                 2
             }

@@ -30,8 +30,13 @@ const MAX_PAYLOAD_BYTES: u64 = 64 * 1024 * 1024;
 /// event goes to the spool file (`$ORC_LOG_SPOOL`, default
 /// `DIR.hook-spool.ndjson` beside the database directory) and is appended
 /// by the next `orc-log hook` or `orc-log serve`.
+///
+/// `orc-log hook install` adds it to a Claude Code settings file.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
     /// The pane the agent runs in, when `$TMUX_PANE` is not set.
     #[arg(long, value_name = "TARGET")]
     target: Option<Target>,
@@ -41,9 +46,25 @@ pub struct Args {
     timeout: Duration,
 }
 
-/// Runs the hook. Problems are reported on stderr (which Claude Code shows
-/// only in its debug output) and never change the exit status.
-pub fn run(db_flag: Option<PathBuf>, args: Args) -> u8 {
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    Install(super::hook_install::InstallArgs),
+}
+
+/// Runs `orc-log hook install`, or the hook itself.
+///
+/// # Errors
+/// Only `install`'s: the hook reports its problems on stderr (which Claude
+/// Code shows only in its debug output) and always returns 0.
+pub fn run(db_flag: Option<PathBuf>, args: Args) -> anyhow::Result<u8> {
+    match args.action {
+        Some(Action::Install(install)) => super::hook_install::run(install).map(|()| 0),
+        None => Ok(record(db_flag, args)),
+    }
+}
+
+/// The hook: records stdin's payload, always returning 0.
+fn record(db_flag: Option<PathBuf>, args: Args) -> u8 {
     let ts_ns = now_ns();
     let mut payload = Vec::new();
     if let Err(e) = std::io::stdin().take(MAX_PAYLOAD_BYTES).read_to_end(&mut payload) {

@@ -5,6 +5,8 @@ pub mod demo;
 pub mod emit;
 pub mod export;
 pub mod hook;
+pub mod hook_install;
+pub mod import;
 pub mod ingest;
 pub mod metrics;
 pub mod point;

@@ -1,0 +1,113 @@
+//! `orc-log hook install`: add `orc-log hook` to a Claude Code settings file.
+
+use anyhow::{Context, Result, bail};
+use orc_log_agents::settings;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Add `orc-log hook` to a Claude Code settings file for every hook event
+/// (SessionStart, UserPromptSubmit, PreToolUse, PostToolUse,
+/// PostToolUseFailure, Notification, Stop, SubagentStop, PreCompact,
+/// SessionEnd), so Claude Code reports its sessions, prompts and tool calls
+/// to orc-log.
+///
+/// Every other setting and hook is kept. Installing again changes nothing;
+/// an entry `.../orc-log hook` from another path is updated to this one. The
+/// file (and its directory) is created when missing and replaced atomically;
+/// a file that is not JSON is refused, never overwritten.
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// Settings file to edit [default: ~/.claude/settings.json, or
+    /// ./.claude/settings.json with --project].
+    #[arg(long, value_name = "PATH", conflicts_with = "project")]
+    settings: Option<PathBuf>,
+    /// Edit this project's settings (./.claude/settings.json) instead of the user's.
+    #[arg(long)]
+    project: bool,
+    /// Print the change as a unified diff; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The hook command to write [default: this binary's absolute path, then `hook`].
+    #[arg(long, value_name = "CMD")]
+    command: Option<String>,
+}
+
+fn settings_path(args: &InstallArgs) -> Result<PathBuf> {
+    if let Some(p) = &args.settings {
+        return Ok(p.clone());
+    }
+    if args.project {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        return Ok(cwd.join(".claude").join("settings.json"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("HOME is not set; give the settings file with --settings PATH")?;
+    Ok(PathBuf::from(home).join(".claude").join("settings.json"))
+}
+
+/// `exe hook`, the path quoted for a POSIX shell when it needs quoting
+/// (Claude Code runs hook commands through a shell).
+fn default_command() -> Result<String> {
+    let exe = std::env::current_exe().context("cannot find the path of the running orc-log")?;
+    let exe = exe.to_str().context("the path of the running orc-log is not UTF-8; give --command")?;
+    let plain = exe.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+@%=:,".contains(c));
+    Ok(if plain { format!("{exe} hook") } else { format!("'{}' hook", exe.replace('\'', r"'\''")) })
+}
+
+/// Writes `text` to `path` atomically: a temporary file beside it, fsync,
+/// rename, fsync of the directory.
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let (staged, mut file) = crate::cmd::Staged::file(path)?;
+    file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", staged.path.display()))?;
+    drop(file);
+    staged.commit(path)
+}
+
+/// Runs `orc-log hook install`.
+///
+/// # Errors
+/// A settings file that cannot be read, is not JSON or not of Claude Code's
+/// shape (named with the field), or cannot be written.
+pub fn run(args: InstallArgs) -> Result<()> {
+    let path = settings_path(&args)?;
+    let command = match &args.command {
+        Some(c) if c.trim().is_empty() => bail!("--command is empty"),
+        Some(c) => c.clone(),
+        None => default_command()?,
+    };
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let done = settings::install(existing.as_deref(), &command)
+        .with_context(|| format!("{}: cannot add the hooks", path.display()))?;
+    let shown = path.display();
+    if !done.changed() {
+        eprintln!("orc-log: {shown} already runs `{command}` for every hook event; nothing to do");
+        return Ok(());
+    }
+    if args.dry_run {
+        let old = existing.unwrap_or_default();
+        let diff = similar::TextDiff::from_lines(&old, &done.text);
+        let mut out = std::io::stdout().lock();
+        write!(out, "{}", diff.unified_diff().header(&format!("{shown}"), &format!("{shown} (new)")))?;
+        out.flush()?;
+        eprintln!("orc-log: dry run; {shown} not written");
+        return Ok(());
+    }
+    write_atomic(&path, &done.text)?;
+    let mut what = Vec::new();
+    if !done.added.is_empty() {
+        what.push(format!("added `{command}` to {}", done.added.join(", ")));
+    }
+    if !done.updated.is_empty() {
+        what.push(format!("updated the command in {}", done.updated.join(", ")));
+    }
+    eprintln!("orc-log: {shown}: {}", what.join("; "));
+    Ok(())
+}

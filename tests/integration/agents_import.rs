@@ -1,0 +1,126 @@
+//! `orc-log import claude-transcript` and `orc-log hook install` against the
+//! real binary.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn transcript(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/claude-transcripts")).join(name)
+}
+
+/// tool_use blocks, tool_result blocks and user text prompts in a fixture,
+/// counted from its JSON without orc-log.
+fn fixture_counts(name: &str) -> (u64, u64, u64) {
+    let text = std::fs::read_to_string(transcript(name)).unwrap();
+    let (mut uses, mut results, mut prompts) = (0, 0, 0);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let Some(blocks) = v.pointer("/message/content").and_then(Value::as_array) else { continue };
+        let of = |t: &str| blocks.iter().filter(|b| b["type"] == t).count() as u64;
+        match v["type"].as_str() {
+            Some("assistant") => uses += of("tool_use"),
+            Some("user") if of("tool_result") > 0 => results += of("tool_result"),
+            Some("user") if of("text") > 0 => prompts += 1,
+            _ => {}
+        }
+    }
+    (uses, results, prompts)
+}
+
+fn count(db: &std::path::Path, sql: &str) -> u64 {
+    let out = assert_success(run(db, &["query", sql, "--format", "ndjson"]), sql);
+    let rows = parse_ndjson(&stdout(&out));
+    rows[0].as_object().unwrap().values().next().unwrap().as_u64().unwrap()
+}
+
+#[test]
+fn importing_a_transcript_twice_appends_it_once() {
+    let (_tmp, db) = temp_db();
+    let name = "representative_messages.jsonl";
+    let file = transcript(name);
+    let file = file.to_str().unwrap();
+    let (uses, results, prompts) = fixture_counts(name);
+    assert!(uses > 0 && results > 0 && prompts > 0);
+    let total = uses + results + prompts + 1; // + the session start
+    let first = assert_success(
+        run(&db, &["import", "claude-transcript", file, "--target", "team:1.0"]),
+        "first import",
+    );
+    assert!(
+        stderr(&first).contains(&format!("{total} events read from 1 file(s), {total} appended, 0 already")),
+        "{}",
+        describe(&first)
+    );
+    let second = assert_success(run(&db, &["import", "claude-transcript", file]), "second import");
+    assert!(
+        stderr(&second).contains(&format!("{total} events read from 1 file(s), 0 appended, {total} already")),
+        "{}",
+        describe(&second)
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM tool_calls"), uses + results);
+    assert_eq!(count(&db, "SELECT count(*) FROM tool_calls WHERE phase = 'pre'"), uses);
+    assert_eq!(count(&db, "SELECT count(*) FROM prompts"), prompts);
+    let events = tail_json(&db);
+    assert_eq!(events.len() as u64, total);
+    let start = of_kind(&events, "agent_session");
+    assert_eq!(start.len(), 1);
+    assert_eq!(start[0]["target"], "team:1.0");
+    assert_eq!(start[0]["transcript_path"], file);
+}
+
+#[test]
+fn a_bad_line_fails_naming_file_and_line_and_appends_nothing_unless_skipped() {
+    let (_tmp, db) = temp_db();
+    let file = transcript("edge_cases.jsonl");
+    let file = file.to_str().unwrap();
+    let out = run(&db, &["import", "claude-transcript", file]);
+    assert_exit(&out, 1, "bad line");
+    let err = stderr(&out);
+    assert!(err.contains("edge_cases.jsonl:13:") && err.contains("--skip-bad-lines"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let out = assert_success(run(&db, &["import", "claude-transcript", "--skip-bad-lines", file]), "skip");
+    assert!(stderr(&out).contains("3 bad lines skipped"), "{}", describe(&out));
+    assert_eq!(count(&db, "SELECT count(*) FROM tool_calls WHERE phase = 'failure'"), 1);
+    let missing = run(&db, &["import", "claude-transcript", "/nonexistent/x.jsonl"]);
+    assert_exit(&missing, 1, "missing file");
+    assert!(stderr(&missing).contains("/nonexistent/x.jsonl"), "{}", describe(&missing));
+}
+
+#[test]
+fn hook_install_writes_once_keeps_other_settings_and_dry_run_writes_nothing() {
+    let (tmp, db) = temp_db();
+    let settings = tmp.path().join("home/.claude/settings.json");
+    let s = settings.to_str().unwrap();
+    // Dry run on a missing file: a diff, no file.
+    let out = assert_success(run(&db, &["hook", "install", "--settings", s, "--dry-run"]), "dry run");
+    let added = |needle: &str| stdout(&out).lines().any(|l| l.starts_with('+') && l.contains(needle));
+    assert!(added(r#""matcher": "*""#), "{}", describe(&out));
+    assert!(stdout(&out).contains(" hook\""), "{}", describe(&out));
+    assert!(!settings.exists(), "--dry-run wrote the file");
+    // Install into a file with other settings; the default command is this binary.
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(
+        &settings,
+        r#"{"model": "opus", "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]}}"#,
+    )
+    .unwrap();
+    assert_success(run(&db, &["hook", "install", "--settings", s]), "install");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(v["model"], "opus");
+    let ours = format!("{} hook", bin_path().display());
+    assert_eq!(v["hooks"]["Stop"][0]["hooks"][0]["command"], "say done");
+    assert_eq!(v["hooks"]["Stop"][1]["hooks"][0]["command"], ours.as_str());
+    assert_eq!(v["hooks"]["PreToolUse"][0]["matcher"], "*");
+    assert_eq!(v["hooks"].as_object().unwrap().len(), 10);
+    let before = std::fs::read(&settings).unwrap();
+    let again = assert_success(run(&db, &["hook", "install", "--settings", s]), "second install");
+    assert!(stderr(&again).contains("nothing to do"), "{}", describe(&again));
+    assert_eq!(std::fs::read(&settings).unwrap(), before);
+    // Not JSON: refused, untouched.
+    std::fs::write(&settings, "model = opus\n").unwrap();
+    let bad = run(&db, &["hook", "install", "--settings", s]);
+    assert_exit(&bad, 1, "not JSON");
+    assert!(stderr(&bad).contains("not JSON") && stderr(&bad).contains(s), "{}", describe(&bad));
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), "model = opus\n");
+}
