@@ -59,6 +59,7 @@ pub enum Command {
     Query(cmd::query::Args),
     Export(cmd::export::Args),
     Demo(cmd::demo::Args),
+    Alerts(cmd::alerts::Args),
 }
 
 /// Parses the process's arguments (exits with clap's message on bad ones).
@@ -76,6 +77,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(a) => cmd::restore::run(a)?,
         Command::Demo(a) => cmd::demo::run(&db_dir, a)?,
         Command::Session(a) if a.is_record() => cmd::session::run_record(&db_dir, a)?,
+        Command::Alerts(a) if a.is_check() => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut err = std::io::stderr();
+            let cwd = std::env::current_dir()?;
+            let mut io = Io { out: &mut out, err: &mut err, cwd, served: false };
+            let code = cmd::alerts::run_check(&db_dir, a, &mut io)?;
+            out.flush()?;
+            code
+        }
         Command::Backup(a) if !a.needs_db() => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -137,6 +148,7 @@ pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result
         Command::Session(a) => cmd::session::run_read(db, a, io),
         Command::Query(a) => cmd::query::run(db, a, io),
         Command::Export(a) => cmd::export::run(db, a, io),
+        Command::Alerts(a) => cmd::alerts::run(db, a, io),
         Command::Ingest(_)
         | Command::Emit(_)
         | Command::Serve(_)
