@@ -6,6 +6,7 @@
 // Tests report failures by panicking; unwrap/expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod backup;
 mod bad_input;
 mod common;
