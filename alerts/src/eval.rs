@@ -531,4 +531,49 @@ mod tests {
         assert_eq!(render("{rule} {target}: {reason} [{incident}]", "r", "i", &v), "r a:0.0: boom [i]");
         assert_eq!(render("no braces", "r", "i", &v), "no braces");
     }
+
+    /// The cost of evaluating rules after each event: 160 panes (32
+    /// sessions x 5), one rule of each condition, 2,000 events (captures,
+    /// tool failures, a crash now and then), fold + evaluate per event.
+    /// Run: `cargo nextest run -p orc-log-alerts --run-ignored only evaluation_cost`
+    /// (prints microseconds per event and the share of a core at 50 ev/s).
+    #[test]
+    #[ignore = "a measurement, not a check; see BENCHMARKS.md"]
+    fn evaluation_cost_per_event_with_160_panes() {
+        let r = rules(
+            "[[rule]]\nname = \"c\"\nwhen = \"crash\"\n[rule.action]\ncommand = \"true\"\n\
+             [[rule]]\nname = \"i\"\nwhen = \"idle\"\nfor = \"10m\"\n[rule.action]\ncommand = \"true\"\n\
+             [[rule]]\nname = \"o\"\nwhen = \"overdue\"\nby = \"5m\"\n[rule.action]\ncommand = \"true\"\n\
+             [[rule]]\nname = \"t\"\nwhen = \"tool_failures\"\ncount = 3\nwithin = \"10m\"\n[rule.action]\ncommand = \"true\"\n\
+             [[rule]]\nname = \"n\"\nwhen = \"no_capture\"\nfor = \"5m\"\n[rule.action]\ncommand = \"true\"\n",
+        );
+        let panes: Vec<String> = (0..32).flat_map(|s| (0..5).map(move |p| format!("s{s}:{p}.0"))).collect();
+        let mut events = Vec::new();
+        for (i, p) in panes.iter().enumerate() {
+            events.push((T0 + i as i64, capture(p, "start")));
+            events.push((T0 + i as i64, EventBody::Schedule { target: tgt(p), note: "n".into(), due_ns: T0 + 3600 * S }));
+        }
+        let mut t = tracker(events);
+        let n = 2_000u64;
+        let start = std::time::Instant::now();
+        let mut fired = 0;
+        for i in 0..n {
+            let p = &panes[(i as usize * 7) % panes.len()];
+            let ts = T0 + 1000 * S + i as i64 * 20_000_000;
+            let body = match i % 10 {
+                0 => failure(p, "Bash"),
+                9 if i % 100 == 99 => crash(p),
+                _ => capture(p, &format!("line {i}")),
+            };
+            let e = Event { ts_ns: ts, id: None, body };
+            let seq = t.seq() + 1;
+            let meta = EventMeta { seq, ts_ns: ts, kind: e.kind(), scope: None, raw_bytes: 0, stored_bytes: 0 };
+            t.apply(&e, &meta).unwrap();
+            fired += evaluate(&r, &t, ts).len();
+        }
+        let per = start.elapsed() / n as u32;
+        let share = per.as_secs_f64() * 50.0 * 100.0;
+        eprintln!("alert evaluation: {per:?} per event (fold + evaluate, 160 panes, 5 rules); {share:.2}% of a core at 50 ev/s; {fired} firings");
+        assert!(fired > 0, "the crashes and failures fire");
+    }
 }
