@@ -62,6 +62,7 @@ pub enum Command {
     Demo(cmd::demo::Args),
     Hook(cmd::hook::Args),
     Import(cmd::import::Args),
+    Alerts(cmd::alerts::Args),
 }
 
 /// Parses the process's arguments (exits with clap's message on bad ones).
@@ -86,6 +87,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => cmd::demo::run(&db_dir, a)?,
         Command::Import(a) => cmd::import::run(&db_dir, a)?,
         Command::Session(a) if a.is_record() => cmd::session::run_record(&db_dir, a)?,
+        Command::Alerts(a) if a.is_check() => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut err = std::io::stderr();
+            let cwd = std::env::current_dir()?;
+            let mut io = Io { out: &mut out, err: &mut err, cwd, served: false };
+            let code = cmd::alerts::run_check(&db_dir, a, &mut io)?;
+            out.flush()?;
+            code
+        }
         Command::Backup(a) if !a.needs_db() => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -148,6 +159,7 @@ pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result
         Command::Query(a) => cmd::query::run(db, a, io),
         Command::Search(a) => cmd::search::run(db, a, io),
         Command::Export(a) => cmd::export::run(db, a, io),
+        Command::Alerts(a) => cmd::alerts::run(db, a, io),
         Command::Ingest(_)
         | Command::Emit(_)
         | Command::Serve(_)

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agents_import;
+mod alerts;
 mod backup;
 mod bad_input;
 mod common;

@@ -1,5 +1,6 @@
 //! One module per subcommand: its clap `Args` and its `run`.
 
+pub mod alerts;
 pub mod backup;
 pub mod demo;
 pub mod emit;

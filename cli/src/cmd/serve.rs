@@ -31,8 +31,16 @@ use std::time::Duration;
 /// `/metrics` for Prometheus, on ADDR (default 127.0.0.1:8642; port 0 picks
 /// a free one). It prints `orc-log: web view on http://ADDR/` on stderr.
 /// An address other than loopback needs `--http-token`.
+///
+/// Alert rules (see `orc-log alerts --help`) are loaded from `--alerts PATH`,
+/// else from DIR/alerts.toml when that file exists; the rules loaded are
+/// listed on stderr. A bad rule file stops the server before it starts.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Alert rule file (TOML) [default: DIR/alerts.toml next to the database, if present].
+    #[arg(long, value_name = "PATH")]
+    alerts: Option<PathBuf>,
+
     /// Also write the line `ready` to this inherited file descriptor once
     /// the socket accepts connections (for scripts whose stdout is taken).
     #[arg(long, value_name = "FD")]
@@ -49,6 +57,18 @@ pub struct Args {
 
 /// Runs `orc-log serve` until SIGINT/SIGTERM; `runner` runs clients' commands.
 pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
+    let cwd = std::env::current_dir()?;
+    let rules_path = super::alerts::rules_path(db_dir, args.alerts.as_deref(), &cwd);
+    let rules = if args.alerts.is_some() || rules_path.exists() {
+        let rules = orc_log_alerts::Rules::load(&rules_path)?;
+        eprintln!("orc-log: {} alert rules from {}", rules.rules.len(), rules_path.display());
+        for line in super::alerts::describe(&rules) {
+            eprintln!("orc-log:   {line}");
+        }
+        Some(rules)
+    } else {
+        None
+    };
     let opts =
         OpenOptions { create: true, lock_timeout: crate::db::lock_timeout(), ..OpenOptions::default() };
     let log = match connect_or_open(db_dir, &opts)? {
@@ -70,6 +90,14 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
         let log = log.clone();
         std::thread::spawn(move || keep_projections(&log))
     };
+    let alerter = rules.filter(|r| !r.rules.is_empty()).map(|rules| {
+        let alerter = orc_log_alerts::Alerter::new(log.clone(), rules);
+        std::thread::spawn(move || {
+            if let Err(e) = alerter.run() {
+                tracing::error!(error = %e, "alert rules stopped");
+            }
+        })
+    });
     let opts = ServeOptions {
         ready_stdout: true,
         ready_fd: args.ready_fd,
@@ -85,6 +113,9 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
             Ok(Ok(())) => {}
             Err(_) => tracing::warn!("the web view's thread panicked"),
         }
+    }
+    if let Some(a) = alerter {
+        let _ = a.join();
     }
     served.with_context(|| format!("cannot serve {}", db_dir.display()))?;
     Ok(0)
