@@ -24,8 +24,8 @@
 //! own columns, redacted and bounded, as `raw`. Input that is not a JSON
 //! object becomes an `agent_hook` with event `invalid-payload`.
 
-use crate::text::{MAX_SUMMARY_BYTES, MAX_TEXT_BYTES, bounded, summary};
-use orc_log_schemas::ndjson::{MAX_ID_BYTES, MAX_RAW_BYTES};
+use crate::text::{MAX_SUMMARY_BYTES, MAX_TEXT_BYTES, bounded, bounded_id, string_field as string, summary};
+use orc_log_schemas::ndjson::MAX_RAW_BYTES;
 use orc_log_schemas::{Event, EventBody, Target};
 use serde_json::{Map, Value};
 
@@ -47,27 +47,17 @@ pub const HOOK_EVENTS: [&str; 10] = [
     "SessionEnd",
 ];
 
-fn string(m: &Map<String, Value>, key: &str) -> Option<String> {
-    m.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
-}
 
 /// The producer id of a hook event: the tool call's own id for tool calls
 /// (`cc-tool:ID:PHASE`, the same id `import claude-transcript` gives, so a
 /// call seen both ways is stored once), else session, event name and time.
-/// At most [`MAX_ID_BYTES`] bytes.
+/// At most [`orc_log_schemas::ndjson::MAX_ID_BYTES`] bytes.
 fn event_id(session: &str, event: &str, ts_ns: i64, tool: Option<(&str, &str)>) -> String {
     let id = match tool {
         Some((tool_use_id, phase)) => format!("cc-tool:{tool_use_id}:{phase}"),
         None => format!("cc-hook:{session}:{event}:{ts_ns}"),
     };
-    if id.len() <= MAX_ID_BYTES {
-        return id;
-    }
-    let mut end = MAX_ID_BYTES;
-    while !id.is_char_boundary(end) {
-        end -= 1;
-    }
-    id[..end].to_owned()
+    bounded_id(id)
 }
 
 /// The id `import claude-transcript` and hooks both give one phase

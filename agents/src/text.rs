@@ -2,8 +2,9 @@
 //! megabytes long (a file an agent wrote, a command's whole output) and may
 //! hold secrets.
 
+use orc_log_schemas::ndjson::MAX_ID_BYTES;
 use orc_log_tmux::redact::redact;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Most bytes kept of a tool call's input or response summary.
 pub const MAX_SUMMARY_BYTES: usize = 2048;
@@ -35,6 +36,23 @@ pub fn summary(value: &Value, max_bytes: usize) -> String {
         Value::String(s) => bounded(s, max_bytes),
         other => bounded(&other.to_string(), max_bytes),
     }
+}
+
+/// `id` cut to at most [`MAX_ID_BYTES`] bytes, on a character boundary.
+pub fn bounded_id(id: String) -> String {
+    if id.len() <= MAX_ID_BYTES {
+        return id;
+    }
+    let mut end = MAX_ID_BYTES;
+    while !id.is_char_boundary(end) {
+        end -= 1;
+    }
+    id[..end].to_owned()
+}
+
+/// The non-empty string at `key` of a JSON object, if any.
+pub fn string_field(m: &Map<String, Value>, key: &str) -> Option<String> {
+    m.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 #[cfg(test)]

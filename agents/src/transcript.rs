@@ -21,11 +21,10 @@
 //! when a session ended, so no `agent_session` end is made. Entry types and
 //! blocks not listed are skipped (Claude Code adds new ones often). Summaries
 //! and prompt text are redacted and bounded like the hooks' (see
-//! [`crate::text`]). Every id is at most [`MAX_ID_BYTES`] bytes.
+//! [`crate::text`]). Every id is at most [`orc_log_schemas::ndjson::MAX_ID_BYTES`] bytes.
 
 use crate::hook::{UNKNOWN_SESSION, tool_event_id};
-use crate::text::{MAX_SUMMARY_BYTES, MAX_TEXT_BYTES, bounded, summary};
-use orc_log_schemas::ndjson::MAX_ID_BYTES;
+use crate::text::{MAX_SUMMARY_BYTES, MAX_TEXT_BYTES, bounded, bounded_id, string_field as string, summary};
 use orc_log_schemas::{Event, EventBody, Target, parse_rfc3339};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -83,22 +82,6 @@ pub struct Import {
     pub lines: u64,
     /// Lines skipped as bad (only with [`Options::skip_bad_lines`]).
     pub bad_lines: Vec<BadLine>,
-}
-
-/// `id` cut to at most [`MAX_ID_BYTES`] bytes on a character boundary.
-fn bounded_id(id: String) -> String {
-    if id.len() <= MAX_ID_BYTES {
-        return id;
-    }
-    let mut end = MAX_ID_BYTES;
-    while !id.is_char_boundary(end) {
-        end -= 1;
-    }
-    id[..end].to_owned()
-}
-
-fn string(m: &Map<String, Value>, key: &str) -> Option<String> {
-    m.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 /// The text of a content value: a string, or the `text` blocks of an array
@@ -326,6 +309,7 @@ pub fn parse<R: BufRead>(mut reader: R, path: &Path, opts: &Options) -> Result<I
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orc_log_schemas::ndjson::MAX_ID_BYTES;
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {

@@ -1,6 +1,6 @@
 //! README.md never lies: every command in its `sh` blocks runs, in order,
 //! in a sandbox (empty HOME, so the default database; private tmux servers
-//! through TMUX_TMPDIR), and must exit 0; every statement of its `sql` block
+//! through TMUX_TMPDIR), and must exit 0; every statement of its `sql` (and `sql-agents`) blocks
 //! runs through `orc-log query`; its `duckdb` block runs on the export with
 //! the Python of `common::engines_python` (the `spark-sql` and `duckdb-sql`
 //! blocks run in the cross-engine test, engines.rs).
@@ -207,7 +207,9 @@ fn every_readme_command_runs() {
                     ran += 1;
                 }
             }
-            "sql" => {
+            // `sql-agents`: queries over the agent tables, run here only (the
+            // cross-engine data set in engines.rs has no agent events).
+            "sql" | "sql-agents" => {
                 let text: String = lines
                     .iter()
                     .filter(|l| !l.trim_start().starts_with("--"))
