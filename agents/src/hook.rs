@@ -47,7 +47,6 @@ pub const HOOK_EVENTS: [&str; 10] = [
     "SessionEnd",
 ];
 
-
 /// The producer id of a hook event: the tool call's own id for tool calls
 /// (`cc-tool:ID:PHASE`, the same id `import claude-transcript` gives, so a
 /// call seen both ways is stored once), else session, event name and time.

@@ -103,7 +103,10 @@ impl Actor {
 pub fn command_env(firing: &Firing) -> Vec<(&'static str, String)> {
     vec![
         ("ORC_LOG_RULE", firing.rule.clone()),
-        ("ORC_LOG_TARGET", firing.target.as_ref().map_or_else(|| firing.session.clone(), ToString::to_string)),
+        (
+            "ORC_LOG_TARGET",
+            firing.target.as_ref().map_or_else(|| firing.session.clone(), ToString::to_string),
+        ),
         ("ORC_LOG_MESSAGE", firing.message.clone()),
         ("ORC_LOG_INCIDENT", firing.incident.clone()),
         ("ORC_LOG_SEQ", firing.seq.to_string()),

@@ -183,10 +183,15 @@ impl Src<'_> {
     fn duration(&self, rule: &str, key: &str, v: &Spanned<String>) -> Result<i64, ConfigError> {
         match humantime::parse_duration(v.get_ref()) {
             Ok(d) if !d.is_zero() => Ok(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
-            Ok(_) => self.err(v.span(), format!("rule {rule:?}: `{key}` = {:?} must be more than 0", v.get_ref())),
+            Ok(_) => {
+                self.err(v.span(), format!("rule {rule:?}: `{key}` = {:?} must be more than 0", v.get_ref()))
+            }
             Err(e) => self.err(
                 v.span(),
-                format!("rule {rule:?}: `{key}` = {:?} is not a duration like \"30s\" or \"10m\" ({e})", v.get_ref()),
+                format!(
+                    "rule {rule:?}: `{key}` = {:?} is not a duration like \"30s\" or \"10m\" ({e})",
+                    v.get_ref()
+                ),
             ),
         }
     }
@@ -279,7 +284,8 @@ impl Rules {
                 if let Some(span) = span
                     && !allowed.contains(&key)
                 {
-                    return src.err(span, format!("rule {name:?}: `{key}` does not apply to when = {when:?}"));
+                    return src
+                        .err(span, format!("rule {name:?}: `{key}` does not apply to when = {when:?}"));
                 }
             }
             let need = |key: &str, v: Option<&Spanned<String>>| -> Result<i64, ConfigError> {
@@ -326,7 +332,13 @@ impl Rules {
             let a = r.action.get_ref();
             let tmux = match &a.tmux {
                 Some(t) => Some(t.get_ref().parse::<Target>().or_else(|e| {
-                    src.err(t.span(), format!("rule {name:?}: action `tmux` = {:?} is not a pane target ({e})", t.get_ref()))
+                    src.err(
+                        t.span(),
+                        format!(
+                            "rule {name:?}: action `tmux` = {:?} is not a pane target ({e})",
+                            t.get_ref()
+                        ),
+                    )
                 })?),
                 None => None,
             };
@@ -351,7 +363,9 @@ impl Rules {
             if tmux.is_none() && a.command.is_none() && a.webhook.is_none() {
                 return src.err(
                     r.action.span(),
-                    format!("rule {name:?}: [rule.action] needs at least one of `tmux`, `command`, `webhook`"),
+                    format!(
+                        "rule {name:?}: [rule.action] needs at least one of `tmux`, `command`, `webhook`"
+                    ),
                 );
             }
             rules.push(Rule {
@@ -440,7 +454,9 @@ command = "true"
         assert_eq!(r.rules[1].condition, Condition::Idle { for_ns: 600_000_000_000 });
         assert_eq!(r.rules[1].cooldown_ns, 3_600_000_000_000);
         assert_eq!(r.rules[3].condition, Condition::ToolFailures { count: 3, within_ns: 600_000_000_000 });
-        assert!(matches!(&r.rules[4].condition, Condition::NoCapture { session: Some(p), .. } if p.matches("team")));
+        assert!(
+            matches!(&r.rules[4].condition, Condition::NoCapture { session: Some(p), .. } if p.matches("team"))
+        );
         assert!(r.rules[0].target.as_ref().unwrap().matches("team:3.1"));
     }
 
@@ -448,23 +464,30 @@ command = "true"
     fn unknown_keys_are_refused_with_their_line() {
         let e = err(&format!("{CRASH}colour = \"red\"\n"));
         assert!(e.starts_with("alerts.toml:6:") && e.contains("colour"), "{e}");
-        let e = err("[[rule]]\nname = \"c\"\nwhen = \"crash\"\nfrequency = 1\n[rule.action]\ntmux = \"a:0\"\n");
+        let e =
+            err("[[rule]]\nname = \"c\"\nwhen = \"crash\"\nfrequency = 1\n[rule.action]\ntmux = \"a:0\"\n");
         assert!(e.starts_with("alerts.toml:4:") && e.contains("frequency"), "{e}");
     }
 
     #[test]
     fn bad_durations_unknown_conditions_and_misplaced_keys_are_refused() {
-        let e = err("[[rule]]\nname = \"i\"\nwhen = \"idle\"\nfor = \"ten minutes\"\n[rule.action]\ncommand = \"x\"\n");
+        let e = err(
+            "[[rule]]\nname = \"i\"\nwhen = \"idle\"\nfor = \"ten minutes\"\n[rule.action]\ncommand = \"x\"\n",
+        );
         assert!(e.starts_with("alerts.toml:4:") && e.contains("`for` = \"ten minutes\""), "{e}");
         let e = err("[[rule]]\nname = \"i\"\nwhen = \"sleepy\"\n[rule.action]\ncommand = \"x\"\n");
         assert!(e.starts_with("alerts.toml:3:") && e.contains("\"sleepy\""), "{e}");
-        let e = err("[[rule]]\nname = \"i\"\nwhen = \"crash\"\nby = \"5m\"\n[rule.action]\ncommand = \"x\"\n");
+        let e =
+            err("[[rule]]\nname = \"i\"\nwhen = \"crash\"\nby = \"5m\"\n[rule.action]\ncommand = \"x\"\n");
         assert!(e.contains("`by` does not apply"), "{e}");
         let e = err("[[rule]]\nname = \"i\"\nwhen = \"idle\"\n[rule.action]\ncommand = \"x\"\n");
         assert!(e.contains("needs `for`"), "{e}");
-        let e = err("[[rule]]\nname = \"i\"\nwhen = \"idle\"\nfor = \"0s\"\n[rule.action]\ncommand = \"x\"\n");
+        let e =
+            err("[[rule]]\nname = \"i\"\nwhen = \"idle\"\nfor = \"0s\"\n[rule.action]\ncommand = \"x\"\n");
         assert!(e.contains("more than 0"), "{e}");
-        let e = err("[[rule]]\nname = \"t\"\nwhen = \"tool_failures\"\ncount = 0\nwithin = \"1m\"\n[rule.action]\ncommand = \"x\"\n");
+        let e = err(
+            "[[rule]]\nname = \"t\"\nwhen = \"tool_failures\"\ncount = 0\nwithin = \"1m\"\n[rule.action]\ncommand = \"x\"\n",
+        );
         assert!(e.starts_with("alerts.toml:4:") && e.contains("`count` = 0"), "{e}");
     }
 

@@ -179,9 +179,13 @@ fn default_template(c: &Condition) -> &'static str {
     match c {
         Condition::Crash => "orc-log alert {rule}: {target} crashed: {reason}",
         Condition::Idle { .. } => "orc-log alert {rule}: {target} idle since {since}",
-        Condition::Overdue { .. } => "orc-log alert {rule}: check-in for {target} overdue (due {due}): {note}",
+        Condition::Overdue { .. } => {
+            "orc-log alert {rule}: check-in for {target} overdue (due {due}): {note}"
+        }
         Condition::ToolFailures { .. } => "orc-log alert {rule}: {target}: tool {tool} failed {count} times",
-        Condition::NoCapture { .. } => "orc-log alert {rule}: no capture from session {session} since {since}",
+        Condition::NoCapture { .. } => {
+            "orc-log alert {rule}: no capture from session {session} since {since}"
+        }
     }
 }
 
@@ -200,30 +204,32 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
     let head = tracker.seq();
     for rule in &rules.rules {
         let mut keys: BTreeSet<String> = BTreeSet::new();
-        let mut fire = |key: &str, incident: String, target: Option<Target>, session: &str, seq: u64, vars: Vars| {
-            if tracker.fired.contains(&(rule.name.clone(), incident.clone())) {
-                return;
-            }
-            if let Some(last) = tracker.last_alert.get(&(rule.name.clone(), key.to_owned()))
-                && now_ns.saturating_sub(*last) < rule.cooldown_ns
-            {
-                return;
-            }
-            if !keys.insert(key.to_owned()) {
-                return;
-            }
-            let template = rule.action.message.as_deref().unwrap_or_else(|| default_template(&rule.condition));
-            let message = render(template, &rule.name, &incident, &vars);
-            out.push(Firing {
-                rule: rule.name.clone(),
-                incident,
-                target,
-                session: session.to_owned(),
-                message,
-                seq,
-                ts_ns: now_ns,
-            });
-        };
+        let mut fire =
+            |key: &str, incident: String, target: Option<Target>, session: &str, seq: u64, vars: Vars| {
+                if tracker.fired.contains(&(rule.name.clone(), incident.clone())) {
+                    return;
+                }
+                if let Some(last) = tracker.last_alert.get(&(rule.name.clone(), key.to_owned()))
+                    && now_ns.saturating_sub(*last) < rule.cooldown_ns
+                {
+                    return;
+                }
+                if !keys.insert(key.to_owned()) {
+                    return;
+                }
+                let template =
+                    rule.action.message.as_deref().unwrap_or_else(|| default_template(&rule.condition));
+                let message = render(template, &rule.name, &incident, &vars);
+                out.push(Firing {
+                    rule: rule.name.clone(),
+                    incident,
+                    target,
+                    session: session.to_owned(),
+                    message,
+                    seq,
+                    ts_ns: now_ns,
+                });
+            };
         let matches = |t: &str| rule.target.as_ref().is_none_or(|p| p.matches(t));
         match &rule.condition {
             Condition::Crash => {
@@ -241,7 +247,14 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
                         ..Vars::default()
                     };
                     let session = target.session.clone();
-                    fire(&pane.target, format!("crash:{}:{seq}", pane.target), Some(target), &session, seq, vars);
+                    fire(
+                        &pane.target,
+                        format!("crash:{}:{seq}", pane.target),
+                        Some(target),
+                        &session,
+                        seq,
+                        vars,
+                    );
                 }
             }
             Condition::Idle { for_ns } => {
@@ -261,7 +274,14 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
                         ..Vars::default()
                     };
                     let session = target.session.clone();
-                    fire(&pane.target, format!("idle:{}:{changed}", pane.target), Some(target), &session, head, vars);
+                    fire(
+                        &pane.target,
+                        format!("idle:{}:{changed}", pane.target),
+                        Some(target),
+                        &session,
+                        head,
+                        vars,
+                    );
                 }
             }
             Condition::Overdue { by_ns } => {
@@ -315,8 +335,11 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
                     if wanted.as_ref().is_some_and(|p| !p.matches(&s.name)) || !matches(&s.name) {
                         continue;
                     }
-                    let Some(since) =
-                        tracker.last_capture.get(&s.name).or_else(|| tracker.first_seen.get(&s.name)).copied()
+                    let Some(since) = tracker
+                        .last_capture
+                        .get(&s.name)
+                        .or_else(|| tracker.first_seen.get(&s.name))
+                        .copied()
                     else {
                         continue;
                     };
@@ -418,7 +441,11 @@ mod tests {
     #[test]
     fn crash_fires_once_per_incident_and_respects_target_glob() {
         let r = rules(CRASH_RULE);
-        let t = tracker(vec![(T0, capture("team:1.0", "a")), (T0 + S, crash("team:1.0")), (T0 + S, crash("other:0.0"))]);
+        let t = tracker(vec![
+            (T0, capture("team:1.0", "a")),
+            (T0 + S, crash("team:1.0")),
+            (T0 + S, crash("other:0.0")),
+        ]);
         let f = evaluate(&r, &t, T0 + 2 * S);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].incident, "crash:team:1.0:2");
@@ -436,7 +463,11 @@ mod tests {
     #[test]
     fn recovered_crash_does_not_fire_and_cooldown_holds_a_new_crash() {
         let r = rules(CRASH_RULE);
-        let t = tracker(vec![(T0, capture("team:1.0", "a")), (T0 + S, crash("team:1.0")), (T0 + 2 * S, capture("team:1.0", "b"))]);
+        let t = tracker(vec![
+            (T0, capture("team:1.0", "a")),
+            (T0 + S, crash("team:1.0")),
+            (T0 + 2 * S, capture("team:1.0", "b")),
+        ]);
         assert!(evaluate(&r, &t, T0 + 3 * S).is_empty(), "content changed after the crash");
         let t = tracker(vec![
             (T0, capture("team:1.0", "a")),
@@ -453,7 +484,9 @@ mod tests {
 
     #[test]
     fn idle_fires_after_its_threshold_with_the_change_time_as_incident() {
-        let r = rules("[[rule]]\nname = \"idle\"\nwhen = \"idle\"\nfor = \"10m\"\n[rule.action]\ncommand = \"true\"\n");
+        let r = rules(
+            "[[rule]]\nname = \"idle\"\nwhen = \"idle\"\nfor = \"10m\"\n[rule.action]\ncommand = \"true\"\n",
+        );
         let t = tracker(vec![(T0, capture("a:0.0", "x")), (T0 + 60 * S, capture("a:0.0", "y"))]);
         assert!(evaluate(&r, &t, T0 + 60 * S + 599 * S).is_empty());
         let f = evaluate(&r, &t, T0 + 60 * S + 600 * S);
@@ -467,8 +500,11 @@ mod tests {
 
     #[test]
     fn overdue_fires_per_schedule_after_by() {
-        let r = rules("[[rule]]\nname = \"late\"\nwhen = \"overdue\"\nby = \"5m\"\n[rule.action]\ncommand = \"true\"\n");
-        let sched = |note: &str| EventBody::Schedule { target: tgt("a:1.0"), note: note.into(), due_ns: T0 + 60 * S };
+        let r = rules(
+            "[[rule]]\nname = \"late\"\nwhen = \"overdue\"\nby = \"5m\"\n[rule.action]\ncommand = \"true\"\n",
+        );
+        let sched =
+            |note: &str| EventBody::Schedule { target: tgt("a:1.0"), note: note.into(), due_ns: T0 + 60 * S };
         let t = tracker(vec![(T0, sched("one")), (T0, sched("two"))]);
         assert!(evaluate(&r, &t, T0 + 60 * S + 299 * S).is_empty());
         let f = evaluate(&r, &t, T0 + 60 * S + 300 * S);
@@ -488,7 +524,9 @@ mod tests {
 
     #[test]
     fn tool_failures_count_within_the_window_per_tool() {
-        let r = rules("[[rule]]\nname = \"tools\"\nwhen = \"tool_failures\"\ncount = 3\nwithin = \"10m\"\n[rule.action]\ncommand = \"true\"\n");
+        let r = rules(
+            "[[rule]]\nname = \"tools\"\nwhen = \"tool_failures\"\ncount = 3\nwithin = \"10m\"\n[rule.action]\ncommand = \"true\"\n",
+        );
         let t = tracker(vec![
             (T0, failure("a:0.0", "Bash")),
             (T0 + S, failure("a:0.0", "Bash")),
@@ -510,14 +548,19 @@ mod tests {
 
     #[test]
     fn no_capture_fires_for_open_sessions_only() {
-        let r = rules("[[rule]]\nname = \"quiet\"\nwhen = \"no_capture\"\nsession = \"team\"\nfor = \"5m\"\n[rule.action]\ncommand = \"true\"\n");
+        let r = rules(
+            "[[rule]]\nname = \"quiet\"\nwhen = \"no_capture\"\nsession = \"team\"\nfor = \"5m\"\n[rule.action]\ncommand = \"true\"\n",
+        );
         let t = tracker(vec![(T0, capture("team:0.0", "x")), (T0, capture("other:0.0", "x"))]);
         assert!(evaluate(&r, &t, T0 + 299 * S).is_empty());
         let f = evaluate(&r, &t, T0 + 300 * S);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].incident, format!("no_capture:team:{T0}"));
         assert_eq!(f[0].target, None);
-        let t = tracker(vec![(T0, capture("team:0.0", "x")), (T0, EventBody::SessionClosed { session: "team".into() })]);
+        let t = tracker(vec![
+            (T0, capture("team:0.0", "x")),
+            (T0, EventBody::SessionClosed { session: "team".into() }),
+        ]);
         assert!(evaluate(&r, &t, T0 + 3600 * S).is_empty());
         // An alert for it (untargeted) counts for incident and cool-down.
         let mut t = tracker(vec![(T0, capture("team:0.0", "x"))]);
@@ -551,7 +594,10 @@ mod tests {
         let mut events = Vec::new();
         for (i, p) in panes.iter().enumerate() {
             events.push((T0 + i as i64, capture(p, "start")));
-            events.push((T0 + i as i64, EventBody::Schedule { target: tgt(p), note: "n".into(), due_ns: T0 + 3600 * S }));
+            events.push((
+                T0 + i as i64,
+                EventBody::Schedule { target: tgt(p), note: "n".into(), due_ns: T0 + 3600 * S },
+            ));
         }
         let mut t = tracker(events);
         let n = 2_000u64;
@@ -567,13 +613,16 @@ mod tests {
             };
             let e = Event { ts_ns: ts, id: None, body };
             let seq = t.seq() + 1;
-            let meta = EventMeta { seq, ts_ns: ts, kind: e.kind(), scope: None, raw_bytes: 0, stored_bytes: 0 };
+            let meta =
+                EventMeta { seq, ts_ns: ts, kind: e.kind(), scope: None, raw_bytes: 0, stored_bytes: 0 };
             t.apply(&e, &meta).unwrap();
             fired += evaluate(&r, &t, ts).len();
         }
         let per = start.elapsed() / n as u32;
         let share = per.as_secs_f64() * 50.0 * 100.0;
-        eprintln!("alert evaluation: {per:?} per event (fold + evaluate, 160 panes, 5 rules); {share:.2}% of a core at 50 ev/s; {fired} firings");
+        eprintln!(
+            "alert evaluation: {per:?} per event (fold + evaluate, 160 panes, 5 rules); {share:.2}% of a core at 50 ev/s; {fired} firings"
+        );
         assert!(fired > 0, "the crashes and failures fire");
     }
 }

@@ -127,4 +127,3 @@ impl Alerter {
         result
     }
 }
-

@@ -96,7 +96,8 @@ fn crash_rule_types_into_the_orchestrator_pane_once() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(alerts(&db).len(), 1, "fired again: {:#?}", alerts(&db));
     // `alerts test` agrees: nothing would fire.
-    let out = assert_success(run(&db, &["alerts", "test", "--rules", rules.to_str().unwrap()]), "alerts test");
+    let out =
+        assert_success(run(&db, &["alerts", "test", "--rules", rules.to_str().unwrap()]), "alerts test");
     assert!(stdout(&out).contains(": 0 would fire"), "{}", describe(&out));
     signal(&serve, "TERM");
     assert!(wait_exit(&mut serve).success());
@@ -155,7 +156,8 @@ fn idle_overdue_webhook_and_command_rules_fire_once_each() {
     std::thread::sleep(Duration::from_millis(2500));
     let a2 = alerts(&db);
     assert_eq!(a2.len(), 2, "each fires once: {a2:#?}");
-    let by_rule = |r: &str| a.iter().find(|e| e["rule"] == r).unwrap_or_else(|| panic!("no {r} alert: {a:#?}"));
+    let by_rule =
+        |r: &str| a.iter().find(|e| e["rule"] == r).unwrap_or_else(|| panic!("no {r} alert: {a:#?}"));
     let idle = by_rule("idle");
     assert!(idle["incident"].as_str().unwrap().starts_with("idle:team:2.0:"), "{idle}");
     assert_eq!(idle["actions"], "webhook 200");
@@ -185,19 +187,31 @@ fn idle_overdue_webhook_and_command_rules_fire_once_each() {
 fn bad_rule_files_are_refused_with_file_line_and_value() {
     let (tmp, db) = temp_db();
     let rules = tmp.path().join("alerts.toml");
-    std::fs::write(&rules, "[[rule]]\nname = \"i\"\nwhen = \"idle\"\nfor = \"ten minutes\"\n[rule.action]\ncommand = \"true\"\n")
-        .unwrap();
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"i\"\nwhen = \"idle\"\nfor = \"ten minutes\"\n[rule.action]\ncommand = \"true\"\n",
+    )
+    .unwrap();
     let path = rules.to_str().unwrap();
     let out = run(&db, &["alerts", "check", "--rules", path]);
     assert_exit(&out, 1, "alerts check of a bad file");
-    assert!(stderr(&out).contains(&format!("{path}:4:")) && stderr(&out).contains("\"ten minutes\""), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains(&format!("{path}:4:")) && stderr(&out).contains("\"ten minutes\""),
+        "{}",
+        describe(&out)
+    );
     let out = run(&db, &["serve", "--alerts", path]);
     assert_exit(&out, 1, "serve with a bad rule file");
     assert!(stderr(&out).contains(&format!("{path}:4:")), "{}", describe(&out));
     // `alerts test` on a log: a crash would fire, and nothing is appended.
-    std::fs::write(&rules, "[[rule]]\nname = \"c\"\nwhen = \"crash\"\n[rule.action]\ncommand = \"true\"\n").unwrap();
+    std::fs::write(&rules, "[[rule]]\nname = \"c\"\nwhen = \"crash\"\n[rule.action]\ncommand = \"true\"\n")
+        .unwrap();
     emit(&db, &["crash", "--target", "a:1.0", "--reason", "boom"]);
     let out = assert_success(run(&db, &["alerts", "test", "--rules", path]), "alerts test");
-    assert!(stdout(&out).contains(": 1 would fire") && stdout(&out).contains("crash:a:1.0:1"), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains(": 1 would fire") && stdout(&out).contains("crash:a:1.0:1"),
+        "{}",
+        describe(&out)
+    );
     assert_eq!(tail_json(&db).len(), 1, "alerts test appends nothing");
 }

@@ -106,7 +106,8 @@ pub fn describe(rules: &Rules) -> Vec<String> {
         .rules
         .iter()
         .map(|r| {
-            let d = |ns: i64| humantime::format_duration(std::time::Duration::from_nanos(ns as u64)).to_string();
+            let d =
+                |ns: i64| humantime::format_duration(std::time::Duration::from_nanos(ns as u64)).to_string();
             let when = match &r.condition {
                 Condition::Crash => "crash".to_owned(),
                 Condition::Idle { for_ns } => format!("idle for {}", d(*for_ns)),
@@ -131,7 +132,12 @@ pub fn describe(rules: &Rules) -> Vec<String> {
                 actions.push(format!("webhook {w}"));
             }
             let target = r.target.as_ref().map_or("*", |p| p.as_str());
-            format!("{}: {when} on {target} -> {} (cooldown {})", r.name, actions.join(", "), d(r.cooldown_ns))
+            format!(
+                "{}: {when} on {target} -> {} (cooldown {})",
+                r.name,
+                actions.join(", "),
+                d(r.cooldown_ns)
+            )
         })
         .collect()
 }
