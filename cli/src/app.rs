@@ -160,14 +160,38 @@ pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result
         Command::Search(a) => cmd::search::run(db, a, io),
         Command::Export(a) => cmd::export::run(db, a, io),
         Command::Alerts(a) => cmd::alerts::run(db, a, io),
-        Command::Ingest(_)
-        | Command::Emit(_)
-        | Command::Serve(_)
-        | Command::Restore(_)
-        | Command::Hook(_)
-        | Command::Demo(_)
-        | Command::Import(_) => {
+        command => {
+            debug_assert!(command.runs_in_its_own_process());
             anyhow::bail!("internal: this command does not run against a shared database")
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command writes or owns the database itself (it opens its
+    /// own connection, or is the server), so neither [`run_read`] nor the
+    /// server's [`CommandRunner`] runs it.
+    fn runs_in_its_own_process(&self) -> bool {
+        match self {
+            Command::Ingest(_)
+            | Command::Emit(_)
+            | Command::Serve(_)
+            | Command::Restore(_)
+            | Command::Hook(_)
+            | Command::Demo(_)
+            | Command::Import(_) => true,
+            Command::Tail(_)
+            | Command::Stats(_)
+            | Command::Verify(_)
+            | Command::Replay(_)
+            | Command::State(_)
+            | Command::Metrics(_)
+            | Command::Backup(_)
+            | Command::Session(_)
+            | Command::Query(_)
+            | Command::Search(_)
+            | Command::Export(_)
+            | Command::Alerts(_) => false,
         }
     }
 }
@@ -205,13 +229,7 @@ impl Runner for CommandRunner {
                     writeln!(err, "orc-log: session record runs in its own process, not inside the server");
                 2
             }
-            Command::Ingest(_)
-            | Command::Emit(_)
-            | Command::Serve(_)
-            | Command::Restore(_)
-            | Command::Hook(_)
-            | Command::Demo(_)
-            | Command::Import(_) => {
+            ref command if command.runs_in_its_own_process() => {
                 let _ = writeln!(err, "orc-log: this command cannot run inside the server");
                 2
             }

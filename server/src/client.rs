@@ -238,6 +238,16 @@ pub enum Appender {
     Direct(SharedLog),
 }
 
+impl From<Endpoint> for Appender {
+    /// Appends through the server, or into the database opened here.
+    fn from(endpoint: Endpoint) -> Self {
+        match endpoint {
+            Endpoint::Server(c) => Appender::Remote(c),
+            Endpoint::Direct(log) => Appender::Direct(log),
+        }
+    }
+}
+
 impl Appender {
     /// The server's appender when one runs for `dir`, else the database
     /// opened (created if missing) for writing; waits as [`connect_or_open`].
@@ -246,10 +256,7 @@ impl Appender {
     /// As [`connect_or_open`].
     pub fn for_db(dir: &Path, lock_timeout: Duration) -> Result<Self> {
         let opts = OpenOptions { create: true, lock_timeout, ..OpenOptions::default() };
-        Ok(match connect_or_open(dir, &opts)? {
-            Endpoint::Server(c) => Appender::Remote(c),
-            Endpoint::Direct(log) => Appender::Direct(log),
-        })
+        Ok(connect_or_open(dir, &opts)?.into())
     }
 
     /// Appends `events`.

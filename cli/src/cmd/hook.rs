@@ -11,7 +11,7 @@
 
 use crate::db;
 use orc_log_schemas::{Event, Target, now_ns};
-use orc_log_server::{Appender, Endpoint, OpenOptions, Spool, connect_or_open};
+use orc_log_server::{Appender, OpenOptions, Spool, connect_or_open};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -110,10 +110,7 @@ fn append(dir: &Path, spool: &Spool, event: Event, timeout: Duration) -> anyhow:
         lock_timeout: timeout.min(db::lock_timeout()),
         ..OpenOptions::default()
     };
-    let mut appender = match connect_or_open(dir, &opts)? {
-        Endpoint::Server(c) => Appender::Remote(c),
-        Endpoint::Direct(log) => Appender::Direct(log),
-    };
+    let mut appender: Appender = connect_or_open(dir, &opts)?.into();
     if !spool.is_empty() {
         let report = spool.drain(&mut appender)?;
         if report.rejected > 0 {
