@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::frame::{self, GENESIS, HASH_BYTES};
-use crate::head::{self, HeadRecord, hex, unhex};
+use crate::head::{self, hex, unhex};
 use crate::keys;
 use crate::log::{Config, Log, Snapshot};
 use crate::verify::ChainChecker;
@@ -92,7 +92,7 @@ impl Manifest {
             .map_err(|e| Error::corrupt(None, format!("{}: not a backup manifest ({e})", path.display())))?;
         if m.format != "orc-log-backup"
             || m.version != BACKUP_FORMAT_VERSION
-            || m.db_format != crate::FORMAT_VERSION
+            || !(1..=crate::FORMAT_VERSION).contains(&m.db_format)
         {
             return Err(Error::Format {
                 found: format!("backup {} v{} (database format {})", m.format, m.version, m.db_format),
@@ -167,7 +167,7 @@ impl Snapshot {
         for entry in self.store.range(&keys::chunk(after + 1), &keys::chunk(until + 1)) {
             let (key, value) = entry?;
             let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
-            let chunk = frame::decode_chunk(first, value).map_err(|(seq, why)| Error::corrupt(seq, why))?;
+            let chunk = self.read_chunk(first, value.as_ref())?;
             let min = chunk.frames.iter().map(|f| f.ts_ns).min().unwrap_or(0);
             let max_ts = chunk.frames.iter().map(|f| f.ts_ns).max().unwrap_or(0);
             out.push(RawChunk {
@@ -175,7 +175,7 @@ impl Snapshot {
                 last_seq: chunk.last_seq(),
                 ts_range_ns: (min, max_ts),
                 chain_end: chunk.chain_end,
-                bytes: chunk.bytes.as_ref().to_vec(),
+                bytes: chunk.bytes,
             });
             if out.len() >= max {
                 break;
@@ -293,7 +293,16 @@ impl SegmentWriter {
 /// [`Error::Corrupt`]/[`Error::Format`] for a bad manifest.
 pub fn open_backup(dest: &Path) -> Result<Manifest> {
     create_dir(dest)?;
-    Ok(Manifest::load(dest)?.unwrap_or_else(Manifest::empty))
+    let m = Manifest::load(dest)?.unwrap_or_else(Manifest::empty);
+    if m.db_format != crate::FORMAT_VERSION {
+        return Err(Error::Refused(format!(
+            "{} holds a backup of a format {} database; this database is format {}, so it cannot add to it: back up into a new directory (the old backup still restores)",
+            dest.display(),
+            m.db_format,
+            crate::FORMAT_VERSION
+        )));
+    }
+    Ok(m)
 }
 
 /// Adds a finished segment to the manifest and saves it atomically.
@@ -512,7 +521,11 @@ pub fn restore(
     Ok(built)
 }
 
-/// Writes the restore point's prefix of a verified backup into a new database at `tmp`.
+/// Writes the restore point's prefix of a verified backup into a new database
+/// at `tmp`: every chunk is checked again and its events appended (so a
+/// restore point inside a chunk needs nothing special, and a format 1 backup
+/// restores into a format 2 database). The chain of a format 2 backup is
+/// kept exactly: it covers the events' canonical encoding, not their packing.
 fn build(
     backup: &Path,
     manifest: &Manifest,
@@ -521,14 +534,16 @@ fn build(
     dry_run: bool,
 ) -> Result<RestoreReport> {
     let mut log = if dry_run { None } else { Some(Log::open(tmp, Config::default())?) };
-    let mut dctx = crate::compress::Decompressor::new().map_err(Error::Invalid)?;
+    let mut checker = ChainChecker::new(0, GENESIS)?;
     let mut last_ts = None;
     let mut last_seq = 0u64;
     let mut chain = GENESIS;
+    let mut batch = Vec::new();
     'segments: for seg in &manifest.segments {
         for (first, bytes) in read_segment(&backup.join(&seg.file))? {
             let chunk = frame::decode_chunk(first, bytes.as_slice())
                 .map_err(|(seq, why)| Error::corrupt(seq, why))?;
+            let frames = checker.check(&chunk, None)?;
             // How many frames of this chunk belong to the prefix.
             let keep = chunk
                 .frames
@@ -549,72 +564,31 @@ fn build(
                 }
                 break 'segments;
             }
-            let before = chain;
-            let block = crate::log::decode_block(&chunk, &mut dctx)?;
-            for f in &chunk.frames[..keep] {
-                chain = chunk.chain_step(&chain, f, block.as_deref());
-            }
             last_seq = chunk.frames[keep - 1].seq;
             last_ts = Some(chunk.frames[keep - 1].ts_ns);
-            let partial = keep < chunk.frames.len();
+            chain = frames[keep - 1].chain;
             if let Some(log) = log.as_mut() {
-                let stored = if partial {
-                    crate::log::truncate_chunk(&chunk, keep, block.as_deref(), before)?
-                } else {
-                    bytes.clone()
-                };
-                log.import_chunk(first, stored)?;
+                batch.extend(frames.into_iter().take(keep).map(|f| f.event));
+                if batch.len() >= RESTORE_BATCH {
+                    log.append(&std::mem::take(&mut batch))?;
+                }
             }
-            if partial {
+            if keep < chunk.frames.len() {
                 break 'segments;
             }
         }
     }
     if let Some(mut log) = log {
-        log.finish_import()?;
-        log.verify()?;
+        log.append(&batch)?;
+        log.sync()?;
+        let report = log.verify()?;
+        if manifest.db_format == crate::FORMAT_VERSION && report.chain_hex != hex(&chain) {
+            return Err(Error::corrupt(last_seq, "the restored chain differs from the backup's"));
+        }
+        chain = log.head().chain_hash;
     }
     Ok(RestoreReport { events: last_seq, last_seq, last_ts_ns: last_ts, chain_hex: hex(&chain) })
 }
 
-impl Log {
-    /// Appends a stored chunk read from a backup: it must start right after
-    /// the head and continue its chain. Indexes are rebuilt. Not durable
-    /// until [`Log::finish_import`].
-    pub(crate) fn import_chunk(&mut self, first: u64, bytes: Vec<u8>) -> Result<()> {
-        let chunk =
-            frame::decode_chunk(first, bytes.as_slice()).map_err(|(seq, why)| Error::corrupt(seq, why))?;
-        let mut checker = ChainChecker::new(self.head.seq, self.head.chain_hash)?;
-        let frames = checker.check(&chunk, Some(self))?;
-        let mut head = self.head;
-        let mut puts = Vec::new();
-        for f in &chunk.frames {
-            head.max_ts_ns = head.max_ts_ns.max(f.ts_ns);
-        }
-        for f in &frames {
-            if let Some(id) = &f.id {
-                puts.push((keys::id(id), f.seq.to_be_bytes().to_vec()));
-            }
-        }
-        puts.push((keys::time(head.max_ts_ns, first).to_vec(), Vec::new()));
-        for s in &chunk.scopes {
-            puts.push((keys::scope(s, first), Vec::new()));
-        }
-        head.seq = chunk.last_seq();
-        head.chain_hash = chunk.chain_end;
-        puts.push((keys::chunk(first).to_vec(), bytes));
-        puts.push((keys::meta(keys::META_HEAD), head.encode()));
-        self.snap.store.apply(puts)?;
-        self.snap.head = head;
-        Ok(())
-    }
-
-    /// Makes imported chunks durable and writes the head record.
-    pub(crate) fn finish_import(&mut self) -> Result<()> {
-        self.snap.store.sync()?;
-        let rec = HeadRecord { seq: self.head.seq, chain: self.head.chain_hash };
-        head::write(&self.snap.dir, rec)?;
-        self.snap.head_record = Some(rec);
-        Ok(())
-    }
-}
+/// Events appended per commit while restoring.
+const RESTORE_BATCH: usize = 20_000;

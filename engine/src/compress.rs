@@ -106,6 +106,26 @@ impl Decompressor {
     }
 }
 
+/// Decompresses a frame that uses no prefix with this thread's reusable
+/// decompressor (for small frames such as a chunk's column header, where
+/// allocating a context per call would cost more than the work).
+///
+/// # Errors
+/// A zstd error, or an output length other than `raw_len`.
+pub(crate) fn decompress_alone(src: &[u8], raw_len: usize) -> Result<Vec<u8>, String> {
+    thread_local! {
+        static ALONE: std::cell::RefCell<Option<Decompressor>> = const { std::cell::RefCell::new(None) };
+    }
+    ALONE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let d = match slot.as_mut() {
+            Some(d) => d,
+            None => slot.insert(Decompressor::new()?),
+        };
+        d.decompress(src, None, raw_len)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

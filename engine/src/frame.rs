@@ -1,17 +1,25 @@
 //! Chunks and frames: the byte layout of stored events and the hash chain.
 //!
 //! A *chunk* packs the frames of consecutive seqs written by one commit into
-//! one value of the store (keyed by its first seq). Each *frame* is a small
-//! uncompressed header (kind, flags, time delta, scope, lengths) followed by
-//! the (usually compressed) body and a 4-byte check. `engine/FORMAT.md` gives
-//! every byte; this module is the one place that reads or writes them.
+//! one record of a segment file (keyed in the index by its first seq).
+//! Version 2 chunks (written now) store the fixed header fields of all their
+//! frames column by column in one small (usually compressed) header, so
+//! scans on seq, ts, kind and target never decompress a body; the bodies
+//! follow, most often all in one zstd block. Version 1 chunks (format 1
+//! databases, read only to upgrade them) interleave a row header, the body
+//! and a 4-byte check per frame. `engine/FORMAT.md` gives every byte; this
+//! module is the one place that reads or writes them.
 
 use crate::varint::{self, Reader};
 use orc_log_schemas::Kind;
 use std::ops::Range;
 
-/// Chunk layout version written as the first byte of every chunk.
-pub(crate) const CHUNK_VERSION: u8 = 1;
+/// Chunk layout version written as the first byte of every new chunk.
+pub(crate) const CHUNK_VERSION: u8 = 2;
+/// The layout of format 1 databases (read for upgrades only).
+pub(crate) const CHUNK_VERSION_1: u8 = 1;
+/// A column header shorter than this is stored raw (zstd would not pay).
+const HEADER_COMPRESS_MIN: usize = 64;
 /// Bytes of the per-frame check (a prefix of the frame's chain hash).
 pub(crate) const CHECK_BYTES: usize = 4;
 /// Bytes of a chain hash (blake3).
@@ -69,8 +77,9 @@ pub(crate) struct Block {
     pub bytes: Vec<u8>,
 }
 
-/// A frame ready to be packed. For a `Shared` frame, `body` is its raw body
-/// (hashed into the chain, stored in the block, not in the frame).
+/// A frame ready to be packed: `raw` is the canonical body (hashed into the
+/// chain), `body` what is stored for it (empty for a `Shared` frame, whose
+/// raw body is part of the chunk's block).
 #[derive(Debug, Clone)]
 pub(crate) struct PendingFrame {
     pub ts_ns: i64,
@@ -81,6 +90,7 @@ pub(crate) struct PendingFrame {
     pub ref_back: u64,
     pub raw_len: u32,
     pub body: Vec<u8>,
+    pub raw: Vec<u8>,
 }
 
 /// One parsed frame header; `body` indexes the chunk's bytes.
@@ -107,6 +117,8 @@ pub(crate) struct FrameHeader {
 /// A parsed chunk over its stored bytes.
 #[derive(Debug)]
 pub(crate) struct Chunk<B> {
+    /// Layout version (1 or 2); it also selects the hash chain's rule.
+    pub version: u8,
     pub first_seq: u64,
     pub bytes: B,
     pub scopes: Vec<String>,
@@ -131,9 +143,10 @@ impl<B: AsRef<[u8]>> Chunk<B> {
         f.scope.map(|i| self.scopes[i].as_str())
     }
 
-    /// The chain hash after frame `f`, given the hash before it. `block_raw`
-    /// is the decompressed shared block (needed for `Shared` frames only).
-    pub fn chain_step(
+    /// The version 1 chain hash after frame `f`, given the hash before it.
+    /// `block_raw` is the decompressed shared block (needed for `Shared`
+    /// frames only). Version 2 chunks hash raw bodies: [`chain_step_v2`].
+    pub fn chain_step_v1(
         &self,
         prev: &[u8; HASH_BYTES],
         f: &FrameHeader,
@@ -144,7 +157,7 @@ impl<B: AsRef<[u8]>> Chunk<B> {
             (Some(_), None) => &[],
             (None, _) => self.body(f),
         };
-        chain_step(prev, f.seq, f.ts_ns, f.kind, f.encoding, self.scope(f), f.ref_back, f.raw_len, body)
+        chain_step_v1(prev, f.seq, f.ts_ns, f.kind, f.encoding, self.scope(f), f.ref_back, f.raw_len, body)
     }
 
     /// The shared block's stored bytes, if the chunk has one.
@@ -153,11 +166,10 @@ impl<B: AsRef<[u8]>> Chunk<B> {
     }
 }
 
-/// The chain hash of one frame: blake3 over the previous hash and the
-/// frame's canonical bytes (FORMAT.md, "Hash chain"), independent of how
-/// frames are packed into chunks.
+/// The format 1 chain hash of one frame: blake3 over the previous hash and
+/// the frame's stored bytes (FORMAT.md, "Format 1").
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn chain_step(
+pub(crate) fn chain_step_v1(
     prev: &[u8; HASH_BYTES],
     seq: u64,
     ts_ns: i64,
@@ -183,10 +195,12 @@ pub(crate) fn chain_step(
     *h.finalize().as_bytes()
 }
 
-/// Packs `frames` (seqs `first_seq..`) after chain hash `prev`.
+/// Packs `frames` (seqs `first_seq..`) after chain hash `prev` in the
+/// version 1 layout (tests build format 1 chunks with it).
 ///
 /// Returns the chunk bytes and the chain hash after its last frame.
-pub(crate) fn encode_chunk(
+#[cfg(test)]
+pub(crate) fn encode_chunk_v1(
     first_seq: u64,
     frames: &[PendingFrame],
     block: Option<&Block>,
@@ -202,7 +216,7 @@ pub(crate) fn encode_chunk(
     }
     let body_bytes: usize = frames.iter().map(|f| f.body.len() + 16).sum();
     let mut out = Vec::with_capacity(body_bytes + 64);
-    out.push(CHUNK_VERSION);
+    out.push(CHUNK_VERSION_1);
     varint::put_u64(&mut out, frames.len() as u64);
     let base_ts = frames.first().map_or(0, |f| f.ts_ns);
     varint::put_i64(&mut out, base_ts);
@@ -239,7 +253,7 @@ pub(crate) fn encode_chunk(
         let stored: &[u8] = if f.encoding == Encoding::Shared { &[] } else { &f.body };
         varint::put_u64(&mut out, stored.len() as u64);
         out.extend_from_slice(stored);
-        chain = chain_step(
+        chain = chain_step_v1(
             &chain,
             seq,
             f.ts_ns,
@@ -256,18 +270,25 @@ pub(crate) fn encode_chunk(
     (out, chain)
 }
 
-/// Parses a chunk's structure (no decompression, no hash checks).
+/// Parses a chunk's structure (version 1 or 2): no body is decompressed and
+/// no hash checked; a version 2 chunk's column header is decompressed.
 ///
 /// # Errors
 /// `(seq, reason)`: the seq being parsed when the bytes stopped making sense.
 pub(crate) fn decode_chunk<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>, (u64, String)> {
+    match bytes.as_ref().first() {
+        Some(&CHUNK_VERSION) => decode_chunk_v2(first_seq, bytes),
+        Some(&CHUNK_VERSION_1) => decode_chunk_v1(first_seq, bytes),
+        Some(v) => Err((first_seq, format!("chunk at seq {first_seq}: unknown chunk version {v}"))),
+        None => Err((first_seq, format!("chunk at seq {first_seq}: empty chunk"))),
+    }
+}
+
+fn decode_chunk_v1<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>, (u64, String)> {
     let buf = bytes.as_ref();
     let mut r = Reader::new(buf);
     let bad = |seq: u64, what: &str| (seq, format!("chunk at seq {first_seq}: {what}"));
-    let version = r.u8().ok_or_else(|| bad(first_seq, "empty chunk"))?;
-    if version != CHUNK_VERSION {
-        return Err(bad(first_seq, &format!("unknown chunk version {version}")));
-    }
+    let _version = r.u8().ok_or_else(|| bad(first_seq, "empty chunk"))?;
     let count = r.u64().ok_or_else(|| bad(first_seq, "truncated frame count"))?;
     if count == 0 || count > buf.len() as u64 {
         return Err(bad(first_seq, &format!("impossible frame count {count}")));
@@ -391,7 +412,290 @@ pub(crate) fn decode_chunk<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<C
             f.stored_len += (stored.len() as u128 * u128::from(f.raw_len) / total) as usize;
         }
     }
-    Ok(Chunk { first_seq, bytes, scopes, frames, block, chain_end })
+    Ok(Chunk { version: CHUNK_VERSION_1, first_seq, bytes, scopes, frames, block, chain_end })
+}
+
+/// The chain hash after one event (format 2): blake3 over the previous hash
+/// and the event's canonical encoding, independent of how it is stored
+/// (FORMAT.md, "Hash chain"): seq (u64 BE), ts (i64 BE), kind code (u8),
+/// scope length (u32 BE) and bytes, raw body length (u32 BE) and the raw
+/// body (the bincode tuple). Repacking events into other chunks, blocks or
+/// compression levels therefore keeps every hash.
+pub(crate) fn chain_step_v2(
+    prev: &[u8; HASH_BYTES],
+    seq: u64,
+    ts_ns: i64,
+    kind: Kind,
+    scope: Option<&str>,
+    raw: &[u8],
+) -> [u8; HASH_BYTES] {
+    let mut h = blake3::Hasher::new();
+    h.update(prev);
+    h.update(&seq.to_be_bytes());
+    h.update(&ts_ns.to_be_bytes());
+    h.update(&[kind.code()]);
+    let scope = scope.unwrap_or("");
+    h.update(&(scope.len() as u32).to_be_bytes());
+    h.update(scope.as_bytes());
+    h.update(&(raw.len() as u32).to_be_bytes());
+    h.update(raw);
+    *h.finalize().as_bytes()
+}
+
+/// Packs `frames` (seqs `first_seq..`) after chain hash `prev` in the
+/// version 2 layout: column header (compressed with `header_zstd` when that
+/// is shorter), the optional block, the stored bodies of the frames that are
+/// not in the block, and the chain hash after the last frame.
+///
+/// Returns the chunk bytes and that chain hash.
+///
+/// # Errors
+/// A zstd error while compressing the header.
+pub(crate) fn encode_chunk(
+    first_seq: u64,
+    frames: &[PendingFrame],
+    block: Option<&Block>,
+    prev: [u8; HASH_BYTES],
+    header_zstd: &mut crate::compress::Compressor,
+) -> Result<(Vec<u8>, [u8; HASH_BYTES]), String> {
+    let mut scopes: Vec<&str> = Vec::new();
+    let mut scope_idx = Vec::with_capacity(frames.len());
+    for f in frames {
+        scope_idx.push(f.scope.as_deref().map(|s| match scopes.iter().position(|x| *x == s) {
+            Some(i) => i,
+            None => {
+                scopes.push(s);
+                scopes.len() - 1
+            }
+        }));
+    }
+    let mut hdr = Vec::with_capacity(frames.len() * 8 + 64);
+    let base_ts = frames.first().map_or(0, |f| f.ts_ns);
+    varint::put_i64(&mut hdr, base_ts);
+    varint::put_u64(&mut hdr, scopes.len() as u64);
+    for s in &scopes {
+        varint::put_u64(&mut hdr, s.len() as u64);
+        hdr.extend_from_slice(s.as_bytes());
+    }
+    hdr.extend(frames.iter().map(|f| f.kind.code()));
+    hdr.extend(
+        frames
+            .iter()
+            .zip(&scope_idx)
+            .map(|(f, s)| f.encoding as u8 | if s.is_some() { FLAG_HAS_SCOPE } else { 0 }),
+    );
+    let mut prev_ts = base_ts;
+    for f in frames {
+        varint::put_i64(&mut hdr, f.ts_ns.wrapping_sub(prev_ts));
+        prev_ts = f.ts_ns;
+    }
+    for s in scope_idx.iter().flatten() {
+        varint::put_u64(&mut hdr, *s as u64);
+    }
+    for f in frames.iter().filter(|f| f.encoding == Encoding::ZstdRef) {
+        varint::put_u64(&mut hdr, f.ref_back);
+    }
+    for f in frames {
+        varint::put_u64(&mut hdr, u64::from(f.raw_len));
+    }
+    for f in frames.iter().filter(|f| f.encoding != Encoding::Shared) {
+        varint::put_u64(&mut hdr, f.body.len() as u64);
+    }
+    let body_bytes: usize = frames.iter().map(|f| f.body.len()).sum();
+    let mut out =
+        Vec::with_capacity(body_bytes + hdr.len() + block.map_or(0, |b| b.bytes.len()) + HASH_BYTES + 32);
+    out.push(CHUNK_VERSION);
+    varint::put_u64(&mut out, frames.len() as u64);
+    let mut packed = Vec::new();
+    if hdr.len() >= HEADER_COMPRESS_MIN {
+        header_zstd.compress(&hdr, None, &mut packed)?;
+    }
+    if !packed.is_empty() && packed.len() < hdr.len() {
+        out.push(BlockEncoding::Zstd as u8);
+        varint::put_u64(&mut out, hdr.len() as u64);
+        varint::put_u64(&mut out, packed.len() as u64);
+        out.extend_from_slice(&packed);
+    } else {
+        out.push(BlockEncoding::Raw as u8);
+        varint::put_u64(&mut out, hdr.len() as u64);
+        varint::put_u64(&mut out, hdr.len() as u64);
+        out.extend_from_slice(&hdr);
+    }
+    match block {
+        None => out.push(0),
+        Some(b) => {
+            out.push(b.encoding as u8);
+            varint::put_u64(&mut out, b.raw_len);
+            varint::put_u64(&mut out, b.bytes.len() as u64);
+            out.extend_from_slice(&b.bytes);
+        }
+    }
+    let mut chain = prev;
+    for (i, f) in frames.iter().enumerate() {
+        if f.encoding != Encoding::Shared {
+            out.extend_from_slice(&f.body);
+        }
+        chain = chain_step_v2(&chain, first_seq + i as u64, f.ts_ns, f.kind, f.scope.as_deref(), &f.raw);
+    }
+    out.extend_from_slice(&chain);
+    Ok((out, chain))
+}
+
+fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>, (u64, String)> {
+    let buf = bytes.as_ref();
+    let mut r = Reader::new(buf);
+    let bad = |what: &str| (first_seq, format!("chunk at seq {first_seq}: {what}"));
+    let _version = r.u8().ok_or_else(|| bad("empty chunk"))?;
+    let count = r.u64().ok_or_else(|| bad("truncated frame count"))?;
+    if count == 0 || count > buf.len() as u64 {
+        return Err(bad(&format!("impossible frame count {count}")));
+    }
+    let count_us = count as usize;
+    // The column header.
+    let hdr_enc = r.u8().ok_or_else(|| bad("truncated header"))?;
+    let hdr_raw_len = r.u64().ok_or_else(|| bad("truncated header length"))?;
+    let hdr_stored = r.u64().ok_or_else(|| bad("truncated header length"))?;
+    if hdr_stored > r.remaining() as u64 || hdr_raw_len > count.saturating_mul(64) + 1024 * 1024 {
+        return Err(bad("header length runs past the chunk"));
+    }
+    let hdr_start = r.pos;
+    r.pos += hdr_stored as usize;
+    let hdr_bytes = &buf[hdr_start..r.pos];
+    let hdr_owned;
+    let hdr: &[u8] = match hdr_enc {
+        1 if hdr_stored == hdr_raw_len => hdr_bytes,
+        2 => {
+            hdr_owned = crate::compress::decompress_alone(hdr_bytes, hdr_raw_len as usize)
+                .map_err(|e| bad(&format!("column header: {e}")))?;
+            &hdr_owned
+        }
+        other => return Err(bad(&format!("unknown header encoding {other}"))),
+    };
+    let block = match r.u8().ok_or_else(|| bad("truncated block flag"))? {
+        0 => None,
+        code @ (1 | 2) => {
+            let enc = if code == 1 { BlockEncoding::Raw } else { BlockEncoding::Zstd };
+            let raw_len = r.u64().ok_or_else(|| bad("truncated block length"))?;
+            let stored = r.u64().ok_or_else(|| bad("truncated block length"))?;
+            if stored > r.remaining() as u64 || raw_len > u64::from(MAX_RAW_BYTES) * 4 {
+                return Err(bad("block length runs past the chunk"));
+            }
+            let start = r.pos;
+            r.pos += stored as usize;
+            Some((enc, raw_len, start..r.pos))
+        }
+        other => return Err(bad(&format!("unknown block encoding {other}"))),
+    };
+    // Columns.
+    let mut h = Reader::new(hdr);
+    let htrunc = |what: &str| bad(&format!("column header truncated ({what})"));
+    let base_ts = h.i64().ok_or_else(|| htrunc("base time"))?;
+    let nscopes = h.u64().ok_or_else(|| htrunc("scope count"))?;
+    if nscopes > count {
+        return Err(bad(&format!("{nscopes} scopes for {count} frames")));
+    }
+    let mut scopes = Vec::with_capacity(nscopes as usize);
+    for _ in 0..nscopes {
+        let len = h.u64().ok_or_else(|| htrunc("scope"))?;
+        let s = h.bytes(len as usize).ok_or_else(|| htrunc("scope"))?;
+        let s = std::str::from_utf8(s).map_err(|_| bad("scope is not UTF-8"))?;
+        scopes.push(s.to_owned());
+    }
+    let kinds = h.bytes(count_us).ok_or_else(|| htrunc("kinds"))?;
+    let flags = h.bytes(count_us).ok_or_else(|| htrunc("flags"))?;
+    let mut frames = Vec::with_capacity(count_us);
+    let mut ts = base_ts;
+    for (i, (&code, &fl)) in kinds.iter().zip(flags).enumerate() {
+        let seq = first_seq + i as u64;
+        let kind = Kind::from_code(code).ok_or_else(|| (seq, format!("unknown kind code {code}")))?;
+        if fl & !(FLAG_HAS_SCOPE | FLAG_ENCODING_MASK) != 0 {
+            return Err((seq, format!("unknown flags {fl:#04x}")));
+        }
+        let encoding = Encoding::from_bits(fl & FLAG_ENCODING_MASK)
+            .ok_or_else(|| (seq, format!("unknown encoding in flags {fl:#04x}")))?;
+        ts = ts.wrapping_add(h.i64().ok_or_else(|| htrunc("time"))?);
+        frames.push(FrameHeader {
+            seq,
+            ts_ns: ts,
+            kind,
+            encoding,
+            scope: if fl & FLAG_HAS_SCOPE != 0 { Some(0) } else { None },
+            ref_back: 0,
+            raw_len: 0,
+            body: 0..0,
+            shared: None,
+            check: [0; CHECK_BYTES],
+            stored_len: 0,
+        });
+    }
+    for f in frames.iter_mut().filter(|f| f.scope.is_some()) {
+        let idx = h.u64().ok_or_else(|| htrunc("scope index"))?;
+        if idx >= nscopes {
+            return Err((f.seq, format!("scope index {idx} out of {nscopes}")));
+        }
+        f.scope = Some(idx as usize);
+    }
+    for f in frames.iter_mut().filter(|f| f.encoding == Encoding::ZstdRef) {
+        let back = h.u64().ok_or_else(|| htrunc("reference"))?;
+        if back == 0 || back >= f.seq {
+            return Err((f.seq, format!("reference {back} back is outside the log")));
+        }
+        f.ref_back = back;
+    }
+    let mut shared_at = 0usize;
+    for f in &mut frames {
+        let raw_len = h.u64().ok_or_else(|| htrunc("raw length"))?;
+        if raw_len > u64::from(MAX_RAW_BYTES) {
+            return Err((f.seq, format!("raw length {raw_len} over the limit")));
+        }
+        f.raw_len = raw_len as u32;
+        if f.encoding == Encoding::Shared {
+            let Some((_, block_raw, _)) = &block else {
+                return Err((f.seq, "shared frame in a chunk without a block".to_owned()));
+            };
+            let end = shared_at + raw_len as usize;
+            if end as u64 > *block_raw {
+                return Err((f.seq, "shared frame does not fit the block".to_owned()));
+            }
+            f.shared = Some(shared_at..end);
+            shared_at = end;
+        }
+    }
+    for f in frames.iter_mut().filter(|f| f.encoding != Encoding::Shared) {
+        let stored = h.u64().ok_or_else(|| htrunc("stored length"))?;
+        if stored > r.remaining() as u64 {
+            return Err((f.seq, format!("stored length {stored} runs past the chunk")));
+        }
+        f.body = r.pos..r.pos + stored as usize;
+        f.stored_len = stored as usize;
+        r.pos += stored as usize;
+    }
+    if h.remaining() != 0 {
+        return Err(bad(&format!("{} unexpected bytes after the column header", h.remaining())));
+    }
+    let last = first_seq + count - 1;
+    let chain_end: [u8; HASH_BYTES] = r
+        .bytes(HASH_BYTES)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| (last, "chunk truncated (chain hash)".to_owned()))?;
+    if r.remaining() != 0 {
+        return Err((last, format!("{} unexpected bytes after the chunk", r.remaining())));
+    }
+    // Attribute the header, the block and the chain hash to the frames.
+    let overhead = (hdr_stored as usize + HASH_BYTES).div_ceil(count_us);
+    if let Some((_, block_raw, stored)) = &block {
+        if shared_at as u64 != *block_raw {
+            return Err((first_seq, "the block's length differs from its frames'".to_owned()));
+        }
+        let total = (*block_raw).max(1) as u128;
+        for f in frames.iter_mut().filter(|f| f.shared.is_some()) {
+            f.stored_len += (stored.len() as u128 * u128::from(f.raw_len) / total) as usize;
+        }
+    }
+    for f in &mut frames {
+        f.stored_len += overhead;
+    }
+    Ok(Chunk { version: CHUNK_VERSION, first_seq, bytes, scopes, frames, block, chain_end })
 }
 
 #[cfg(test)]
@@ -408,6 +712,7 @@ mod tests {
                 ref_back: 0,
                 raw_len: 10,
                 body: vec![1, 2, 3],
+                raw: Vec::new(),
             },
             PendingFrame {
                 ts_ns: 900,
@@ -417,6 +722,7 @@ mod tests {
                 ref_back: 1,
                 raw_len: 11,
                 body: vec![4, 5],
+                raw: Vec::new(),
             },
             PendingFrame {
                 ts_ns: 2_000,
@@ -426,13 +732,14 @@ mod tests {
                 ref_back: 0,
                 raw_len: 2,
                 body: vec![0, 0],
+                raw: Vec::new(),
             },
         ]
     }
 
     #[test]
     fn encode_decode_round_trip_and_chain() {
-        let (bytes, end) = encode_chunk(7, &frames(), None, GENESIS);
+        let (bytes, end) = encode_chunk_v1(7, &frames(), None, GENESIS);
         let c = decode_chunk(7, &bytes).unwrap();
         assert_eq!(c.last_seq(), 9);
         assert_eq!(c.chain_end, end);
@@ -445,7 +752,7 @@ mod tests {
             );
             assert_eq!(c.body(f), &p.body[..]);
             assert_eq!(c.scope(f), p.scope.as_deref());
-            h = c.chain_step(&h, f, None);
+            h = c.chain_step_v1(&h, f, None);
             assert_eq!(f.check, h[..CHECK_BYTES]);
         }
         assert_eq!(h, end);
@@ -453,7 +760,7 @@ mod tests {
 
     #[test]
     fn truncations_and_garbage_are_errors() {
-        let (bytes, _) = encode_chunk(7, &frames(), None, GENESIS);
+        let (bytes, _) = encode_chunk_v1(7, &frames(), None, GENESIS);
         for len in 0..bytes.len() {
             assert!(decode_chunk(7, &bytes[..len]).is_err(), "truncated to {len}");
         }
@@ -464,9 +771,9 @@ mod tests {
         let mut f = frames();
         f[0].encoding = Encoding::ZstdRef;
         f[0].ref_back = 1;
-        let (bytes, _) = encode_chunk(1, &f, None, GENESIS);
+        let (bytes, _) = encode_chunk_v1(1, &f, None, GENESIS);
         assert!(decode_chunk(1, &bytes).is_err());
-        let (bytes, _) = encode_chunk(2, &f, None, GENESIS);
+        let (bytes, _) = encode_chunk_v1(2, &f, None, GENESIS);
         assert!(decode_chunk(2, &bytes).is_ok());
     }
 }

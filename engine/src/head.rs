@@ -1,5 +1,7 @@
-//! The head record: the last acknowledged seq and chain hash, kept outside
-//! the store in `DIR/HEAD`.
+//! The format 1 head record: the last acknowledged seq and chain hash, kept
+//! outside the store in `DIR/HEAD`. Format 2 has none (the segments are the
+//! truth, and the index's head detects segments that lost events); it is read
+//! only to upgrade a format 1 database.
 //!
 //! It is replaced atomically after every commit (write `HEAD.tmp`, fsync,
 //! rename over `HEAD`, fsync the directory), so after a crash it names a seq
@@ -68,11 +70,13 @@ pub(crate) fn read(dir: &Path) -> Result<Option<HeadRecord>> {
     Ok(Some(HeadRecord { seq, chain }))
 }
 
-/// Durably replaces `DIR/HEAD`. When this returns Ok, the new record survives
+/// Durably replaces `DIR/HEAD` (format 1 wrote it after every commit;
+/// tests build format 1 databases with it). When this returns Ok, the new record survives
 /// a crash or power loss (file and directory entry are fsynced).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file that failed.
+#[cfg(test)]
 pub(crate) fn write(dir: &Path, head: HeadRecord) -> Result<()> {
     let tmp = dir.join("HEAD.tmp");
     let path = dir.join("HEAD");

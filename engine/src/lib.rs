@@ -1,11 +1,14 @@
 //! orc-log's append-only event log.
 //!
-//! A [`Log`] is a database directory holding a sled store of *chunks* (the
-//! frames of one commit, keyed by first seq), a time index and a per-target
-//! index, plus a `HEAD` record outside the store. Events get gapless seqs from
-//! 1; every frame is chained with blake3 so [`Log::verify`] finds any changed,
-//! missing or rolled-back byte. Pane captures are zstd-compressed against the
-//! previous capture of the same pane. `engine/FORMAT.md` documents every byte.
+//! A [`Log`] is a database directory holding append-only *segment files* of
+//! *chunks* (the events of one commit, header fields column by column, bodies
+//! compressed together), the source of truth, and a sled store with what can
+//! be rebuilt from them: the seq, time, per-target and id indexes and the
+//! projection checkpoints. Events get gapless seqs from 1; every event is
+//! chained with blake3 over its canonical encoding, so [`Snapshot::verify`]
+//! finds any changed, missing or rolled-back byte. Opening cuts a torn tail
+//! and rebuilds a missing or damaged index. `engine/FORMAT.md` documents
+//! every byte.
 //!
 //! The engine never sees clap, DataFusion or anyhow; each storage crate is
 //! named in one module (`store`: sled, `codec`: bincode, `compress`: zstd).
@@ -34,9 +37,12 @@ mod head;
 mod keys;
 mod lock;
 mod log;
+mod recover;
 mod scan;
+mod segment;
 mod shared;
 mod store;
+mod upgrade;
 mod varint;
 mod verify;
 

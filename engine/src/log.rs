@@ -4,17 +4,20 @@ use crate::codec;
 use crate::compress::{Compressor, Decompressor};
 use crate::error::{Error, Result};
 use crate::frame::{self, Encoding, GENESIS, HASH_BYTES, MAX_RAW_BYTES, PendingFrame};
-use crate::head::{self, HeadRecord};
+use crate::head;
 use crate::keys;
 use crate::lock;
-use crate::store::{Store, Value};
+use crate::segment::{ActiveSegment, Pointer, Segments};
+use crate::store::Store;
 use orc_log_schemas::{Event, Kind, Record};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// The on-disk format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format version this build writes (and reads; format 1
+/// databases are upgraded when opened).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Tuning knobs of a database. The defaults are what `orc-log` uses.
 #[derive(Debug, Clone)]
@@ -26,17 +29,23 @@ pub struct Config {
     pub keyframe_interval: u32,
     /// zstd level for captures compressed against the previous capture. Default 9.
     pub capture_level: i32,
-    /// zstd level for all other bodies and keyframes. Default 6.
+    /// zstd level for bodies compressed alone. Default 6.
     pub event_level: i32,
-    /// zstd level for shared blocks of captures. Default 15.
+    /// zstd level for a chunk's block (its bodies compressed together as one
+    /// frame whose window spans the block). Default 3: fast, and the shared
+    /// window finds what a higher level would.
     pub block_level: i32,
     /// A commit is split into chunks of about this many raw (uncompressed)
-    /// body bytes. Default 256 KiB.
+    /// body bytes. Default 1 MiB.
     pub chunk_target_bytes: usize,
-    /// A chunk with at least this many captures compresses them together in
-    /// one shared block (much smaller than one zstd frame each); fewer are
-    /// compressed one by one against their pane's previous capture. Default 8.
-    pub shared_min_captures: usize,
+    /// A chunk of at least this many frames puts every body in its block; a
+    /// smaller one (a recorder's or `emit`'s commit) compresses each capture
+    /// against its pane's previous capture and only the other bodies
+    /// together. Default 32.
+    pub shared_min_frames: usize,
+    /// A new segment file is started by the first commit after the active
+    /// one reached this many bytes. Default 64 MiB.
+    pub segment_bytes: u64,
     /// How long [`Log::open`] waits for another process to release the
     /// database (SQLite's `busy_timeout`). Default 0: fail at once with
     /// [`Error::Locked`].
@@ -49,9 +58,10 @@ impl Default for Config {
             keyframe_interval: 32,
             capture_level: 9,
             event_level: 6,
-            block_level: 15,
-            chunk_target_bytes: 256 * 1024,
-            shared_min_captures: 8,
+            block_level: 3,
+            chunk_target_bytes: 1024 * 1024,
+            shared_min_frames: 32,
+            segment_bytes: 64 * 1024 * 1024,
             lock_timeout: std::time::Duration::ZERO,
         }
     }
@@ -94,7 +104,12 @@ impl Head {
     }
 }
 
-const EMPTY_HEAD: Head = Head { seq: 0, chain_hash: GENESIS, max_ts_ns: i64::MIN };
+/// The directory of segment files inside a database directory.
+pub(crate) const SEGMENTS_DIR: &str = "segments";
+/// zstd level of a chunk's column header.
+const HEADER_LEVEL: i32 = 3;
+
+pub(crate) const EMPTY_HEAD: Head = Head { seq: 0, chain_hash: GENESIS, max_ts_ns: i64::MIN };
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -141,9 +156,11 @@ pub(crate) struct RawFrame {
 pub struct Snapshot {
     pub(crate) dir: PathBuf,
     pub(crate) store: Store,
+    pub(crate) segs: Arc<Segments>,
     pub(crate) head: Head,
-    /// Head from the `HEAD` file (at open, then after each append).
-    pub(crate) head_record: Option<HeadRecord>,
+    /// Damage found when the log was opened (appends are refused);
+    /// [`Snapshot::verify`] reports it.
+    pub(crate) damage: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -169,11 +186,14 @@ pub struct Log {
     event_zstd: Compressor,
     capture_zstd: Compressor,
     block_zstd: Compressor,
+    header_zstd: Compressor,
+    /// The segment appends go to (opened at the first append).
+    active: Option<ActiveSegment>,
 }
 
 /// Why a [`Log`] refuses appends.
 #[derive(Debug, Clone)]
-enum Refusal {
+pub(crate) enum Refusal {
     /// The store disagrees with its head record (found at open).
     Inconsistent(String),
     /// A write failed part-way; only reopening re-reads the true head.
@@ -224,9 +244,14 @@ fn restrict_permissions(dir: &Path) -> Result<()> {
 impl Log {
     /// Opens the database in `dir`, creating it (mode 0700) if missing.
     ///
-    /// Takes the directory lock for the life of the `Log`. A store that ends
-    /// before the `HEAD` record (rolled back) or disagrees with it opens for
-    /// reading but refuses appends; [`Log::verify`] reports why.
+    /// Takes the directory lock for the life of the `Log`, then recovers
+    /// (FORMAT.md, "Opening and recovery"): the index in `DIR/store` is
+    /// checked against the segments and caught up with the records it lacks;
+    /// a torn tail (an append that was never acknowledged) is cut; a missing
+    /// or damaged index is rebuilt from the segments, with a warning. A
+    /// format 1 database is upgraded first (`upgrade`). Segments that end
+    /// before the index (rolled back or lost) or are damaged before their
+    /// end open for reading but refuse appends; [`Snapshot::verify`] says why.
     ///
     /// # Errors
     /// [`Error::Locked`] when another process holds the database for longer
@@ -240,85 +265,37 @@ impl Log {
             .mode(0o700)
             .create(&dir)
             .map_err(|e| Error::io("create", &dir, e))?;
-        let lock = lock::lock(&dir, config.lock_timeout)?;
-        let store = Store::open(&dir.join("store"), lock)?;
-        let head_record = head::read(&dir)?;
+        let lock = Arc::new(lock::lock(&dir, config.lock_timeout)?);
+        crate::upgrade::upgrade_if_needed(&dir, &config, &lock)?;
+        let segs = Arc::new(Segments::open(&dir.join(SEGMENTS_DIR))?);
+        let store = crate::recover::open_index(&dir, &lock)?;
         let mut log = Self {
             event_zstd: Compressor::new(config.event_level).map_err(zstd_err)?,
             capture_zstd: Compressor::new(config.capture_level).map_err(zstd_err)?,
             block_zstd: Compressor::new(config.block_level).map_err(zstd_err)?,
-            snap: Snapshot { dir, store, head: EMPTY_HEAD, head_record },
+            header_zstd: Compressor::new(HEADER_LEVEL).map_err(zstd_err)?,
+            snap: Snapshot { dir, store, segs, head: EMPTY_HEAD, damage: None },
             config,
             refuse_writes: None,
             panes: HashMap::new(),
+            active: None,
         };
-        match log.store.get(&keys::meta(keys::META_FORMAT))? {
-            Some(v) => {
-                let found = String::from_utf8_lossy(v.as_ref()).into_owned();
-                if found != FORMAT_VERSION.to_string() {
-                    return Err(Error::Format { found, supported: FORMAT_VERSION });
-                }
-            }
-            None => {
-                log.snap
-                    .store
-                    .commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
-            }
+        log.refuse_writes = crate::recover::recover(&mut log)?;
+        if let Some(Refusal::Inconsistent(why)) = &log.refuse_writes {
+            log.snap.damage = Some(Arc::from(why.as_str()));
         }
-        if let Some(v) = log.store.get(&keys::meta(keys::META_HEAD))? {
-            log.snap.head =
-                Head::decode(v.as_ref()).ok_or_else(|| Error::corrupt(None, "head metadata is malformed"))?;
-        }
-        log.check_head_record()?;
         restrict_permissions(&log.snap.dir)?;
         Ok(log)
     }
 
-    fn check_head_record(&mut self) -> Result<()> {
-        let Some(rec) = self.head_record else {
-            if self.head.seq == 0 {
-                // A new database, or one whose creation was interrupted
-                // before its first event: nothing was ever acknowledged.
-                let genesis = HeadRecord { seq: 0, chain: GENESIS };
-                head::write(&self.dir, genesis)?;
-                self.snap.head_record = Some(genesis);
-            } else {
-                self.refuse_writes =
-                    Some(Refusal::Inconsistent("the head record file HEAD is missing".into()));
-            }
-            return Ok(());
-        };
-        if rec.seq > self.head.seq {
-            self.refuse_writes = Some(Refusal::Inconsistent(
-                Error::RolledBack { store_head: self.head.seq, record_head: rec.seq }.to_string(),
-            ));
-        } else if rec.seq == self.head.seq && rec.chain != self.head.chain_hash {
-            self.refuse_writes = Some(Refusal::Inconsistent(format!(
-                "the store's chain hash at seq {} differs from the head record",
-                rec.seq
-            )));
-        } else if rec.seq < self.head.seq {
-            // A crash between a commit and the record's update. Every commit
-            // ends a chunk, so the record's seq must end a chunk whose stored
-            // chain hash is the record's; only then catch the record up.
-            let agrees = match rec.seq {
-                0 => true,
-                seq => {
-                    self.chunk_holding(seq)?.is_some_and(|c| c.last_seq() == seq && c.chain_end == rec.chain)
-                }
-            };
-            if agrees {
-                let now = HeadRecord { seq: self.head.seq, chain: self.head.chain_hash };
-                head::write(&self.dir, now)?;
-                self.snap.head_record = Some(now);
-            } else {
-                self.refuse_writes = Some(Refusal::Inconsistent(format!(
-                    "the store's chain at seq {} differs from the head record (store replaced?)",
-                    rec.seq
-                )));
-            }
-        }
-        Ok(())
+    /// Sets the head after recovery.
+    pub(crate) fn set_head(&mut self, head: Head) {
+        self.snap.head = head;
+    }
+
+    /// The store, for recovery.
+    pub(crate) fn store_mut(&mut self) -> &mut Store {
+        &mut self.snap.store
     }
 
     /// Appends `events` in order, assigning consecutive seqs after the head.
@@ -434,7 +411,8 @@ impl Log {
                 scope: codec::scope_of(&ev.body),
                 ref_back: 0,
                 raw_len: raw.len() as u32,
-                body: raw.clone(),
+                body: Vec::new(),
+                raw: raw.clone(),
             });
             seqs.push(Some(next_seq));
             next_seq += 1;
@@ -445,47 +423,61 @@ impl Log {
         }
         let mut head = self.head;
         let first_seq = head.seq + 1;
+        let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut index: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut start = 0;
         while start < pending.len() {
             // Cut a chunk of about chunk_target_bytes raw bytes.
             let mut end = start;
             let mut bytes = 0;
             while end < pending.len()
-                && (end == start || bytes + pending[end].body.len() <= self.config.chunk_target_bytes)
+                && (end == start || bytes + pending[end].raw.len() <= self.config.chunk_target_bytes)
             {
-                bytes += pending[end].body.len();
+                bytes += pending[end].raw.len();
                 end += 1;
             }
             let chunk_first = first_seq + start as u64;
             let block = self.compress_chunk(chunk_first, &mut pending[start..end], &mut panes)?;
             let frames = &pending[start..end];
-            let (chunk, chain) = frame::encode_chunk(chunk_first, frames, block.as_ref(), head.chain_hash);
+            let (chunk, chain) =
+                frame::encode_chunk(chunk_first, frames, block.as_ref(), head.chain_hash, &mut self.header_zstd)
+                    .map_err(zstd_err)?;
             for f in frames {
                 head.max_ts_ns = head.max_ts_ns.max(f.ts_ns);
             }
-            puts.push((keys::chunk(chunk_first).to_vec(), chunk));
-            puts.push((keys::time(head.max_ts_ns, chunk_first).to_vec(), Vec::new()));
+            index.push((keys::time(head.max_ts_ns, chunk_first).to_vec(), Vec::new()));
             let mut scopes: Vec<&str> = frames.iter().filter_map(|f| f.scope.as_deref()).collect();
             scopes.sort_unstable();
             scopes.dedup();
             for s in scopes {
-                puts.push((keys::scope(s, chunk_first), Vec::new()));
+                index.push((keys::scope(s, chunk_first), Vec::new()));
             }
+            records.push((chunk_first, chunk));
             head.seq = chunk_first + frames.len() as u64 - 1;
             head.chain_hash = chain;
             start = end;
         }
-        puts.push((keys::meta(keys::META_HEAD), head.encode()));
-        let rec = HeadRecord { seq: head.seq, chain: head.chain_hash };
-        // Past this point the batch may be in the store even if a step fails,
+        // Past this point the records may be on disk even if a step fails,
         // so a failure leaves this handle unable to append: reopening
-        // re-reads the true head from the store.
-        let committed = self.snap.store.commit(puts).and_then(|()| head::write(&self.snap.dir, rec));
-        if let Err(e) = committed {
+        // recovers the true head from the segments.
+        let written = self.write_records(&records, true);
+        let ptrs = match written {
+            Ok(p) => p,
+            Err(e) => {
+                self.refuse_writes = Some(Refusal::Poisoned(e.to_string()));
+                return Err(e);
+            }
+        };
+        for ((first, _), ptr) in records.iter().zip(&ptrs) {
+            index.push((keys::chunk(*first).to_vec(), ptr.encode()));
+        }
+        puts.extend(index);
+        puts.push((keys::meta(keys::META_HEAD), head.encode()));
+        // The index is not synced: it is rebuilt from the segments after a crash.
+        if let Err(e) = self.snap.store.apply(puts) {
             self.refuse_writes = Some(Refusal::Poisoned(e.to_string()));
             return Err(e);
         }
-        self.snap.head_record = Some(rec);
         receipt.appended = pending.len() as u64;
         receipt.first_seq = first_seq;
         receipt.last_seq = head.seq;
@@ -494,10 +486,55 @@ impl Log {
         Ok((receipt, seqs))
     }
 
-    /// Compresses the raw bodies of one chunk's frames (seqs `first_seq..`) in
-    /// place. With at least `shared_min_captures` captures, the captures go
-    /// into one shared block compressed together (returned); otherwise each
-    /// capture is compressed against its pane's previous capture. Pane states
+    /// Appends `records` (first seq, chunk bytes) as one commit to the
+    /// active segment, starting a new segment first when the active one has
+    /// reached [`Config::segment_bytes`].
+    ///
+    /// **Durability:** with `durable`, every record is on stable storage
+    /// when this returns Ok; without it, only written (see [`Log::sync`]).
+    pub(crate) fn write_records(&mut self, records: &[(u64, Vec<u8>)], durable: bool) -> Result<Vec<Pointer>> {
+        let Some((first, _)) = records.first() else { return Ok(Vec::new()) };
+        let mut new_file = false;
+        let roll = self.active.as_ref().is_none_or(|a| a.len >= self.config.segment_bytes);
+        if roll {
+            let resumed = match (&self.active, self.last_segment_len()?) {
+                (None, Some((seg, len))) if len < self.config.segment_bytes => {
+                    Some(ActiveSegment::resume(&self.snap.segs, seg, len)?)
+                }
+                _ => None,
+            };
+            self.active = Some(match resumed {
+                Some(a) => a,
+                None => {
+                    if let Some(a) = &self.active {
+                        a.sync(&self.snap.segs)?;
+                    }
+                    new_file = true;
+                    ActiveSegment::create(&self.snap.segs, *first)?
+                }
+            });
+        }
+        let Some(active) = self.active.as_mut() else { return Err(Error::Invalid("no active segment".into())) };
+        active.append(&self.snap.segs, records, durable, new_file)
+    }
+
+    /// The last segment and its valid length (recovery cut any torn tail),
+    /// if there is one.
+    fn last_segment_len(&self) -> Result<Option<(u64, u64)>> {
+        let Some(last) = self.snap.segs.list()?.last().copied() else { return Ok(None) };
+        let path = self.snap.segs.path(last);
+        let len = std::fs::metadata(&path).map_err(|e| Error::io("stat", &path, e))?.len();
+        Ok(Some((last, len)))
+    }
+
+    /// Compresses the raw bodies of one chunk's frames (seqs `first_seq..`)
+    /// and returns the chunk's block, if any. A chunk of at least
+    /// `shared_min_frames` frames puts every body in the block (one zstd
+    /// frame at `block_level`, its window spanning the block). In a smaller
+    /// chunk a capture is compressed against its pane's previous capture
+    /// (ZstdRef) while the pane's delta run is shorter than
+    /// `keyframe_interval`; every other body goes to the block when there
+    /// are at least two of them, else it is compressed alone. Pane states
     /// for later deltas are recorded in `panes`.
     fn compress_chunk(
         &mut self,
@@ -505,57 +542,66 @@ impl Log {
         frames: &mut [PendingFrame],
         panes: &mut HashMap<String, PaneState>,
     ) -> Result<Option<frame::Block>> {
-        let captures = frames.iter().filter(|f| f.kind == Kind::Capture && f.scope.is_some()).count();
-        let shared = captures >= self.config.shared_min_captures.max(1);
-        let mut block_raw = Vec::new();
-        for (i, f) in frames.iter_mut().enumerate() {
-            let seq = first_seq + i as u64;
-            let raw = std::mem::take(&mut f.body);
-            let mut depth = 0;
-            match (f.kind, f.scope.clone()) {
-                (Kind::Capture, Some(_)) if shared => {
-                    f.encoding = Encoding::Shared;
-                    block_raw.extend_from_slice(&raw);
-                }
-                (Kind::Capture, Some(scope)) => {
-                    let prev = match panes.get(&scope) {
+        let all_shared = frames.len() >= self.config.shared_min_frames.max(1);
+        // Decide the delta captures first; the rest share the block.
+        let mut delta: Vec<Option<PaneState>> = Vec::with_capacity(frames.len());
+        for f in frames.iter() {
+            let base = match (all_shared, f.kind, &f.scope) {
+                (false, Kind::Capture, Some(scope)) => {
+                    let prev = match panes.get(scope) {
                         Some(p) => Some(p.clone()),
-                        None => self.pane_state(&scope)?,
+                        None => self.pane_state(scope)?,
                     };
-                    match prev.filter(|p| p.depth + 1 < self.config.keyframe_interval) {
-                        Some(p) => {
-                            self.capture_zstd.compress(&raw, Some(&p.raw), &mut f.body).map_err(zstd_err)?;
-                            f.encoding = Encoding::ZstdRef;
-                            f.ref_back = seq - p.seq;
-                            depth = p.depth + 1;
-                        }
-                        None => {
-                            self.event_zstd.compress(&raw, None, &mut f.body).map_err(zstd_err)?;
-                            f.encoding = Encoding::Zstd;
-                        }
-                    }
+                    prev.filter(|p| p.depth + 1 < self.config.keyframe_interval)
                 }
-                _ => {
-                    self.event_zstd.compress(&raw, None, &mut f.body).map_err(zstd_err)?;
-                    f.encoding = Encoding::Zstd;
-                }
-            }
-            if f.encoding != Encoding::Shared && f.body.len() >= raw.len() {
-                f.encoding = Encoding::Raw;
-                f.ref_back = 0;
-                depth = 0;
-            }
+                _ => None,
+            };
+            // Later captures of the same pane in this chunk chain onto this one.
             if f.kind == Kind::Capture
                 && let Some(scope) = &f.scope
             {
-                panes.insert(scope.clone(), PaneState { seq, raw: raw.clone(), depth });
+                let seq = first_seq + delta.len() as u64;
+                let depth = base.as_ref().map_or(0, |p| p.depth + 1);
+                panes.insert(scope.clone(), PaneState { seq, raw: f.raw.clone(), depth });
             }
-            if matches!(f.encoding, Encoding::Raw | Encoding::Shared) {
-                // A Shared frame keeps its raw body for the hash chain.
-                f.body = raw;
+            delta.push(base);
+        }
+        let in_block = delta.iter().filter(|d| d.is_none()).count();
+        let use_block = all_shared || in_block >= 2;
+        let mut block_raw = Vec::new();
+        for (i, (f, base)) in frames.iter_mut().zip(delta).enumerate() {
+            let seq = first_seq + i as u64;
+            f.body.clear();
+            f.ref_back = 0;
+            match base {
+                Some(p) => {
+                    self.capture_zstd.compress(&f.raw, Some(&p.raw), &mut f.body).map_err(zstd_err)?;
+                    f.encoding = Encoding::ZstdRef;
+                    f.ref_back = seq - p.seq;
+                }
+                None if use_block => {
+                    f.encoding = Encoding::Shared;
+                    block_raw.extend_from_slice(&f.raw);
+                }
+                None => {
+                    self.event_zstd.compress(&f.raw, None, &mut f.body).map_err(zstd_err)?;
+                    f.encoding = Encoding::Zstd;
+                }
+            }
+            if f.encoding != Encoding::Shared && f.body.len() >= f.raw.len() {
+                f.encoding = Encoding::Raw;
+                f.ref_back = 0;
+                f.body.clone_from(&f.raw);
+                if f.kind == Kind::Capture
+                    && let Some(scope) = &f.scope
+                    && let Some(p) = panes.get_mut(scope)
+                    && p.seq == seq
+                {
+                    p.depth = 0;
+                }
             }
         }
-        if !shared {
+        if !use_block {
             return Ok(None);
         }
         let mut bytes = Vec::new();
@@ -591,6 +637,9 @@ impl Log {
     /// # Errors
     /// Store and I/O errors.
     pub fn sync(&mut self) -> Result<()> {
+        if let Some(a) = &self.active {
+            a.sync(&self.snap.segs)?;
+        }
         self.snap.store.sync()
     }
 
@@ -653,16 +702,25 @@ impl Snapshot {
     }
 
     /// The chunk that starts at `first_seq`.
-    pub(crate) fn chunk_at(&self, first_seq: u64) -> Result<frame::Chunk<Value>> {
+    pub(crate) fn chunk_at(&self, first_seq: u64) -> Result<frame::Chunk<Vec<u8>>> {
         let v = self
             .store
             .get(&keys::chunk(first_seq))?
-            .ok_or_else(|| Error::corrupt(first_seq, "an index names a chunk that is not in the store"))?;
-        frame::decode_chunk(first_seq, v).map_err(|(seq, why)| Error::corrupt(seq, why))
+            .ok_or_else(|| Error::corrupt(first_seq, "an index names a chunk that is not in the index"))?;
+        self.read_chunk(first_seq, v.as_ref())
+    }
+
+    /// Reads and parses the chunk starting at `first_seq` whose index entry
+    /// (a segment pointer) is `pointer`.
+    pub(crate) fn read_chunk(&self, first_seq: u64, pointer: &[u8]) -> Result<frame::Chunk<Vec<u8>>> {
+        let ptr = Pointer::decode(pointer)
+            .ok_or_else(|| Error::corrupt(first_seq, "malformed chunk pointer in the index"))?;
+        let bytes = self.segs.read(ptr, first_seq)?;
+        frame::decode_chunk(first_seq, bytes).map_err(|(seq, why)| Error::corrupt(seq, why))
     }
 
     /// The chunk holding `seq`, if `seq` is in the log.
-    pub(crate) fn chunk_holding(&self, seq: u64) -> Result<Option<frame::Chunk<Value>>> {
+    pub(crate) fn chunk_holding(&self, seq: u64) -> Result<Option<frame::Chunk<Vec<u8>>>> {
         if seq == 0 || seq > self.head.seq {
             return Ok(None);
         }
@@ -670,7 +728,7 @@ impl Snapshot {
             return Err(Error::corrupt(seq, "no chunk holds this seq"));
         };
         let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(seq, "malformed chunk key"))?;
-        let chunk = frame::decode_chunk(first, v).map_err(|(s, why)| Error::corrupt(s, why))?;
+        let chunk = self.read_chunk(first, v.as_ref())?;
         if chunk.last_seq() < seq {
             return Err(Error::corrupt(
                 seq,
@@ -773,16 +831,23 @@ impl Snapshot {
         }
     }
 
-    /// Bytes the database takes on disk (store files plus `HEAD` and `LOCK`).
+    /// Bytes the database takes on disk: segment files, the index store's
+    /// files and `LOCK`.
     ///
     /// # Errors
-    /// Store errors.
+    /// Store and I/O errors.
     pub fn disk_bytes(&self) -> Result<u64> {
-        let mut total = self.store.size_on_disk()?;
-        for name in ["HEAD", "LOCK"] {
-            total += std::fs::metadata(self.dir.join(name)).map(|m| m.len()).unwrap_or(0);
-        }
+        let mut total = self.store.size_on_disk()? + self.segs.bytes()?;
+        total += std::fs::metadata(self.dir.join("LOCK")).map(|m| m.len()).unwrap_or(0);
         Ok(total)
+    }
+
+    /// Bytes of the segment files alone (the events; the rest is index).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn segment_bytes(&self) -> Result<u64> {
+        self.segs.bytes()
     }
 
     /// Reads a named checkpoint blob (see [`Log::put_checkpoint`]).
@@ -852,51 +917,4 @@ pub(crate) fn decode_raw<B: AsRef<[u8]>>(
             block.get(range).map(<[u8]>::to_vec).ok_or_else(|| bad("shared frame outside its block".into()))
         }
     }
-}
-
-/// Re-encodes the first `keep` frames of `chunk` as a chunk of their own
-/// (for a restore that ends inside a chunk). Frames keep their stored bodies,
-/// so their chain hashes are unchanged; a shared block is rebuilt from the
-/// kept frames' raw bodies. `prev` is the chain hash before the chunk.
-pub(crate) fn truncate_chunk<B: AsRef<[u8]>>(
-    chunk: &frame::Chunk<B>,
-    keep: usize,
-    block_raw: Option<&[u8]>,
-    prev: [u8; HASH_BYTES],
-) -> Result<Vec<u8>> {
-    let mut frames = Vec::with_capacity(keep);
-    let mut shared_raw = Vec::new();
-    for f in &chunk.frames[..keep] {
-        let body = match (&f.shared, block_raw) {
-            (Some(r), Some(raw)) => {
-                let b = raw
-                    .get(r.clone())
-                    .ok_or_else(|| Error::corrupt(f.seq, "shared frame outside its block"))?;
-                shared_raw.extend_from_slice(b);
-                b.to_vec()
-            }
-            (Some(_), None) => return Err(Error::corrupt(f.seq, "shared frame without a block")),
-            (None, _) => chunk.body(f).to_vec(),
-        };
-        frames.push(PendingFrame {
-            ts_ns: f.ts_ns,
-            kind: f.kind,
-            encoding: f.encoding,
-            scope: chunk.scope(f).map(str::to_owned),
-            ref_back: f.ref_back,
-            raw_len: f.raw_len,
-            body,
-        });
-    }
-    let block = if frames.iter().any(|f| f.encoding == Encoding::Shared) {
-        let mut bytes = Vec::new();
-        Compressor::new(Config::default().block_level)
-            .map_err(zstd_err)?
-            .compress(&shared_raw, None, &mut bytes)
-            .map_err(zstd_err)?;
-        Some(frame::Block { encoding: frame::BlockEncoding::Zstd, raw_len: shared_raw.len() as u64, bytes })
-    } else {
-        None
-    };
-    Ok(frame::encode_chunk(chunk.first_seq, &frames, block.as_ref(), prev).0)
 }

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::frame::{Chunk, FrameHeader};
 use crate::keys;
 use crate::log::Snapshot;
-use crate::store::{Range, Value};
+use crate::store::Range;
 use orc_log_schemas::{Kind, Record};
 use std::collections::HashMap;
 
@@ -61,7 +61,7 @@ pub struct Scan<'a> {
     log: &'a Snapshot,
     filter: Filter,
     source: Source,
-    chunk: Option<Chunk<Value>>,
+    chunk: Option<Chunk<Vec<u8>>>,
     pos: usize,
     decode: bool,
     dctx: Option<Decompressor>,
@@ -190,7 +190,7 @@ impl<'a> Scan<'a> {
         MetaScan(self)
     }
 
-    fn next_chunk(&mut self) -> Result<Option<Chunk<Value>>> {
+    fn next_chunk(&mut self) -> Result<Option<Chunk<Vec<u8>>>> {
         let (key, value) = match &mut self.source {
             Source::Chunks(range) => match range.next() {
                 None => return Ok(None),
@@ -207,10 +207,10 @@ impl<'a> Scan<'a> {
             },
         };
         let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
-        crate::frame::decode_chunk(first, value).map(Some).map_err(|(seq, why)| Error::corrupt(seq, why))
+        self.log.read_chunk(first, value.as_ref()).map(Some)
     }
 
-    fn matches(&self, chunk: &Chunk<Value>, f: &FrameHeader) -> bool {
+    fn matches(&self, chunk: &Chunk<Vec<u8>>, f: &FrameHeader) -> bool {
         let flt = &self.filter;
         (flt.kinds.is_empty() || flt.kinds.contains(&f.kind))
             && flt.scope.as_deref().is_none_or(|s| chunk.scope(f) == Some(s))
@@ -265,7 +265,7 @@ impl<'a> Scan<'a> {
         }
     }
 
-    fn decode_frame(&mut self, chunk: &Chunk<Value>, f: &FrameHeader) -> Result<Record> {
+    fn decode_frame(&mut self, chunk: &Chunk<Vec<u8>>, f: &FrameHeader) -> Result<Record> {
         if self.dctx.is_none() {
             self.dctx = Some(Decompressor::new().map_err(Error::Invalid)?);
         }

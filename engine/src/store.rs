@@ -79,7 +79,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Store`] / [`Error::StorePanic`] when sled cannot open the files.
-    pub(crate) fn open(path: &Path, dir_lock: DirLock) -> Result<Self> {
+    pub(crate) fn open(path: &Path, dir_lock: Arc<DirLock>) -> Result<Self> {
         let config = sled::Config::new().path(path).mode(sled::Mode::HighThroughput);
         // We hold the directory lock, so sled's own file lock can only be
         // held by a process that released the directory lock and is still
@@ -100,7 +100,7 @@ impl Store {
                 other => break other?,
             }
         };
-        Ok(Self { db, path: path.to_owned(), synced_blobs: Arc::default(), _dir_lock: Arc::new(dir_lock) })
+        Ok(Self { db, path: path.to_owned(), synced_blobs: Arc::default(), _dir_lock: dir_lock })
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
@@ -111,6 +111,20 @@ impl Store {
     pub(crate) fn last_at_or_before(&self, prefix: &[u8], key: &[u8]) -> Result<Option<(Vec<u8>, Value)>> {
         let found = guard("reading", || self.db.range(prefix..=key).next_back().transpose())?;
         Ok(found.map(|(k, v)| (k.to_vec(), Value(v))))
+    }
+
+    /// The entry with the greatest key starting with `prefix`.
+    pub(crate) fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Value)>> {
+        let found = guard("reading", || self.db.scan_prefix(prefix).next_back().transpose())?;
+        Ok(found.map(|(k, v)| (k.to_vec(), Value(v))))
+    }
+
+    /// Removes every key (the index is rebuilt after this).
+    ///
+    /// # Errors
+    /// [`Error::Store`] or [`Error::StorePanic`].
+    pub(crate) fn clear(&mut self) -> Result<()> {
+        guard("clearing", || self.db.clear())
     }
 
     /// Entries with keys in `[start, end)`, in key order.
@@ -227,7 +241,7 @@ mod tests {
             drop(holder);
         });
         let dir_lock = crate::lock::lock(dir.path(), std::time::Duration::ZERO).unwrap();
-        let store = Store::open(&path, dir_lock).expect("opens once the holder lets go");
+        let store = Store::open(&path, Arc::new(dir_lock)).expect("opens once the holder lets go");
         release.join().unwrap();
         drop(store);
     }

@@ -20,10 +20,17 @@ fn small_config() -> Config {
     Config { keyframe_interval: 4, chunk_target_bytes: 512, ..Config::default() }
 }
 
-/// Chunks of a few KiB with shared blocks from 3 captures on: both capture
-/// encodings, and deltas that refer back into shared blocks.
+/// Chunks of a few KiB with blocks from 3 frames on, and small segments:
+/// both capture encodings, deltas that refer back into blocks, many segment
+/// files.
 fn shared_config() -> Config {
-    Config { keyframe_interval: 4, chunk_target_bytes: 4096, shared_min_captures: 3, ..Config::default() }
+    Config {
+        keyframe_interval: 4,
+        chunk_target_bytes: 4096,
+        shared_min_frames: 3,
+        segment_bytes: 8192,
+        ..Config::default()
+    }
 }
 
 #[test]
@@ -102,26 +109,197 @@ fn second_open_is_refused_with_the_holder() {
 }
 
 #[test]
-fn rollback_behind_head_record_is_detected() {
+fn segments_rolled_back_behind_the_index_are_detected() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let events = fixture();
-    let copy = dir.path().join("old-store");
+    let copy = dir.path().join("old-segments");
     {
         let mut log = Log::open(&db, Config::default()).unwrap();
         log.append(&events[..40]).unwrap();
     }
-    copy_dir(&db.join("store"), &copy);
+    copy_dir(&db.join("segments"), &copy);
     {
         let mut log = Log::open(&db, Config::default()).unwrap();
         log.append(&events[40..]).unwrap();
+        log.sync().unwrap();
     }
-    std::fs::remove_dir_all(db.join("store")).unwrap();
-    copy_dir(&copy, &db.join("store"));
+    std::fs::remove_dir_all(db.join("segments")).unwrap();
+    copy_dir(&copy, &db.join("segments"));
     let mut log = Log::open(&db, Config::default()).unwrap();
     let err = log.verify().unwrap_err();
     assert!(matches!(err, Error::RolledBack { store_head: 40, .. }), "{err}");
-    assert!(log.append(&events[..1]).is_err(), "appends on a rolled-back store are refused");
+    assert!(log.append(&events[..1]).is_err(), "appends on rolled-back segments are refused");
+}
+
+/// The events of `dir` as read back, after a fresh open.
+fn reopen_events(dir: &std::path::Path) -> Vec<Event> {
+    let log = Log::open(dir, Config::default()).unwrap();
+    log.verify().unwrap_or_else(|e| panic!("verify after reopen: {e}"));
+    all(&log, Filter::default()).into_iter().map(|r| r.event).collect()
+}
+
+fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_deleted_or_damaged_index_is_rebuilt_from_the_segments() {
+    let events = fixture();
+    let with_ids: Vec<Event> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Event { id: Some(format!("e{i}")), ..e.clone() })
+        .collect();
+    for damage in ["delete", "garbage", "empty-dir"] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = Log::open(dir.path(), shared_config()).unwrap();
+            log.append(&with_ids[..100]).unwrap();
+            log.append(&with_ids[100..]).unwrap();
+            log.put_checkpoint("p", b"state").unwrap();
+        }
+        let store = dir.path().join("store");
+        match damage {
+            "delete" => std::fs::remove_dir_all(&store).unwrap(),
+            "empty-dir" => {
+                std::fs::remove_dir_all(&store).unwrap();
+                std::fs::create_dir(&store).unwrap();
+            }
+            _ => std::fs::write(store.join("db"), vec![0xAB; 100_000]).unwrap(),
+        }
+        assert_eq!(reopen_events(dir.path()), with_ids, "{damage}");
+        // The id index is back: appending the same ids again adds nothing.
+        let mut log = Log::open(dir.path(), Config::default()).unwrap();
+        let r = log.append(&with_ids[..10]).unwrap();
+        assert_eq!((r.appended, r.duplicates), (0, 10), "{damage}");
+        assert_eq!(log.seq_of_id("e5").unwrap(), Some(6));
+    }
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_every_acknowledged_commit_kept() {
+    let events = fixture();
+    // Cut the last segment at every length inside the last commit, and add
+    // garbage after it: the reopened log holds exactly the earlier commits.
+    // The index as a crash during the third commit leaves it: without it.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut log = Log::open(dir.path(), Config::default()).unwrap();
+        log.append(&events[..60]).unwrap();
+        log.append(&events[60..61]).unwrap();
+    }
+    let saved_dir = tempfile::tempdir().unwrap();
+    let saved = saved_dir.path().join("saved");
+    copy_dir(dir.path(), &saved);
+    let seg = segment_files(dir.path()).pop().unwrap();
+    let before_last = std::fs::metadata(&seg).unwrap().len() as usize;
+    Log::open(dir.path(), Config::default()).unwrap().append(&events[61..]).unwrap();
+    let full = std::fs::read(&seg).unwrap();
+    let step = ((full.len() - before_last) / 40).max(1);
+    for cut in (before_last..full.len()).step_by(step) {
+        let _ = std::fs::remove_dir_all(dir.path());
+        copy_dir(&saved, dir.path());
+        std::fs::write(&seg, &full[..cut]).unwrap();
+        let got = reopen_events(dir.path());
+        assert_eq!(got, events[..61].to_vec(), "cut at {cut}");
+        // And appends continue after the cut.
+        let mut log = Log::open(dir.path(), Config::default()).unwrap();
+        log.append(&events[61..]).unwrap();
+        drop(log);
+        assert_eq!(reopen_events(dir.path()), events, "append after a cut at {cut}");
+    }
+    // Garbage after the last commit is cut too (and kept aside).
+    let _ = std::fs::remove_dir_all(dir.path());
+    copy_dir(&saved, dir.path());
+    let mut bytes = full.clone();
+    bytes.extend_from_slice(&[0x5A; 300]);
+    std::fs::write(&seg, &bytes).unwrap();
+    assert_eq!(reopen_events(dir.path()), events);
+    assert_eq!(std::fs::read(&seg).unwrap(), full);
+}
+
+#[test]
+fn a_commit_without_its_last_record_is_cut() {
+    let events = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config { chunk_target_bytes: 512, ..Config::default() };
+    {
+        let mut log = Log::open(dir.path(), config.clone()).unwrap();
+        log.append(&events[..20]).unwrap();
+        let r = log.append(&events[20..]).unwrap();
+        assert!(r.last_seq > 20);
+    }
+    // Drop the last record of the second commit (several records, one commit).
+    let seg = segment_files(dir.path()).pop().unwrap();
+    let log = Log::open(dir.path(), config).unwrap();
+    let last_first = crate::keys::chunk_seq(&log.store.last_with_prefix(&[crate::keys::CHUNK]).unwrap().unwrap().0)
+        .unwrap();
+    assert!(last_first > 21, "the second commit has several chunks");
+    let ptr = crate::segment::Pointer::decode(log.store.get(&crate::keys::chunk(last_first)).unwrap().unwrap().as_ref())
+        .unwrap();
+    drop(log);
+    let full = std::fs::read(&seg).unwrap();
+    std::fs::write(&seg, &full[..ptr.offset as usize]).unwrap();
+    std::fs::remove_dir_all(dir.path().join("store")).unwrap();
+    assert_eq!(reopen_events(dir.path()), events[..20].to_vec());
+}
+
+#[test]
+fn the_v1_fixture_database_is_upgraded_and_keeps_every_event() {
+    let fixture_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/v1-db");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    copy_dir(&fixture_dir, &db);
+    let mut want = fixture();
+    want.extend(
+        include_str!("../../tests/fixtures/agent-events.ndjson").lines().map(|l| parse_line(l, 0).unwrap()),
+    );
+    let got = reopen_events(&db);
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+    assert!(db.join("v1-store/db").exists(), "the format 1 files are kept");
+    assert!(db.join("v1-store/HEAD").exists());
+    assert!(!db.join("HEAD").exists() && !db.join("upgrade-v2.tmp").exists());
+    // Opening again does not upgrade again, and appends work.
+    let mut log = Log::open(&db, Config::default()).unwrap();
+    log.append(&want[..3]).unwrap();
+    log.verify().unwrap();
+    // An upgrade interrupted after the old store was renamed aside is redone.
+    let db2 = dir.path().join("db2");
+    copy_dir(&fixture_dir, &db2);
+    std::fs::rename(db2.join("store"), db2.join("v1-store")).unwrap();
+    assert_eq!(reopen_events(&db2), want);
+}
+
+#[test]
+fn many_segments_roll_verify_and_reopen() {
+    let events = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config { segment_bytes: 2048, chunk_target_bytes: 1024, ..Config::default() };
+    {
+        let mut log = Log::open(dir.path(), config.clone()).unwrap();
+        for part in events.chunks(7) {
+            log.append(part).unwrap();
+        }
+    }
+    let n = segment_files(dir.path()).len();
+    assert!(n > 5, "{n} segments");
+    assert_eq!(reopen_events(dir.path()), events);
+    // A segment missing in the middle is reported, not papered over.
+    let files = segment_files(dir.path());
+    std::fs::remove_file(&files[n / 2]).unwrap();
+    std::fs::remove_dir_all(dir.path().join("store")).unwrap();
+    let mut log = Log::open(dir.path(), config).unwrap();
+    let err = log.verify().unwrap_err();
+    assert!(err.to_string().contains("missing") || err.to_string().contains("segment"), "{err}");
+    assert!(log.append(&events[..1]).is_err(), "appends are refused on a damaged log");
 }
 
 pub(crate) fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

@@ -1,4 +1,5 @@
-//! Whole-log verification: structure, gaps, hash chain, bodies, indexes, head.
+//! Whole-log verification: segments, records, gaps, hash chain, bodies,
+//! indexes, head.
 
 use crate::codec;
 use crate::compress::Decompressor;
@@ -6,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::frame::{self, GENESIS};
 use crate::keys;
 use crate::log::Snapshot;
-use orc_log_schemas::Kind;
+use crate::segment::file_name;
+use orc_log_schemas::{Event, Kind};
 use std::collections::HashMap;
 
 /// What a successful [`Snapshot::verify`] checked.
@@ -23,129 +25,134 @@ pub struct VerifyReport {
 }
 
 impl Snapshot {
-    /// Checks the whole log; Ok only when it is intact.
+    /// Checks the whole log as of this snapshot's head; Ok only when it is
+    /// intact.
     ///
-    /// Checks, in seq order: chunks are gapless from seq 1; every frame parses;
-    /// its 4-byte check and each chunk's stored chain hash match the
-    /// recomputed blake3 chain; every body decompresses to its recorded length
-    /// and decodes as its kind; the time and scope indexes list every chunk;
-    /// the store's head metadata matches the last chunk; and the `HEAD` record
-    /// outside the store is not ahead of the store (a rollback) and agrees on
-    /// the chain hash at its seq.
+    /// Reads every segment file in order (the source of truth, not the
+    /// index) and checks: each file starts with the magic and is a sequence
+    /// of whole records with correct CRCs; the chunks are gapless from seq 1
+    /// across records and files; every chunk parses; every body decompresses
+    /// to its recorded length and decodes as its kind; the recomputed blake3
+    /// chain over the events' canonical encodings equals each chunk's stored
+    /// chain hash; the index has each chunk's pointer, time entry and target
+    /// entries; the index's head is not past the segments (else the segments
+    /// were rolled back or lost acknowledged events); and the chunks end
+    /// exactly at this snapshot's head with its chain hash. Records past the
+    /// head (appended since the snapshot) are not checked.
     ///
     /// # Errors
-    /// [`Error::Corrupt`] with the first bad seq when known, or
-    /// [`Error::RolledBack`]; store errors (including a caught store panic).
+    /// [`Error::Corrupt`] naming the first bad seq where known (the segment
+    /// file and offset for a damaged record); [`Error::RolledBack`]; store
+    /// and I/O errors.
     pub fn verify(&self) -> Result<VerifyReport> {
         let mut checker = ChainChecker::new(0, GENESIS)?;
         let mut chunks = 0u64;
-        let mut chain_at_record = None;
-        let record_seq = self.head_record.map(|r| r.seq);
-        if record_seq == Some(0) {
-            chain_at_record = Some(GENESIS);
-        }
-        let mut orphan = None;
-        for entry in self.store.range(&keys::chunk(0), &[keys::CHUNK + 1]) {
-            let (key, value) = entry?;
-            let expected = checker.next_seq;
-            let first =
-                keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(expected, "malformed chunk key"))?;
-            if first > self.head.seq {
-                // Past this snapshot: an append made since (the store's
-                // head covers it), or a chunk no head ever acknowledged.
-                if !self.store_head_covers(first)? {
-                    orphan = Some(first);
-                }
+        let target = self.head.seq;
+        'files: for seg in self.segs.list()? {
+            if checker.next_seq > target {
                 break;
             }
-            let chunk = frame::decode_chunk(first, value).map_err(|(seq, why)| Error::corrupt(seq, why))?;
-            let frames = checker.check(&chunk, Some(self))?;
-            if let Some(f) = frames.iter().find(|f| Some(f.seq) == record_seq) {
-                chain_at_record = Some(f.chain);
+            if seg != checker.next_seq {
+                return Err(Error::corrupt(
+                    checker.next_seq,
+                    format!("missing: the next segment file is {} (seq {seg})", file_name(seg)),
+                ));
             }
-            if self.store.get(&keys::time(checker.max_ts, first))?.is_none() {
-                return Err(Error::corrupt(first, "the time index has no entry for this chunk"));
-            }
-            for scope in &chunk.scopes {
-                if self.store.get(&keys::scope(scope, first))?.is_none() {
-                    return Err(Error::corrupt(
-                        first,
-                        format!("the target index has no entry for {scope} in this chunk"),
-                    ));
+            let mut reader = self.segs.reader(seg, 0)?;
+            loop {
+                if checker.next_seq > target {
+                    break 'files;
                 }
+                let rec = match reader.next_record() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(bad) => {
+                        return Err(Error::corrupt(
+                            checker.next_seq,
+                            format!("segment {} is damaged at offset {}: {}", file_name(seg), bad.offset, bad.why),
+                        ));
+                    }
+                };
+                let chunk = frame::decode_chunk(rec.first_seq, rec.chunk.as_slice())
+                    .map_err(|(seq, why)| Error::corrupt(seq, why))?;
+                checker.check(&chunk, Some(self))?;
+                match self.store.get(&keys::chunk(rec.first_seq))? {
+                    Some(v) if v.as_ref() == rec.ptr.encode().as_slice() => {}
+                    _ => {
+                        return Err(Error::corrupt(
+                            rec.first_seq,
+                            "the index has no pointer to this chunk (reopen to rebuild it)",
+                        ));
+                    }
+                }
+                if self.store.get(&keys::time(checker.max_ts, rec.first_seq))?.is_none() {
+                    return Err(Error::corrupt(rec.first_seq, "the time index has no entry for this chunk"));
+                }
+                for scope in &chunk.scopes {
+                    if self.store.get(&keys::scope(scope, rec.first_seq))?.is_none() {
+                        return Err(Error::corrupt(
+                            rec.first_seq,
+                            format!("the target index has no entry for {scope} in this chunk"),
+                        ));
+                    }
+                }
+                chunks += 1;
             }
-            chunks += 1;
         }
-        let expected = checker.next_seq;
+        let head_seq = checker.next_seq - 1;
         let chain = checker.chain;
-        let head_seq = expected - 1;
-        let head = self.head();
-        if let Some(first) = orphan {
-            return Err(Error::corrupt(
-                first,
-                format!("the store's head metadata says seq {} but a chunk starts at seq {first}", head.seq),
-            ));
+        if head_seq < target {
+            let index_head = self.index_head_seq()?;
+            if index_head > head_seq {
+                return Err(Error::RolledBack { store_head: head_seq, record_head: index_head });
+            }
         }
-        if head.seq != head_seq || head.chain_hash != chain {
+        if head_seq != target || chain != self.head.chain_hash {
             return Err(Error::corrupt(
                 head_seq.max(1),
-                format!(
-                    "the store's head metadata says seq {} but the chunks end at seq {head_seq}",
-                    head.seq
-                ),
+                format!("the log's head says seq {target} but the segments end at seq {head_seq}"),
             ));
         }
-        match self.head_record {
-            None => return Err(Error::corrupt(None, "the head record file HEAD is missing")),
-            Some(rec) if rec.seq > head_seq => {
-                return Err(Error::RolledBack { store_head: head_seq, record_head: rec.seq });
-            }
-            Some(rec) if chain_at_record != Some(rec.chain) => {
-                return Err(Error::corrupt(rec.seq, "the chain hash differs from the head record's"));
-            }
-            Some(_) => {}
+        if let Some(why) = &self.damage {
+            return Err(Error::corrupt(head_seq + 1, why.to_string()));
         }
         Ok(VerifyReport { events: head_seq, chunks, head_seq, chain_hex: crate::head::hex(&chain) })
     }
-}
 
-impl Snapshot {
-    /// Whether the store's head metadata, as it is now, reaches `seq`.
-    fn store_head_covers(&self, seq: u64) -> Result<bool> {
-        let now = match self.store.get(&keys::meta(keys::META_HEAD))? {
+    /// The last seq the index has recorded (its `M head`), 0 when none.
+    pub(crate) fn index_head_seq(&self) -> Result<u64> {
+        Ok(match self.store.get(&keys::meta(keys::META_HEAD))? {
             Some(v) => crate::log::Head::decode(v.as_ref()).map_or(0, |h| h.seq),
             None => 0,
-        };
-        Ok(now >= seq)
+        })
     }
 }
 
-/// One checked frame: its seq, ts, producer id and the chain hash after it.
+/// One checked frame: its seq, the event and the chain hash after it.
 #[derive(Debug, Clone)]
 pub(crate) struct CheckedFrame {
     pub seq: u64,
-    pub id: Option<String>,
+    pub event: Event,
     pub chain: [u8; frame::HASH_BYTES],
 }
 
-/// Checks chunks in seq order: continuity, every frame's check, each chunk's
-/// chain hash, and that every body decompresses and decodes as its kind.
-/// Shared by [`Snapshot::verify`], backup verification and restore.
+/// Recomputes the hash chain over consecutive chunks, decoding every body.
+/// Used by [`Snapshot::verify`], recovery, backup verification and upgrades.
 pub(crate) struct ChainChecker {
     /// Chain hash after the last checked frame.
     pub chain: [u8; frame::HASH_BYTES],
     /// The seq the next chunk must start at.
     pub next_seq: u64,
-    /// Greatest ts seen so far (UTC ns; `i64::MIN` before any).
+    /// Greatest ts so far (`i64::MIN` before any frame).
     pub max_ts: i64,
     dctx: Decompressor,
-    /// Raw bodies of each pane's last capture, by seq: the usual delta bases.
+    /// Raw bodies of the last capture of each pane, by seq (delta bases).
     panes: HashMap<u64, Vec<u8>>,
     pane_last: HashMap<String, u64>,
 }
 
 impl ChainChecker {
-    /// A checker continuing after `after_seq`, whose chain hash is `chain`.
+    /// A checker that expects the chunk after `after_seq`, whose chain hash is `chain`.
     pub(crate) fn new(after_seq: u64, chain: [u8; frame::HASH_BYTES]) -> Result<Self> {
         Ok(Self {
             chain,
@@ -157,8 +164,11 @@ impl ChainChecker {
         })
     }
 
-    /// Checks the next chunk; `log` resolves delta bases from before the
-    /// first checked chunk (none when checking a backup from seq 1).
+    /// Checks `chunk` (continuity, chain, bodies) and returns its frames.
+    /// A delta base not seen by this checker is read from `log` when given.
+    /// Version 1 chunks are checked by format 1's rules (frame checks, chain
+    /// over stored bytes), version 2 chunks by format 2's (chain over the
+    /// canonical encoding).
     pub(crate) fn check<B: AsRef<[u8]>>(
         &mut self,
         chunk: &frame::Chunk<B>,
@@ -175,22 +185,28 @@ impl ChainChecker {
         }
         let block = crate::log::decode_block(chunk, &mut self.dctx)?;
         let mut out = Vec::with_capacity(chunk.frames.len());
+        let mut chain = self.chain;
         for f in &chunk.frames {
-            let next = chunk.chain_step(&self.chain, f, block.as_deref());
-            if next[..frame::CHECK_BYTES] != f.check {
-                return Err(Error::corrupt(
-                    f.seq,
-                    "frame check does not match the hash chain (bytes changed)",
-                ));
+            if chunk.version == frame::CHUNK_VERSION_1 {
+                let next = chunk.chain_step_v1(&chain, f, block.as_deref());
+                if next[..frame::CHECK_BYTES] != f.check {
+                    return Err(Error::corrupt(
+                        f.seq,
+                        "frame check does not match the hash chain (bytes changed)",
+                    ));
+                }
+                chain = next;
             }
-            self.chain = next;
-            self.max_ts = self.max_ts.max(f.ts_ns);
             let base = f.seq - f.ref_back;
             let raw = match (self.panes.get(&base), log) {
                 (Some(p), _) => crate::log::decode_raw(chunk, f, &mut self.dctx, Some(p), block.as_deref())?,
                 (None, Some(log)) => log.decode_raw(chunk, f, &mut self.dctx, None, block.as_deref())?,
                 (None, None) => crate::log::decode_raw(chunk, f, &mut self.dctx, None, block.as_deref())?,
             };
+            if chunk.version != frame::CHUNK_VERSION_1 {
+                chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), &raw);
+            }
+            self.max_ts = self.max_ts.max(f.ts_ns);
             let event = codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw)
                 .map_err(|e| Error::corrupt(f.seq, e))?;
             if f.kind == Kind::Capture
@@ -201,14 +217,19 @@ impl ChainChecker {
                 }
                 self.panes.insert(f.seq, raw);
             }
-            out.push(CheckedFrame { seq: f.seq, id: event.id, chain: next });
+            out.push(CheckedFrame { seq: f.seq, event, chain });
         }
-        if chunk.chain_end != self.chain {
+        if chunk.chain_end != chain {
             return Err(Error::corrupt(
-                chunk.last_seq(),
-                "chunk chain hash does not match the recomputed chain",
+                chunk.first_seq,
+                format!(
+                    "the chain hash of the chunk of seqs {}..={} does not match the recomputed chain",
+                    chunk.first_seq,
+                    chunk.last_seq()
+                ),
             ));
         }
+        self.chain = chain;
         self.next_seq = chunk.last_seq() + 1;
         Ok(out)
     }

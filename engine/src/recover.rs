@@ -1,0 +1,278 @@
+//! Opening a database: the index is checked against the segments (the
+//! source of truth), caught up, or rebuilt; a torn tail is cut.
+//!
+//! The order of a commit (records `fdatasync`ed, then the index applied
+//! without a sync) means that after a crash the index is a prefix of the
+//! segments: sled keeps its batches atomic and in order. Recovery therefore
+//! starts right after the last chunk the index knows and reads forward, as
+//! Kafka recovers a log segment and SQLite replays its WAL: whole records
+//! with good CRCs that end a commit are indexed; the first record that is cut
+//! short or fails its CRC at the end of the last segment, and any records of
+//! a commit whose last record is missing, were never acknowledged and are
+//! cut. See FORMAT.md, "Opening and recovery".
+
+use crate::error::{Error, Result};
+use crate::frame;
+use crate::keys;
+use crate::lock::DirLock;
+use crate::log::{EMPTY_HEAD, FORMAT_VERSION, Head, Log, Refusal};
+use crate::segment::{self, FLAG_COMMIT, Pointer, file_name};
+use crate::store::Store;
+use crate::verify::ChainChecker;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Chunks indexed per sled batch while catching up.
+const BATCH_CHUNKS: usize = 256;
+
+/// Opens the index store in `DIR/store`. One that sled cannot open (damaged
+/// files) is moved aside to `DIR/store.damaged` (replacing an older one) and
+/// a new, empty one is created; the caller then rebuilds it.
+///
+/// # Errors
+/// Store errors when even a new store cannot be created; I/O errors.
+pub(crate) fn open_index(dir: &Path, lock: &Arc<DirLock>) -> Result<Store> {
+    let path = dir.join("store");
+    match Store::open(&path, Arc::clone(lock)) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let aside = dir.join("store.damaged");
+            tracing::warn!(
+                "the index in {} cannot be opened ({e}); moving it to {} and rebuilding it from the segments",
+                path.display(),
+                aside.display()
+            );
+            if aside.exists() {
+                std::fs::remove_dir_all(&aside).map_err(|e| Error::io("remove", &aside, e))?;
+            }
+            std::fs::rename(&path, &aside).map_err(|e| Error::io("rename", &path, e))?;
+            Store::open(&path, Arc::clone(lock))
+        }
+    }
+}
+
+/// Where recovery starts reading the segments.
+enum Start {
+    /// After the index's last chunk, which agrees with the segments.
+    After { head: Head, ptr: Pointer },
+    /// From the first segment, with an empty index.
+    Beginning,
+}
+
+/// Brings `log`'s index up to date with its segments and sets its head.
+/// Returns why appends must be refused, if they must.
+///
+/// # Errors
+/// Store and I/O errors (damage is not an error here: it is returned as a
+/// refusal, and `verify` names it).
+pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
+    let segs = Arc::clone(&log.segs);
+    let start = match index_start(log)? {
+        Ok(start) => start,
+        Err((refusal, head)) => {
+            // Reads go through the index as it is; verify reports the loss.
+            log.set_head(head);
+            return Ok(Some(refusal));
+        }
+    };
+    let (mut head, mut seg_at, mut offset) = match start {
+        Start::After { head, ptr } => (head, ptr.segment, ptr.end()),
+        Start::Beginning => (EMPTY_HEAD, 1, 0),
+    };
+    log.set_head(head);
+    let list = segs.list()?;
+    if list.is_empty() && head.seq == 0 {
+        return Ok(None);
+    }
+    let Some(mut idx) = list.iter().position(|s| *s == seg_at) else {
+        if head.seq == 0 {
+            return Ok(Some(Refusal::Inconsistent(format!(
+                "the first segment file {} is missing (the segments start at {})",
+                file_name(1),
+                list.first().map_or_else(|| "nothing".to_owned(), |s| file_name(*s))
+            ))));
+        }
+        return Ok(Some(Refusal::Inconsistent(format!("the segment file {} is missing", file_name(seg_at)))));
+    };
+    let mut checker = ChainChecker::new(head.seq, head.chain_hash)?;
+    checker.max_ts = head.max_ts_ns;
+    let mut indexed = 0u64;
+    // Index entries of the records of a commit not yet seen to its end.
+    let mut pending: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut pending_from: Option<Pointer> = None;
+    let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut batch_chunks = 0usize;
+    loop {
+        let is_last = idx + 1 == list.len();
+        let mut reader = segs.reader(seg_at, offset)?;
+        let bad = loop {
+            let rec = match reader.next_record() {
+                Ok(Some(r)) => r,
+                Ok(None) => break None,
+                Err(bad) => break Some(format!("offset {}: {}", bad.offset, bad.why)),
+            };
+            let chunk = match frame::decode_chunk(rec.first_seq, rec.chunk.as_slice()) {
+                Ok(c) => c,
+                Err((seq, why)) => break Some(format!("offset {} (seq {seq}): {why}", rec.ptr.offset)),
+            };
+            let frames = match checker.check(&chunk, Some(&log.snap)) {
+                Ok(f) => f,
+                Err(e) => break Some(format!("offset {}: {e}", rec.ptr.offset)),
+            };
+            pending_from.get_or_insert(rec.ptr);
+            for f in &frames {
+                if let Some(id) = &f.event.id {
+                    pending.push((keys::id(id), f.seq.to_be_bytes().to_vec()));
+                }
+            }
+            pending.push((keys::time(checker.max_ts, rec.first_seq).to_vec(), Vec::new()));
+            for s in &chunk.scopes {
+                pending.push((keys::scope(s, rec.first_seq), Vec::new()));
+            }
+            pending.push((keys::chunk(rec.first_seq).to_vec(), rec.ptr.encode()));
+            if rec.flags & FLAG_COMMIT != 0 {
+                batch.append(&mut pending);
+                batch_chunks += 1;
+                pending_from = None;
+                head = Head { seq: chunk.last_seq(), chain_hash: chunk.chain_end, max_ts_ns: checker.max_ts };
+                indexed += frames.len() as u64;
+                if batch_chunks >= BATCH_CHUNKS {
+                    flush(log, &mut batch, head)?;
+                    batch_chunks = 0;
+                }
+            }
+        };
+        // Records of a commit cut short are as torn as a bad record.
+        if let Some(why) = bad.as_deref().or(pending_from.map(|_| "a commit without its last record")) {
+            let at = match (pending_from, &bad) {
+                (Some(p), _) => p.offset,
+                (None, Some(b)) => parse_offset(b),
+                (None, None) => offset,
+            };
+            if is_last {
+                tracing::warn!(
+                    "cutting the torn tail of segment {} at offset {at} ({why}): an append that was never acknowledged",
+                    file_name(seg_at)
+                );
+                flush(log, &mut batch, head)?;
+                segment::cut_tail(&segs, seg_at, at.max(segment::MAGIC.len() as u64))?;
+                if at < segment::MAGIC.len() as u64 {
+                    // Not even the magic made it: a segment whose creation was cut short.
+                    std::fs::write(segs.path(seg_at), segment::MAGIC)
+                        .map_err(|e| Error::io("write", segs.path(seg_at), e))?;
+                }
+                break;
+            }
+            flush(log, &mut batch, head)?;
+            return Ok(Some(Refusal::Inconsistent(format!(
+                "segment {} is damaged at {why}; run `orc-log verify`",
+                file_name(seg_at)
+            ))));
+        }
+        if is_last {
+            break;
+        }
+        idx += 1;
+        seg_at = list[idx];
+        offset = 0;
+        if seg_at != checker.next_seq {
+            flush(log, &mut batch, head)?;
+            return Ok(Some(Refusal::Inconsistent(format!(
+                "segment {} starts at seq {seg_at}, but the previous one ends at seq {}",
+                file_name(seg_at),
+                checker.next_seq - 1
+            ))));
+        }
+    }
+    flush(log, &mut batch, head)?;
+    if indexed > 0 {
+        tracing::debug!("indexed {indexed} events found in the segments");
+        log.store_mut().sync()?;
+    }
+    Ok(None)
+}
+
+/// The offset in a "offset N: ..." description.
+fn parse_offset(s: &str) -> u64 {
+    s.strip_prefix("offset ")
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Applies `batch` and the new head to the index (not synced).
+fn flush(log: &mut Log, batch: &mut Vec<(Vec<u8>, Vec<u8>)>, head: Head) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut puts = std::mem::take(batch);
+    puts.push((keys::meta(keys::META_HEAD), head.encode()));
+    log.store_mut().apply(puts)?;
+    log.set_head(head);
+    Ok(())
+}
+
+/// Decides where recovery starts: after the index's last chunk when the
+/// index agrees with the segments; from the beginning (after clearing the
+/// index, with a warning) when the index is missing, of another format or
+/// damaged. `Err(refusal)` when the segments end before the index: they
+/// were rolled back or lost acknowledged events, and nothing is touched.
+fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Head)>> {
+    let store = &log.snap.store;
+    let format = store.get(&keys::meta(keys::META_FORMAT))?.map(|v| String::from_utf8_lossy(v.as_ref()).into_owned());
+    let head = match store.get(&keys::meta(keys::META_HEAD))? {
+        Some(v) => Head::decode(v.as_ref()),
+        None => Some(EMPTY_HEAD),
+    };
+    let last = store.last_with_prefix(&[keys::CHUNK])?;
+    let fresh = format.is_none() && last.is_none() && head == Some(EMPTY_HEAD);
+    let problem = match (&format, head, &last) {
+        _ if fresh => None,
+        (Some(f), _, _) if *f != FORMAT_VERSION.to_string() => Some(format!("it has format {f}")),
+        (None, _, _) => Some("it has no format record".to_owned()),
+        (_, None, _) => Some("its head record is malformed".to_owned()),
+        (_, Some(h), None) if h.seq == 0 => return Ok(Ok(Start::Beginning)),
+        (_, Some(_), None) => Some("it has a head but no chunks".to_owned()),
+        (_, Some(h), Some((key, value))) => {
+            let first = keys::chunk_seq(key);
+            match (first, Pointer::decode(value.as_ref())) {
+                (Some(first), Some(ptr)) => {
+                    let seg_len = std::fs::metadata(log.segs.path(ptr.segment)).map(|m| m.len()).ok();
+                    if seg_len.is_none_or(|l| l < ptr.end()) && h.seq > 0 {
+                        // The segments end before what the index knew was acknowledged.
+                        let now = segments_end_hint(log);
+                        return Ok(Err((
+                            Refusal::Inconsistent(
+                                Error::RolledBack { store_head: now, record_head: h.seq }.to_string(),
+                            ),
+                            h,
+                        )));
+                    }
+                    match log.snap.segs.read(ptr, first).ok().and_then(|b| frame::decode_chunk(first, b).ok()) {
+                        Some(c) if c.last_seq() == h.seq && c.chain_end == h.chain_hash => {
+                            return Ok(Ok(Start::After { head: h, ptr }));
+                        }
+                        _ => Some(format!("its last chunk (seq {first}) does not match the segments")),
+                    }
+                }
+                _ => Some("its last chunk entry is malformed".to_owned()),
+            }
+        }
+    };
+    let store = &mut log.snap.store;
+    if let Some(why) = problem {
+        tracing::warn!(
+            "rebuilding the index in {} from the segment files: {why}",
+            log.snap.dir.join("store").display()
+        );
+        store.clear()?;
+    }
+    store.commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
+    Ok(Ok(Start::Beginning))
+}
+
+/// A rough last seq of the segments, for a rollback message (the first seq
+/// of the last segment file minus one when nothing better is known).
+fn segments_end_hint(log: &Log) -> u64 {
+    log.segs.list().ok().and_then(|l| l.last().copied()).map_or(0, |s| s.saturating_sub(1))
+}
