@@ -17,9 +17,7 @@
 
 use crate::error::{Error, Result};
 use crate::frame::HASH_BYTES;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::Path;
 
 /// A head: last seq and the chain hash after it.
@@ -78,6 +76,9 @@ pub(crate) fn read(dir: &Path) -> Result<Option<HeadRecord>> {
 /// [`Error::Io`] naming the file that failed.
 #[cfg(test)]
 pub(crate) fn write(dir: &Path, head: HeadRecord) -> Result<()> {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = dir.join("HEAD.tmp");
     let path = dir.join("HEAD");
     let text = format!("{MAGIC}\nseq {}\nchain {}\n", head.seq, hex(&head.chain));

@@ -189,7 +189,7 @@ impl std::fmt::Debug for Client {
 
 /// Whether `dir` holds a database.
 pub fn database_exists(dir: &Path) -> bool {
-    dir.join("HEAD").exists() || dir.join("store").exists()
+    dir.join("segments").exists() || dir.join("HEAD").exists() || dir.join("store").exists()
 }
 
 /// The server of `dir` when one answers, else the database opened here.
