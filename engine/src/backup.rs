@@ -5,7 +5,7 @@
 //! `seg-<first seq>-<last seq>.orcseg`. A segment is the 8-byte magic
 //! `ORCSEG01` followed by records `first_seq: u64 BE, len: u32 BE, chunk:
 //! len bytes`, the chunks exactly as stored in the log (still compressed,
-//! with their checks and chain hashes). Each backup after the first adds one
+//! with their chain hashes). Each backup after the first adds one
 //! segment with the chunks after the previous backup's head.
 
 use crate::error::{Error, Result};

@@ -555,7 +555,7 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
     let hdr_enc = r.u8().ok_or_else(|| bad("truncated header"))?;
     let hdr_raw_len = r.u64().ok_or_else(|| bad("truncated header length"))?;
     let hdr_stored = r.u64().ok_or_else(|| bad("truncated header length"))?;
-    if hdr_stored > r.remaining() as u64 || hdr_raw_len > count.saturating_mul(64) + 1024 * 1024 {
+    if hdr_stored > r.remaining() as u64 || hdr_raw_len > u64::from(MAX_RAW_BYTES) * 4 {
         return Err(bad("header length runs past the chunk"));
     }
     let hdr_start = r.pos;
@@ -564,6 +564,7 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
     let hdr_owned;
     let hdr: &[u8] = match hdr_enc {
         1 if hdr_stored == hdr_raw_len => hdr_bytes,
+        1 => return Err(bad("a raw column header whose two lengths differ")),
         2 => {
             hdr_owned = crate::compress::decompress_alone(hdr_bytes, hdr_raw_len as usize)
                 .map_err(|e| bad(&format!("column header: {e}")))?;

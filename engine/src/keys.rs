@@ -1,10 +1,11 @@
 //! Key layout of the store's single keyspace (FORMAT.md, "Keys").
 //!
 //! Every key starts with a one-byte tag, so one ordered keyspace holds the
-//! chunks and their indexes and one atomic batch commits them together.
+//! the chunk pointers (into segment files), their indexes, metadata and
+//! checkpoints, and one atomic batch commits them together.
 //! Integers are big-endian so byte order is numeric order.
 
-/// `C` + first seq (u64 BE) -> chunk bytes.
+/// `C` + first seq (u64 BE) -> the chunk's segment pointer (20 bytes: segment, offset, length).
 pub(crate) const CHUNK: u8 = b'C';
 /// `T` + running-max ts (ordered u64 BE) + first seq (u64 BE) -> empty.
 pub(crate) const TIME: u8 = b'T';

@@ -304,10 +304,12 @@ impl Log {
     /// `events`, are skipped and counted in [`AppendReceipt::duplicates`].
     /// All events of one call are committed together (one group commit).
     ///
-    /// **Durability:** when this returns Ok, every appended event, its indexes
-    /// and the head record are on disk (fsynced) and survive a crash or power
-    /// loss. On error nothing of this call is acknowledged; after a crash the
-    /// log holds either all of the call's events or none of them.
+    /// **Durability:** when this returns Ok, every appended event is on
+    /// stable storage (its segment records `fdatasync`ed) and survives a crash
+    /// or power loss; the index entries are applied but not synced (recovery
+    /// rebuilds them from the segments). On error nothing of this call is
+    /// acknowledged; after a crash the log holds either all of the call's
+    /// events or none of them (a commit's records end with a commit flag).
     ///
     /// # Errors
     /// [`Error::InvalidEvent`] for an event that breaks a format v1 rule
@@ -897,6 +899,9 @@ pub(crate) fn decode_raw<B: AsRef<[u8]>>(
     let body = chunk.body(f);
     let bad = |e: String| Error::corrupt(f.seq, e);
     match f.encoding {
+        Encoding::Raw if body.len() != f.raw_len as usize => {
+            Err(bad(format!("a raw body of {} bytes, the header says {}", body.len(), f.raw_len)))
+        }
         Encoding::Raw => Ok(body.to_vec()),
         Encoding::Zstd => dctx.decompress(body, None, f.raw_len as usize).map_err(bad),
         Encoding::ZstdRef => {

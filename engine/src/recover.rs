@@ -35,6 +35,12 @@ pub(crate) fn open_index(dir: &Path, lock: &Arc<DirLock>) -> Result<Store> {
     let path = dir.join("store");
     match Store::open(&path, Arc::clone(lock)) {
         Ok(s) => Ok(s),
+        // Not damage: another process still holds sled's lock, or no access.
+        Err(e @ Error::Store(_))
+            if e.to_string().contains("could not acquire lock") || e.to_string().contains("ermission denied") =>
+        {
+            Err(e)
+        }
         Err(e) => {
             let aside = dir.join("store.damaged");
             tracing::warn!(
@@ -105,19 +111,23 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
     loop {
         let is_last = idx + 1 == list.len();
         let mut reader = segs.reader(seg_at, offset)?;
-        let bad = loop {
+        // (offset, why, torn): where reading stopped, if before the end.
+        let bad: Option<(u64, String, bool)> = loop {
             let rec = match reader.next_record() {
                 Ok(Some(r)) => r,
                 Ok(None) => break None,
-                Err(bad) => break Some(format!("offset {}: {}", bad.offset, bad.why)),
+                Err(bad) => break Some((bad.offset, bad.why, bad.torn)),
             };
+            // A record whose CRC holds was written whole: if it does not
+            // decode or chain, that is damage (or a newer format), not a
+            // torn write, and nothing is cut.
             let chunk = match frame::decode_chunk(rec.first_seq, rec.chunk.as_slice()) {
                 Ok(c) => c,
-                Err((seq, why)) => break Some(format!("offset {} (seq {seq}): {why}", rec.ptr.offset)),
+                Err((seq, why)) => break Some((rec.ptr.offset, format!("seq {seq}: {why}"), false)),
             };
             let frames = match checker.check(&chunk, Some(&log.snap)) {
                 Ok(f) => f,
-                Err(e) => break Some(format!("offset {}: {e}", rec.ptr.offset)),
+                Err(e) => break Some((rec.ptr.offset, e.to_string(), false)),
             };
             pending_from.get_or_insert(rec.ptr);
             for f in &frames {
@@ -143,23 +153,29 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
             }
         };
         // Records of a commit cut short are as torn as a bad record.
-        if let Some(why) = bad.as_deref().or(pending_from.map(|_| "a commit without its last record")) {
-            let at = match (pending_from, &bad) {
-                (Some(p), _) => p.offset,
-                (None, Some(b)) => parse_offset(b),
-                (None, None) => offset,
-            };
-            if is_last {
+        let stop = match (&bad, pending_from) {
+            (Some((at, why, torn)), pending) => {
+                Some((pending.map_or(*at, |p| p.offset), format!("offset {at}: {why}"), *torn))
+            }
+            (None, Some(p)) => Some((p.offset, "a commit without its last record".to_owned(), true)),
+            (None, None) => None,
+        };
+        if let Some((at, why, torn)) = stop {
+            if is_last && torn {
                 tracing::warn!(
                     "cutting the torn tail of segment {} at offset {at} ({why}): an append that was never acknowledged",
                     file_name(seg_at)
                 );
                 flush(log, &mut batch, head)?;
-                segment::cut_tail(&segs, seg_at, at.max(segment::MAGIC.len() as u64))?;
                 if at < segment::MAGIC.len() as u64 {
-                    // Not even the magic made it: a segment whose creation was cut short.
-                    std::fs::write(segs.path(seg_at), segment::MAGIC)
-                        .map_err(|e| Error::io("write", segs.path(seg_at), e))?;
+                    // Not even the magic made it: a segment whose creation was
+                    // cut short holds nothing; remove it.
+                    let path = segs.path(seg_at);
+                    std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+                    crate::head::sync_dir(segs.dir())?;
+                    segs.forget(seg_at);
+                } else {
+                    segment::cut_tail(&segs, seg_at, at)?;
                 }
                 break;
             }
@@ -190,14 +206,6 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
         log.store_mut().sync()?;
     }
     Ok(None)
-}
-
-/// The offset in a "offset N: ..." description.
-fn parse_offset(s: &str) -> u64 {
-    s.strip_prefix("offset ")
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Applies `batch` and the new head to the index (not synced).
@@ -265,7 +273,7 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
             "rebuilding the index in {} from the segment files: {why}",
             log.snap.dir.join("store").display()
         );
-        store.clear()?;
+        store.clear_index()?;
     }
     store.commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
     Ok(Ok(Start::Beginning))

@@ -241,6 +241,10 @@ fn parse_header(b: &[u8]) -> (u32, u64, u8, u32) {
 pub(crate) struct BadRecord {
     pub offset: u64,
     pub why: String,
+    /// Whether this looks like an interrupted write (bytes cut short, or a
+    /// record whose CRC fails) rather than a well-formed record the reader
+    /// does not accept (unknown flags, a file that is not a segment).
+    pub torn: bool,
 }
 
 /// Forward reader over one segment's records.
@@ -275,9 +279,11 @@ impl SegmentReader {
     /// where the bytes stop being a valid record (the reader then stays
     /// there).
     pub(crate) fn next_record(&mut self) -> std::result::Result<Option<RecordRead>, BadRecord> {
-        let bad = |offset: u64, why: String| BadRecord { offset, why };
+        let bad = |offset: u64, why: String| BadRecord { offset, why, torn: true };
         if self.offset == 0 {
-            return Err(bad(0, "the file does not start with the segment magic ORCSEG02".into()));
+            let torn = self.file_len < MAGIC.len() as u64;
+            let why = "the file does not start with the segment magic ORCSEG02".to_owned();
+            return Err(BadRecord { offset: 0, why, torn });
         }
         if self.offset == self.file_len {
             return Ok(None);
@@ -293,15 +299,15 @@ impl SegmentReader {
             self.skip_to(at).map_err(|e| bad(at, e.to_string()))?;
             return Err(bad(at, format!("record length {len} runs past the end of the file or the limit")));
         }
-        if flags & !FLAG_COMMIT != 0 {
-            self.skip_to(at).map_err(|e| bad(at, e.to_string()))?;
-            return Err(bad(at, format!("unknown record flags {flags:#04x}")));
-        }
         let mut chunk = vec![0u8; len as usize];
         self.reader.read_exact(&mut chunk).map_err(|e| bad(at, format!("read error: {e}")))?;
         if crc(first_seq, flags, &chunk) != sum {
             self.skip_to(at).map_err(|e| bad(at, e.to_string()))?;
             return Err(bad(at, "record checksum mismatch".into()));
+        }
+        if flags & !FLAG_COMMIT != 0 {
+            self.skip_to(at).map_err(|e| bad(at, e.to_string()))?;
+            return Err(BadRecord { offset: at, why: format!("unknown record flags {flags:#04x}"), torn: false });
         }
         self.offset = at + RECORD_HEADER + u64::from(len);
         Ok(Some(RecordRead { ptr: Pointer { segment: self.segment, offset: at, len }, first_seq, flags, chunk }))

@@ -119,12 +119,24 @@ impl Store {
         Ok(found.map(|(k, v)| (k.to_vec(), Value(v))))
     }
 
-    /// Removes every key (the index is rebuilt after this).
+    /// Removes every key except projection checkpoints (`P`), which are
+    /// kept across an index rebuild (the index is rebuilt after this).
     ///
     /// # Errors
     /// [`Error::Store`] or [`Error::StorePanic`].
-    pub(crate) fn clear(&mut self) -> Result<()> {
-        guard("clearing", || self.db.clear())
+    pub(crate) fn clear_index(&mut self) -> Result<()> {
+        let keep = crate::keys::CHECKPOINT;
+        let keys: Vec<sled::IVec> = guard("clearing", || {
+            self.db.iter().keys().filter(|k| k.as_ref().is_ok_and(|k| k.first() != Some(&keep))).collect()
+        })?;
+        for chunk in keys.chunks(10_000) {
+            let mut batch = sled::Batch::default();
+            for k in chunk {
+                batch.remove(k.clone());
+            }
+            guard("clearing", || self.db.apply_batch(batch))?;
+        }
+        Ok(())
     }
 
     /// Entries with keys in `[start, end)`, in key order.

@@ -44,6 +44,14 @@ pub(crate) fn upgrade_if_needed(dir: &Path, config: &Config, lock: &Arc<DirLock>
     let kept = dir.join("v1-store");
     let segments = dir.join(SEGMENTS_DIR);
     if segments.exists() {
+        // A finished upgrade may have left its temporary directory or HEAD.
+        let tmp = dir.join("upgrade-v2.tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
+        }
+        if dir.join("HEAD").exists() && kept.exists() {
+            rename(&dir.join("HEAD"), &kept.join("HEAD"))?;
+        }
         return Ok(());
     }
     if !store_dir.exists() && kept.join("db").exists() {
@@ -75,10 +83,12 @@ pub(crate) fn upgrade_if_needed(dir: &Path, config: &Config, lock: &Arc<DirLock>
             batch.push(f.event);
         }
         if batch.len() >= UPGRADE_BATCH {
-            new.append(&std::mem::take(&mut batch))?;
+            // Stored events are taken as they are (no re-validation by
+            // today's rules): an upgrade never refuses acknowledged data.
+            new.append_groups_valid(&[&std::mem::take(&mut batch)])?;
         }
     }
-    new.append(&batch)?;
+    new.append_groups_valid(&[&batch])?;
     if let Some(rec) = crate::head::read(dir)?
         && (rec.seq > checker.next_seq - 1)
     {

@@ -256,5 +256,5 @@ fn every_readme_command_runs() {
     assert!(d.join("shared/events/host=a/day=2026-11-20").is_dir());
     assert!(d.join("shared/_orc_log_export/host=a.json").is_file());
     assert!(d.join("restored/segments").is_dir());
-    assert!(d.join("other-db/HEAD").is_file());
+    assert!(d.join("other-db/segments").is_dir());
 }
