@@ -65,13 +65,17 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = REPO_ROOT / "README.md"
 
-# The five README queries of the benchmark, by their `-- name` in README's `sql` block.
+# The five README queries of the benchmark, by their `-- name` in README's `sql` block: the
+# kinds of question issue 13 measured (events by kind, capture chars per pane, LIKE over
+# capture text, a message text filter) plus a join. README's "message latency" query is left
+# out: it joins every message with every later capture of its pane (about 10^9 rows at 2M
+# events) and neither engine finishes it in minutes.
 README_QUERY_NAMES = [
-    "crashes per agent per hour",
+    "events per kind per 15 minutes",
     "busiest panes",
-    "message latency: from a message to the pane's next capture",
-    "schedules that never fired",
     "captures matching a pattern",
+    "messages asking for a status, by day",
+    "crashes per agent per hour",
 ]
 
 TARGETS = {
@@ -293,8 +297,8 @@ def readme_queries() -> list[Query]:
                  f"README_QUERY_NAMES in {__file__}")
     # Orders that leave ties (crashes per agent per hour: two agents with the same count) or
     # none (schedules that never fired) are compared as sets of rows.
-    total_order = {"busiest panes", "message latency: from a message to the pane's next capture",
-                   "captures matching a pattern"}
+    total_order = {"busiest panes", "captures matching a pattern", "events per kind per 15 minutes",
+                   "messages asking for a status, by day"}
     return [Query(n, sql[n], duck.get(n, sql[n]), n in total_order) for n in README_QUERY_NAMES]
 
 

@@ -99,6 +99,33 @@ pub(crate) fn checkpoint(name: &str) -> Vec<u8> {
     k
 }
 
+/// `W` + first seq (u64 BE) -> empty: a *wide* chunk, one with more than
+/// [`WIDE_SCOPES`] distinct scopes, which gets this one entry instead of one
+/// `S` entry per scope. A scan of one scope visits the chunks of its `S`
+/// entries and every wide chunk, in seq order.
+pub(crate) const WIDE: u8 = b'W';
+
+/// A chunk with more distinct scopes than this is indexed as wide.
+pub(crate) const WIDE_SCOPES: usize = 16;
+
+pub(crate) fn wide(first_seq: u64) -> [u8; 9] {
+    let mut k = [WIDE; 9];
+    k[1..].copy_from_slice(&first_seq.to_be_bytes());
+    k
+}
+
+/// The index entries that say which scopes a chunk holds: one `S` entry per
+/// scope, or one `W` entry for a wide chunk.
+pub(crate) fn scope_entries<'a>(scopes: impl IntoIterator<Item = &'a str>, first_seq: u64) -> Vec<Vec<u8>> {
+    let mut scopes: Vec<&str> = scopes.into_iter().collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    if scopes.len() > WIDE_SCOPES {
+        return vec![wide(first_seq).to_vec()];
+    }
+    scopes.into_iter().map(|s| scope(s, first_seq)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +138,9 @@ mod tests {
         assert_eq!(time_seq(&time(-1, 42)), Some(42));
         assert_eq!(scope_seq(&scope("s:1.0", 5)), Some(5));
         assert!(scope("s:1.0", 9) < scope("s:1.0", 10));
+        assert_eq!(scope_seq(&wide(12)), Some(12));
+        let many: Vec<String> = (0..=WIDE_SCOPES).map(|i| format!("s:{i}.0")).collect();
+        assert_eq!(scope_entries(many.iter().map(String::as_str), 3), vec![wide(3).to_vec()]);
+        assert_eq!(scope_entries(["a", "b", "a"], 3).len(), 2);
     }
 }

@@ -448,11 +448,8 @@ impl Log {
                 head.max_ts_ns = head.max_ts_ns.max(f.ts_ns);
             }
             index.push((keys::time(head.max_ts_ns, chunk_first).to_vec(), Vec::new()));
-            let mut scopes: Vec<&str> = frames.iter().filter_map(|f| f.scope.as_deref()).collect();
-            scopes.sort_unstable();
-            scopes.dedup();
-            for s in scopes {
-                index.push((keys::scope(s, chunk_first), Vec::new()));
+            for k in keys::scope_entries(frames.iter().filter_map(|f| f.scope.as_deref()), chunk_first) {
+                index.push((k, Vec::new()));
             }
             records.push((chunk_first, chunk));
             head.seq = chunk_first + frames.len() as u64 - 1;
@@ -681,10 +678,13 @@ impl Snapshot {
     /// chunks that mention the scope (older captures are not worth a delta).
     fn last_capture_seq(&self, scope: &str) -> Result<Option<u64>> {
         let prefix = keys::scope_prefix(scope);
-        let mut upper = keys::scope(scope, u64::MAX);
+        let mut below = u64::MAX;
         for _ in 0..64 {
-            let Some((key, _)) = self.store.last_at_or_before(&prefix, &upper)? else { return Ok(None) };
-            let Some(first) = keys::scope_seq(&key) else { return Ok(None) };
+            // The latest chunk before `below` with the scope: its own entry or a wide chunk.
+            let narrow = self.store.last_at_or_before(&prefix, &keys::scope(scope, below))?;
+            let wide = self.store.last_at_or_before(&[keys::WIDE], &keys::wide(below))?;
+            let first = narrow.and_then(|(k, _)| keys::scope_seq(&k)).max(wide.and_then(|(k, _)| keys::scope_seq(&k)));
+            let Some(first) = first else { return Ok(None) };
             let chunk = self.chunk_at(first)?;
             let hit = chunk
                 .frames
@@ -698,7 +698,7 @@ impl Snapshot {
             if first == 0 {
                 return Ok(None);
             }
-            upper = keys::scope(scope, first - 1);
+            below = first - 1;
         }
         Ok(None)
     }

@@ -136,8 +136,8 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
                 }
             }
             pending.push((keys::time(checker.max_ts, rec.first_seq).to_vec(), Vec::new()));
-            for s in &chunk.scopes {
-                pending.push((keys::scope(s, rec.first_seq), Vec::new()));
+            for k in keys::scope_entries(chunk.scopes.iter().map(String::as_str), rec.first_seq) {
+                pending.push((k, Vec::new()));
             }
             pending.push((keys::chunk(rec.first_seq).to_vec(), rec.ptr.encode()));
             if rec.flags & FLAG_COMMIT != 0 {

@@ -52,8 +52,20 @@ pub struct EventMeta {
 enum Source {
     /// Every chunk in key order.
     Chunks(Range),
-    /// Chunks listed by the scope index.
-    Scope(Range),
+    /// The chunks with a scope: its `S` entries and the wide chunks (`W`),
+    /// merged in seq order, with the next first seq of each once read.
+    Scope { narrow: Range, wide: Range, next: [Option<u64>; 2] },
+}
+
+/// The next first seq of a scope-index range (`S` or `W` keys).
+fn next_first(r: &mut Range) -> Result<Option<u64>> {
+    match r.next() {
+        None => Ok(None),
+        Some(e) => {
+            let (k, _) = e?;
+            keys::scope_seq(&k).map(Some).ok_or_else(|| Error::corrupt(None, "malformed scope-index key"))
+        }
+    }
 }
 
 /// An iterator over matching events; see [`Snapshot::scan`] and [`Snapshot::scan_meta`].
@@ -153,7 +165,10 @@ impl Snapshot {
             Some(scope) => {
                 let from = keys::scope(scope, start_chunk);
                 let to = keys::scope(scope, u64::MAX);
-                Source::Scope(self.store.range(&from, &to))
+                let mut narrow = self.store.range(&from, &to);
+                let mut wide = self.store.range(&keys::wide(start_chunk), &[keys::WIDE + 1]);
+                let next = [next_first(&mut narrow)?, next_first(&mut wide)?];
+                Source::Scope { narrow, wide, next }
             }
             None => Source::Chunks(self.store.range(&keys::chunk(start_chunk), &[keys::CHUNK + 1])),
         };
@@ -196,15 +211,24 @@ impl<'a> Scan<'a> {
                 None => return Ok(None),
                 Some(e) => e?,
             },
-            Source::Scope(range) => match range.next() {
-                None => return Ok(None),
-                Some(e) => {
-                    let (k, _) = e?;
-                    let first = keys::scope_seq(&k)
-                        .ok_or_else(|| Error::corrupt(None, "malformed scope-index key"))?;
-                    return self.log.chunk_at(first).map(Some);
-                }
-            },
+            Source::Scope { narrow, wide, next } => {
+                let first = match *next {
+                    [None, None] => return Ok(None),
+                    [Some(a), Some(b)] if b < a => {
+                        next[1] = next_first(wide)?;
+                        b
+                    }
+                    [Some(a), _] => {
+                        next[0] = next_first(narrow)?;
+                        a
+                    }
+                    [None, Some(b)] => {
+                        next[1] = next_first(wide)?;
+                        b
+                    }
+                };
+                return self.log.chunk_at(first).map(Some);
+            }
         };
         let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
         self.log.read_chunk(first, value.as_ref()).map(Some)

@@ -545,3 +545,50 @@ mod backups {
         backup::verify_backup(&dest).unwrap();
     }
 }
+
+/// Chunks with many panes are indexed as wide (one `W` entry): a scan of one
+/// pane still finds its events in them, in seq order with the narrow chunks,
+/// and a later small commit deltas against a capture inside a wide chunk.
+#[test]
+fn wide_chunks_are_found_by_pane_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = |ts: i64, w: u32, text: &str| Event {
+        ts_ns: ts,
+        id: None,
+        body: EventBody::Capture {
+            target: Target::new("s", w, 0).unwrap(),
+            width: None,
+            height: None,
+            cursor_x: None,
+            cursor_y: None,
+            content: format!("pane {w}: {text}\n").repeat(20),
+        },
+    };
+    let wide: Vec<Event> = (0..60).map(|i| cap(i, (i % 20) as u32, "wide")).collect();
+    let mut events = wide.clone();
+    let mut log = Log::open(dir.path(), Config::default()).unwrap();
+    log.append(&wide).unwrap();
+    for i in 0..5 {
+        let small = vec![cap(100 + i, 3, &format!("small {i}"))];
+        log.append(&small).unwrap();
+        events.extend(small);
+    }
+    log.append(&wide).unwrap();
+    events.extend(wide);
+    assert!(log.store.get(&crate::keys::wide(1)).unwrap().is_some(), "the first commit is one wide chunk");
+    for w in [3u32, 7] {
+        let target = format!("s:{w}.0");
+        let got: Vec<Event> = all(&log, Filter { scope: Some(target.clone()), ..Filter::default() })
+            .into_iter()
+            .map(|r| r.event)
+            .collect();
+        let want: Vec<Event> = events
+            .iter()
+            .filter(|e| e.body.target().map(Target::to_string).as_deref() == Some(target.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(got, want, "{target}");
+    }
+    drop(log);
+    assert_eq!(reopen_events(dir.path()), events);
+}

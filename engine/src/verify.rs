@@ -88,11 +88,11 @@ impl Snapshot {
                 if self.store.get(&keys::time(checker.max_ts, rec.first_seq))?.is_none() {
                     return Err(Error::corrupt(rec.first_seq, "the time index has no entry for this chunk"));
                 }
-                for scope in &chunk.scopes {
-                    if self.store.get(&keys::scope(scope, rec.first_seq))?.is_none() {
+                for k in keys::scope_entries(chunk.scopes.iter().map(String::as_str), rec.first_seq) {
+                    if self.store.get(&k)?.is_none() {
                         return Err(Error::corrupt(
                             rec.first_seq,
-                            format!("the target index has no entry for {scope} in this chunk"),
+                            "the target index has no entry for this chunk (reopen to rebuild it)",
                         ));
                     }
                 }
