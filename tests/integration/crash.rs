@@ -8,9 +8,12 @@
 
 use crate::common::*;
 use serde_json::Value;
-use std::io::Write;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Rounds of each kill loop in CI (the storage v2 issue asks for at least 50).
@@ -276,6 +279,204 @@ fn killed_ingest_leaves_a_verified_prefix_and_can_be_retried() {
         );
         assert_verify_ok(&db, send as u64);
     }
+}
+
+/// What one emit of a writer thread did.
+#[derive(Debug)]
+enum EmitOutcome {
+    /// Exited 0 and printed this seq: acknowledged.
+    Acked(u64),
+    /// Failed without crashing (e.g. the server died under it): not acknowledged.
+    Failed,
+}
+
+/// When round `round` of the server test SIGKILLs the server, counted from
+/// its `ready` line: 0..300 ms, well spread (round 0 kills at once).
+fn server_kill_delay(round: u64) -> Duration {
+    Duration::from_micros((round * 6_133) % 300_000)
+}
+
+/// Starts `orc-log serve` on `db` (stderr to `err_file`) and waits up to
+/// 20 s for its `ready` line.
+fn start_server_ready(db: &Path, err_file: &Path, round: u64) -> Child {
+    let mut server = orc_process(db)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(err_file).unwrap())
+        .spawn()
+        .expect("orc-log serve starts");
+    let out = server.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(out);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        // Keep reading so the server never blocks on a full pipe.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+    if line != "ready\n" {
+        let _ = server.kill();
+        let _ = server.wait();
+        panic!(
+            "round {round}: serve did not print its ready line (got {line:?}); its stderr:\n{}",
+            std::fs::read_to_string(err_file).unwrap_or_default()
+        );
+    }
+    server
+}
+
+/// What one writer thread did: each id it emitted, the outcome, and
+/// whether the emit started after the server was killed.
+type WriterLog = Vec<(String, EmitOutcome, bool)>;
+
+/// Writer `w` of round `round`: `orc-log emit --id rR-wW-K marker --label
+/// "label rR-wW-K"` for K = 0, 1, ... until `stop`. Err names an emit that
+/// crashed or exited 0 without printing a seq.
+fn emit_loop(
+    db: &Path,
+    round: u64,
+    w: usize,
+    stop: &AtomicBool,
+    killed_at: &Mutex<Option<Instant>>,
+) -> Result<WriterLog, String> {
+    let mut log = Vec::new();
+    let mut k = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let id = format!("r{round}-w{w}-{k}");
+        k += 1;
+        let started = Instant::now();
+        let out = run(db, &["emit", "--id", &id, "marker", "--label", &format!("label {id}")]);
+        if let Some(why) = crash_reason(&out) {
+            stop.store(true, Ordering::SeqCst);
+            return Err(format!("round {round}: emit {id}: {why}\n{}", describe(&out)));
+        }
+        let outcome = if out.status.success() {
+            let text = stdout(&out);
+            let seq = text.trim().parse().map_err(|_| {
+                format!("round {round}: emit {id} exited 0 but printed {text:?}\n{}", describe(&out))
+            })?;
+            EmitOutcome::Acked(seq)
+        } else {
+            EmitOutcome::Failed
+        };
+        // Started after the kill: it opened the database directly.
+        let after_kill = killed_at.lock().unwrap().is_some_and(|t| t <= started);
+        log.push((id, outcome, after_kill));
+    }
+    Ok(log)
+}
+
+/// Each round: `orc-log serve` on one long-lived database, 8 writer threads
+/// running `orc-log emit --id rR-wN-K marker --label ...` in loops (through
+/// the server while it runs; opening the database directly once it is
+/// gone), the server SIGKILLed at a [`server_kill_delay`] moment, the
+/// writers stopped shortly after. Proves, after every one of
+/// [`crash_rounds`] rounds: no emit crashes; the database opens (a fresh
+/// `emit` works) and verifies; seqs are gapless; every emit that exited 0
+/// — in this round or any earlier one — is in the log exactly once at the
+/// seq it printed; no id appears twice and no event was invented.
+#[test]
+fn killed_server_with_8_writers_keeps_every_acknowledged_event_exactly_once() {
+    const WRITERS: usize = 8;
+    let rounds = crash_rounds();
+    let (tmp, db) = temp_db();
+    create_empty(&db);
+    // id -> seq printed, over all rounds; and every id ever tried.
+    let mut acked: BTreeMap<String, u64> = BTreeMap::new();
+    let mut tried: HashMap<String, (u64, bool)> = HashMap::new(); // id -> (round, acked)
+    let (mut failed_total, mut after_kill_acked) = (0usize, 0usize);
+    for round in 0..rounds {
+        let err_file = tmp.path().join(format!("serve-{round}.stderr"));
+        let mut server = start_server_ready(&db, &err_file, round);
+        let stop = AtomicBool::new(false);
+        let killed_at: Mutex<Option<Instant>> = Mutex::new(None);
+        let outcomes: Vec<Result<WriterLog, String>> = std::thread::scope(|s| {
+            let (db, stop, killed_at) = (&db, &stop, &killed_at);
+            let writers: Vec<_> =
+                (0..WRITERS).map(|w| s.spawn(move || emit_loop(db, round, w, stop, killed_at))).collect();
+            std::thread::sleep(server_kill_delay(round));
+            let exited = server.try_wait().unwrap();
+            server.kill().expect("SIGKILL the server");
+            *killed_at.lock().unwrap() = Some(Instant::now());
+            server.wait().unwrap();
+            if let Some(status) = exited {
+                stop.store(true, Ordering::SeqCst);
+                panic!(
+                    "round {round}: the server exited on its own ({status}) before the kill; its stderr:\n{}",
+                    std::fs::read_to_string(&err_file).unwrap_or_default()
+                );
+            }
+            // Let the writers run on a little: the first emits after the
+            // kill open the database the dead server left behind.
+            std::thread::sleep(Duration::from_millis(40));
+            stop.store(true, Ordering::SeqCst);
+            writers.into_iter().map(|h| h.join().expect("writer thread")).collect()
+        });
+        for outcome in outcomes {
+            let log = outcome.unwrap_or_else(|e| panic!("{e}"));
+            for (id, outcome, after_kill) in log {
+                match outcome {
+                    EmitOutcome::Acked(seq) => {
+                        after_kill_acked += usize::from(after_kill);
+                        tried.insert(id.clone(), (round, true));
+                        acked.insert(id, seq);
+                    }
+                    EmitOutcome::Failed => {
+                        failed_total += 1;
+                        tried.insert(id, (round, false));
+                    }
+                }
+            }
+        }
+
+        // The database opens: a fresh command appends.
+        let probe = format!("probe-{round}");
+        let out = run(&db, &["emit", "--id", &probe, "marker", "--label", &format!("label {probe}")]);
+        assert_no_crash(&out, &format!("round {round}: emit {probe} after the kill"));
+        let out =
+            assert_success(out, &format!("round {round}: emit {probe} after the kill (the database opens)"));
+        let seq = stdout(&out).trim().parse().unwrap_or_else(|_| panic!("round {round}: {}", describe(&out)));
+        acked.insert(probe.clone(), seq);
+        tried.insert(probe, (round, true));
+
+        let when = format!("after round {round} (server killed {:?} after ready)", server_kill_delay(round));
+        assert_verify_ok_any(&db, &when);
+        let events = read_log(&db, &when);
+        assert_gapless(&events, &when);
+        let mut by_id: HashMap<&str, Vec<u64>> = HashMap::new();
+        for e in &events {
+            let eid = e["id"].as_str().unwrap_or_else(|| panic!("{when}: an event without an id: {e}"));
+            let seq = e["seq"].as_u64().unwrap();
+            assert!(tried.contains_key(eid), "{when}: seq {seq} has id {eid:?}, which no emit sent: {e}");
+            assert_eq!(e["label"], format!("label {eid}"), "{when}: seq {seq}: body matches its id: {e}");
+            by_id.entry(eid).or_default().push(seq);
+        }
+        for (eid, seqs) in &by_id {
+            assert_eq!(seqs.len(), 1, "{when}: id {eid} appears {} times, at seqs {seqs:?}", seqs.len());
+        }
+        for (id, seq) in &acked {
+            let (r, _) = tried[id];
+            match by_id.get(id.as_str()) {
+                None => panic!("{when}: acknowledged {id} (round {r}, seq {seq}) is missing from the log"),
+                Some(found) => assert_eq!(
+                    found,
+                    &vec![*seq],
+                    "{when}: acknowledged {id} (round {r}) must keep the seq {seq} its emit printed"
+                ),
+            }
+        }
+    }
+    eprintln!(
+        "{rounds} rounds: {} events acknowledged ({after_kill_acked} by emits started after the kill), \
+         {failed_total} emits failed when the server died",
+        acked.len()
+    );
+    assert!(acked.len() as u64 > rounds, "the writers made progress ({} acknowledged)", acked.len());
+    assert!(failed_total > 0, "no emit was cut off by a kill in {rounds} rounds: the test hit nothing");
+    assert_verify_ok(&db, read_log(&db, "at the end").len() as u64);
 }
 
 /// How long a first `emit` (which creates the database) takes here: the
