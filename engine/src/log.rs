@@ -320,7 +320,7 @@ impl Log {
     /// head record; store and I/O errors.
     pub fn append(&mut self, events: &[Event]) -> Result<AppendReceipt> {
         validate(events)?;
-        self.append_inner(events).map(|(receipt, _)| receipt)
+        self.append_inner(&[events]).map(|(receipt, _)| receipt)
     }
 
     /// Appends several clients' batches in one group commit, in order, and
@@ -341,8 +341,7 @@ impl Log {
 
     /// [`Log::append_groups`] for batches that passed [`validate`].
     pub(crate) fn append_groups_valid(&mut self, groups: &[&[Event]]) -> Result<Vec<AppendReceipt>> {
-        let all: Vec<Event> = groups.iter().flat_map(|g| g.iter().cloned()).collect();
-        let (_, seqs) = self.append_inner(&all)?;
+        let (_, seqs) = self.append_inner(groups)?;
         let mut out = Vec::with_capacity(groups.len());
         let mut at = 0;
         let mut last = self.head.seq - seqs.iter().flatten().count() as u64;
@@ -368,8 +367,10 @@ impl Log {
     }
 
     /// Appends `events`; also returns each event's seq (`None` = duplicate id).
-    fn append_inner(&mut self, events: &[Event]) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
-        let mut seqs = Vec::with_capacity(events.len());
+    fn append_inner(&mut self, groups: &[&[Event]]) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
+        let total: usize = groups.iter().map(|g| g.len()).sum();
+        let events = groups.iter().flat_map(|g| g.iter());
+        let mut seqs = Vec::with_capacity(total);
         match &self.refuse_writes {
             None => {}
             Some(Refusal::Inconsistent(why)) => {
@@ -383,11 +384,10 @@ impl Log {
         let mut receipt = AppendReceipt::default();
         let mut seen_ids: HashSet<&str> = HashSet::new();
         let mut puts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let mut pending: Vec<PendingFrame> = Vec::with_capacity(events.len());
+        let mut pending: Vec<PendingFrame> = Vec::with_capacity(total);
         // New pane states are kept aside and merged only after the commit succeeds.
         let mut panes: HashMap<String, PaneState> = HashMap::new();
         let mut next_seq = self.head.seq + 1;
-        let mut raw = Vec::new();
         for ev in events {
             if let Some(id) = ev.id.as_deref() {
                 if !seen_ids.insert(id) || self.store.get(&keys::id(id))?.is_some() {
@@ -397,7 +397,7 @@ impl Log {
                 }
                 puts.push((keys::id(id), next_seq.to_be_bytes().to_vec()));
             }
-            raw.clear();
+            let mut raw = Vec::new();
             codec::encode_body(ev, &mut raw)?;
             if raw.len() > MAX_RAW_BYTES as usize {
                 return Err(Error::Invalid(format!(
@@ -414,7 +414,7 @@ impl Log {
                 ref_back: 0,
                 raw_len: raw.len() as u32,
                 body: Vec::new(),
-                raw: raw.clone(),
+                raw,
             });
             seqs.push(Some(next_seq));
             next_seq += 1;
@@ -556,7 +556,8 @@ impl Log {
                 _ => None,
             };
             // Later captures of the same pane in this chunk chain onto this one.
-            if f.kind == Kind::Capture
+            if !all_shared
+                && f.kind == Kind::Capture
                 && let Some(scope) = &f.scope
             {
                 let seq = first_seq + delta.len() as u64;
@@ -564,6 +565,19 @@ impl Log {
                 panes.insert(scope.clone(), PaneState { seq, raw: f.raw.clone(), depth });
             }
             delta.push(base);
+        }
+        if all_shared {
+            // Only each pane's last capture matters for later deltas.
+            let mut seen = HashSet::new();
+            for (i, f) in frames.iter().enumerate().rev() {
+                if f.kind == Kind::Capture
+                    && let Some(scope) = &f.scope
+                    && seen.insert(scope.as_str())
+                {
+                    let seq = first_seq + i as u64;
+                    panes.insert(scope.clone(), PaneState { seq, raw: f.raw.clone(), depth: 0 });
+                }
+            }
         }
         let in_block = delta.iter().filter(|d| d.is_none()).count();
         let use_block = all_shared || in_block >= 2;

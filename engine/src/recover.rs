@@ -75,8 +75,10 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
     let segs = Arc::clone(&log.segs);
     let start = match index_start(log)? {
         Ok(start) => start,
-        Err((refusal, head)) => {
-            // Reads go through the index as it is; verify reports the loss.
+        Err((refusal, _index_head)) => {
+            // Reads see what the segments still hold (the index's last chunk
+            // that is still there); verify reports the loss.
+            let head = last_readable(log)?;
             log.set_head(head);
             return Ok(Some(refusal));
         }
@@ -282,5 +284,24 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
 /// A rough last seq of the segments, for a rollback message (the first seq
 /// of the last segment file minus one when nothing better is known).
 fn segments_end_hint(log: &Log) -> u64 {
-    log.segs.list().ok().and_then(|l| l.last().copied()).map_or(0, |s| s.saturating_sub(1))
+    last_readable(log).map_or(0, |h| h.seq)
+}
+
+/// The head after the index's last chunk that the segments still hold (an
+/// empty head when none is).
+fn last_readable(log: &Log) -> Result<Head> {
+    let store = &log.snap.store;
+    let mut upper = keys::chunk(u64::MAX).to_vec();
+    loop {
+        let Some((key, value)) = store.last_at_or_before(&[keys::CHUNK], &upper)? else { return Ok(EMPTY_HEAD) };
+        let Some(first) = keys::chunk_seq(&key) else { return Ok(EMPTY_HEAD) };
+        if let Ok(chunk) = log.snap.read_chunk(first, value.as_ref()) {
+            let max_ts_ns = chunk.frames.iter().map(|f| f.ts_ns).max().unwrap_or(i64::MIN);
+            return Ok(Head { seq: chunk.last_seq(), chain_hash: chunk.chain_end, max_ts_ns });
+        }
+        if first <= 1 {
+            return Ok(EMPTY_HEAD);
+        }
+        upper = keys::chunk(first - 1).to_vec();
+    }
 }

@@ -107,14 +107,18 @@ impl Snapshot {
                 return Err(Error::RolledBack { store_head: head_seq, record_head: index_head });
             }
         }
+        if let Some(why) = &self.damage {
+            let index_head = self.index_head_seq()?;
+            if index_head > head_seq {
+                return Err(Error::RolledBack { store_head: head_seq, record_head: index_head });
+            }
+            return Err(Error::corrupt(head_seq + 1, why.to_string()));
+        }
         if head_seq != target || chain != self.head.chain_hash {
             return Err(Error::corrupt(
                 head_seq.max(1),
                 format!("the log's head says seq {target} but the segments end at seq {head_seq}"),
             ));
-        }
-        if let Some(why) = &self.damage {
-            return Err(Error::corrupt(head_seq + 1, why.to_string()));
         }
         Ok(VerifyReport { events: head_seq, chunks, head_seq, chain_hex: crate::head::hex(&chain) })
     }

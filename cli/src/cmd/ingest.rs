@@ -91,15 +91,65 @@ impl Totals {
 /// Largest batch sent in one request, in bytes of input (below the protocol's frame limit).
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
-fn flush(appender: &mut Appender, batch: &mut Vec<Event>, totals: &mut Totals) -> Result<()> {
-    if !batch.is_empty() {
-        let events = std::mem::take(batch);
-        let receipt = appender
-            .append(events)
-            .context("append failed; events after the last acknowledged commit were not stored")?;
-        totals.add(receipt);
+/// Appends the batches it is sent, in order, on its own thread, so that
+/// parsing the next batch overlaps compressing, hashing and syncing this one
+/// (two cores: parse on one, append on the other). The channel holds one
+/// batch, so at most three batches are in memory.
+struct Pipeline {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<Event>>>,
+    worker: Option<std::thread::JoinHandle<(Totals, Result<()>)>>,
+    /// Appended so far (for the progress bar).
+    appended: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Pipeline {
+    fn start(mut appender: Appender) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(1);
+        let appended = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = std::sync::Arc::clone(&appended);
+        let worker = std::thread::spawn(move || {
+            let mut totals = Totals::default();
+            for events in rx {
+                match appender.append(events) {
+                    Ok(receipt) => {
+                        totals.add(receipt);
+                        counter.store(totals.appended, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        let e = anyhow::Error::from(e)
+                            .context("append failed; events after the last acknowledged commit were not stored");
+                        return (totals, Err(e));
+                    }
+                }
+            }
+            (totals, Ok(()))
+        });
+        Self { tx: Some(tx), worker: Some(worker), appended }
     }
-    Ok(())
+
+    /// Queues `batch` (emptied). Err when the appender has stopped on an
+    /// error, which [`Pipeline::finish`] returns.
+    fn send(&mut self, batch: &mut Vec<Event>) -> std::result::Result<(), ()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let events = std::mem::take(batch);
+        match &self.tx {
+            Some(tx) => tx.send(events).map_err(|_| ()),
+            None => Err(()),
+        }
+    }
+
+    /// Waits for every queued batch; the totals, or the appender's error
+    /// with the totals of what it did acknowledge.
+    fn finish(&mut self) -> (Totals, Result<()>) {
+        self.tx = None;
+        match self.worker.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(done)) => done,
+            Some(Err(_)) => (Totals::default(), Err(anyhow::anyhow!("the append thread panicked"))),
+            None => (Totals::default(), Ok(())),
+        }
+    }
 }
 
 /// Runs `orc-log ingest`.
@@ -118,11 +168,11 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         None => reader,
     };
     let mut reader = BufReader::with_capacity(1 << 20, reader);
-    let mut appender = crate::db::appender(db_dir)?;
+    let mut pipeline = Pipeline::start(crate::db::appender(db_dir)?);
     let mut batch_bytes = 0usize;
     let name =
         if args.input.as_os_str() == "-" { "stdin".to_owned() } else { args.input.display().to_string() };
-    let mut totals = Totals::default();
+    let mut invalid = 0u64;
     let mut batch: Vec<Event> = Vec::new();
     let mut buf = Vec::new();
     let mut line_no = 0u64;
@@ -149,14 +199,17 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
                 batch_bytes += buf.len();
                 if batch.len() as u64 >= args.batch_events || batch_bytes >= MAX_BATCH_BYTES {
                     batch_bytes = 0;
-                    flush(&mut appender, &mut batch, &mut totals)?;
+                    if pipeline.send(&mut batch).is_err() {
+                        break; // the appender stopped: finish() below has its error
+                    }
                     if let Some(bar) = &progress.bar {
-                        bar.set_message(format!("{} events", totals.appended));
+                        let n = pipeline.appended.load(std::sync::atomic::Ordering::Relaxed);
+                        bar.set_message(format!("{n} events"));
                     }
                 }
             }
             Err(e) if args.skip_invalid => {
-                totals.invalid += 1;
+                invalid += 1;
                 if let Some(bar) = &progress.bar {
                     bar.suspend(|| eprintln!("orc-log: {name}: line {line_no}: {e} (skipped)"));
                 } else {
@@ -164,18 +217,27 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
                 }
             }
             Err(e) => {
-                flush(&mut appender, &mut batch, &mut totals)?;
+                let _ = pipeline.send(&mut batch);
+                let (mut totals, appended) = pipeline.finish();
+                totals.invalid = invalid;
                 if let Some(bar) = &progress.bar {
                     bar.finish_and_clear();
                 }
+                appended?;
                 eprintln!("orc-log: {}; nothing from line {line_no} on was appended", totals.summary());
                 bail!("{name}: line {line_no}: {e}");
             }
         }
     }
-    flush(&mut appender, &mut batch, &mut totals)?;
+    let _ = pipeline.send(&mut batch);
+    let (mut totals, appended) = pipeline.finish();
+    totals.invalid = invalid;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
+    }
+    if let Err(e) = appended {
+        eprintln!("orc-log: {}", totals.summary());
+        return Err(e);
     }
     eprintln!("orc-log: {}", totals.summary());
     Ok(0)
