@@ -106,6 +106,9 @@ pub(crate) struct FrameHeader {
     pub raw_len: u32,
     /// The stored body in the chunk's bytes (empty for `Shared`).
     pub body: Range<usize>,
+    /// For `Shared`: which block holds the raw body (version 2: 1 for
+    /// captures, 0 for every other kind; version 1: 0).
+    pub block: usize,
     /// For `Shared`: the raw body's range in the decompressed block.
     pub shared: Option<Range<usize>>,
     pub check: [u8; CHECK_BYTES],
@@ -123,8 +126,10 @@ pub(crate) struct Chunk<B> {
     pub bytes: B,
     pub scopes: Vec<String>,
     pub frames: Vec<FrameHeader>,
-    /// The shared block: encoding, raw length and range of its stored bytes.
-    pub block: Option<(BlockEncoding, u64, Range<usize>)>,
+    /// The blocks (version 2: bodies of other kinds, then of captures;
+    /// version 1: the captures' shared block, then none): encoding, raw
+    /// length and range of the stored bytes.
+    pub blocks: [Option<(BlockEncoding, u64, Range<usize>)>; 2],
     /// The chain hash after the last frame.
     pub chain_end: [u8; HASH_BYTES],
 }
@@ -160,9 +165,9 @@ impl<B: AsRef<[u8]>> Chunk<B> {
         chain_step_v1(prev, f.seq, f.ts_ns, f.kind, f.encoding, self.scope(f), f.ref_back, f.raw_len, body)
     }
 
-    /// The shared block's stored bytes, if the chunk has one.
-    pub fn block_bytes(&self) -> Option<(BlockEncoding, u64, &[u8])> {
-        self.block.as_ref().map(|(e, raw, r)| (*e, *raw, &self.bytes.as_ref()[r.clone()]))
+    /// Block `which`'s stored bytes, if the chunk has that block.
+    pub fn block_bytes(&self, which: usize) -> Option<(BlockEncoding, u64, &[u8])> {
+        self.blocks.get(which)?.as_ref().map(|(e, raw, r)| (*e, *raw, &self.bytes.as_ref()[r.clone()]))
     }
 }
 
@@ -389,6 +394,7 @@ fn decode_chunk_v1<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
             ref_back,
             raw_len: raw_len as u32,
             body: body_start..body_start + stored as usize,
+            block: 0,
             shared,
             check,
             stored_len: r.pos - start,
@@ -412,7 +418,7 @@ fn decode_chunk_v1<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
             f.stored_len += (stored.len() as u128 * u128::from(f.raw_len) / total) as usize;
         }
     }
-    Ok(Chunk { version: CHUNK_VERSION_1, first_seq, bytes, scopes, frames, block, chain_end })
+    Ok(Chunk { version: CHUNK_VERSION_1, first_seq, bytes, scopes, frames, blocks: [block, None], chain_end })
 }
 
 /// The chain hash after one event (format 2): blake3 over the previous hash
@@ -444,8 +450,11 @@ pub(crate) fn chain_step_v2(
 
 /// Packs `frames` (seqs `first_seq..`) after chain hash `prev` in the
 /// version 2 layout: column header (compressed with `header_zstd` when that
-/// is shorter), the optional block, the stored bodies of the frames that are
-/// not in the block, and the chain hash after the last frame.
+/// is shorter), the two optional blocks (`blocks[0]`: the `Shared` bodies of
+/// every kind but captures, `blocks[1]`: of captures, each in seq order), the
+/// stored bodies of the frames that are not in a block, and the chain hash
+/// after the last frame. Keeping captures apart lets a scan of the other
+/// kinds skip the capture text, most of a log's bytes.
 ///
 /// Returns the chunk bytes and that chain hash.
 ///
@@ -454,7 +463,7 @@ pub(crate) fn chain_step_v2(
 pub(crate) fn encode_chunk(
     first_seq: u64,
     frames: &[PendingFrame],
-    block: Option<&Block>,
+    blocks: [Option<&Block>; 2],
     prev: [u8; HASH_BYTES],
     header_zstd: &mut crate::compress::Compressor,
 ) -> Result<(Vec<u8>, [u8; HASH_BYTES]), String> {
@@ -503,7 +512,7 @@ pub(crate) fn encode_chunk(
     }
     let body_bytes: usize = frames.iter().map(|f| f.body.len()).sum();
     let mut out =
-        Vec::with_capacity(body_bytes + hdr.len() + block.map_or(0, |b| b.bytes.len()) + HASH_BYTES + 32);
+        Vec::with_capacity(body_bytes + hdr.len() + blocks.iter().flatten().map(|b| b.bytes.len()).sum::<usize>() + HASH_BYTES + 32);
     out.push(CHUNK_VERSION);
     varint::put_u64(&mut out, frames.len() as u64);
     let mut packed = Vec::new();
@@ -521,13 +530,15 @@ pub(crate) fn encode_chunk(
         varint::put_u64(&mut out, hdr.len() as u64);
         out.extend_from_slice(&hdr);
     }
-    match block {
-        None => out.push(0),
-        Some(b) => {
-            out.push(b.encoding as u8);
-            varint::put_u64(&mut out, b.raw_len);
-            varint::put_u64(&mut out, b.bytes.len() as u64);
-            out.extend_from_slice(&b.bytes);
+    for block in blocks {
+        match block {
+            None => out.push(0),
+            Some(b) => {
+                out.push(b.encoding as u8);
+                varint::put_u64(&mut out, b.raw_len);
+                varint::put_u64(&mut out, b.bytes.len() as u64);
+                out.extend_from_slice(&b.bytes);
+            }
         }
     }
     let mut chain = prev;
@@ -572,21 +583,24 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
         }
         other => return Err(bad(&format!("unknown header encoding {other}"))),
     };
-    let block = match r.u8().ok_or_else(|| bad("truncated block flag"))? {
-        0 => None,
-        code @ (1 | 2) => {
-            let enc = if code == 1 { BlockEncoding::Raw } else { BlockEncoding::Zstd };
-            let raw_len = r.u64().ok_or_else(|| bad("truncated block length"))?;
-            let stored = r.u64().ok_or_else(|| bad("truncated block length"))?;
-            if stored > r.remaining() as u64 || raw_len > u64::from(MAX_RAW_BYTES) * 4 {
-                return Err(bad("block length runs past the chunk"));
+    let mut blocks: [Option<(BlockEncoding, u64, Range<usize>)>; 2] = [None, None];
+    for slot in &mut blocks {
+        *slot = match r.u8().ok_or_else(|| bad("truncated block flag"))? {
+            0 => None,
+            code @ (1 | 2) => {
+                let enc = if code == 1 { BlockEncoding::Raw } else { BlockEncoding::Zstd };
+                let raw_len = r.u64().ok_or_else(|| bad("truncated block length"))?;
+                let stored = r.u64().ok_or_else(|| bad("truncated block length"))?;
+                if stored > r.remaining() as u64 || raw_len > u64::from(MAX_RAW_BYTES) * 4 {
+                    return Err(bad("block length runs past the chunk"));
+                }
+                let start = r.pos;
+                r.pos += stored as usize;
+                Some((enc, raw_len, start..r.pos))
             }
-            let start = r.pos;
-            r.pos += stored as usize;
-            Some((enc, raw_len, start..r.pos))
-        }
-        other => return Err(bad(&format!("unknown block encoding {other}"))),
-    };
+            other => return Err(bad(&format!("unknown block encoding {other}"))),
+        };
+    }
     // Columns.
     let mut h = Reader::new(hdr);
     let htrunc = |what: &str| bad(&format!("column header truncated ({what})"));
@@ -624,6 +638,7 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
             ref_back: 0,
             raw_len: 0,
             body: 0..0,
+            block: 0,
             shared: None,
             check: [0; CHECK_BYTES],
             stored_len: 0,
@@ -643,7 +658,7 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
         }
         f.ref_back = back;
     }
-    let mut shared_at = 0usize;
+    let mut shared_at = [0usize; 2];
     for f in &mut frames {
         let raw_len = h.u64().ok_or_else(|| htrunc("raw length"))?;
         if raw_len > u64::from(MAX_RAW_BYTES) {
@@ -651,15 +666,17 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
         }
         f.raw_len = raw_len as u32;
         if f.encoding == Encoding::Shared {
-            let Some((_, block_raw, _)) = &block else {
-                return Err((f.seq, "shared frame in a chunk without a block".to_owned()));
+            let which = usize::from(f.kind == Kind::Capture);
+            let Some((_, block_raw, _)) = &blocks[which] else {
+                return Err((f.seq, "shared frame in a chunk without its block".to_owned()));
             };
-            let end = shared_at + raw_len as usize;
+            let end = shared_at[which] + raw_len as usize;
             if end as u64 > *block_raw {
                 return Err((f.seq, "shared frame does not fit the block".to_owned()));
             }
-            f.shared = Some(shared_at..end);
-            shared_at = end;
+            f.block = which;
+            f.shared = Some(shared_at[which]..end);
+            shared_at[which] = end;
         }
     }
     for f in frames.iter_mut().filter(|f| f.encoding != Encoding::Shared) {
@@ -684,19 +701,20 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
     }
     // Attribute the header, the block and the chain hash to the frames.
     let overhead = (hdr_stored as usize + HASH_BYTES).div_ceil(count_us);
-    if let Some((_, block_raw, stored)) = &block {
-        if shared_at as u64 != *block_raw {
-            return Err((first_seq, "the block's length differs from its frames'".to_owned()));
+    for (which, block) in blocks.iter().enumerate() {
+        let Some((_, block_raw, stored)) = block else { continue };
+        if shared_at[which] as u64 != *block_raw {
+            return Err((first_seq, "a block's length differs from its frames'".to_owned()));
         }
         let total = (*block_raw).max(1) as u128;
-        for f in frames.iter_mut().filter(|f| f.shared.is_some()) {
+        for f in frames.iter_mut().filter(|f| f.shared.is_some() && f.block == which) {
             f.stored_len += (stored.len() as u128 * u128::from(f.raw_len) / total) as usize;
         }
     }
     for f in &mut frames {
         f.stored_len += overhead;
     }
-    Ok(Chunk { version: CHUNK_VERSION, first_seq, bytes, scopes, frames, block, chain_end })
+    Ok(Chunk { version: CHUNK_VERSION, first_seq, bytes, scopes, frames, blocks, chain_end })
 }
 
 #[cfg(test)]

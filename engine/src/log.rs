@@ -439,10 +439,11 @@ impl Log {
                 end += 1;
             }
             let chunk_first = first_seq + start as u64;
-            let block = self.compress_chunk(chunk_first, &mut pending[start..end], &mut panes)?;
+            let blocks = self.compress_chunk(chunk_first, &mut pending[start..end], &mut panes)?;
             let frames = &pending[start..end];
+            let blocks = [blocks[0].as_ref(), blocks[1].as_ref()];
             let (chunk, chain) =
-                frame::encode_chunk(chunk_first, frames, block.as_ref(), head.chain_hash, &mut self.header_zstd)
+                frame::encode_chunk(chunk_first, frames, blocks, head.chain_hash, &mut self.header_zstd)
                     .map_err(zstd_err)?;
             for f in frames {
                 head.max_ts_ns = head.max_ts_ns.max(f.ts_ns);
@@ -540,7 +541,7 @@ impl Log {
         first_seq: u64,
         frames: &mut [PendingFrame],
         panes: &mut HashMap<String, PaneState>,
-    ) -> Result<Option<frame::Block>> {
+    ) -> Result<[Option<frame::Block>; 2]> {
         let all_shared = frames.len() >= self.config.shared_min_frames.max(1);
         // Decide the delta captures first; the rest share the block.
         let mut delta: Vec<Option<PaneState>> = Vec::with_capacity(frames.len());
@@ -579,10 +580,18 @@ impl Log {
                 }
             }
         }
-        let in_block = delta.iter().filter(|d| d.is_none()).count();
-        let use_block = all_shared || in_block >= 2;
-        let mut block_raw = Vec::new();
+        // Block 0 takes the other kinds' bodies, block 1 the captures'; a
+        // block is used when the chunk is large or it gets at least two bodies.
+        let mut in_block = [0usize; 2];
+        for (f, d) in frames.iter().zip(&delta) {
+            if d.is_none() {
+                in_block[usize::from(f.kind == Kind::Capture)] += 1;
+            }
+        }
+        let use_block = in_block.map(|n| n > 0 && (all_shared || n >= 2));
+        let mut block_raw = [Vec::new(), Vec::new()];
         for (i, (f, base)) in frames.iter_mut().zip(delta).enumerate() {
+            let which = usize::from(f.kind == Kind::Capture);
             let seq = first_seq + i as u64;
             f.body.clear();
             f.ref_back = 0;
@@ -592,9 +601,9 @@ impl Log {
                     f.encoding = Encoding::ZstdRef;
                     f.ref_back = seq - p.seq;
                 }
-                None if use_block => {
+                None if use_block[which] => {
                     f.encoding = Encoding::Shared;
-                    block_raw.extend_from_slice(&f.raw);
+                    block_raw[which].extend_from_slice(&f.raw);
                 }
                 None => {
                     self.event_zstd.compress(&f.raw, None, &mut f.body).map_err(zstd_err)?;
@@ -614,21 +623,21 @@ impl Log {
                 }
             }
         }
-        if !use_block {
-            return Ok(None);
-        }
-        let mut bytes = Vec::new();
-        self.block_zstd.compress(&block_raw, None, &mut bytes).map_err(zstd_err)?;
-        let block = if bytes.len() < block_raw.len() {
-            frame::Block { encoding: frame::BlockEncoding::Zstd, raw_len: block_raw.len() as u64, bytes }
-        } else {
-            frame::Block {
-                encoding: frame::BlockEncoding::Raw,
-                raw_len: block_raw.len() as u64,
-                bytes: block_raw,
+        let mut blocks = [None, None];
+        for (which, raw) in block_raw.into_iter().enumerate() {
+            if !use_block[which] {
+                continue;
             }
-        };
-        Ok(Some(block))
+            let mut bytes = Vec::new();
+            self.block_zstd.compress(&raw, None, &mut bytes).map_err(zstd_err)?;
+            let raw_len = raw.len() as u64;
+            blocks[which] = Some(if bytes.len() < raw.len() {
+                frame::Block { encoding: frame::BlockEncoding::Zstd, raw_len, bytes }
+            } else {
+                frame::Block { encoding: frame::BlockEncoding::Raw, raw_len, bytes: raw }
+            });
+        }
+        Ok(blocks)
     }
 
     /// The last capture of `scope` in the log, loaded once per process.
@@ -886,12 +895,13 @@ pub(crate) fn validate(events: &[Event]) -> Result<()> {
     Ok(())
 }
 
-/// The decompressed shared block of `chunk`, if it has one.
+/// Block `which` of `chunk`, decompressed, if the chunk has it.
 pub(crate) fn decode_block<B: AsRef<[u8]>>(
     chunk: &frame::Chunk<B>,
+    which: usize,
     dctx: &mut Decompressor,
 ) -> Result<Option<Vec<u8>>> {
-    let Some((enc, raw_len, bytes)) = chunk.block_bytes() else { return Ok(None) };
+    let Some((enc, raw_len, bytes)) = chunk.block_bytes(which) else { return Ok(None) };
     let raw = match enc {
         frame::BlockEncoding::Raw => bytes.to_vec(),
         frame::BlockEncoding::Zstd => dctx
@@ -928,7 +938,7 @@ pub(crate) fn decode_raw<B: AsRef<[u8]>>(
             let block = match block {
                 Some(b) => b,
                 None => {
-                    read = decode_block(chunk, dctx)?.unwrap_or_default();
+                    read = decode_block(chunk, f.block, dctx)?.unwrap_or_default();
                     &read
                 }
             };

@@ -236,7 +236,9 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
     };
     let last = store.last_with_prefix(&[keys::CHUNK])?;
     let fresh = format.is_none() && last.is_none() && head == Some(EMPTY_HEAD);
+    let has_segments = !log.segs.list()?.is_empty();
     let problem = match (&format, head, &last) {
+        _ if fresh && has_segments => Some("it is missing or empty".to_owned()),
         _ if fresh => None,
         (Some(f), _, _) if *f != FORMAT_VERSION.to_string() => Some(format!("it has format {f}")),
         (None, _, _) => Some("it has no format record".to_owned()),
@@ -258,11 +260,27 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
                             h,
                         )));
                     }
-                    match log.snap.segs.read(ptr, first).ok().and_then(|b| frame::decode_chunk(first, b).ok()) {
-                        Some(c) if c.last_seq() == h.seq && c.chain_end == h.chain_hash => {
+                    let read = log
+                        .snap
+                        .segs
+                        .read(ptr, first)
+                        .and_then(|b| frame::decode_chunk(first, b).map_err(|(seq, why)| Error::corrupt(seq, why)));
+                    match read {
+                        Ok(c) if c.last_seq() == h.seq && c.chain_end == h.chain_hash => {
                             return Ok(Ok(Start::After { head: h, ptr }));
                         }
-                        _ => Some(format!("its last chunk (seq {first}) does not match the segments")),
+                        // The record the index names as the last acknowledged
+                        // one is there but does not read back: the segment is
+                        // damaged. Nothing is cut or rebuilt; verify says where.
+                        Ok(_) => {
+                            let why = format!(
+                                "segment {} at offset {}: the chunk of seq {first} differs from the index",
+                                file_name(ptr.segment),
+                                ptr.offset
+                            );
+                            return Ok(Err((Refusal::Inconsistent(why), h)));
+                        }
+                        Err(e) => return Ok(Err((Refusal::Inconsistent(e.to_string()), h))),
                     }
                 }
                 _ => Some("its last chunk entry is malformed".to_owned()),

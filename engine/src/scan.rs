@@ -80,7 +80,8 @@ pub struct Scan<'a> {
     /// Last decoded capture body per scope: the prefix of the next delta.
     panes: HashMap<String, (u64, Vec<u8>)>,
     /// The decompressed shared block of the current chunk (by first seq).
-    block: Option<(u64, Vec<u8>)>,
+    /// The decompressed blocks of the current chunk (by first seq).
+    blocks: [Option<(u64, Vec<u8>)>; 2],
     done: bool,
 }
 
@@ -181,7 +182,7 @@ impl Snapshot {
             decode,
             dctx: None,
             panes: HashMap::new(),
-            block: None,
+            blocks: [None, None],
             done,
         })
     }
@@ -227,10 +228,17 @@ impl<'a> Scan<'a> {
                         b
                     }
                 };
+                if self.filter.until_seq.is_some_and(|u| first > u) {
+                    return Ok(None);
+                }
                 return self.log.chunk_at(first).map(Some);
             }
         };
         let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
+        // Chunks past the head (appended after this snapshot) are not read.
+        if self.filter.until_seq.is_some_and(|u| first > u) {
+            return Ok(None);
+        }
         self.log.read_chunk(first, value.as_ref()).map(Some)
     }
 
@@ -300,12 +308,15 @@ impl<'a> Scan<'a> {
             .and_then(|s| self.panes.get(s))
             .filter(|(seq, _)| *seq == ref_seq)
             .map(|(_, raw)| raw.as_slice());
-        if f.shared.is_some() && self.block.as_ref().is_none_or(|(first, _)| *first != chunk.first_seq) {
-            let block = crate::log::decode_block(chunk, dctx)?.unwrap_or_default();
-            self.block = Some((chunk.first_seq, block));
+        let slot = &mut self.blocks[f.block];
+        if f.shared.is_some() && slot.as_ref().is_none_or(|(first, _)| *first != chunk.first_seq) {
+            let block = crate::log::decode_block(chunk, f.block, dctx)?.unwrap_or_default();
+            *slot = Some((chunk.first_seq, block));
         }
-        let block =
-            self.block.as_ref().filter(|(first, _)| *first == chunk.first_seq).map(|(_, b)| b.as_slice());
+        let block = self.blocks[f.block]
+            .as_ref()
+            .filter(|(first, _)| *first == chunk.first_seq)
+            .map(|(_, b)| b.as_slice());
         let raw = self.log.decode_raw(chunk, f, dctx, cached, block)?;
         let bad = |e: String| Error::corrupt(f.seq, e);
         let event = codec::decode_body(f.kind, f.ts_ns, scope, &raw).map_err(bad)?;

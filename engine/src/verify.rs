@@ -187,12 +187,13 @@ impl ChainChecker {
             };
             return Err(Error::corrupt(expected, why));
         }
-        let block = crate::log::decode_block(chunk, &mut self.dctx)?;
+        let blocks =
+            [crate::log::decode_block(chunk, 0, &mut self.dctx)?, crate::log::decode_block(chunk, 1, &mut self.dctx)?];
         let mut out = Vec::with_capacity(chunk.frames.len());
         let mut chain = self.chain;
         for f in &chunk.frames {
             if chunk.version == frame::CHUNK_VERSION_1 {
-                let next = chunk.chain_step_v1(&chain, f, block.as_deref());
+                let next = chunk.chain_step_v1(&chain, f, blocks[0].as_deref());
                 if next[..frame::CHECK_BYTES] != f.check {
                     return Err(Error::corrupt(
                         f.seq,
@@ -202,6 +203,7 @@ impl ChainChecker {
                 chain = next;
             }
             let base = f.seq - f.ref_back;
+            let block = &blocks[f.block];
             let raw = match (self.panes.get(&base), log) {
                 (Some(p), _) => crate::log::decode_raw(chunk, f, &mut self.dctx, Some(p), block.as_deref())?,
                 (None, Some(log)) => log.decode_raw(chunk, f, &mut self.dctx, None, block.as_deref())?,

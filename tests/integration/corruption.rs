@@ -403,7 +403,7 @@ fn deleted_or_inverted_segment_files_are_reported() {
 fn flipped_byte_in_store_is_reported_or_harmless() {
     let orig = original();
     let (len, used) = store_db_extent(&orig.db);
-    assert!(used > 1000, "store/db has {used} bytes in use of {len}");
+    assert!(used > 100, "store/db has {used} bytes in use of {len}");
     // ~300 offsets across the bytes in use (where damage matters), plus
     // every 4999th byte of the rest of the file (zeros not written yet).
     let mut offsets: Vec<u64> = spread(0, used, 300).collect();
