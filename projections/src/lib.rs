@@ -20,7 +20,7 @@ pub mod state;
 mod content;
 
 pub use projection::{Projection, ProjectionError};
-pub use runner::{Outcome, catch_up, rebuild, save, view_at};
+pub use runner::{Outcome, catch_up, rebuild, rebuild_pair, save, view_at};
 
 #[cfg(test)]
 mod tests;
