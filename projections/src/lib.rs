@@ -18,6 +18,7 @@ pub mod sql;
 pub mod state;
 
 mod content;
+mod unfired;
 
 pub use projection::{Projection, ProjectionError};
 pub use runner::{Outcome, catch_up, rebuild, rebuild_pair, save, view_at};

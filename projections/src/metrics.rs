@@ -82,7 +82,9 @@ pub struct Metrics {
     sent: BTreeMap<String, u64>,
     /// Due time and fired flag of every schedule, in log order.
     schedules: Vec<(Target, String, i64, bool)>,
-    pending: BTreeMap<Target, Vec<i64>>,
+    #[serde(skip)]
+    unfired: crate::unfired::Unfired,
+    pending: BTreeMap<Target, std::collections::VecDeque<i64>>,
     response: BTreeMap<Target, Histogram>,
     content: ContentTracker,
     /// Finished tool calls: target (or "-") -> tool -> [ok, failure].
@@ -148,19 +150,22 @@ impl Projection for Metrics {
                 bump(&mut self.sent, from);
                 let q = self.pending.entry(to.clone()).or_default();
                 if q.len() == MAX_PENDING {
-                    q.remove(0);
+                    q.pop_front();
                 }
-                q.push(event.ts_ns);
+                q.push_back(event.ts_ns);
             }
             EventBody::Schedule { target, note, due_ns } => {
+                self.unfired.push(target, self.schedules.len());
                 self.schedules.push((target.clone(), note.clone(), *due_ns, false));
             }
             EventBody::ScheduleFired { target, note } => {
-                let hit = self
-                    .schedules
-                    .iter_mut()
-                    .find(|(t, n, _, fired)| !*fired && t == target && note.as_ref().is_none_or(|x| x == n));
-                if let Some(s) = hit {
+                let schedules = &self.schedules;
+                let hit = self.unfired.take(
+                    target,
+                    schedules.iter().map(|(t, _, _, fired)| (t, *fired)),
+                    |i| note.as_ref().is_none_or(|x| *x == schedules[i].1),
+                );
+                if let Some(s) = hit.and_then(|i| self.schedules.get_mut(i)) {
                     s.3 = true;
                 }
             }

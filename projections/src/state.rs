@@ -89,6 +89,8 @@ pub struct State {
     /// Sender (agent name or target) -> messages sent.
     senders: BTreeMap<String, u64>,
     schedules: Vec<ScheduleFacts>,
+    #[serde(skip)]
+    unfired: crate::unfired::Unfired,
     content: ContentTracker,
 }
 
@@ -264,6 +266,7 @@ impl Projection for State {
             }
             EventBody::Schedule { target, note, due_ns } => {
                 self.pane(target, ts);
+                self.unfired.push(target, self.schedules.len());
                 self.schedules.push(ScheduleFacts {
                     seq: meta.seq,
                     target: target.clone(),
@@ -274,10 +277,13 @@ impl Projection for State {
             }
             EventBody::ScheduleFired { target, note } => {
                 // The earliest unfired schedule for the pane (with the same note when given).
-                let hit = self.schedules.iter_mut().find(|s| {
-                    s.fired_ts.is_none() && s.target == *target && note.as_ref().is_none_or(|n| *n == s.note)
-                });
-                if let Some(s) = hit {
+                let schedules = &self.schedules;
+                let hit = self.unfired.take(
+                    target,
+                    schedules.iter().map(|s| (&s.target, s.fired_ts.is_some())),
+                    |i| note.as_ref().is_none_or(|n| *n == schedules[i].note),
+                );
+                if let Some(s) = hit.and_then(|i| self.schedules.get_mut(i)) {
                     s.fired_ts = Some(ts);
                 }
             }
