@@ -317,8 +317,19 @@ impl<'a> Scan<'a> {
             .as_ref()
             .filter(|(first, _)| *first == chunk.first_seq)
             .map(|(_, b)| b.as_slice());
-        let raw = self.log.decode_raw(chunk, f, dctx, cached, block)?;
         let bad = |e: String| Error::corrupt(f.seq, e);
+        // A body in a block decodes straight from it (no copy). It is not
+        // kept as a delta base: a later delta against it (rare: only small
+        // commits delta) reads it back through the log.
+        if let (Some(range), Some(block)) = (&f.shared, block) {
+            let raw = block.get(range.clone()).ok_or_else(|| bad("shared frame outside its block".into()))?;
+            let event = codec::decode_body(f.kind, f.ts_ns, scope, raw).map_err(bad)?;
+            if let Some(s) = scope.filter(|_| f.kind == Kind::Capture) {
+                self.panes.remove(s);
+            }
+            return Ok(Record { seq: f.seq, event });
+        }
+        let raw = self.log.decode_raw(chunk, f, dctx, cached, block)?;
         let event = codec::decode_body(f.kind, f.ts_ns, scope, &raw).map_err(bad)?;
         if f.kind == Kind::Capture
             && let Some(s) = scope

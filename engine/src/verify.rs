@@ -45,62 +45,20 @@ impl Snapshot {
     /// file and offset for a damaged record); [`Error::RolledBack`]; store
     /// and I/O errors.
     pub fn verify(&self) -> Result<VerifyReport> {
-        let mut checker = ChainChecker::new(0, GENESIS)?;
-        let mut chunks = 0u64;
+        // Two threads: this one reads the segments and decodes every body
+        // (decompression, bincode), the other recomputes the hash chain and
+        // checks the index, a few chunks behind.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Decoded>>(4);
+        let (tail, walked) = std::thread::scope(|s| {
+            let hasher = s.spawn(move || self.verify_chain(rx));
+            let walked = self.verify_bodies(&tx);
+            drop(tx);
+            let tail = hasher.join().unwrap_or_else(|_| Err(Error::Invalid("the verify thread panicked".into())));
+            (tail, walked)
+        });
+        let (head_seq, chain, chunks) = tail?;
+        walked?;
         let target = self.head.seq;
-        'files: for seg in self.segs.list()? {
-            if checker.next_seq > target {
-                break;
-            }
-            if seg != checker.next_seq {
-                return Err(Error::corrupt(
-                    checker.next_seq,
-                    format!("missing: the next segment file is {} (seq {seg})", file_name(seg)),
-                ));
-            }
-            let mut reader = self.segs.reader(seg, 0)?;
-            loop {
-                if checker.next_seq > target {
-                    break 'files;
-                }
-                let rec = match reader.next_record() {
-                    Ok(Some(r)) => r,
-                    Ok(None) => break,
-                    Err(bad) => {
-                        return Err(Error::corrupt(
-                            checker.next_seq,
-                            format!("segment {} is damaged at offset {}: {}", file_name(seg), bad.offset, bad.why),
-                        ));
-                    }
-                };
-                let chunk = frame::decode_chunk(rec.first_seq, rec.chunk.as_slice())
-                    .map_err(|(seq, why)| Error::corrupt(seq, why))?;
-                checker.check(&chunk, Some(self))?;
-                match self.store.get(&keys::chunk(rec.first_seq))? {
-                    Some(v) if v.as_ref() == rec.ptr.encode().as_slice() => {}
-                    _ => {
-                        return Err(Error::corrupt(
-                            rec.first_seq,
-                            "the index has no pointer to this chunk (reopen to rebuild it)",
-                        ));
-                    }
-                }
-                if self.store.get(&keys::time(checker.max_ts, rec.first_seq))?.is_none() {
-                    return Err(Error::corrupt(rec.first_seq, "the time index has no entry for this chunk"));
-                }
-                for k in keys::scope_entries(chunk.scopes.iter().map(String::as_str), rec.first_seq) {
-                    if self.store.get(&k)?.is_none() {
-                        return Err(Error::corrupt(
-                            rec.first_seq,
-                            "the target index has no entry for this chunk (reopen to rebuild it)",
-                        ));
-                    }
-                }
-                chunks += 1;
-            }
-        }
-        let head_seq = checker.next_seq - 1;
-        let chain = checker.chain;
         if head_seq < target {
             let index_head = self.index_head_seq()?;
             if index_head > head_seq {
@@ -123,6 +81,100 @@ impl Snapshot {
         Ok(VerifyReport { events: head_seq, chunks, head_seq, chain_hex: crate::head::hex(&chain) })
     }
 
+    /// Reads every segment record up to the head in order, decodes its
+    /// chunk and every body, and sends them on; a damaged record or body is
+    /// sent as the error at its place in the order.
+    fn verify_bodies(&self, tx: &std::sync::mpsc::SyncSender<Result<Decoded>>) -> Result<()> {
+        let mut checker = ChainChecker::new(0, GENESIS)?;
+        let target = self.head.seq;
+        let send = |item: Result<Decoded>| tx.send(item).is_ok();
+        for seg in self.segs.list()? {
+            if checker.next_seq > target {
+                break;
+            }
+            if seg != checker.next_seq {
+                let why = format!("missing: the next segment file is {} (seq {seg})", file_name(seg));
+                send(Err(Error::corrupt(checker.next_seq, why)));
+                return Ok(());
+            }
+            let mut reader = self.segs.reader(seg, 0)?;
+            while checker.next_seq <= target {
+                let rec = match reader.next_record() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(bad) => {
+                        let why =
+                            format!("segment {} is damaged at offset {}: {}", file_name(seg), bad.offset, bad.why);
+                        send(Err(Error::corrupt(checker.next_seq, why)));
+                        return Ok(());
+                    }
+                };
+                let decoded = frame::decode_chunk(rec.first_seq, rec.chunk)
+                    .map_err(|(seq, why)| Error::corrupt(seq, why))
+                    .and_then(|chunk| {
+                        let raws = checker.decode_frames(&chunk, Some(self))?;
+                        Ok(Decoded { ptr: rec.ptr, chunk, raws })
+                    });
+                let failed = decoded.is_err();
+                if !send(decoded) || failed {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Recomputes the chain over decoded chunks in order and checks each
+    /// chunk's index entries. Returns the last seq, the chain hash after it
+    /// and the number of chunks.
+    fn verify_chain(&self, rx: std::sync::mpsc::Receiver<Result<Decoded>>) -> Result<(u64, [u8; frame::HASH_BYTES], u64)> {
+        let mut chain = GENESIS;
+        let mut next_seq = 1u64;
+        let mut max_ts = i64::MIN;
+        let mut chunks = 0u64;
+        for item in rx {
+            let Decoded { ptr, chunk, raws } = item?;
+            if chunk.version == frame::CHUNK_VERSION_1 {
+                return Err(Error::corrupt(chunk.first_seq, "a format 1 chunk in a segment file"));
+            }
+            for (f, raw) in chunk.frames.iter().zip(&raws) {
+                chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), raw);
+                max_ts = max_ts.max(f.ts_ns);
+            }
+            if chunk.chain_end != chain {
+                return Err(Error::corrupt(
+                    chunk.first_seq,
+                    format!(
+                        "the chain hash of the chunk of seqs {}..={} does not match the recomputed chain",
+                        chunk.first_seq,
+                        chunk.last_seq()
+                    ),
+                ));
+            }
+            next_seq = chunk.last_seq() + 1;
+            let first = chunk.first_seq;
+            match self.store.get(&keys::chunk(first))? {
+                Some(v) if v.as_ref() == ptr.encode().as_slice() => {}
+                _ => {
+                    return Err(Error::corrupt(first, "the index has no pointer to this chunk (reopen to rebuild it)"));
+                }
+            }
+            if self.store.get(&keys::time(max_ts, first))?.is_none() {
+                return Err(Error::corrupt(first, "the time index has no entry for this chunk"));
+            }
+            for k in keys::scope_entries(chunk.scopes.iter().map(String::as_str), first) {
+                if self.store.get(&k)?.is_none() {
+                    return Err(Error::corrupt(
+                        first,
+                        "the target index has no entry for this chunk (reopen to rebuild it)",
+                    ));
+                }
+            }
+            chunks += 1;
+        }
+        Ok((next_seq - 1, chain, chunks))
+    }
+
     /// The last seq the index has recorded (its `M head`), 0 when none.
     pub(crate) fn index_head_seq(&self) -> Result<u64> {
         Ok(match self.store.get(&keys::meta(keys::META_HEAD))? {
@@ -130,6 +182,13 @@ impl Snapshot {
             None => 0,
         })
     }
+}
+
+/// A chunk read back with the raw body of each of its frames, in order.
+struct Decoded {
+    ptr: crate::segment::Pointer,
+    chunk: frame::Chunk<Vec<u8>>,
+    raws: Vec<Vec<u8>>,
 }
 
 /// One checked frame: its seq, the event and the chain hash after it.
@@ -168,6 +227,63 @@ impl ChainChecker {
         })
     }
 
+    /// Decodes every body of the version 2 `chunk` that follows the last
+    /// one (continuity, decompression, bincode as its kind) without hashing,
+    /// and returns the raw bodies in frame order. The caller chains them.
+    pub(crate) fn decode_frames<B: AsRef<[u8]>>(
+        &mut self,
+        chunk: &frame::Chunk<B>,
+        log: Option<&Snapshot>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let expected = self.next_seq;
+        if chunk.first_seq != expected {
+            let why = if chunk.first_seq > expected {
+                format!("missing: the next stored chunk starts at seq {}", chunk.first_seq)
+            } else {
+                format!("overlap: a chunk starts at seq {}", chunk.first_seq)
+            };
+            return Err(Error::corrupt(expected, why));
+        }
+        let blocks =
+            [crate::log::decode_block(chunk, 0, &mut self.dctx)?, crate::log::decode_block(chunk, 1, &mut self.dctx)?];
+        let mut out = Vec::with_capacity(chunk.frames.len());
+        for f in &chunk.frames {
+            let raw = self.raw_of(chunk, f, &blocks, log)?;
+            codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw).map_err(|e| Error::corrupt(f.seq, e))?;
+            self.max_ts = self.max_ts.max(f.ts_ns);
+            out.push(raw);
+        }
+        self.next_seq = chunk.last_seq() + 1;
+        Ok(out)
+    }
+
+    /// The raw body of frame `f`, keeping the pane's last capture as the
+    /// next delta base.
+    fn raw_of<B: AsRef<[u8]>>(
+        &mut self,
+        chunk: &frame::Chunk<B>,
+        f: &frame::FrameHeader,
+        blocks: &[Option<Vec<u8>>; 2],
+        log: Option<&Snapshot>,
+    ) -> Result<Vec<u8>> {
+        let base = f.seq - f.ref_back;
+        let block = blocks[f.block].as_deref();
+        let raw = match (self.panes.get(&base), log) {
+            (Some(p), _) => crate::log::decode_raw(chunk, f, &mut self.dctx, Some(p), block)?,
+            (None, Some(log)) => log.decode_raw(chunk, f, &mut self.dctx, None, block)?,
+            (None, None) => crate::log::decode_raw(chunk, f, &mut self.dctx, None, block)?,
+        };
+        if f.kind == Kind::Capture
+            && let Some(scope) = chunk.scope(f)
+        {
+            if let Some(old) = self.pane_last.insert(scope.to_owned(), f.seq) {
+                self.panes.remove(&old);
+            }
+            self.panes.insert(f.seq, raw.clone());
+        }
+        Ok(raw)
+    }
+
     /// Checks `chunk` (continuity, chain, bodies) and returns its frames.
     /// A delta base not seen by this checker is read from `log` when given.
     /// Version 1 chunks are checked by format 1's rules (frame checks, chain
@@ -202,27 +318,13 @@ impl ChainChecker {
                 }
                 chain = next;
             }
-            let base = f.seq - f.ref_back;
-            let block = &blocks[f.block];
-            let raw = match (self.panes.get(&base), log) {
-                (Some(p), _) => crate::log::decode_raw(chunk, f, &mut self.dctx, Some(p), block.as_deref())?,
-                (None, Some(log)) => log.decode_raw(chunk, f, &mut self.dctx, None, block.as_deref())?,
-                (None, None) => crate::log::decode_raw(chunk, f, &mut self.dctx, None, block.as_deref())?,
-            };
+            let raw = self.raw_of(chunk, f, &blocks, log)?;
             if chunk.version != frame::CHUNK_VERSION_1 {
                 chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), &raw);
             }
             self.max_ts = self.max_ts.max(f.ts_ns);
             let event = codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw)
                 .map_err(|e| Error::corrupt(f.seq, e))?;
-            if f.kind == Kind::Capture
-                && let Some(scope) = chunk.scope(f)
-            {
-                if let Some(old) = self.pane_last.insert(scope.to_owned(), f.seq) {
-                    self.panes.remove(&old);
-                }
-                self.panes.insert(f.seq, raw);
-            }
             out.push(CheckedFrame { seq: f.seq, event, chain });
         }
         if chunk.chain_end != chain {

@@ -212,26 +212,23 @@ impl PartitionStream for LogPartition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let pages = Pages {
-            rows: Rows::new(self.table),
-            log: self.log.clone(),
-            filter: self.filter.clone(),
-            needs_body: self.needs_body,
-            done: self.filter.until_seq == Some(0),
-        };
+        let pages = Pages::start(
+            Rows::new(self.table),
+            self.log.clone(),
+            self.filter.clone(),
+            self.needs_body,
+        );
         Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), futures::stream::iter(pages)))
     }
 }
 
-/// Reads the scan a batch at a time.
+/// The batches of one table scan, built on a thread of their own: the log
+/// is read, decompressed and decoded there, a couple of batches ahead of the
+/// query, in one pass (one set of builders for the whole scan, so that rows
+/// can pair with earlier rows: a tool call's end with its start). Dropping
+/// the stream (a LIMIT reached) stops the thread at its next batch.
 struct Pages {
-    /// One set of builders for the whole scan, so that rows can pair with
-    /// earlier rows (a tool call's end with its start).
-    rows: Rows,
-    log: Snapshot,
-    filter: Filter,
-    needs_body: bool,
-    done: bool,
+    rx: std::sync::mpsc::Receiver<Result<RecordBatch, DataFusionError>>,
 }
 
 fn df(e: impl std::fmt::Display) -> DataFusionError {
@@ -239,26 +236,46 @@ fn df(e: impl std::fmt::Display) -> DataFusionError {
 }
 
 impl Pages {
-    fn page(&mut self) -> Result<Option<RecordBatch>, DataFusionError> {
-        let guard = &self.log;
-        let rows = &mut self.rows;
-        let mut last = None;
-        if self.needs_body {
-            for item in guard.scan_with_meta(self.filter.clone()).map_err(df)?.take(BATCH_ROWS) {
-                let (meta, record) = item.map_err(df)?;
-                rows.push(&meta, Some(&record.event));
-                last = Some(meta.seq);
-            }
-        } else {
-            for item in guard.scan_meta(self.filter.clone()).map_err(df)?.take(BATCH_ROWS) {
-                let meta = item.map_err(df)?;
-                rows.push(&meta, None);
-                last = Some(meta.seq);
-            }
+    fn start(mut rows: Rows, log: Snapshot, filter: Filter, needs_body: bool) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        if filter.until_seq == Some(0) {
+            return Self { rx };
         }
-        let Some(last) = last else { return Ok(None) };
-        self.filter.from_seq = last + 1;
-        Ok(Some(rows.finish()?))
+        std::thread::spawn(move || {
+            let mut n = 0usize;
+            let send = |rows: &mut Rows| tx.send(rows.finish().map_err(df)).is_ok();
+            let scanned = (|| -> Result<bool, DataFusionError> {
+                if needs_body {
+                    for item in log.scan_with_meta(filter).map_err(df)? {
+                        let (meta, record) = item.map_err(df)?;
+                        rows.push(&meta, Some(&record.event));
+                        n += 1;
+                        if n % BATCH_ROWS == 0 && !send(&mut rows) {
+                            return Ok(false);
+                        }
+                    }
+                } else {
+                    for item in log.scan_meta(filter).map_err(df)? {
+                        rows.push(&item.map_err(df)?, None);
+                        n += 1;
+                        if n % BATCH_ROWS == 0 && !send(&mut rows) {
+                            return Ok(false);
+                        }
+                    }
+                }
+                Ok(true)
+            })();
+            match scanned {
+                Ok(true) if n % BATCH_ROWS != 0 => {
+                    send(&mut rows);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+        Self { rx }
     }
 }
 
@@ -266,19 +283,6 @@ impl Iterator for Pages {
     type Item = Result<RecordBatch, DataFusionError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.page() {
-            Ok(Some(batch)) => Some(Ok(batch)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        self.rx.recv().ok()
     }
 }
