@@ -199,7 +199,10 @@ fn storage_report() {
         "storage: ratio engine / zstd-19 = {ratio:.3} (target <= 1.5: {})",
         if ratio <= 1.5 { "MET" } else { "NOT MET" }
     );
-    println!("storage: whole log on disk (segments + sled index + LOCK) {} bytes", log.disk_bytes().unwrap_or(0));
+    println!(
+        "storage: whole log on disk (segments + sled index + LOCK) {} bytes",
+        log.disk_bytes().unwrap_or(0)
+    );
 }
 
 fn config() -> Criterion {

@@ -50,6 +50,7 @@ pub enum Command {
     Tail(cmd::tail::Args),
     Stats(cmd::stats::Args),
     Verify(cmd::verify::Args),
+    Seal(cmd::seal::Args),
     Replay(cmd::replay::Args),
     State(cmd::state::Args),
     Metrics(cmd::metrics::Args),
@@ -151,6 +152,7 @@ pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result
         Command::Tail(a) => cmd::tail::run(db, a, io),
         Command::Stats(a) => cmd::stats::run(db, a, io),
         Command::Verify(a) => cmd::verify::run(db, a, io),
+        Command::Seal(a) => cmd::seal::run(db, a, io),
         Command::Replay(a) => cmd::replay::run(db, a, io),
         Command::State(a) => cmd::state::run(db, a, io),
         Command::Metrics(a) => cmd::metrics::run(db, a, io),
@@ -183,6 +185,7 @@ impl Command {
             Command::Tail(_)
             | Command::Stats(_)
             | Command::Verify(_)
+            | Command::Seal(_)
             | Command::Replay(_)
             | Command::State(_)
             | Command::Metrics(_)

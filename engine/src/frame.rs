@@ -511,8 +511,13 @@ pub(crate) fn encode_chunk(
         varint::put_u64(&mut hdr, f.body.len() as u64);
     }
     let body_bytes: usize = frames.iter().map(|f| f.body.len()).sum();
-    let mut out =
-        Vec::with_capacity(body_bytes + hdr.len() + blocks.iter().flatten().map(|b| b.bytes.len()).sum::<usize>() + HASH_BYTES + 32);
+    let mut out = Vec::with_capacity(
+        body_bytes
+            + hdr.len()
+            + blocks.iter().flatten().map(|b| b.bytes.len()).sum::<usize>()
+            + HASH_BYTES
+            + 32,
+    );
     out.push(CHUNK_VERSION);
     varint::put_u64(&mut out, frames.len() as u64);
     let mut packed = Vec::new();

@@ -5,7 +5,9 @@
 //! checkpoints, and one atomic batch commits them together.
 //! Integers are big-endian so byte order is numeric order.
 
-/// `C` + first seq (u64 BE) -> the chunk's segment pointer (20 bytes: segment, offset, length).
+/// `C` + first seq (u64 BE) -> the chunk's segment pointer (20 bytes:
+/// segment, offset, length) and the running-max ts up to its last event
+/// (i64 BE): 28 bytes.
 pub(crate) const CHUNK: u8 = b'C';
 /// `T` + running-max ts (ordered u64 BE) + first seq (u64 BE) -> empty.
 pub(crate) const TIME: u8 = b'T';
@@ -22,6 +24,9 @@ pub(crate) const CHECKPOINT: u8 = b'P';
 pub(crate) const META_FORMAT: &[u8] = b"format";
 /// Metadata name of the head: seq u64 BE, chain hash 32 bytes, running-max ts i64 BE.
 pub(crate) const META_HEAD: &[u8] = b"head";
+/// `M sealing` -> the first seq (u64 BE) of the segment being sealed, from
+/// just before its sealed copy replaces it until its index is switched.
+pub(crate) const META_SEALING: &[u8] = b"sealing";
 
 pub(crate) fn chunk(seq: u64) -> [u8; 9] {
     let mut k = [CHUNK; 9];

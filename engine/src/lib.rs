@@ -39,6 +39,7 @@ mod lock;
 mod log;
 mod recover;
 mod scan;
+mod seal;
 mod segment;
 mod shared;
 mod store;
@@ -49,6 +50,7 @@ mod verify;
 pub use error::{Error, Result};
 pub use log::{AppendReceipt, Config, FORMAT_VERSION, Head, Log, Snapshot};
 pub use scan::{EventMeta, Filter, Scan};
+pub use seal::SealReport;
 pub use shared::{MAX_GROUP_EVENTS, SharedLog};
 pub use verify::VerifyReport;
 

@@ -46,6 +46,10 @@ pub struct Config {
     /// A new segment file is started by the first commit after the active
     /// one reached this many bytes. Default 64 MiB.
     pub segment_bytes: u64,
+    /// zstd level of the blocks of sealed segments ([`Log::seal`]): sealing
+    /// runs once per closed segment, off the append path, so it can spend
+    /// more than `block_level`. Default 7.
+    pub seal_level: i32,
     /// How long [`Log::open`] waits for another process to release the
     /// database (SQLite's `busy_timeout`). Default 0: fail at once with
     /// [`Error::Locked`].
@@ -62,6 +66,7 @@ impl Default for Config {
             chunk_target_bytes: 1024 * 1024,
             shared_min_frames: 32,
             segment_bytes: 64 * 1024 * 1024,
+            seal_level: 7,
             lock_timeout: std::time::Duration::ZERO,
         }
     }
@@ -181,14 +186,16 @@ pub struct Log {
     pub(crate) config: Config,
     /// Why appends are refused (rollback or head mismatch found at open, or
     /// an earlier write that failed).
-    refuse_writes: Option<Refusal>,
+    pub(crate) refuse_writes: Option<Refusal>,
     panes: HashMap<String, PaneState>,
     event_zstd: Compressor,
     capture_zstd: Compressor,
-    block_zstd: Compressor,
+    pub(crate) block_zstd: Compressor,
     header_zstd: Compressor,
     /// The segment appends go to (opened at the first append).
-    active: Option<ActiveSegment>,
+    pub(crate) active: Option<ActiveSegment>,
+    /// Segments known to be sealed (not checked again).
+    pub(crate) sealed: HashSet<u64>,
 }
 
 /// Why a [`Log`] refuses appends.
@@ -279,6 +286,7 @@ impl Log {
             refuse_writes: None,
             panes: HashMap::new(),
             active: None,
+            sealed: HashSet::new(),
         };
         log.refuse_writes = crate::recover::recover(&mut log)?;
         if let Some(Refusal::Inconsistent(why)) = &log.refuse_writes {
@@ -366,21 +374,35 @@ impl Log {
         Ok(out)
     }
 
+    /// Err when appends are refused (damage found at open, or an earlier
+    /// failed write).
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        match &self.refuse_writes {
+            None => Ok(()),
+            Some(Refusal::Inconsistent(why)) => {
+                Err(Error::corrupt(None, format!("appends are refused: {why}; run `orc-log verify`")))
+            }
+            Some(Refusal::Poisoned(why)) => Err(Error::Poisoned { reason: why.clone() }),
+        }
+    }
+
+    /// Encodes one version 2 chunk (see [`frame::encode_chunk`]).
+    pub(crate) fn encode(
+        &mut self,
+        first_seq: u64,
+        frames: &[PendingFrame],
+        blocks: [Option<&frame::Block>; 2],
+        prev: [u8; HASH_BYTES],
+    ) -> Result<(Vec<u8>, [u8; HASH_BYTES])> {
+        frame::encode_chunk(first_seq, frames, blocks, prev, &mut self.header_zstd).map_err(zstd_err)
+    }
+
     /// Appends `events`; also returns each event's seq (`None` = duplicate id).
     fn append_inner(&mut self, groups: &[&[Event]]) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
         let total: usize = groups.iter().map(|g| g.len()).sum();
         let events = groups.iter().flat_map(|g| g.iter());
         let mut seqs = Vec::with_capacity(total);
-        match &self.refuse_writes {
-            None => {}
-            Some(Refusal::Inconsistent(why)) => {
-                return Err(Error::corrupt(
-                    None,
-                    format!("appends are refused: {why}; run `orc-log verify`"),
-                ));
-            }
-            Some(Refusal::Poisoned(why)) => return Err(Error::Poisoned { reason: why.clone() }),
-        }
+        self.check_writable()?;
         let mut receipt = AppendReceipt::default();
         let mut seen_ids: HashSet<&str> = HashSet::new();
         let mut puts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
@@ -426,6 +448,7 @@ impl Log {
         let mut head = self.head;
         let first_seq = head.seq + 1;
         let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut running_max: Vec<i64> = Vec::new();
         let mut index: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut start = 0;
         while start < pending.len() {
@@ -449,6 +472,7 @@ impl Log {
                 head.max_ts_ns = head.max_ts_ns.max(f.ts_ns);
             }
             index.push((keys::time(head.max_ts_ns, chunk_first).to_vec(), Vec::new()));
+            running_max.push(head.max_ts_ns);
             for k in keys::scope_entries(frames.iter().filter_map(|f| f.scope.as_deref()), chunk_first) {
                 index.push((k, Vec::new()));
             }
@@ -468,8 +492,8 @@ impl Log {
                 return Err(e);
             }
         };
-        for ((first, _), ptr) in records.iter().zip(&ptrs) {
-            index.push((keys::chunk(*first).to_vec(), ptr.encode()));
+        for (((first, _), ptr), max_ts) in records.iter().zip(&ptrs).zip(&running_max) {
+            index.push((keys::chunk(*first).to_vec(), ptr.index_value(*max_ts)));
         }
         puts.extend(index);
         puts.push((keys::meta(keys::META_HEAD), head.encode()));
@@ -492,7 +516,11 @@ impl Log {
     ///
     /// **Durability:** with `durable`, every record is on stable storage
     /// when this returns Ok; without it, only written (see [`Log::sync`]).
-    pub(crate) fn write_records(&mut self, records: &[(u64, Vec<u8>)], durable: bool) -> Result<Vec<Pointer>> {
+    pub(crate) fn write_records(
+        &mut self,
+        records: &[(u64, Vec<u8>)],
+        durable: bool,
+    ) -> Result<Vec<Pointer>> {
         let Some((first, _)) = records.first() else { return Ok(Vec::new()) };
         let mut new_file = false;
         let roll = self.active.as_ref().is_none_or(|a| a.len >= self.config.segment_bytes);
@@ -514,7 +542,9 @@ impl Log {
                 }
             });
         }
-        let Some(active) = self.active.as_mut() else { return Err(Error::Invalid("no active segment".into())) };
+        let Some(active) = self.active.as_mut() else {
+            return Err(Error::Invalid("no active segment".into()));
+        };
         active.append(&self.snap.segs, records, durable, new_file)
     }
 
@@ -542,7 +572,19 @@ impl Log {
         frames: &mut [PendingFrame],
         panes: &mut HashMap<String, PaneState>,
     ) -> Result<[Option<frame::Block>; 2]> {
-        let all_shared = frames.len() >= self.config.shared_min_frames.max(1);
+        self.compress_chunk_as(first_seq, frames, panes, false)
+    }
+
+    /// [`Log::compress_chunk`]; with `all_blocks`, every body goes in a
+    /// block whatever the chunk's size (sealing).
+    pub(crate) fn compress_chunk_as(
+        &mut self,
+        first_seq: u64,
+        frames: &mut [PendingFrame],
+        panes: &mut HashMap<String, PaneState>,
+        all_blocks: bool,
+    ) -> Result<[Option<frame::Block>; 2]> {
+        let all_shared = all_blocks || frames.len() >= self.config.shared_min_frames.max(1);
         // Decide the delta captures first; the rest share the block.
         let mut delta: Vec<Option<PaneState>> = Vec::with_capacity(frames.len());
         for f in frames.iter() {
@@ -706,7 +748,9 @@ impl Snapshot {
             // The latest chunk before `below` with the scope: its own entry or a wide chunk.
             let narrow = self.store.last_at_or_before(&prefix, &keys::scope(scope, below))?;
             let wide = self.store.last_at_or_before(&[keys::WIDE], &keys::wide(below))?;
-            let first = narrow.and_then(|(k, _)| keys::scope_seq(&k)).max(wide.and_then(|(k, _)| keys::scope_seq(&k)));
+            let first = narrow
+                .and_then(|(k, _)| keys::scope_seq(&k))
+                .max(wide.and_then(|(k, _)| keys::scope_seq(&k)));
             let Some(first) = first else { return Ok(None) };
             let chunk = self.chunk_at(first)?;
             let hit = chunk
@@ -740,7 +784,32 @@ impl Snapshot {
     pub(crate) fn read_chunk(&self, first_seq: u64, pointer: &[u8]) -> Result<frame::Chunk<Vec<u8>>> {
         let ptr = Pointer::decode(pointer)
             .ok_or_else(|| Error::corrupt(first_seq, "malformed chunk pointer in the index"))?;
-        let bytes = self.segs.read(ptr, first_seq)?;
+        let bytes = match self.segs.read(ptr, first_seq) {
+            Ok(b) => b,
+            Err(e) => {
+                // A seal may have replaced the segment since the pointer was
+                // read: read the index again (once).
+                let now = self.store.get(&keys::chunk(first_seq))?;
+                match now.as_ref().map(|v| v.as_ref()).and_then(Pointer::decode) {
+                    Some(p) if p != ptr => self.segs.read(p, first_seq)?,
+                    Some(_) => return Err(e),
+                    None => {
+                        // The chunk was repacked into one that starts earlier.
+                        let Some((key, v)) =
+                            self.store.last_at_or_before(&[keys::CHUNK], &keys::chunk(first_seq))?
+                        else {
+                            return Err(e);
+                        };
+                        let first = keys::chunk_seq(&key)
+                            .ok_or_else(|| Error::corrupt(first_seq, "malformed chunk key"))?;
+                        let p = Pointer::decode(v.as_ref()).ok_or_else(|| e)?;
+                        let bytes = self.segs.read(p, first)?;
+                        return frame::decode_chunk(first, bytes)
+                            .map_err(|(seq, why)| Error::corrupt(seq, why));
+                    }
+                }
+            }
+        };
         frame::decode_chunk(first_seq, bytes).map_err(|(seq, why)| Error::corrupt(seq, why))
     }
 

@@ -37,7 +37,8 @@ pub(crate) fn open_index(dir: &Path, lock: &Arc<DirLock>) -> Result<Store> {
         Ok(s) => Ok(s),
         // Not damage: another process still holds sled's lock, or no access.
         Err(e @ Error::Store(_))
-            if e.to_string().contains("could not acquire lock") || e.to_string().contains("ermission denied") =>
+            if e.to_string().contains("could not acquire lock")
+                || e.to_string().contains("ermission denied") =>
         {
             Err(e)
         }
@@ -73,6 +74,7 @@ enum Start {
 /// refusal, and `verify` names it).
 pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
     let segs = Arc::clone(&log.segs);
+    finish_sealing(log)?;
     let start = match index_start(log)? {
         Ok(start) => start,
         Err((refusal, _index_head)) => {
@@ -141,7 +143,7 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
             for k in keys::scope_entries(chunk.scopes.iter().map(String::as_str), rec.first_seq) {
                 pending.push((k, Vec::new()));
             }
-            pending.push((keys::chunk(rec.first_seq).to_vec(), rec.ptr.encode()));
+            pending.push((keys::chunk(rec.first_seq).to_vec(), rec.ptr.index_value(checker.max_ts)));
             if rec.flags & FLAG_COMMIT != 0 {
                 batch.append(&mut pending);
                 batch_chunks += 1;
@@ -210,6 +212,38 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
     Ok(None)
 }
 
+/// Completes or undoes a seal a crash interrupted (see `seal.rs`): with the
+/// index's `M sealing` note and the `.sealing` file still there, the rename
+/// never happened and the file is removed; with the note alone, the segment
+/// was replaced but the index may still point into the old one, so the index
+/// is cleared and rebuilt. Stray `.sealing` files are removed.
+fn finish_sealing(log: &mut Log) -> Result<()> {
+    let segs = Arc::clone(&log.segs);
+    let note = log.snap.store.get(&keys::meta(keys::META_SEALING))?;
+    if let Some(v) = note {
+        let first = <[u8; 8]>::try_from(v.as_ref()).map(u64::from_be_bytes).unwrap_or(0);
+        let pending = segment::sealing_path(&segs, first);
+        if !pending.exists() {
+            tracing::warn!(
+                "rebuilding the index in {}: sealing segment {} was interrupted after the switch",
+                log.snap.dir.join("store").display(),
+                file_name(first)
+            );
+            log.store_mut().clear_index()?;
+        }
+        log.store_mut().apply_changes(Vec::new(), vec![keys::meta(keys::META_SEALING)])?;
+        log.store_mut().sync()?;
+    }
+    let entries = std::fs::read_dir(segs.dir()).map_err(|e| Error::io("list", segs.dir(), e))?;
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().ends_with(".seg.sealing") {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Applies `batch` and the new head to the index (not synced).
 fn flush(log: &mut Log, batch: &mut Vec<(Vec<u8>, Vec<u8>)>, head: Head) -> Result<()> {
     if batch.is_empty() {
@@ -229,7 +263,8 @@ fn flush(log: &mut Log, batch: &mut Vec<(Vec<u8>, Vec<u8>)>, head: Head) -> Resu
 /// were rolled back or lost acknowledged events, and nothing is touched.
 fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Head)>> {
     let store = &log.snap.store;
-    let format = store.get(&keys::meta(keys::META_FORMAT))?.map(|v| String::from_utf8_lossy(v.as_ref()).into_owned());
+    let format =
+        store.get(&keys::meta(keys::META_FORMAT))?.map(|v| String::from_utf8_lossy(v.as_ref()).into_owned());
     let head = match store.get(&keys::meta(keys::META_HEAD))? {
         Some(v) => Head::decode(v.as_ref()),
         None => Some(EMPTY_HEAD),
@@ -260,11 +295,9 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
                             h,
                         )));
                     }
-                    let read = log
-                        .snap
-                        .segs
-                        .read(ptr, first)
-                        .and_then(|b| frame::decode_chunk(first, b).map_err(|(seq, why)| Error::corrupt(seq, why)));
+                    let read = log.snap.segs.read(ptr, first).and_then(|b| {
+                        frame::decode_chunk(first, b).map_err(|(seq, why)| Error::corrupt(seq, why))
+                    });
                     match read {
                         Ok(c) if c.last_seq() == h.seq && c.chain_end == h.chain_hash => {
                             return Ok(Ok(Start::After { head: h, ptr }));
@@ -311,7 +344,9 @@ fn last_readable(log: &Log) -> Result<Head> {
     let store = &log.snap.store;
     let mut upper = keys::chunk(u64::MAX).to_vec();
     loop {
-        let Some((key, value)) = store.last_at_or_before(&[keys::CHUNK], &upper)? else { return Ok(EMPTY_HEAD) };
+        let Some((key, value)) = store.last_at_or_before(&[keys::CHUNK], &upper)? else {
+            return Ok(EMPTY_HEAD);
+        };
         let Some(first) = keys::chunk_seq(&key) else { return Ok(EMPTY_HEAD) };
         if let Ok(chunk) = log.snap.read_chunk(first, value.as_ref()) {
             let max_ts_ns = chunk.frames.iter().map(|f| f.ts_ns).max().unwrap_or(i64::MIN);

@@ -50,8 +50,10 @@ pub struct EventMeta {
 }
 
 enum Source {
-    /// Every chunk in key order.
-    Chunks(Range),
+    /// Every chunk in seq order: each next one is the chunk holding the next
+    /// seq not yet passed (looked up afresh, so a scan that meets a segment
+    /// being sealed continues in the sealed chunks).
+    Chunks,
     /// The chunks with a scope: its `S` entries and the wide chunks (`W`),
     /// merged in seq order, with the next first seq of each once read.
     Scope { narrow: Range, wide: Range, next: [Option<u64>; 2] },
@@ -171,7 +173,7 @@ impl Snapshot {
                 let next = [next_first(&mut narrow)?, next_first(&mut wide)?];
                 Source::Scope { narrow, wide, next }
             }
-            None => Source::Chunks(self.store.range(&keys::chunk(start_chunk), &[keys::CHUNK + 1])),
+            None => Source::Chunks,
         };
         Ok(Scan {
             log: self,
@@ -207,11 +209,14 @@ impl<'a> Scan<'a> {
     }
 
     fn next_chunk(&mut self) -> Result<Option<Chunk<Vec<u8>>>> {
-        let (key, value) = match &mut self.source {
-            Source::Chunks(range) => match range.next() {
-                None => return Ok(None),
-                Some(e) => e?,
-            },
+        match &mut self.source {
+            Source::Chunks => {
+                let next = self.filter.from_seq;
+                if self.filter.until_seq.is_some_and(|u| next > u) {
+                    return Ok(None);
+                }
+                return self.log.chunk_holding(next);
+            }
             Source::Scope { narrow, wide, next } => {
                 let first = match *next {
                     [None, None] => return Ok(None),
@@ -231,15 +236,9 @@ impl<'a> Scan<'a> {
                 if self.filter.until_seq.is_some_and(|u| first > u) {
                     return Ok(None);
                 }
-                return self.log.chunk_at(first).map(Some);
+                self.log.chunk_at(first).map(Some)
             }
-        };
-        let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
-        // Chunks past the head (appended after this snapshot) are not read.
-        if self.filter.until_seq.is_some_and(|u| first > u) {
-            return Ok(None);
         }
-        self.log.read_chunk(first, value.as_ref()).map(Some)
     }
 
     fn matches(&self, chunk: &Chunk<Vec<u8>>, f: &FrameHeader) -> bool {
@@ -275,6 +274,9 @@ impl<'a> Scan<'a> {
                 self.chunk = Some(chunk);
                 continue;
             }
+            // Never again below this seq (a chunk read after a seal may
+            // start earlier than the one it replaced).
+            self.filter.from_seq = f.seq + 1;
             if self.filter.until_seq.is_some_and(|u| f.seq > u) {
                 self.done = true;
                 return Ok(None);

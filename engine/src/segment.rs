@@ -30,8 +30,12 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// First bytes of every segment file.
+/// First bytes of every segment file written by appends.
 pub(crate) const MAGIC: &[u8; 8] = b"ORCSEG02";
+/// First bytes of a sealed segment: the same records, repacked into large
+/// chunks once the segment was closed (`Log::seal`); every record ends a
+/// commit.
+pub(crate) const MAGIC_SEALED: &[u8; 8] = b"ORCSEG2S";
 /// Bytes of a record header (len, first_seq, flags, crc).
 pub(crate) const RECORD_HEADER: u64 = 4 + 8 + 1 + 4;
 /// Record flag: the last record of a commit.
@@ -58,8 +62,22 @@ impl Pointer {
         v
     }
 
+    /// The index's value for a chunk: the pointer, then the running-max ts
+    /// up to the chunk's last event (i64 BE), 28 bytes.
+    pub(crate) fn index_value(&self, running_max_ts: i64) -> Vec<u8> {
+        let mut v = self.encode();
+        v.extend_from_slice(&running_max_ts.to_be_bytes());
+        v
+    }
+
+    /// The running-max ts of an index value (see [`Pointer::index_value`]).
+    pub(crate) fn running_max_ts(v: &[u8]) -> Option<i64> {
+        Some(i64::from_be_bytes(v.get(20..28)?.try_into().ok()?))
+    }
+
+    /// A pointer from its 20 bytes, or from an index value (28 bytes).
     pub(crate) fn decode(b: &[u8]) -> Option<Self> {
-        if b.len() != 20 {
+        if b.len() != 20 && b.len() != 28 {
             return None;
         }
         Some(Self {
@@ -139,7 +157,8 @@ impl Segments {
             let entry = entry.map_err(|e| Error::io("list", &self.dir, e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(n) = name.strip_suffix(".seg").filter(|n| n.len() == 20).and_then(|n| n.parse().ok()) {
+            if let Some(n) = name.strip_suffix(".seg").filter(|n| n.len() == 20).and_then(|n| n.parse().ok())
+            {
                 out.push(n);
             }
         }
@@ -201,7 +220,11 @@ impl Segments {
         if crc(first, flags, &chunk) != sum {
             return Err(Error::corrupt(
                 seq,
-                format!("segment {} at offset {}: record checksum mismatch", file_name(ptr.segment), ptr.offset),
+                format!(
+                    "segment {} at offset {}: record checksum mismatch",
+                    file_name(ptr.segment),
+                    ptr.offset
+                ),
             ));
         }
         Ok(chunk)
@@ -216,7 +239,8 @@ impl Segments {
         let path = self.path(segment);
         let f = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
         let file_len = f.metadata().map_err(|e| Error::io("stat", &path, e))?.len();
-        let mut r = SegmentReader { segment, reader: BufReader::with_capacity(1 << 20, f), offset: 0, file_len };
+        let mut r =
+            SegmentReader { segment, reader: BufReader::with_capacity(1 << 20, f), offset: 0, file_len };
         if offset == 0 {
             r.check_magic()?;
         } else {
@@ -258,7 +282,8 @@ pub(crate) struct SegmentReader {
 impl SegmentReader {
     fn check_magic(&mut self) -> Result<()> {
         let mut m = [0u8; 8];
-        if self.file_len < 8 || self.reader.read_exact(&mut m).is_err() || &m != MAGIC {
+        if self.file_len < 8 || self.reader.read_exact(&mut m).is_err() || (&m != MAGIC && &m != MAGIC_SEALED)
+        {
             self.offset = 0;
             return Ok(()); // reported by `next` as a bad record at offset 0
         }
@@ -307,10 +332,19 @@ impl SegmentReader {
         }
         if flags & !FLAG_COMMIT != 0 {
             self.skip_to(at).map_err(|e| bad(at, e.to_string()))?;
-            return Err(BadRecord { offset: at, why: format!("unknown record flags {flags:#04x}"), torn: false });
+            return Err(BadRecord {
+                offset: at,
+                why: format!("unknown record flags {flags:#04x}"),
+                torn: false,
+            });
         }
         self.offset = at + RECORD_HEADER + u64::from(len);
-        Ok(Some(RecordRead { ptr: Pointer { segment: self.segment, offset: at, len }, first_seq, flags, chunk }))
+        Ok(Some(RecordRead {
+            ptr: Pointer { segment: self.segment, offset: at, len },
+            first_seq,
+            flags,
+            chunk,
+        }))
     }
 }
 
@@ -374,10 +408,9 @@ impl ActiveSegment {
         let mut buf = Vec::with_capacity(total);
         let mut ptrs = Vec::with_capacity(records.len());
         for (i, (first_seq, chunk)) in records.iter().enumerate() {
-            let len = u32::try_from(chunk.len())
-                .ok()
-                .filter(|l| *l <= MAX_RECORD)
-                .ok_or_else(|| Error::Invalid(format!("a chunk of {} bytes is over the record limit", chunk.len())))?;
+            let len = u32::try_from(chunk.len()).ok().filter(|l| *l <= MAX_RECORD).ok_or_else(|| {
+                Error::Invalid(format!("a chunk of {} bytes is over the record limit", chunk.len()))
+            })?;
             let flags = if i + 1 == records.len() { FLAG_COMMIT } else { 0 };
             ptrs.push(Pointer { segment: self.first, offset: self.len + buf.len() as u64, len });
             buf.extend_from_slice(&len.to_be_bytes());
@@ -439,6 +472,98 @@ pub(crate) fn cut_tail(segs: &Segments, first: u64, len: u64) -> Result<()> {
     }
     segs.forget(first);
     Ok(())
+}
+
+/// The file a segment is sealed into before it replaces the segment.
+pub(crate) fn sealing_path(segs: &Segments, first: u64) -> PathBuf {
+    segs.dir().join(format!("{}.sealing", file_name(first)))
+}
+
+/// Writes the sealed form of segment `first` to its `.sealing` file, record
+/// by record, each flagged as a commit's end.
+pub(crate) struct SealedWriter {
+    first: u64,
+    path: PathBuf,
+    out: std::io::BufWriter<File>,
+    len: u64,
+}
+
+impl SealedWriter {
+    /// Creates (replacing) `<segment>.sealing` holding [`MAGIC_SEALED`].
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub(crate) fn create(segs: &Segments, first: u64) -> Result<Self> {
+        let path = sealing_path(segs, first);
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io("create", &path, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+        std::io::Write::write_all(&mut out, MAGIC_SEALED).map_err(|e| Error::io("write", &path, e))?;
+        Ok(Self { first, path, out, len: MAGIC_SEALED.len() as u64 })
+    }
+
+    /// Appends one record; returns its pointer (in the segment's name).
+    ///
+    /// # Errors
+    /// [`Error::Io`]; [`Error::Invalid`] for a chunk over the record limit.
+    pub(crate) fn push(&mut self, first_seq: u64, chunk: &[u8]) -> Result<Pointer> {
+        let len = u32::try_from(chunk.len()).ok().filter(|l| *l <= MAX_RECORD).ok_or_else(|| {
+            Error::Invalid(format!("a chunk of {} bytes is over the record limit", chunk.len()))
+        })?;
+        let ptr = Pointer { segment: self.first, offset: self.len, len };
+        let mut hdr = Vec::with_capacity(RECORD_HEADER as usize);
+        hdr.extend_from_slice(&len.to_be_bytes());
+        hdr.extend_from_slice(&first_seq.to_be_bytes());
+        hdr.push(FLAG_COMMIT);
+        hdr.extend_from_slice(&crc(first_seq, FLAG_COMMIT, chunk).to_be_bytes());
+        let w = |e| Error::io("write", &self.path, e);
+        std::io::Write::write_all(&mut self.out, &hdr).map_err(w)?;
+        std::io::Write::write_all(&mut self.out, chunk).map_err(|e| Error::io("write", &self.path, e))?;
+        self.len = ptr.end();
+        Ok(ptr)
+    }
+
+    /// Flushes and `fdatasync`s the file; returns its length.
+    ///
+    /// **Durability:** the sealed file is on stable storage when this
+    /// returns Ok (it replaces the segment only by [`install_sealed`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub(crate) fn finish(self) -> Result<u64> {
+        let f = self.out.into_inner().map_err(|e| Error::io("write", &self.path, e.into_error()))?;
+        f.sync_data().map_err(|e| Error::io("fdatasync", &self.path, e))?;
+        Ok(self.len)
+    }
+}
+
+/// Replaces segment `first` by its sealed file (an atomic rename) and makes
+/// the rename durable.
+///
+/// # Errors
+/// [`Error::Io`].
+pub(crate) fn install_sealed(segs: &Segments, first: u64) -> Result<()> {
+    let from = sealing_path(segs, first);
+    std::fs::rename(&from, segs.path(first)).map_err(|e| Error::io("rename", &from, e))?;
+    crate::head::sync_dir(segs.dir())?;
+    segs.forget(first);
+    Ok(())
+}
+
+/// Whether segment `first` is sealed (starts with [`MAGIC_SEALED`]).
+///
+/// # Errors
+/// [`Error::Io`].
+pub(crate) fn is_sealed(segs: &Segments, first: u64) -> Result<bool> {
+    let path = segs.path(first);
+    let f = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+    let mut m = [0u8; 8];
+    Ok(f.read_exact_at(&mut m, 0).is_ok() && &m == MAGIC_SEALED)
 }
 
 #[cfg(test)]

@@ -237,6 +237,16 @@ impl SharedLog {
         lock(&self.inner.writer).delete_checkpoint(name)
     }
 
+    /// Seals closed segments ([`Log::seal`]), after closing the active one
+    /// when `close_active`; appends wait while a segment is sealed, readers
+    /// do not. Cheap when there is nothing to seal.
+    ///
+    /// # Errors
+    /// As [`Log::seal`].
+    pub fn seal(&self, close_active: bool) -> Result<crate::SealReport> {
+        lock(&self.inner.writer).seal(close_active)
+    }
+
     /// Flushes everything to stable storage (appends already are durable
     /// when they return; this is for shutdown paths).
     ///

@@ -168,6 +168,25 @@ impl Store {
         guard("writing", || self.db.apply_batch(batch))
     }
 
+    /// Applies `puts` and `removes` atomically without making them durable.
+    ///
+    /// # Errors
+    /// [`Error::Store`] or [`Error::StorePanic`].
+    pub(crate) fn apply_changes(
+        &mut self,
+        puts: Vec<(Vec<u8>, Vec<u8>)>,
+        removes: Vec<Vec<u8>>,
+    ) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for k in removes {
+            batch.remove(k);
+        }
+        for (k, v) in puts {
+            batch.insert(k, v);
+        }
+        guard("writing", || self.db.apply_batch(batch))
+    }
+
     /// Removes `key` and makes the removal durable (see [`Store::commit`]).
     ///
     /// # Errors

@@ -152,11 +152,8 @@ fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_deleted_or_damaged_index_is_rebuilt_from_the_segments() {
     let events = fixture();
-    let with_ids: Vec<Event> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| Event { id: Some(format!("e{i}")), ..e.clone() })
-        .collect();
+    let with_ids: Vec<Event> =
+        events.iter().enumerate().map(|(i, e)| Event { id: Some(format!("e{i}")), ..e.clone() }).collect();
     for damage in ["delete", "garbage", "empty-dir"] {
         let dir = tempfile::tempdir().unwrap();
         {
@@ -239,11 +236,14 @@ fn a_commit_without_its_last_record_is_cut() {
     // Drop the last record of the second commit (several records, one commit).
     let seg = segment_files(dir.path()).pop().unwrap();
     let log = Log::open(dir.path(), config).unwrap();
-    let last_first = crate::keys::chunk_seq(&log.store.last_with_prefix(&[crate::keys::CHUNK]).unwrap().unwrap().0)
-        .unwrap();
+    let last_first =
+        crate::keys::chunk_seq(&log.store.last_with_prefix(&[crate::keys::CHUNK]).unwrap().unwrap().0)
+            .unwrap();
     assert!(last_first > 21, "the second commit has several chunks");
-    let ptr = crate::segment::Pointer::decode(log.store.get(&crate::keys::chunk(last_first)).unwrap().unwrap().as_ref())
-        .unwrap();
+    let ptr = crate::segment::Pointer::decode(
+        log.store.get(&crate::keys::chunk(last_first)).unwrap().unwrap().as_ref(),
+    )
+    .unwrap();
     drop(log);
     let full = std::fs::read(&seg).unwrap();
     std::fs::write(&seg, &full[..ptr.offset as usize]).unwrap();
@@ -591,4 +591,88 @@ fn wide_chunks_are_found_by_pane_scans() {
     }
     drop(log);
     assert_eq!(reopen_events(dir.path()), events);
+}
+
+/// Small commits in small segments, sealed: the same events, seqs and chain,
+/// fewer and larger chunks, smaller files; pane scans, reopen and later
+/// appends work; sealing again finds nothing to do.
+#[test]
+fn sealing_repacks_closed_segments_and_keeps_the_chain() {
+    let events = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config { segment_bytes: 4096, ..Config::default() };
+    let mut log = Log::open(dir.path(), config.clone()).unwrap();
+    for e in &events[..150] {
+        log.append(std::slice::from_ref(e)).unwrap();
+    }
+    let chain = log.head().chain_hash;
+    let before = log.segs.bytes().unwrap();
+    let r = log.seal(true).unwrap();
+    assert!(r.segments >= 2, "{r:?}");
+    assert_eq!(r.events, 150);
+    assert!(r.chunks_after < r.chunks_before, "{r:?}");
+    assert!(log.segs.bytes().unwrap() < before, "{r:?}: {before} bytes before");
+    assert_eq!(log.head().chain_hash, chain);
+    log.verify().unwrap();
+    assert_eq!(all(&log, Filter::default()).into_iter().map(|r| r.event).collect::<Vec<_>>(), events[..150]);
+    let pane: Vec<_> = all(&log, Filter { scope: Some("proj:1.0".into()), ..Filter::default() });
+    let want = events[..150]
+        .iter()
+        .filter(|e| e.body.target().map(Target::to_string).as_deref() == Some("proj:1.0"))
+        .count();
+    assert_eq!(pane.len(), want);
+    assert_eq!(log.seal(true).unwrap().segments, 0, "nothing new to seal");
+    log.append(&events[150..]).unwrap();
+    drop(log);
+    assert_eq!(reopen_events(dir.path()), events);
+}
+
+/// A seal interrupted at each step leaves every event readable: a stray
+/// `.sealing` file, the note with the file (before the rename), the note
+/// after the rename (the index is rebuilt).
+#[test]
+fn an_interrupted_seal_is_finished_or_undone_on_open() {
+    let events = fixture();
+    let config = Config { segment_bytes: 4096, ..Config::default() };
+    let base = tempfile::tempdir().unwrap();
+    let a = base.path().join("a");
+    {
+        let mut log = Log::open(&a, config.clone()).unwrap();
+        for e in &events {
+            log.append(std::slice::from_ref(e)).unwrap();
+        }
+    }
+    let sealed = base.path().join("sealed");
+    copy_dir(&a, &sealed);
+    Log::open(&sealed, config.clone()).unwrap().seal(false).unwrap();
+    let first = segment_files(&a)[0].clone();
+    let name = first.file_name().unwrap().to_string_lossy().into_owned();
+    let note = |dir: &std::path::Path| {
+        let mut store = Log::open(dir, config.clone()).unwrap();
+        let first_seq: u64 = name.trim_end_matches(".seg").parse().unwrap();
+        store
+            .store_mut()
+            .commit(vec![(crate::keys::meta(crate::keys::META_SEALING), first_seq.to_be_bytes().to_vec())])
+            .unwrap();
+    };
+    // 1. a stray .sealing file.
+    let d1 = base.path().join("d1");
+    copy_dir(&a, &d1);
+    std::fs::copy(sealed.join("segments").join(&name), d1.join("segments").join(format!("{name}.sealing")))
+        .unwrap();
+    assert_eq!(reopen_events(&d1), events);
+    assert!(!d1.join("segments").join(format!("{name}.sealing")).exists());
+    // 2. the note and the file: the rename never happened.
+    let d2 = base.path().join("d2");
+    copy_dir(&a, &d2);
+    note(&d2);
+    std::fs::copy(sealed.join("segments").join(&name), d2.join("segments").join(format!("{name}.sealing")))
+        .unwrap();
+    assert_eq!(reopen_events(&d2), events);
+    // 3. the note, the sealed segment in place, the old index.
+    let d3 = base.path().join("d3");
+    copy_dir(&a, &d3);
+    note(&d3);
+    std::fs::copy(sealed.join("segments").join(&name), d3.join("segments").join(&name)).unwrap();
+    assert_eq!(reopen_events(&d3), events);
 }

@@ -63,7 +63,8 @@ pub(crate) fn upgrade_if_needed(dir: &Path, config: &Config, lock: &Arc<DirLock>
         return Ok(());
     }
     let old = Store::open(&store_dir, Arc::clone(lock))?;
-    let format = old.get(&keys::meta(keys::META_FORMAT))?.map(|v| String::from_utf8_lossy(v.as_ref()).into_owned());
+    let format =
+        old.get(&keys::meta(keys::META_FORMAT))?.map(|v| String::from_utf8_lossy(v.as_ref()).into_owned());
     if format.as_deref() != Some("1") {
         return Ok(());
     }
@@ -78,7 +79,8 @@ pub(crate) fn upgrade_if_needed(dir: &Path, config: &Config, lock: &Arc<DirLock>
     for entry in old.range(&keys::chunk(0), &[keys::CHUNK + 1]) {
         let (key, value) = entry?;
         let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
-        let chunk = frame::decode_chunk(first, value.as_ref()).map_err(|(seq, why)| Error::corrupt(seq, why))?;
+        let chunk =
+            frame::decode_chunk(first, value.as_ref()).map_err(|(seq, why)| Error::corrupt(seq, why))?;
         for f in checker.check(&chunk, None)? {
             batch.push(f.event);
         }

@@ -53,7 +53,8 @@ impl Snapshot {
             let hasher = s.spawn(move || self.verify_chain(rx));
             let walked = self.verify_bodies(&tx);
             drop(tx);
-            let tail = hasher.join().unwrap_or_else(|_| Err(Error::Invalid("the verify thread panicked".into())));
+            let tail =
+                hasher.join().unwrap_or_else(|_| Err(Error::Invalid("the verify thread panicked".into())));
             (tail, walked)
         });
         let (head_seq, chain, chunks) = tail?;
@@ -103,8 +104,12 @@ impl Snapshot {
                     Ok(Some(r)) => r,
                     Ok(None) => break,
                     Err(bad) => {
-                        let why =
-                            format!("segment {} is damaged at offset {}: {}", file_name(seg), bad.offset, bad.why);
+                        let why = format!(
+                            "segment {} is damaged at offset {}: {}",
+                            file_name(seg),
+                            bad.offset,
+                            bad.why
+                        );
                         send(Err(Error::corrupt(checker.next_seq, why)));
                         return Ok(());
                     }
@@ -127,7 +132,10 @@ impl Snapshot {
     /// Recomputes the chain over decoded chunks in order and checks each
     /// chunk's index entries. Returns the last seq, the chain hash after it
     /// and the number of chunks.
-    fn verify_chain(&self, rx: std::sync::mpsc::Receiver<Result<Decoded>>) -> Result<(u64, [u8; frame::HASH_BYTES], u64)> {
+    fn verify_chain(
+        &self,
+        rx: std::sync::mpsc::Receiver<Result<Decoded>>,
+    ) -> Result<(u64, [u8; frame::HASH_BYTES], u64)> {
         let mut chain = GENESIS;
         let mut next_seq = 1u64;
         let mut max_ts = i64::MIN;
@@ -154,9 +162,12 @@ impl Snapshot {
             next_seq = chunk.last_seq() + 1;
             let first = chunk.first_seq;
             match self.store.get(&keys::chunk(first))? {
-                Some(v) if v.as_ref() == ptr.encode().as_slice() => {}
+                Some(v) if v.as_ref() == ptr.index_value(max_ts).as_slice() => {}
                 _ => {
-                    return Err(Error::corrupt(first, "the index has no pointer to this chunk (reopen to rebuild it)"));
+                    return Err(Error::corrupt(
+                        first,
+                        "the index has no pointer to this chunk (reopen to rebuild it)",
+                    ));
                 }
             }
             if self.store.get(&keys::time(max_ts, first))?.is_none() {
@@ -244,12 +255,15 @@ impl ChainChecker {
             };
             return Err(Error::corrupt(expected, why));
         }
-        let blocks =
-            [crate::log::decode_block(chunk, 0, &mut self.dctx)?, crate::log::decode_block(chunk, 1, &mut self.dctx)?];
+        let blocks = [
+            crate::log::decode_block(chunk, 0, &mut self.dctx)?,
+            crate::log::decode_block(chunk, 1, &mut self.dctx)?,
+        ];
         let mut out = Vec::with_capacity(chunk.frames.len());
         for f in &chunk.frames {
             let raw = self.raw_of(chunk, f, &blocks, log)?;
-            codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw).map_err(|e| Error::corrupt(f.seq, e))?;
+            codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw)
+                .map_err(|e| Error::corrupt(f.seq, e))?;
             self.max_ts = self.max_ts.max(f.ts_ns);
             out.push(raw);
         }
@@ -303,8 +317,10 @@ impl ChainChecker {
             };
             return Err(Error::corrupt(expected, why));
         }
-        let blocks =
-            [crate::log::decode_block(chunk, 0, &mut self.dctx)?, crate::log::decode_block(chunk, 1, &mut self.dctx)?];
+        let blocks = [
+            crate::log::decode_block(chunk, 0, &mut self.dctx)?,
+            crate::log::decode_block(chunk, 1, &mut self.dctx)?,
+        ];
         let mut out = Vec::with_capacity(chunk.frames.len());
         let mut chain = self.chain;
         for f in &chunk.frames {

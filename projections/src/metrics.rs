@@ -160,11 +160,10 @@ impl Projection for Metrics {
             }
             EventBody::ScheduleFired { target, note } => {
                 let schedules = &self.schedules;
-                let hit = self.unfired.take(
-                    target,
-                    schedules.iter().map(|(t, _, _, fired)| (t, *fired)),
-                    |i| note.as_ref().is_none_or(|x| *x == schedules[i].1),
-                );
+                let hit =
+                    self.unfired.take(target, schedules.iter().map(|(t, _, _, fired)| (t, *fired)), |i| {
+                        note.as_ref().is_none_or(|x| *x == schedules[i].1)
+                    });
                 if let Some(s) = hit.and_then(|i| self.schedules.get_mut(i)) {
                     s.3 = true;
                 }

@@ -145,7 +145,11 @@ pub fn rebuild_pair<A: Projection, B: Projection>(
 ) -> Result<(Outcome<A>, Outcome<B>), ProjectionError> {
     let (mut a, mut b) = (A::default(), B::default());
     let (seq, applied) = fold_each(&log.snapshot(), 0, until, |event, meta| {
-        a.apply(event, meta).map_err(|reason| ProjectionError::Apply { name: A::NAME, seq: meta.seq, reason })?;
+        a.apply(event, meta).map_err(|reason| ProjectionError::Apply {
+            name: A::NAME,
+            seq: meta.seq,
+            reason,
+        })?;
         b.apply(event, meta).map_err(|reason| ProjectionError::Apply { name: B::NAME, seq: meta.seq, reason })
     })?;
     if until.is_none() {

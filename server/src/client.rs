@@ -164,8 +164,15 @@ pub struct OpenOptions {
 }
 
 impl Default for OpenOptions {
+    /// Engine defaults, except that `ORC_LOG_SEGMENT_BYTES` (a byte count)
+    /// sets [`Config::segment_bytes`], the segment roll size, when it is set
+    /// and parses (small segments let tests roll and seal quickly).
     fn default() -> Self {
-        Self { create: false, lock_timeout: DEFAULT_LOCK_TIMEOUT, config: Config::default() }
+        let mut config = Config::default();
+        if let Some(n) = std::env::var("ORC_LOG_SEGMENT_BYTES").ok().and_then(|v| v.parse().ok()) {
+            config.segment_bytes = n;
+        }
+        Self { create: false, lock_timeout: DEFAULT_LOCK_TIMEOUT, config }
     }
 }
 

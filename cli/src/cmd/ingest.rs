@@ -116,8 +116,9 @@ impl Pipeline {
                         counter.store(totals.appended, std::sync::atomic::Ordering::Relaxed);
                     }
                     Err(e) => {
-                        let e = anyhow::Error::from(e)
-                            .context("append failed; events after the last acknowledged commit were not stored");
+                        let e = anyhow::Error::from(e).context(
+                            "append failed; events after the last acknowledged commit were not stored",
+                        );
                         return (totals, Err(e));
                     }
                 }

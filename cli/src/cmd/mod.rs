@@ -14,6 +14,7 @@ pub mod point;
 pub mod query;
 pub mod replay;
 pub mod restore;
+pub mod seal;
 pub mod search;
 pub mod serve;
 pub mod session;

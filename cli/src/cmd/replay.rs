@@ -61,7 +61,8 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         Which::All => {
             // One pass over the log feeds both projections.
             let start = Instant::now();
-            let (s, m) = rebuild_pair::<State, Metrics>(db, until).context("projections state and metrics")?;
+            let (s, m) =
+                rebuild_pair::<State, Metrics>(db, until).context("projections state and metrics")?;
             let secs = start.elapsed().as_secs_f64();
             let rate = if secs > 0.0 { s.applied as f64 / secs } else { 0.0 };
             for name in [State::NAME, Metrics::NAME] {

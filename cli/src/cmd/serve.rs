@@ -171,7 +171,8 @@ fn start_web(
 /// once a second after new commits, each projection is folded forward from
 /// its checkpoint on a snapshot (appends go on meanwhile) and its new
 /// checkpoint stored. `state` and `metrics` then have little to catch up.
-/// Ends when the log closes.
+/// Segments that filled up and closed are sealed here too (appends wait
+/// while one is sealed). Ends when the log closes.
 fn keep_projections(log: &SharedLog) {
     use orc_log_projections::{Projection, catch_up, metrics::Metrics, state::State};
     fn advance<P: Projection>(log: &SharedLog) {
@@ -185,6 +186,9 @@ fn keep_projections(log: &SharedLog) {
         if head > done {
             advance::<State>(log);
             advance::<Metrics>(log);
+            if let Err(e) = log.seal(false) {
+                tracing::warn!(error = %e, "cannot seal the closed segments");
+            }
             done = head;
         }
         std::thread::sleep(Duration::from_secs(1));

@@ -212,12 +212,8 @@ impl PartitionStream for LogPartition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let pages = Pages::start(
-            Rows::new(self.table),
-            self.log.clone(),
-            self.filter.clone(),
-            self.needs_body,
-        );
+        let pages =
+            Pages::start(Rows::new(self.table), self.log.clone(), self.filter.clone(), self.needs_body);
         Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), futures::stream::iter(pages)))
     }
 }

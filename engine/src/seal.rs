@@ -1,0 +1,282 @@
+//! Sealing: repacking a closed segment's small commits into large chunks.
+//!
+//! A live recorder or `emit` commits a few events at a time; each commit is
+//! a chunk of its own, compressed alone or against the pane's previous
+//! capture, and carries its own header, chain hash and record header. Once a
+//! segment is closed (a later segment exists), [`Log::seal`] rewrites it with
+//! large chunks whose bodies share one zstd block per kind group, at
+//! [`crate::Config::seal_level`]. The events, their seqs and their chain
+//! hashes do not change (the chain covers each event's canonical encoding),
+//! which sealing checks before it switches.
+//!
+//! Each step is safe to interrupt (FORMAT.md, "Sealing"):
+//!
+//! 1. the sealed copy is written to `<segment>.sealing` and `fdatasync`ed;
+//! 2. the index durably notes `M sealing` = the segment's first seq;
+//! 3. the copy is renamed over the segment and the directory `fsync`ed;
+//! 4. one index batch replaces the segment's chunk, time and target entries
+//!    and removes the note; it is synced.
+//!
+//! An open that finds the note rebuilds the index from the segments when
+//! the rename happened (the `.sealing` file is gone), else removes the
+//! `.sealing` file; a `.sealing` file without a note is removed too.
+
+use crate::compress::Compressor;
+use crate::error::{Error, Result};
+use crate::frame::{self, Encoding, PendingFrame};
+use crate::keys;
+use crate::log::{EMPTY_HEAD, Head, Log};
+use crate::segment::{self, ActiveSegment, Pointer, SealedWriter};
+use crate::verify::ChainChecker;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What [`Log::seal`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Segments sealed.
+    pub segments: u64,
+    /// Events in them.
+    pub events: u64,
+    /// Chunks before and after.
+    pub chunks_before: u64,
+    /// Chunks after.
+    pub chunks_after: u64,
+    /// Bytes of the segment files before and after.
+    pub bytes_before: u64,
+    /// Bytes after.
+    pub bytes_after: u64,
+}
+
+impl Log {
+    /// Seals every closed segment (one a later segment follows) that is not
+    /// sealed yet; with `close_active`, first closes the segment appends go
+    /// to when it holds events (the next append starts a new one).
+    ///
+    /// Appends wait while a segment is sealed (through a [`crate::SharedLog`]
+    /// it holds the writer); readers go on, and a read that meets the switch
+    /// reads the sealed chunk instead.
+    ///
+    /// **Durability:** each sealed segment and its index are on disk when
+    /// the next one starts; a crash at any moment leaves every event in
+    /// place (see the module documentation).
+    ///
+    /// # Errors
+    /// Refusals and poisoning as for appends; [`Error::Corrupt`] when a
+    /// segment does not check (it is left as it is); store and I/O errors.
+    pub fn seal(&mut self, close_active: bool) -> Result<SealReport> {
+        self.check_writable()?;
+        let segs = Arc::clone(&self.snap.segs);
+        let mut list = segs.list()?;
+        if close_active && let Some(&last) = list.last() {
+            let len = std::fs::metadata(segs.path(last)).map(|m| m.len()).unwrap_or(0);
+            if len > segment::MAGIC.len() as u64 {
+                // Close it: the next append goes to a new segment.
+                if let Some(a) = &self.active {
+                    a.sync(&segs)?;
+                }
+                let next = self.snap.head.seq + 1;
+                let created = ActiveSegment::create(&segs, next)?;
+                created.sync(&segs)?;
+                self.active = Some(created);
+                list.push(next);
+            }
+        }
+        let mut report = SealReport::default();
+        for pair in list.windows(2) {
+            let (first, end) = (pair[0], pair[1]);
+            if self.sealed.contains(&first) || segment::is_sealed(&segs, first)? {
+                self.sealed.insert(first);
+                continue;
+            }
+            let one = self.seal_one(first, end)?;
+            self.sealed.insert(first);
+            report.segments += 1;
+            report.events += one.events;
+            report.chunks_before += one.chunks_before;
+            report.chunks_after += one.chunks_after;
+            report.bytes_before += one.bytes_before;
+            report.bytes_after += one.bytes_after;
+        }
+        Ok(report)
+    }
+
+    /// Seals segment `first`, which holds seqs `first..end`.
+    fn seal_one(&mut self, first: u64, end: u64) -> Result<SealReport> {
+        let segs = Arc::clone(&self.snap.segs);
+        let store = self.snap.store.clone();
+        let bytes_before = std::fs::metadata(segs.path(first)).map(|m| m.len()).unwrap_or(0);
+        // The chain and running-max ts before the segment.
+        let before = if first == 1 {
+            EMPTY_HEAD
+        } else {
+            let (key, value) = store
+                .last_at_or_before(&[keys::CHUNK], &keys::chunk(first - 1))?
+                .ok_or_else(|| Error::corrupt(first - 1, "no chunk holds the seq before the segment"))?;
+            let prev_first =
+                keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
+            let chunk = self.snap.read_chunk(prev_first, value.as_ref())?;
+            let max_ts_ns = Pointer::running_max_ts(value.as_ref()).unwrap_or(i64::MAX);
+            Head { seq: chunk.last_seq(), chain_hash: chunk.chain_end, max_ts_ns }
+        };
+        if before.seq + 1 != first {
+            return Err(Error::corrupt(first, "the segment does not start after the previous chunk"));
+        }
+        // The index entries of the old chunks, to remove after the switch.
+        let mut removes: Vec<Vec<u8>> = Vec::new();
+        for entry in store.range(&keys::chunk(first), &keys::chunk(end)) {
+            let (key, value) = entry?;
+            let old = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
+            let max_ts = Pointer::running_max_ts(value.as_ref())
+                .ok_or_else(|| Error::corrupt(old, "malformed chunk entry in the index"))?;
+            removes.push(key);
+            removes.push(keys::time(max_ts, old).to_vec());
+            removes.push(keys::wide(old).to_vec());
+        }
+        let mut checker = ChainChecker::new(before.seq, before.chain_hash)?;
+        let mut reader = segs.reader(first, 0)?;
+        let mut writer = SealedWriter::create(&segs, first)?;
+        let mut seal_zstd =
+            Compressor::new(self.config.seal_level).map_err(|e| Error::Invalid(format!("zstd: {e}")))?;
+        std::mem::swap(&mut self.block_zstd, &mut seal_zstd);
+        let packed = (|| -> Result<(Head, Vec<(Vec<u8>, Vec<u8>)>, u64, u64)> {
+            let mut head = before;
+            let mut old_chain = before.chain_hash;
+            let mut puts = Vec::new();
+            let mut pending: Vec<PendingFrame> = Vec::new();
+            let mut pending_bytes = 0usize;
+            let (mut chunks_before, mut chunks_after) = (0u64, 0u64);
+            loop {
+                let rec = match reader.next_record() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(bad) => {
+                        return Err(Error::corrupt(
+                            checker.next_seq,
+                            format!(
+                                "segment {} at offset {}: {}",
+                                segment::file_name(first),
+                                bad.offset,
+                                bad.why
+                            ),
+                        ));
+                    }
+                };
+                let chunk = frame::decode_chunk(rec.first_seq, rec.chunk)
+                    .map_err(|(seq, why)| Error::corrupt(seq, why))?;
+                let raws = checker.decode_frames(&chunk, Some(&self.snap))?;
+                // Replay the old chain too: sealing must keep it exactly.
+                old_chain = recompute(&chunk, &raws, old_chain);
+                if old_chain != chunk.chain_end {
+                    return Err(Error::corrupt(chunk.first_seq, "the chunk's chain hash does not match"));
+                }
+                for s in &chunk.scopes {
+                    removes.push(keys::scope(s, chunk.first_seq));
+                }
+                chunks_before += 1;
+                for (f, raw) in chunk.frames.iter().zip(raws) {
+                    pending_bytes += raw.len();
+                    pending.push(PendingFrame {
+                        ts_ns: f.ts_ns,
+                        kind: f.kind,
+                        encoding: Encoding::Raw,
+                        scope: chunk.scope(f).map(str::to_owned),
+                        ref_back: 0,
+                        raw_len: f.raw_len,
+                        body: Vec::new(),
+                        raw,
+                    });
+                    if pending_bytes >= self.config.chunk_target_bytes {
+                        self.pack(&mut pending, &mut head, &mut writer, &mut puts)?;
+                        pending_bytes = 0;
+                        chunks_after += 1;
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                self.pack(&mut pending, &mut head, &mut writer, &mut puts)?;
+                chunks_after += 1;
+            }
+            if head.chain_hash != old_chain {
+                return Err(Error::corrupt(first, "the sealed chunks' chain differs from the segment's"));
+            }
+            Ok((head, puts, chunks_before, chunks_after))
+        })();
+        std::mem::swap(&mut self.block_zstd, &mut seal_zstd);
+        let (head, puts, chunks_before, chunks_after) = match packed {
+            Ok(p) => p,
+            Err(e) => {
+                drop(writer);
+                let _ = std::fs::remove_file(segment::sealing_path(&segs, first));
+                return Err(e);
+            }
+        };
+        if head.seq + 1 != end {
+            let _ = std::fs::remove_file(segment::sealing_path(&segs, first));
+            return Err(Error::corrupt(first, "the sealed segment does not end where the segment did"));
+        }
+        let bytes_after = writer.finish()?;
+        // Switch: note, rename, index.
+        let mut store = store;
+        store.commit(vec![(keys::meta(keys::META_SEALING), first.to_be_bytes().to_vec())])?;
+        segment::install_sealed(&segs, first)?;
+        let mut removes = removes;
+        removes.push(keys::meta(keys::META_SEALING));
+        // A removed key that is also put again (same first seq) must stay.
+        let put_keys: std::collections::HashSet<&[u8]> = puts.iter().map(|(k, _)| k.as_slice()).collect();
+        removes.retain(|k| !put_keys.contains(k.as_slice()));
+        store.apply_changes(puts, removes)?;
+        store.sync()?;
+        Ok(SealReport {
+            segments: 1,
+            events: end - first,
+            chunks_before,
+            chunks_after,
+            bytes_before,
+            bytes_after,
+        })
+    }
+
+    /// Packs `pending` (the next seqs after `head`) into one chunk with every
+    /// body in a block, writes it to the sealed file and adds its index
+    /// entries to `puts`.
+    fn pack(
+        &mut self,
+        pending: &mut Vec<PendingFrame>,
+        head: &mut Head,
+        writer: &mut SealedWriter,
+        puts: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<()> {
+        let first = head.seq + 1;
+        let mut panes = HashMap::new();
+        let blocks = self.compress_chunk_as(first, pending, &mut panes, true)?;
+        let blocks_ref = [blocks[0].as_ref(), blocks[1].as_ref()];
+        let (bytes, chain) = self.encode(first, pending, blocks_ref, head.chain_hash)?;
+        for f in pending.iter() {
+            head.max_ts_ns = head.max_ts_ns.max(f.ts_ns);
+        }
+        let ptr = writer.push(first, &bytes)?;
+        puts.push((keys::chunk(first).to_vec(), ptr.index_value(head.max_ts_ns)));
+        puts.push((keys::time(head.max_ts_ns, first).to_vec(), Vec::new()));
+        for k in keys::scope_entries(pending.iter().filter_map(|f| f.scope.as_deref()), first) {
+            puts.push((k, Vec::new()));
+        }
+        head.seq = first + pending.len() as u64 - 1;
+        head.chain_hash = chain;
+        pending.clear();
+        Ok(())
+    }
+}
+
+/// The chain hash after `chunk`'s frames, from `prev`.
+fn recompute(
+    chunk: &frame::Chunk<Vec<u8>>,
+    raws: &[Vec<u8>],
+    prev: [u8; frame::HASH_BYTES],
+) -> [u8; frame::HASH_BYTES] {
+    let mut chain = prev;
+    for (f, raw) in chunk.frames.iter().zip(raws) {
+        chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), raw);
+    }
+    chain
+}
