@@ -22,6 +22,9 @@ use std::sync::Arc;
 /// Rows per batch (and per hold of the log's lock).
 const BATCH_ROWS: usize = 8192;
 
+/// A scan over at least this many seqs is read as two partitions.
+const SPLIT_MIN_EVENTS: u64 = 200_000;
+
 /// One table of the log for DataFusion.
 #[derive(Debug)]
 pub struct LogTable {
@@ -177,16 +180,32 @@ impl TableProvider for LogTable {
         for e in filters {
             narrow(self.table, &mut filter, e);
         }
-        let partition = LogPartition {
-            table: self.table,
-            schema: self.table.schema(),
-            log: self.log.clone(),
-            filter,
-            needs_body: self.table.needs_body(projection.map(Vec::as_slice)),
+        let needs_body = self.table.needs_body(projection.map(Vec::as_slice));
+        // Two seq ranges read on two threads when the scan is large and rows
+        // stand alone (tool_calls pairs each end with its start: one pass).
+        let from = filter.from_seq.max(1);
+        let until = filter.until_seq.unwrap_or(self.until_seq);
+        let ranges = if self.table != Table::ToolCalls && until > from && until - from >= SPLIT_MIN_EVENTS {
+            let mid = from + (until - from) / 2;
+            vec![(from, mid), (mid + 1, until)]
+        } else {
+            vec![(filter.from_seq, until)]
         };
+        let partitions: Vec<Arc<dyn PartitionStream>> = ranges
+            .into_iter()
+            .map(|(a, b)| {
+                Arc::new(LogPartition {
+                    table: self.table,
+                    schema: self.table.schema(),
+                    log: self.log.clone(),
+                    filter: Filter { from_seq: a, until_seq: Some(b), ..filter.clone() },
+                    needs_body,
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
         let exec = StreamingTableExec::try_new(
             self.table.schema(),
-            vec![Arc::new(partition)],
+            partitions,
             projection,
             [],
             false,

@@ -6,7 +6,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use orc_log_engine::EventMeta;
-use orc_log_schemas::{Event, EventBody, Kind, Target};
+use orc_log_schemas::{Event, EventBody, Kind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -239,11 +239,17 @@ pub struct Rows {
     tool_started: BTreeMap<String, i64>,
 }
 
-/// The pane columns of a target: target, session, window, pane.
-fn split(t: Option<&Target>) -> (Option<String>, Option<String>, Option<u32>, Option<u32>) {
-    match t {
-        Some(t) => (Some(t.to_string()), Some(t.session.clone()), Some(t.window), Some(t.pane)),
-        None => (None, None, None, None),
+/// The pane columns of an event's scope (the engine's scope is the
+/// target as `session:window.pane` for every kind with a target, else the
+/// session name or nothing): target, session, window, pane, without
+/// parsing it into a `Target` or allocating.
+fn split_scope(scope: Option<&str>) -> (Option<&str>, Option<&str>, Option<u32>, Option<u32>) {
+    let Some(scope) = scope else { return (None, None, None, None) };
+    let Some((session, rest)) = scope.rsplit_once(':') else { return (None, None, None, None) };
+    let Some((w, p)) = rest.split_once('.') else { return (None, None, None, None) };
+    match (w.parse().ok(), p.parse().ok()) {
+        (Some(w), Some(p)) => (Some(scope), Some(session), Some(w), Some(p)),
+        _ => (None, None, None, None),
     }
 }
 
@@ -296,14 +302,10 @@ impl Rows {
         }
         self.seq.append_value(meta.seq);
         self.ts.append_value(meta.ts_ns);
-        let target: Option<Target> = match event {
-            Some(e) => e.body.target().cloned(),
-            None => meta.scope.as_deref().and_then(|s| s.parse().ok()),
-        };
-        let (t, s, w, p) = split(target.as_ref());
-        let session = s.or_else(|| event.and_then(|e| e.body.session().map(str::to_owned))).or_else(|| {
+        let (t, s, w, p) = split_scope(meta.scope.as_deref());
+        let session = s.or_else(|| event.and_then(|e| e.body.session())).or_else(|| {
             // Session events carry the session name as their scope.
-            meta.scope.clone().filter(|x| !x.contains(':'))
+            meta.scope.as_deref().filter(|x| !x.contains(':'))
         });
         let (mut si, mut ui, mut li, mut ti) = (0, 0, 0, 0);
         let mut s = |v: Option<&str>| {
@@ -314,8 +316,8 @@ impl Rows {
             si += 1;
         };
         let pane_cols = |s: &mut dyn FnMut(Option<&str>), u: &mut Vec<UInt32Builder>, ui: &mut usize| {
-            s(t.as_deref());
-            s(session.as_deref());
+            s(t);
+            s(session);
             u[*ui].append_option(w);
             u[*ui + 1].append_option(p);
             *ui += 2;
