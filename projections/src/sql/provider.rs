@@ -203,14 +203,8 @@ impl TableProvider for LogTable {
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
-        let exec = StreamingTableExec::try_new(
-            self.table.schema(),
-            partitions,
-            projection,
-            [],
-            false,
-            limit,
-        )?;
+        let exec =
+            StreamingTableExec::try_new(self.table.schema(), partitions, projection, [], false, limit)?;
         Ok(Arc::new(exec))
     }
 }
