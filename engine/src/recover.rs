@@ -185,7 +185,7 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
             }
             flush(log, &mut batch, head)?;
             return Ok(Some(Refusal::Inconsistent(format!(
-                "segment {} is damaged at {why}; run `orc-log verify`",
+                "segment {} is damaged at {why}",
                 file_name(seg_at)
             ))));
         }
@@ -349,7 +349,8 @@ fn last_readable(log: &Log) -> Result<Head> {
         };
         let Some(first) = keys::chunk_seq(&key) else { return Ok(EMPTY_HEAD) };
         if let Ok(chunk) = log.snap.read_chunk(first, value.as_ref()) {
-            let max_ts_ns = chunk.frames.iter().map(|f| f.ts_ns).max().unwrap_or(i64::MIN);
+            let own_max = chunk.frames.iter().map(|f| f.ts_ns).max().unwrap_or(i64::MIN);
+            let max_ts_ns = Pointer::running_max_ts(value.as_ref()).unwrap_or(own_max);
             return Ok(Head { seq: chunk.last_seq(), chain_hash: chunk.chain_end, max_ts_ns });
         }
         if first <= 1 {

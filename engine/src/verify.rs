@@ -48,10 +48,12 @@ impl Snapshot {
         // Two threads: this one reads the segments and decodes every body
         // (decompression, bincode), the other recomputes the hash chain and
         // checks the index, a few chunks behind.
+        // With damage found at open, read on to where the segments break.
+        let target = if self.damage.is_some() { u64::MAX } else { self.head.seq };
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Decoded>>(4);
         let (tail, walked) = std::thread::scope(|s| {
             let hasher = s.spawn(move || self.verify_chain(rx));
-            let walked = self.verify_bodies(&tx);
+            let walked = self.verify_bodies(&tx, target);
             drop(tx);
             let tail =
                 hasher.join().unwrap_or_else(|_| Err(Error::Invalid("the verify thread panicked".into())));
@@ -59,7 +61,6 @@ impl Snapshot {
         });
         let (head_seq, chain, chunks) = tail?;
         walked?;
-        let target = self.head.seq;
         if head_seq < target {
             let index_head = self.index_head_seq()?;
             if index_head > head_seq {
@@ -85,9 +86,8 @@ impl Snapshot {
     /// Reads every segment record up to the head in order, decodes its
     /// chunk and every body, and sends them on; a damaged record or body is
     /// sent as the error at its place in the order.
-    fn verify_bodies(&self, tx: &std::sync::mpsc::SyncSender<Result<Decoded>>) -> Result<()> {
+    fn verify_bodies(&self, tx: &std::sync::mpsc::SyncSender<Result<Decoded>>, target: u64) -> Result<()> {
         let mut checker = ChainChecker::new(0, GENESIS)?;
-        let target = self.head.seq;
         let send = |item: Result<Decoded>| tx.send(item).is_ok();
         for seg in self.segs.list()? {
             if checker.next_seq > target {

@@ -16,7 +16,7 @@ impl ContentTracker {
     /// previous capture (or it is the pane's first).
     pub(crate) fn changed(&mut self, target: &Target, content: &str) -> bool {
         match self.last.get_mut(target) {
-            Some(prev) if prev == content => false,
+            Some(prev) if same(prev, content) => false,
             Some(prev) => {
                 prev.clear();
                 prev.push_str(content);
@@ -27,5 +27,33 @@ impl ContentTracker {
                 true
             }
         }
+    }
+}
+
+/// Whether two captures are equal, looking at their ends first: a pane's
+/// next capture usually differs in its last lines (new output, the prompt),
+/// so most changes are found without comparing the whole screen.
+fn same(a: &str, b: &str) -> bool {
+    const TAIL: usize = 128;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a[a.len().saturating_sub(TAIL)..] == b[b.len().saturating_sub(TAIL)..] && a == b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn same_compares_whole_captures() {
+        let a = "line\n".repeat(100);
+        assert!(same(&a, &a.clone()));
+        let mut top = a.clone();
+        top.replace_range(0..1, "L");
+        assert!(!same(&a, &top), "a change in the first line, beyond the compared tail");
+        let mut bottom = a.clone();
+        bottom.push('x');
+        assert!(!same(&a, &bottom));
+        assert!(same("", ""));
+        assert!(!same("ab", "ac"));
     }
 }

@@ -4,9 +4,10 @@ use crate::ctx::Io;
 use anyhow::Result;
 use orc_log_engine::SharedLog;
 
-/// Check the whole log: gapless seqs, frame structure, the blake3 hash chain,
-/// every body, the indexes, and the head record kept outside the store (which
-/// catches a store rolled back to an older copy).
+/// Check the whole log: every segment file record by record (checksums),
+/// gapless seqs, chunk structure, every body, the blake3 hash chain, and the
+/// index (which catches segment files rolled back to an older copy: the
+/// index remembers acknowledged events they no longer hold).
 ///
 /// Exit status 0 only when the log is intact; otherwise the first bad seq and why.
 #[derive(Debug, clap::Args)]
