@@ -164,6 +164,17 @@ impl Snapshot {
         if after >= until {
             return Ok(out);
         }
+        let mut after = after;
+        // A seal since the last backup may have repacked the chunk that
+        // holds `after + 1` into one that starts before it: its tail becomes
+        // a chunk of its own, so the backup goes on exactly at `after + 1`.
+        if let Some(chunk) = self.chunk_holding(after + 1)?
+            && chunk.first_seq <= after
+        {
+            let tail = self.tail_chunk(&chunk, after + 1)?;
+            after = tail.last_seq;
+            out.push(tail);
+        }
         for entry in self.store.range(&keys::chunk(after + 1), &keys::chunk(until + 1)) {
             let (key, value) = entry?;
             let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
@@ -171,7 +182,7 @@ impl Snapshot {
             let min = chunk.frames.iter().map(|f| f.ts_ns).min().unwrap_or(0);
             let max_ts = chunk.frames.iter().map(|f| f.ts_ns).max().unwrap_or(0);
             out.push(RawChunk {
-                first_seq: first,
+                first_seq: chunk.first_seq,
                 last_seq: chunk.last_seq(),
                 ts_range_ns: (min, max_ts),
                 chain_end: chunk.chain_end,
@@ -184,15 +195,90 @@ impl Snapshot {
         Ok(out)
     }
 
-    /// The chain hash after `seq` when `seq` ends a stored chunk (0: genesis).
+    /// The chain hash after `seq` (genesis for 0; `None` past the head).
+    /// Inside a chunk (a backup's head inside a chunk a seal repacked) it
+    /// is recomputed from the chunk's bodies.
     ///
     /// # Errors
-    /// Store errors.
+    /// Store errors; [`Error::Corrupt`] for a chunk that does not decode.
     pub fn chain_at_chunk_end(&self, seq: u64) -> Result<Option<[u8; HASH_BYTES]>> {
         if seq == 0 {
             return Ok(Some(GENESIS));
         }
-        Ok(self.chunk_holding(seq)?.filter(|c| c.last_seq() == seq).map(|c| c.chain_end))
+        let Some(chunk) = self.chunk_holding(seq)? else { return Ok(None) };
+        if chunk.last_seq() == seq {
+            return Ok(Some(chunk.chain_end));
+        }
+        let (prev, raws) = self.chunk_raws(&chunk)?;
+        let mut chain = prev;
+        for (f, raw) in chunk.frames.iter().zip(&raws).take_while(|(f, _)| f.seq <= seq) {
+            chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), raw);
+        }
+        Ok(Some(chain))
+    }
+
+    /// The chain hash before `chunk` and the raw bodies of its frames.
+    fn chunk_raws(&self, chunk: &frame::Chunk<Vec<u8>>) -> Result<([u8; HASH_BYTES], Vec<Vec<u8>>)> {
+        let prev = match chunk.first_seq {
+            1 => GENESIS,
+            first => self
+                .chunk_holding(first - 1)?
+                .filter(|c| c.last_seq() == first - 1)
+                .map(|c| c.chain_end)
+                .ok_or_else(|| Error::corrupt(first - 1, "no chunk ends right before this one"))?,
+        };
+        let mut checker = ChainChecker::new(chunk.first_seq - 1, prev)?;
+        Ok((prev, checker.decode_frames(chunk, Some(self))?))
+    }
+
+    /// Frames `from..` of `chunk` re-encoded as a chunk of their own (every
+    /// body in a block at the default block level); the chain is the same.
+    fn tail_chunk(&self, chunk: &frame::Chunk<Vec<u8>>, from: u64) -> Result<RawChunk> {
+        let (prev, raws) = self.chunk_raws(chunk)?;
+        let mut chain = prev;
+        let mut frames = Vec::new();
+        let mut block_raw = [Vec::new(), Vec::new()];
+        for (f, raw) in chunk.frames.iter().zip(raws) {
+            if f.seq < from {
+                chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), &raw);
+                continue;
+            }
+            block_raw[usize::from(f.kind == orc_log_schemas::Kind::Capture)].extend_from_slice(&raw);
+            frames.push(frame::PendingFrame {
+                ts_ns: f.ts_ns,
+                kind: f.kind,
+                encoding: frame::Encoding::Shared,
+                scope: chunk.scope(f).map(str::to_owned),
+                ref_back: 0,
+                raw_len: f.raw_len,
+                body: Vec::new(),
+                raw,
+            });
+        }
+        let zstd = |e: String| Error::Invalid(format!("zstd: {e}"));
+        let mut level = crate::compress::Compressor::new(Config::default().block_level).map_err(zstd)?;
+        let mut blocks = [None, None];
+        for (slot, raw) in blocks.iter_mut().zip(block_raw) {
+            if raw.is_empty() {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            level.compress(&raw, None, &mut bytes).map_err(zstd)?;
+            *slot =
+                Some(frame::Block { encoding: frame::BlockEncoding::Zstd, raw_len: raw.len() as u64, bytes });
+        }
+        let (bytes, chain_end) =
+            frame::encode_chunk(from, &frames, [blocks[0].as_ref(), blocks[1].as_ref()], chain, &mut level)
+                .map_err(zstd)?;
+        let min = frames.iter().map(|f| f.ts_ns).min().unwrap_or(0);
+        let max_ts = frames.iter().map(|f| f.ts_ns).max().unwrap_or(0);
+        Ok(RawChunk {
+            first_seq: from,
+            last_seq: chunk.last_seq(),
+            ts_range_ns: (min, max_ts),
+            chain_end,
+            bytes,
+        })
     }
 }
 

@@ -771,12 +771,15 @@ impl Snapshot {
     }
 
     /// The chunk that starts at `first_seq`.
+    /// When a seal repacked that chunk meanwhile, the chunk that now holds
+    /// `first_seq` (it may start earlier).
     pub(crate) fn chunk_at(&self, first_seq: u64) -> Result<frame::Chunk<Vec<u8>>> {
-        let v = self
-            .store
-            .get(&keys::chunk(first_seq))?
-            .ok_or_else(|| Error::corrupt(first_seq, "an index names a chunk that is not in the index"))?;
-        self.read_chunk(first_seq, v.as_ref())
+        match self.store.get(&keys::chunk(first_seq))? {
+            Some(v) => self.read_chunk(first_seq, v.as_ref()),
+            None => self
+                .chunk_holding(first_seq)?
+                .ok_or_else(|| Error::corrupt(first_seq, "an index names a chunk that is not in the index")),
+        }
     }
 
     /// Reads and parses the chunk starting at `first_seq` whose index entry

@@ -116,7 +116,8 @@ impl Log {
             let prev_first =
                 keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
             let chunk = self.snap.read_chunk(prev_first, value.as_ref())?;
-            let max_ts_ns = Pointer::running_max_ts(value.as_ref()).unwrap_or(i64::MAX);
+            let max_ts_ns = Pointer::running_max_ts(value.as_ref())
+                .ok_or_else(|| Error::corrupt(prev_first, "malformed chunk entry in the index"))?;
             Head { seq: chunk.last_seq(), chain_hash: chunk.chain_end, max_ts_ns }
         };
         if before.seq + 1 != first {

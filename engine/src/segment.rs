@@ -75,9 +75,11 @@ impl Pointer {
         Some(i64::from_be_bytes(v.get(20..28)?.try_into().ok()?))
     }
 
-    /// A pointer from its 20 bytes, or from an index value (28 bytes).
+    /// A pointer from an index value (28 bytes, see
+    /// [`Pointer::index_value`]); `None` for anything else, so an index
+    /// written before values carried the running-max ts is rebuilt.
     pub(crate) fn decode(b: &[u8]) -> Option<Self> {
-        if b.len() != 20 && b.len() != 28 {
+        if b.len() != 28 {
             return None;
         }
         Some(Self {
@@ -607,7 +609,8 @@ mod tests {
     #[test]
     fn pointer_encoding_round_trips() {
         let p = Pointer { segment: 7, offset: 1 << 40, len: 99 };
-        assert_eq!(Pointer::decode(&p.encode()), Some(p));
-        assert_eq!(Pointer::decode(&[0; 19]), None);
+        assert_eq!(Pointer::decode(&p.index_value(-5)), Some(p));
+        assert_eq!(Pointer::running_max_ts(&p.index_value(-5)), Some(-5));
+        assert_eq!(Pointer::decode(&p.encode()), None, "a bare pointer is not an index value");
     }
 }

@@ -473,6 +473,31 @@ mod backups {
         all(&log, Filter::default()).into_iter().map(|r| r.event).collect()
     }
 
+    /// A backup whose head falls inside a chunk a seal repacked since: the
+    /// next incremental backup starts exactly after it and restores whole.
+    #[test]
+    fn incremental_backups_go_on_across_a_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("backup");
+        let events = fixture();
+        let config = Config { segment_bytes: 4096, ..Config::default() };
+        let mut log = Log::open(dir.path().join("db"), config).unwrap();
+        for e in &events[..100] {
+            log.append(std::slice::from_ref(e)).unwrap();
+            if log.head().seq == 95 {
+                backup(&log, &dest);
+            }
+        }
+        log.seal(true).unwrap();
+        assert!(log.chunk_holding(95).unwrap().unwrap().last_seq() > 95, "seq 95 is inside a sealed chunk");
+        log.append(&events[100..]).unwrap();
+        backup(&log, &dest);
+        let to = dir.path().join("restored");
+        backup::restore(&dest, &to, RestorePoint::All, false, false).unwrap();
+        assert_eq!(events_of(&to), events);
+        assert_eq!(Log::open(&to, Config::default()).unwrap().head().chain_hash, log.head().chain_hash);
+    }
+
     #[test]
     fn incremental_backups_restore_exact_prefixes() {
         for config in [small_config(), shared_config(), Config::default()] {
