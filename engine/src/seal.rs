@@ -220,6 +220,8 @@ impl Log {
         // Switch: note, rename, index.
         let mut store = store;
         store.commit(vec![(keys::meta(keys::META_SEALING), first.to_be_bytes().to_vec())])?;
+        // A running verify finishes before the switch (it waits for no one).
+        let _switching = segs.switch.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         segment::install_sealed(&segs, first)?;
         let mut removes = removes;
         removes.push(keys::meta(keys::META_SEALING));

@@ -114,6 +114,10 @@ pub(crate) fn file_name(first: u64) -> String {
 pub(crate) struct Segments {
     dir: PathBuf,
     handles: Mutex<HashMap<u64, Arc<File>>>,
+    /// Held for writing while a seal switches a segment (rename and index
+    /// batch), for reading by a whole-log check that must not see the
+    /// switch half done (`Snapshot::verify`).
+    pub(crate) switch: std::sync::RwLock<()>,
 }
 
 /// A record read back.
@@ -137,7 +141,7 @@ impl Segments {
             .mode(0o700)
             .create(dir)
             .map_err(|e| Error::io("create", dir, e))?;
-        Ok(Self { dir: dir.to_owned(), handles: Mutex::default() })
+        Ok(Self { dir: dir.to_owned(), handles: Mutex::default(), switch: std::sync::RwLock::new(()) })
     }
 
     pub(crate) fn dir(&self) -> &Path {

@@ -48,6 +48,8 @@ impl Snapshot {
         // Two threads: this one reads the segments and decodes every body
         // (decompression, bincode), the other recomputes the hash chain and
         // checks the index, a few chunks behind.
+        // A seal waits for this check before it switches a segment.
+        let _no_switch = self.segs.switch.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         // With damage found at open, read on to where the segments break.
         let target = if self.damage.is_some() { u64::MAX } else { self.head.seq };
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Decoded>>(4);
