@@ -805,7 +805,7 @@ impl Snapshot {
                         };
                         let first = keys::chunk_seq(&key)
                             .ok_or_else(|| Error::corrupt(first_seq, "malformed chunk key"))?;
-                        let p = Pointer::decode(v.as_ref()).ok_or_else(|| e)?;
+                        let p = Pointer::decode(v.as_ref()).ok_or(e)?;
                         let bytes = self.segs.read(p, first)?;
                         return frame::decode_chunk(first, bytes)
                             .map_err(|(seq, why)| Error::corrupt(seq, why));

@@ -45,10 +45,14 @@ pub struct EventMeta {
     pub scope: Option<String>,
     /// Uncompressed body size in bytes.
     pub raw_bytes: u64,
-    /// Bytes the frame takes in its chunk (header, body and check).
+    /// Bytes the event takes on disk: its stored body, or its share (by
+    /// raw length) of the block that holds it, plus its share of the
+    /// chunk's column header and chain hash.
     pub stored_bytes: u64,
 }
 
+// One per scan, so the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Source {
     /// Every chunk in seq order: each next one is the chunk holding the next
     /// seq not yet passed (looked up afresh, so a scan that meets a segment
@@ -215,7 +219,7 @@ impl<'a> Scan<'a> {
                 if self.filter.until_seq.is_some_and(|u| next > u) {
                     return Ok(None);
                 }
-                return self.log.chunk_holding(next);
+                self.log.chunk_holding(next)
             }
             Source::Scope { narrow, wide, next } => {
                 let first = match *next {

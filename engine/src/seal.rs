@@ -31,6 +31,10 @@ use crate::verify::ChainChecker;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A sealed segment's end, its new index entries, and its chunk counts
+/// before and after.
+type Packed = (Head, Vec<(Vec<u8>, Vec<u8>)>, u64, u64);
+
 /// What [`Log::seal`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SealReport {
@@ -38,13 +42,13 @@ pub struct SealReport {
     pub segments: u64,
     /// Events in them.
     pub events: u64,
-    /// Chunks before and after.
+    /// Chunks in those segments before sealing.
     pub chunks_before: u64,
-    /// Chunks after.
+    /// Chunks in the sealed segments.
     pub chunks_after: u64,
-    /// Bytes of the segment files before and after.
+    /// Bytes of those segment files before sealing.
     pub bytes_before: u64,
-    /// Bytes after.
+    /// Bytes of the sealed segment files.
     pub bytes_after: u64,
 }
 
@@ -140,7 +144,7 @@ impl Log {
         let mut seal_zstd =
             Compressor::new(self.config.seal_level).map_err(|e| Error::Invalid(format!("zstd: {e}")))?;
         std::mem::swap(&mut self.block_zstd, &mut seal_zstd);
-        let packed = (|| -> Result<(Head, Vec<(Vec<u8>, Vec<u8>)>, u64, u64)> {
+        let packed = (|| -> Result<Packed> {
             let mut head = before;
             let mut old_chain = before.chain_hash;
             let mut puts = Vec::new();
@@ -223,7 +227,6 @@ impl Log {
         // A running verify finishes before the switch (it waits for no one).
         let _switching = segs.switch.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         segment::install_sealed(&segs, first)?;
-        let mut removes = removes;
         removes.push(keys::meta(keys::META_SEALING));
         // A removed key that is also put again (same first seq) must stay.
         let put_keys: std::collections::HashSet<&[u8]> = puts.iter().map(|(k, _)| k.as_slice()).collect();

@@ -259,7 +259,7 @@ impl Pages {
                         let (meta, record) = item.map_err(df)?;
                         rows.push(&meta, Some(&record.event));
                         n += 1;
-                        if n % BATCH_ROWS == 0 && !send(&mut rows) {
+                        if n.is_multiple_of(BATCH_ROWS) && !send(&mut rows) {
                             return Ok(false);
                         }
                     }
@@ -267,7 +267,7 @@ impl Pages {
                     for item in log.scan_meta(filter).map_err(df)? {
                         rows.push(&item.map_err(df)?, None);
                         n += 1;
-                        if n % BATCH_ROWS == 0 && !send(&mut rows) {
+                        if n.is_multiple_of(BATCH_ROWS) && !send(&mut rows) {
                             return Ok(false);
                         }
                     }
@@ -275,7 +275,7 @@ impl Pages {
                 Ok(true)
             })();
             match scanned {
-                Ok(true) if n % BATCH_ROWS != 0 => {
+                Ok(true) if !n.is_multiple_of(BATCH_ROWS) => {
                     send(&mut rows);
                 }
                 Ok(_) => {}
