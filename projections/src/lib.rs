@@ -18,6 +18,7 @@ pub mod sql;
 pub mod state;
 
 mod content;
+mod maps;
 mod unfired;
 
 pub use projection::{Projection, ProjectionError};

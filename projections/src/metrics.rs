@@ -148,7 +148,7 @@ impl Projection for Metrics {
             EventBody::Message { from, to, .. } => {
                 bump(&mut self.received, to);
                 bump(&mut self.sent, from);
-                let q = self.pending.entry(to.clone()).or_default();
+                let q = crate::maps::get_or_insert(&mut self.pending, to, Default::default);
                 if q.len() == MAX_PENDING {
                     q.pop_front();
                 }

@@ -88,12 +88,32 @@ fn fold_each(
     until: Option<u64>,
     mut apply: impl FnMut(&orc_log_schemas::Event, &orc_log_engine::EventMeta) -> Result<(), ProjectionError>,
 ) -> Result<(u64, u64), ProjectionError> {
+    fold_batches(log, after, until, |batch| {
+        for (meta, record) in batch.iter() {
+            apply(&record.event, meta)?;
+        }
+        Ok(batch)
+    })
+}
+
+/// A batch of decoded events shared between folding threads.
+type SharedBatch = std::sync::Arc<Vec<(orc_log_engine::EventMeta, orc_log_schemas::Record)>>;
+
+/// Reads events `after+1 ..= until` (or to the head) on a second thread
+/// and hands them to `fold` a batch at a time, in seq order; `fold` gives
+/// each batch back when done with it, and it is freed on the reading thread
+/// (its strings were allocated there; freeing them on the folding thread,
+/// the slower of the two, cost it a good part of its time). Returns the last
+/// seq and the number of events.
+fn fold_batches(
+    log: &Snapshot,
+    after: u64,
+    until: Option<u64>,
+    mut fold: impl FnMut(SharedBatch) -> Result<SharedBatch, ProjectionError>,
+) -> Result<(u64, u64), ProjectionError> {
     type Batch = Vec<(orc_log_engine::EventMeta, orc_log_schemas::Record)>;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch, orc_log_engine::Error>>(2);
-    // Folded batches go back to be freed on the reading thread: their
-    // strings were allocated there, and freeing them here would cost the
-    // folding thread, the slower of the two, a good part of its time.
-    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Batch>();
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<SharedBatch>();
     let snap = log.clone();
     let reader = std::thread::spawn(move || {
         let filter = Filter { from_seq: after + 1, until_seq: until, ..Filter::default() };
@@ -123,22 +143,26 @@ fn fold_each(
         if !batch.is_empty() {
             let _ = tx.send(Ok(batch));
         }
+        // Wait for the last batches to come back, and free them here.
+        drop(tx);
+        spent_rx.iter().for_each(drop);
     });
     let mut seq = after;
     let mut applied = 0;
     let result = (|| {
         for batch in &rx {
-            let batch = batch?;
-            for (meta, record) in &batch {
-                apply(&record.event, meta)?;
+            let batch = std::sync::Arc::new(batch?);
+            if let Some((meta, _)) = batch.last() {
                 seq = meta.seq;
-                applied += 1;
             }
-            let _ = spent_tx.send(batch);
+            applied += batch.len() as u64;
+            let back = fold(batch)?;
+            let _ = spent_tx.send(back);
         }
         Ok((seq, applied))
     })();
     drop(rx);
+    drop(spent_tx);
     if reader.join().is_err() {
         // The reading thread panicked: the fold ended early, it is not a result.
         return Err(ProjectionError::Log(orc_log_engine::Error::Invalid(
@@ -149,7 +173,9 @@ fn fold_each(
 }
 
 /// Rebuilds two projections in one pass over the log (see [`rebuild`]):
-/// the events are read and decoded once for both.
+/// the events are read and decoded once for both. (Folding `B` on a third
+/// thread was measured slower on two cores: 2.6-3.7 s against 1.7-1.9 s
+/// for 2M events.)
 ///
 /// # Errors
 /// As [`catch_up`].

@@ -100,10 +100,13 @@ fn window_key(t: &Target) -> String {
 
 impl State {
     fn pane(&mut self, target: &Target, ts: i64) -> &mut PaneFacts {
-        self.sessions.entry(target.session.clone()).or_insert(true);
-        self.panes
-            .entry(target.clone())
-            .or_insert_with(|| PaneFacts { last_change_ts: ts, ..PaneFacts::default() })
+        if !self.sessions.contains_key(&target.session) {
+            self.sessions.insert(target.session.clone(), true);
+        }
+        crate::maps::get_or_insert(&mut self.panes, target, || PaneFacts {
+            last_change_ts: ts,
+            ..PaneFacts::default()
+        })
     }
 
     /// The last seq folded in.
@@ -262,7 +265,7 @@ impl Projection for State {
                 let p = self.pane(to, ts);
                 p.messages_in += 1;
                 p.last_message = Some((ts, from.clone(), text.clone()));
-                *self.senders.entry(from.clone()).or_insert(0) += 1;
+                *crate::maps::get_or_insert(&mut self.senders, from, || 0) += 1;
             }
             EventBody::Schedule { target, note, due_ns } => {
                 self.pane(target, ts);
