@@ -13,8 +13,9 @@ use orc_log_engine::SharedLog;
 /// events, their seqs and the hash chain do not change; `verify` passes
 /// before and after. Safe to interrupt at any moment (even `kill -9`): the
 /// next command finishes or undoes it. Appends wait while a segment is
-/// sealed; reads go on. `serve` seals in the background when a segment
-/// fills up.
+/// sealed (about 3 s for 200,000 events committed 16 at a time, here);
+/// reads go on. Run it through `serve` or alone, when appends may wait:
+/// after a recording, or nightly.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 

@@ -171,8 +171,9 @@ fn start_web(
 /// once a second after new commits, each projection is folded forward from
 /// its checkpoint on a snapshot (appends go on meanwhile) and its new
 /// checkpoint stored. `state` and `metrics` then have little to catch up.
-/// Segments that filled up and closed are sealed here too (appends wait
-/// while one is sealed). Ends when the log closes.
+/// Ends when the log closes. (Sealing is not done here: appends wait while
+/// a segment is sealed, seconds for a full one; `orc-log seal` does it when
+/// the operator chooses.)
 fn keep_projections(log: &SharedLog) {
     use orc_log_projections::{Projection, catch_up, metrics::Metrics, state::State};
     fn advance<P: Projection>(log: &SharedLog) {
@@ -186,9 +187,6 @@ fn keep_projections(log: &SharedLog) {
         if head > done {
             advance::<State>(log);
             advance::<Metrics>(log);
-            if let Err(e) = log.seal(false) {
-                tracing::warn!(error = %e, "cannot seal the closed segments");
-            }
             done = head;
         }
         std::thread::sleep(Duration::from_secs(1));
