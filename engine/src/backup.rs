@@ -210,11 +210,7 @@ impl Snapshot {
             return Ok(Some(chunk.chain_end));
         }
         let (prev, raws) = self.chunk_raws(&chunk)?;
-        let mut chain = prev;
-        for (f, raw) in chunk.frames.iter().zip(&raws).take_while(|(f, _)| f.seq <= seq) {
-            chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), raw);
-        }
-        Ok(Some(chain))
+        Ok(Some(chunk.chain_through(prev, &raws, seq)))
     }
 
     /// The chain hash before `chunk` and the raw bodies of its frames.
@@ -235,12 +231,11 @@ impl Snapshot {
     /// body in a block at the default block level); the chain is the same.
     fn tail_chunk(&self, chunk: &frame::Chunk<Vec<u8>>, from: u64) -> Result<RawChunk> {
         let (prev, raws) = self.chunk_raws(chunk)?;
-        let mut chain = prev;
+        let chain = chunk.chain_through(prev, &raws, from - 1);
         let mut frames = Vec::new();
         let mut block_raw = [Vec::new(), Vec::new()];
         for (f, raw) in chunk.frames.iter().zip(raws) {
             if f.seq < from {
-                chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), &raw);
                 continue;
             }
             block_raw[usize::from(f.kind == orc_log_schemas::Kind::Capture)].extend_from_slice(&raw);

@@ -129,7 +129,7 @@ pub(crate) struct Chunk<B> {
     /// The blocks (version 2: bodies of other kinds, then of captures;
     /// version 1: the captures' shared block, then none): encoding, raw
     /// length and range of the stored bytes.
-    pub blocks: [Option<(BlockEncoding, u64, Range<usize>)>; 2],
+    pub blocks: [Option<BlockSpec>; 2],
     /// The chain hash after the last frame.
     pub chain_end: [u8; HASH_BYTES],
 }
@@ -163,6 +163,17 @@ impl<B: AsRef<[u8]>> Chunk<B> {
             (None, _) => self.body(f),
         };
         chain_step_v1(prev, f.seq, f.ts_ns, f.kind, f.encoding, self.scope(f), f.ref_back, f.raw_len, body)
+    }
+
+    /// The format 2 chain hash after the frames up to seq `until` (all of
+    /// them for `u64::MAX`), from `prev` (the hash before the chunk), given
+    /// each frame's raw body in order ([`chain_step_v2`]).
+    pub fn chain_through(&self, prev: [u8; HASH_BYTES], raws: &[Vec<u8>], until: u64) -> [u8; HASH_BYTES] {
+        let mut chain = prev;
+        for (f, raw) in self.frames.iter().zip(raws).take_while(|(f, _)| f.seq <= until) {
+            chain = chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, self.scope(f), raw);
+        }
+        chain
     }
 
     /// Block `which`'s stored bytes, if the chunk has that block.
@@ -230,15 +241,7 @@ pub(crate) fn encode_chunk_v1(
         varint::put_u64(&mut out, s.len() as u64);
         out.extend_from_slice(s.as_bytes());
     }
-    match block {
-        None => out.push(0),
-        Some(b) => {
-            out.push(b.encoding as u8);
-            varint::put_u64(&mut out, b.raw_len);
-            varint::put_u64(&mut out, b.bytes.len() as u64);
-            out.extend_from_slice(&b.bytes);
-        }
-    }
+    put_block(&mut out, block);
     let mut chain = prev;
     let mut prev_ts = base_ts;
     for (i, f) in frames.iter().enumerate() {
@@ -273,6 +276,47 @@ pub(crate) fn encode_chunk_v1(
     }
     out.extend_from_slice(&chain);
     (out, chain)
+}
+
+/// A block as parsed: encoding, raw length and the range of its stored bytes.
+pub(crate) type BlockSpec = (BlockEncoding, u64, Range<usize>);
+
+/// Writes a block slot: `0` for none, else its encoding byte, raw length,
+/// stored length and stored bytes (FORMAT.md, "Chunks"). A version 2
+/// chunk's column header is written the same way.
+fn put_block(out: &mut Vec<u8>, block: Option<&Block>) {
+    match block {
+        None => out.push(0),
+        Some(b) => {
+            out.push(b.encoding as u8);
+            varint::put_u64(out, b.raw_len);
+            varint::put_u64(out, b.bytes.len() as u64);
+            out.extend_from_slice(&b.bytes);
+        }
+    }
+}
+
+/// Reads a block slot written by [`put_block`] (`None` for an absent
+/// block), leaving `r` after its bytes.
+///
+/// # Errors
+/// Why the bytes are not a block slot.
+fn read_block(r: &mut Reader<'_>) -> Result<Option<BlockSpec>, String> {
+    match r.u8().ok_or("truncated block flag")? {
+        0 => Ok(None),
+        code @ (1 | 2) => {
+            let enc = if code == 1 { BlockEncoding::Raw } else { BlockEncoding::Zstd };
+            let raw_len = r.u64().ok_or("truncated block length")?;
+            let stored = r.u64().ok_or("truncated block length")?;
+            if stored > r.remaining() as u64 || raw_len > u64::from(MAX_RAW_BYTES) * 4 {
+                return Err("block length runs past the chunk".into());
+            }
+            let start = r.pos;
+            r.pos += stored as usize;
+            Ok(Some((enc, raw_len, start..r.pos)))
+        }
+        other => Err(format!("unknown block encoding {other}")),
+    }
 }
 
 /// Parses a chunk's structure (version 1 or 2): no body is decompressed and
@@ -310,21 +354,7 @@ fn decode_chunk_v1<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
         let s = std::str::from_utf8(s).map_err(|_| bad(first_seq, "scope is not UTF-8"))?;
         scopes.push(s.to_owned());
     }
-    let block = match r.u8().ok_or_else(|| bad(first_seq, "truncated block flag"))? {
-        0 => None,
-        code @ (1 | 2) => {
-            let enc = if code == 1 { BlockEncoding::Raw } else { BlockEncoding::Zstd };
-            let raw_len = r.u64().ok_or_else(|| bad(first_seq, "truncated block length"))?;
-            let stored = r.u64().ok_or_else(|| bad(first_seq, "truncated block length"))?;
-            if stored > r.remaining() as u64 || raw_len > u64::from(MAX_RAW_BYTES) * 4 {
-                return Err(bad(first_seq, "block length runs past the chunk"));
-            }
-            let start = r.pos;
-            r.pos += stored as usize;
-            Some((enc, raw_len, start..r.pos))
-        }
-        other => return Err(bad(first_seq, &format!("unknown block encoding {other}"))),
-    };
+    let block = read_block(&mut r).map_err(|why| bad(first_seq, &why))?;
     let mut shared_at = 0usize;
     let mut frames = Vec::with_capacity(count as usize);
     let mut ts = base_ts;
@@ -524,27 +554,16 @@ pub(crate) fn encode_chunk(
     if hdr.len() >= HEADER_COMPRESS_MIN {
         header_zstd.compress(&hdr, None, &mut packed)?;
     }
-    if !packed.is_empty() && packed.len() < hdr.len() {
-        out.push(BlockEncoding::Zstd as u8);
-        varint::put_u64(&mut out, hdr.len() as u64);
-        varint::put_u64(&mut out, packed.len() as u64);
-        out.extend_from_slice(&packed);
+    // The header is laid out like a block (it is never absent).
+    let raw_len = hdr.len() as u64;
+    let header = if !packed.is_empty() && packed.len() < hdr.len() {
+        Block { encoding: BlockEncoding::Zstd, raw_len, bytes: packed }
     } else {
-        out.push(BlockEncoding::Raw as u8);
-        varint::put_u64(&mut out, hdr.len() as u64);
-        varint::put_u64(&mut out, hdr.len() as u64);
-        out.extend_from_slice(&hdr);
-    }
+        Block { encoding: BlockEncoding::Raw, raw_len, bytes: hdr }
+    };
+    put_block(&mut out, Some(&header));
     for block in blocks {
-        match block {
-            None => out.push(0),
-            Some(b) => {
-                out.push(b.encoding as u8);
-                varint::put_u64(&mut out, b.raw_len);
-                varint::put_u64(&mut out, b.bytes.len() as u64);
-                out.extend_from_slice(&b.bytes);
-            }
-        }
+        put_block(&mut out, block);
     }
     let mut chain = prev;
     for (i, f) in frames.iter().enumerate() {
@@ -588,23 +607,9 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
         }
         other => return Err(bad(&format!("unknown header encoding {other}"))),
     };
-    let mut blocks: [Option<(BlockEncoding, u64, Range<usize>)>; 2] = [None, None];
+    let mut blocks: [Option<BlockSpec>; 2] = [None, None];
     for slot in &mut blocks {
-        *slot = match r.u8().ok_or_else(|| bad("truncated block flag"))? {
-            0 => None,
-            code @ (1 | 2) => {
-                let enc = if code == 1 { BlockEncoding::Raw } else { BlockEncoding::Zstd };
-                let raw_len = r.u64().ok_or_else(|| bad("truncated block length"))?;
-                let stored = r.u64().ok_or_else(|| bad("truncated block length"))?;
-                if stored > r.remaining() as u64 || raw_len > u64::from(MAX_RAW_BYTES) * 4 {
-                    return Err(bad("block length runs past the chunk"));
-                }
-                let start = r.pos;
-                r.pos += stored as usize;
-                Some((enc, raw_len, start..r.pos))
-            }
-            other => return Err(bad(&format!("unknown block encoding {other}"))),
-        };
+        *slot = read_block(&mut r).map_err(|why| bad(&why))?;
     }
     // Columns.
     let mut h = Reader::new(hdr);

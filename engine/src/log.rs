@@ -448,8 +448,8 @@ impl Log {
         let mut head = self.head;
         let first_seq = head.seq + 1;
         let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut running_max: Vec<i64> = Vec::new();
-        let mut index: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        // Per chunk: its frames in `pending` and the running-max ts after it.
+        let mut cut: Vec<(std::ops::Range<usize>, i64)> = Vec::new();
         let mut start = 0;
         while start < pending.len() {
             // Cut a chunk of about chunk_target_bytes raw bytes.
@@ -465,17 +465,9 @@ impl Log {
             let blocks = self.compress_chunk(chunk_first, &mut pending[start..end], &mut panes)?;
             let frames = &pending[start..end];
             let blocks = [blocks[0].as_ref(), blocks[1].as_ref()];
-            let (chunk, chain) =
-                frame::encode_chunk(chunk_first, frames, blocks, head.chain_hash, &mut self.header_zstd)
-                    .map_err(zstd_err)?;
-            for f in frames {
-                head.max_ts_ns = head.max_ts_ns.max(f.ts_ns);
-            }
-            index.push((keys::time(head.max_ts_ns, chunk_first).to_vec(), Vec::new()));
-            running_max.push(head.max_ts_ns);
-            for k in keys::scope_entries(frames.iter().filter_map(|f| f.scope.as_deref()), chunk_first) {
-                index.push((k, Vec::new()));
-            }
+            let (chunk, chain) = self.encode(chunk_first, frames, blocks, head.chain_hash)?;
+            head.max_ts_ns = frames.iter().fold(head.max_ts_ns, |m, f| m.max(f.ts_ns));
+            cut.push((start..end, head.max_ts_ns));
             records.push((chunk_first, chunk));
             head.seq = chunk_first + frames.len() as u64 - 1;
             head.chain_hash = chain;
@@ -492,10 +484,13 @@ impl Log {
                 return Err(e);
             }
         };
-        for (((first, _), ptr), max_ts) in records.iter().zip(&ptrs).zip(&running_max) {
-            index.push((keys::chunk(*first).to_vec(), ptr.index_value(*max_ts)));
+        for (((first, _), ptr), (range, max_ts)) in records.iter().zip(&ptrs).zip(cut) {
+            puts.extend(ptr.index_entries(
+                *first,
+                max_ts,
+                pending[range].iter().filter_map(|f| f.scope.as_deref()),
+            ));
         }
-        puts.extend(index);
         puts.push((keys::meta(keys::META_HEAD), head.encode()));
         // The index is not synced: it is rebuilt from the segments after a crash.
         if let Err(e) = self.snap.store.apply(puts) {

@@ -139,11 +139,11 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
                     pending.push((keys::id(id), f.seq.to_be_bytes().to_vec()));
                 }
             }
-            pending.push((keys::time(checker.max_ts, rec.first_seq).to_vec(), Vec::new()));
-            for k in keys::scope_entries(chunk.scopes.iter().map(String::as_str), rec.first_seq) {
-                pending.push((k, Vec::new()));
-            }
-            pending.push((keys::chunk(rec.first_seq).to_vec(), rec.ptr.index_value(checker.max_ts)));
+            pending.extend(rec.ptr.index_entries(
+                rec.first_seq,
+                checker.max_ts,
+                chunk.scopes.iter().map(String::as_str),
+            ));
             if rec.flags & FLAG_COMMIT != 0 {
                 batch.append(&mut pending);
                 batch_chunks += 1;

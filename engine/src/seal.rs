@@ -171,7 +171,7 @@ impl Log {
                     .map_err(|(seq, why)| Error::corrupt(seq, why))?;
                 let raws = checker.decode_frames(&chunk, Some(&self.snap))?;
                 // Replay the old chain too: sealing must keep it exactly.
-                old_chain = recompute(&chunk, &raws, old_chain);
+                old_chain = chunk.chain_through(old_chain, &raws, u64::MAX);
                 if old_chain != chunk.chain_end {
                     return Err(Error::corrupt(chunk.first_seq, "the chunk's chain hash does not match"));
                 }
@@ -258,31 +258,16 @@ impl Log {
         let blocks = self.compress_chunk_as(first, pending, &mut panes, true)?;
         let blocks_ref = [blocks[0].as_ref(), blocks[1].as_ref()];
         let (bytes, chain) = self.encode(first, pending, blocks_ref, head.chain_hash)?;
-        for f in pending.iter() {
-            head.max_ts_ns = head.max_ts_ns.max(f.ts_ns);
-        }
+        head.max_ts_ns = pending.iter().fold(head.max_ts_ns, |m, f| m.max(f.ts_ns));
         let ptr = writer.push(first, &bytes)?;
-        puts.push((keys::chunk(first).to_vec(), ptr.index_value(head.max_ts_ns)));
-        puts.push((keys::time(head.max_ts_ns, first).to_vec(), Vec::new()));
-        for k in keys::scope_entries(pending.iter().filter_map(|f| f.scope.as_deref()), first) {
-            puts.push((k, Vec::new()));
-        }
+        puts.extend(ptr.index_entries(
+            first,
+            head.max_ts_ns,
+            pending.iter().filter_map(|f| f.scope.as_deref()),
+        ));
         head.seq = first + pending.len() as u64 - 1;
         head.chain_hash = chain;
         pending.clear();
         Ok(())
     }
-}
-
-/// The chain hash after `chunk`'s frames, from `prev`.
-fn recompute(
-    chunk: &frame::Chunk<Vec<u8>>,
-    raws: &[Vec<u8>],
-    prev: [u8; frame::HASH_BYTES],
-) -> [u8; frame::HASH_BYTES] {
-    let mut chain = prev;
-    for (f, raw) in chunk.frames.iter().zip(raws) {
-        chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), raw);
-    }
-    chain
 }

@@ -70,6 +70,23 @@ impl Pointer {
         v
     }
 
+    /// Every index entry of the chunk `first_seq` stored at this pointer:
+    /// its `C` entry ([`Pointer::index_value`]), its `T` entry and its scope
+    /// entries (`S` per scope, or `W` for a wide chunk).
+    pub(crate) fn index_entries<'a>(
+        &self,
+        first_seq: u64,
+        running_max_ts: i64,
+        scopes: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = vec![
+            (crate::keys::chunk(first_seq).to_vec(), self.index_value(running_max_ts)),
+            (crate::keys::time(running_max_ts, first_seq).to_vec(), Vec::new()),
+        ];
+        out.extend(crate::keys::scope_entries(scopes, first_seq).into_iter().map(|k| (k, Vec::new())));
+        out
+    }
+
     /// The running-max ts of an index value (see [`Pointer::index_value`]).
     pub(crate) fn running_max_ts(v: &[u8]) -> Option<i64> {
         Some(i64::from_be_bytes(v.get(20..28)?.try_into().ok()?))

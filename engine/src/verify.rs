@@ -147,10 +147,8 @@ impl Snapshot {
             if chunk.version == frame::CHUNK_VERSION_1 {
                 return Err(Error::corrupt(chunk.first_seq, "a format 1 chunk in a segment file"));
             }
-            for (f, raw) in chunk.frames.iter().zip(&raws) {
-                chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), raw);
-                max_ts = max_ts.max(f.ts_ns);
-            }
+            chain = chunk.chain_through(chain, &raws, u64::MAX);
+            max_ts = chunk.frames.iter().fold(max_ts, |m, f| m.max(f.ts_ns));
             if chunk.chain_end != chain {
                 return Err(Error::corrupt(
                     chunk.first_seq,
@@ -240,14 +238,9 @@ impl ChainChecker {
         })
     }
 
-    /// Decodes every body of the version 2 `chunk` that follows the last
-    /// one (continuity, decompression, bincode as its kind) without hashing,
-    /// and returns the raw bodies in frame order. The caller chains them.
-    pub(crate) fn decode_frames<B: AsRef<[u8]>>(
-        &mut self,
-        chunk: &frame::Chunk<B>,
-        log: Option<&Snapshot>,
-    ) -> Result<Vec<Vec<u8>>> {
+    /// Checks that `chunk` starts right after the last one checked, and
+    /// decompresses its blocks.
+    fn start<B: AsRef<[u8]>>(&mut self, chunk: &frame::Chunk<B>) -> Result<[Option<Vec<u8>>; 2]> {
         let expected = self.next_seq;
         if chunk.first_seq != expected {
             let why = if chunk.first_seq > expected {
@@ -257,10 +250,21 @@ impl ChainChecker {
             };
             return Err(Error::corrupt(expected, why));
         }
-        let blocks = [
+        Ok([
             crate::log::decode_block(chunk, 0, &mut self.dctx)?,
             crate::log::decode_block(chunk, 1, &mut self.dctx)?,
-        ];
+        ])
+    }
+
+    /// Decodes every body of the version 2 `chunk` that follows the last
+    /// one (continuity, decompression, bincode as its kind) without hashing,
+    /// and returns the raw bodies in frame order. The caller chains them.
+    pub(crate) fn decode_frames<B: AsRef<[u8]>>(
+        &mut self,
+        chunk: &frame::Chunk<B>,
+        log: Option<&Snapshot>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let blocks = self.start(chunk)?;
         let mut out = Vec::with_capacity(chunk.frames.len());
         for f in &chunk.frames {
             let raw = self.raw_of(chunk, f, &blocks, log)?;
@@ -310,19 +314,7 @@ impl ChainChecker {
         chunk: &frame::Chunk<B>,
         log: Option<&Snapshot>,
     ) -> Result<Vec<CheckedFrame>> {
-        let expected = self.next_seq;
-        if chunk.first_seq != expected {
-            let why = if chunk.first_seq > expected {
-                format!("missing: the next stored chunk starts at seq {}", chunk.first_seq)
-            } else {
-                format!("overlap: a chunk starts at seq {}", chunk.first_seq)
-            };
-            return Err(Error::corrupt(expected, why));
-        }
-        let blocks = [
-            crate::log::decode_block(chunk, 0, &mut self.dctx)?,
-            crate::log::decode_block(chunk, 1, &mut self.dctx)?,
-        ];
+        let blocks = self.start(chunk)?;
         let mut out = Vec::with_capacity(chunk.frames.len());
         let mut chain = self.chain;
         for f in &chunk.frames {
