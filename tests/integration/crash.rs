@@ -121,11 +121,19 @@ fn with_id<'a>(events: &'a [Value], id: &str) -> Vec<&'a Value> {
 fn emit_time() -> Duration {
     let (_tmp, db) = temp_db();
     create_empty(&db);
+    median_time(|k| {
+        let args = ["emit", "--id", &format!("c{k}"), "marker", "--label", "calibrate"];
+        spawn(&db, &args, Stdio::null()).wait_with_output().unwrap()
+    })
+}
+
+/// The median wall time of five calls of `run` (call number 0..5), each
+/// asserted successful, for calibrating kill moments to this machine.
+fn median_time(mut run: impl FnMut(usize) -> std::process::Output) -> Duration {
     let mut times: Vec<Duration> = (0..5)
         .map(|k| {
             let start = Instant::now();
-            let args = ["emit", "--id", &format!("c{k}"), "marker", "--label", "calibrate"];
-            let out = spawn(&db, &args, Stdio::null()).wait_with_output().unwrap();
+            let out = run(k);
             let took = start.elapsed();
             assert!(out.status.success(), "{}", describe(&out));
             took
@@ -483,19 +491,10 @@ fn killed_server_with_8_writers_keeps_every_acknowledged_event_exactly_once() {
 /// median of a few runs, so the kill sweep below covers the whole creation
 /// whatever the machine's speed.
 fn creation_time() -> Duration {
-    let mut times: Vec<Duration> = (0..5)
-        .map(|_| {
-            let (_tmp, db) = temp_db();
-            let start = Instant::now();
-            let child = spawn(&db, &["emit", "marker", "--label", "calibrate"], Stdio::null());
-            let out = child.wait_with_output().unwrap();
-            let took = start.elapsed();
-            assert!(out.status.success(), "{}", describe(&out));
-            took
-        })
-        .collect();
-    times.sort_unstable();
-    times[times.len() / 2]
+    median_time(|_| {
+        let (_tmp, db) = temp_db();
+        spawn(&db, &["emit", "marker", "--label", "calibrate"], Stdio::null()).wait_with_output().unwrap()
+    })
 }
 
 #[test]
@@ -564,13 +563,11 @@ fn killed_seal_loses_nothing_and_can_be_redone() {
     let segments = std::fs::read_dir(base.join("segments")).expect("segments").count();
     assert!(segments > 5, "{segments} segment files: too few to seal");
     // How long a whole seal takes here.
-    let seal_time = {
+    let seal_time = median_time(|_| {
         let (_tmp, db) = temp_db();
         copy_dir(&base, &db);
-        let start = Instant::now();
-        assert_success(run(&db, &["seal"]), "calibrating seal");
-        start.elapsed()
-    };
+        run(&db, &["seal"])
+    });
     let rounds = crash_rounds();
     let mut killed = 0;
     for i in 0..rounds {
