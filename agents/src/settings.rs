@@ -59,15 +59,64 @@ impl Installed {
 }
 
 /// Whether `existing` is an orc-log hook command: exactly `command`, or a
-/// program named `orc-log` (any path) run with the single argument `hook`.
+/// program named `orc-log` (any path) run as `hook`, optionally with the
+/// database before it (`orc-log --db DIR hook`, `--db=DIR`), words quoted
+/// as a POSIX shell quotes them.
 fn is_ours(existing: &str, command: &str) -> bool {
     if existing == command {
         return true;
     }
-    let mut words = existing.split_whitespace();
-    let program = words.next().unwrap_or("");
-    let name = program.rsplit('/').next().unwrap_or(program).trim_matches(['"', '\'']);
-    name == "orc-log" && words.next() == Some("hook") && words.next().is_none()
+    let Some(words) = shell_words(existing) else { return false };
+    let name = |w: &str| w.rsplit('/').next().unwrap_or(w).to_owned();
+    match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [program, "hook"] | [program, "--db", _, "hook"] => name(program) == "orc-log",
+        [program, db, "hook"] => name(program) == "orc-log" && db.starts_with("--db="),
+        _ => false,
+    }
+}
+
+/// `s` quoted for a POSIX shell when it needs quoting (Claude Code runs hook
+/// commands through a shell): as it is when it has only safe characters,
+/// else in single quotes.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+@%=:,".contains(c));
+    if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+}
+
+/// The words of a simple shell command line (blanks between words, single
+/// and double quotes, backslash escapes); `None` when a quote is not closed.
+fn shell_words(s: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => w.push(c),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => w.push(chars.next()?),
+                        c => w.push(c),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).push(chars.next()?),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Some(words)
 }
 
 fn expect_object<'a>(v: &'a mut Value, field: &str) -> Result<&'a mut Map<String, Value>, SettingsError> {
@@ -234,5 +283,19 @@ mod tests {
         assert!(!is_ours("orc-log hook --debug", CMD));
         assert!(!is_ours("my-orc-log hook", CMD));
         assert!(!is_ours("orc-log emit", CMD));
+        assert!(is_ours("/usr/bin/orc-log --db /data/log hook", CMD));
+        assert!(is_ours("orc-log --db='/my dir/log' hook", CMD));
+        assert!(is_ours("'/opt/my bin/orc-log' --db \"/my dir\" hook", CMD));
+        assert!(!is_ours("orc-log --db /data/log hook --debug", CMD));
+        assert!(!is_ours("orc-log --verbose hook", CMD));
+        assert!(!is_ours("orc-log 'hook", CMD));
+    }
+
+    #[test]
+    fn shell_quote_quotes_only_what_needs_it() {
+        assert_eq!(shell_quote("/usr/bin/orc-log"), "/usr/bin/orc-log");
+        assert_eq!(shell_quote("/my dir/it's"), "'/my dir/it'\\''s'");
+        assert_eq!(shell_words(&shell_quote("/my dir/it's")), Some(vec!["/my dir/it's".to_owned()]));
+        assert_eq!(shell_quote(""), "''");
     }
 }

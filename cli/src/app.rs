@@ -27,16 +27,21 @@ pub struct Cli {
 
     /// How long to wait for a database another orc-log process holds (a
     /// command that opened it directly, or a server still starting) before
-    /// failing; `0` fails at once. Humantime syntax: `10s`, `500ms`, `1m`.
+    /// failing; `0` fails at once. A duration with a unit: `10s`, `500ms`, `1m`.
     #[arg(
         long,
         global = true,
         env = "ORC_LOG_LOCK_TIMEOUT",
         default_value = "10s",
-        value_parser = humantime::parse_duration,
+        value_parser = cmd::parse_duration,
         value_name = "DUR"
     )]
     lock_timeout: Duration,
+
+    /// Set by a client on the command line it sends to `orc-log serve`:
+    /// its standard output is a terminal (the server's is not).
+    #[arg(long = "stdout-terminal", global = true, hide = true)]
+    stdout_terminal: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -73,6 +78,7 @@ pub fn parse() -> Cli {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     db::set_lock_timeout(cli.lock_timeout);
+    let terminal = stdout_is_terminal();
     // A hook never fails: it resolves the database and reports problems itself.
     let command = match cli.command {
         Command::Hook(a) => return Ok(ExitCode::from(cmd::hook::run(cli.db, a)?)),
@@ -93,7 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut err = std::io::stderr();
             let cwd = std::env::current_dir()?;
-            let mut io = Io { out: &mut out, err: &mut err, cwd, served: false };
+            let mut io = Io { out: &mut out, err: &mut err, cwd, served: false, terminal };
             let code = cmd::alerts::run_check(&db_dir, a, &mut io)?;
             out.flush()?;
             code
@@ -103,7 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut err = std::io::stderr();
             let cwd = std::env::current_dir()?;
-            let mut io = Io { out: &mut out, err: &mut err, cwd, served: false };
+            let mut io = Io { out: &mut out, err: &mut err, cwd, served: false, terminal };
             let code = cmd::backup::run(None, a, &mut io)?;
             out.flush()?;
             code
@@ -117,16 +123,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 // Replay plays on this terminal, with frames from the server.
                 Endpoint::Server(mut client) if is_terminal_replay(&command) => {
                     let Command::Session(a) = command else { unreachable!("checked by is_terminal_replay") };
-                    let mut io = Io { out: &mut out, err: &mut err, cwd, served: false };
+                    let mut io = Io { out: &mut out, err: &mut err, cwd, served: false, terminal };
                     cmd::session::replay_via_server(a, &mut client, &mut io)?
                 }
                 // The server runs the command against the database it owns.
                 Endpoint::Server(mut client) => {
-                    let args: Vec<String> = std::env::args().skip(1).collect();
+                    let mut args: Vec<String> = std::env::args().skip(1).collect();
+                    if terminal {
+                        args.insert(0, "--stdout-terminal".to_owned());
+                    }
                     client.exec(args, cwd, &mut out, &mut err)?
                 }
                 Endpoint::Direct(log) => {
-                    let mut io = Io { out: &mut out, err: &mut err, cwd, served: false };
+                    let mut io = Io { out: &mut out, err: &mut err, cwd, served: false, terminal };
                     run_read(&log, command, &mut io)?
                 }
             };
@@ -138,8 +147,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn is_terminal_replay(command: &Command) -> bool {
-    matches!(command, Command::Session(a) if a.is_replay())
-        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    matches!(command, Command::Session(a) if a.is_replay()) && stdout_is_terminal()
+}
+
+/// Whether this process's standard output is a terminal.
+fn stdout_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout())
 }
 
 /// Runs a command that reads (or maintains projections of) an open database,
@@ -237,7 +250,7 @@ impl Runner for CommandRunner {
                 2
             }
             command => {
-                let mut io = Io { out, err, cwd, served: true };
+                let mut io = Io { out, err, cwd, served: true, terminal: cli.stdout_terminal };
                 match run_read(log, command, &mut io) {
                     Ok(code) => code,
                     Err(e) if is_broken_pipe(&e) => 0,

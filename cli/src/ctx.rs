@@ -16,6 +16,10 @@ pub struct Io<'a> {
     pub cwd: PathBuf,
     /// Whether a server runs the command (so `--follow` can wait for other writers).
     pub served: bool,
+    /// Whether the user's standard output is a terminal (here, or the
+    /// client's when a server runs the command), for defaults such as
+    /// `query`'s table.
+    pub terminal: bool,
 }
 
 impl Io<'_> {

@@ -149,7 +149,7 @@ fn replay_plays_on_a_terminal_also_through_a_server() {
     let mut server = crate::server::start_server(&db);
     // A tmux pane is the terminal the replay plays on.
     let cmd = format!(
-        "{} --db {} session replay proj:1.0 --speed 50 --idle-limit 0.1; echo EXIT=$?; sleep 30",
+        "{} --db {} session replay proj:1.0 --speed 50 --idle-limit 100ms; echo EXIT=$?; sleep 30",
         bin_path().display(),
         db.display()
     );

@@ -123,7 +123,7 @@ fn replay_into_a_pipe_prints_every_frame_in_order() {
     assert!(a < b, "frames in capture order");
     // Into a pipe nothing waits: --speed and --idle-limit are accepted and ignored.
     let fast = assert_success(
-        run(&db, &["session", "replay", "proj:1.0", "--speed", "0.01", "--idle-limit", "60"]),
+        run(&db, &["session", "replay", "proj:1.0", "--speed", "0.01", "--idle-limit", "60s"]),
         "slow replay into a pipe",
     );
     assert_eq!(stdout(&fast), text);
@@ -177,7 +177,8 @@ fn replay_of_an_unknown_pane_or_range_is_an_error() {
     for args in [
         &["session", "replay", "not-a-target"][..],
         &["session", "replay", "proj:1.0", "--speed", "0"],
-        &["session", "replay", "proj:1.0", "--idle-limit", "-1"],
+        &["session", "replay", "proj:1.0", "--idle-limit", "-1s"],
+        &["session", "replay", "proj:1.0", "--idle-limit", "2"],
         &["session", "replay", "proj:1.0", "--since", "yesterday"],
     ] {
         let out = run(&db, args);

@@ -59,6 +59,16 @@ pub enum Error {
         /// What tmux printed on stderr.
         stderr: String,
     },
+    /// A session asked for by name does not exist on the server.
+    #[error("no tmux session named {session:?} on `{server}` (its sessions: {existing})")]
+    NoSession {
+        /// The session asked for.
+        session: String,
+        /// The server's command line (`tmux -u -L NAME`).
+        server: String,
+        /// The sessions that do exist, comma separated.
+        existing: String,
+    },
     /// tmux succeeded but printed something this crate cannot read.
     #[error("`{command}` printed unexpected output: {detail}")]
     Output {
@@ -467,6 +477,28 @@ impl Tmux {
         let args: Vec<OsString> = vec!["has-session".into(), "-t".into(), format!("={session}").into()];
         let (out, _) = self.output(&args)?;
         Ok(out.status.success())
+    }
+
+    /// Checks, before recording, that a server answers on the socket and
+    /// that each of `sessions` exists there (exact names), so a mistyped
+    /// `--tmux-socket` or `--session` is an error rather than an empty
+    /// recording.
+    ///
+    /// # Errors
+    /// [`Error::NoServer`] (its command line names the socket) when no
+    /// server answers; [`Error::NoSession`] for the first missing session;
+    /// otherwise as [`Tmux::run`].
+    pub fn check_sessions<S: AsRef<str>>(&self, sessions: &[S]) -> Result<(), Error> {
+        let text = self.run(["list-sessions", "-F", "#{session_name}"])?;
+        let existing: Vec<&str> = text.lines().collect();
+        match sessions.iter().map(AsRef::as_ref).find(|s| !existing.contains(s)) {
+            None => Ok(()),
+            Some(missing) => Err(Error::NoSession {
+                session: missing.to_owned(),
+                server: self.describe(&[]),
+                existing: existing.join(", "),
+            }),
+        }
     }
 
     /// Whether a server answers on the socket (`list-sessions` succeeds).

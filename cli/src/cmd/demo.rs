@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long)]
     keep: bool,
     /// Record for at least this long.
-    #[arg(long, default_value = "25s", value_parser = humantime::parse_duration, value_name = "DUR")]
+    #[arg(long, default_value = "25s", value_parser = crate::cmd::parse_duration, value_name = "DUR")]
     duration: Duration,
     /// Where to put the backup, the restored copy and the asciicast
     /// [default: orc-log-demo-TIME beside the database].

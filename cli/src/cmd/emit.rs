@@ -39,14 +39,6 @@ fn non_empty(s: &str) -> Result<String, String> {
     if s.is_empty() { Err("must not be empty".into()) } else { Ok(s.to_owned()) }
 }
 
-/// `90s`, `5m`, `1h 30m` (humantime syntax) or plain seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 90, 90s, 5m, 1h30m)"))
-}
-
 #[derive(Debug, Subcommand)]
 enum Kind {
     /// A message typed into a pane.
@@ -73,7 +65,7 @@ enum Kind {
         #[arg(long, value_parser = super::parse_time, conflicts_with = "in_", required_unless_present = "in_", value_name = "TIME")]
         due: Option<i64>,
         /// Due after this long from now, e.g. `15m`, `90s`.
-        #[arg(long = "in", id = "in_", value_parser = parse_duration, value_name = "DURATION")]
+        #[arg(long = "in", id = "in_", value_parser = super::parse_duration, value_name = "DURATION")]
         in_: Option<Duration>,
     },
     /// A scheduled check-in fired.

@@ -40,8 +40,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum)]
     format: Format,
-    /// Where to write: a file for ndjson [default: standard output], a new
-    /// directory for parquet (required).
+    /// Where to write: a file for ndjson (`-` or none: standard output), a
+    /// new directory for parquet (required).
     #[arg(long, short = 'o', value_name = "PATH")]
     output: Option<PathBuf>,
     /// Only events at or after this time (RFC 3339).
@@ -108,7 +108,7 @@ fn ndjson(db: &SharedLog, args: &Args, io: &mut Io) -> Result<u8> {
         until_ns: args.until.map(|u| u.saturating_sub(1)),
         ..Filter::default()
     };
-    let dest = args.output.as_ref().map(|p| io.resolve(p));
+    let dest = super::output_file(args.output.as_deref()).map(|p| io.resolve(p));
     let mut staged = match &dest {
         Some(d) => {
             let (staged, file) = Staged::file(d)?;
@@ -137,7 +137,7 @@ fn ndjson(db: &SharedLog, args: &Args, io: &mut Io) -> Result<u8> {
 }
 
 fn parquet(db: &SharedLog, args: &Args, io: &mut Io) -> Result<u8> {
-    let Some(output) = &args.output else {
+    let Some(output) = super::output_file(args.output.as_deref()) else {
         bail!("--format parquet needs --output DIR (a new directory, one .parquet file per table)");
     };
     let dest = io.resolve(output);
@@ -180,8 +180,8 @@ struct AppendState {
 }
 
 fn append(db: &SharedLog, args: &Args, io: &mut Io) -> Result<u8> {
-    let Some(output) = &args.output else {
-        bail!("--append needs --output DIR");
+    let Some(output) = super::output_file(args.output.as_deref()) else {
+        bail!("--append needs --output DIR (a directory, not standard output)");
     };
     if args.partition_by != Some(Partition::Day) {
         bail!("--append needs --partition-by day");

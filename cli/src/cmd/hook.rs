@@ -42,7 +42,7 @@ pub struct Args {
     target: Option<Target>,
     /// How long to wait for a database another process holds before
     /// spooling the event instead. Humantime syntax: `250ms`, `1s`.
-    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration, value_name = "DUR")]
+    #[arg(long, default_value = "250ms", value_parser = crate::cmd::parse_duration, value_name = "DUR")]
     timeout: Duration,
 }
 
@@ -58,7 +58,7 @@ enum Action {
 /// Code shows only in its debug output) and always returns 0.
 pub fn run(db_flag: Option<PathBuf>, args: Args) -> anyhow::Result<u8> {
     match args.action {
-        Some(Action::Install(install)) => super::hook_install::run(install).map(|()| 0),
+        Some(Action::Install(install)) => super::hook_install::run(install, db_flag.as_deref()).map(|()| 0),
         None => Ok(record(db_flag, args)),
     }
 }

@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 /// SessionEnd), so Claude Code reports its sessions, prompts and tool calls
 /// to orc-log.
 ///
+/// With `--db DIR` (`orc-log --db DIR hook install`), the hook command names
+/// that database (as an absolute path), so the hooks feed it rather than the
+/// default one.
+///
 /// Every other setting and hook is kept. Installing again changes nothing;
 /// an entry `.../orc-log hook` from another path is updated to this one. The
 /// file (and its directory) is created when missing and replaced atomically;
@@ -27,7 +31,8 @@ pub struct InstallArgs {
     /// Print the change as a unified diff; write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// The hook command to write [default: this binary's absolute path, then `hook`].
+    /// The hook command to write [default: this binary's absolute path, then
+    /// `--db DIR` when --db was given, then `hook`].
     #[arg(long, value_name = "CMD")]
     command: Option<String>,
 }
@@ -46,13 +51,21 @@ fn settings_path(args: &InstallArgs) -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".claude").join("settings.json"))
 }
 
-/// `exe hook`, the path quoted for a POSIX shell when it needs quoting
-/// (Claude Code runs hook commands through a shell).
-fn default_command() -> Result<String> {
+/// `EXE [--db DIR] hook`, each path quoted for a POSIX shell when it needs
+/// quoting (Claude Code runs hook commands through a shell); `db` is made
+/// absolute (hooks run in the project's directory).
+fn default_command(db: Option<&Path>) -> Result<String> {
     let exe = std::env::current_exe().context("cannot find the path of the running orc-log")?;
     let exe = exe.to_str().context("the path of the running orc-log is not UTF-8; give --command")?;
-    let plain = exe.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+@%=:,".contains(c));
-    Ok(if plain { format!("{exe} hook") } else { format!("'{}' hook", exe.replace('\'', r"'\''")) })
+    let mut command = settings::shell_quote(exe);
+    if let Some(db) = db {
+        let db = std::path::absolute(db).with_context(|| format!("cannot make --db {} absolute", db.display()))?;
+        let db = db.to_str().with_context(|| format!("--db {} is not UTF-8; give --command", db.display()))?;
+        command.push_str(" --db ");
+        command.push_str(&settings::shell_quote(db));
+    }
+    command.push_str(" hook");
+    Ok(command)
 }
 
 /// Writes `text` to `path` atomically: a temporary file beside it, fsync,
@@ -67,17 +80,18 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
     staged.commit(path)
 }
 
-/// Runs `orc-log hook install`.
+/// Runs `orc-log hook install`; `db` is the global `--db`, written into the
+/// hook command.
 ///
 /// # Errors
 /// A settings file that cannot be read, is not JSON or not of Claude Code's
 /// shape (named with the field), or cannot be written.
-pub fn run(args: InstallArgs) -> Result<()> {
+pub fn run(args: InstallArgs, db: Option<&Path>) -> Result<()> {
     let path = settings_path(&args)?;
     let command = match &args.command {
         Some(c) if c.trim().is_empty() => bail!("--command is empty"),
         Some(c) => c.clone(),
-        None => default_command()?,
+        None => default_command(db)?,
     };
     let existing = match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),

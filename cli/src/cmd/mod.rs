@@ -31,6 +31,85 @@ pub fn parse_time(s: &str) -> Result<i64> {
     orc_log_schemas::parse_rfc3339(s).map_err(|e| anyhow!(e))
 }
 
+/// clap value parser of every duration flag (`--in`, `--interval`,
+/// `--timeout`, `--lock-timeout`, ...): a number with a unit, humantime
+/// syntax (`500ms`, `90s`, `5m`, `1h30m`, `1.5h`). A bare number is refused:
+/// `10` could mean seconds or minutes.
+///
+/// # Errors
+/// A message with an example, for clap to show next to the value.
+pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e}; a duration needs a unit, e.g. 500ms, 90s, 5m, 1h30m"))
+}
+
+/// clap value parser of `--kind`: one event kind by name (with
+/// `value_delimiter = ','`, `--kind message,schedule` gives two, as
+/// `/api/events?kind=` takes them).
+///
+/// # Errors
+/// An unknown name, with the list of kinds.
+pub fn parse_kind(s: &str) -> std::result::Result<orc_log_schemas::Kind, String> {
+    use orc_log_schemas::Kind;
+    Kind::from_name(s.trim()).ok_or_else(|| {
+        let all: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown kind {s:?}; kinds: {}", all.join(", "))
+    })
+}
+
+/// The file an `--output` names, or `None` for standard output (no
+/// `--output`, or `--output -`).
+pub fn output_file(output: Option<&Path>) -> Option<&Path> {
+    output.filter(|p| p.as_os_str() != "-")
+}
+
+/// A writer that remembers whether a write failed because the reader went
+/// away (`orc-log query ... | head -1`), for output code whose errors keep
+/// only the message: [`PipeWatch::closed`] then says to end quietly.
+pub struct PipeWatch<'a> {
+    inner: &'a mut dyn std::io::Write,
+    closed: bool,
+}
+
+impl<'a> PipeWatch<'a> {
+    /// Watches writes to `inner`.
+    pub fn new(inner: &'a mut dyn std::io::Write) -> Self {
+        Self { inner, closed: false }
+    }
+
+    /// Whether a write or flush failed with a broken pipe.
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            self.closed = true;
+        }
+        r
+    }
+}
+
+impl std::io::Write for PipeWatch<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.note(r)
+    }
+}
+
+/// The error that ends a command quietly with exit 0 when its output was
+/// closed (see `app::is_broken_pipe`).
+pub fn closed_pipe() -> anyhow::Error {
+    anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+}
+
 /// Set by SIGINT, SIGTERM or SIGHUP once [`catch_interrupts`] ran.
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

@@ -5,7 +5,6 @@ use crate::ctx::Io;
 use anyhow::{Result, bail};
 use orc_log_engine::SharedLog;
 use orc_log_projections::sql::{self, OutputFormat};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,17 +25,20 @@ use std::time::Duration;
 pub struct Args {
     /// The SQL, e.g. "SELECT kind, count(*) FROM events GROUP BY kind".
     sql: String,
-    /// Output format [default: table on a terminal, csv otherwise].
+    /// Output format [default: table when standard output is a terminal
+    /// and there is no --output FILE, csv otherwise; the same with or
+    /// without `orc-log serve`].
     #[arg(long, value_enum)]
     format: Option<Format>,
-    /// Write the result to FILE instead of standard output (required for parquet).
+    /// Write the result to FILE instead of standard output (required for
+    /// parquet); `-` is standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
     /// Stop after N rows [default for table: 1000, with a note when cut].
     #[arg(long, value_name = "N")]
     max_rows: Option<u64>,
     /// Stop a query that runs longer than this.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DUR")]
+    #[arg(long, default_value = "60s", value_parser = super::parse_duration, value_name = "DUR")]
     timeout: Duration,
     /// Memory the query's operators may use, in MiB.
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
@@ -62,25 +64,26 @@ const TABLE_ROWS: u64 = 1000;
 
 /// Runs `orc-log query`.
 pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
-    let terminal = !io.served && std::io::stdout().is_terminal();
+    let output = super::output_file(args.output.as_deref());
     let format = match args.format {
         Some(f) => f,
-        None if terminal && args.output.is_none() => Format::Table,
+        None if io.terminal && output.is_none() => Format::Table,
         None => Format::Csv,
     };
-    if format == Format::Parquet && args.output.is_none() {
-        bail!("--format parquet needs --output FILE");
+    if format == Format::Parquet && output.is_none() {
+        bail!("--format parquet needs --output FILE (a file, not standard output)");
     }
     let max_rows = args.max_rows.or((format == Format::Table).then_some(TABLE_ROWS));
     let ctx = sql::context(&db.snapshot(), args.memory_limit_mib.saturating_mul(1 << 20))?;
     let rt = super::query_runtime()?;
-    let target = args.output.as_ref().map(|p| io.resolve(p));
+    let target = output.map(|p| io.resolve(p));
     // Files are written under a temporary name and renamed when complete.
     let staged = match &target {
         Some(t) => Some(Staged::file(t)?),
         None => None,
     };
     let deadline = std::time::Instant::now() + args.timeout;
+    let mut stdout = super::PipeWatch::new(&mut *io.out);
     let result = (|| -> Result<sql::Written, sql::SqlError> {
         let df = sql::run_until(&rt, deadline, sql::plan(&ctx, &args.sql))??;
         let text_format = match format {
@@ -105,11 +108,13 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                 let mut out = std::io::BufWriter::new(file);
                 sql::write_results(&rt, deadline, df, text_format, max_rows, &mut out)
             }
-            None => sql::write_results(&rt, deadline, df, text_format, max_rows, &mut *io.out),
+            None => sql::write_results(&rt, deadline, df, text_format, max_rows, &mut stdout),
         }
     })();
     let written = match result {
         Ok(w) => w,
+        // `orc-log query ... | head -1`: the reader has what it wanted.
+        Err(_) if stdout.closed() => return Err(super::closed_pipe()),
         Err(e) if e.is_timeout() => {
             bail!("query stopped after --timeout {}", humantime::format_duration(args.timeout))
         }

@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use orc_log_engine::SharedLog;
 use orc_log_server::{Endpoint, OpenOptions, Runner, ServeOptions, connect_or_open, socket_path};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +29,9 @@ use std::time::Duration;
 ///
 /// `--http [ADDR]` also serves the web view (team grid, timeline, pane
 /// player, time travel, SQL, metrics) and its read-only HTTP API, including
-/// `/metrics` for Prometheus, on ADDR (default 127.0.0.1:8642; port 0 picks
-/// a free one). It prints `orc-log: web view on http://ADDR/` on stderr.
+/// `/metrics` for Prometheus, on ADDR: `HOST:PORT` with an IP address or a
+/// host name (`localhost:8642`, resolved once at start), or `HOST` alone
+/// for port 8642 (default 127.0.0.1:8642; port 0 picks a free one). It prints `orc-log: web view on http://ADDR/` on stderr.
 /// An address other than loopback needs `--http-token`.
 ///
 /// Alert rules (see `orc-log alerts --help`) are loaded from `--alerts PATH`,
@@ -45,14 +47,52 @@ pub struct Args {
     /// the socket accepts connections (for scripts whose stdout is taken).
     #[arg(long, value_name = "FD")]
     ready_fd: Option<u32>,
-    /// Serve the web view and HTTP API on ADDR (`--http` alone: 127.0.0.1:8642).
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = orc_log_web::DEFAULT_ADDR)]
-    http: Option<std::net::SocketAddr>,
+    /// Serve the web view and HTTP API on ADDR, `HOST:PORT` or `HOST`
+    /// (e.g. `localhost:8642`, `[::1]:0`; `--http` alone: 127.0.0.1:8642).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = orc_log_web::DEFAULT_ADDR,
+        value_parser = parse_http_addr
+    )]
+    http: Option<SocketAddr>,
     /// Every HTTP request must carry this token (`Authorization: Bearer
     /// TOKEN`, or `?token=TOKEN` once, which sets a cookie); at least 16
     /// bytes. Required for a non-loopback --http address.
     #[arg(long, env = "ORC_LOG_HTTP_TOKEN", hide_env_values = true, requires = "http", value_name = "TOKEN")]
     http_token: Option<String>,
+}
+
+/// The port `--http HOST` (without a port) serves on.
+const DEFAULT_HTTP_PORT: u16 = 8642;
+
+/// clap value parser of `--http`: a socket address (`127.0.0.1:8642`,
+/// `[::1]:8642`), or a host name with or without a port, resolved here
+/// (`localhost:8642`, `localhost`). Of several addresses, the first IPv4 one
+/// is taken (a host name's IPv6 address may not be configured).
+///
+/// # Errors
+/// A host that does not resolve, or a malformed port, named with examples.
+fn parse_http_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = s.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, DEFAULT_HTTP_PORT));
+    }
+    let with_port = if s.contains(':') { s.to_owned() } else { format!("{s}:{DEFAULT_HTTP_PORT}") };
+    let examples = "e.g. 127.0.0.1:8642, localhost:8642, [::1]:0";
+    let addrs: Vec<SocketAddr> = with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {s:?}: {e} ({examples})"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{s:?} resolves to no address ({examples})"))
 }
 
 /// Runs `orc-log serve` until SIGINT/SIGTERM; `runner` runs clients' commands.
@@ -147,7 +187,7 @@ fn drain_spool(db_dir: &Path, log: &SharedLog) {
 /// returned sender fires.
 fn start_web(
     log: &SharedLog,
-    addr: std::net::SocketAddr,
+    addr: SocketAddr,
     token: Option<String>,
 ) -> Result<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<Result<(), orc_log_web::WebError>>)> {
     let opts = orc_log_web::WebOptions { token };
@@ -193,5 +233,23 @@ fn keep_projections(log: &SharedLog) {
         if log.wait_for_head(done, Duration::from_secs(5)).is_none() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_addresses_take_host_names_and_default_the_port() {
+        assert_eq!(parse_http_addr("127.0.0.1:9000"), Ok("127.0.0.1:9000".parse().unwrap()));
+        assert_eq!(parse_http_addr("[::1]:0"), Ok("[::1]:0".parse().unwrap()));
+        assert_eq!(parse_http_addr("127.0.0.1"), Ok("127.0.0.1:8642".parse().unwrap()));
+        let local = parse_http_addr("localhost:9001").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 9001, "{local}");
+        assert_eq!(parse_http_addr("localhost").map(|a| a.port()), Ok(8642));
+        let err = parse_http_addr("localhost:http-port").unwrap_err();
+        assert!(err.contains("\"localhost:http-port\"") && err.contains("e.g."), "{err}");
+        assert!(parse_http_addr("no-such-host.invalid:80").is_err());
     }
 }

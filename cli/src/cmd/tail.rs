@@ -19,8 +19,8 @@ use std::time::Duration;
 /// are committed, in order, without gaps or duplicates.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only events of this kind (repeatable), e.g. `capture`, `schedule_fired`.
-    #[arg(long, value_parser = parse_kind, value_name = "KIND")]
+    /// Only events of these kinds: a comma list or repeated, e.g. `capture`, `message,schedule`.
+    #[arg(long, value_parser = super::parse_kind, value_delimiter = ',', value_name = "KIND")]
     kind: Vec<Kind>,
     /// Only events about this pane (`session:window.pane`; messages by recipient).
     #[arg(long)]
@@ -48,13 +48,6 @@ enum Format {
     Text,
     /// NDJSON format v1 with `seq`.
     Json,
-}
-
-fn parse_kind(s: &str) -> Result<Kind, String> {
-    Kind::from_name(s).ok_or_else(|| {
-        let all: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        format!("unknown kind {s:?}; kinds: {}", all.join(", "))
-    })
 }
 
 /// Runs `orc-log tail`.

@@ -132,7 +132,8 @@ pub struct Written {
 }
 
 /// Runs `df` on `rt` and streams its rows to `out` in `format`, stopping
-/// after `max_rows` rows when given. Memory stays bounded by one batch for
+/// after `max_rows` rows when given. A result of 0 rows still has its
+/// header (CSV's header line, the table's header row). Memory stays bounded by one batch for
 /// every format but `Table` (which holds the rows it prints). `out` is
 /// written outside the runtime, between batches.
 ///
@@ -149,6 +150,7 @@ pub fn write_results(
 ) -> Result<Written, SqlError> {
     use futures::StreamExt;
     let mut stream = run_until(rt, deadline, df.execute_stream())??;
+    let schema = stream.schema();
     let io = |e: std::io::Error| SqlError::new(format!("cannot write the result: {e}"));
     let arrow = |e: arrow::error::ArrowError| SqlError::new(format!("cannot write the result: {e}"));
     let mut rows = 0u64;
@@ -204,6 +206,17 @@ pub fn write_results(
         if truncated {
             break;
         }
+    }
+    // No rows: an empty batch gives CSV its header line and the table its header.
+    let empty = || arrow::record_batch::RecordBatch::new_empty(schema.clone());
+    match format {
+        OutputFormat::Csv if !json_started => {
+            let mut buf = Vec::new();
+            arrow::csv::WriterBuilder::new().with_header(true).build(&mut buf).write(&empty()).map_err(arrow)?;
+            out.write_all(&buf).map_err(io)?;
+        }
+        OutputFormat::Table if table.is_empty() => table.push(empty()),
+        _ => {}
     }
     match format {
         OutputFormat::Table => {

@@ -7,7 +7,7 @@ use crate::cmd::Staged;
 use crate::ctx::Io;
 use anyhow::{Context, Result};
 use orc_log_engine::SharedLog;
-use orc_log_projections::cast::{CastFormat, CastOptions, write_cast};
+use orc_log_projections::cast::{CastFormat, CastOptions, CastSummary, write_cast};
 use orc_log_schemas::Target;
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -31,8 +31,10 @@ use std::path::PathBuf;
 /// range.
 ///
 /// Escape sequences other than SGR colours are removed unless --raw, as in
-/// `session replay`. The file is written under a temporary name and renamed
-/// into place when complete, so FILE is never left half written.
+/// `session replay`. The cast goes to standard output unless --output FILE;
+/// a file is written under a temporary name and renamed into place when
+/// complete, so FILE is never left half written. What was written is
+/// summed up on stderr.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The pane (`session:window.pane`), as `orc-log session list` shows it.
@@ -40,9 +42,10 @@ pub struct Args {
     /// File format.
     #[arg(long, value_enum, default_value_t = Format::Asciicast)]
     format: Format,
-    /// The file to write (replaced if it exists; relative to the current directory).
+    /// The file to write (replaced if it exists; relative to the current
+    /// directory) [default: standard output, also `-`].
     #[arg(long, short = 'o', value_name = "FILE")]
-    output: PathBuf,
+    output: Option<PathBuf>,
     /// Only captures (and markers) at or after this time (RFC 3339).
     #[arg(long, value_parser = crate::cmd::parse_time, value_name = "TIME")]
     since: Option<i64>,
@@ -79,7 +82,15 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         until: args.until,
         raw: args.raw,
     };
-    let dest = io.resolve(&args.output);
+    let Some(output) = crate::cmd::output_file(args.output.as_deref()) else {
+        let written = write_cast(&db.snapshot(), &args.target, &opts, &mut *io.out)
+            .with_context(|| format!("exporting the captures of {} to standard output", args.target))?;
+        let summary = written.ok_or_else(|| no_captures(&args.target, args.since, args.until))?;
+        io.out.flush()?;
+        writeln!(io.err, "orc-log: wrote {} to standard output", summary_text(&summary))?;
+        return Ok(0);
+    };
+    let dest = io.resolve(output);
     let (tmp, file) = Staged::file(&dest)?;
     let mut out = BufWriter::new(file);
     let written = write_cast(&db.snapshot(), &args.target, &opts, &mut out)
@@ -91,13 +102,17 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         .map_err(|e| e.into_error())
         .with_context(|| format!("writing {}", tmp.path.display()))?;
     tmp.commit(&dest)?;
-    let what = if summary.markers > 0 {
+    writeln!(io.err, "orc-log: wrote {} to {}", summary_text(&summary), output.display())?;
+    Ok(0)
+}
+
+/// `N frames[ and M markers]`.
+fn summary_text(summary: &CastSummary) -> String {
+    if summary.markers > 0 {
         format!("{} and {}", plural(summary.frames, "frame"), plural(summary.markers, "marker"))
     } else {
         plural(summary.frames, "frame")
-    };
-    writeln!(io.out, "wrote {what} to {}", args.output.display())?;
-    Ok(0)
+    }
 }
 
 #[cfg(test)]

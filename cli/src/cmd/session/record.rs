@@ -35,10 +35,10 @@ pub struct Args {
     #[arg(long = "session", value_name = "S")]
     sessions: Vec<String>,
     /// Time between polls, e.g. `1s`, `500ms`.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, value_name = "DUR")]
+    #[arg(long, default_value = "1s", value_parser = crate::cmd::parse_duration, value_name = "DUR")]
     interval: Duration,
     /// Stop after this long, e.g. `30s`, `2h` [default: until tmux goes away].
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR")]
+    #[arg(long, value_parser = crate::cmd::parse_duration, value_name = "DUR")]
     duration: Option<Duration>,
     /// Do not detect crashes (Python tracebacks, `command not found`, ...).
     #[arg(long)]
@@ -52,7 +52,7 @@ pub struct Args {
     /// A pane program that ran at least this long and then exited back to
     /// the shell prompt counts as a crashed agent (`prompt-returned`);
     /// shorter commands typed at a prompt (builds, tests) do not.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DUR")]
+    #[arg(long, default_value = "30s", value_parser = crate::cmd::parse_duration, value_name = "DUR")]
     agent_min_runtime: Duration,
 }
 
@@ -95,13 +95,14 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         detect_crashes: !args.no_detect_crashes,
         patterns,
         agent_min_polls: orc_log_tmux::polls_for(args.agent_min_runtime, args.interval),
-        sessions: args.sessions.into_iter().collect(),
+        sessions: args.sessions.iter().cloned().collect(),
     });
     let tmux = Tmux::new(match (args.tmux_socket, args.tmux_socket_path) {
         (Some(name), _) => Socket::Name(name),
         (None, Some(path)) => Socket::Path(path),
         (None, None) => Socket::Default,
     });
+    tmux.check_sessions(&args.sessions).context("nothing to record")?;
     let mut sink = ToLog {
         appender: crate::db::appender(db_dir)?,
         progress: std::io::stderr().is_terminal().then(indicatif::ProgressBar::new_spinner),

@@ -44,10 +44,10 @@ pub struct Args {
     /// Playback speed: 2 plays twice as fast, 0.5 at half speed.
     #[arg(long, value_parser = parse_speed, default_value = "1", value_name = "X")]
     speed: f64,
-    /// Longest pause between two frames, in recorded seconds (before --speed
-    /// applies); 0 shows the frames without pausing.
-    #[arg(long, value_parser = parse_idle_limit, default_value = "2", value_name = "SECS")]
-    idle_limit: f64,
+    /// Longest pause between two frames, in recorded time (before --speed
+    /// applies), e.g. `2s`, `500ms`; `0s` shows the frames without pausing.
+    #[arg(long, value_parser = crate::cmd::parse_duration, default_value = "2s", value_name = "DUR")]
+    idle_limit: Duration,
     /// Write the captured text exactly as recorded, all escape sequences included.
     #[arg(long)]
     raw: bool,
@@ -62,13 +62,6 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 }
 
 /// clap value parser for --idle-limit: a finite number of seconds, 0 or more.
-fn parse_idle_limit(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(format!("{s:?} is not a number of seconds (0 or more, e.g. 2 or 0.5)")),
-    }
-}
-
 /// How long to wait before showing a capture taken `gap_ns` after the
 /// previous one: the gap (negative counts as 0) capped at `idle_limit_secs`,
 /// then divided by `speed`.
@@ -274,7 +267,7 @@ fn play(args: &Args, count: u64, io: &mut Io, source: FrameSource<'_>) -> Result
     let mut interrupted = false;
     source(&mut |c| {
         if let Some(prev) = prev_ts {
-            deadline += frame_delay(c.ts_ns.saturating_sub(prev), args.speed, args.idle_limit);
+            deadline += frame_delay(c.ts_ns.saturating_sub(prev), args.speed, args.idle_limit.as_secs_f64());
             if !sleep_until(deadline, interrupt.as_ref()) {
                 interrupted = true;
                 return Ok(false);
@@ -293,7 +286,7 @@ fn play(args: &Args, count: u64, io: &mut Io, source: FrameSource<'_>) -> Result
     .with_context(|| format!("reading the captures of {}", args.target))?;
     // Leave the last frame up for a moment, like a player reaching the end.
     if !interrupted && !interrupt.as_ref().is_some_and(Interrupt::fired) {
-        sleep_until(Instant::now() + frame_delay(i64::MAX, args.speed, args.idle_limit), interrupt.as_ref());
+        sleep_until(Instant::now() + frame_delay(i64::MAX, args.speed, args.idle_limit.as_secs_f64()), interrupt.as_ref());
     }
     let interrupted = interrupted || interrupt.as_ref().is_some_and(Interrupt::fired);
     drop(screen);
@@ -329,16 +322,15 @@ mod tests {
     }
 
     #[test]
-    fn speed_and_idle_limit_parsers() {
+    fn speed_and_duration_parsers() {
         assert_eq!(parse_speed("2"), Ok(2.0));
         assert_eq!(parse_speed("0.25"), Ok(0.25));
         for bad in ["0", "-1", "nan", "inf", "fast", ""] {
             assert!(parse_speed(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_idle_limit("0"), Ok(0.0));
-        assert_eq!(parse_idle_limit("1.5"), Ok(1.5));
-        for bad in ["-0.1", "nan", "inf", "x"] {
-            assert!(parse_idle_limit(bad).is_err(), "{bad}");
+        assert_eq!(crate::cmd::parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["2", "-1s", "x"] {
+            assert!(crate::cmd::parse_duration(bad).is_err(), "{bad}");
         }
     }
 
