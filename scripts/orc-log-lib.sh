@@ -28,3 +28,14 @@ orc_log() {
     [[ -z "$err" ]] || printf '%s\n' "$err" >&2
     return "$status"
 }
+
+# require_pane TARGET: exits 1 with a message naming TARGET when tmux cannot
+# reach it (no such session, window or pane, or no tmux server), so nothing
+# is typed, scheduled or logged for a pane that does not exist.
+require_pane() {
+    local err
+    if ! err=$(tmux_ display-message -p -t "$1" '#{pane_id}' 2>&1 >/dev/null); then
+        echo "error: tmux cannot reach '$1'${TMUX_SOCKET:+ on socket $TMUX_SOCKET}: ${err:-no such pane}" >&2
+        exit 1
+    fi
+}

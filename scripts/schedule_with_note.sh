@@ -24,9 +24,12 @@
 #                  (a private tmux server, e.g. in tests)
 #
 # Prints `SCHEDULED_PID:<pid>` (the background job) like the original.
-# Exit status: 0 scheduled and logged; 2 wrong arguments; 3 scheduled but
-# orc-log could not log it (a warning is printed on stderr — do not schedule
-# again); other non-zero: nothing was scheduled.
+# Exit status: 0 scheduled and logged; 1 tmux cannot reach TARGET (nothing
+# scheduled or logged; the reason is printed on stderr); 2 wrong arguments;
+# 3 scheduled but orc-log could not log it (a warning is printed on stderr —
+# do not schedule again); other non-zero: nothing was scheduled. When the
+# reminder cannot be typed at its time (the pane closed meanwhile), the job
+# logs nothing and writes the error to the note file's `.log`.
 set -euo pipefail
 
 usage() {
@@ -35,7 +38,7 @@ usage() {
     exit 2
 }
 
-# tmux_ and orc_log.
+# tmux_, require_pane and orc_log.
 # shellcheck source=orc-log-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/orc-log-lib.sh"
 
@@ -48,6 +51,7 @@ TARGET="${3:-tmux-orc:0}"
     usage
 }
 [[ -n "$TARGET" ]] || usage
+require_pane "$TARGET"
 # orc-log wants a digit on both sides of the point: .5 -> 0.5, 5. -> 5.0
 [[ "$MINUTES" == .* ]] && MINUTES="0$MINUTES"
 [[ "$MINUTES" == *. ]] && MINUTES="${MINUTES}0"
@@ -78,9 +82,10 @@ REMINDER="Time for orchestrator check! Note: ${NOTE//$'\n'/ } (full note: cat $N
 (
     trap '' HUP
     sleep "$SECS"
-    tmux_ send-keys -t "$TARGET" -- "$REMINDER"
-    sleep 1
-    tmux_ send-keys -t "$TARGET" Enter
+    if ! tmux_ send-keys -t "$TARGET" -- "$REMINDER" || ! { sleep 1; tmux_ send-keys -t "$TARGET" Enter; }; then
+        echo "$(date): error: tmux could not deliver the check-in to $TARGET; not logged as fired" >&2
+        exit 1
+    fi
     if ! orc_log emit schedule-fired --target="$TARGET" --note="$NOTE"; then
         echo "$(date): warning: check-in for $TARGET fired but orc-log could not log it" >&2
         exit 3

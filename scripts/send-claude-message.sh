@@ -19,8 +19,8 @@
 #   TMUX_SOCKET   when set, every tmux call is `tmux -L "$TMUX_SOCKET" ...`
 #                 (a private tmux server, e.g. in tests)
 #
-# Exit status: 0 delivered and logged; 1 tmux failed (not delivered, not
-# logged); 2 wrong arguments; 3 delivered but orc-log failed (a warning is
+# Exit status: 0 delivered and logged; 1 tmux cannot reach TARGET or failed
+# (not delivered, not logged; the reason is printed on stderr); 2 wrong arguments; 3 delivered but orc-log failed (a warning is
 # printed on stderr — do not resend the message).
 set -euo pipefail
 
@@ -30,7 +30,7 @@ usage() {
     exit 2
 }
 
-# tmux_ and orc_log.
+# tmux_, require_pane and orc_log.
 # shellcheck source=orc-log-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/orc-log-lib.sh"
 
@@ -41,10 +41,12 @@ shift
 MESSAGE="$*"
 [[ -n "$TARGET" ]] || usage
 
+require_pane "$TARGET"
 # Deliver: the text, a pause for the UI to register it, then Enter.
-tmux_ send-keys -t "$TARGET" -- "$MESSAGE"
-sleep 0.5
-tmux_ send-keys -t "$TARGET" Enter
+if ! tmux_ send-keys -t "$TARGET" -- "$MESSAGE" || ! { sleep 0.5; tmux_ send-keys -t "$TARGET" Enter; }; then
+    echo "error: tmux could not deliver the message to '$TARGET'; it is not logged" >&2
+    exit 1
+fi
 echo "Message sent to $TARGET: $MESSAGE"
 
 if [[ -n "${ORC_LOG_FROM:-}" ]]; then

@@ -108,7 +108,8 @@ fn hook_install_writes_once_keeps_other_settings_and_dry_run_writes_nothing() {
     assert_success(run(&db, &["hook", "install", "--settings", s]), "install");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
     assert_eq!(v["model"], "opus");
-    let ours = format!("{} hook", bin_path().display());
+    // `run` passes --db: the hooks feed that database.
+    let ours = format!("{} --db {} hook", bin_path().display(), db.display());
     assert_eq!(v["hooks"]["Stop"][0]["hooks"][0]["command"], "say done");
     assert_eq!(v["hooks"]["Stop"][1]["hooks"][0]["command"], ours.as_str());
     assert_eq!(v["hooks"]["PreToolUse"][0]["matcher"], "*");

@@ -2,6 +2,9 @@
 //! stored, nothing after), or with `--skip-invalid` reports it and goes on.
 //!
 //! Every case feeds 3 good lines, the bad line (line 4), then 2 good lines.
+//!
+//! Then bad arguments: duration flags without a unit, a tmux socket or
+//! session that does not exist, and `serve --http` with host names.
 
 use crate::common::*;
 use serde_json::Value;
@@ -195,4 +198,98 @@ fn bad_line_with_batches_of_one_keeps_exactly_the_lines_before_it() {
     assert!(stderr(&out).contains(r#"line 4: missing field "label""#), "{}", describe(&out));
     assert_log_is(&db, &good_values()[..3]);
     assert_verify_ok(&db, 3);
+}
+
+/// Every duration flag takes the same syntax and demands a unit: a bare
+/// number is a usage error naming the value, with an example.
+#[test]
+fn duration_flags_demand_a_unit_and_name_the_value() {
+    let (_tmp, db) = temp_db();
+    let cases: &[(&[&str], &str)] = &[
+        (&["emit", "schedule", "--target", "s:0.0", "--note", "n", "--in", "10"], "'10' for '--in"),
+        (&["--lock-timeout", "5", "stats"], "'5' for '--lock-timeout"),
+        (&["query", "SELECT 1", "--timeout", "60"], "'60' for '--timeout"),
+        (&["session", "record", "--interval", "1"], "'1' for '--interval"),
+        (&["session", "record", "--duration", "30"], "'30' for '--duration"),
+        (&["session", "replay", "s:0.0", "--idle-limit", "2"], "'2' for '--idle-limit"),
+        (&["hook", "--timeout", "250"], "'250' for '--timeout"),
+        (&["demo", "--duration", "25"], "'25' for '--duration"),
+    ];
+    for (args, names) in cases {
+        let out = run(&db, args);
+        assert_exit(&out, 2, &format!("{args:?}"));
+        let err = stderr(&out);
+        assert!(err.contains(names), "{args:?}: should name the value ({names}):\n{err}");
+        assert!(err.contains("a duration needs a unit, e.g. 500ms, 90s"), "{args:?}: an example:\n{err}");
+    }
+    assert!(!db.exists(), "a usage error must not create the database");
+    // With a unit, fractions included, the same flags work.
+    let out = assert_success(
+        run(&db, &["emit", "schedule", "--target", "s:0.0", "--note", "n", "--in", "1.5m"]),
+        "emit schedule --in 1.5m",
+    );
+    assert_eq!(stdout(&out), "1\n");
+    let ev = &tail_json(&db)[0];
+    let at = |f: &str| chrono::DateTime::parse_from_rfc3339(ev[f].as_str().unwrap()).unwrap();
+    assert_eq!((at("due") - at("ts")).num_seconds(), 90, "{ev}");
+}
+
+/// `session record` on a tmux socket nobody serves (a typo), or for a
+/// session the server does not have, fails naming it, records nothing and
+/// creates no database.
+#[test]
+fn recording_a_missing_tmux_socket_or_session_is_an_error() {
+    let (_tmp, db) = temp_db();
+    let typo = format!("orc-log-typo-{}", std::process::id());
+    let out = run(&db, &["session", "record", "--tmux-socket", &typo, "--duration", "5s"]);
+    assert_exit(&out, 1, "session record --tmux-socket typo");
+    let err = stderr(&out);
+    assert!(err.contains("no tmux server") && err.contains(&format!("-L {typo}")), "{err}");
+    assert!(!err.contains("recorded 0 events"), "{err}");
+
+    let server = tmux_server("team", 80, 24);
+    let sock = socket_of(&server);
+    let out = run(
+        &db,
+        &["session", "record", "--tmux-socket", sock, "--session", "team", "--session", "nosuch", "--duration", "5s"],
+    );
+    assert_exit(&out, 1, "session record --session nosuch");
+    let err = stderr(&out);
+    assert!(err.contains(r#"no tmux session named "nosuch""#) && err.contains("its sessions: team"), "{err}");
+    assert!(!db.exists(), "nothing was recorded, no database created");
+    // The session that exists records as before.
+    let out = run(&db, &["session", "record", "--tmux-socket", sock, "--session", "team", "--duration", "300ms"]);
+    assert_success(out, "session record --session team");
+    assert!(tail_json(&db).iter().any(|e| e["kind"] == "capture"), "{:?}", tail_json(&db));
+}
+
+/// `serve --http` takes a host name (`localhost:PORT`), not only an IP
+/// address; one that does not resolve is a usage error naming it.
+#[test]
+fn serve_http_takes_host_names() {
+    use std::io::BufRead;
+    let (_tmp, db) = temp_db();
+    for (addr, piece) in [("localhost:http", "\"localhost:http\""), ("no-such-host.invalid:8642", "no-such-host.invalid")] {
+        let out = run(&db, &["serve", "--http", addr]);
+        assert_exit(&out, 2, &format!("serve --http {addr}"));
+        assert!(stderr(&out).contains(piece) && stderr(&out).contains("e.g. 127.0.0.1:8642"), "{}", describe(&out));
+    }
+    let mut child = orc_process(&db)
+        .args(["serve", "--http", "localhost:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("orc-log: web view on ").map(str::to_owned))
+        .expect("serve --http localhost:0 prints its address");
+    let (status, _, body) = crate::web::get(&format!("{}api/state", url));
+    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    assert!(url.starts_with("http://127.0.0.1:"), "localhost resolves to loopback: {url}");
+    assert_eq!(status, 200, "{body}");
 }

@@ -164,6 +164,7 @@ fn emit_usage_errors_exit_2_and_append_nothing() {
         (&["emit", "crash", "--target", "s:0.0"], "--reason"),
         (&["emit", "schedule", "--target", "s:0.0", "--note", "n"], "--due"),
         (&["emit", "schedule", "--target", "s:0.0", "--note", "n", "--in", "soon"], "--in"),
+        (&["emit", "schedule", "--target", "s:0.0", "--note", "n", "--in", "10"], "a duration needs a unit"),
         (&["emit", "marker", "--label", "x", "--target", "s:x.0"], "--target"),
     ];
     for (args, piece) in cases {
@@ -230,4 +231,27 @@ fn tail_on_a_missing_database_says_so() {
     assert_exit(&out, 1, "tail on a missing database");
     assert!(stderr(&out).contains("no database at"), "{}", describe(&out));
     assert!(!db.exists(), "tail must not create a database");
+}
+
+/// `--kind` takes a comma list (as `/api/events?kind=` does), the same as
+/// the flag repeated; an unknown name in the list is a usage error naming it.
+#[test]
+fn tail_kind_takes_a_comma_list() {
+    let (_tmp, db) = temp_db();
+    ingest_fixture(&db);
+    let json = |args: &[&str]| {
+        let mut all = vec!["tail", "--format", "json"];
+        all.extend_from_slice(args);
+        parse_ndjson(&stdout(&assert_success(run(&db, &all), &format!("{args:?}"))))
+    };
+    let listed = json(&["--kind", "message,schedule"]);
+    let want: Vec<Value> =
+        tail_json(&db).into_iter().filter(|e| e["kind"] == "message" || e["kind"] == "schedule").collect();
+    assert!(want.iter().any(|e| e["kind"] == "message") && want.iter().any(|e| e["kind"] == "schedule"));
+    assert_eq!(listed, want);
+    assert_eq!(json(&["--kind", "message", "--kind", "schedule"]), want);
+    assert_eq!(json(&["--kind=schedule,message", "-n", "1"]), want[want.len() - 1..]);
+    let out = run(&db, &["tail", "--kind", "message,nope"]);
+    assert_exit(&out, 2, "--kind message,nope");
+    assert!(stderr(&out).contains("unknown kind \"nope\""), "{}", describe(&out));
 }

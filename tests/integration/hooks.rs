@@ -281,3 +281,63 @@ fn a_locked_or_missing_database_spools_and_nothing_is_lost() {
     let status = server.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// `orc-log --db DIR hook install` writes `--db` (made absolute) into the
+/// hook command, so the hooks Claude Code runs (in another directory,
+/// without $ORC_LOG_DB) feed that database; installing again without --db
+/// recognises the entry as orc-log's and points it back at the default.
+#[test]
+fn hook_install_with_db_writes_the_database_into_the_hook_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = tmp.path().join("settings.json");
+    let install = |db: Option<&str>| {
+        let mut cmd = assert_cmd::Command::new(bin_path());
+        cmd.current_dir(tmp.path()).env_remove("ORC_LOG_DB").timeout(TIMEOUT);
+        if let Some(db) = db {
+            cmd.args(["--db", db]);
+        }
+        cmd.args(["hook", "install", "--settings"]).arg(&settings).output().unwrap()
+    };
+    let commands = || -> Vec<String> {
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+        v["hooks"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|groups| groups.as_array().unwrap().clone())
+            .flat_map(|g| g["hooks"].as_array().unwrap().clone())
+            .map(|h| h["command"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_success(install(Some("team-db")), "hook install with a relative --db");
+    let db = tmp.path().join("team-db");
+    let want = format!("{} --db {} hook", bin_path().display(), db.display());
+    let cmds = commands();
+    assert_eq!(cmds.len(), 10, "{cmds:?}");
+    assert!(cmds.iter().all(|c| *c == want), "every hook runs `{want}`: {cmds:?}");
+
+    // The hook as Claude Code runs it: through a shell, elsewhere, no $ORC_LOG_DB.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::new("sh")
+        .args(["-c", &format!("{want} --target proj:1.0")])
+        .current_dir(elsewhere.path())
+        .env_remove("ORC_LOG_DB")
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .env_remove("ORC_LOG_SPOOL")
+        .write_stdin(payload("UserPromptSubmit", json!({"prompt": "hello"})).to_string())
+        .timeout(TIMEOUT)
+        .output()
+        .unwrap();
+    assert_success(out, "the installed hook command");
+    let events = tail_json(&db);
+    assert_eq!(events.len(), 1, "the hook fed --db {}: {events:?}", db.display());
+    assert_eq!(events[0]["kind"], "prompt", "{}", events[0]);
+
+    // Installing again without --db updates the same entries (no duplicates).
+    let out = assert_success(install(None), "hook install without --db");
+    assert!(stderr(&out).contains("updated the command"), "{}", describe(&out));
+    let plain = format!("{} hook", bin_path().display());
+    let cmds = commands();
+    assert!(cmds.len() == 10 && cmds.iter().all(|c| *c == plain), "{cmds:?}");
+}

@@ -142,3 +142,36 @@ fn schedule_with_note_logs_the_schedule_then_fires_into_the_pane() {
     let late = (time(fired, "ts") - due).num_milliseconds();
     assert!(late >= 0, "schedule_fired at {} is before due {due}", fired["ts"]);
 }
+
+/// A pane tmux cannot reach (no such session, or no server on the socket)
+/// fails both scripts with exit 1 and a message naming the target, before
+/// anything is typed, scheduled or logged.
+#[test]
+fn scripts_exit_non_zero_when_tmux_cannot_reach_the_target() {
+    let server = tmux_server("t", 80, 24);
+    let (tmp, db) = temp_db();
+    let note_file = tmp.path().join("note.txt");
+    let cases: [(&str, &[&str]); 3] = [
+        ("schedule_with_note.sh", &["0.05", "note", "nosuch:0"]),
+        ("send-claude-message.sh", &["nosuch:0", "hello"]),
+        ("send-claude-message.sh", &["t:7", "hello"]),
+    ];
+    for (name, args) in cases {
+        let out = run_script(&server, name, &db, &[("ORC_NOTE_FILE", &note_file)], args);
+        assert_exit(&out, 1, &format!("{name} {args:?}"));
+        let target = if name.starts_with("send") { args[0] } else { args[2] };
+        assert!(
+            stderr(&out).contains(&format!("tmux cannot reach '{target}'")),
+            "{name} should name {target}:\n{}",
+            describe(&out)
+        );
+        assert!(!stdout(&out).contains("SCHEDULED_PID"), "nothing is scheduled:\n{}", describe(&out));
+    }
+    // No tmux server at all on the socket.
+    let gone = Tmux::named(format!("orc-log-no-server-{}", std::process::id()));
+    let out = run_script(&gone, "send-claude-message.sh", &db, &[], &["t:0", "hello"]);
+    assert_exit(&out, 1, "send-claude-message.sh without a tmux server");
+    assert!(stderr(&out).contains("tmux cannot reach 't:0'"), "{}", describe(&out));
+    assert!(!note_file.exists(), "schedule_with_note.sh wrote its note for a missing pane");
+    assert!(!db.exists() || tail_json(&db).is_empty(), "nothing is logged: {:?}", tail_json(&db));
+}

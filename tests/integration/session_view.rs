@@ -223,7 +223,8 @@ fn export_writes_asciicast_v2() {
         .output()
         .unwrap();
     let out = assert_success(out, "session export");
-    assert_eq!(stdout(&out).trim(), format!("wrote {n} frames and 1 marker to pm.cast"));
+    assert_eq!(stdout(&out), "", "the cast went to the file");
+    assert_eq!(stderr(&out).trim(), format!("orc-log: wrote {n} frames and 1 marker to pm.cast"));
     let text = std::fs::read_to_string(dir.path().join("pm.cast")).unwrap();
     let (header, events) = parse_cast(&text);
     assert_eq!(header["width"], 160);
@@ -272,7 +273,7 @@ fn export_writes_asciicast_v2() {
         })
         .count();
     assert_eq!(events.len(), expected, "{}", describe(&out));
-    assert!(stdout(&out).contains(&format!("wrote {expected} frames to ")), "{}", describe(&out));
+    assert!(stderr(&out).contains(&format!("wrote {expected} frames to ")), "{}", describe(&out));
 }
 
 #[test]
@@ -314,6 +315,35 @@ fn the_server_gives_the_same_answers() {
     assert_eq!(events.iter().filter(|e| e.1 == "o").count() as u64, fixture_captures()["proj:2.0"].0);
     signal(&server, "TERM");
     assert!(wait_exit(&mut server).success());
+}
+
+/// `session export` writes to standard output without --output, and with
+/// `--output -` (no file named `-`), the same cast as into a file, with or
+/// without a server; the summary goes to stderr.
+#[test]
+fn export_writes_to_stdout_by_default_and_for_dash() {
+    let (dir, db) = temp_db();
+    ingest_fixture(&db);
+    let in_dir = |args: &[&str]| orc(&db).current_dir(dir.path()).args(args).output().unwrap();
+    assert_success(in_dir(&["session", "export", "proj:0.0", "-o", "file.cast"]), "export to a file");
+    let file = std::fs::read_to_string(dir.path().join("file.cast")).unwrap();
+    let frames = fixture_captures()["proj:0.0"].0;
+    let check = |args: &[&str], what: &str| {
+        let out = assert_success(in_dir(args), what);
+        assert_eq!(stdout(&out), file, "{what}: the cast on stdout");
+        assert!(stderr(&out).contains(&format!("wrote {frames} frames and 1 marker to standard output")), "{what}: {}", describe(&out));
+    };
+    check(&["session", "export", "proj:0.0"], "export without --output");
+    check(&["session", "export", "proj:0.0", "--output", "-"], "export --output -");
+    let mut server = start_server(&db);
+    check(&["session", "export", "proj:0.0", "-o", "-"], "export -o - through the server");
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+    assert!(!dir.path().join("-").exists(), "a file named - was written");
+    // Nothing to export: an error, and nothing on stdout.
+    let out = in_dir(&["session", "export", "nope:3.1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(stdout(&out), "");
 }
 
 /// asciicast v3 of a pane is the v2 export with relative times, a `term`

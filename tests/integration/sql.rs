@@ -2,8 +2,12 @@
 //! the timeout, a server, and exports that round-trip.
 
 use crate::common::{
-    assert_success, fixture_events, ingest_fixture, run, run_stdin, stderr, stdout, tail_json_raw, temp_db,
+    assert_success, bin_path, describe, fixture_events, fixture_path, ingest_fixture, orc, orc_process, run,
+    run_stdin, stderr, stdout, tail_json_raw, temp_db,
 };
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
 use crate::server::{signal, start_server, wait_exit};
 use std::collections::BTreeMap;
 
@@ -298,4 +302,170 @@ fn export_append_adds_only_new_events_and_refuses_what_it_cannot_append_to() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(leftovers.len(), 2, "only the two hosts' states: {leftovers:?}");
+}
+
+/// `orc-log --db DB ARGS...` run under a pseudo-terminal (`script(1)`), as a
+/// person types it: its output as the terminal shows it (CR LF as LF).
+fn on_a_terminal(db: &Path, args: &[&str]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut line = format!("{} --db {}", quote(bin_path().to_str().unwrap()), quote(db.to_str().unwrap()));
+    for a in args {
+        line.push(' ');
+        line.push_str(&quote(a));
+    }
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("ORC_LOG_DB")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) runs (util-linux)");
+    assert!(out.status.success(), "{line} on a pty:\n{}", describe(&out));
+    stdout(&out).replace("\r\n", "\n")
+}
+
+const FIRST_TWO: &str = "SELECT seq, kind FROM events ORDER BY seq LIMIT 2";
+const NO_ROWS: &str = "SELECT seq, kind FROM events WHERE seq > 100000";
+const TABLE_HEADER: &str = "| seq | kind ";
+
+/// One rule with and without `orc-log serve`: a table on a terminal, CSV
+/// into a pipe; 0 rows still show the table's header or the CSV header.
+#[test]
+fn query_prints_a_table_on_a_terminal_and_csv_otherwise_with_or_without_a_server() {
+    let (_dir, db) = temp_db();
+    ingest_fixture(&db);
+    let check = |how: &str| {
+        let table = on_a_terminal(&db, &["query", FIRST_TWO]);
+        assert!(table.contains(TABLE_HEADER) && table.contains("| 1   | session_opened |"), "{how}: {table}");
+        let empty = on_a_terminal(&db, &["query", NO_ROWS]);
+        assert!(empty.contains(TABLE_HEADER) && empty.contains("+-----+"), "{how}: 0 rows: {empty}");
+        let csv = stdout(&assert_success(run(&db, &["query", FIRST_TWO]), how));
+        assert_eq!(csv, "seq,kind\n1,session_opened\n2,window_opened\n", "{how}");
+        let csv = stdout(&assert_success(run(&db, &["query", NO_ROWS]), how));
+        assert_eq!(csv, "seq,kind\n", "{how}: 0 rows");
+        // An explicit --format wins on a terminal too.
+        let csv = on_a_terminal(&db, &["query", FIRST_TWO, "--format", "csv"]);
+        assert!(csv.starts_with("seq,kind\n1,session_opened"), "{how}: {csv}");
+    };
+    check("without a server");
+    let mut server = start_server(&db);
+    check("through the server");
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+}
+
+#[test]
+fn zero_rows_keep_their_header_in_every_text_format() {
+    let (_dir, db) = temp_db();
+    ingest_fixture(&db);
+    let q = |format: &str| stdout(&assert_success(run(&db, &["query", NO_ROWS, "--format", format]), format));
+    assert_eq!(q("csv"), "seq,kind\n");
+    let table = q("table");
+    assert_eq!(table.lines().collect::<Vec<_>>(), ["+-----+------+", "| seq | kind |", "+-----+------+", "+-----+------+"]);
+    assert_eq!(q("json"), "[]\n");
+    assert_eq!(q("ndjson"), "");
+}
+
+/// `--output -` is standard output (no file named `-`) for `query` and
+/// `export --format ndjson`; a Parquet export needs a real path.
+#[test]
+fn output_dash_means_stdout() {
+    let (dir, db) = temp_db();
+    ingest_fixture(&db);
+    let in_dir = |args: &[&str]| orc(&db).current_dir(dir.path()).args(args).output().unwrap();
+    let out = assert_success(in_dir(&["query", FIRST_TWO, "--output", "-"]), "query --output -");
+    assert_eq!(stdout(&out), "seq,kind\n1,session_opened\n2,window_opened\n");
+    let out = assert_success(in_dir(&["query", FIRST_TWO, "-o", "-", "--format", "json"]), "query -o - json");
+    assert!(stdout(&out).starts_with("[\n{\"seq\":1"), "{}", describe(&out));
+    let out = assert_success(in_dir(&["export", "--format", "ndjson", "--output", "-"]), "export -o -");
+    assert_eq!(stdout(&out), tail_json_raw(&db));
+    assert!(!dir.path().join("-").exists(), "a file named - was written");
+    for args in [
+        &["query", FIRST_TWO, "--format", "parquet", "-o", "-"][..],
+        &["export", "--format", "parquet", "--output", "-"],
+    ] {
+        let out = in_dir(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", describe(&out));
+        assert!(stderr(&out).contains("needs --output"), "{args:?}: {}", describe(&out));
+        assert!(!dir.path().join("-").exists(), "{args:?} wrote a file named -");
+    }
+}
+
+/// `orc-log query ... | head -1`: the reader takes a line and goes away;
+/// query ends quietly with exit 0, with and without a server.
+#[test]
+fn query_into_head_exits_0_quietly() {
+    let (_dir, db) = temp_db();
+    // Ten copies of the fixture: far more CSV than a pipe buffer holds.
+    for _ in 0..10 {
+        assert_success(run(&db, &["ingest", fixture_path().to_str().unwrap()]), "ingest");
+    }
+    let head_1 = |how: &str| {
+        let mut child = orc_process(&db)
+            .args(["query", "SELECT seq, kind, target FROM events ORDER BY seq"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        drop(reader);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(first, "seq,kind,target\n", "{how}");
+        assert_eq!(out.status.code(), Some(0), "{how}: query | head -1 must exit 0:\n{}", describe(&out));
+        assert_eq!(stderr(&out), "", "{how}: query | head -1 must be silent");
+    };
+    head_1("without a server");
+    let mut server = start_server(&db);
+    head_1("through the server");
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+}
+
+/// Every command that writes to stdout, into a pipe already closed: each
+/// ends quietly with exit 0 (a closed output is success, as for `tail`).
+#[test]
+fn every_read_command_into_a_closed_pipe_exits_0_quietly() {
+    let (dir, db) = temp_db();
+    ingest_fixture(&db);
+    let commands: &[&[&str]] = &[
+        &["tail"],
+        &["tail", "--format", "json", "--kind", "capture,message"],
+        &["stats"],
+        &["state"],
+        &["metrics"],
+        &["verify"],
+        &["replay"],
+        &["query", "SELECT * FROM events"],
+        &["query", "SELECT * FROM events", "--format", "table"],
+        &["query", "SELECT * FROM events", "--format", "json"],
+        &["search", "Traceback"],
+        &["export", "--format", "ndjson"],
+        &["session", "list"],
+        &["session", "replay", "proj:1.0"],
+        &["session", "export", "proj:1.0"],
+    ];
+    let run_all = |how: &str| {
+        for args in commands {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let out = orc_process(&db)
+                .args(*args)
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(writer)
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{how}: {args:?} into a closed pipe:\n{}", describe(&out));
+            assert_eq!(stderr(&out), "", "{how}: {args:?} into a closed pipe must be silent");
+        }
+    };
+    run_all("without a server");
+    let mut server = start_server(&db);
+    run_all("through the server");
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
 }
