@@ -34,7 +34,9 @@ orc_log() {
 # is typed, scheduled or logged for a pane that does not exist.
 require_pane() {
     local err
-    if ! err=$(tmux_ display-message -p -t "$1" '#{pane_id}' 2>&1 >/dev/null); then
+    # send-keys without keys resolves TARGET exactly as delivery will and
+    # types nothing (display-message would fall back to the current pane).
+    if ! err=$(tmux_ send-keys -t "$1" 2>&1 >/dev/null); then
         echo "error: tmux cannot reach '$1'${TMUX_SOCKET:+ on socket $TMUX_SOCKET}: ${err:-no such pane}" >&2
         exit 1
     fi

@@ -251,14 +251,26 @@ fn recording_a_missing_tmux_socket_or_session_is_an_error() {
     let sock = socket_of(&server);
     let out = run(
         &db,
-        &["session", "record", "--tmux-socket", sock, "--session", "team", "--session", "nosuch", "--duration", "5s"],
+        &[
+            "session",
+            "record",
+            "--tmux-socket",
+            sock,
+            "--session",
+            "team",
+            "--session",
+            "nosuch",
+            "--duration",
+            "5s",
+        ],
     );
     assert_exit(&out, 1, "session record --session nosuch");
     let err = stderr(&out);
     assert!(err.contains(r#"no tmux session named "nosuch""#) && err.contains("its sessions: team"), "{err}");
     assert!(!db.exists(), "nothing was recorded, no database created");
     // The session that exists records as before.
-    let out = run(&db, &["session", "record", "--tmux-socket", sock, "--session", "team", "--duration", "300ms"]);
+    let out =
+        run(&db, &["session", "record", "--tmux-socket", sock, "--session", "team", "--duration", "300ms"]);
     assert_success(out, "session record --session team");
     assert!(tail_json(&db).iter().any(|e| e["kind"] == "capture"), "{:?}", tail_json(&db));
 }
@@ -269,10 +281,16 @@ fn recording_a_missing_tmux_socket_or_session_is_an_error() {
 fn serve_http_takes_host_names() {
     use std::io::BufRead;
     let (_tmp, db) = temp_db();
-    for (addr, piece) in [("localhost:http", "\"localhost:http\""), ("no-such-host.invalid:8642", "no-such-host.invalid")] {
+    for (addr, piece) in
+        [("localhost:http", "\"localhost:http\""), ("no-such-host.invalid:8642", "no-such-host.invalid")]
+    {
         let out = run(&db, &["serve", "--http", addr]);
         assert_exit(&out, 2, &format!("serve --http {addr}"));
-        assert!(stderr(&out).contains(piece) && stderr(&out).contains("e.g. 127.0.0.1:8642"), "{}", describe(&out));
+        assert!(
+            stderr(&out).contains(piece) && stderr(&out).contains("e.g. 127.0.0.1:8642"),
+            "{}",
+            describe(&out)
+        );
     }
     let mut child = orc_process(&db)
         .args(["serve", "--http", "localhost:0"])

@@ -316,6 +316,7 @@ fn hook_install_with_db_writes_the_database_into_the_hook_command() {
     assert_eq!(cmds.len(), 10, "{cmds:?}");
     assert!(cmds.iter().all(|c| *c == want), "every hook runs `{want}`: {cmds:?}");
 
+    assert_success(run(&db, &["emit", "marker", "--label", "start"]), "create the database");
     // The hook as Claude Code runs it: through a shell, elsewhere, no $ORC_LOG_DB.
     let elsewhere = tempfile::tempdir().unwrap();
     let out = assert_cmd::Command::new("sh")
@@ -331,8 +332,8 @@ fn hook_install_with_db_writes_the_database_into_the_hook_command() {
         .unwrap();
     assert_success(out, "the installed hook command");
     let events = tail_json(&db);
-    assert_eq!(events.len(), 1, "the hook fed --db {}: {events:?}", db.display());
-    assert_eq!(events[0]["kind"], "prompt", "{}", events[0]);
+    assert_eq!(events.len(), 2, "the hook fed --db {}: {events:?}", db.display());
+    assert_eq!(events[1]["kind"], "prompt", "{}", events[1]);
 
     // Installing again without --db updates the same entries (no duplicates).
     let out = assert_success(install(None), "hook install without --db");

@@ -331,7 +331,11 @@ fn export_writes_to_stdout_by_default_and_for_dash() {
     let check = |args: &[&str], what: &str| {
         let out = assert_success(in_dir(args), what);
         assert_eq!(stdout(&out), file, "{what}: the cast on stdout");
-        assert!(stderr(&out).contains(&format!("wrote {frames} frames and 1 marker to standard output")), "{what}: {}", describe(&out));
+        assert!(
+            stderr(&out).contains(&format!("wrote {frames} frames and 1 marker to standard output")),
+            "{what}: {}",
+            describe(&out)
+        );
     };
     check(&["session", "export", "proj:0.0"], "export without --output");
     check(&["session", "export", "proj:0.0", "--output", "-"], "export --output -");

@@ -5,11 +5,11 @@ use crate::common::{
     assert_success, bin_path, describe, fixture_events, fixture_path, ingest_fixture, orc, orc_process, run,
     run_stdin, stderr, stdout, tail_json_raw, temp_db,
 };
+use crate::server::{signal, start_server, wait_exit};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
-use crate::server::{signal, start_server, wait_exit};
-use std::collections::BTreeMap;
 
 const BY_KIND: &str = "SELECT kind, count(*) AS n FROM events GROUP BY kind ORDER BY kind";
 
@@ -361,7 +361,10 @@ fn zero_rows_keep_their_header_in_every_text_format() {
     let q = |format: &str| stdout(&assert_success(run(&db, &["query", NO_ROWS, "--format", format]), format));
     assert_eq!(q("csv"), "seq,kind\n");
     let table = q("table");
-    assert_eq!(table.lines().collect::<Vec<_>>(), ["+-----+------+", "| seq | kind |", "+-----+------+", "+-----+------+"]);
+    assert_eq!(
+        table.lines().collect::<Vec<_>>(),
+        ["+-----+------+", "| seq | kind |", "+-----+------+", "+-----+------+"]
+    );
     assert_eq!(q("json"), "[]\n");
     assert_eq!(q("ndjson"), "");
 }

@@ -59,8 +59,10 @@ fn default_command(db: Option<&Path>) -> Result<String> {
     let exe = exe.to_str().context("the path of the running orc-log is not UTF-8; give --command")?;
     let mut command = settings::shell_quote(exe);
     if let Some(db) = db {
-        let db = std::path::absolute(db).with_context(|| format!("cannot make --db {} absolute", db.display()))?;
-        let db = db.to_str().with_context(|| format!("--db {} is not UTF-8; give --command", db.display()))?;
+        let db =
+            std::path::absolute(db).with_context(|| format!("cannot make --db {} absolute", db.display()))?;
+        let db =
+            db.to_str().with_context(|| format!("--db {} is not UTF-8; give --command", db.display()))?;
         command.push_str(" --db ");
         command.push_str(&settings::shell_quote(db));
     }

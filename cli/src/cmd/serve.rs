@@ -83,10 +83,8 @@ fn parse_http_addr(s: &str) -> Result<SocketAddr, String> {
     }
     let with_port = if s.contains(':') { s.to_owned() } else { format!("{s}:{DEFAULT_HTTP_PORT}") };
     let examples = "e.g. 127.0.0.1:8642, localhost:8642, [::1]:0";
-    let addrs: Vec<SocketAddr> = with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {s:?}: {e} ({examples})"))?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        with_port.to_socket_addrs().map_err(|e| format!("cannot resolve {s:?}: {e} ({examples})"))?.collect();
     addrs
         .iter()
         .find(|a| a.is_ipv4())

@@ -212,7 +212,11 @@ pub fn write_results(
     match format {
         OutputFormat::Csv if !json_started => {
             let mut buf = Vec::new();
-            arrow::csv::WriterBuilder::new().with_header(true).build(&mut buf).write(&empty()).map_err(arrow)?;
+            arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut buf)
+                .write(&empty())
+                .map_err(arrow)?;
             out.write_all(&buf).map_err(io)?;
         }
         OutputFormat::Table if table.is_empty() => table.push(empty()),

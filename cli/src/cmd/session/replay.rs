@@ -286,7 +286,10 @@ fn play(args: &Args, count: u64, io: &mut Io, source: FrameSource<'_>) -> Result
     .with_context(|| format!("reading the captures of {}", args.target))?;
     // Leave the last frame up for a moment, like a player reaching the end.
     if !interrupted && !interrupt.as_ref().is_some_and(Interrupt::fired) {
-        sleep_until(Instant::now() + frame_delay(i64::MAX, args.speed, args.idle_limit.as_secs_f64()), interrupt.as_ref());
+        sleep_until(
+            Instant::now() + frame_delay(i64::MAX, args.speed, args.idle_limit.as_secs_f64()),
+            interrupt.as_ref(),
+        );
     }
     let interrupted = interrupted || interrupt.as_ref().is_some_and(Interrupt::fired);
     drop(screen);
