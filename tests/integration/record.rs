@@ -86,12 +86,14 @@ fn duration_and_session_filter_and_missing_server() {
             .all(|e| e["session"] == "keep" || e["target"].as_str().is_some_and(|t| t.starts_with("keep:")))
     );
     assert!(of_kind(&events, "session_closed").is_empty(), "sessions still open at the end of --duration");
-    // No tmux server at all: a clean stop, nothing appended.
+    // No tmux server at all (a mistyped socket): an error naming it, nothing appended.
     let (_dir2, db2) = temp_db();
     let out =
         run(&db2, &["session", "record", "--tmux-socket", "orc-log-no-such-server", "--interval", "100ms"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("tmux server went away"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no tmux server answers") && err.contains("-L orc-log-no-such-server"), "{err}");
+    assert!(!db2.exists(), "nothing recorded, no database created");
 }
 
 #[test]
