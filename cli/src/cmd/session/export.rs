@@ -34,7 +34,7 @@ use std::path::PathBuf;
 /// `session replay`. The cast goes to standard output unless --output FILE;
 /// a file is written under a temporary name and renamed into place when
 /// complete, so FILE is never left half written. What was written is
-/// summed up on stderr.
+/// summed up on stdout (on stderr when the cast itself goes to stdout).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The pane (`session:window.pane`), as `orc-log session list` shows it.
@@ -102,7 +102,7 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         .map_err(|e| e.into_error())
         .with_context(|| format!("writing {}", tmp.path.display()))?;
     tmp.commit(&dest)?;
-    writeln!(io.err, "orc-log: wrote {} to {}", summary_text(&summary), output.display())?;
+    writeln!(io.out, "wrote {} to {}", summary_text(&summary), output.display())?;
     Ok(0)
 }
 
