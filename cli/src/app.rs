@@ -148,6 +148,30 @@ fn is_terminal_replay(command: &Command) -> bool {
 /// # Errors
 /// Whatever the command reports.
 pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result<u8> {
+    // Damage found at open: the head is the last event that reads back
+    // intact; every read says so and fails after its output (verify reports
+    // the damage itself).
+    let damage = match command {
+        Command::Verify(_) => None,
+        _ => {
+            let snap = db.snapshot();
+            snap.damage().map(|why| db::Damaged { last_intact: snap.head().seq, why: why.to_owned() })
+        }
+    };
+    let Some(damage) = damage else { return dispatch_read(db, command, io) };
+    let code = match dispatch_read(db, command, io) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => return Ok(0),
+        Err(e) => {
+            writeln!(io.err, "orc-log: {}", render::error_chain(&e))?;
+            1
+        }
+    };
+    Ok(code.max(db::exit_status(io.err, Some(&damage))?))
+}
+
+/// [`run_read`] without the report of damage found at open.
+fn dispatch_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result<u8> {
     match command {
         Command::Tail(a) => cmd::tail::run(db, a, io),
         Command::Stats(a) => cmd::stats::run(db, a, io),
