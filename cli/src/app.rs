@@ -148,26 +148,28 @@ fn is_terminal_replay(command: &Command) -> bool {
 /// # Errors
 /// Whatever the command reports.
 pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result<u8> {
+    // `verify` reports damage itself.
+    if matches!(command, Command::Verify(_)) {
+        return dispatch_read(db, command, io);
+    }
     // Damage found at open: the head is the last event that reads back
-    // intact; every read says so and fails after its output (verify reports
-    // the damage itself).
-    let damage = match command {
-        Command::Verify(_) => None,
-        _ => {
-            let snap = db.snapshot();
-            snap.damage().map(|why| db::Damaged { last_intact: snap.head().seq, why: why.to_owned() })
-        }
-    };
-    let Some(damage) = damage else { return dispatch_read(db, command, io) };
-    let code = match dispatch_read(db, command, io) {
-        Ok(code) => code,
+    // intact; every read shows what it shows up to there, then says so.
+    let snap = db.snapshot();
+    let at_open = snap.damage().map(|why| db::Damaged { last_intact: snap.head().seq, why: why.to_owned() });
+    let (code, met) = match dispatch_read(db, command, io) {
+        Ok(code) => (code, None),
         Err(e) if is_broken_pipe(&e) => return Ok(0),
-        Err(e) => {
-            writeln!(io.err, "orc-log: {}", render::error_chain(&e))?;
-            1
-        }
+        // Damage a read met on its way (after what it printed before it).
+        Err(e) => match db::damage_in(&e) {
+            Some(d) => (1, Some(db::Damaged { why: render::error_chain(&e), ..d })),
+            None if at_open.is_none() => return Err(e),
+            None => {
+                writeln!(io.err, "orc-log: {}", render::error_chain(&e))?;
+                (1, None)
+            }
+        },
     };
-    Ok(code.max(db::exit_status(io.err, Some(&damage))?))
+    Ok(code.max(db::exit_status(io.err, met.or(at_open).as_ref())?))
 }
 
 /// [`run_read`] without the report of damage found at open.

@@ -119,8 +119,8 @@ pub fn read_intact<T>(mut read: impl FnMut(Option<u64>) -> Result<T>) -> Result<
     }
 }
 
-/// Says on `err` that the log is damaged and where reading stops (the
-/// command showed events `1..=last_intact`, what reads back intact).
+/// Says on `err` that the log is damaged and where reading stops (at
+/// `last_intact + 1`; what a command showed before it reads back intact).
 ///
 /// # Errors
 /// When `err` cannot be written.
@@ -133,7 +133,7 @@ pub fn report_damage(err: &mut dyn std::io::Write, d: &Damaged) -> std::io::Resu
         ),
         n => writeln!(
             err,
-            "orc-log: reading stops at seq {}: what is shown is events 1..={n}, the part that reads back intact; run `orc-log verify`",
+            "orc-log: reading stops at seq {}: what was shown before it reads back intact; run `orc-log verify` to check the whole log",
             n + 1
         ),
     }
