@@ -754,3 +754,21 @@ fn damage_in_the_last_record_is_reported_by_every_read() {
         assert_damage_reported(&out, 1, &args.join(" "));
     }
 }
+
+/// A flipped byte in a middle record while the index is gone (rebuilt from
+/// the segments): the whole commits after the bad record prove it was
+/// acknowledged, so it is damage, not a torn tail: nothing is cut, reads
+/// show events 1..=70 and fail naming seq 71, appends are refused.
+#[test]
+fn damage_met_while_rebuilding_the_index_is_not_cut_as_a_torn_tail() {
+    let orig = original_in_commits();
+    let seg = orig.db.join(&segment_files(&orig.db)[0]);
+    let len = std::fs::metadata(&seg).unwrap().len();
+    flip_in_record(&orig.db, 71);
+    std::fs::remove_dir_all(orig.db.join("store")).unwrap();
+    check_intact_prefix_and_failure(&orig, 71);
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), len, "the segment was cut");
+    let out = run(&orig.db, &["emit", "marker", "--label", "x"]);
+    assert_exit(&out, 1, "emit into a damaged log");
+    assert!(stderr(&out).contains("appends are refused"), "{}", describe(&out));
+}
