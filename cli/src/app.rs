@@ -161,6 +161,32 @@ fn stdout_is_terminal() -> bool {
 /// # Errors
 /// Whatever the command reports.
 pub fn run_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result<u8> {
+    // `verify` reports damage itself.
+    if matches!(command, Command::Verify(_)) {
+        return dispatch_read(db, command, io);
+    }
+    // Damage found at open: the head is the last event that reads back
+    // intact; every read shows what it shows up to there, then says so.
+    let snap = db.snapshot();
+    let at_open = snap.damage().map(|why| db::Damaged { last_intact: snap.head().seq, why: why.to_owned() });
+    let (code, met) = match dispatch_read(db, command, io) {
+        Ok(code) => (code, None),
+        Err(e) if is_broken_pipe(&e) => return Ok(0),
+        // Damage a read met on its way (after what it printed before it).
+        Err(e) => match db::damage_in(&e) {
+            Some(d) => (1, Some(db::Damaged { why: render::error_chain(&e), ..d })),
+            None if at_open.is_none() => return Err(e),
+            None => {
+                writeln!(io.err, "orc-log: {}", render::error_chain(&e))?;
+                (1, None)
+            }
+        },
+    };
+    Ok(code.max(db::exit_status(io.err, met.or(at_open).as_ref())?))
+}
+
+/// [`run_read`] without the report of damage found at open.
+fn dispatch_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Result<u8> {
     match command {
         Command::Tail(a) => cmd::tail::run(db, a, io),
         Command::Stats(a) => cmd::stats::run(db, a, io),

@@ -68,3 +68,85 @@ fn explain(e: orc_log_server::Error, dir: &Path) -> anyhow::Error {
 pub fn appender(dir: &Path) -> Result<Appender> {
     Appender::for_db(dir, lock_timeout()).map_err(|e| explain(e, dir))
 }
+
+/// Damage a read met: the last seq that reads back intact before it, and why.
+#[derive(Debug, Clone)]
+pub struct Damaged {
+    /// The last seq before the damage (0 when nothing reads back).
+    pub last_intact: u64,
+    /// Why, naming the seq, segment file or offset.
+    pub why: String,
+}
+
+/// The damage in `err`'s chain, if any: an engine `Corrupt` error with a
+/// known seq, directly or inside a projection error.
+pub fn damage_in(err: &anyhow::Error) -> Option<Damaged> {
+    use orc_log_engine::Error;
+    use orc_log_projections::ProjectionError;
+    err.chain().find_map(|e| {
+        let engine = e.downcast_ref::<Error>().or_else(|| match e.downcast_ref::<ProjectionError>() {
+            Some(ProjectionError::Log(inner)) => Some(inner),
+            _ => None,
+        })?;
+        match engine {
+            Error::Corrupt { seq: Some(seq), .. } => {
+                Some(Damaged { last_intact: seq.saturating_sub(1), why: engine.to_string() })
+            }
+            _ => None,
+        }
+    })
+}
+
+/// Runs `read` over the whole log (`read(None)`); when it meets damage,
+/// runs it again over the events before the damage (`read(Some(last))`,
+/// events `1..=last`), so that a command shows what reads back intact, and
+/// returns the damage too, for [`report_damage`]. A second read that meets
+/// damage further back reads less again.
+///
+/// # Errors
+/// Whatever `read` returns other than damage, or damage that does not move
+/// back.
+pub fn read_intact<T>(mut read: impl FnMut(Option<u64>) -> Result<T>) -> Result<(T, Option<Damaged>)> {
+    let mut found: Option<Damaged> = None;
+    loop {
+        match read(found.as_ref().map(|d| d.last_intact)) {
+            Ok(v) => return Ok((v, found)),
+            Err(e) => match damage_in(&e) {
+                Some(d) if found.as_ref().is_none_or(|f| d.last_intact < f.last_intact) => found = Some(d),
+                _ => return Err(e),
+            },
+        }
+    }
+}
+
+/// Says on `err` that the log is damaged and where reading stops (at
+/// `last_intact + 1`; what a command showed before it reads back intact).
+///
+/// # Errors
+/// When `err` cannot be written.
+pub fn report_damage(err: &mut dyn std::io::Write, d: &Damaged) -> std::io::Result<()> {
+    writeln!(err, "orc-log: the log is damaged: {}", d.why)?;
+    match d.last_intact {
+        0 => writeln!(
+            err,
+            "orc-log: reading stops at seq 1: no event reads back intact; run `orc-log verify` (the data may still be in the segment files: do not delete them)"
+        ),
+        n => writeln!(
+            err,
+            "orc-log: reading stops at seq {}: what was shown before it reads back intact; run `orc-log verify` to check the whole log",
+            n + 1
+        ),
+    }
+}
+
+/// The exit status of a read command that showed its output: 0, or 1
+/// after [`report_damage`] when it met damage.
+///
+/// # Errors
+/// When `err` cannot be written.
+pub fn exit_status(err: &mut dyn std::io::Write, damage: Option<&Damaged>) -> std::io::Result<u8> {
+    match damage {
+        Some(d) => report_damage(err, d).map(|()| 1),
+        None => Ok(0),
+    }
+}

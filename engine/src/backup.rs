@@ -12,13 +12,15 @@ use crate::error::{Error, Result};
 use crate::frame::{self, GENESIS, HASH_BYTES};
 use crate::head::{self, hex, unhex};
 use crate::keys;
-use crate::log::{Config, Log, Snapshot};
+use crate::lock::{self, DirLock};
+use crate::log::{Config, Log, RESTORE_MARKER, STORAGE_ENTRIES, Snapshot};
 use crate::verify::ChainChecker;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Magic bytes at the start of every segment file.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"ORCSEG01";
@@ -521,7 +523,7 @@ pub enum RestorePoint {
 }
 
 /// What a restore did (or, for a dry run, would do).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RestoreReport {
     /// Events restored.
     pub events: u64,
@@ -533,19 +535,14 @@ pub struct RestoreReport {
     pub chain_hex: String,
 }
 
-/// Restores the backup in `backup` into a new database at `to`.
-///
-/// Everything is verified first ([`verify_backup`]); the database is built in
-/// a temporary directory beside `to`, verified, and renamed into place, so a
-/// refused or failed restore leaves nothing half-written. An existing
-/// non-empty `to` is refused unless `force`. With `dry_run`, nothing is written.
+/// Restores the backup in `backup` into a new database at `to`: the
+/// [`stage_restore`] and [`StagedRestore::commit`] of one call, waiting for
+/// no lock.
 ///
 /// **Durability:** when this returns Ok the restored database is on disk.
 ///
 /// # Errors
-/// [`Error::Corrupt`] naming the file and seq for a damaged backup;
-/// [`Error::Refused`] for a target that exists or a point before the first
-/// event; I/O and store errors.
+/// As [`stage_restore`] and [`StagedRestore::commit`].
 pub fn restore(
     backup: &Path,
     to: &Path,
@@ -553,6 +550,46 @@ pub fn restore(
     force: bool,
     dry_run: bool,
 ) -> Result<RestoreReport> {
+    stage_restore(backup, to, point, force, dry_run, Duration::ZERO)?.commit()
+}
+
+/// A restore built and verified beside its target, not yet in place; see
+/// [`stage_restore`]. Dropped without [`StagedRestore::commit`], it removes
+/// what it built and leaves the target as it was.
+#[derive(Debug)]
+pub struct StagedRestore {
+    to: PathBuf,
+    /// The new database (`.<name>.restore-<pid>` beside `to`); `None` for a dry run.
+    built: Option<PathBuf>,
+    /// The lock of an existing `to`, held until the new storage is in place.
+    lock: Option<DirLock>,
+    report: RestoreReport,
+}
+
+/// Verifies the backup in `backup` and builds the restore point's prefix as
+/// a new database in a temporary directory beside `to` (nothing is built
+/// for `dry_run`). The caller may prepare the new database further (open it
+/// at [`StagedRestore::path`], e.g. to rebuild projections), then puts it in
+/// place with [`StagedRestore::commit`].
+///
+/// An existing `to` must be free: its lock (`DIR/LOCK`) is taken first,
+/// waiting up to `lock_timeout`, and held until the commit, so no server,
+/// recorder or command can use it meanwhile. An existing non-empty `to` is
+/// refused unless `force`.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the file and seq for a damaged backup;
+/// [`Error::Refused`] for a target that is not empty (without `force`),
+/// one that another process holds (naming it, e.g. `process 1234 (orc-log
+/// serve)`), or a point before the first event; I/O and store errors.
+pub fn stage_restore(
+    backup: &Path,
+    to: &Path,
+    point: RestorePoint,
+    force: bool,
+    dry_run: bool,
+    lock_timeout: Duration,
+) -> Result<StagedRestore> {
     let report = verify_backup(backup)?;
     let manifest = Manifest::load(backup)?.ok_or_else(|| Error::corrupt(None, "manifest vanished"))?;
     let _ = manifest.head_chain_bytes()?;
@@ -571,6 +608,20 @@ pub fn restore(
             to.display()
         )));
     }
+    let lock = if to.is_dir() {
+        match lock::lock(to, lock_timeout) {
+            Ok(l) => Some(l),
+            Err(Error::Locked { holder, .. }) => {
+                return Err(Error::Refused(format!(
+                    "{} is in use by {holder}: stop it before restoring over it (nothing was changed)",
+                    to.display()
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
     let name = to.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "db".into());
     let parent = to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     create_dir(parent)?;
@@ -578,28 +629,107 @@ pub fn restore(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
     }
-    let result = build(backup, &manifest, &tmp, point, dry_run);
-    let built = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
+    let mut staged = StagedRestore { to: to.to_owned(), built: None, lock, report: RestoreReport::default() };
+    if !dry_run {
+        staged.built = Some(tmp.clone());
+    }
+    staged.report = build(backup, &manifest, &tmp, point, dry_run)?;
+    Ok(staged)
+}
+
+impl StagedRestore {
+    /// What the restore holds (or, for a dry run, would hold).
+    pub fn report(&self) -> &RestoreReport {
+        &self.report
+    }
+
+    /// The new database directory, not yet in place (`None` for a dry run).
+    pub fn path(&self) -> Option<&Path> {
+        self.built.as_deref()
+    }
+
+    /// Puts the new database in place and returns the report (a dry run
+    /// changes nothing).
+    ///
+    /// A `to` that did not exist is the new directory, renamed into place.
+    /// Into an existing `to`, under its lock, only the storage is replaced
+    /// ([`crate::STORAGE_ENTRIES`]: `segments`, `store` and what an
+    /// upgrade or a rebuild left): the old storage is moved to
+    /// `.<name>.replaced-<pid>` beside it, the new moved in, and the old
+    /// removed. Every other file in `to` (`alerts.toml`, the server's
+    /// socket, anything the user put there) stays as it was. A crash in
+    /// between leaves `to/RESTORING` naming the old storage: opening the
+    /// database refuses until a restore is run again.
+    ///
+    /// **Durability:** when this returns Ok the restored database is on disk.
+    ///
+    /// # Errors
+    /// I/O errors naming the path.
+    pub fn commit(mut self) -> Result<RestoreReport> {
+        let Some(built) = self.built.take() else { return Ok(self.report.clone()) };
+        let to = self.to.clone();
+        let parent = built.parent().unwrap_or(Path::new(".")).to_owned();
+        let result = if self.lock.is_none() {
+            std::fs::rename(&built, &to).map_err(|e| Error::io("rename", &built, e))
+        } else {
+            replace_storage(&built, &to, &parent)
+        };
+        if result.is_err() && self.lock.is_none() {
+            // Nothing of `to` was touched: the new database is removed.
+            self.built = Some(built);
         }
-    };
-    if dry_run {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Ok(built);
+        // Otherwise the storage may be half moved: everything is kept, and
+        // `to/RESTORING` says where the old storage is.
+        result?;
+        head::sync_dir(&parent)?;
+        Ok(self.report.clone())
     }
-    if to.exists() {
-        let old = parent.join(format!(".{name}.replaced-{}", std::process::id()));
-        std::fs::rename(to, &old).map_err(|e| Error::io("rename", to, e))?;
-        std::fs::rename(&tmp, to).map_err(|e| Error::io("rename", &tmp, e))?;
+}
+
+impl Drop for StagedRestore {
+    fn drop(&mut self) {
+        if let Some(built) = self.built.take() {
+            let _ = std::fs::remove_dir_all(built);
+        }
+    }
+}
+
+/// Moves the storage of the database `built` into the existing database
+/// directory `to` (whose lock the caller holds), replacing its storage and
+/// nothing else; see [`StagedRestore::commit`].
+fn replace_storage(built: &Path, to: &Path, parent: &Path) -> Result<()> {
+    let name = to.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "db".into());
+    let old = parent.join(format!(".{name}.replaced-{}", std::process::id()));
+    if old.exists() {
         std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
-    } else {
-        std::fs::rename(&tmp, to).map_err(|e| Error::io("rename", &tmp, e))?;
     }
-    head::sync_dir(parent)?;
-    Ok(built)
+    create_dir(&old)?;
+    let marker = to.join(RESTORE_MARKER);
+    let mut f = create_file(&marker)?;
+    f.write_all(format!("{}\n", old.display()).as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("write", &marker, e))?;
+    head::sync_dir(to)?;
+    let rename =
+        |from: &Path, into: &Path| std::fs::rename(from, into).map_err(|e| Error::io("rename", from, e));
+    for entry in STORAGE_ENTRIES {
+        let path = to.join(entry);
+        if path.symlink_metadata().is_ok() {
+            rename(&path, &old.join(entry))?;
+        }
+    }
+    head::sync_dir(to)?;
+    for entry in STORAGE_ENTRIES {
+        let path = built.join(entry);
+        if path.symlink_metadata().is_ok() {
+            rename(&path, &to.join(entry))?;
+        }
+    }
+    head::sync_dir(to)?;
+    std::fs::remove_file(&marker).map_err(|e| Error::io("remove", &marker, e))?;
+    head::sync_dir(to)?;
+    std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
+    std::fs::remove_dir_all(built).map_err(|e| Error::io("remove", built, e))
 }
 
 /// Writes the restore point's prefix of a verified backup into a new database

@@ -48,7 +48,7 @@ mod varint;
 mod verify;
 
 pub use error::{Error, Result};
-pub use log::{AppendReceipt, Config, FORMAT_VERSION, Head, Log, Snapshot};
+pub use log::{AppendReceipt, Config, FORMAT_VERSION, Head, Log, RESTORE_MARKER, STORAGE_ENTRIES, Snapshot};
 pub use scan::{EventMeta, Filter, Scan};
 pub use seal::SealReport;
 pub use shared::{MAX_GROUP_EVENTS, SharedLog};

@@ -111,6 +111,17 @@ impl Head {
 
 /// The directory of segment files inside a database directory.
 pub(crate) const SEGMENTS_DIR: &str = "segments";
+/// The entries of a database directory that are its storage: the segment
+/// files, the index, and what an upgrade or a rebuild of the index leaves
+/// (FORMAT.md, "Files"). Everything else in the directory (`LOCK`, the
+/// server's socket, `alerts.toml`, files the user put there) is not the
+/// database's: a restore replaces these entries and nothing else.
+pub const STORAGE_ENTRIES: &[&str] =
+    &[SEGMENTS_DIR, "store", "HEAD", "HEAD.tmp", "v1-store", "store.damaged", "upgrade-v2.tmp"];
+/// Present in a database directory while a restore replaces its storage;
+/// holds the path where the old storage was moved. Opening refuses while it
+/// is there (a restore was interrupted; run it again).
+pub const RESTORE_MARKER: &str = "RESTORING";
 /// zstd level of a chunk's column header.
 const HEADER_LEVEL: i32 = 3;
 
@@ -263,6 +274,7 @@ impl Log {
     /// # Errors
     /// [`Error::Locked`] when another process holds the database for longer
     /// than [`Config::lock_timeout`];
+    /// [`Error::Refused`] while an interrupted restore's marker is there;
     /// [`Error::Format`] for an unknown format; [`Error::Io`], [`Error::Store`]
     /// or [`Error::StorePanic`] when the files cannot be opened.
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Self> {
@@ -273,6 +285,13 @@ impl Log {
             .create(&dir)
             .map_err(|e| Error::io("create", &dir, e))?;
         let lock = Arc::new(lock::lock(&dir, config.lock_timeout)?);
+        if let Ok(old) = std::fs::read_to_string(dir.join(RESTORE_MARKER)) {
+            return Err(Error::Refused(format!(
+                "a restore into {} was interrupted while it replaced the storage (the old storage is in {}): run the restore again",
+                dir.display(),
+                old.trim()
+            )));
+        }
         crate::upgrade::upgrade_if_needed(&dir, &config, &lock)?;
         let segs = Arc::new(Segments::open(&dir.join(SEGMENTS_DIR))?);
         let store = crate::recover::open_index(&dir, &lock)?;
@@ -732,6 +751,15 @@ impl Snapshot {
     /// The end of the log.
     pub fn head(&self) -> Head {
         self.head
+    }
+
+    /// Damage found when the log was opened (segments damaged or rolled
+    /// back): why, naming the segment file and offset or seq. The head is
+    /// then the last event that reads back intact before the damage, and
+    /// appends are refused. `None` for a log found whole (damage that only a
+    /// read meets is reported by that read as [`Error::Corrupt`]).
+    pub fn damage(&self) -> Option<&str> {
+        self.damage.as_deref()
     }
 
     /// Seq of the last capture of `scope`, looking back through at most 64

@@ -165,7 +165,7 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
             (None, None) => None,
         };
         if let Some((at, why, torn)) = stop {
-            if is_last && torn {
+            if is_last && torn && !segment::commit_follows(&segs, seg_at, at)? {
                 tracing::warn!(
                     "cutting the torn tail of segment {} at offset {at} ({why}): an append that was never acknowledged",
                     file_name(seg_at)

@@ -464,6 +464,37 @@ impl ActiveSegment {
     }
 }
 
+/// Whether a whole commit that was followed by another write comes after
+/// offset `from` of segment `first`: walking the records by their length
+/// fields from `from`, a record whose CRC holds, flagged as a commit's end,
+/// with more bytes after it. Commits are written one after another, each
+/// only once the one before was synced, so the records at `from` then
+/// belong to an acknowledged commit: bad bytes there are damage, never a
+/// torn tail to cut. `false` when the walk cannot tell (a length field that
+/// makes no sense ends it).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read.
+pub(crate) fn commit_follows(segs: &Segments, first: u64, from: u64) -> Result<bool> {
+    let path = segs.path(first);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let header = RECORD_HEADER as usize;
+    let mut at = usize::try_from(from).unwrap_or(usize::MAX);
+    while at.saturating_add(header) <= bytes.len() {
+        let (len, first_seq, flags, sum) = parse_header(&bytes[at..at + header]);
+        let end = at + header + len as usize;
+        if len == 0 || len > MAX_RECORD || end > bytes.len() {
+            return Ok(false);
+        }
+        if flags == FLAG_COMMIT && end < bytes.len() && crc(first_seq, flags, &bytes[at + header..end]) == sum
+        {
+            return Ok(true);
+        }
+        at = end;
+    }
+    Ok(false)
+}
+
 /// Cuts segment `first` to `len` bytes, keeping the cut bytes beside it in
 /// `<name>.torn-<offset>` (never read again; kept for inspection), and makes
 /// both durable.

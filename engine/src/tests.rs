@@ -546,6 +546,46 @@ mod backups {
     }
 
     #[test]
+    fn a_forced_restore_is_refused_while_held_and_replaces_only_the_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("backup");
+        let db = dir.path().join("db");
+        let events = fixture();
+        let log = {
+            let mut log = Log::open(&db, Config::default()).unwrap();
+            log.append(&events).unwrap();
+            backup(&log, &dest);
+            log
+        };
+        std::fs::write(db.join("alerts.toml"), "rules\n").unwrap();
+        // Held (by this process's open Log): refused, naming the holder.
+        let err =
+            backup::restore(&dest, &db, RestorePoint::UntilSeq(5), true, false).unwrap_err().to_string();
+        assert!(err.contains(&format!("process {}", std::process::id())), "{err}");
+        assert!(err.contains("nothing was changed"), "{err}");
+        drop(log);
+        assert_eq!(events_of(&db), events, "the refused restore changed nothing");
+        // Free: only the storage is replaced.
+        backup::restore(&dest, &db, RestorePoint::UntilSeq(5), true, false).unwrap();
+        assert_eq!(events_of(&db), events[..5]);
+        assert_eq!(std::fs::read_to_string(db.join("alerts.toml")).unwrap(), "rules\n");
+        let beside: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".db."))
+            .collect();
+        assert!(beside.is_empty(), "left beside the database: {beside:?}");
+        // A restore interrupted while it swapped the storage: opening refuses
+        // until a restore is run again.
+        std::fs::write(db.join(crate::RESTORE_MARKER), "/somewhere/.db.replaced-1\n").unwrap();
+        let err = Log::open(&db, Config::default()).unwrap_err().to_string();
+        assert!(err.contains("interrupted") && err.contains("/somewhere/.db.replaced-1"), "{err}");
+        backup::restore(&dest, &db, RestorePoint::All, true, false).unwrap();
+        assert_eq!(events_of(&db), events);
+        assert!(!db.join(crate::RESTORE_MARKER).exists());
+    }
+
+    #[test]
     fn any_flipped_byte_in_a_backup_is_caught_and_refused() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("backup");

@@ -1,7 +1,8 @@
 //! `orc-log backup` and `orc-log restore` against the real binary.
 
 use crate::common::{
-    assert_success, fixture_lines, ndjson, run, run_stdin, stderr, stdout, tail_json, tail_json_raw, temp_db,
+    assert_success, describe, fixture_lines, ndjson, run, run_stdin, seqs, stderr, stdout, tail_json,
+    tail_json_raw, temp_db,
 };
 use crate::server::{signal, start_server, wait_exit};
 use std::path::Path;
@@ -122,4 +123,64 @@ fn backup_during_writes_through_a_server_holds_every_acknowledged_event() {
     let all = tail_json(&db);
     assert!(restored.len() >= acked_before, "{} < {acked_before}", restored.len());
     assert_eq!(restored, all[..restored.len()], "an exact prefix of the log");
+}
+
+/// Every file in `dir` whose name starts with `prefix`.
+fn entries_starting_with(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// `restore --to DIR --force` over a database that `serve` holds is refused
+/// naming the server's pid, and nothing of DIR changes: the server goes on
+/// appending into the same files the CLI reads. Once the server stops, the
+/// same restore replaces the log and keeps the files in DIR that are not the
+/// database's (`alerts.toml`, anything else).
+#[test]
+fn restore_over_a_served_database_is_refused_and_keeps_alerts_toml() {
+    let (dir, db) = temp_db();
+    assert_success(run_stdin(&db, &["ingest"], ndjson(&fixture_lines())), "ingest");
+    let bk = dir.path().join("bk");
+    assert_success(run(&db, &["backup", "create", bk.to_str().unwrap()]), "backup");
+    let mut server = start_server(&db);
+    let rules =
+        "[[rule]]\nname = \"engineer-crashed\"\nwhen = \"crash\"\n[rule.action]\ncommand = \"true\"\n";
+    std::fs::write(db.join("alerts.toml"), rules).unwrap();
+    std::fs::write(db.join("notes.txt"), "mine\n").unwrap();
+    let out = assert_success(run(&db, &["emit", "marker", "--label", "served"]), "emit through the server");
+    assert_eq!(stdout(&out), "167\n");
+
+    let to = db.to_str().unwrap();
+    let out = restore(&[bk.to_str().unwrap(), "--to", to, "--force", "--until-seq", "5"]);
+    assert_eq!(out.status.code(), Some(1), "restore over a served database must fail:\n{}", describe(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("process {}", server.id())), "names the server's pid:\n{err}");
+    assert!(err.contains("in use") && err.contains("nothing was changed"), "{err}");
+    assert!(!stdout(&out).contains("restored"), "{}", describe(&out));
+    assert_eq!(std::fs::read_to_string(db.join("alerts.toml")).unwrap(), rules);
+    assert_eq!(seqs(&tail_json(&db)), (1..=167).collect::<Vec<_>>(), "the log is untouched");
+    // The server still owns the same files: what it appends, the CLI reads.
+    let out = assert_success(run(&db, &["emit", "marker", "--label", "after"]), "emit after the refusal");
+    assert_eq!(stdout(&out), "168\n");
+    assert_eq!(tail_json(&db).len(), 168);
+    let parent = dir.path();
+    assert!(entries_starting_with(parent, ".db.").is_empty(), "nothing left beside the database");
+
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+    let out = assert_success(
+        restore(&[bk.to_str().unwrap(), "--to", to, "--force", "--until-seq", "5"]),
+        "restore once the server stopped",
+    );
+    assert!(stdout(&out).contains("restored 5 events"), "{}", describe(&out));
+    assert_eq!(seqs(&tail_json(&db)), (1..=5).collect::<Vec<_>>());
+    assert_eq!(std::fs::read_to_string(db.join("alerts.toml")).unwrap(), rules, "alerts.toml kept");
+    assert_eq!(std::fs::read_to_string(db.join("notes.txt")).unwrap(), "mine\n", "other files kept");
+    assert!(entries_starting_with(parent, ".db.").is_empty(), "no temporary or replaced directory left");
+    assert!(!db.join("RESTORING").exists(), "the restore marker is removed");
+    let out = assert_success(run(&db, &["emit", "marker", "--label", "next"]), "emit into the restored log");
+    assert_eq!(stdout(&out), "6\n");
 }

@@ -611,8 +611,12 @@ fn rolled_back_segments_are_detected_and_refuse_appends() {
     assert_exit(&out, 1, "ingest into rolled-back segments");
     assert!(stderr(&out).contains("appends are refused"), "{}", describe(&out));
 
-    // Reads still work and show what the old segments hold; nothing was added.
-    let back = tail_json(&db);
+    // Reads show what the old segments hold, then fail saying the log is
+    // damaged; nothing was added.
+    let out = run(&db, &["tail", "--format", "json"]);
+    assert_damage_reported(&out, 84, "tail of rolled-back segments");
+    assert!(stderr(&out).contains("rolled back"), "{}", describe(&out));
+    let back = parse_ndjson(&stdout(&out));
     assert_eq!(seqs(&back), (1..=83).collect::<Vec<_>>());
     assert_eq!(without_seq(&back), fixture_events()[..83]);
     let out = run(&db, &["verify"]);
@@ -638,4 +642,133 @@ fn an_older_copy_of_the_index_is_caught_up() {
     let out = assert_success(run(&db, &["emit", "marker", "--label", "after"]), "emit");
     assert_eq!(stdout(&out), "167\n");
     assert_verify_ok(&db, 167);
+}
+
+// ---- a damaged log never looks empty ----
+
+/// The fixture ingested in commits of 10 events: one segment record per
+/// commit (seqs 1..=10, 11..=20, ...).
+fn original_in_commits() -> Original {
+    let (tmp, db) = temp_db();
+    for part in fixture_lines().chunks(10) {
+        assert_success(run_stdin(&db, &["ingest"], ndjson(part)), "ingest 10 events");
+    }
+    let events = tail_json(&db);
+    assert_eq!(events.len(), 166);
+    Original { _tmp: tmp, db, events }
+}
+
+/// Flips a byte in the middle of the chunk of the segment record whose
+/// first seq is `first_seq` (the segment layout of FORMAT.md: magic, then
+/// `len u32, first_seq u64, flags u8, crc u32, chunk`).
+fn flip_in_record(db: &Path, first_seq: u64) {
+    let rel = segment_files(db).into_iter().next().unwrap();
+    let bytes = std::fs::read(db.join(&rel)).unwrap();
+    let mut at = 8usize;
+    while at + 17 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let first = u64::from_be_bytes(bytes[at + 4..at + 12].try_into().unwrap());
+        if first == first_seq {
+            apply(db, &rel, Damage::Flip((at + 17 + len / 2) as u64));
+            return;
+        }
+        at += 17 + len;
+    }
+    panic!("no record of {} starts at seq {first_seq}", rel.display());
+}
+
+/// Asserts that `out` failed (exit 1) saying the log is damaged and that
+/// reading stops at `stop_seq`.
+#[track_caller]
+fn assert_damage_reported(out: &std::process::Output, stop_seq: u64, what: &str) {
+    assert_no_crash(out, what);
+    assert_exit(out, 1, what);
+    let err = stderr(out);
+    assert!(
+        err.contains("the log is damaged") && err.contains(&format!("reading stops at seq {stop_seq}")),
+        "{what}: stderr must say the log is damaged and reading stops at seq {stop_seq}:\n{err}"
+    );
+}
+
+/// Checks `tail`, `stats` and `state` on a log whose events from `stop_seq`
+/// on do not read back: each shows the intact prefix `1..stop_seq`, then
+/// fails naming `stop_seq`.
+fn check_intact_prefix_and_failure(orig: &Original, stop_seq: u64) {
+    let db = &orig.db;
+    let intact = (stop_seq - 1) as usize;
+    let out = run(db, &["tail", "-n", "1000", "--format", "json"]);
+    assert_damage_reported(&out, stop_seq, "tail -n 1000");
+    assert_eq!(parse_ndjson(&stdout(&out)), orig.events[..intact], "tail shows the intact prefix");
+
+    let out = run(db, &["stats", "--format", "json"]);
+    assert_damage_reported(&out, stop_seq, "stats");
+    let stats: Value = serde_json::from_str(stdout(&out).trim()).expect("stats prints its JSON");
+    assert_eq!(stats["head_seq"], intact as u64, "stats: {stats}");
+    assert_eq!(stats["events"], intact as u64, "stats: {stats}");
+
+    let out = run(db, &["state", "--format", "json"]);
+    assert_damage_reported(&out, stop_seq, "state");
+    let state: Value = serde_json::from_str(stdout(&out).trim()).expect("state prints its JSON");
+    assert_eq!(state["seq"], intact as u64, "state: {state}");
+    assert!(state["sessions"].as_array().is_some_and(|s| !s.is_empty()), "state shows sessions: {state}");
+
+    let out = run(db, &["verify"]);
+    assert_exit(&out, 1, "verify of the damaged log");
+}
+
+/// One flipped byte in a middle record (seqs 71..=80) of a log of 17
+/// commits: `tail` prints events 1..=70 and fails naming seq 71; `stats`
+/// and `state` show the log up to seq 70 and fail the same way. Never an
+/// empty log with exit 0.
+#[test]
+fn a_flipped_byte_in_a_middle_record_shows_the_intact_prefix_and_fails() {
+    let orig = original_in_commits();
+    flip_in_record(&orig.db, 71);
+    check_intact_prefix_and_failure(&orig, 71);
+}
+
+/// The damage in the last record (seqs 161..=166), which the index names as
+/// the head: found when the log opens. Reads stop at seq 161 and say so,
+/// and with the damage in the only record of a log, every read says that
+/// nothing reads back instead of showing an empty log with exit 0.
+#[test]
+fn damage_in_the_last_record_is_reported_by_every_read() {
+    let orig = original_in_commits();
+    flip_in_record(&orig.db, 161);
+    check_intact_prefix_and_failure(&orig, 161);
+    // Through a server too: the commands run inside it report the same.
+    let mut server = crate::server::start_server(&orig.db);
+    let out = run(&orig.db, &["tail", "-n", "1000", "--format", "json"]);
+    assert_damage_reported(&out, 161, "tail through the server");
+    assert_eq!(parse_ndjson(&stdout(&out)), orig.events[..160]);
+    crate::server::signal(&server, "TERM");
+    crate::server::wait_exit(&mut server);
+
+    let (_tmp, db) = temp_db();
+    ingest_fixture(&db);
+    flip_in_record(&db, 1);
+    for args in
+        [&["tail", "--format", "json"][..], &["stats"], &["state"], &["metrics"], &["session", "list"]]
+    {
+        let out = run(&db, args);
+        assert_damage_reported(&out, 1, &args.join(" "));
+    }
+}
+
+/// A flipped byte in a middle record while the index is gone (rebuilt from
+/// the segments): the whole commits after the bad record prove it was
+/// acknowledged, so it is damage, not a torn tail: nothing is cut, reads
+/// show events 1..=70 and fail naming seq 71, appends are refused.
+#[test]
+fn damage_met_while_rebuilding_the_index_is_not_cut_as_a_torn_tail() {
+    let orig = original_in_commits();
+    let seg = orig.db.join(&segment_files(&orig.db)[0]);
+    let len = std::fs::metadata(&seg).unwrap().len();
+    flip_in_record(&orig.db, 71);
+    std::fs::remove_dir_all(orig.db.join("store")).unwrap();
+    check_intact_prefix_and_failure(&orig, 71);
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), len, "the segment was cut");
+    let out = run(&orig.db, &["emit", "marker", "--label", "x"]);
+    assert_exit(&out, 1, "emit into a damaged log");
+    assert!(stderr(&out).contains("appends are refused"), "{}", describe(&out));
 }

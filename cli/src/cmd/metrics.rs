@@ -36,7 +36,7 @@ enum Format {
 /// Runs `orc-log metrics`.
 pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     let point = args.point.resolve(&db.snapshot())?;
-    let (metrics, as_of) = super::point::project::<Metrics>(db, point)?;
+    let ((metrics, as_of), damage) = super::point::project_intact::<Metrics>(db, point)?;
     let families = metrics.families(as_of);
     match args.format {
         Format::Prometheus => write!(io.out, "{}", prometheus::render(&families))?,
@@ -60,5 +60,5 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
             writeln!(io.out, "{t}")?;
         }
     }
-    Ok(0)
+    Ok(crate::db::exit_status(io.err, damage.as_ref())?)
 }

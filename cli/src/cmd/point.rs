@@ -84,3 +84,29 @@ pub fn project<P: Projection>(log: &SharedLog, point: Point) -> Result<(P, i64)>
         }
     }
 }
+
+/// [`project`] over what reads back intact: when the log is damaged before
+/// `point`, `P` as of the last event before the damage (statuses still
+/// judged now for [`Point::Head`]), and the damage to report
+/// ([`crate::db::report_damage`]).
+///
+/// # Errors
+/// As [`project`], for errors other than damage.
+pub fn project_intact<P: Projection>(
+    log: &SharedLog,
+    point: Point,
+) -> Result<((P, i64), Option<crate::db::Damaged>)> {
+    crate::db::read_intact(|intact| match intact {
+        None => project::<P>(log, point),
+        Some(last) => {
+            let seq = point.seq().map_or(last, |s| s.min(last));
+            let (p, at) = project::<P>(log, Point::UntilSeq { seq })?;
+            let at = match point {
+                Point::Head => now_ns(),
+                Point::At { at_ns, .. } => at_ns,
+                Point::UntilSeq { .. } => at,
+            };
+            Ok((p, at))
+        }
+    })
+}

@@ -14,8 +14,12 @@ use std::path::PathBuf;
 /// whose ts is later than TIME (as `state --at` sees it); `--until-seq N`
 /// keeps events 1..=N. The backup is verified completely before anything is
 /// written; the database is built in a temporary directory beside DIR,
-/// verified, given fresh projection checkpoints, and renamed into place. An
-/// existing non-empty DIR is refused unless --force.
+/// verified, given fresh projection checkpoints, and put into place. An
+/// existing non-empty DIR is refused unless --force; an existing DIR that a
+/// server, recorder or other command holds is refused, naming the process
+/// (stop it first). Into an existing DIR only the database's storage
+/// (`segments`, `store`) is replaced: `alerts.toml` and every other file
+/// there stay.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The backup directory (made by `orc-log backup create`).
@@ -29,7 +33,8 @@ pub struct Args {
     /// Restore events 1..=N.
     #[arg(long, value_name = "N")]
     until_seq: Option<u64>,
-    /// Replace DIR if it exists and is not empty.
+    /// Replace the database in DIR if DIR exists and is not empty (only its
+    /// storage: other files in DIR, such as alerts.toml, stay).
     #[arg(long)]
     force: bool,
     /// Verify and report what would be restored; write nothing.
@@ -46,8 +51,27 @@ pub fn run(args: Args) -> Result<u8> {
     };
     let manifest = backup::Manifest::load(&args.backup)?
         .with_context(|| format!("{} holds no backup", args.backup.display()))?;
-    let r = backup::restore(&args.backup, &args.to, point, args.force, args.dry_run)
-        .with_context(|| format!("restore from {} refused", args.backup.display()))?;
+    refuse_if_served(&args.to)?;
+    let staged = backup::stage_restore(
+        &args.backup,
+        &args.to,
+        point,
+        args.force,
+        args.dry_run,
+        crate::db::lock_timeout(),
+    )
+    .with_context(|| format!("restore from {} refused", args.backup.display()))?;
+    if let Some(built) = staged.path() {
+        // Projections are rebuilt before the database is put in place, so
+        // the first reader of DIR finds them ready.
+        let log = SharedLog::open(built, Config::default())?;
+        orc_log_projections::catch_up::<State>(&log).context("rebuilding the state projection")?;
+        orc_log_projections::catch_up::<Metrics>(&log).context("rebuilding the metrics projection")?;
+        drop(log);
+    }
+    let r = staged
+        .commit()
+        .with_context(|| format!("cannot put the restored database in {}", args.to.display()))?;
     if let (RestorePoint::At(t), Some(last)) = (point, manifest.segments.last())
         && t >= last.last_ts_ns
     {
@@ -67,10 +91,22 @@ pub fn run(args: Args) -> Result<u8> {
         r.chain_hex
     );
     if !args.dry_run {
-        let log = SharedLog::open(&args.to, Config::default())?;
-        orc_log_projections::catch_up::<State>(&log).context("rebuilding the state projection")?;
-        orc_log_projections::catch_up::<Metrics>(&log).context("rebuilding the metrics projection")?;
         println!("verified; projections rebuilt");
     }
     Ok(0)
+}
+
+/// Fails at once, naming the server's pid, when `orc-log serve` runs on
+/// `dir` (the lock taken next would only say so after `--lock-timeout`).
+fn refuse_if_served(dir: &std::path::Path) -> Result<()> {
+    if let Ok(Some(mut client)) = orc_log_server::Client::connect(dir) {
+        let who = client
+            .ping()
+            .map_or_else(|_| "a server".to_owned(), |(pid, _)| format!("process {pid} (orc-log serve)"));
+        anyhow::bail!(
+            "restore refused: {} is in use by {who}: stop it before restoring over it (nothing was changed)",
+            dir.display()
+        );
+    }
+    Ok(())
 }

@@ -13,7 +13,9 @@ use orc_log_projections::state::{DEFAULT_IDLE_SECS, StateView};
 /// Without --at/--until-seq the projection is brought from its checkpoint to
 /// the head and statuses are judged against the current time. With --at TIME
 /// it is the log prefix up to TIME, judged at TIME; with --until-seq N it is
-/// events 1..=N, judged at the time of event N.
+/// events 1..=N, judged at the time of event N. On a damaged log it shows
+/// the state as of the last event that reads back intact, says where
+/// reading stopped on stderr, and exits 1.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -37,13 +39,14 @@ enum Format {
 /// Runs `orc-log state`.
 pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     let point = args.point.resolve(&db.snapshot())?;
-    let (state, as_of) = super::point::project::<orc_log_projections::state::State>(db, point)?;
+    let ((state, as_of), damage) =
+        super::point::project_intact::<orc_log_projections::state::State>(db, point)?;
     let view = state.view(as_of, args.idle_secs);
     match args.format {
         Format::Json => writeln!(io.out, "{}", serde_json::to_string(&view)?)?,
         Format::Table => print_tables(&view, point, io)?,
     }
-    Ok(0)
+    Ok(crate::db::exit_status(io.err, damage.as_ref())?)
 }
 
 fn print_tables(view: &StateView, point: Point, io: &mut Io) -> std::io::Result<()> {

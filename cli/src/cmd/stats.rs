@@ -2,8 +2,7 @@
 
 use crate::ctx::Io;
 use anyhow::Result;
-use orc_log_engine::Filter;
-use orc_log_engine::SharedLog;
+use orc_log_engine::{Filter, Head, SharedLog};
 use orc_log_schemas::Kind;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -13,6 +12,8 @@ use std::collections::BTreeMap;
 /// `raw_bytes` is the uncompressed encoded body; `stored_bytes` is what the
 /// event's frame takes (header, compressed body, check). `disk_bytes` is the
 /// whole database on disk, store overhead included. Reads only frame headers.
+/// On a damaged log it counts the events that read back intact before the
+/// damage, says where reading stopped on stderr, and exits 1.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Output format.
@@ -45,11 +46,11 @@ fn ratio(c: Counts) -> String {
 
 /// Runs `orc-log stats`.
 pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
-    let mut by_kind: BTreeMap<Kind, Counts> = BTreeMap::new();
-    let mut total = Counts::default();
     let log = db.snapshot();
-    let (disk_bytes, head) = (|| -> Result<_> {
-        for m in log.scan_meta(Filter::default())? {
+    let ((by_kind, total, disk_bytes, head), damage) = crate::db::read_intact(|intact| {
+        let mut by_kind: BTreeMap<Kind, Counts> = BTreeMap::new();
+        let mut total = Counts::default();
+        for m in log.scan_meta(Filter { until_seq: intact, ..Filter::default() })? {
             let m = m?;
             let c = by_kind.entry(m.kind).or_default();
             for c in [c, &mut total] {
@@ -58,8 +59,16 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                 c.stored_bytes += m.stored_bytes;
             }
         }
-        Ok((log.disk_bytes()?, log.head()))
-    })()?;
+        let head = match intact {
+            None => log.head(),
+            Some(seq) => Head {
+                seq,
+                chain_hash: log.chain_at_chunk_end(seq)?.unwrap_or_default(),
+                max_ts_ns: log.head().max_ts_ns,
+            },
+        };
+        Ok((by_kind, total, log.disk_bytes()?, head))
+    })?;
     match args.format {
         Format::Json => {
             let kinds: serde_json::Map<String, serde_json::Value> = by_kind
@@ -109,5 +118,5 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
             )?;
         }
     }
-    Ok(0)
+    Ok(crate::db::exit_status(io.err, damage.as_ref())?)
 }
