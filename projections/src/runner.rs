@@ -1,6 +1,6 @@
 //! Bringing projections up to date: checkpoints, catch-up, rebuild, time travel.
 //!
-//! A checkpoint is JSON `{"format": 1, "seq": N, "state": ...}` stored under
+//! A checkpoint is JSON `{"format": 2, "seq": N, "state": ...}` stored under
 //! the projection's name in the log's checkpoint space; it is only a cache: a
 //! missing, unreadable or too-new checkpoint (seq past the head, e.g. after a
 //! restore) means "rebuild from scratch".
@@ -9,7 +9,9 @@ use crate::projection::{Projection, ProjectionError};
 use orc_log_engine::{Filter, SharedLog, Snapshot};
 use serde::{Deserialize, Serialize};
 
-const CHECKPOINT_FORMAT: u32 = 1;
+/// Checkpoints of another format are rebuilt. 2: the state keeps the event
+/// time of each fact meaning "the latest" (back-dated events do not move it).
+const CHECKPOINT_FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Checkpoint<P> {
