@@ -287,7 +287,8 @@ impl Projection for State {
         self.last_ts = Some(ts);
         match &event.body {
             EventBody::SessionOpened { session } => {
-                crate::maps::get_or_insert(&mut self.sessions, session, || Latest::new(ts, true)).set(ts, true);
+                crate::maps::get_or_insert(&mut self.sessions, session, || Latest::new(ts, true))
+                    .set(ts, true);
             }
             EventBody::SessionClosed { session } => {
                 let open = crate::maps::get_or_insert(&mut self.sessions, session, || Latest::new(ts, false));

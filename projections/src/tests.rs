@@ -392,8 +392,16 @@ fn agent_events_drive_the_pane_status() {
             raw: None,
         },
     );
-    assert_eq!(status(&[crash.clone(), prompt_after_crash]), ("active".into(), None), "an agent that acts again runs");
-    assert_eq!(status(&[crash, prompt.clone()]), ("crashed".into(), None), "an older prompt logged later is history");
+    assert_eq!(
+        status(&[crash.clone(), prompt_after_crash]),
+        ("active".into(), None),
+        "an agent that acts again runs"
+    );
+    assert_eq!(
+        status(&[crash, prompt.clone()]),
+        ("crashed".into(), None),
+        "an older prompt logged later is history"
+    );
     let s: State = given(&[prompt, pre, post, tool(5, "pre", "Read", "2"), tool(6, "failure", "Read", "2")]);
     let v = s.view(6 * SEC, 300);
     let p = pane(&v, "p:1.0");

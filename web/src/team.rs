@@ -251,7 +251,10 @@ mod tests {
     fn back_dated_captures_and_messages_do_not_replace_the_card() {
         let t: Target = "p:1.0".parse().unwrap();
         let out = |ts, text: &str| {
-            ev(ts, EventBody::Message { from: "p:1.0".into(), to: "p:0.0".parse().unwrap(), text: text.into() })
+            ev(
+                ts,
+                EventBody::Message { from: "p:1.0".into(), to: "p:0.0".parse().unwrap(), text: text.into() },
+            )
         };
         let events =
             [ev(10, capture(&t, "now\n")), out(11, "new"), ev(2, capture(&t, "then\n")), out(3, "old")];
