@@ -33,9 +33,19 @@ pub struct Outcome<P> {
     pub from_checkpoint: u64,
 }
 
-/// Reads `P`'s checkpoint; `None` when missing, unreadable or past the head.
+/// A checkpoint's format, read before its state: a state of another
+/// format need not decode (it is rebuilt quietly, not reported as unreadable).
+#[derive(Deserialize)]
+struct Format {
+    format: u32,
+}
+
+/// Reads `P`'s checkpoint; `None` when missing, of another format, unreadable or past the head.
 fn load<P: Projection>(log: &Snapshot) -> Result<Option<(P, u64)>, ProjectionError> {
     let Some(bytes) = log.checkpoint(P::NAME)? else { return Ok(None) };
+    if serde_json::from_slice::<Format>(&bytes).is_ok_and(|f| f.format != CHECKPOINT_FORMAT) {
+        return Ok(None);
+    }
     match serde_json::from_slice::<Checkpoint<P>>(&bytes) {
         Ok(c) if c.format == CHECKPOINT_FORMAT && c.seq <= log.head().seq => Ok(Some((c.state, c.seq))),
         Ok(_) => Ok(None),

@@ -589,3 +589,20 @@ fn back_dated_events_never_move_the_present_backwards() {
     let s: State = given(&[capture(5, "p:1.0", "a"), crash_at(5, "x")]);
     assert_eq!(pane(&s.view(6 * SEC, 300), "p:1.0").status, "crashed");
 }
+
+/// A checkpoint of another format (an older release's) is rebuilt, with
+/// the same answer as a fold from scratch.
+#[test]
+fn a_checkpoint_of_another_format_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture_log(dir.path());
+    let old = br#"{"format":1,"seq":166,"state":{"seq":166,"panes":"not this format's"}}"#;
+    log.put_checkpoint("state", old).unwrap();
+    let out = catch_up::<State>(&log).unwrap();
+    assert_eq!((out.from_checkpoint, out.applied), (0, 166), "rebuilt from scratch");
+    let end = fixture().last().unwrap().ts_ns;
+    let fresh = rebuild::<State>(&log, None).unwrap();
+    assert_eq!(out.projection.view(end, 300), fresh.projection.view(end, 300));
+    // The rebuilt checkpoint is this format's and is used next time.
+    assert_eq!(catch_up::<State>(&log).unwrap().from_checkpoint, 166);
+}
