@@ -382,7 +382,7 @@ fn agent_events_drive_the_pane_status() {
     assert_eq!(status(&[prompt.clone(), pre.clone(), ask.clone(), post.clone()]), ("active".into(), None));
     assert_eq!(status(&[prompt.clone(), stop.clone()]), ("idle".into(), None), "a stopped agent is idle");
     assert_eq!(status(&[prompt.clone(), sub_stop]), ("active".into(), None), "a subagent stop is not");
-    assert_eq!(status(&[crash.clone()]), ("crashed".into(), None));
+    assert_eq!(status(std::slice::from_ref(&crash)), ("crashed".into(), None));
     let prompt_after_crash = ev(
         3,
         EventBody::Prompt {

@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn cards_follow_captures_and_messages_out() {
         let t: Target = "p:1.0".parse().unwrap();
-        let events = vec![
+        let events = [
             ev(
                 1,
                 EventBody::AgentRegistered {
