@@ -6,7 +6,14 @@
 //! [`evaluate`] then says which rules fire; it does no I/O and reads no
 //! clock. Incidents already alerted (an `alert` event with the same rule and
 //! incident in the log) never fire again, so a restarted server does not
-//! re-fire; a (rule, target) that alerted less than `cooldown` ago is quiet.
+//! re-fire; a (rule, target) that alerted less than `cooldown` ago is quiet
+//! (held: [`Evaluation::held`] says when it would fire). With a [`Cutoff`],
+//! incidents that began before it are left out (the server's start).
+//!
+//! The facts are ordered by event time where they mean "the latest" (the
+//! state projection's rule): a back-dated event (an import of an older
+//! session) does not move a pane's last change, crash or capture backwards,
+//! so it cannot make a pane idle or re-point a crash incident.
 
 use crate::config::{Condition, Rule, Rules};
 use orc_log_engine::EventMeta;
@@ -39,17 +46,52 @@ pub struct Firing {
     pub seq: u64,
     /// Evaluation time, UTC ns.
     pub ts_ns: i64,
+    /// When the incident began, UTC ns: the crash, the failure that made
+    /// the count, or when the idle, overdue or no-capture threshold was crossed.
+    pub began_ns: i64,
+}
+
+/// A point before which incidents are not fired: those that began before
+/// `ts_ns` (UTC ns), unless they are about an event appended after `seq`
+/// (a crash, a tool failure or a schedule logged later with an older time).
+/// `orc-log serve` uses its start; `alerts test --since` a time (seq `u64::MAX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoff {
+    /// UTC ns.
+    pub ts_ns: i64,
+    /// The head seq at that point.
+    pub seq: u64,
+}
+
+impl Cutoff {
+    /// Whether an incident that began at `began_ns` (UTC ns), about the
+    /// event at `event_seq` (none for idle and no-capture), is before it.
+    fn excludes(&self, began_ns: i64, event_seq: Option<u64>) -> bool {
+        began_ns < self.ts_ns && event_seq.is_none_or(|seq| seq <= self.seq)
+    }
+}
+
+/// What [`evaluate_all`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    /// What fires now.
+    pub firings: Vec<Firing>,
+    /// Incidents held by their rule's cool-down, each with when the
+    /// cool-down ends (UTC ns): they fire then if they still hold.
+    pub held: Vec<(Firing, i64)>,
+    /// Incidents that began before the cut-off, not fired.
+    pub before_cutoff: Vec<Firing>,
 }
 
 /// The log facts rules are evaluated on. Build it with [`Tracker::apply`].
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
     state: State,
-    /// Pane -> seq of its last crash.
-    crash_seq: BTreeMap<Target, u64>,
-    /// (pane, tool) -> (seq, ts) of its recent failures, oldest first.
+    /// Pane -> (ts, seq) of its newest crash.
+    crash_seq: BTreeMap<Target, (i64, u64)>,
+    /// (pane, tool) -> (seq, ts) of its recent failures, oldest ts first.
     failures: BTreeMap<(Target, String), VecDeque<(u64, i64)>>,
-    /// Session -> ts of its last capture.
+    /// Session -> ts of its newest capture.
     last_capture: BTreeMap<String, i64>,
     /// Session -> ts it was first seen.
     first_seen: BTreeMap<String, i64>,
@@ -78,17 +120,23 @@ impl Tracker {
         }
         match &event.body {
             EventBody::Crash { target, .. } => {
-                self.crash_seq.insert(target.clone(), meta.seq);
+                let newest = self.crash_seq.entry(target.clone()).or_insert((event.ts_ns, meta.seq));
+                if event.ts_ns >= newest.0 {
+                    *newest = (event.ts_ns, meta.seq);
+                }
             }
             EventBody::Capture { target, .. } => {
-                self.last_capture.insert(target.session.clone(), event.ts_ns);
+                let last = self.last_capture.entry(target.session.clone()).or_insert(event.ts_ns);
+                *last = (*last).max(event.ts_ns);
             }
             EventBody::ToolCall { target: Some(target), phase, tool, .. } if phase == "failure" => {
                 let q = self.failures.entry((target.clone(), tool.clone())).or_default();
                 if q.len() == FAILURES_KEPT {
                     q.pop_front();
                 }
-                q.push_back((meta.seq, event.ts_ns));
+                // In time order: a back-dated failure goes before newer ones.
+                let at = q.partition_point(|(_, ts)| *ts <= event.ts_ns);
+                q.insert(at, (meta.seq, event.ts_ns));
             }
             EventBody::Alert { rule, incident, target, .. } => {
                 let key = target.as_ref().map_or_else(|| incident_session(incident), ToString::to_string);
@@ -194,7 +242,13 @@ fn default_template(c: &Condition) -> &'static str {
 /// alerted and (rule, target) pairs alerted less than their cool-down ago;
 /// a rule fires at most once per target in one call.
 pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
-    let mut out = Vec::new();
+    evaluate_all(rules, tracker, now_ns, None).firings
+}
+
+/// [`evaluate`], also saying which incidents a cool-down holds (and until
+/// when) and leaving out those before `cutoff` (listed apart).
+pub fn evaluate_all(rules: &Rules, tracker: &Tracker, now_ns: i64, cutoff: Option<Cutoff>) -> Evaluation {
+    let mut out = Evaluation::default();
     if rules.rules.is_empty() {
         return out;
     }
@@ -204,32 +258,45 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
     let head = tracker.seq();
     for rule in &rules.rules {
         let mut keys: BTreeSet<String> = BTreeSet::new();
-        let mut fire =
-            |key: &str, incident: String, target: Option<Target>, session: &str, seq: u64, vars: Vars| {
-                if tracker.fired.contains(&(rule.name.clone(), incident.clone())) {
-                    return;
-                }
-                if let Some(last) = tracker.last_alert.get(&(rule.name.clone(), key.to_owned()))
-                    && now_ns.saturating_sub(*last) < rule.cooldown_ns
-                {
-                    return;
-                }
-                if !keys.insert(key.to_owned()) {
-                    return;
-                }
-                let template =
-                    rule.action.message.as_deref().unwrap_or_else(|| default_template(&rule.condition));
-                let message = render(template, &rule.name, &incident, &vars);
-                out.push(Firing {
-                    rule: rule.name.clone(),
-                    incident,
-                    target,
-                    session: session.to_owned(),
-                    message,
-                    seq,
-                    ts_ns: now_ns,
-                });
+        // `about`: the incident's event seq (crash, failure, schedule), none
+        // for conditions of time alone (idle, no_capture).
+        let mut fire = |key: &str,
+                        incident: String,
+                        target: Option<Target>,
+                        session: &str,
+                        (seq, about): (u64, Option<u64>),
+                        began_ns: i64,
+                        vars: Vars| {
+            if tracker.fired.contains(&(rule.name.clone(), incident.clone())) {
+                return;
+            }
+            let template =
+                rule.action.message.as_deref().unwrap_or_else(|| default_template(&rule.condition));
+            let firing = || Firing {
+                rule: rule.name.clone(),
+                message: render(template, &rule.name, &incident, &vars),
+                incident: incident.clone(),
+                target: target.clone(),
+                session: session.to_owned(),
+                seq,
+                ts_ns: now_ns,
+                began_ns,
             };
+            if cutoff.is_some_and(|c| c.excludes(began_ns, about)) {
+                out.before_cutoff.push(firing());
+                return;
+            }
+            if let Some(last) = tracker.last_alert.get(&(rule.name.clone(), key.to_owned()))
+                && now_ns.saturating_sub(*last) < rule.cooldown_ns
+            {
+                out.held.push((firing(), last.saturating_add(rule.cooldown_ns)));
+                return;
+            }
+            if !keys.insert(key.to_owned()) {
+                return;
+            }
+            out.firings.push(firing());
+        };
         let matches = |t: &str| rule.target.as_ref().is_none_or(|p| p.matches(t));
         match &rule.condition {
             Condition::Crash => {
@@ -238,7 +305,7 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
                         continue;
                     }
                     let Ok(target) = pane.target.parse::<Target>() else { continue };
-                    let Some(&seq) = tracker.crash_seq.get(&target) else { continue };
+                    let Some(&(crash_ns, seq)) = tracker.crash_seq.get(&target) else { continue };
                     let vars = Vars {
                         target: pane.target.clone(),
                         reason: pane.last_crash.as_ref().map(|c| c.reason.clone()).unwrap_or_default(),
@@ -252,7 +319,8 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
                         format!("crash:{}:{seq}", pane.target),
                         Some(target),
                         &session,
-                        seq,
+                        (seq, Some(seq)),
+                        crash_ns,
                         vars,
                     );
                 }
@@ -279,7 +347,8 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
                         format!("idle:{}:{changed}", pane.target),
                         Some(target),
                         &session,
-                        head,
+                        (head, None),
+                        changed.saturating_add(*for_ns),
                         vars,
                     );
                 }
@@ -303,7 +372,8 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
                         ..Vars::default()
                     };
                     let session = target.session.clone();
-                    fire(&s.target, format!("overdue:{}", s.seq), Some(target), &session, s.seq, vars);
+                    let (incident, began_ns) = (format!("overdue:{}", s.seq), due.saturating_add(*by_ns));
+                    fire(&s.target, incident, Some(target), &session, (s.seq, Some(s.seq)), began_ns, vars);
                 }
             }
             Condition::ToolFailures { count, within_ns } => {
@@ -317,7 +387,12 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
                     if recent.len() < *count as usize {
                         continue;
                     }
-                    let (Some(first), Some(last)) = (recent.first(), recent.last()) else { continue };
+                    let (Some(first), Some(last), Some(nth)) =
+                        (recent.first(), recent.last(), recent.get((*count as usize).saturating_sub(1)))
+                    else {
+                        continue;
+                    };
+                    let newest_seq = recent.iter().map(|(seq, _)| *seq).max().unwrap_or(last.0);
                     let vars = Vars {
                         target: t.clone(),
                         tool: tool.clone(),
@@ -327,7 +402,8 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
                         ..Vars::default()
                     };
                     let incident = format!("tool_failures:{t}:{tool}:{}", first.0);
-                    fire(&t, incident, Some(target.clone()), &target.session, last.0, vars);
+                    let about = (last.0, Some(newest_seq));
+                    fire(&t, incident, Some(target.clone()), &target.session, about, nth.1, vars);
                 }
             }
             Condition::NoCapture { session: wanted, for_ns } => {
@@ -352,7 +428,8 @@ pub fn evaluate(rules: &Rules, tracker: &Tracker, now_ns: i64) -> Vec<Firing> {
                         since: format_rfc3339(since),
                         ..Vars::default()
                     };
-                    fire(&s.name, format!("no_capture:{}:{since}", s.name), None, &s.name, head, vars);
+                    let incident = format!("no_capture:{}:{since}", s.name);
+                    fire(&s.name, incident, None, &s.name, (head, None), since.saturating_add(*for_ns), vars);
                 }
             }
         }
@@ -566,6 +643,73 @@ mod tests {
         let mut t = tracker(vec![(T0, capture("team:0.0", "x"))]);
         t.note_fired("quiet", &format!("no_capture:team:{T0}"), "team", T0 + 300 * S);
         assert!(evaluate(&r, &t, T0 + 400 * S).is_empty());
+    }
+
+    #[test]
+    fn a_cooldown_holds_an_incident_and_says_until_when() {
+        let r = rules(CRASH_RULE);
+        let t = tracker(vec![
+            (T0, capture("team:1.0", "a")),
+            (T0 + S, crash("team:1.0")),
+            (T0 + 2 * S, alert("crashed", "crash:team:1.0:2", "team:1.0")),
+            (T0 + 3 * S, capture("team:1.0", "b")),
+            (T0 + 4 * S, crash("team:1.0")),
+        ]);
+        let e = evaluate_all(&r, &t, T0 + 5 * S, None);
+        assert!(e.firings.is_empty());
+        assert_eq!(e.held.len(), 1, "{e:?}");
+        assert_eq!(e.held[0].0.incident, "crash:team:1.0:5");
+        assert_eq!(e.held[0].1, T0 + 2 * S + 600 * S, "the alert's time plus the 10m cool-down");
+        assert_eq!(e.held[0].0.began_ns, T0 + 4 * S);
+    }
+
+    #[test]
+    fn a_cutoff_leaves_out_incidents_that_began_before_it() {
+        let r = rules(CRASH_RULE);
+        let t = tracker(vec![(T0, capture("team:1.0", "a")), (T0 + S, crash("team:1.0"))]);
+        let cut = Cutoff { ts_ns: T0 + 10 * S, seq: 2 };
+        let e = evaluate_all(&r, &t, T0 + 11 * S, Some(cut));
+        assert!(e.firings.is_empty(), "{e:?}");
+        assert_eq!(e.before_cutoff.len(), 1);
+        assert_eq!(e.before_cutoff[0].began_ns, T0 + S);
+        // The same crash appended after the cut-off (a late writer) is new.
+        let e = evaluate_all(&r, &t, T0 + 11 * S, Some(Cutoff { seq: 1, ..cut }));
+        assert_eq!(e.firings.len(), 1);
+        // Idle that began before the cut-off: out; idle reached after it: fires.
+        let r = rules(
+            "[[rule]]\nname = \"idle\"\nwhen = \"idle\"\nfor = \"10m\"\n[rule.action]\ncommand = \"true\"\n",
+        );
+        let t = tracker(vec![(T0, capture("a:0.0", "x")), (T0 + 700 * S, capture("b:0.0", "x"))]);
+        let cut = Cutoff { ts_ns: T0 + 1000 * S, seq: 2 };
+        let e = evaluate_all(&r, &t, T0 + 1000 * S, Some(cut));
+        assert!(e.firings.is_empty(), "{e:?}");
+        assert_eq!(e.before_cutoff.len(), 1, "a:0.0 idle since T0 + 600 s");
+        let e = evaluate_all(&r, &t, T0 + 1300 * S, Some(cut));
+        let fired: Vec<_> = e.firings.iter().map(|f| f.key()).collect();
+        assert_eq!(fired, ["b:0.0"], "b:0.0 became idle at T0 + 1300 s, after the cut-off");
+    }
+
+    #[test]
+    fn back_dated_events_do_not_make_a_pane_idle_or_re_point_its_crash() {
+        let r = rules(
+            "[[rule]]\nname = \"idle\"\nwhen = \"idle\"\nfor = \"10m\"\n[rule.action]\ncommand = \"true\"\n",
+        );
+        let now = T0 + 3600 * S;
+        let t = tracker(vec![
+            (now - 60 * S, capture("a:0.0", "recent")),
+            (T0, capture("a:0.0", "an old screen")),
+            (T0 + S, failure("a:0.0", "Bash")),
+        ]);
+        assert!(evaluate(&r, &t, now).is_empty(), "the pane changed a minute ago");
+        let r = rules(CRASH_RULE);
+        let t = tracker(vec![
+            (now - 60 * S, capture("team:1.0", "a")),
+            (now - 30 * S, crash("team:1.0")),
+            (T0, crash("team:1.0")),
+        ]);
+        let f = evaluate(&r, &t, now);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].incident, "crash:team:1.0:2", "the newest crash, not the back-dated one");
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod eval;
 
 pub use actions::Actor;
 pub use config::{ConfigError, Rules};
-pub use eval::{Firing, Tracker, evaluate};
+pub use eval::{Cutoff, Evaluation, Firing, Tracker, evaluate, evaluate_all};
 
 use orc_log_engine::{Filter, SharedLog, Snapshot};
 use std::sync::mpsc;
@@ -81,11 +81,13 @@ impl Alerter {
 
     /// Runs until the log closes (then waits for actions in flight).
     /// At start the whole log is folded and evaluated once; incidents whose
-    /// `alert` is already in the log do not fire again.
+    /// `alert` is already in the log do not fire again, and incidents that
+    /// began before this start (the [`Cutoff`]: now and the head seq) never
+    /// fire: `on_start` gets them (with the cut-off) to say so.
     ///
     /// # Errors
     /// When the log cannot be read or folded.
-    pub fn run(self) -> Result<(), Error> {
+    pub fn run(self, on_start: impl FnOnce(Cutoff, &[Firing])) -> Result<(), Error> {
         let (tx, rx) = mpsc::channel::<(usize, Firing)>();
         let actor = Actor::new(self.log.clone(), &self.rules);
         let worker_rules = self.rules.clone();
@@ -101,8 +103,10 @@ impl Alerter {
             })
             .map_err(|e| Error::Apply { seq: 0, reason: format!("cannot start the alert worker: {e}") })?;
         let rules = &self.rules;
-        let dispatch = |tracker: &mut Tracker, tx: &mpsc::Sender<(usize, Firing)>| {
-            for firing in evaluate(rules, tracker, orc_log_schemas::now_ns()) {
+        let start_ns = orc_log_schemas::now_ns();
+        let mut cutoff = Cutoff { ts_ns: start_ns, seq: 0 };
+        let dispatch = |tracker: &mut Tracker, tx: &mpsc::Sender<(usize, Firing)>, cutoff: Cutoff| {
+            for firing in evaluate_all(rules, tracker, orc_log_schemas::now_ns(), Some(cutoff)).firings {
                 tracker.note_fired(&firing.rule, &firing.incident, &firing.key(), firing.ts_ns);
                 if let Some(i) = rules.rules.iter().position(|r| r.name == firing.rule) {
                     let _ = tx.send((i, firing));
@@ -112,13 +116,15 @@ impl Alerter {
         let mut tracker = Tracker::default();
         let result = (|| {
             fold(&self.log.snapshot(), &mut tracker, None, |_| {})?;
-            dispatch(&mut tracker, &tx);
+            cutoff.seq = tracker.seq();
+            on_start(cutoff, &evaluate_all(rules, &tracker, start_ns, Some(cutoff)).before_cutoff);
+            dispatch(&mut tracker, &tx, cutoff);
             loop {
                 let Some(head) = self.log.wait_for_head(tracker.seq(), TICK) else { return Ok(()) };
                 if head > tracker.seq() {
-                    fold(&self.log.snapshot(), &mut tracker, None, |t| dispatch(t, &tx))?;
+                    fold(&self.log.snapshot(), &mut tracker, None, |t| dispatch(t, &tx, cutoff))?;
                 } else {
-                    dispatch(&mut tracker, &tx);
+                    dispatch(&mut tracker, &tx, cutoff);
                 }
             }
         })();

@@ -4,26 +4,33 @@ use orc_log_schemas::Target;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Each pane's last captured content. Comparing the text itself is cheaper
-/// than hashing it (a capture is a few KiB) and costs one capture per pane.
+/// Each pane's latest captured content, with its capture time (UTC ns).
+/// Comparing the text itself is cheaper than hashing it (a capture is a few
+/// KiB) and costs one capture per pane.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ContentTracker {
-    last: BTreeMap<Target, String>,
+    last: BTreeMap<Target, (i64, String)>,
 }
 
 impl ContentTracker {
-    /// Records a capture; true when the content differs from the pane's
-    /// previous capture (or it is the pane's first).
-    pub(crate) fn changed(&mut self, target: &Target, content: &str) -> bool {
+    /// Records a capture taken at `ts_ns`; true when the content differs
+    /// from the pane's latest capture (or it is the pane's first). A capture
+    /// older than the latest one (back-dated, e.g. imported) is no change and
+    /// does not replace it: the pane's content now is the newest capture's.
+    pub(crate) fn changed(&mut self, target: &Target, content: &str, ts_ns: i64) -> bool {
         match self.last.get_mut(target) {
-            Some(prev) if same(prev, content) => false,
-            Some(prev) => {
+            Some((latest, _)) if ts_ns < *latest => false,
+            Some((latest, prev)) => {
+                *latest = ts_ns;
+                if same(prev, content) {
+                    return false;
+                }
                 prev.clear();
                 prev.push_str(content);
                 true
             }
             None => {
-                self.last.insert(target.clone(), content.to_owned());
+                self.last.insert(target.clone(), (ts_ns, content.to_owned()));
                 true
             }
         }
@@ -41,7 +48,17 @@ fn same(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::same;
+    use super::{ContentTracker, same};
+
+    #[test]
+    fn an_older_capture_is_no_change_and_keeps_the_latest_content() {
+        let mut c = ContentTracker::default();
+        let t = "p:1.0".parse().unwrap();
+        assert!(c.changed(&t, "new", 20));
+        assert!(!c.changed(&t, "old", 10), "back-dated");
+        assert!(!c.changed(&t, "new", 30), "the latest content is still the newest capture's");
+        assert!(c.changed(&t, "newer", 30));
+    }
 
     #[test]
     fn same_compares_whole_captures() {

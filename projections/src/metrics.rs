@@ -135,7 +135,7 @@ impl Projection for Metrics {
         match &event.body {
             EventBody::Capture { target, content, .. } => {
                 bump(&mut self.captures, target);
-                if self.content.changed(target, content)
+                if self.content.changed(target, content, event.ts_ns)
                     && let Some(waiting) = self.pending.remove(target)
                 {
                     let h = self.response.entry(target.clone()).or_default();

@@ -1,6 +1,6 @@
 //! Bringing projections up to date: checkpoints, catch-up, rebuild, time travel.
 //!
-//! A checkpoint is JSON `{"format": 1, "seq": N, "state": ...}` stored under
+//! A checkpoint is JSON `{"format": 2, "seq": N, "state": ...}` stored under
 //! the projection's name in the log's checkpoint space; it is only a cache: a
 //! missing, unreadable or too-new checkpoint (seq past the head, e.g. after a
 //! restore) means "rebuild from scratch".
@@ -9,7 +9,9 @@ use crate::projection::{Projection, ProjectionError};
 use orc_log_engine::{Filter, SharedLog, Snapshot};
 use serde::{Deserialize, Serialize};
 
-const CHECKPOINT_FORMAT: u32 = 1;
+/// Checkpoints of another format are rebuilt. 2: the state keeps the event
+/// time of each fact meaning "the latest" (back-dated events do not move it).
+const CHECKPOINT_FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Checkpoint<P> {
@@ -31,9 +33,19 @@ pub struct Outcome<P> {
     pub from_checkpoint: u64,
 }
 
-/// Reads `P`'s checkpoint; `None` when missing, unreadable or past the head.
+/// A checkpoint's format, read before its state: a state of another
+/// format need not decode (it is rebuilt quietly, not reported as unreadable).
+#[derive(Deserialize)]
+struct Format {
+    format: u32,
+}
+
+/// Reads `P`'s checkpoint; `None` when missing, of another format, unreadable or past the head.
 fn load<P: Projection>(log: &Snapshot) -> Result<Option<(P, u64)>, ProjectionError> {
     let Some(bytes) = log.checkpoint(P::NAME)? else { return Ok(None) };
+    if serde_json::from_slice::<Format>(&bytes).is_ok_and(|f| f.format != CHECKPOINT_FORMAT) {
+        return Ok(None);
+    }
     match serde_json::from_slice::<Checkpoint<P>>(&bytes) {
         Ok(c) if c.format == CHECKPOINT_FORMAT && c.seq <= log.head().seq => Ok(Some((c.state, c.seq))),
         Ok(_) => Ok(None),

@@ -15,45 +15,119 @@ use std::collections::BTreeMap;
 /// Default idle threshold: no content change for this long, in seconds.
 pub const DEFAULT_IDLE_SECS: u64 = 300;
 
-/// Facts about one pane.
+/// A fact meaning "the latest": its value and the event time (UTC ns) that
+/// set it. Only an event at least as new replaces it, so a back-dated event
+/// (an import of an older session, `emit --ts` in the past, a writer whose
+/// append raced another's) is counted but never moves it backwards; events
+/// with equal times apply in log order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Latest<T> {
+    ts: i64,
+    value: T,
+}
+
+/// Not set yet: any event time replaces it.
+impl<T: Default> Default for Latest<T> {
+    fn default() -> Self {
+        Self { ts: i64::MIN, value: T::default() }
+    }
+}
+
+impl<T> Latest<T> {
+    /// A fact set at `ts` (UTC ns).
+    fn new(ts: i64, value: T) -> Self {
+        Self { ts, value }
+    }
+
+    /// Sets the value when `ts` (UTC ns) is not older than the current one's;
+    /// true when it did.
+    fn set(&mut self, ts: i64, value: T) -> bool {
+        if ts < self.ts {
+            return false;
+        }
+        self.ts = ts;
+        self.value = value;
+        true
+    }
+}
+
+impl<T> Latest<Option<T>> {
+    /// The value as an option of a reference.
+    fn get(&self) -> Option<&T> {
+        self.value.as_ref()
+    }
+}
+
+/// Facts about one pane. Counters count every event; each fact meaning
+/// "the latest" is a [`Latest`], ordered by event time, not log order.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct PaneFacts {
-    closed: bool,
+    closed: Latest<bool>,
     /// A crash was signalled and the content has not changed since.
-    crashed: bool,
+    crashed: Latest<bool>,
     captures: u64,
     crashes: u64,
-    last_crash: Option<(i64, String)>,
+    /// The newest crash: (ts, reason).
+    last_crash: Latest<Option<(i64, String)>>,
     messages_in: u64,
-    last_message: Option<(i64, String, String)>,
+    /// The newest message to the pane: (ts, from, text).
+    last_message: Latest<Option<(i64, String, String)>>,
     last_capture_ts: Option<i64>,
-    /// Last time the content changed, or the pane was first seen.
+    /// Newest time the content changed or the agent did something, or the
+    /// pane was first seen.
     last_change_ts: i64,
-    agent: Option<String>,
-    role: Option<String>,
+    agent: Latest<Option<String>>,
+    role: Latest<Option<String>>,
     /// The agent session seen last in the pane (Claude Code's `session_id`)
     /// and whether it is still running (no `agent_session` end since).
-    agent_session: Option<(String, bool)>,
+    agent_session: Latest<Option<(String, bool)>>,
     /// The tool call running now: (tool, ts of its "pre").
-    current_tool: Option<(String, i64)>,
+    current_tool: Latest<Option<(String, i64)>>,
     /// The last prompt: (ts, text).
-    last_prompt: Option<(i64, String)>,
+    last_prompt: Latest<Option<(i64, String)>>,
     /// The agent finished responding and nothing happened since.
-    stopped: bool,
+    stopped: Latest<bool>,
     /// The agent asked for permission and nothing happened since.
-    waiting: bool,
+    waiting: Latest<bool>,
     tool_calls: u64,
     tool_failures: u64,
 }
 
 impl PaneFacts {
-    /// The agent did something (a prompt, a tool call, a session start): it
-    /// runs, so it is neither stopped, waiting nor crashed.
+    /// A pane first seen at `ts` (UTC ns): its "latest" facts start there,
+    /// so an event older than the pane's first sighting (an import of an
+    /// older session into a pane already recorded) is history, not its present.
+    fn first_seen(ts: i64) -> Self {
+        Self {
+            closed: Latest::new(ts, false),
+            crashed: Latest::new(ts, false),
+            last_crash: Latest::new(ts, None),
+            last_message: Latest::new(ts, None),
+            last_change_ts: ts,
+            agent: Latest::new(ts, None),
+            role: Latest::new(ts, None),
+            agent_session: Latest::new(ts, None),
+            current_tool: Latest::new(ts, None),
+            last_prompt: Latest::new(ts, None),
+            stopped: Latest::new(ts, false),
+            waiting: Latest::new(ts, false),
+            ..Self::default()
+        }
+    }
+
+    /// The pane changed at `ts`: the newest change time moves forward only.
+    fn changed_at(&mut self, ts: i64) {
+        self.last_change_ts = self.last_change_ts.max(ts);
+    }
+
+    /// The agent did something (a prompt, a tool call, a session start) at
+    /// `ts`: it runs, so it is neither stopped, waiting nor crashed (unless
+    /// one of those is newer).
     fn agent_active(&mut self, ts: i64) {
-        self.last_change_ts = ts;
-        self.stopped = false;
-        self.waiting = false;
-        self.crashed = false;
+        self.changed_at(ts);
+        self.stopped.set(ts, false);
+        self.waiting.set(ts, false);
+        self.crashed.set(ts, false);
     }
 }
 
@@ -82,9 +156,9 @@ pub struct State {
     seq: u64,
     last_ts: Option<i64>,
     /// Session name -> open.
-    sessions: BTreeMap<String, bool>,
+    sessions: BTreeMap<String, Latest<bool>>,
     /// `session:window` -> window name.
-    windows: BTreeMap<String, String>,
+    windows: BTreeMap<String, Latest<String>>,
     panes: BTreeMap<Target, PaneFacts>,
     /// Sender (agent name or target) -> messages sent.
     senders: BTreeMap<String, u64>,
@@ -101,12 +175,9 @@ fn window_key(t: &Target) -> String {
 impl State {
     fn pane(&mut self, target: &Target, ts: i64) -> &mut PaneFacts {
         if !self.sessions.contains_key(&target.session) {
-            self.sessions.insert(target.session.clone(), true);
+            self.sessions.insert(target.session.clone(), Latest::new(ts, true));
         }
-        crate::maps::get_or_insert(&mut self.panes, target, || PaneFacts {
-            last_change_ts: ts,
-            ..PaneFacts::default()
-        })
+        crate::maps::get_or_insert(&mut self.panes, target, || PaneFacts::first_seen(ts))
     }
 
     /// The last seq folded in.
@@ -129,38 +200,38 @@ impl State {
         let mut sessions: Vec<SessionView> = self
             .sessions
             .iter()
-            .map(|(name, open)| SessionView { name: name.clone(), open: *open, panes: Vec::new() })
+            .map(|(name, open)| SessionView { name: name.clone(), open: open.value, panes: Vec::new() })
             .collect();
         for (target, p) in &self.panes {
-            let status = if p.closed {
+            let status = if p.closed.value {
                 "closed"
-            } else if p.crashed {
+            } else if p.crashed.value {
                 "crashed"
-            } else if p.waiting {
+            } else if p.waiting.value {
                 "waiting"
-            } else if p.stopped || as_of_ns.saturating_sub(p.last_change_ts) >= idle_ns {
+            } else if p.stopped.value || as_of_ns.saturating_sub(p.last_change_ts) >= idle_ns {
                 "idle"
             } else {
                 "active"
             };
             let t = target.to_string();
             let messages_out = self.senders.get(&t).copied().unwrap_or(0)
-                + p.agent.as_ref().and_then(|a| self.senders.get(a)).copied().unwrap_or(0);
+                + p.agent.get().and_then(|a| self.senders.get(a)).copied().unwrap_or(0);
             let view = PaneView {
                 target: t,
-                name: self.windows.get(&window_key(target)).cloned(),
-                agent: p.agent.clone(),
-                role: p.role.clone(),
+                name: self.windows.get(&window_key(target)).map(|n| n.value.clone()),
+                agent: p.agent.value.clone(),
+                role: p.role.value.clone(),
                 status: status.to_owned(),
                 captures: p.captures,
                 crashes: p.crashes,
                 last_crash: p
                     .last_crash
-                    .as_ref()
+                    .get()
                     .map(|(ts, reason)| CrashView { ts: format_rfc3339(*ts), reason: reason.clone() }),
                 messages_in: p.messages_in,
                 messages_out,
-                last_message: p.last_message.as_ref().map(|(ts, from, text)| MessageView {
+                last_message: p.last_message.get().map(|(ts, from, text)| MessageView {
                     ts: format_rfc3339(*ts),
                     from: from.clone(),
                     text: text.clone(),
@@ -169,15 +240,15 @@ impl State {
                 last_change: format_rfc3339(p.last_change_ts),
                 agent_session: p
                     .agent_session
-                    .as_ref()
+                    .get()
                     .map(|(id, running)| AgentSessionView { id: id.clone(), running: *running }),
                 current_tool: p
                     .current_tool
-                    .as_ref()
+                    .get()
                     .map(|(tool, since)| ToolView { tool: tool.clone(), since: format_rfc3339(*since) }),
                 last_prompt: p
                     .last_prompt
-                    .as_ref()
+                    .get()
                     .map(|(ts, text)| PromptView { ts: format_rfc3339(*ts), text: text.clone() }),
                 tool_calls: p.tool_calls,
                 tool_failures: p.tool_failures,
@@ -216,55 +287,59 @@ impl Projection for State {
         self.last_ts = Some(ts);
         match &event.body {
             EventBody::SessionOpened { session } => {
-                self.sessions.insert(session.clone(), true);
+                crate::maps::get_or_insert(&mut self.sessions, session, || Latest::new(ts, true))
+                    .set(ts, true);
             }
             EventBody::SessionClosed { session } => {
-                self.sessions.insert(session.clone(), false);
-                for (t, p) in self.panes.iter_mut() {
-                    if t.session == *session {
-                        p.closed = true;
+                let open = crate::maps::get_or_insert(&mut self.sessions, session, || Latest::new(ts, false));
+                if open.set(ts, false) {
+                    for (t, p) in self.panes.iter_mut() {
+                        if t.session == *session {
+                            p.closed.set(ts, true);
+                        }
                     }
                 }
             }
             EventBody::WindowOpened { target, name } | EventBody::WindowRenamed { target, name } => {
                 if let Some(n) = name {
-                    self.windows.insert(window_key(target), n.clone());
+                    let key = window_key(target);
+                    self.windows.entry(key).or_insert_with(|| Latest::new(ts, n.clone())).set(ts, n.clone());
                 }
-                self.pane(target, ts).closed = false;
+                self.pane(target, ts).closed.set(ts, false);
             }
             EventBody::WindowClosed { target } => {
                 for (t, p) in self.panes.iter_mut() {
                     if t.session == target.session && t.window == target.window {
-                        p.closed = true;
+                        p.closed.set(ts, true);
                     }
                 }
             }
             EventBody::AgentRegistered { target, role, name } => {
                 let p = self.pane(target, ts);
-                p.role = Some(role.clone());
-                p.agent = name.clone();
+                p.role.set(ts, Some(role.clone()));
+                p.agent.set(ts, name.clone());
             }
             EventBody::Capture { target, content, .. } => {
-                let changed = self.content.changed(target, content);
+                let changed = self.content.changed(target, content, ts);
                 let p = self.pane(target, ts);
                 p.captures += 1;
-                p.last_capture_ts = Some(ts);
-                p.closed = false;
+                p.last_capture_ts = Some(p.last_capture_ts.map_or(ts, |l| l.max(ts)));
+                p.closed.set(ts, false);
                 if changed {
-                    p.last_change_ts = ts;
-                    p.crashed = false;
+                    p.changed_at(ts);
+                    p.crashed.set(ts, false);
                 }
             }
             EventBody::Crash { target, reason, .. } => {
                 let p = self.pane(target, ts);
                 p.crashes += 1;
-                p.crashed = true;
-                p.last_crash = Some((ts, reason.clone()));
+                p.crashed.set(ts, true);
+                p.last_crash.set(ts, Some((ts, reason.clone())));
             }
             EventBody::Message { from, to, text } => {
                 let p = self.pane(to, ts);
                 p.messages_in += 1;
-                p.last_message = Some((ts, from.clone(), text.clone()));
+                p.last_message.set(ts, Some((ts, from.clone(), text.clone())));
                 *crate::maps::get_or_insert(&mut self.senders, from, || 0) += 1;
             }
             EventBody::Schedule { target, note, due_ns } => {
@@ -293,27 +368,28 @@ impl Projection for State {
             EventBody::AgentSession { target: Some(target), agent_session_id, phase, .. } => {
                 let p = self.pane(target, ts);
                 let running = phase == "start";
-                p.agent_session = Some((agent_session_id.clone(), running));
-                if running {
+                if !p.agent_session.set(ts, Some((agent_session_id.clone(), running))) {
+                    // An older session's start or end: history, not the present.
+                } else if running {
                     p.agent_active(ts);
                 } else {
-                    p.current_tool = None;
-                    p.stopped = true;
-                    p.waiting = false;
+                    p.current_tool.set(ts, None);
+                    p.stopped.set(ts, true);
+                    p.waiting.set(ts, false);
                 }
             }
             EventBody::Prompt { target: Some(target), text, .. } => {
                 let p = self.pane(target, ts);
                 p.agent_active(ts);
-                p.last_prompt = Some((ts, text.clone()));
+                p.last_prompt.set(ts, Some((ts, text.clone())));
             }
             EventBody::ToolCall { target: Some(target), phase, tool, .. } => {
                 let p = self.pane(target, ts);
                 p.agent_active(ts);
                 if phase == "pre" {
-                    p.current_tool = Some((tool.clone(), ts));
+                    p.current_tool.set(ts, Some((tool.clone(), ts)));
                 } else {
-                    p.current_tool = None;
+                    p.current_tool.set(ts, None);
                     p.tool_calls += 1;
                     if phase == "failure" {
                         p.tool_failures += 1;
@@ -322,13 +398,13 @@ impl Projection for State {
             }
             EventBody::Notification { target: Some(target), message, notification_type, .. } => {
                 if needs_a_person(notification_type.as_deref(), message) {
-                    self.pane(target, ts).waiting = true;
+                    self.pane(target, ts).waiting.set(ts, true);
                 }
             }
             EventBody::AgentStop { target: Some(target), agent_id: None, .. } => {
                 let p = self.pane(target, ts);
-                p.stopped = true;
-                p.current_tool = None;
+                p.stopped.set(ts, true);
+                p.current_tool.set(ts, None);
             }
             // Untargeted agent events, subagent stops, other hook events,
             // alerts and markers change no pane.

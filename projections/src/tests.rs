@@ -382,8 +382,26 @@ fn agent_events_drive_the_pane_status() {
     assert_eq!(status(&[prompt.clone(), pre.clone(), ask.clone(), post.clone()]), ("active".into(), None));
     assert_eq!(status(&[prompt.clone(), stop.clone()]), ("idle".into(), None), "a stopped agent is idle");
     assert_eq!(status(&[prompt.clone(), sub_stop]), ("active".into(), None), "a subagent stop is not");
-    assert_eq!(status(&[crash.clone()]), ("crashed".into(), None));
-    assert_eq!(status(&[crash, prompt.clone()]), ("active".into(), None), "an agent that acts again runs");
+    assert_eq!(status(std::slice::from_ref(&crash)), ("crashed".into(), None));
+    let prompt_after_crash = ev(
+        3,
+        EventBody::Prompt {
+            target: Some(t("p:1.0")),
+            agent_session_id: "s".into(),
+            text: "again".into(),
+            raw: None,
+        },
+    );
+    assert_eq!(
+        status(&[crash.clone(), prompt_after_crash]),
+        ("active".into(), None),
+        "an agent that acts again runs"
+    );
+    assert_eq!(
+        status(&[crash, prompt.clone()]),
+        ("crashed".into(), None),
+        "an older prompt logged later is history"
+    );
     let s: State = given(&[prompt, pre, post, tool(5, "pre", "Read", "2"), tool(6, "failure", "Read", "2")]);
     let v = s.view(6 * SEC, 300);
     let p = pane(&v, "p:1.0");
@@ -479,4 +497,112 @@ fn a_failing_projection_reports_the_seq_and_stores_nothing() {
     assert!(err.to_string().contains(&format!("seq {marker_seq}")));
     assert_eq!(log.snapshot().checkpoint("fussy").unwrap(), None, "no checkpoint past the failure");
     assert!(rebuild::<Fussy>(&log, None).is_err());
+}
+
+fn session(ts: i64, id: &str, phase: &str) -> Event {
+    ev(
+        ts,
+        EventBody::AgentSession {
+            target: Some(t("p:1.0")),
+            agent_session_id: id.into(),
+            phase: phase.into(),
+            reason: None,
+            cwd: None,
+            transcript_path: None,
+            raw: None,
+        },
+    )
+}
+
+/// A back-dated event (an import of an older session, `emit --ts` in the
+/// past) is counted but never moves "the latest" backwards: the pane's
+/// change time, status, agent session, running tool, last prompt, content,
+/// crash and message stay those of the newest events.
+#[test]
+fn back_dated_events_never_move_the_present_backwards() {
+    let crash_at = |ts: i64, reason: &str| {
+        ev(ts, EventBody::Crash { target: t("p:1.0"), reason: reason.into(), excerpt: None, detector: None })
+    };
+    let message_at = |ts: i64, text: &str| {
+        ev(ts, EventBody::Message { from: "orc".into(), to: t("p:1.0"), text: text.into() })
+    };
+    let prompt_at = |ts: i64, text: &str| {
+        ev(
+            ts,
+            EventBody::Prompt {
+                target: Some(t("p:1.0")),
+                agent_session_id: "old".into(),
+                text: text.into(),
+                raw: None,
+            },
+        )
+    };
+    let present = [
+        session(1000, "new", "start"),
+        capture(1000, "p:1.0", "a"),
+        prompt_at(1001, "now"),
+        message_at(1002, "hello"),
+        capture(1003, "p:1.0", "b"),
+        tool(1004, "pre", "Edit", "n1"),
+    ];
+    let older = [
+        session(100, "old", "start"),
+        capture(100, "p:1.0", "old screen"),
+        prompt_at(101, "then"),
+        tool(102, "pre", "Bash", "o1"),
+        tool(103, "post", "Bash", "o1"),
+        crash_at(104, "old traceback"),
+        message_at(105, "stale"),
+        ev(106, EventBody::SessionClosed { session: "p".into() }),
+        session(107, "old", "end"),
+    ];
+    let now = 1010 * SEC;
+    let before: State = given(&present);
+    let after: State = given(&[&present[..], &older[..]].concat());
+    let (b, a) = (before.view(now, 300), after.view(now, 300));
+    let (pb, pa) = (pane(&b, "p:1.0"), pane(&a, "p:1.0"));
+    assert_eq!(pa.status, "active");
+    assert_eq!(pa.last_change, pb.last_change);
+    assert_eq!(pa.agent_session, pb.agent_session);
+    assert_eq!(pa.current_tool.as_ref().map(|c| c.tool.as_str()), Some("Edit"));
+    assert_eq!(pa.last_prompt, pb.last_prompt);
+    assert_eq!(pa.last_message, pb.last_message);
+    assert_eq!(pa.last_capture_ts, pb.last_capture_ts);
+    assert!(a.sessions[0].open, "an old session_closed does not close the session open now");
+    // Counted all the same: history, not the present.
+    assert_eq!((pa.captures, pa.crashes, pa.messages_in, pa.tool_calls), (3, 1, 2, 1));
+    assert_eq!(pa.last_crash, None, "older than the pane's first sighting: history");
+    assert_eq!(pa.status, pb.status);
+    // Into a pane seen first by the old events, then live: the live ones win.
+    let s: State = given(&[&older[..], &present[..]].concat());
+    let v = s.view(now, 300);
+    let p = pane(&v, "p:1.0");
+    assert_eq!(p.agent_session.as_ref().map(|a| (a.id.as_str(), a.running)), Some(("new", true)));
+    assert_eq!(p.last_crash.as_ref().unwrap().reason, "old traceback");
+    assert_eq!(p.status, "active", "the newer session start runs the agent again after the old crash");
+    // The old screen did not become the content: the same newest screen again is no change.
+    let mut again = [&present[..], &older[..]].concat();
+    again.push(capture(1200, "p:1.0", "b"));
+    let s: State = given(&again);
+    assert_eq!(pane(&s.view(1305 * SEC, 300), "p:1.0").status, "idle", "no change since 1004 s");
+    // Log order still decides between equal times.
+    let s: State = given(&[capture(5, "p:1.0", "a"), crash_at(5, "x")]);
+    assert_eq!(pane(&s.view(6 * SEC, 300), "p:1.0").status, "crashed");
+}
+
+/// A checkpoint of another format (an older release's) is rebuilt, with
+/// the same answer as a fold from scratch.
+#[test]
+fn a_checkpoint_of_another_format_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture_log(dir.path());
+    let old = br#"{"format":1,"seq":166,"state":{"seq":166,"panes":"not this format's"}}"#;
+    log.put_checkpoint("state", old).unwrap();
+    let out = catch_up::<State>(&log).unwrap();
+    assert_eq!((out.from_checkpoint, out.applied), (0, 166), "rebuilt from scratch");
+    let end = fixture().last().unwrap().ts_ns;
+    let fresh = rebuild::<State>(&log, None).unwrap();
+    assert_eq!(out.projection.view(end, 300), fresh.projection.view(end, 300));
+    // The rebuilt checkpoint is this format's and is used next time.
+    assert_eq!(catch_up::<State>(&log).unwrap().from_checkpoint, 166);
 }

@@ -125,3 +125,79 @@ fn hook_install_writes_once_keeps_other_settings_and_dry_run_writes_nothing() {
     assert!(stderr(&bad).contains("not JSON") && stderr(&bad).contains(s), "{}", describe(&bad));
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), "model = opus\n");
 }
+
+/// The present of a `state --format json` pane: everything but its counters.
+fn present(state: &Value, target: &str) -> Value {
+    let mut pane = state["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["panes"].as_array().unwrap())
+        .find(|p| p["target"] == target)
+        .unwrap_or_else(|| panic!("no pane {target} in {state:#}"))
+        .clone();
+    for counter in ["captures", "crashes", "messages_in", "messages_out", "tool_calls", "tool_failures"] {
+        pane.as_object_mut().unwrap().remove(counter);
+    }
+    pane
+}
+
+/// An import of an older session (and an `emit` with an old `ts`) into a
+/// pane recorded now is stored and queryable, but leaves the pane's present
+/// (status, last change, agent session, prompt, tool) as it was, and no
+/// idle alert would fire because of it.
+#[test]
+fn an_older_session_imported_into_a_live_pane_leaves_its_present_unchanged() {
+    let (tmp, db) = temp_db();
+    for screen in ["$ cargo test\n", "$ cargo test\nok\n"] {
+        assert_success(run_stdin(&db, &["emit", "capture", "--target", "proj:1.0"], screen), "emit capture");
+    }
+    let state = |db| -> Value {
+        serde_json::from_str(&stdout(&assert_success(run(db, &["state", "--format", "json"]), "state")))
+            .unwrap()
+    };
+    let before = state(&db);
+    assert_eq!(present(&before, "proj:1.0")["status"], "active", "{before:#}");
+
+    let name = "representative_messages.jsonl";
+    let (uses, results, prompts) = fixture_counts(name);
+    let file = transcript(name);
+    assert_success(
+        run(&db, &["import", "claude-transcript", file.to_str().unwrap(), "--target", "proj:1.0"]),
+        "import of a 2025 session",
+    );
+    assert_success(
+        run_stdin(
+            &db,
+            &["emit", "--ts", "2025-06-14T09:00:00Z", "capture", "--target", "proj:1.0"],
+            "an old screen\n",
+        ),
+        "emit of an old capture",
+    );
+    let after = state(&db);
+    assert_eq!(present(&after, "proj:1.0"), present(&before, "proj:1.0"), "after: {after:#}");
+    assert_eq!(after["sessions"][0]["open"], before["sessions"][0]["open"]);
+
+    // Stored all the same: in tail and SQL.
+    assert_eq!(count(&db, "SELECT count(*) FROM tool_calls WHERE target = 'proj:1.0'"), uses + results);
+    assert_eq!(count(&db, "SELECT count(*) FROM prompts WHERE target = 'proj:1.0'"), prompts);
+    assert_eq!(count(&db, "SELECT count(*) FROM captures WHERE target = 'proj:1.0'"), 3);
+    let events = tail_json(&db);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "capture" && e["ts"].as_str().unwrap().starts_with("2025-06-14T09:00")),
+        "the old capture is in tail"
+    );
+
+    // No idle alert because of the old events: the pane changed seconds ago.
+    let rules = tmp.path().join("alerts.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"idle\"\nwhen = \"idle\"\nfor = \"10m\"\n[rule.action]\ncommand = \"true\"\n",
+    )
+    .unwrap();
+    let out =
+        assert_success(run(&db, &["alerts", "test", "--rules", rules.to_str().unwrap()]), "alerts test");
+    assert!(stdout(&out).contains(": 0 would fire"), "{}", describe(&out));
+}

@@ -215,3 +215,146 @@ fn bad_rule_files_are_refused_with_file_line_and_value() {
     );
     assert_eq!(tail_json(&db).len(), 1, "alerts test appends nothing");
 }
+
+/// The example rule file at the end of `alerts --help`, as printed.
+fn example_from_help(db: &Path) -> String {
+    let out = assert_success(run(db, &["alerts", "--help"]), "alerts --help");
+    let help = stdout(&out);
+    let (_, example) =
+        help.split_once("Example rule file").unwrap_or_else(|| panic!("no example in:\n{help}"));
+    let (_, example) = example.split_once("\n\n").unwrap();
+    example.to_owned()
+}
+
+#[test]
+fn the_example_in_alerts_help_is_a_valid_rule_file() {
+    let (tmp, db) = temp_db();
+    let example = example_from_help(&db);
+    assert!(example.contains("[[rule]]\nname = \"engineer-crashed\"\n"), "printed as written:\n{example}");
+    let rules = tmp.path().join("example.toml");
+    std::fs::write(&rules, &example).unwrap();
+    let out =
+        assert_success(run(&db, &["alerts", "check", "--rules", rules.to_str().unwrap()]), "check example");
+    assert!(stdout(&out).contains("ok: 3 rules"), "{}", describe(&out));
+    for rule in
+        ["engineer-crashed: crash on team:*", "agent-idle: idle for 10m", "check-in-overdue: overdue by 5m"]
+    {
+        assert!(stdout(&out).contains(rule), "{rule}: {}", describe(&out));
+    }
+}
+
+/// Writes NDJSON `lines` to a file and ingests it.
+fn ingest(db: &Path, dir: &Path, lines: &[String]) {
+    let file = dir.join("events.ndjson");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    assert_success(run(db, &["ingest", file.to_str().unwrap()]), "ingest");
+}
+
+/// RFC 3339 time `secs` seconds from now (negative: ago).
+fn from_now(secs: i64) -> String {
+    orc_log_schemas::format_rfc3339(orc_log_schemas::now_ns() + secs * 1_000_000_000)
+}
+
+#[test]
+fn alerts_test_lists_incidents_held_by_a_cooldown_with_when_they_fire() {
+    let (tmp, db) = temp_db();
+    let alerted = from_now(-90);
+    ingest(
+        &db,
+        tmp.path(),
+        &[
+            format!(r#"{{"kind":"capture","ts":"{}","target":"a:1.0","content":"x"}}"#, from_now(-120)),
+            format!(r#"{{"kind":"crash","ts":"{}","target":"a:1.0","reason":"first"}}"#, from_now(-100)),
+            format!(
+                r#"{{"kind":"alert","ts":"{alerted}","rule":"c","incident":"crash:a:1.0:2","target":"a:1.0","message":"m"}}"#
+            ),
+            format!(r#"{{"kind":"capture","ts":"{}","target":"a:1.0","content":"y"}}"#, from_now(-80)),
+            format!(r#"{{"kind":"crash","ts":"{}","target":"a:1.0","reason":"second"}}"#, from_now(-60)),
+        ],
+    );
+    let rules = tmp.path().join("alerts.toml");
+    std::fs::write(&rules, "[[rule]]\nname = \"c\"\nwhen = \"crash\"\n[rule.action]\ncommand = \"true\"\n")
+        .unwrap();
+    let out =
+        assert_success(run(&db, &["alerts", "test", "--rules", rules.to_str().unwrap()]), "alerts test");
+    let text = stdout(&out);
+    assert!(text.contains(": 0 would fire"), "{}", describe(&out));
+    assert!(text.contains("1 held by a cool-down"), "{}", describe(&out));
+    assert!(text.contains("crash:a:1.0:5"), "the second crash is held: {}", describe(&out));
+    let fires_at = orc_log_schemas::format_rfc3339(
+        orc_log_schemas::parse_rfc3339(&alerted).unwrap() + 600 * 1_000_000_000,
+    );
+    assert!(text.contains(&fires_at), "fires at the alert's time + the 10m cool-down ({fires_at}): {text}");
+}
+
+#[test]
+fn first_serve_on_an_existing_log_fires_nothing_that_began_before_its_start() {
+    let (tmp, db) = temp_db();
+    ingest(
+        &db,
+        tmp.path(),
+        &[
+            format!(r#"{{"kind":"crash","ts":"{}","target":"team:1.0","reason":"old"}}"#, from_now(-3600)),
+            format!(
+                r#"{{"kind":"schedule","ts":"{}","target":"team:2.0","note":"check","due":"{}"}}"#,
+                from_now(-3600),
+                from_now(-1800)
+            ),
+        ],
+    );
+    let rules = tmp.path().join("alerts.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"c\"\nwhen = \"crash\"\n[rule.action]\ncommand = \"true\"\n\n\
+         [[rule]]\nname = \"late\"\nwhen = \"overdue\"\nby = \"1m\"\n[rule.action]\ncommand = \"true\"\n",
+    )
+    .unwrap();
+    let err_file = tmp.path().join("serve.err");
+    let mut serve = orc_process(&db)
+        .args(["serve", "--alerts"])
+        .arg(&rules)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while UnixStream::connect(db.join("serve.sock")).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A crash after the start fires; the two older incidents do not.
+    emit(&db, &["crash", "--target", "team:3.0", "--reason", "new"]);
+    let a = wait_alerts(&db, Duration::from_secs(5), "the new crash's alert", |a| !a.is_empty());
+    std::thread::sleep(Duration::from_millis(1500));
+    let a2 = alerts(&db);
+    assert_eq!(a2.len(), 1, "only the new crash: {a2:#?}");
+    assert_eq!(a[0]["target"], "team:3.0");
+    signal(&serve, "TERM");
+    assert!(wait_exit(&mut serve).success());
+    let err = std::fs::read_to_string(&err_file).unwrap();
+    let line = err
+        .lines()
+        .find(|l| l.contains("2 incident(s) began before this start"))
+        .unwrap_or_else(|| panic!("serve did not say so:\n{err}"));
+    // It says how to see them, and that command lists them.
+    let since = line.split("alerts test --since ").nth(1).unwrap().trim_end_matches('`');
+    let out = assert_success(
+        run(&db, &["alerts", "test", "--rules", rules.to_str().unwrap(), "--since", since]),
+        "alerts test --since",
+    );
+    assert!(
+        stdout(&out).contains(": 2 would fire")
+            && stdout(&out).contains("crash:team:1.0:1")
+            && stdout(&out).contains("overdue:2"),
+        "{}",
+        describe(&out)
+    );
+    // A later --since leaves them out, and says so.
+    let out = assert_success(
+        run(&db, &["alerts", "test", "--rules", rules.to_str().unwrap(), "--since", &from_now(-60)]),
+        "alerts test --since a minute ago",
+    );
+    assert!(stdout(&out).contains(": 0 would fire"), "{}", describe(&out));
+    assert!(stdout(&out).contains("2 began before --since"), "{}", describe(&out));
+}

@@ -28,7 +28,9 @@ struct Extra {
     content_hash: u64,
     /// When the content last changed (or the pane was first captured), UTC ns.
     last_change_ns: Option<i64>,
-    /// The last message this pane (or its agent) sent: ts, recipient, text.
+    /// Time of the newest capture, UTC ns: older ones do not replace the preview.
+    last_capture_ns: Option<i64>,
+    /// The newest message this pane (or its agent) sent: ts, recipient, text.
     last_out: Option<(i64, String, String)>,
 }
 
@@ -71,6 +73,12 @@ impl Projection for Team {
         match &event.body {
             EventBody::Capture { target, content, .. } => {
                 let e = self.extras.entry(target.to_string()).or_default();
+                // A back-dated capture (older than the newest) is history:
+                // the card shows the newest screen.
+                if e.last_capture_ns.is_some_and(|last| ts < last) {
+                    return Ok(());
+                }
+                e.last_capture_ns = Some(ts);
                 let h = hash(content);
                 if e.last_change_ns.is_none() || h != e.content_hash {
                     e.last_change_ns = Some(ts);
@@ -87,7 +95,10 @@ impl Projection for Team {
                     Err(_) => self.agents.get(from).cloned(),
                 };
                 if let Some(pane) = pane {
-                    self.extras.entry(pane).or_default().last_out = Some((ts, to.to_string(), text.clone()));
+                    let out = &mut self.extras.entry(pane).or_default().last_out;
+                    if out.as_ref().is_none_or(|(last, _, _)| ts >= *last) {
+                        *out = Some((ts, to.to_string(), text.clone()));
+                    }
                 }
             }
             _ => {}
@@ -203,7 +214,7 @@ mod tests {
     #[test]
     fn cards_follow_captures_and_messages_out() {
         let t: Target = "p:1.0".parse().unwrap();
-        let events = vec![
+        let events = [
             ev(
                 1,
                 EventBody::AgentRegistered {
@@ -234,5 +245,27 @@ mod tests {
         );
         assert_eq!(card.last_out.as_ref().unwrap().text, "done");
         assert_eq!(v.state.seq, 4);
+    }
+
+    #[test]
+    fn back_dated_captures_and_messages_do_not_replace_the_card() {
+        let t: Target = "p:1.0".parse().unwrap();
+        let out = |ts, text: &str| {
+            ev(
+                ts,
+                EventBody::Message { from: "p:1.0".into(), to: "p:0.0".parse().unwrap(), text: text.into() },
+            )
+        };
+        let events =
+            [ev(10, capture(&t, "now\n")), out(11, "new"), ev(2, capture(&t, "then\n")), out(3, "old")];
+        let mut team = Team::default();
+        for (i, e) in events.iter().enumerate() {
+            team.apply(e, &meta(i as u64 + 1, e)).unwrap();
+        }
+        let v = team.view(20);
+        let card = &v.cards["p:1.0"];
+        assert_eq!(card.preview, "now");
+        assert_eq!(card.last_change.as_deref(), Some(format_rfc3339(10).as_str()));
+        assert_eq!(card.last_out.as_ref().unwrap().text, "new");
     }
 }

@@ -2,13 +2,21 @@
 
 use crate::ctx::Io;
 use anyhow::{Context, Result};
-use orc_log_alerts::{Rules, Tracker, evaluate, fold};
+use orc_log_alerts::{Cutoff, Rules, Tracker, evaluate_all, fold};
 use orc_log_engine::SharedLog;
 use orc_log_schemas::format_rfc3339;
 use std::path::{Path, PathBuf};
 
 /// The rule file's name in the database directory (the default `--rules`).
 pub const RULES_FILE: &str = "alerts.toml";
+
+/// The end of `alerts --help`: an example rule file, printed as written
+/// (clap reflows doc comments, which made it invalid TOML). It runs to the
+/// end of the help, so it can be copied from the heading down.
+const EXAMPLE_HELP: &str = concat!(
+    "Example rule file (valid TOML, check it with `orc-log alerts check --rules PATH`):\n\n",
+    include_str!("alerts_example.toml")
+);
 
 /// Alert rules: check a rule file, or see what it would fire.
 ///
@@ -20,33 +28,6 @@ pub const RULES_FILE: &str = "alerts.toml";
 /// in the log are never fired again, also after a restart; and a (rule,
 /// target) alerts at most once per `cooldown` (default 10m).
 ///
-/// Example rule file:
-///
-///     tmux_socket = "orc"                 # optional: tmux -L NAME for tmux actions
-///
-///     [[rule]]
-///     name = "engineer-crashed"
-///     when = "crash"                      # crash | idle | overdue | tool_failures | no_capture
-///     target = "team:*"                   # optional glob on the pane target
-///     [rule.action]
-///     tmux = "team:0.0"                   # type the message into this pane, then Enter
-///     message = "{target} crashed: {reason}"
-///
-///     [[rule]]
-///     name = "agent-idle"
-///     when = "idle"
-///     for = "10m"
-///     cooldown = "30m"
-///     [rule.action]
-///     webhook = "http://127.0.0.1:9000/hook"   # POST the alert as JSON
-///
-///     [[rule]]
-///     name = "check-in-overdue"
-///     when = "overdue"
-///     by = "5m"
-///     [rule.action]
-///     command = "notify-send \"$ORC_LOG_MESSAGE\""
-///
 /// Conditions: crash (a crash signal, content unchanged since); idle
 /// (`for`: no content change or agent activity for that long); overdue
 /// (`by`: a schedule unfired that long after due); tool_failures (`count`
@@ -55,7 +36,11 @@ pub const RULES_FILE: &str = "alerts.toml";
 /// placeholders: {rule} {target} {reason} {incident} {since} {tool} {count}
 /// {note} {due} {session}. Commands get ORC_LOG_RULE, ORC_LOG_TARGET,
 /// ORC_LOG_MESSAGE, ORC_LOG_INCIDENT, ORC_LOG_SEQ and ORC_LOG_TS.
+///
+/// Incidents that began before the server's start are not fired (it says
+/// how many on stderr); `orc-log alerts test` lists them.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLE_HELP)]
 pub struct Args {
     #[command(subcommand)]
     action: Action,
@@ -70,8 +55,9 @@ enum Action {
         #[arg(long, value_name = "PATH")]
         rules: Option<PathBuf>,
     },
-    /// Evaluate the rules against the log and print what would fire, without
-    /// running actions or appending anything.
+    /// Evaluate the rules against the log and print what would fire, and the
+    /// incidents a cool-down holds with when they would fire, without running
+    /// actions or appending anything.
     Test {
         /// The rule file [default: DIR/alerts.toml next to the database].
         #[arg(long, value_name = "PATH")]
@@ -80,6 +66,10 @@ enum Action {
         /// [default: the whole log, now].
         #[arg(long, value_name = "TIME", value_parser = super::parse_time)]
         at: Option<i64>,
+        /// Only incidents that began at or after this time (RFC 3339), as
+        /// `serve` fires only those that began after its start [default: all].
+        #[arg(long, value_name = "TIME", value_parser = super::parse_time)]
+        since: Option<i64>,
     },
 }
 
@@ -158,11 +148,42 @@ pub fn run_check(db_dir: &Path, args: Args, io: &mut Io) -> Result<u8> {
     Ok(0)
 }
 
+/// Tells, on stderr, that `serve` does not fire the incidents in `skipped`,
+/// which began before its start (`cutoff`), and how to list them.
+pub fn say_skipped_at_start(cutoff: orc_log_alerts::Cutoff, skipped: &[orc_log_alerts::Firing]) {
+    let Some(earliest) = skipped.iter().map(|f| f.began_ns).min() else { return };
+    eprintln!(
+        "orc-log: alerts: {} incident(s) began before this start ({}, seq {}) and are not fired; \
+         list them with `orc-log alerts test --since {}`",
+        skipped.len(),
+        format_rfc3339(cutoff.ts_ns),
+        cutoff.seq,
+        format_rfc3339(earliest)
+    );
+}
+
+/// The actions of `rule`, short (`tmux orc:0.0, command, webhook`).
+fn actions_of(rule: Option<&orc_log_alerts::config::Rule>) -> String {
+    let mut actions = Vec::new();
+    if let Some(r) = rule {
+        if let Some(p) = &r.action.tmux {
+            actions.push(format!("tmux {p}"));
+        }
+        if r.action.command.is_some() {
+            actions.push("command".into());
+        }
+        if r.action.webhook.is_some() {
+            actions.push("webhook".into());
+        }
+    }
+    actions.join(", ")
+}
+
 /// Runs `orc-log alerts` against an open database.
 pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
-    let (rules, at) = match args.action {
+    let (rules, at, since) = match args.action {
         Action::Check { .. } => return run_check(db.dir(), args, io),
-        Action::Test { rules, at } => (rules, at),
+        Action::Test { rules, at, since } => (rules, at, since),
     };
     let path = rules_path(db.dir(), rules.as_deref(), &io.cwd);
     let rules = load(&path)?;
@@ -174,7 +195,8 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     let mut tracker = Tracker::default();
     fold(&snap, &mut tracker, until, |_| {})?;
     let now = at.unwrap_or_else(orc_log_schemas::now_ns);
-    let firings = evaluate(&rules, &tracker, now);
+    let cutoff = since.map(|ts_ns| Cutoff { ts_ns, seq: u64::MAX });
+    let found = evaluate_all(&rules, &tracker, now, cutoff);
     writeln!(
         io.out,
         "{} rules from {}, log up to seq {}, evaluated at {}: {} would fire",
@@ -182,36 +204,55 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         path.display(),
         tracker.seq(),
         format_rfc3339(now),
-        firings.len()
+        found.firings.len()
     )?;
-    if !firings.is_empty() {
+    let rule = |name: &str| rules.rules.iter().find(|r| r.name == name);
+    if !found.firings.is_empty() {
         let mut t = comfy_table::Table::new();
         t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-        t.set_header(["rule", "incident", "target", "seq", "message", "actions"]);
-        for f in &firings {
-            let rule = rules.rules.iter().find(|r| r.name == f.rule);
-            let mut actions = Vec::new();
-            if let Some(r) = rule {
-                if let Some(p) = &r.action.tmux {
-                    actions.push(format!("tmux {p}"));
-                }
-                if r.action.command.is_some() {
-                    actions.push("command".into());
-                }
-                if r.action.webhook.is_some() {
-                    actions.push("webhook".into());
-                }
-            }
+        t.set_header(["rule", "incident", "target", "seq", "began", "message", "actions"]);
+        for f in &found.firings {
             t.add_row([
                 f.rule.clone(),
                 f.incident.clone(),
                 f.key(),
                 f.seq.to_string(),
+                format_rfc3339(f.began_ns),
                 f.message.clone(),
-                actions.join(", "),
+                actions_of(rule(&f.rule)),
             ]);
         }
         writeln!(io.out, "{t}")?;
+    }
+    if !found.held.is_empty() {
+        writeln!(
+            io.out,
+            "{} held by a cool-down (their rule alerted the same target lately); each fires at the time shown if it still holds then:",
+            found.held.len()
+        )?;
+        let mut t = comfy_table::Table::new();
+        t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header(["rule", "incident", "target", "seq", "began", "fires at", "message"]);
+        for (f, at_ns) in &found.held {
+            t.add_row([
+                f.rule.clone(),
+                f.incident.clone(),
+                f.key(),
+                f.seq.to_string(),
+                format_rfc3339(f.began_ns),
+                format_rfc3339(*at_ns),
+                f.message.clone(),
+            ]);
+        }
+        writeln!(io.out, "{t}")?;
+    }
+    if let (Some(since), false) = (since, found.before_cutoff.is_empty()) {
+        writeln!(
+            io.out,
+            "{} began before --since {} (not listed)",
+            found.before_cutoff.len(),
+            format_rfc3339(since)
+        )?;
     }
     Ok(0)
 }

@@ -131,7 +131,7 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
     let alerter = rules.filter(|r| !r.rules.is_empty()).map(|rules| {
         let alerter = orc_log_alerts::Alerter::new(log.clone(), rules);
         std::thread::spawn(move || {
-            if let Err(e) = alerter.run() {
+            if let Err(e) = alerter.run(super::alerts::say_skipped_at_start) {
                 tracing::error!(error = %e, "alert rules stopped");
             }
         })
