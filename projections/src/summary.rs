@@ -42,7 +42,7 @@ fn last_line(content: &str) -> String {
 /// for every kind. Empty only for the lifecycle events that carry nothing
 /// but their target (`session_opened`, `session_closed`, `window_closed`).
 pub fn summary(body: &EventBody) -> String {
-    match body {
+    let text = match body {
         EventBody::Capture { content, width, height, .. } => {
             let size = match (width, height) {
                 (Some(w), Some(h)) => format!("{w}x{h} "),
@@ -60,9 +60,9 @@ pub fn summary(body: &EventBody) -> String {
             None => one_line(reason, 100),
         },
         EventBody::Marker { label, .. } => one_line(label, 100),
-        EventBody::SessionOpened { .. } | EventBody::SessionClosed { .. } | EventBody::WindowClosed { .. } => {
-            String::new()
-        }
+        EventBody::SessionOpened { .. }
+        | EventBody::SessionClosed { .. }
+        | EventBody::WindowClosed { .. } => String::new(),
         EventBody::WindowOpened { name, .. } | EventBody::WindowRenamed { name, .. } => {
             name.as_deref().map(|n| format!("name {}", one_line(n, 60))).unwrap_or_default()
         }
@@ -88,7 +88,8 @@ pub fn summary(body: &EventBody) -> String {
         EventBody::Alert { rule, message, .. } => {
             format!("[{}] {}", one_line(rule, 40), one_line(message, 100))
         }
-    }
+    };
+    text.trim_end().to_owned()
 }
 
 #[cfg(test)]
@@ -113,7 +114,9 @@ mod tests {
             assert!(!s.is_empty(), "no summary for {line}");
             seen.insert(ev.body.kind().as_str());
         }
-        for kind in ["agent_session", "prompt", "tool_call", "notification", "agent_stop", "agent_hook", "alert"] {
+        for kind in
+            ["agent_session", "prompt", "tool_call", "notification", "agent_stop", "agent_hook", "alert"]
+        {
             assert!(seen.contains(kind), "the fixture has no {kind}");
         }
     }

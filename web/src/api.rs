@@ -271,7 +271,9 @@ fn follow_events(log: &SharedLog, mut filter: Filter, with_summary: bool, tx: &m
         if head >= filter.from_seq {
             filter.until_seq = Some(head);
             let sent = snap.for_each_record(&filter, |r: Record| {
-                Ok::<_, orc_log_engine::Error>(tx.blocking_send((r.seq, event_line(&r, with_summary))).is_ok())
+                Ok::<_, orc_log_engine::Error>(
+                    tx.blocking_send((r.seq, event_line(&r, with_summary))).is_ok(),
+                )
             });
             if sent.is_err() || tx.is_closed() {
                 return;
@@ -572,9 +574,11 @@ mod tests {
     fn table_rows_keep_null_columns_in_schema_order() {
         let columns = vec!["seq".to_owned(), "reason".to_owned(), "excerpt".to_owned()];
         let json = br#"[{"seq":1,"reason":"r"},{"excerpt":"x","seq":2,"reason":"s"}]"#;
-        let v: Value = serde_json::from_slice(&table_json(&columns, json).unwrap_or_default()).unwrap_or_default();
+        let v: Value =
+            serde_json::from_slice(&table_json(&columns, json).unwrap_or_default()).unwrap_or_default();
         assert_eq!(v, json!({"columns": columns, "rows": [[1, "r", null], [2, "s", "x"]]}));
-        let v: Value = serde_json::from_slice(&table_json(&columns, b"[]\n").unwrap_or_default()).unwrap_or_default();
+        let v: Value =
+            serde_json::from_slice(&table_json(&columns, b"[]\n").unwrap_or_default()).unwrap_or_default();
         assert_eq!(v, json!({"columns": columns, "rows": []}));
     }
 }
