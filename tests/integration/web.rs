@@ -148,7 +148,7 @@ pub fn web_db() -> (tempfile::TempDir, PathBuf) {
     );
     for (i, to) in UNREPORTED.iter().enumerate() {
         lines.push(
-            json!({"kind": "message", "from": "proj-pm", "to": to, "text": "a script's typo",
+            json!({"kind": "message", "from": "a-script", "to": to, "text": "a script's typo",
                    "ts": format!("2026-11-20T23:04:5{}Z", 7 + i)})
             .to_string(),
         );
@@ -210,8 +210,16 @@ fn state_team_and_metrics_match_the_cli() {
     let cli_text = stdout(&assert_success(run(&db, &["metrics", "--format", "prometheus"]), "metrics"));
     let parse = |t: &str| {
         let scrape = prometheus_parse::Scrape::parse(t.lines().map(|l| Ok(l.to_owned()))).unwrap();
-        let mut samples: Vec<String> =
-            scrape.samples.iter().map(|s| format!("{} {:?} {:?}", s.metric, s.labels, s.value)).collect();
+        let mut samples: Vec<String> = scrape
+            .samples
+            .iter()
+            .map(|s| {
+                // Labels are a HashMap: sorted, so the order is the same on both sides.
+                let mut labels: Vec<(&String, &String)> = s.labels.iter().collect();
+                labels.sort();
+                format!("{} {labels:?} {:?}", s.metric, s.value)
+            })
+            .collect();
         samples.sort();
         samples
     };
