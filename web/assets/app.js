@@ -286,7 +286,7 @@ const team = {
     const out = $('team-summary');
     const parts = [el('span', null, `${cards.length} panes: `)];
     Object.entries(counts).forEach(([status, n], i) => {
-      const span = el('span', 'count status-' + status, `${n} ${status}`);
+      const span = el('span', 'count status-' + status + (n ? ' some' : ''), `${n} ${status}`);
       span.dataset.status = status;
       span.dataset.count = n;
       parts.push(span, el('span', null, i < Object.keys(counts).length - 1 ? ', ' : ''));
@@ -798,9 +798,10 @@ const metrics = {
       }
     } catch (e) { $('m-events').textContent = e.message; }
     try {
-      const state = await getJSON('api/state');
+      const view = await getJSON('api/team');
+      const unreported = new Set(view.unreported);
       const per = new Map();
-      for (const s of state.sessions) for (const p of s.panes) {
+      for (const s of view.state.sessions) for (const p of s.panes) if (!unreported.has(p.target)) {
         const who = p.agent || p.target;
         per.set(who, (per.get(who) || 0) + p.crashes);
       }
