@@ -278,7 +278,7 @@ mod tests {
     fn panes_only_named_by_scripts_are_unreported() {
         let real: Target = "team:1.0".parse().unwrap();
         let typo: Target = "taem:1.0".parse().unwrap();
-        let events = vec![
+        let events = [
             ev(1, EventBody::WindowOpened { target: real.clone(), name: None }),
             ev(2, EventBody::Message { from: "pm".into(), to: typo.clone(), text: "go".into() }),
             ev(3, EventBody::Schedule { target: typo.clone(), note: "check".into(), due_ns: 9 }),
