@@ -16,6 +16,7 @@ pub mod runner;
 pub mod search;
 pub mod sql;
 pub mod state;
+pub mod summary;
 
 mod content;
 mod maps;

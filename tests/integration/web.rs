@@ -112,9 +112,27 @@ pub fn enc(q: &str) -> String {
         .collect()
 }
 
+/// The agent hook events of `tests/fixtures/agent-events.ndjson` (pane
+/// `team:1.0`), moved to 23:20 on the fixture's day: 15 minutes after it.
+pub fn agent_lines() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/agent-events.ndjson");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.replace("2026-11-28T09:00:", "2026-11-20T23:20:"))
+        .collect()
+}
+
+/// Targets of the web fixture that only a script named (typos): no session
+/// of the team, no card.
+pub const UNREPORTED: [&str; 2] = ["porj:1.0", "proj:9.0"];
+
 /// The fixture without its two `session_closed` events (the sessions stay
 /// open, so the crashed pane shows as crashed), plus a later crash of the
-/// engineer's pane and a hostile capture in `proj:2.0`.
+/// engineer's pane, a hostile capture in `proj:2.0`, messages to two
+/// mistyped targets ([`UNREPORTED`]) and an agent's hook events in
+/// `team:1.0` ([`agent_lines`]).
 pub fn web_db() -> (tempfile::TempDir, PathBuf) {
     let (dir, db) = temp_db();
     let mut lines: Vec<String> =
@@ -128,6 +146,14 @@ pub fn web_db() -> (tempfile::TempDir, PathBuf) {
         json!({"kind": "capture", "target": "proj:2.0", "content": HOSTILE, "ts": "2026-11-20T23:04:56.5Z"})
             .to_string(),
     );
+    for (i, to) in UNREPORTED.iter().enumerate() {
+        lines.push(
+            json!({"kind": "message", "from": "a-script", "to": to, "text": "a script's typo",
+                   "ts": format!("2026-11-20T23:04:5{}Z", 7 + i)})
+            .to_string(),
+        );
+    }
+    lines.extend(agent_lines());
     assert_success(run_stdin(&db, &["ingest", "-"], ndjson(&lines)), "ingest the web fixture");
     (dir, db)
 }
@@ -174,6 +200,8 @@ fn state_team_and_metrics_match_the_cli() {
         "OSC sequences are removed"
     );
     assert_eq!(team["cards"]["proj:0.0"]["last_out"]["to"], "proj:1.0", "the PM's last message out");
+    assert_eq!(team["unreported"], json!(UNREPORTED), "targets only a message named");
+    assert!(panes.iter().any(|p| p["target"] == "team:1.0"), "an agent's hook events report its pane");
 
     // Prometheus text, parsed, equals `metrics --format prometheus`.
     let (status, headers, text) = get(&web.url("/metrics"));
@@ -182,8 +210,16 @@ fn state_team_and_metrics_match_the_cli() {
     let cli_text = stdout(&assert_success(run(&db, &["metrics", "--format", "prometheus"]), "metrics"));
     let parse = |t: &str| {
         let scrape = prometheus_parse::Scrape::parse(t.lines().map(|l| Ok(l.to_owned()))).unwrap();
-        let mut samples: Vec<String> =
-            scrape.samples.iter().map(|s| format!("{} {:?} {:?}", s.metric, s.labels, s.value)).collect();
+        let mut samples: Vec<String> = scrape
+            .samples
+            .iter()
+            .map(|s| {
+                // Labels are a HashMap: sorted, so the order is the same on both sides.
+                let mut labels: Vec<(&String, &String)> = s.labels.iter().collect();
+                labels.sort();
+                format!("{} {labels:?} {:?}", s.metric, s.value)
+            })
+            .collect();
         samples.sort();
         samples
     };
@@ -254,6 +290,13 @@ fn events_stream_is_tail_json_then_new_events() {
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), want);
     }
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "nothing beyond the filter");
+    // With the timeline's summary added, the rest as tail's.
+    let rx = sse_lines(&web.url("/api/events?from_seq=1&kind=crash&summary=true"));
+    let mut first: Value = serde_json::from_str(&rx.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
+    assert_eq!(first["summary"], "traceback in pane [traceback-pattern]");
+    first.as_object_mut().unwrap().remove("summary");
+    let tail = stdout(&run(&db, &["tail", "--format", "json", "--kind", "crash", "-n", "2"]));
+    assert_eq!(first, serde_json::from_str::<Value>(tail.lines().next().unwrap()).unwrap());
     let (status, _, body) = get(&web.url("/api/events?kind=nonsense"));
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("unknown kind"));
@@ -310,7 +353,35 @@ fn query_cast_timeline_and_search_match_the_cli() {
     let kinds: Vec<&str> =
         tl["items"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["crash", "marker", "crash"]);
-    assert_eq!(tl["items"][0]["summary"], "test: process exited with status 101");
+    assert_eq!(tl["items"][0]["summary"], "test: process exited with status 101 [web-test]");
+    // Every kind has the summary `tail --format text` shows for it.
+    let tl = get_json(&web.url("/api/timeline?target=team:1.0&limit=100"));
+    let text = stdout(&assert_success(run(&db, &["tail", "--target", "team:1.0"]), "tail --target"));
+    let items = tl["items"].as_array().unwrap();
+    assert_eq!(items.len(), text.lines().count(), "{text}");
+    for (item, line) in items.iter().rev().zip(text.lines()) {
+        let summary = item["summary"].as_str().unwrap();
+        assert!(!summary.is_empty(), "{item}");
+        assert!(line.ends_with(summary), "{line:?} vs {item}");
+    }
+    let kinds: std::collections::BTreeSet<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    for kind in ["agent_session", "prompt", "tool_call", "notification", "agent_stop", "agent_hook", "alert"]
+    {
+        assert!(kinds.contains(kind), "no {kind} in {kinds:?}");
+    }
+
+    // The SQL page's shape: columns from the schema, NULL values and 0 rows included.
+    for order in ["ASC", "DESC"] {
+        let sql = format!("SELECT seq, ts, target, reason, excerpt FROM crashes ORDER BY seq {order}");
+        let t = get_json(&web.url(&format!("/api/query?format=table&sql={}", enc(&sql))));
+        assert_eq!(t["columns"], json!(["seq", "ts", "target", "reason", "excerpt"]), "{order}: {t}");
+        let rows = t["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.as_array().unwrap().len() == 5), "{t}");
+    }
+    let empty = enc("SELECT kind, seq FROM events WHERE seq < 0");
+    let t = get_json(&web.url(&format!("/api/query?format=table&sql={empty}")));
+    assert_eq!(t, json!({"columns": ["kind", "seq"], "rows": []}));
     let seq = tl["items"][0]["seq"].as_u64().unwrap();
     let tail = parse_ndjson(&stdout(&run(
         &db,

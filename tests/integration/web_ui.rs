@@ -6,7 +6,7 @@
 //! (`docs/web-*.png` in the repository were made so).
 
 use crate::common::{assert_success, run, stdout};
-use crate::web::{WebServer, web_db};
+use crate::web::{UNREPORTED, WebServer, web_db};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -157,19 +157,22 @@ fn the_web_view_in_a_real_browser() {
     // Team: every agent, the crashed pane marked crashed, the hostile capture as text.
     browser.goto(&web.url("/#team"));
     let cards = browser.wait(
-        "four cards",
+        "five cards",
         20,
-        "const c = [...document.querySelectorAll('.card')]; return c.length === 4 && c.map(x => [x.dataset.target, x.dataset.status, x.querySelector('.agent').textContent, x.querySelector('.badge').textContent]);",
+        "const c = [...document.querySelectorAll('.card')]; return c.length === 5 && c.map(x => [x.dataset.target, x.dataset.status, x.querySelector('.agent').textContent, x.querySelector('.badge').textContent]);",
     );
     let cards: Vec<Vec<String>> = serde_json::from_value(cards).unwrap();
     let state: Value = serde_json::from_str(&stdout(&run(&db, &["state", "--format", "json"]))).unwrap();
     for s in state["sessions"].as_array().unwrap() {
         for p in s["panes"].as_array().unwrap() {
+            if UNREPORTED.contains(&p["target"].as_str().unwrap()) {
+                continue;
+            }
             let card =
                 cards.iter().find(|c| c[0] == p["target"]).unwrap_or_else(|| panic!("no card for {p}"));
             assert_eq!(card[1], p["status"].as_str().unwrap(), "{card:?}");
             assert_eq!(card[1], card[3], "the status is shown as a word");
-            let name = p["agent"].as_str().or(p["name"].as_str()).unwrap();
+            let name = p["agent"].as_str().or(p["name"].as_str()).or(p["target"].as_str()).unwrap();
             assert_eq!(card[2], name, "each agent by name");
         }
     }
@@ -188,6 +191,30 @@ fn the_web_view_in_a_real_browser() {
     );
     assert_eq!(hostile[1], 0, "no element made from captured text");
     assert_eq!(hostile[2], "orc-log", "OSC 0 did not retitle anything");
+    // Targets only a script named: listed apart, not as sessions of the team.
+    let unknown = browser.js(
+        "return [[...document.querySelectorAll('#team-unknown-list li')].map(li => li.dataset.target), document.getElementById('team-unknown').hidden, [...document.querySelectorAll('#team-grid .session')].map(s => s.dataset.session)];",
+        json!([]),
+    );
+    assert_eq!(unknown[0], json!(UNREPORTED), "{unknown}");
+    assert_eq!(unknown[1], false, "the unknown targets are shown");
+    assert_eq!(unknown[2], json!(["orch", "proj", "team"]), "no session for a typo: {unknown}");
+    // The header's counts are the cards' statuses.
+    let header = browser.js(
+        "const counts = {}; for (const c of document.querySelectorAll('#team-grid .card')) counts[c.dataset.status] = (counts[c.dataset.status] || 0) + 1; return [counts, Object.fromEntries([...document.querySelectorAll('#team-summary .count')].map(s => [s.dataset.status, Number(s.dataset.count)])), document.getElementById('team-summary').textContent];",
+        json!([]),
+    );
+    let shown: serde_json::Map<String, Value> = serde_json::from_value(header[1].clone()).unwrap();
+    for (status, n) in shown.iter() {
+        assert_eq!(header[0][status].as_u64().unwrap_or(0), n.as_u64().unwrap(), "{status}: {header}");
+    }
+    assert_eq!(header[0]["crashed"], 1, "{header}");
+    let text = header[2].as_str().unwrap();
+    assert!(
+        text.starts_with("5 panes: ") && text.contains("1 crashed") && text.contains("2 crash signals"),
+        "{text}"
+    );
+    assert!(text.contains("2 unknown targets"), "{text}");
     browser.screenshot("web-team");
 
     // Live: an event committed after the page loaded shows without reload.
@@ -221,6 +248,22 @@ fn the_web_view_in_a_real_browser() {
     );
     let detail: Value = serde_json::from_str(detail.as_str().unwrap()).unwrap();
     assert_eq!(detail["kind"], "crash");
+    // A summary on every agent kind's row, and the columns never overlap.
+    let rows = browser.js(
+        "return [...document.querySelectorAll('#tl-list li')].map(li => [li.className.split(' ')[0].slice(5), li.children[4].textContent]);",
+        json!([]),
+    );
+    let rows: Vec<(String, String)> = serde_json::from_value(rows).unwrap();
+    for kind in ["agent_session", "prompt", "tool_call", "notification", "agent_stop", "agent_hook", "alert"]
+    {
+        let row = rows.iter().find(|r| r.0 == kind).unwrap_or_else(|| panic!("no {kind} row in {rows:?}"));
+        assert!(!row.1.trim().is_empty(), "{kind} has no summary");
+    }
+    let overlap = browser.js(
+        "const li = document.querySelector('#tl-list li.kind-crash'); const [seq, ts, kind] = [...li.children]; return [ts.getBoundingClientRect().right <= kind.getBoundingClientRect().left, ts.scrollWidth <= ts.clientWidth, seq.getBoundingClientRect().right <= ts.getBoundingClientRect().left];",
+        json!([]),
+    );
+    assert_eq!(overlap, json!([true, true, true]), "a crash row's timestamp fits its column");
     browser.screenshot("web-timeline");
     // The search box.
     browser.js("document.getElementById('tl-search').value = 'missing_agent_module'; document.querySelector('#tl-form button').click();", json!([]));
@@ -257,6 +300,40 @@ fn the_web_view_in_a_real_browser() {
         .as_f64()
         .unwrap();
     assert!((9.0..10.0).contains(&pos), "the first crash is 9.75 s into the cast: at {pos}");
+    // "Next crash" again: the pane's second crash (the later one).
+    browser.js("document.getElementById('pl-crash').click();", json!([]));
+    let second: f64 = browser
+        .wait(
+            "the second crash",
+            10,
+            "const p = Number(document.getElementById('pl-screen').dataset.pos); return p > 10 && p;",
+        )
+        .as_f64()
+        .unwrap();
+    // The second crash (23:04:56) came after the pane's last capture: its last frame.
+    let last_frame =
+        browser.js("return player.frames[player.frames.length - 1][0];", json!([])).as_f64().unwrap();
+    assert!(
+        (second - last_frame).abs() < 0.002,
+        "the frame before the second crash: {second} vs {last_frame}"
+    );
+    browser.js("document.getElementById('pl-crash').click();", json!([]));
+    browser.wait(
+        "back to the first crash",
+        10,
+        "return Number(document.getElementById('pl-screen').dataset.pos) < 10;",
+    );
+    // The idle limit: 3 s by default; a longer still screen plays as the limit.
+    let idle = browser.js(
+        "const f = [[0, 'a'], [1, 'b'], [100, 'c']]; return [document.getElementById('pl-idle').value, idleAdvance(f, 1, 3.5, 3, 200), idleAdvance(f, 1, 3.5, 0, 200), idleAdvance(f, 0.5, 0.2, 3, 200), idlePlayTime(f, 3, 100), document.getElementById('pl-time').textContent];",
+        json!([]),
+    );
+    assert_eq!(idle[0], "3");
+    assert_eq!(idle[1], 100.5, "3 s of the still frame, then the next frame: {idle}");
+    assert_eq!(idle[2], 4.5, "no limit: {idle}");
+    assert_eq!(idle[3], 0.7, "{idle}");
+    assert_eq!(idle[4], 4.0, "{idle}");
+    assert!(idle[5].as_str().unwrap().contains("with idle limit 3 s"), "{idle}");
     browser.screenshot("web-player");
 
     // SQL: the rows of `orc-log query`.
@@ -275,8 +352,31 @@ fn the_web_view_in_a_real_browser() {
         "const e = document.getElementById('sql-error'); return !e.hidden && e.textContent;",
     );
     assert!(err.as_str().unwrap().contains("query failed"), "{err}");
-    browser.js("document.getElementById('sql-text').value = arguments[0]; document.getElementById('sql-run').click();", json!([sql]));
-    browser.wait("the table again", 20, "return document.querySelectorAll('#sql-table tr').length > 1 && document.getElementById('sql-error').hidden;");
+    // A column whose first value is NULL is shown; so is the header of 0 rows.
+    let run_sql = |sql: &str, rows: usize| {
+        browser.js("document.getElementById('sql-table').replaceChildren(); document.getElementById('sql-text').value = arguments[0]; document.getElementById('sql-run').click();", json!([sql]));
+        browser.wait(
+            sql,
+            20,
+            &format!("const r = [...document.querySelectorAll('#sql-table tr')]; return r.length === {} && r.map(tr => [...tr.children].map(c => c.textContent));", rows + 1),
+        )
+    };
+    for order in ["ASC", "DESC"] {
+        let t =
+            run_sql(&format!("SELECT seq, ts, target, reason, excerpt FROM crashes ORDER BY seq {order}"), 2);
+        assert_eq!(t[0], json!(["seq", "ts", "target", "reason", "excerpt"]), "{order}: {t}");
+        assert!(t.as_array().unwrap().iter().all(|r| r.as_array().unwrap().len() == 5), "{t}");
+    }
+    let t = run_sql("SELECT kind, seq FROM events WHERE seq < 0", 0);
+    assert_eq!(t, json!([["kind", "seq"]]), "the header of 0 rows");
+    assert!(
+        browser
+            .js("return document.getElementById('sql-status').textContent;", json!([]))
+            .as_str()
+            .unwrap()
+            .starts_with("0 rows")
+    );
+    run_sql("SELECT seq, ts, target, reason, excerpt FROM crashes ORDER BY seq DESC", 2);
     browser.screenshot("web-sql");
 
     // Time travel: the grid as of an earlier time is `state --at`'s.
@@ -308,5 +408,32 @@ fn the_web_view_in_a_real_browser() {
     // Metrics: the three charts draw.
     browser.goto(&web.url("/#metrics"));
     browser.wait("the charts", 20, "return ['m-events', 'm-crashes', 'm-latency'].every(id => document.querySelector('#' + id + ' svg rect'));");
+    // A real time axis: a bar's x is linear in its time (the 15 quiet
+    // minutes before the agent's events are 15 minutes of axis).
+    let bars = browser.js(
+        "return [...document.querySelectorAll('#m-events rect')].map(r => [Date.parse(r.dataset.ts), Number(r.getAttribute('x'))]);",
+        json!([]),
+    );
+    let bars: Vec<(f64, f64)> = serde_json::from_value(bars).unwrap();
+    let (first, last) = (bars.first().unwrap(), bars.last().unwrap());
+    assert!(last.0 - first.0 >= 15.0 * 60_000.0, "{bars:?}");
+    let px_per_ms = (last.1 - first.1) / (last.0 - first.0);
+    for b in &bars {
+        let want = first.1 + (b.0 - first.0) * px_per_ms;
+        assert!((b.1 - want).abs() < 1.0, "bar at {} is at x {} not {want}", b.0, b.1);
+    }
+    // The legend: every kind in the log, none cut off.
+    let kinds = stdout(&assert_success(
+        run(&db, &["query", "SELECT DISTINCT kind FROM events ORDER BY kind", "--format", "csv"]),
+        "kinds",
+    ));
+    let kinds: Vec<&str> = kinds.lines().skip(1).collect();
+    let legend = browser.js(
+        "return [...document.querySelectorAll('#m-events .legend-item')].map(i => { const r = i.getBoundingClientRect(); return [i.textContent, r.right <= window.innerWidth && r.width > 0 && i.scrollWidth <= i.clientWidth + 1]; });",
+        json!([]),
+    );
+    let legend: Vec<(String, bool)> = serde_json::from_value(legend).unwrap();
+    assert_eq!(legend.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(), kinds);
+    assert!(legend.iter().all(|l| l.1), "{legend:?}");
     browser.screenshot("web-metrics");
 }

@@ -219,11 +219,16 @@ const team = {
 
   render(view, nowMs) {
     this.last = view;
-    const counts = { active: 0, idle: 0, waiting: 0, crashed: 0, closed: 0 };
     const grid = $('team-grid');
+    const unreported = new Set(view.unreported || []);
     const seen = new Set();
+    const shown = new Set();
     let sessionsEl = new Map([...grid.children].map((s) => [s.dataset.session, s]));
     for (const s of view.state.sessions) {
+      const panes = s.panes.filter((p) => !unreported.has(p.target));
+      // A session only scripts named (every pane unreported) is no session.
+      if (s.panes.length && !panes.length) continue;
+      shown.add(s.name);
       let sec = sessionsEl.get(s.name);
       if (!sec) {
         sec = el('div', 'session');
@@ -231,10 +236,9 @@ const team = {
         sec.append(el('h2'), el('div', 'cards'));
         grid.appendChild(sec);
       }
-      sec.firstChild.textContent = `session ${s.name} (${s.open ? 'open' : 'closed'}, ${s.panes.length} panes)`;
+      sec.firstChild.textContent = `session ${s.name} (${s.open ? 'open' : 'closed'}, ${panes.length} panes)`;
       const box = sec.lastChild;
-      s.panes.forEach((p, i) => {
-        counts[p.status] = (counts[p.status] || 0) + 1;
+      panes.forEach((p, i) => {
         seen.add(p.target);
         const extra = view.cards[p.target] || {};
         const key = JSON.stringify([p, extra, Math.floor(nowMs / 10000)]);
@@ -243,19 +247,61 @@ const team = {
         if (card.dataset.key !== key) { this.fill(card, p, extra, nowMs); card.dataset.key = key; }
         if (box.children[i] !== card) box.insertBefore(card, box.children[i] || null);
       });
+      while (box.children.length > panes.length) box.lastChild.remove();
     }
     for (const [t, card] of this.cards) if (!seen.has(t)) { card.remove(); this.cards.delete(t); }
-    const names = new Set(view.state.sessions.map((s) => s.name));
-    for (const sec of [...grid.children]) if (!names.has(sec.dataset.session)) sec.remove();
-    const total = seen.size;
-    $('team-summary').textContent =
-      `${total} panes: ${counts.active} active, ${counts.idle} idle, ${counts.waiting} waiting, ${counts.crashed} crashed, ${counts.closed} closed · seq ${view.state.seq} · as of ${view.as_of}`;
+    for (const sec of [...grid.children]) if (!shown.has(sec.dataset.session)) sec.remove();
+    this.unknown(view, unreported);
+    this.summary(view);
+  },
+
+  // Panes tmux never reported (a message or schedule named them): a list
+  // apart from the team, as they may be a script's typo.
+  unknown(view, unreported) {
+    const box = $('team-unknown');
+    const rows = [];
+    for (const s of view.state.sessions) for (const p of s.panes) if (unreported.has(p.target)) {
+      const li = el('li');
+      li.dataset.target = p.target;
+      const last = p.last_message ? ` · last: ${p.last_message.from} → ${p.last_message.text}` : '';
+      li.append(el('code', null, p.target),
+        el('span', null, ` ${p.messages_in} messages in${p.agent ? ' · registered as ' + p.agent : ''}${last}`));
+      rows.push(li);
+    }
+    box.hidden = rows.length === 0;
+    $('team-unknown-list').replaceChildren(...rows);
+  },
+
+  // The header: the cards' own statuses counted (so they always agree),
+  // and the crash signals on the cards (a crashed pane that printed again
+  // is no longer "crashed", but its crashes still count).
+  summary(view) {
+    const counts = { active: 0, idle: 0, waiting: 0, crashed: 0, closed: 0 };
+    let crashes = 0;
+    const cards = [...document.querySelectorAll('#team-grid .card')];
+    for (const c of cards) {
+      counts[c.dataset.status] = (counts[c.dataset.status] || 0) + 1;
+      crashes += Number(c.dataset.crashes || 0);
+    }
+    const out = $('team-summary');
+    const parts = [el('span', null, `${cards.length} panes: `)];
+    Object.entries(counts).forEach(([status, n], i) => {
+      const span = el('span', 'count status-' + status + (n ? ' some' : ''), `${n} ${status}`);
+      span.dataset.status = status;
+      span.dataset.count = n;
+      parts.push(span, el('span', null, i < Object.keys(counts).length - 1 ? ', ' : ''));
+    });
+    const unknown = (view.unreported || []).length;
+    parts.push(el('span', null,
+      ` · ${crashes} crash signals${unknown ? ` · ${unknown} unknown targets` : ''} · seq ${view.state.seq} · as of ${view.as_of}`));
+    out.replaceChildren(...parts);
   },
 
   fill(card, p, extra, nowMs) {
     card.className = 'card status-' + p.status;
     card.dataset.target = p.target;
     card.dataset.status = p.status;
+    card.dataset.crashes = p.crashes;
     const head = el('div', 'head');
     head.append(el('span', 'agent', p.agent || p.name || p.target), el('span', 'badge status-' + p.status, p.status));
     const role = el('div', 'role', `${p.role || 'no role'} · ${p.target}${p.name ? ' (' + p.name + ')' : ''}`);
@@ -285,28 +331,6 @@ $('tt-slider').addEventListener('change', () => {
 $('tt-live').addEventListener('click', () => team.live());
 
 // ------------------------------------------------------------------ timeline
-
-function eventSummary(e) {
-  const strip = (t) => renderText(t).replace(/\s+/g, ' ');
-  switch (e.kind) {
-    case 'capture': {
-      const lines = renderText(e.content || '').split('\n').filter((l) => l.trim());
-      return (lines[lines.length - 1] || '').trim();
-    }
-    case 'message': return `${e.from} → ${e.to}: ${strip(e.text)}`;
-    case 'crash': return strip(e.reason);
-    case 'marker': return strip(e.label);
-    case 'schedule': return `${strip(e.note)} (due ${e.due})`;
-    default: return strip(e.note || e.name || e.role || '');
-  }
-}
-
-// Text of terminal output without any escape sequence (for summaries).
-function renderText(text) {
-  const pre = document.createElement('pre');
-  renderAnsi(pre, String(text));
-  return pre.textContent.slice(0, 400);
-}
 
 const timeline = {
   source: null,
@@ -382,6 +406,7 @@ const timeline = {
       $('tl-status').textContent = `newest ${res.items.length} events (head seq ${res.head}); new events appear at the top`;
       const live = new URLSearchParams();
       live.set('from_seq', res.head + 1);
+      live.set('summary', 'true');
       if (f.kind) live.set('kind', f.kind);
       if (f.target) live.set('target', f.target);
       if (!f.until) {
@@ -389,7 +414,7 @@ const timeline = {
         this.source = es;
         es.onmessage = (m) => {
           const e = JSON.parse(m.data);
-          const item = { seq: e.seq, ts: e.ts, kind: e.kind, target: e.target || e.to || '', summary: eventSummary(e) };
+          const item = { seq: e.seq, ts: e.ts, kind: e.kind, target: e.target || e.to || '', summary: e.summary };
           list.insertBefore(this.row(item, true), list.firstChild);
           while (list.children.length > 2000) list.lastChild.remove();
         };
@@ -407,6 +432,44 @@ $('tl-form').addEventListener('submit', (ev) => { ev.preventDefault(); timeline.
 // Seconds after a pane's last capture within which its crashes, messages and
 // markers still appear on the seek bar.
 const TICK_AFTER = 300;
+
+// The index of the last frame at or before `t` (frames: [[time, data]] by time), or -1.
+function frameIndex(frames, t) {
+  let lo = 0, hi = frames.length - 1, found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (frames[mid][0] <= t) { found = mid; lo = mid + 1; } else hi = mid - 1;
+  }
+  return found;
+}
+
+// Where playback is `step` cast seconds after `pos`, when a still screen
+// plays at most `limit` seconds (asciinema's idle limit, -i): the rest of
+// a longer stretch is skipped to the next frame. `limit` <= 0 plays every
+// stretch in full. Never past `end`.
+function idleAdvance(frames, pos, step, limit, end) {
+  if (!(limit > 0)) return Math.min(pos + step, end);
+  let p = pos, still = pos, budget = step;
+  let i = frameIndex(frames, pos);
+  while (budget > 0 && p < end) {
+    const next = i + 1 < frames.length ? Math.min(frames[i + 1][0], end) : end;
+    const left = Math.max(0, Math.min(next, still + limit) - p);
+    if (budget < left) return p + budget;
+    budget -= left;
+    p = next;
+    still = next;
+    i++;
+  }
+  return Math.min(p, end);
+}
+
+// Seconds the stretch from 0 to `end` plays in with idle limit `limit`.
+function idlePlayTime(frames, limit, end) {
+  if (!(limit > 0)) return end;
+  let total = 0, prev = 0;
+  for (const [t] of frames) { total += Math.min(t - prev, limit); prev = t; }
+  return total + Math.min(Math.max(0, end - prev), limit);
+}
 
 const player = {
   target: null,
@@ -484,12 +547,13 @@ const player = {
   },
 
   frameAt(t) {
-    let lo = 0, hi = this.frames.length - 1, found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.frames[mid][0] <= t) { found = mid; lo = mid + 1; } else hi = mid - 1;
-    }
-    return found;
+    return frameIndex(this.frames, t);
+  },
+
+  // The idle limit in seconds (0: none).
+  idleLimit() {
+    const v = Number($('pl-idle').value);
+    return Number.isFinite(v) && v > 0 ? v : 0;
   },
 
   seek(t) {
@@ -508,8 +572,11 @@ const player = {
     }
     $('pl-bar').value = String(this.pos);
     const when = this.start ? new Date(this.start + this.pos * 1000).toISOString() : '';
+    const end = Number($('pl-bar').max);
+    const limit = this.idleLimit();
+    const plays = limit ? ` · plays in ${idlePlayTime(this.frames, limit, end).toFixed(1)} s with idle limit ${limit} s` : '';
     $('pl-time').textContent =
-      `${this.pos.toFixed(1)} s / ${Number($('pl-bar').max).toFixed(1)} s · frame ${i + 1}/${this.frames.length} · ${when}`;
+      `${this.pos.toFixed(1)} s / ${end.toFixed(1)} s · frame ${i + 1}/${this.frames.length} · ${when}${plays}`;
     screen.dataset.pos = this.pos.toFixed(3);
   },
 
@@ -521,7 +588,8 @@ const player = {
     let last = performance.now();
     this.timer = setInterval(() => {
       const now = performance.now();
-      this.pos += ((now - last) / 1000) * Number($('pl-speed').value);
+      const end = Number($('pl-bar').max);
+      this.pos = idleAdvance(this.frames, this.pos, ((now - last) / 1000) * Number($('pl-speed').value), this.idleLimit(), end);
       last = now;
       if (this.pos >= Number($('pl-bar').max)) { this.pos = Number($('pl-bar').max); this.draw(); this.pause(); return; }
       this.draw();
@@ -538,14 +606,17 @@ const player = {
 $('pl-play').addEventListener('click', () => (player.playing ? player.pause() : player.play()));
 $('pl-bar').addEventListener('input', () => player.seek(Number($('pl-bar').value)));
 $('pl-target').addEventListener('change', () => { location.hash = '#player/' + encodeURIComponent($('pl-target').value); });
+$('pl-idle').addEventListener('change', () => player.draw());
 $('pl-crash').addEventListener('click', () => {
-  // The first crash after the position (else the first), just before it.
-  // The last frame recorded before it: the screen as the crash was signalled.
-  const next = player.crashes.find((t) => t > player.pos + 0.05) ?? player.crashes[0];
+  // The pane's next crash (after the first, its first again), just before
+  // it: the last frame recorded before it, the screen as the crash was
+  // signalled. "Next" is by that frame, so pressing again moves on.
+  const before = (t) => { const i = player.frameAt(t); return i >= 0 ? player.frames[i][0] : Math.max(0, t - 0.5); };
+  const jumps = player.crashes.map(before);
+  const next = jumps.find((t) => t > player.pos + 0.01) ?? jumps[0];
   if (next === undefined) return;
-  const i = player.frameAt(next);
   player.pause();
-  player.seek(i >= 0 ? player.frames[i][0] : Math.max(0, next - 0.5));
+  player.seek(next);
 });
 
 // ----------------------------------------------------------------------- sql
@@ -566,15 +637,17 @@ const sqlView = {
     $('sql-status').textContent = 'running…';
     const started = performance.now();
     try {
-      const rows = await getJSON(this.url('json') + '&max_rows=1000');
+      // Columns from the result's schema: a NULL first value drops none,
+      // and 0 rows still show the header.
+      const res = await getJSON(this.url('table') + '&max_rows=1000');
+      const rows = res.rows;
       const table = $('sql-table');
-      const cols = rows.length ? Object.keys(rows[0]) : [];
       const head = el('tr');
-      for (const c of cols) head.appendChild(el('th', null, c));
+      for (const c of res.columns) head.appendChild(el('th', null, c));
       const body = [head];
       for (const r of rows) {
         const tr = el('tr');
-        for (const c of cols) tr.appendChild(el('td', null, r[c] === null || r[c] === undefined ? '' : (typeof r[c] === 'object' ? JSON.stringify(r[c]) : r[c])));
+        for (const v of r) tr.appendChild(el('td', null, v === null || v === undefined ? '' : (typeof v === 'object' ? JSON.stringify(v) : v)));
         body.push(tr);
       }
       table.replaceChildren(...body);
@@ -603,7 +676,77 @@ const svgEl = (tag, attrs, text) => {
   return e;
 };
 const KIND_COLOURS = { capture: '#3b8eea', message: '#23d18b', crash: '#f14c4c', marker: '#f5f543', schedule: '#d670d6',
-  schedule_fired: '#bc3fbc', agent_registered: '#29b8db' };
+  schedule_fired: '#bc3fbc', agent_registered: '#29b8db', session_opened: '#8a93a5', session_closed: '#6e7681',
+  window_opened: '#a5d6ff', window_renamed: '#79c0ff', window_closed: '#484f58', agent_session: '#ffa657',
+  prompt: '#ff7b72', tool_call: '#d2a8ff', notification: '#e3b341', agent_stop: '#7ee787', agent_hook: '#56d4dd',
+  alert: '#ff4d8d' };
+
+// A legend as HTML under a chart: it wraps, so no name is ever cut.
+function legend(names) {
+  const box = el('div', 'chart-legend');
+  for (const name of names) {
+    const item = el('span', 'legend-item');
+    const sw = el('span', 'swatch');
+    sw.style.background = KIND_COLOURS[name] || '#58a6ff';
+    item.append(sw, el('span', null, name));
+    box.appendChild(item);
+  }
+  return box;
+}
+
+// Bucket sizes for the events chart (ms): the smallest that gives at most
+// MAX_BUCKETS buckets over the log's time range.
+const BUCKETS_MS = [1, 5, 15, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400].map((s) => s * 1000);
+const MAX_BUCKETS = 150;
+
+function bucketLabel(ms) {
+  const s = ms / 1000;
+  if (s < 60) return s + ' s';
+  if (s < 3600) return s / 60 + ' min';
+  if (s < 86400) return s / 3600 + ' h';
+  return s / 86400 + ' d';
+}
+
+// Stacked bars on a real time axis: `buckets` [[startMs, [[kind, n]]]],
+// from `start` to `end` (ms), each `bucketMs` wide: a quiet stretch is
+// an empty stretch of the axis as long as it lasted.
+function timeChart(target, buckets, start, end, bucketMs) {
+  const w = 900, h = 220, pad = 40, right = 10;
+  const span = Math.max(bucketMs, end - start);
+  const plotW = w - pad - right;
+  const x = (t) => pad + ((t - start) / span) * plotW;
+  const svg = svgEl('svg', { width: w, height: h + 24, viewBox: `0 0 ${w} ${h + 24}`, role: 'img' });
+  const max = Math.max(1, ...buckets.map(([, parts]) => parts.reduce((a, p) => a + p[1], 0)));
+  const kinds = new Set();
+  for (const [t, parts] of buckets) {
+    let y = h;
+    const bx = x(t);
+    const bw = Math.max(1.5, (bucketMs / span) * plotW - 1);
+    for (const [name, v] of parts) {
+      kinds.add(name);
+      const bh = (v / max) * (h - 10);
+      y -= bh;
+      const r = svgEl('rect', { x: bx, y, width: bw, height: bh, fill: KIND_COLOURS[name] || '#58a6ff' });
+      r.dataset.ts = new Date(t).toISOString();
+      r.appendChild(svgEl('title', {}, `${new Date(t).toISOString()} ${name}: ${v}`));
+      svg.appendChild(r);
+    }
+  }
+  // Time ticks at round times: about 8 over the range.
+  const steps = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400].map((s) => s * 1000);
+  const step = steps.find((s) => span / s <= 8) || steps[steps.length - 1];
+  const day = span > 86400 * 1000;
+  for (let t = Math.ceil(start / step) * step; t <= start + span; t += step) {
+    const iso = new Date(t).toISOString();
+    const label = day ? iso.slice(5, 16).replace('T', ' ') : (step < 60000 ? iso.slice(11, 19) : iso.slice(11, 16));
+    svg.appendChild(svgEl('line', { x1: x(t), x2: x(t), y1: h, y2: h + 4, stroke: '#8a93a5' }));
+    svg.appendChild(svgEl('text', { x: x(t), y: h + 16, 'text-anchor': 'middle', class: 'tick-label' }, label));
+  }
+  svg.appendChild(svgEl('line', { x1: pad, x2: w - right, y1: h, y2: h, stroke: '#2a2f3a' }));
+  svg.appendChild(svgEl('text', { x: 2, y: 12 }, max));
+  svg.appendChild(svgEl('text', { x: 2, y: h }, 0));
+  target.replaceChildren(svg, legend([...kinds].sort()));
+}
 
 // Bars: items [{label, value, parts?: [[name, value]]}] as an SVG.
 function barChart(target, items, opts) {
@@ -627,39 +770,38 @@ function barChart(target, items, opts) {
   });
   svg.appendChild(svgEl('text', { x: 2, y: 12 }, max));
   svg.appendChild(svgEl('text', { x: 2, y: h }, 0));
-  if (opts.legend) {
-    let lx = pad;
-    for (const name of opts.legend) {
-      svg.appendChild(svgEl('rect', { x: lx, y: h + 24, width: 10, height: 10, fill: KIND_COLOURS[name] || '#58a6ff' }));
-      svg.appendChild(svgEl('text', { x: lx + 14, y: h + 33 }, name));
-      lx += 20 + name.length * 7;
-    }
-  }
   target.replaceChildren(svg);
 }
 
 const metrics = {
   async show() {
     try {
-      const rows = await getJSON('api/query?format=json&sql=' + encodeURIComponent(
-        "SELECT CAST(date_trunc('minute', ts) AS VARCHAR) AS minute, kind, count(*) AS n FROM events " +
-        'GROUP BY 1, 2 ORDER BY 1, 2'));
-      const byMinute = new Map();
-      const kinds = new Set();
-      for (const r of rows) {
-        if (!byMinute.has(r.minute)) byMinute.set(r.minute, []);
-        byMinute.get(r.minute).push([r.kind, Number(r.n)]);
-        kinds.add(r.kind);
+      const range = (await getJSON('api/query?format=json&sql=' + encodeURIComponent(
+        'SELECT CAST(min(ts) AS BIGINT) / 1000000 AS first_ms, CAST(max(ts) AS BIGINT) / 1000000 AS last_ms FROM events')))[0] || {};
+      if (range.first_ms === undefined || range.first_ms === null) {
+        $('m-events').textContent = 'no events';
+      } else {
+        const first = Number(range.first_ms), last = Number(range.last_ms);
+        const bucketMs = BUCKETS_MS.find((b) => (last - first) / b < MAX_BUCKETS) || BUCKETS_MS[BUCKETS_MS.length - 1];
+        const rows = await getJSON('api/query?format=json&sql=' + encodeURIComponent(
+          `SELECT CAST(ts AS BIGINT) / ${bucketMs * 1000000} AS bucket, kind, count(*) AS n FROM events ` +
+          'GROUP BY 1, 2 ORDER BY 1, 2'));
+        const buckets = new Map();
+        for (const r of rows) {
+          const t = Number(r.bucket) * bucketMs;
+          if (!buckets.has(t)) buckets.set(t, []);
+          buckets.get(t).push([r.kind, Number(r.n)]);
+        }
+        const start = Math.floor(first / bucketMs) * bucketMs;
+        timeChart($('m-events'), [...buckets], start, Math.floor(last / bucketMs) * bucketMs + bucketMs, bucketMs);
+        $('m-events-title').textContent = `Events by kind over time (${bucketLabel(bucketMs)} buckets, UTC; gaps are as long as they were)`;
       }
-      // The last 120 minutes that have events (an idle night does not flatten the chart).
-      const items = [...byMinute].slice(-120).map(([m, parts]) => ({
-        label: m.slice(5, 16).replace('T', ' '), value: parts.reduce((a, p) => a + p[1], 0), parts }));
-      barChart($('m-events'), items, { legend: [...kinds] });
     } catch (e) { $('m-events').textContent = e.message; }
     try {
-      const state = await getJSON('api/state');
+      const view = await getJSON('api/team');
+      const unreported = new Set(view.unreported);
       const per = new Map();
-      for (const s of state.sessions) for (const p of s.panes) {
+      for (const s of view.state.sessions) for (const p of s.panes) if (!unreported.has(p.target)) {
         const who = p.agent || p.target;
         per.set(who, (per.get(who) || 0) + p.crashes);
       }

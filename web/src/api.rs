@@ -5,10 +5,10 @@
 //! | `/api/state[?at=TIME]` | the JSON of `orc-log state --format json [--at TIME]` |
 //! | `/api/team[?at=TIME]` | `{"as_of", "state", "cards"}`: the state plus each pane's preview, last change and last message out |
 //! | `/api/team/live` | Server-Sent Events: the team JSON as `team` events, within a second of each commit |
-//! | `/api/events?from_seq=N&kind=K[,K]&target=T` | Server-Sent Events: one NDJSON-v1 event (with `seq`) per `data:` line, existing then new ones; `id:` is the seq (`Last-Event-ID` resumes) |
-//! | `/api/timeline?kind=&target=&since=&until=&before_seq=&limit=` | newest-first event summaries |
+//! | `/api/events?from_seq=N&kind=K[,K]&target=T[&summary=true]` | Server-Sent Events: one NDJSON-v1 event (with `seq`) per `data:` line, existing then new ones; `id:` is the seq (`Last-Event-ID` resumes); `summary=true` adds the timeline's `"summary"` |
+//! | `/api/timeline?kind=&target=&since=&until=&before_seq=&limit=` | newest-first events: `{"head", "items": [{"seq", "ts", "kind", "target", "summary"}]}`, `summary` as `tail --format text` shows it |
 //! | `/api/event/{seq}` | one event's NDJSON-v1 JSON |
-//! | `/api/query?sql=...&format=json\|csv[&max_rows=N]` | rows, or `400 {"error", "line", "column"}` |
+//! | `/api/query?sql=...&format=json\|table\|csv\|ndjson[&max_rows=N]` | rows (`table`: `{"columns", "rows": [[...]]}`, the columns from the result's schema), or `400 {"error", "line", "column"}` |
 //! | `/api/panes/{target}/cast[?since=&until=&format=v2\|v3]` | the `session export` asciicast |
 //! | `/api/search?q=&target=&since=&until=&ignore_case=&limit=` | search hits |
 //! | `/api/metrics` | the JSON of `orc-log metrics --format json` |
@@ -29,8 +29,9 @@ use orc_log_projections::cast::{CastFormat, CastOptions, write_cast};
 use orc_log_projections::metrics::Metrics;
 use orc_log_projections::search::{SearchOptions, search};
 use orc_log_projections::state::{DEFAULT_IDLE_SECS, State as StateProjection};
-use orc_log_projections::{ansi, prometheus, sql, view_at};
-use orc_log_schemas::{EventBody, Kind, Record, Target, format_rfc3339, now_ns, parse_rfc3339, to_json_line};
+use orc_log_projections::summary::summary;
+use orc_log_projections::{prometheus, sql, view_at};
+use orc_log_schemas::{Kind, Record, Target, format_rfc3339, now_ns, parse_rfc3339, to_json_line};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -46,8 +47,6 @@ pub const QUERY_MEMORY_BYTES: usize = 1024 << 20;
 pub const MAX_TIMELINE: usize = 1000;
 /// Most search hits one request returns.
 pub const MAX_HITS: usize = 1000;
-/// Characters of an event's summary in the timeline.
-const SUMMARY_CHARS: usize = 160;
 /// Events an event stream may have queued for a slow client.
 const STREAM_BUFFER: usize = 256;
 
@@ -218,6 +217,7 @@ struct EventsQuery {
     from_seq: Option<u64>,
     kind: Option<String>,
     target: Option<String>,
+    summary: Option<bool>,
 }
 
 async fn events(
@@ -237,7 +237,8 @@ async fn events(
         ..Filter::default()
     };
     let (tx, rx) = mpsc::channel::<(u64, String)>(STREAM_BUFFER);
-    tokio::task::spawn_blocking(move || follow_events(&app.log, filter, &tx));
+    let with_summary = q.summary.unwrap_or(false);
+    tokio::task::spawn_blocking(move || follow_events(&app.log, filter, with_summary, &tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let (seq, line) = rx.recv().await?;
         Some((Ok(SseEvent::default().id(seq.to_string()).data(line)), rx))
@@ -245,16 +246,34 @@ async fn events(
     Ok(sse(stream))
 }
 
+/// An event's NDJSON-v1 line, with the timeline's `"summary"` added when
+/// `with_summary`.
+fn event_line(r: &Record, with_summary: bool) -> String {
+    let line = to_json_line(r);
+    if !with_summary {
+        return line;
+    }
+    match serde_json::from_str::<Value>(&line) {
+        Ok(Value::Object(mut map)) => {
+            map.insert("summary".into(), Value::String(summary(&r.event.body)));
+            Value::Object(map).to_string()
+        }
+        _ => line,
+    }
+}
+
 /// Sends the events `filter` selects, then new ones as they commit, until
 /// the client goes away or the log stops its followers.
-fn follow_events(log: &SharedLog, mut filter: Filter, tx: &mpsc::Sender<(u64, String)>) {
+fn follow_events(log: &SharedLog, mut filter: Filter, with_summary: bool, tx: &mpsc::Sender<(u64, String)>) {
     loop {
         let snap = log.snapshot();
         let head = snap.head().seq;
         if head >= filter.from_seq {
             filter.until_seq = Some(head);
             let sent = snap.for_each_record(&filter, |r: Record| {
-                Ok::<_, orc_log_engine::Error>(tx.blocking_send((r.seq, to_json_line(&r))).is_ok())
+                Ok::<_, orc_log_engine::Error>(
+                    tx.blocking_send((r.seq, event_line(&r, with_summary))).is_ok(),
+                )
             });
             if sent.is_err() || tx.is_closed() {
                 return;
@@ -279,33 +298,6 @@ struct TimelineQuery {
     until: Option<String>,
     before_seq: Option<u64>,
     limit: Option<usize>,
-}
-
-/// One line about an event for the timeline.
-fn summary(r: &Record) -> String {
-    let text = match &r.event.body {
-        EventBody::Capture { content, .. } => {
-            let plain = ansi::plain(content);
-            plain.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
-        }
-        EventBody::Message { from, to, text } => format!("{from} → {to}: {text}"),
-        EventBody::Crash { reason, .. } => reason.clone(),
-        EventBody::Marker { label, .. } => label.clone(),
-        EventBody::Schedule { note, due_ns, .. } => format!("{note} (due {})", format_rfc3339(*due_ns)),
-        EventBody::ScheduleFired { note, .. } => note.clone().unwrap_or_default(),
-        EventBody::AgentRegistered { role, name, .. } => {
-            format!("{} ({role})", name.as_deref().unwrap_or("-"))
-        }
-        EventBody::WindowOpened { name, .. } | EventBody::WindowRenamed { name, .. } => {
-            name.clone().unwrap_or_default()
-        }
-        _ => String::new(),
-    };
-    let text = ansi::plain(&text).replace(['\n', '\t'], " ");
-    match text.char_indices().nth(SUMMARY_CHARS) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text,
-    }
 }
 
 async fn timeline(State(app): State<App>, Query(q): Query<TimelineQuery>) -> ApiResult<Response> {
@@ -340,7 +332,7 @@ async fn timeline(State(app): State<App>, Query(q): Query<TimelineQuery>) -> Api
                     "ts": format_rfc3339(r.event.ts_ns),
                     "kind": r.event.body.kind().as_str(),
                     "target": r.event.body.target().map(ToString::to_string),
-                    "summary": summary(&r),
+                    "summary": summary(&r.event.body),
                 }));
             }
         }
@@ -392,11 +384,14 @@ async fn query(State(app): State<App>, Query(q): Query<SqlQuery>) -> ApiResult<R
     let Some(text) = q.sql.filter(|s| !s.trim().is_empty()) else {
         return Err(ApiError::bad("sql is missing: /api/query?sql=SELECT..."));
     };
+    // `table`: the columns from the result's schema (so a column whose
+    // values are NULL is still one), then each row as an array.
+    let table = q.format.as_deref() == Some("table");
     let (format, content_type) = match q.format.as_deref().unwrap_or("json") {
-        "json" => (sql::OutputFormat::Json, "application/json"),
+        "json" | "table" => (sql::OutputFormat::Json, "application/json"),
         "csv" => (sql::OutputFormat::Csv, "text/csv; charset=utf-8"),
         "ndjson" => (sql::OutputFormat::Ndjson, "application/x-ndjson"),
-        other => return Err(ApiError::bad(format!("format {other:?}: use json, csv or ndjson"))),
+        other => return Err(ApiError::bad(format!("format {other:?}: use json, table, csv or ndjson"))),
     };
     let max_rows = q.max_rows;
     let (body, written) = blocking(move || {
@@ -417,8 +412,12 @@ async fn query(State(app): State<App>, Query(q): Query<SqlQuery>) -> ApiResult<R
         let ctx = sql::context(&app.log.snapshot(), QUERY_MEMORY_BYTES).map_err(fail)?;
         let deadline = Instant::now() + QUERY_TIMEOUT;
         let df = sql::run_until(rt, deadline, sql::plan(&ctx, &text)).map_err(fail)?.map_err(fail)?;
+        let columns: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
         let mut out = Vec::new();
         let written = sql::write_results(rt, deadline, df, format, max_rows, &mut out).map_err(fail)?;
+        if table {
+            out = table_json(&columns, &out)?;
+        }
         Ok((out, written))
     })
     .await?;
@@ -430,6 +429,18 @@ async fn query(State(app): State<App>, Query(q): Query<SqlQuery>) -> ApiResult<R
         HeaderValue::from_static(if written.truncated { "true" } else { "false" }),
     );
     Ok(resp)
+}
+
+/// `{"columns": [name, ...], "rows": [[value, ...], ...]}` from the JSON
+/// array of row objects `json` (which leaves out a row's NULL values).
+fn table_json(columns: &[String], json: &[u8]) -> ApiResult<Vec<u8>> {
+    let objects: Vec<serde_json::Map<String, Value>> =
+        serde_json::from_slice(json).map_err(ApiError::internal)?;
+    let rows: Vec<Vec<Value>> = objects
+        .into_iter()
+        .map(|mut row| columns.iter().map(|c| row.remove(c).unwrap_or(Value::Null)).collect())
+        .collect();
+    serde_json::to_vec(&json!({"columns": columns, "rows": rows})).map_err(ApiError::internal)
 }
 
 #[derive(Debug, Deserialize)]
@@ -557,5 +568,17 @@ mod tests {
         assert!(time_param("at", Some("yesterday")).is_err());
         assert!(time_param("at", Some("2026-11-20T23:04:00Z")).is_ok_and(|t| t.is_some()));
         assert!(target_param(Some("not a target")).is_err());
+    }
+
+    #[test]
+    fn table_rows_keep_null_columns_in_schema_order() {
+        let columns = vec!["seq".to_owned(), "reason".to_owned(), "excerpt".to_owned()];
+        let json = br#"[{"seq":1,"reason":"r"},{"excerpt":"x","seq":2,"reason":"s"}]"#;
+        let v: Value =
+            serde_json::from_slice(&table_json(&columns, json).unwrap_or_default()).unwrap_or_default();
+        assert_eq!(v, json!({"columns": columns, "rows": [[1, "r", null], [2, "s", "x"]]}));
+        let v: Value =
+            serde_json::from_slice(&table_json(&columns, b"[]\n").unwrap_or_default()).unwrap_or_default();
+        assert_eq!(v, json!({"columns": columns, "rows": []}));
     }
 }

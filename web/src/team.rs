@@ -11,7 +11,7 @@ use orc_log_projections::ansi;
 use orc_log_projections::state::{DEFAULT_IDLE_SECS, State, StateView};
 use orc_log_schemas::{Event, EventBody, Target, format_rfc3339};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Rows of a capture kept for the card's preview (the last ones with text).
 pub const PREVIEW_ROWS: usize = 12;
@@ -41,6 +41,30 @@ pub struct Team {
     extras: BTreeMap<String, Extra>,
     /// Agent name -> pane, from `agent_registered`.
     agents: BTreeMap<String, String>,
+    /// Panes tmux or an agent reported (see [`reported_by_tmux`]).
+    #[serde(default)]
+    reported: BTreeSet<String>,
+}
+
+/// Whether `body` comes from the pane itself: the recorder (captures,
+/// crashes, window lifecycle) or the agent running in it (hook events).
+/// Messages, schedules, registrations, markers and alerts only name a
+/// target, which may be a script's typo.
+pub fn reported_by_tmux(body: &EventBody) -> bool {
+    matches!(
+        body,
+        EventBody::Capture { .. }
+            | EventBody::Crash { .. }
+            | EventBody::WindowOpened { .. }
+            | EventBody::WindowRenamed { .. }
+            | EventBody::WindowClosed { .. }
+            | EventBody::AgentSession { .. }
+            | EventBody::Prompt { .. }
+            | EventBody::ToolCall { .. }
+            | EventBody::Notification { .. }
+            | EventBody::AgentStop { .. }
+            | EventBody::AgentHook { .. }
+    )
 }
 
 /// The last `PREVIEW_ROWS` rows with text of `content`, each cut to
@@ -69,6 +93,11 @@ impl Projection for Team {
 
     fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String> {
         self.state.apply(event, meta)?;
+        if reported_by_tmux(&event.body)
+            && let Some(target) = event.body.target()
+        {
+            self.reported.insert(target.to_string());
+        }
         let ts = event.ts_ns;
         match &event.body {
             EventBody::Capture { target, content, .. } => {
@@ -138,6 +167,10 @@ pub struct TeamView {
     pub state: StateView,
     /// Per pane target.
     pub cards: BTreeMap<String, CardExtra>,
+    /// The panes of `state` that neither tmux nor an agent ever reported
+    /// (only named by a message, schedule, registration or marker: maybe
+    /// a script's typo), by target.
+    pub unreported: Vec<String>,
 }
 
 impl Team {
@@ -165,11 +198,15 @@ impl Team {
                 (t.clone(), card)
             })
             .collect();
-        TeamView {
-            as_of: format_rfc3339(as_of_ns),
-            state: self.state.view(as_of_ns, DEFAULT_IDLE_SECS),
-            cards,
-        }
+        let state = self.state.view(as_of_ns, DEFAULT_IDLE_SECS);
+        let unreported = state
+            .sessions
+            .iter()
+            .flat_map(|s| &s.panes)
+            .filter(|p| !self.reported.contains(&p.target))
+            .map(|p| p.target.clone())
+            .collect();
+        TeamView { as_of: format_rfc3339(as_of_ns), state, cards, unreported }
     }
 }
 
@@ -245,6 +282,27 @@ mod tests {
         );
         assert_eq!(card.last_out.as_ref().unwrap().text, "done");
         assert_eq!(v.state.seq, 4);
+        assert_eq!(v.unreported, ["p:0.0"], "p:0.0 is only a message's recipient");
+    }
+
+    #[test]
+    fn panes_only_named_by_scripts_are_unreported() {
+        let real: Target = "team:1.0".parse().unwrap();
+        let typo: Target = "taem:1.0".parse().unwrap();
+        let events = [
+            ev(1, EventBody::WindowOpened { target: real.clone(), name: None }),
+            ev(2, EventBody::Message { from: "pm".into(), to: typo.clone(), text: "go".into() }),
+            ev(3, EventBody::Schedule { target: typo.clone(), note: "check".into(), due_ns: 9 }),
+            ev(4, EventBody::Message { from: "pm".into(), to: real.clone(), text: "go".into() }),
+        ];
+        let mut team = Team::default();
+        for (i, e) in events.iter().enumerate() {
+            team.apply(e, &meta(i as u64 + 1, e)).unwrap();
+        }
+        assert_eq!(team.view(10).unreported, ["taem:1.0"]);
+        let later = ev(5, capture(&typo, "now it exists\n"));
+        team.apply(&later, &meta(5, &later)).unwrap();
+        assert!(team.view(10).unreported.is_empty(), "a capture reports the pane");
     }
 
     #[test]
