@@ -133,7 +133,8 @@ impl Detector {
     }
 
     /// Treats the incident of `detector` now on `pane`'s screen (`content`)
-    /// as reported already when its excerpt is `excerpt`: for a recorder
+    /// as reported already when its excerpt is `excerpt` (or begins with it,
+    /// as lines printed below the incident since lengthen it): for a recorder
     /// that restarts while a crash it logged is still on screen. Returns
     /// whether it matched (a different or missing incident is left to
     /// [`Detector::observe`]).
@@ -141,7 +142,9 @@ impl Detector {
         let Some(p) = self.patterns.iter().find(|p| p.name == detector) else { return false };
         let matches: Vec<_> = p.regex.find_iter(content).collect();
         let Some(last) = matches.last() else { return false };
-        if excerpt(content, last.start()) != excerpt_text {
+        // The excerpt runs to 10 lines after the match: output printed
+        // below since then lengthens it, the incident is the same.
+        if !excerpt(content, last.start()).starts_with(excerpt_text) {
             return false;
         }
         let state = self.panes.entry(pane.to_owned()).or_default();

@@ -38,6 +38,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// After the existing events, wait for new ones (needs `orc-log serve`).
+    /// When the server stops, wait up to --lock-timeout for it to come back
+    /// and go on after the last event shown; exit 1 if it does not.
     #[arg(long, short = 'f')]
     follow: bool,
 }

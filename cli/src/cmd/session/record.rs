@@ -23,6 +23,13 @@ use std::time::{Duration, Instant};
 /// Runs until the tmux server goes away, --duration passes, or
 /// SIGINT/SIGTERM/SIGHUP. Sessions that appear later are picked up. Events go
 /// through `orc-log serve` when one runs for the database.
+///
+/// A server restart does not end it: while no server answers, it keeps
+/// recording into the spool beside the database (`DIR.hook-spool.ndjson`),
+/// says so on stderr (then every 30 s), and appends the spool once a server
+/// answers again. At start it reads what the log holds, so a restarted
+/// recorder does not open sessions and windows again, store an unchanged
+/// screen again or report a crash still on screen again.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// tmux socket name (`tmux -L NAME`) [default: the default server].
