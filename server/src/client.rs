@@ -438,10 +438,10 @@ impl Reconnecting {
         if self.link.is_none() {
             self.link = Client::connect(&self.dir).ok().flatten().map(Appender::Remote);
             if self.link.is_none() {
-                return self.to_spool(&events, None);
+                return self.spool_batch(&events, None);
             }
         }
-        let Some(link) = self.link.as_mut() else { return self.to_spool(&events, None) };
+        let Some(link) = self.link.as_mut() else { return self.spool_batch(&events, None) };
         let drained = if self.spooled > 0 || !self.spool.is_empty() {
             match self.spool.drain(link) {
                 Ok(report) => Some(report),
@@ -471,10 +471,10 @@ impl Reconnecting {
     /// The connection broke: forget it and spool `events`.
     fn lost(&mut self, events: &[Event], e: Error) -> Result<Delivery> {
         self.link = None;
-        self.to_spool(events, Some(e))
+        self.spool_batch(events, Some(e))
     }
 
-    fn to_spool(&mut self, events: &[Event], lost: Option<Error>) -> Result<Delivery> {
+    fn spool_batch(&mut self, events: &[Event], lost: Option<Error>) -> Result<Delivery> {
         self.spool.push_all(events)?;
         self.spooled += events.len() as u64;
         Ok(Delivery::Spooled { lost, waiting: self.spooled })
@@ -500,5 +500,50 @@ impl Reconnecting {
             }
         };
         self.spool.drain(&mut link).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_log_schemas::EventBody;
+
+    fn marker(label: &str) -> Event {
+        Event { ts_ns: 1, id: None, body: EventBody::Marker { label: label.into(), target: None } }
+    }
+
+    /// A client whose server is gone (the other end of its socket closed).
+    fn orphan_client() -> Client {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        drop(theirs);
+        Client { reader: BufReader::new(ours.try_clone().unwrap()), writer: BufWriter::new(ours) }
+    }
+
+    #[test]
+    fn a_lost_server_spools_batches_with_ids_and_finish_appends_them_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let mut w = Reconnecting::new(Appender::Remote(orphan_client()), &db, "t");
+        match w.append(vec![marker("a"), marker("b")]).unwrap() {
+            Delivery::Spooled { lost: Some(Error::Disconnected(_)), waiting: 2 } => {}
+            other => panic!("{other:?}"),
+        }
+        match w.append(vec![marker("c")]).unwrap() {
+            Delivery::Spooled { lost: None, waiting: 3 } => {}
+            other => panic!("{other:?}"),
+        }
+        let spooled = crate::spool::read_lines(w.spool().path()).unwrap();
+        assert_eq!(spooled.len(), 3);
+        assert!(spooled.iter().all(|l| l.contains("\"id\":\"t-")), "{spooled:?}");
+        // The same lines spooled again (a resend) append nothing twice.
+        let copy = spooled.join("\n") + "\n";
+        let report = w.finish(Duration::from_secs(1)).unwrap().unwrap();
+        assert_eq!((report.appended, report.duplicates), (3, 0));
+        let spool = crate::spool::Spool::for_db(&db);
+        std::fs::write(spool.path(), copy).unwrap();
+        let log = SharedLog::open(&db, Config::default()).unwrap();
+        let again = spool.drain(&mut Appender::Direct(log.clone())).unwrap();
+        assert_eq!((again.appended, again.duplicates), (0, 3));
+        assert_eq!(log.head().seq, 3);
     }
 }

@@ -21,8 +21,7 @@ pub mod wire;
 
 pub use client::{
     Appender, Client, DEFAULT_LOCK_TIMEOUT, Delivery, Endpoint, OpenOptions, Reconnecting, connect_or_open,
-    database_exists,
-    socket_path,
+    database_exists, socket_path,
 };
 pub use error::{Error, Result};
 pub use server::{Runner, ServeOptions, serve};

@@ -244,7 +244,12 @@ fn a_recording_outlives_a_server_restart_and_a_recorder_restart() {
     let mut rec = spawn_recorder(&db, &tmux);
     std::thread::sleep(Duration::from_millis(1500));
     let logged = tail_json(&db);
-    assert_eq!(logged.len(), before_restart, "a restarted recorder logged again: {:?}", &logged[before_restart..]);
+    assert_eq!(
+        logged.len(),
+        before_restart,
+        "a restarted recorder logged again: {:?}",
+        &logged[before_restart..]
+    );
     tmux.send_keys("work:0", "echo last-$((4+4))").unwrap();
     let shown = wait_for_pane(&tmux, "work:0", "the last output", |t| t.contains("last-8"));
     wait_for_log(&db, "the last capture", |ev| !captures_with(ev, "last-8").is_empty());

@@ -255,7 +255,8 @@ pub fn follow_via_server(
             from_seq = Some(seq + 1);
         }
         n = None;
-        let shown = last_seq.map_or_else(|| "no event shown yet".to_owned(), |s| format!("shown through seq {s}"));
+        let shown =
+            last_seq.map_or_else(|| "no event shown yet".to_owned(), |s| format!("shown through seq {s}"));
         let wait = crate::db::lock_timeout();
         writeln!(
             io.err,

@@ -152,7 +152,8 @@ const RESUME_KINDS: &[Kind] = &[
 /// through the server or in the database opened here (the same command
 /// either way).
 fn read_log(appender: &mut Appender, filter: Vec<String>) -> Result<Vec<Event>> {
-    let args: Vec<String> = ["tail", "--format", "json"].into_iter().map(str::to_owned).chain(filter).collect();
+    let args: Vec<String> =
+        ["tail", "--format", "json"].into_iter().map(str::to_owned).chain(filter).collect();
     let cwd = std::env::current_dir()?;
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = match appender {
