@@ -55,7 +55,7 @@ fn concurrent_clients_follow_and_clean_shutdown() {
     let mut server = start_server(&db);
     // A follower from seq 1: it must see every event, in order, once.
     let mut follower = orc_process(&db)
-        .args(["tail", "--follow", "--format", "json"])
+        .args(["--lock-timeout", "1s", "tail", "--follow", "--format", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -138,11 +138,12 @@ fn concurrent_clients_follow_and_clean_shutdown() {
         "{}",
         stderr(&second)
     );
-    // SIGTERM: clean exit, socket removed, followers end.
+    // SIGTERM: clean exit, socket removed; followers wait --lock-timeout
+    // for a server to come back, then fail.
     signal(&server, "TERM");
     assert!(wait_exit(&mut server).success());
     assert!(!db.join("serve.sock").exists(), "socket removed on shutdown");
-    assert!(wait_exit(&mut follower).success());
+    assert_eq!(wait_exit(&mut follower).code(), Some(1));
     reader.join().unwrap();
     assert_success(run(&db, &["verify"]), "verify after shutdown");
 }
