@@ -126,6 +126,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let mut io = Io { out: &mut out, err: &mut err, cwd, served: false, terminal };
                     cmd::session::replay_via_server(a, &mut client, &mut io)?
                 }
+                // Follow here, so the follow outlives a server restart.
+                Endpoint::Server(client) if matches!(&command, Command::Tail(a) if a.follows()) => {
+                    let Command::Tail(a) = command else { unreachable!("checked by the guard") };
+                    let mut io = Io { out: &mut out, err: &mut err, cwd, served: false };
+                    cmd::tail::follow_via_server(&db_dir, a, client, &mut io)?
+                }
                 // The server runs the command against the database it owns.
                 Endpoint::Server(mut client) => {
                     let mut args: Vec<String> = std::env::args().skip(1).collect();

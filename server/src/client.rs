@@ -136,6 +136,26 @@ impl Client {
         }
     }
 
+    /// Waits up to `timeout` for a server of `dir` to answer (polling as
+    /// [`connect_or_open`] does while a database is busy): for a follower
+    /// whose server stopped, to go on once it is restarted.
+    ///
+    /// Returns `None` when none answered in time.
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub fn wait_for(dir: &Path, timeout: Duration) -> Result<Option<Self>> {
+        let mut backoff = Backoff::until(timeout);
+        loop {
+            if let Some(client) = Self::connect(dir)? {
+                return Ok(Some(client));
+            }
+            if !backoff.pause() {
+                return Ok(None);
+            }
+        }
+    }
+
     /// The pid and database of the server.
     ///
     /// # Errors
@@ -211,8 +231,7 @@ pub fn database_exists(dir: &Path) -> bool {
 /// [`Error::NoDatabase`] for a missing database when `opts.create` is
 /// false; engine errors from opening it.
 pub fn connect_or_open(dir: &Path, opts: &OpenOptions) -> Result<Endpoint> {
-    let deadline = Instant::now() + opts.lock_timeout;
-    let mut pause = Duration::from_millis(1);
+    let mut backoff = Backoff::until(opts.lock_timeout);
     let config = Config { lock_timeout: Duration::ZERO, ..opts.config.clone() };
     loop {
         if let Some(client) = Client::connect(dir)? {
@@ -224,14 +243,39 @@ pub fn connect_or_open(dir: &Path, opts: &OpenOptions) -> Result<Endpoint> {
         match SharedLog::open(dir, config.clone()) {
             Ok(log) => return Ok(Endpoint::Direct(log)),
             Err(orc_log_engine::Error::Locked { path, holder }) => {
-                if Instant::now() >= deadline {
+                if !backoff.pause() {
                     return Err(Error::Locked { path, holder, waited: opts.lock_timeout });
                 }
-                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
-                pause = (pause * 2).min(Duration::from_millis(50));
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// The wait of [`connect_or_open`] and [`Client::wait_for`]: polls every
+/// 1 ms, doubling to 50 ms, until a deadline.
+#[derive(Debug)]
+struct Backoff {
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl Backoff {
+    /// A wait of at most `timeout` from now.
+    fn until(timeout: Duration) -> Self {
+        Self { deadline: Instant::now() + timeout, pause: Duration::from_millis(1) }
+    }
+
+    /// Sleeps for the next pause (cut at the deadline); false, without
+    /// sleeping, once the deadline has passed.
+    fn pause(&mut self) -> bool {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(self.pause.min(left));
+        self.pause = (self.pause * 2).min(Duration::from_millis(50));
+        true
     }
 }
 
@@ -288,5 +332,218 @@ impl Appender {
             Appender::Remote(c) => c.seq_of_id(id),
             Appender::Direct(log) => Ok(log.snapshot().seq_of_id(id)?),
         }
+    }
+}
+
+/// Whether `e` means the connection to the server is gone (the server
+/// stopped or died), as opposed to the server refusing the request.
+fn is_connection_lost(e: &Error) -> bool {
+    matches!(e, Error::Disconnected(_) | Error::Io { .. })
+}
+
+/// An appender for a long-running writer (`orc-log session record`) that
+/// outlives restarts of the server it writes through.
+///
+/// While the server is away, each batch goes to the database's
+/// [`Spool`] (durable before [`Reconnecting::append`] returns), and the
+/// caller carries on: the recorder keeps watching tmux, so what happens on
+/// screen meanwhile is still recorded, with its own times. Every later
+/// batch first tries to reach a server again (a cheap `connect`); once one
+/// answers, the spool is appended through it, then the batch. A restarted
+/// `orc-log serve` drains the spool itself before it binds its socket, so
+/// spooled events keep their order before anything newer.
+///
+/// It never opens the database directly while the server is away: a
+/// recorder holding the database would keep the restarted server from
+/// starting. Only [`Reconnecting::finish`], when the writer ends, may
+/// open it (waiting as [`connect_or_open`]) to empty the spool.
+///
+/// Every event gets a producer id (`PREFIX-PID-START-N`) unless it has
+/// one, so an append whose answer was lost with the connection, resent
+/// through the spool, appends nothing twice (the log skips ids it holds).
+#[derive(Debug)]
+pub struct Reconnecting {
+    dir: PathBuf,
+    link: Option<Appender>,
+    spool: crate::spool::Spool,
+    id_prefix: String,
+    next_id: u64,
+    /// Events this writer spooled that are not appended yet.
+    spooled: u64,
+}
+
+/// What [`Reconnecting::append`] did with one batch.
+#[derive(Debug)]
+pub enum Delivery {
+    /// Appended; nothing was waiting.
+    Appended(AppendReceipt),
+    /// A server answered again: the spool was appended first (`drained`),
+    /// then the batch (`receipt`).
+    Resumed {
+        /// What the spool held.
+        drained: crate::spool::DrainReport,
+        /// The batch's own append.
+        receipt: AppendReceipt,
+    },
+    /// No server: the batch is in the spool.
+    Spooled {
+        /// Why the connection ended, on the batch that found it gone
+        /// (`None` on later batches of the same outage).
+        lost: Option<Error>,
+        /// Events of this writer waiting in the spool, this batch included.
+        waiting: u64,
+    },
+}
+
+impl Reconnecting {
+    /// Wraps `appender`, reached for database `dir`; ids made here start
+    /// with `id_prefix` (e.g. `rec`).
+    pub fn new(appender: Appender, dir: &Path, id_prefix: &str) -> Self {
+        let started = orc_log_schemas::now_ns();
+        Self {
+            dir: dir.to_owned(),
+            link: Some(appender),
+            spool: crate::spool::Spool::for_db(dir),
+            id_prefix: format!("{id_prefix}-{}-{started:x}-", std::process::id()),
+            next_id: 0,
+            spooled: 0,
+        }
+    }
+
+    /// The spool that holds batches while the server is away.
+    pub fn spool(&self) -> &crate::spool::Spool {
+        &self.spool
+    }
+
+    /// The current connection, if any (`None` while the server is away).
+    pub fn link(&mut self) -> Option<&mut Appender> {
+        self.link.as_mut()
+    }
+
+    /// Appends `events` (ids are added where missing), through the server
+    /// or into the spool; see the type's documentation.
+    ///
+    /// **Durability:** Ok means the events are on stable storage, in the
+    /// log or in the spool.
+    ///
+    /// # Errors
+    /// The server refusing the events ([`Error::Server`]), engine errors of
+    /// a database opened here, and spool I/O errors. A lost connection is
+    /// no error.
+    pub fn append(&mut self, mut events: Vec<Event>) -> Result<Delivery> {
+        for e in events.iter_mut().filter(|e| e.id.is_none()) {
+            e.id = Some(format!("{}{}", self.id_prefix, self.next_id));
+            self.next_id += 1;
+        }
+        if self.link.is_none() {
+            self.link = Client::connect(&self.dir).ok().flatten().map(Appender::Remote);
+            if self.link.is_none() {
+                return self.spool_batch(&events, None);
+            }
+        }
+        let Some(link) = self.link.as_mut() else { return self.spool_batch(&events, None) };
+        let drained = if self.spooled > 0 || !self.spool.is_empty() {
+            match self.spool.drain(link) {
+                Ok(report) => Some(report),
+                Err(e) if is_connection_lost(&e) => return self.lost(&events, e),
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        let appended = match link {
+            Appender::Remote(c) => c.append(&events),
+            Appender::Direct(log) => Ok(log.append(events.clone())?),
+        };
+        match appended {
+            Ok(receipt) => {
+                self.spooled = 0;
+                Ok(match drained {
+                    Some(drained) => Delivery::Resumed { drained, receipt },
+                    None => Delivery::Appended(receipt),
+                })
+            }
+            Err(e) if is_connection_lost(&e) => self.lost(&events, e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The connection broke: forget it and spool `events`.
+    fn lost(&mut self, events: &[Event], e: Error) -> Result<Delivery> {
+        self.link = None;
+        self.spool_batch(events, Some(e))
+    }
+
+    fn spool_batch(&mut self, events: &[Event], lost: Option<Error>) -> Result<Delivery> {
+        self.spool.push_all(events)?;
+        self.spooled += events.len() as u64;
+        Ok(Delivery::Spooled { lost, waiting: self.spooled })
+    }
+
+    /// Ends the writer: when it left events in the spool, appends them,
+    /// through a server or by opening the database here (waiting up to
+    /// `lock_timeout` as [`connect_or_open`]). Returns what was appended
+    /// (`None`: nothing was waiting).
+    ///
+    /// # Errors
+    /// As [`connect_or_open`] and [`crate::spool::Spool::drain`]; the
+    /// events then stay in the spool for the next writer or server.
+    pub fn finish(mut self, lock_timeout: Duration) -> Result<Option<crate::spool::DrainReport>> {
+        if self.spooled == 0 {
+            return Ok(None);
+        }
+        let mut link = match self.link.take() {
+            Some(link) => link,
+            None => {
+                let opts = OpenOptions { create: true, lock_timeout, ..OpenOptions::default() };
+                connect_or_open(&self.dir, &opts)?.into()
+            }
+        };
+        self.spool.drain(&mut link).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_log_schemas::EventBody;
+
+    fn marker(label: &str) -> Event {
+        Event { ts_ns: 1, id: None, body: EventBody::Marker { label: label.into(), target: None } }
+    }
+
+    /// A client whose server is gone (the other end of its socket closed).
+    fn orphan_client() -> Client {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        drop(theirs);
+        Client { reader: BufReader::new(ours.try_clone().unwrap()), writer: BufWriter::new(ours) }
+    }
+
+    #[test]
+    fn a_lost_server_spools_batches_with_ids_and_finish_appends_them_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let mut w = Reconnecting::new(Appender::Remote(orphan_client()), &db, "t");
+        match w.append(vec![marker("a"), marker("b")]).unwrap() {
+            Delivery::Spooled { lost: Some(Error::Disconnected(_)), waiting: 2 } => {}
+            other => panic!("{other:?}"),
+        }
+        match w.append(vec![marker("c")]).unwrap() {
+            Delivery::Spooled { lost: None, waiting: 3 } => {}
+            other => panic!("{other:?}"),
+        }
+        let spooled = crate::spool::read_lines(w.spool().path()).unwrap();
+        assert_eq!(spooled.len(), 3);
+        assert!(spooled.iter().all(|l| l.contains("\"id\":\"t-")), "{spooled:?}");
+        // The same lines spooled again (a resend) append nothing twice.
+        let copy = spooled.join("\n") + "\n";
+        let report = w.finish(Duration::from_secs(1)).unwrap().unwrap();
+        assert_eq!((report.appended, report.duplicates), (3, 0));
+        let spool = crate::spool::Spool::for_db(&db);
+        std::fs::write(spool.path(), copy).unwrap();
+        let log = SharedLog::open(&db, Config::default()).unwrap();
+        let again = spool.drain(&mut Appender::Direct(log.clone())).unwrap();
+        assert_eq!((again.appended, again.duplicates), (0, 3));
+        assert_eq!(log.head().seq, 3);
     }
 }

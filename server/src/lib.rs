@@ -20,8 +20,8 @@ pub mod spool;
 pub mod wire;
 
 pub use client::{
-    Appender, Client, DEFAULT_LOCK_TIMEOUT, Endpoint, OpenOptions, connect_or_open, database_exists,
-    socket_path,
+    Appender, Client, DEFAULT_LOCK_TIMEOUT, Delivery, Endpoint, OpenOptions, Reconnecting, connect_or_open,
+    database_exists, socket_path,
 };
 pub use error::{Error, Result};
 pub use server::{Runner, ServeOptions, serve};

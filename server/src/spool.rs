@@ -76,6 +76,17 @@ impl Spool {
     /// # Errors
     /// [`Error::Io`] when the file cannot be created, locked or written.
     pub fn push(&self, event: &Event) -> Result<()> {
+        self.push_all(std::slice::from_ref(event))
+    }
+
+    /// Appends `events` as NDJSON lines, in order, under one lock and one
+    /// `fdatasync` (creating the file, mode 0600, and its directory).
+    ///
+    /// **Durability:** when this returns Ok every line is on stable storage.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be created, locked or written.
+    pub fn push_all(&self, events: &[Event]) -> Result<()> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io("create", dir))?;
         }
@@ -86,9 +97,12 @@ impl Spool {
             .open(&self.path)
             .map_err(io("open", &self.path))?;
         file.lock().map_err(io("lock", &self.path))?;
-        let mut line = event_to_json_value(event).to_string();
-        line.push('\n');
-        file.write_all(line.as_bytes()).map_err(io("write", &self.path))?;
+        let mut lines = String::new();
+        for event in events {
+            lines.push_str(&event_to_json_value(event).to_string());
+            lines.push('\n');
+        }
+        file.write_all(lines.as_bytes()).map_err(io("write", &self.path))?;
         file.sync_data().map_err(io("sync", &self.path))
     }
 

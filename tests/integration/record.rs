@@ -195,3 +195,91 @@ fn records_without_a_utf8_locale() {
     assert_eq!(captures[0]["target"], "cloc:0.0");
     assert!(captures.iter().any(|c| c["content"].as_str().unwrap().contains("héllo-42")), "{captures:?}");
 }
+
+/// Polls the log (through its server) until `ok` holds for its events, for
+/// at most 20 s; returns them.
+#[track_caller]
+fn wait_for_log(db: &std::path::Path, what: &str, ok: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let start = std::time::Instant::now();
+    loop {
+        let events = tail_json(db);
+        if ok(&events) {
+            return events;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{what} did not reach the log: {events:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn captures_with<'a>(events: &'a [Value], text: &str) -> Vec<&'a Value> {
+    of_kind(events, "capture").into_iter().filter(|e| e["content"].as_str().unwrap().contains(text)).collect()
+}
+
+#[test]
+fn a_recording_outlives_a_server_restart_and_a_recorder_restart() {
+    use crate::server::{signal, start_server, wait_exit};
+    let (_dir, db) = temp_db();
+    let mut server = start_server(&db);
+    let tmux = tmux_server("work", 100, 20);
+    let mut rec = spawn_recorder(&db, &tmux);
+    tmux.send_keys("work:0", "echo before-$((1+1))").unwrap();
+    wait_for_log(&db, "the first capture", |ev| !captures_with(ev, "before-2").is_empty());
+    tmux.send_keys("work:0", "python3 -c 'import module_gone_across_restarts_77'").unwrap();
+    wait_for_log(&db, "the crash", |ev| of_kind(ev, "crash").len() == 1);
+    // The server stops: the recorder goes on, and what it sees waits.
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+    tmux.send_keys("work:0", "echo during-$((2+2))").unwrap();
+    wait_for_pane(&tmux, "work:0", "the output typed while no server runs", |t| t.contains("during-4"));
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(rec.try_wait().unwrap().is_none(), "the recorder ended with its server");
+    let mut server = start_server(&db);
+    tmux.send_keys("work:0", "echo after-$((3+3))").unwrap();
+    wait_for_log(&db, "the capture after the restart", |ev| !captures_with(ev, "after-6").is_empty());
+    // The recorder restarts with the traceback still on screen.
+    signal(&rec, "INT");
+    let (status, first_err) = wait_recorder(&mut rec);
+    assert!(status.success(), "first recorder: {first_err}");
+    assert!(first_err.contains("lost the server of"), "{first_err}");
+    assert!(first_err.contains("answers again"), "{first_err}");
+    let before_restart = tail_json(&db).len();
+    let mut rec = spawn_recorder(&db, &tmux);
+    std::thread::sleep(Duration::from_millis(1500));
+    let logged = tail_json(&db);
+    assert_eq!(
+        logged.len(),
+        before_restart,
+        "a restarted recorder logged again: {:?}",
+        &logged[before_restart..]
+    );
+    tmux.send_keys("work:0", "echo last-$((4+4))").unwrap();
+    let shown = wait_for_pane(&tmux, "work:0", "the last output", |t| t.contains("last-8"));
+    wait_for_log(&db, "the last capture", |ev| !captures_with(ev, "last-8").is_empty());
+    tmux.kill_server().unwrap();
+    let (status, err) = wait_recorder(&mut rec);
+    assert!(status.success(), "second recorder: {err}");
+    let events = tail_json(&db);
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+
+    assert_eq!(of_kind(&events, "session_opened").len(), 1, "{events:?}");
+    assert_eq!(of_kind(&events, "window_opened").len(), 1, "{events:?}");
+    assert_eq!(of_kind(&events, "session_closed").len(), 1, "{events:?}");
+    let crashes = of_kind(&events, "crash");
+    assert_eq!(crashes.len(), 1, "one traceback on screen across both restarts: {crashes:?}");
+    assert!(crashes[0]["excerpt"].as_str().unwrap().contains("module_gone_across_restarts_77"));
+    // Nothing was lost while the server was away, nothing stored twice.
+    for text in ["before-2", "during-4", "after-6", "last-8"] {
+        assert!(!captures_with(&events, text).is_empty(), "no capture shows {text}");
+    }
+    let captures = of_kind(&events, "capture");
+    for pair in captures.windows(2) {
+        assert_ne!(pair[0]["content"], pair[1]["content"], "an unchanged screen was stored twice");
+    }
+    let ids: Vec<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
+    let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "an event was appended twice");
+    // The last capture is what tmux showed.
+    let last = captures.last().unwrap()["content"].as_str().unwrap();
+    assert_eq!(last.trim_end(), shown.trim_end());
+}

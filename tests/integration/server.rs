@@ -55,7 +55,7 @@ fn concurrent_clients_follow_and_clean_shutdown() {
     let mut server = start_server(&db);
     // A follower from seq 1: it must see every event, in order, once.
     let mut follower = orc_process(&db)
-        .args(["tail", "--follow", "--format", "json"])
+        .args(["--lock-timeout", "1s", "tail", "--follow", "--format", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -138,11 +138,12 @@ fn concurrent_clients_follow_and_clean_shutdown() {
         "{}",
         stderr(&second)
     );
-    // SIGTERM: clean exit, socket removed, followers end.
+    // SIGTERM: clean exit, socket removed; followers wait --lock-timeout
+    // for a server to come back, then fail.
     signal(&server, "TERM");
     assert!(wait_exit(&mut server).success());
     assert!(!db.join("serve.sock").exists(), "socket removed on shutdown");
-    assert!(wait_exit(&mut follower).success());
+    assert_eq!(wait_exit(&mut follower).code(), Some(1));
     reader.join().unwrap();
     assert_success(run(&db, &["verify"]), "verify after shutdown");
 }
@@ -275,4 +276,68 @@ fn a_follower_that_goes_away_is_stopped_in_the_server() {
     }
     signal(&server, "TERM");
     assert!(wait_exit(&mut server).success());
+}
+
+/// Lines of a child's stdout, collected by a thread.
+fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let out = child.stdout.take().unwrap();
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    seen
+}
+
+#[track_caller]
+fn wait_lines(seen: &Mutex<Vec<String>>, n: usize) {
+    let start = Instant::now();
+    while seen.lock().unwrap().len() < n {
+        assert!(start.elapsed() < Duration::from_secs(20), "saw only {:?}", seen.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn tail_follow_outlives_a_server_restart_and_fails_when_none_comes_back() {
+    let (_dir, db) = temp_db();
+    let mut server = start_server(&db);
+    let emit = |label: &str| assert_success(run(&db, &["emit", "marker", "--label", label]), "emit");
+    emit("m1");
+    emit("m2");
+    let mut follower = orc_process(&db)
+        .args(["--lock-timeout", "8s", "tail", "--follow", "-n", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = collect_lines(&mut follower);
+    wait_lines(&seen, 1);
+    emit("m3");
+    wait_lines(&seen, 2);
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+    // Appended while no server runs (the database is free): shown after the restart.
+    emit("m4");
+    let mut server = start_server(&db);
+    emit("m5");
+    wait_lines(&seen, 4);
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+    // No server comes back within --lock-timeout: a message and a failure.
+    let status = wait_exit(&mut follower);
+    let mut err = String::new();
+    follower.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("stopped (shown through seq 3); waiting up to 8.0 s"), "{err}");
+    assert!(err.contains("is back"), "{err}");
+    assert!(err.contains("stopped and did not come back within 8.0 s (shown through seq 5)"), "{err}");
+    let lines = seen.lock().unwrap().clone();
+    assert_eq!(lines.len(), 4, "every event once: {lines:?}");
+    for (line, label) in lines.iter().zip(["m2", "m3", "m4", "m5"]) {
+        assert!(line.contains(label), "{label} expected in {line:?}: {lines:?}");
+    }
 }

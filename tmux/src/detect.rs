@@ -132,6 +132,27 @@ impl Detector {
         Self { patterns, panes: HashMap::new() }
     }
 
+    /// Treats the incident of `detector` now on `pane`'s screen (`content`)
+    /// as reported already when its excerpt is `excerpt` (or begins with it,
+    /// as lines printed below the incident since lengthen it): for a recorder
+    /// that restarts while a crash it logged is still on screen. Returns
+    /// whether it matched (a different or missing incident is left to
+    /// [`Detector::observe`]).
+    pub fn acknowledge(&mut self, pane: &str, content: &str, detector: &str, excerpt_text: &str) -> bool {
+        let Some(p) = self.patterns.iter().find(|p| p.name == detector) else { return false };
+        let matches: Vec<_> = p.regex.find_iter(content).collect();
+        let Some(last) = matches.last() else { return false };
+        // The excerpt runs to 10 lines after the match: output printed
+        // below since then lengthens it, the incident is the same.
+        if !excerpt(content, last.start()).starts_with(excerpt_text) {
+            return false;
+        }
+        let state = self.panes.entry(pane.to_owned()).or_default();
+        state.reported.insert(p.name.clone(), matches.len());
+        state.last_seen.insert(p.name.clone(), matches.len());
+        true
+    }
+
     /// Looks at one poll of a pane (`pane` names it, e.g. `s:0.0`; `content`
     /// is its text); returns newly confirmed incidents.
     pub fn observe(&mut self, pane: &str, content: &str) -> Vec<Finding> {

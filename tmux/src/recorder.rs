@@ -137,6 +137,9 @@ pub struct Recorder {
     windows: BTreeMap<(String, u32), (Target, String)>,
     /// Per pane: blake3 of the last stored content and the size it had.
     last: HashMap<Target, ([u8; 32], u32, u32)>,
+    /// Per pane: the crashes the log holds (detector -> excerpt), checked
+    /// against the pane's first poll ([`Recorder::resume`]).
+    logged_crashes: HashMap<Target, BTreeMap<String, String>>,
     stats: Stats,
 }
 
@@ -152,8 +155,60 @@ impl Recorder {
             sessions: BTreeSet::new(),
             windows: BTreeMap::new(),
             last: HashMap::new(),
+            logged_crashes: HashMap::new(),
             stats: Stats::default(),
         }
+    }
+
+    /// Takes up where an earlier recording left off: `history` is what the
+    /// log holds, in log order (at least every lifecycle event, the last
+    /// capture of each pane and the crashes; other kinds are ignored).
+    /// Afterwards the open sessions and windows are not opened again (ones
+    /// that tmux no longer has are closed at the first poll), a pane whose
+    /// text is the same as its last capture is not captured again, and a
+    /// crash whose incident is still on screen (same pane, detector and
+    /// excerpt) is not reported again. Only sessions this recorder
+    /// [wants](Recorder::wants) are taken.
+    pub fn resume(&mut self, history: impl IntoIterator<Item = Event>) {
+        let wanted = |s: &str| self.only.is_empty() || self.only.contains(s);
+        let mut sessions = BTreeSet::new();
+        let mut windows: BTreeMap<(String, u32), (Target, String)> = BTreeMap::new();
+        let mut last = HashMap::new();
+        let mut crashes: HashMap<Target, BTreeMap<String, String>> = HashMap::new();
+        for ev in history {
+            match ev.body {
+                EventBody::SessionOpened { session } if wanted(&session) => {
+                    sessions.insert(session);
+                }
+                EventBody::SessionClosed { session } => {
+                    windows.retain(|(s, _), _| *s != session);
+                    sessions.remove(&session);
+                }
+                EventBody::WindowOpened { target, name } | EventBody::WindowRenamed { target, name }
+                    if wanted(&target.session) =>
+                {
+                    let key = (target.session.clone(), target.window);
+                    windows.insert(key, (target, name.unwrap_or_default()));
+                }
+                EventBody::WindowClosed { target } => {
+                    windows.remove(&(target.session, target.window));
+                }
+                EventBody::Capture { target, content, width, height, .. } if wanted(&target.session) => {
+                    let hash = *blake3::hash(content.as_bytes()).as_bytes();
+                    last.insert(target, (hash, width.unwrap_or(0), height.unwrap_or(0)));
+                }
+                EventBody::Crash { target, excerpt: Some(excerpt), detector: Some(detector), .. }
+                    if wanted(&target.session) =>
+                {
+                    crashes.entry(target).or_default().insert(detector, excerpt);
+                }
+                _ => {}
+            }
+        }
+        self.sessions = sessions;
+        self.windows = windows;
+        self.last = last;
+        self.logged_crashes = crashes;
     }
 
     /// Whether `pane` is recorded ([`Options::sessions`]): the polling loop
@@ -239,6 +294,11 @@ impl Recorder {
     /// One pane's crashes and (changed) capture.
     fn pane(&mut self, p: &Pane, text: &str, ts_ns: i64, events: &mut Vec<Event>) {
         let content = if self.redact { redact(text).into_owned() } else { text.to_owned() };
+        if let Some(logged) = self.logged_crashes.remove(&p.target) {
+            for (detector, excerpt) in logged {
+                self.detector.acknowledge(&p.target.to_string(), &content, &detector, &excerpt);
+            }
+        }
         if self.detect_crashes {
             if let Some(program) = self.prompts.observe(&p.target, &p.command) {
                 let tail: Vec<&str> = content.trim_end().lines().rev().take(8).collect();
@@ -548,6 +608,31 @@ mod tests {
         for ts in 0..3 {
             assert!(!kinds(&off.observe(&p, &texts(&[tb]), ts)).contains(&Kind::Crash));
         }
+    }
+
+    #[test]
+    fn a_resumed_recorder_logs_nothing_the_log_already_has() {
+        let tb = "$ python3 x.py\nTraceback (most recent call last):\n  File \"x.py\"\nImportError: no\n$ ";
+        let p = [pane("s:0.0", "w", "bash"), pane("s:1.0", "x", "bash"), pane("t:0.0", "y", "bash")];
+        let text = texts(&[tb, "$ ", "$ top"]);
+        let mut first = Recorder::new(Options::default());
+        let mut history = first.observe(&p, &text, 1);
+        history.extend(first.observe(&p, &text, 2));
+        assert_eq!(kinds(&history).iter().filter(|k| **k == Kind::Crash).count(), 1);
+        // A restarted recorder sees the same screens: nothing new happened.
+        let mut again = Recorder::new(Options::default());
+        again.resume(history.clone());
+        for ts in 3..6 {
+            assert_eq!(kinds(&again.observe(&p, &text, ts)), [], "poll at {ts}");
+        }
+        // A new traceback below the old one is a new incident; a changed
+        // screen is captured; a session gone meanwhile is closed.
+        let two = format!("{tb}python3 x.py\nTraceback (most recent call last):\nImportError: no\n$ ");
+        let mut third = Recorder::new(Options::default());
+        third.resume(history);
+        let q = [pane("s:0.0", "w", "bash"), pane("s:1.0", "x", "bash")];
+        assert_eq!(kinds(&third.observe(&q, &texts(&[&two, "$ "]), 3)), [Kind::SessionClosed, Kind::Capture]);
+        assert_eq!(kinds(&third.observe(&q, &texts(&[&two, "$ "]), 4)), [Kind::Crash]);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// After the existing events, wait for new ones (needs `orc-log serve`).
+    /// When the server stops, wait up to --lock-timeout for it to come back
+    /// and go on after the last event shown; exit 1 if it does not.
     #[arg(long, short = 'f')]
     follow: bool,
 }
@@ -71,12 +73,7 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         filter.from_seq = filter.from_seq.max(head.saturating_sub(n as u64) + 1);
     }
     let format = args.format;
-    let write = |out: &mut dyn Write, r: &Record| -> std::io::Result<()> {
-        match format {
-            Format::Text => writeln!(out, "{}", render::text_line(r)),
-            Format::Json => writeln!(out, "{}", to_json_line(r)),
-        }
-    };
+    let write = |out: &mut dyn Write, r: &Record| write_record(format, out, r);
     // Existing events up to the head seen at the start.
     filter.until_seq = Some(head);
     let mut last: Option<VecDeque<Record>> = match args.n {
@@ -122,7 +119,154 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         // A flush to a client that went away fails, which ends the follow.
         io.out.flush()?;
         if db.wait_for_head(head_now, Duration::from_secs(1)).is_none() {
-            return Ok(0);
+            // The server is stopping: its client (`follow_via_server`)
+            // waits for the next one and resumes after the last seq shown.
+            return Ok(SERVER_STOPPED);
         }
+    }
+}
+
+/// The exit status of `tail --follow` run inside a server that stops
+/// (EX_TEMPFAIL): [`follow_via_server`] waits for the server to come back.
+pub const SERVER_STOPPED: u8 = 75;
+
+/// Writes one event in `format`.
+fn write_record(format: Format, out: &mut dyn Write, r: &Record) -> std::io::Result<()> {
+    match format {
+        Format::Text => writeln!(out, "{}", render::text_line(r)),
+        Format::Json => writeln!(out, "{}", to_json_line(r)),
+    }
+}
+
+impl Args {
+    /// Whether this is `tail --follow`.
+    pub fn follows(&self) -> bool {
+        self.follow
+    }
+
+    /// The arguments of this `tail` as the server runs it for
+    /// [`follow_via_server`]: the same filter, NDJSON out (so the client
+    /// learns each event's seq), starting at `from_seq`, the last `n`.
+    fn server_args(&self, from_seq: Option<u64>, n: Option<usize>) -> Vec<String> {
+        let mut args: Vec<String> = ["tail", "--format", "json", "--follow"].map(str::to_owned).into();
+        for kind in &self.kind {
+            args.extend(["--kind".to_owned(), kind.as_str().to_owned()]);
+        }
+        if let Some(target) = &self.target {
+            args.extend(["--target".to_owned(), target.to_string()]);
+        }
+        if let Some(since) = self.since {
+            args.extend(["--since".to_owned(), orc_log_schemas::format_rfc3339(since)]);
+        }
+        if let Some(seq) = from_seq {
+            args.extend(["--from-seq".to_owned(), seq.to_string()]);
+        }
+        if let Some(n) = n {
+            args.extend(["-n".to_owned(), n.to_string()]);
+        }
+        args
+    }
+}
+
+/// What [`follow_via_server`] gets from the server: NDJSON lines, shown in
+/// the user's format, remembering the last seq shown.
+struct Relay<'a> {
+    out: &'a mut dyn Write,
+    format: Format,
+    buf: Vec<u8>,
+    last_seq: Option<u64>,
+}
+
+impl Relay<'_> {
+    fn show(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
+        let seq = value["seq"].as_u64().ok_or_else(|| bad("the server sent an event without seq".into()))?;
+        match self.format {
+            Format::Json => {
+                self.out.write_all(line)?;
+                self.out.write_all(b"\n")?;
+            }
+            Format::Text => {
+                let event = orc_log_schemas::parse_value(value, 0)
+                    .map_err(|e| bad(format!("the server sent a bad event: {e}")))?;
+                write_record(self.format, self.out, &Record { seq, event })?;
+            }
+        }
+        self.last_seq = Some(seq);
+        Ok(())
+    }
+}
+
+impl Write for Relay<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let Some(end) = self.buf.iter().rposition(|&b| b == b'\n') else { return Ok(()) };
+        let rest = self.buf.split_off(end + 1);
+        let lines = std::mem::replace(&mut self.buf, rest);
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            self.show(line)?;
+        }
+        self.out.flush()
+    }
+}
+
+/// Runs `orc-log tail --follow` through the server of `db_dir`, here, so
+/// that it outlives a server restart: when the server stops (or the
+/// connection breaks) it says so on stderr, waits for a server to answer
+/// again (up to `--lock-timeout`, polling as for a busy database), and
+/// resumes after the last seq it printed, so no event is missed or shown
+/// twice.
+///
+/// # Errors
+/// When no server answers within the wait (naming the last seq shown), and
+/// the server's or the output's errors.
+pub fn follow_via_server(
+    db_dir: &std::path::Path,
+    args: Args,
+    mut client: orc_log_server::Client,
+    io: &mut Io,
+) -> Result<u8> {
+    let (mut from_seq, mut n) = (args.from_seq, args.n);
+    let mut last_seq = None;
+    loop {
+        let mut relay = Relay { out: &mut *io.out, format: args.format, buf: Vec::new(), last_seq };
+        let ran = client.exec(args.server_args(from_seq, n), io.cwd.clone(), &mut relay, &mut *io.err);
+        last_seq = relay.last_seq;
+        match ran {
+            Ok(SERVER_STOPPED) | Err(orc_log_server::Error::Disconnected(_)) => {}
+            Ok(code) => return Ok(code),
+            Err(e) => return Err(e.into()),
+        }
+        // Resume after what was shown; every later event is new, so all of
+        // them (not the last n) are shown.
+        if let Some(seq) = last_seq {
+            from_seq = Some(seq + 1);
+        }
+        n = None;
+        let shown =
+            last_seq.map_or_else(|| "no event shown yet".to_owned(), |s| format!("shown through seq {s}"));
+        let wait = crate::db::lock_timeout();
+        writeln!(
+            io.err,
+            "orc-log: the server of {} stopped ({shown}); waiting up to {:.1} s for it to come back (--lock-timeout)",
+            db_dir.display(),
+            wait.as_secs_f64()
+        )?;
+        io.err.flush()?;
+        client = match orc_log_server::Client::wait_for(db_dir, wait)? {
+            Some(client) => client,
+            None => bail!(
+                "the server of {} stopped and did not come back within {:.1} s ({shown}); restart `orc-log serve` and follow again with --from-seq {}",
+                db_dir.display(),
+                wait.as_secs_f64(),
+                last_seq.map_or(from_seq.unwrap_or(1), |s| s + 1)
+            ),
+        };
+        writeln!(io.err, "orc-log: the server of {} is back; following on", db_dir.display())?;
     }
 }

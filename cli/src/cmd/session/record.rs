@@ -9,8 +9,8 @@
 //! anything is stored (`orc_log_tmux::recorder`).
 
 use anyhow::{Context, Result, bail};
-use orc_log_schemas::Event;
-use orc_log_server::Appender;
+use orc_log_schemas::{Event, Kind};
+use orc_log_server::{Appender, Delivery, Reconnecting, Runner};
 use orc_log_tmux::detect::{default_patterns, load_patterns};
 use orc_log_tmux::{End, Options, Recorder, Schedule, Sink, Socket, Stats, Tmux};
 use std::io::IsTerminal;
@@ -23,6 +23,13 @@ use std::time::{Duration, Instant};
 /// Runs until the tmux server goes away, --duration passes, or
 /// SIGINT/SIGTERM/SIGHUP. Sessions that appear later are picked up. Events go
 /// through `orc-log serve` when one runs for the database.
+///
+/// A server restart does not end it: while no server answers, it keeps
+/// recording into the spool beside the database (`DIR.hook-spool.ndjson`),
+/// says so on stderr (then every 30 s), and appends the spool once a server
+/// answers again. At start it reads what the log holds, so a restarted
+/// recorder does not open sessions and windows again, store an unchanged
+/// screen again or report a crash still on screen again.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// tmux socket name (`tmux -L NAME`) [default: the default server].
@@ -56,17 +63,67 @@ pub struct Args {
     agent_min_runtime: Duration,
 }
 
-/// Appends each poll's events and shows the totals on a spinner.
+/// How often a recorder whose server is away says so again on stderr.
+const OUTAGE_REMINDER: Duration = Duration::from_secs(30);
+
+/// Appends each poll's events and shows the totals on a spinner; while the
+/// server is away the events wait in the spool ([`Reconnecting`]) and this
+/// says so on stderr, at the loss and then every 30 s.
 struct ToLog {
-    appender: Appender,
+    db_dir: PathBuf,
+    appender: Reconnecting,
     progress: Option<indicatif::ProgressBar>,
+    /// When the server went away and when that was last said.
+    outage: Option<(Instant, Instant)>,
+}
+
+impl ToLog {
+    /// One line on stderr, above the spinner.
+    fn say(&self, line: &str) {
+        match &self.progress {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
 }
 
 impl Sink for ToLog {
     type Error = anyhow::Error;
 
     fn append(&mut self, events: Vec<Event>) -> Result<()> {
-        self.appender.append(events).context("cannot append the recorded events")?;
+        let delivery = self.appender.append(events).context("cannot append the recorded events")?;
+        let db = self.db_dir.display();
+        match delivery {
+            Delivery::Appended(_) => {}
+            Delivery::Resumed { drained, .. } => {
+                let down = self.outage.take().map_or(0.0, |(since, _)| since.elapsed().as_secs_f64());
+                self.say(&format!(
+                    "orc-log: the server of {db} answers again after {down:.1} s; appended the {} events that waited ({} were in the log already)",
+                    drained.appended, drained.duplicates
+                ));
+            }
+            Delivery::Spooled { lost, waiting } => {
+                let spool = self.appender.spool().path().display().to_string();
+                let now = Instant::now();
+                match (lost, self.outage) {
+                    (lost, outage) if lost.is_some() || outage.is_none() => {
+                        let why = lost.map_or_else(String::new, |e| format!(" ({e})"));
+                        self.say(&format!(
+                            "orc-log: lost the server of {db}{why}; recording goes on, events wait in {spool} until a server answers again (`orc-log serve` appends them when it starts)"
+                        ));
+                        self.outage = Some((self.outage.map_or(now, |(since, _)| since), now));
+                    }
+                    (_, Some((since, said))) if now.duration_since(said) >= OUTAGE_REMINDER => {
+                        self.say(&format!(
+                            "orc-log: still no server for {db} after {:.0} s; {waiting} events wait in {spool}",
+                            now.duration_since(since).as_secs_f64()
+                        ));
+                        self.outage = Some((since, now));
+                    }
+                    _ => {}
+                }
+            }
+        }
         Ok(())
     }
 
@@ -79,6 +136,54 @@ impl Sink for ToLog {
             bar.tick();
         }
     }
+}
+
+/// The kinds [`Recorder::resume`] needs besides each pane's last capture.
+const RESUME_KINDS: &[Kind] = &[
+    Kind::SessionOpened,
+    Kind::SessionClosed,
+    Kind::WindowOpened,
+    Kind::WindowRenamed,
+    Kind::WindowClosed,
+    Kind::Crash,
+];
+
+/// Events of the log read with `tail --format json` and these arguments,
+/// through the server or in the database opened here (the same command
+/// either way).
+fn read_log(appender: &mut Appender, filter: Vec<String>) -> Result<Vec<Event>> {
+    let args: Vec<String> =
+        ["tail", "--format", "json"].into_iter().map(str::to_owned).chain(filter).collect();
+    let cwd = std::env::current_dir()?;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = match appender {
+        Appender::Remote(client) => client.exec(args, cwd, &mut out, &mut err)?,
+        Appender::Direct(log) => crate::app::CommandRunner.run(log, args, cwd, &mut out, &mut err),
+    };
+    if code != 0 {
+        bail!("cannot read the log: {}", String::from_utf8_lossy(&err).trim());
+    }
+    String::from_utf8_lossy(&out)
+        .lines()
+        .map(|line| {
+            orc_log_schemas::parse_line(line, 0).map_err(|e| anyhow::anyhow!("the log sent a bad event: {e}"))
+        })
+        .collect()
+}
+
+/// What the log holds of the panes tmux shows now, for
+/// [`Recorder::resume`]: the lifecycle events, the crashes, and each
+/// wanted pane's last capture.
+fn history(appender: &mut Appender, tmux: &Tmux, recorder: &Recorder) -> Result<Vec<Event>> {
+    let kinds = RESUME_KINDS.iter().flat_map(|k| ["--kind".to_owned(), k.as_str().to_owned()]).collect();
+    let mut events = read_log(appender, kinds)?;
+    // No tmux server yet: the recording loop reports it.
+    let panes = tmux.list_panes().unwrap_or_default();
+    for pane in panes.iter().filter(|p| recorder.wants(p)) {
+        let last = ["--kind", "capture", "-n", "1", "--target"].into_iter().map(str::to_owned);
+        events.extend(read_log(appender, last.chain([pane.target.to_string()]).collect())?);
+    }
+    Ok(events)
 }
 
 /// Runs `orc-log session record`.
@@ -103,16 +208,34 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         (None, None) => Socket::Default,
     });
     tmux.check_sessions(&args.sessions).context("nothing to record")?;
+    let mut appender = crate::db::appender(db_dir)?;
+    recorder.resume(history(&mut appender, &tmux, &recorder).context("cannot read what the log holds")?);
     let mut sink = ToLog {
-        appender: crate::db::appender(db_dir)?,
+        db_dir: db_dir.to_owned(),
+        appender: Reconnecting::new(appender, db_dir, "rec"),
         progress: std::io::stderr().is_terminal().then(indicatif::ProgressBar::new_spinner),
+        outage: None,
     };
     crate::cmd::catch_interrupts()?;
     let started = Instant::now();
     let schedule = Schedule { interval: args.interval, duration: args.duration };
     let end = orc_log_tmux::record(&tmux, &mut recorder, schedule, crate::cmd::interrupted, &mut sink)?;
-    if let Some(bar) = sink.progress {
+    if let Some(bar) = &sink.progress {
         bar.finish_and_clear();
+    }
+    let spool = sink.appender.spool().path().to_owned();
+    match sink.appender.finish(crate::db::lock_timeout()) {
+        Ok(None) => {}
+        Ok(Some(drained)) => eprintln!(
+            "orc-log: appended the {} events that waited in {}",
+            drained.appended + drained.duplicates,
+            spool.display()
+        ),
+        Err(e) => eprintln!(
+            "orc-log: events of this recording still wait in {} ({e}); the next `orc-log serve` or writer of {} appends them",
+            spool.display(),
+            db_dir.display()
+        ),
     }
     let s = recorder.stats();
     let why = if end == End::ServerGone { "tmux server went away" } else { "stopped" };
