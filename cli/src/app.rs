@@ -129,7 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 // Follow here, so the follow outlives a server restart.
                 Endpoint::Server(client) if matches!(&command, Command::Tail(a) if a.follows()) => {
                     let Command::Tail(a) = command else { unreachable!("checked by the guard") };
-                    let mut io = Io { out: &mut out, err: &mut err, cwd, served: false };
+                    let mut io = Io { out: &mut out, err: &mut err, cwd, served: false, terminal };
                     cmd::tail::follow_via_server(&db_dir, a, client, &mut io)?
                 }
                 // The server runs the command against the database it owns.
