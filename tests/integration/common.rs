@@ -6,7 +6,7 @@ use assert_cmd::Command;
 use orc_log_tmux::{Server, Spawn, Tmux};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -317,4 +317,28 @@ pub fn wait_recorder(rec: &mut std::process::Child) -> (std::process::ExitStatus
         let _ = std::io::Read::read_to_string(e, &mut err);
     }
     (status, err)
+}
+
+/// Spawns `orc-log ARGS` on `db`, reads its first line of output, then closes
+/// the pipe (as `| head -n 1` does). The process must exit 0 with nothing on
+/// stderr: a closed stdout is success. Returns the first line.
+pub fn first_line_then_close(db: &Path, args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader};
+    let what = format!("orc-log {} into a closed pipe", args.join(" "));
+    let mut child = orc_process(db)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    assert_no_crash(&out, &what);
+    assert_eq!(out.status.code(), Some(0), "{what} must exit 0:\n{}", describe(&out));
+    assert_eq!(stderr(&out), "", "{what} must be silent");
+    first
 }

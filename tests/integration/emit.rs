@@ -3,9 +3,7 @@
 
 use crate::common::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 
 const TS: &str = "2026-03-04T05:06:07.123456789Z";
 
@@ -181,28 +179,6 @@ fn emit_usage_errors_exit_2_and_append_nothing() {
     assert_eq!(back.len(), 1, "only the first marker: {back:?}");
 }
 
-/// Spawns `tail ARGS`, reads one line, closes the pipe; the process must exit
-/// 0 with nothing on stderr (a closed stdout is success, like `| head -n 1`).
-fn tail_into_closed_pipe(db: &Path, args: &[&str]) -> String {
-    let mut child = orc_process(db)
-        .arg("tail")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    reader.read_line(&mut first).unwrap();
-    drop(reader);
-    let out = child.wait_with_output().unwrap();
-    assert_no_crash(&out, "tail into a closed pipe");
-    assert_eq!(out.status.code(), Some(0), "tail into a closed pipe must exit 0:\n{}", describe(&out));
-    assert_eq!(stderr(&out), "", "tail into a closed pipe must be silent");
-    first
-}
-
 #[test]
 fn tail_into_a_closed_pipe_exits_0_silently() {
     let (_tmp, db) = temp_db();
@@ -212,12 +188,12 @@ fn tail_into_a_closed_pipe_exits_0_silently() {
     for _ in 0..10 {
         assert_success(run(&db, &["ingest", fixture.to_str().unwrap()]), "ingest");
     }
-    let first = tail_into_closed_pipe(&db, &["--format", "json"]);
+    let first = first_line_then_close(&db, &["tail", "--format", "json"]);
     let ev: Value = serde_json::from_str(&first).unwrap();
     assert_eq!(ev["seq"], 1);
     assert_eq!(ev["kind"], "session_opened");
 
-    let first = tail_into_closed_pipe(&db, &[]);
+    let first = first_line_then_close(&db, &["tail"]);
     assert!(first.trim_start().starts_with("1 "), "text line for seq 1: {first:?}");
 
     // The log is intact afterwards.

@@ -2,12 +2,11 @@
 //! the timeout, a server, and exports that round-trip.
 
 use crate::common::{
-    assert_success, bin_path, describe, fixture_events, fixture_path, ingest_fixture, orc, orc_process, run,
+    assert_success, bin_path, describe, fixture_events, first_line_then_close, fixture_path, ingest_fixture, orc, orc_process, run,
     run_stdin, stderr, stdout, tail_json_raw, temp_db,
 };
 use crate::server::{signal, start_server, wait_exit};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 
@@ -404,21 +403,8 @@ fn query_into_head_exits_0_quietly() {
         assert_success(run(&db, &["ingest", fixture_path().to_str().unwrap()]), "ingest");
     }
     let head_1 = |how: &str| {
-        let mut child = orc_process(&db)
-            .args(["query", "SELECT seq, kind, target FROM events ORDER BY seq"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        reader.read_line(&mut first).unwrap();
-        drop(reader);
-        let out = child.wait_with_output().unwrap();
+        let first = first_line_then_close(&db, &["query", "SELECT seq, kind, target FROM events ORDER BY seq"]);
         assert_eq!(first, "seq,kind,target\n", "{how}");
-        assert_eq!(out.status.code(), Some(0), "{how}: query | head -1 must exit 0:\n{}", describe(&out));
-        assert_eq!(stderr(&out), "", "{how}: query | head -1 must be silent");
     };
     head_1("without a server");
     let mut server = start_server(&db);

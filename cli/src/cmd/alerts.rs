@@ -2,7 +2,7 @@
 
 use crate::ctx::Io;
 use anyhow::{Context, Result};
-use orc_log_alerts::{Cutoff, Rules, Tracker, evaluate_all, fold};
+use orc_log_alerts::{Cutoff, Firing, Rules, Tracker, evaluate_all, fold};
 use orc_log_engine::SharedLog;
 use orc_log_schemas::format_rfc3339;
 use std::path::{Path, PathBuf};
@@ -208,19 +208,9 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     )?;
     let rule = |name: &str| rules.rules.iter().find(|r| r.name == name);
     if !found.firings.is_empty() {
-        let mut t = comfy_table::Table::new();
-        t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-        t.set_header(["rule", "incident", "target", "seq", "began", "message", "actions"]);
+        let mut t = firing_table("message", "actions");
         for f in &found.firings {
-            t.add_row([
-                f.rule.clone(),
-                f.incident.clone(),
-                f.key(),
-                f.seq.to_string(),
-                format_rfc3339(f.began_ns),
-                f.message.clone(),
-                actions_of(rule(&f.rule)),
-            ]);
+            t.add_row(firing_row(f, f.message.clone(), actions_of(rule(&f.rule))));
         }
         writeln!(io.out, "{t}")?;
     }
@@ -230,19 +220,9 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
             "{} held by a cool-down (their rule alerted the same target lately); each fires at the time shown if it still holds then:",
             found.held.len()
         )?;
-        let mut t = comfy_table::Table::new();
-        t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-        t.set_header(["rule", "incident", "target", "seq", "began", "fires at", "message"]);
+        let mut t = firing_table("fires at", "message");
         for (f, at_ns) in &found.held {
-            t.add_row([
-                f.rule.clone(),
-                f.incident.clone(),
-                f.key(),
-                f.seq.to_string(),
-                format_rfc3339(f.began_ns),
-                format_rfc3339(*at_ns),
-                f.message.clone(),
-            ]);
+            t.add_row(firing_row(f, format_rfc3339(*at_ns), f.message.clone()));
         }
         writeln!(io.out, "{t}")?;
     }
@@ -255,4 +235,18 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         )?;
     }
     Ok(0)
+}
+
+/// A table of incidents: rule, incident, target, seq, began, then the
+/// columns `extra_a` and `extra_b`.
+fn firing_table(extra_a: &str, extra_b: &str) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(["rule", "incident", "target", "seq", "began", extra_a, extra_b]);
+    t
+}
+
+/// One row of [`firing_table`].
+fn firing_row(f: &Firing, extra_a: String, extra_b: String) -> [String; 7] {
+    [f.rule.clone(), f.incident.clone(), f.key(), f.seq.to_string(), format_rfc3339(f.began_ns), extra_a, extra_b]
 }
