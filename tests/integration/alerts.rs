@@ -15,12 +15,17 @@ use std::time::{Duration, Instant};
 
 /// Starts `orc-log serve --alerts RULES` and waits for its socket.
 fn serve_with(db: &Path, rules: &Path) -> Child {
+    serve_with_stderr(db, rules, Stdio::null())
+}
+
+/// [`serve_with`], its stderr going to `stderr`.
+fn serve_with_stderr(db: &Path, rules: &Path, stderr: impl Into<Stdio>) -> Child {
     let child = orc_process(db)
         .args(["serve", "--alerts"])
         .arg(rules)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let start = Instant::now();
@@ -310,19 +315,7 @@ fn first_serve_on_an_existing_log_fires_nothing_that_began_before_its_start() {
     )
     .unwrap();
     let err_file = tmp.path().join("serve.err");
-    let mut serve = orc_process(&db)
-        .args(["serve", "--alerts"])
-        .arg(&rules)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err_file).unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while UnixStream::connect(db.join("serve.sock")).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut serve = serve_with_stderr(&db, &rules, std::fs::File::create(&err_file).unwrap());
     // A crash after the start fires; the two older incidents do not.
     emit(&db, &["crash", "--target", "team:3.0", "--reason", "new"]);
     let a = wait_alerts(&db, Duration::from_secs(5), "the new crash's alert", |a| !a.is_empty());
