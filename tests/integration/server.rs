@@ -341,3 +341,34 @@ fn tail_follow_outlives_a_server_restart_and_fails_when_none_comes_back() {
         assert!(line.contains(label), "{label} expected in {line:?}: {lines:?}");
     }
 }
+
+/// `tail -f -n 0` that has shown nothing when the server stops resumes after
+/// the head it started at: events appended during the outage are shown.
+#[test]
+fn tail_follow_from_nothing_shown_keeps_what_was_appended_during_a_restart() {
+    let (_dir, db) = temp_db();
+    let mut server = start_server(&db);
+    let emit = |label: &str| assert_success(run(&db, &["emit", "marker", "--label", label]), "emit");
+    emit("old");
+    let mut follower = orc_process(&db)
+        .args(["--lock-timeout", "8s", "tail", "--follow", "-n", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = collect_lines(&mut follower);
+    // Let the follow start before the server stops.
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+    emit("during");
+    server = start_server(&db);
+    emit("after");
+    wait_lines(&seen, 2);
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+    wait_exit(&mut follower);
+    let lines = seen.lock().unwrap().clone();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("during") && lines[1].contains("after"), "{lines:?}");
+}

@@ -2,7 +2,7 @@
 
 use crate::ctx::Io;
 use crate::render;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use orc_log_engine::Filter;
 use orc_log_engine::SharedLog;
 use orc_log_schemas::{Kind, Record, Target, to_json_line};
@@ -232,6 +232,12 @@ pub fn follow_via_server(
     io: &mut Io,
 ) -> Result<u8> {
     let (mut from_seq, mut n) = (args.from_seq, args.n);
+    // Where a follow that has shown nothing yet resumes after a restart: the
+    // head when it started (events appended during the outage are new).
+    let head_at_start = match from_seq {
+        Some(_) => None,
+        None => head_seq(&mut client, io)?,
+    };
     let mut last_seq = None;
     loop {
         let mut relay = Relay { out: &mut *io.out, format: args.format, buf: Vec::new(), last_seq };
@@ -244,8 +250,10 @@ pub fn follow_via_server(
         }
         // Resume after what was shown; every later event is new, so all of
         // them (not the last n) are shown.
-        if let Some(seq) = last_seq {
+        if let Some(seq) = last_seq.or(head_at_start) {
             from_seq = Some(seq + 1);
+        } else if from_seq.is_none() {
+            from_seq = Some(1);
         }
         n = None;
         let shown =
@@ -269,4 +277,21 @@ pub fn follow_via_server(
         };
         writeln!(io.err, "orc-log: the server of {} is back; following on", db_dir.display())?;
     }
+}
+
+/// The log's head seq as the server sees it (`None` for an empty log), from
+/// its last event.
+///
+/// # Errors
+/// The server's connection, or a reply that is not an event line.
+fn head_seq(client: &mut orc_log_server::Client, io: &mut Io) -> Result<Option<u64>> {
+    let args = ["tail", "--format", "json", "-n", "1"].map(str::to_owned).into();
+    let mut out = Vec::new();
+    let code = client.exec(args, io.cwd.clone(), &mut out, &mut *io.err)?;
+    if code != 0 {
+        bail!("cannot read the log's head through its server (exit status {code})");
+    }
+    let Some(line) = out.split(|b| *b == b'\n').rfind(|l| !l.is_empty()) else { return Ok(None) };
+    let event: serde_json::Value = serde_json::from_slice(line).context("the server's last event line")?;
+    event["seq"].as_u64().map(Some).context("the server's last event line has no seq")
 }
