@@ -17,4 +17,4 @@ pub use ndjson::{
     LineError, LineErrorKind, MAX_LINE_BYTES, event_to_json_value, parse_line, parse_value, to_json_line,
 };
 pub use target::{Target, TargetError};
-pub use time::{TimeError, format_rfc3339, now_ns, parse_rfc3339};
+pub use time::{TimeError, format_rfc3339, now_ns, parse_rfc3339, parse_time_spec};
