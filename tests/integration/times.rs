@@ -95,7 +95,7 @@ fn a_time_that_is_none_of_the_three_forms_is_refused_naming_it() {
         (&["tail", "--since", "yesterday"][..], "yesterday"),
         (&["search", "x", "--until", "5 parsecs"][..], "5 parsecs"),
         (&["state", "--at", "2026-11-20 23:00"][..], "2026-11-20 23:00"),
-        (&["metrics", "--at", "-5m"][..], "-5m"),
+        (&["metrics", "--at=-5m"][..], "-5m"),
     ] {
         let out = run(&db, args);
         assert_no_crash(&out, "a bad time");
