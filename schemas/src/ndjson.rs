@@ -347,6 +347,25 @@ pub fn parse_json_strict(text: &str) -> Result<Value, LineError> {
     })
 }
 
+/// serde `deserialize_with` for a list of JSON values, each read with
+/// [`parse_json_strict`]'s rule (for events inside a larger message, such as
+/// the server protocol's `append`).
+///
+/// # Errors
+/// The deserializer's error; for a key given twice its message is the
+/// [`LineErrorKind::DuplicateKey`] error, naming the key and both values.
+pub fn deserialize_strict_values<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+    struct Item(Value);
+    impl<'de> serde::Deserialize<'de> for Item {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let mut duplicate = None;
+            serde::de::DeserializeSeed::deserialize(Strict { duplicate: &mut duplicate }, d).map(Item)
+        }
+    }
+    let items: Vec<Item> = serde::Deserialize::deserialize(d)?;
+    Ok(items.into_iter().map(|Item(v)| v).collect())
+}
+
 /// A [`Value`] deserializer that refuses duplicate keys, recording the first
 /// one found in `duplicate` (the serde error it returns loses the structure).
 struct Strict<'a> {
