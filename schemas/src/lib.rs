@@ -14,7 +14,8 @@ pub mod time;
 
 pub use event::{Event, EventBody, Kind, Record};
 pub use ndjson::{
-    LineError, LineErrorKind, MAX_LINE_BYTES, event_to_json_value, parse_line, parse_value, to_json_line,
+    LineError, LineErrorKind, MAX_LINE_BYTES, deserialize_strict_values, event_to_json_value,
+    parse_json_strict, parse_line, parse_value, to_json_line,
 };
 pub use target::{Target, TargetError};
-pub use time::{TimeError, format_rfc3339, now_ns, parse_rfc3339};
+pub use time::{TimeError, format_rfc3339, now_ns, parse_rfc3339, parse_time_spec};

@@ -50,6 +50,8 @@ pub enum LineErrorKind {
     BadValue,
     /// The line is longer than [`MAX_LINE_BYTES`].
     TooLong,
+    /// An object has the same key twice (at any nesting level).
+    DuplicateKey,
 }
 
 impl LineErrorKind {
@@ -65,6 +67,7 @@ impl LineErrorKind {
             LineErrorKind::BadTime => "bad time",
             LineErrorKind::BadValue => "bad value",
             LineErrorKind::TooLong => "line too long",
+            LineErrorKind::DuplicateKey => "duplicate key",
         }
     }
 }
@@ -311,19 +314,136 @@ fn check_field(spec: &FieldSpec, value: &Value) -> Result<(), LineError> {
 ///
 /// A missing `ts` becomes `default_ts_ns` (the caller passes the time of
 /// reading, which is the time of append to within a commit). `seq`, when
-/// present, must be a non-negative integer and is otherwise ignored.
+/// present, must be a non-negative integer and is otherwise ignored. An
+/// object with the same key twice, at any nesting level, is refused (plain
+/// JSON parsers keep the last value).
 ///
 /// # Errors
-/// A [`LineError`] naming the field and the reason: invalid JSON, unknown
-/// kind, unknown field, missing field, wrong type, bad target, bad time, bad
-/// value or too long.
+/// A [`LineError`] naming the field and the reason: invalid JSON, duplicate
+/// key (with both values), unknown kind, unknown field, missing field, wrong
+/// type, bad target, bad time, bad value or too long.
 pub fn parse_line(line: &str, default_ts_ns: i64) -> Result<Event, LineError> {
     if line.len() > MAX_LINE_BYTES {
         return Err(LineError::too_long(line.len()));
     }
-    let value: Value = serde_json::from_str(line)
-        .map_err(|e| LineError::new(LineErrorKind::InvalidJson, None, e.to_string()))?;
-    parse_value(value, default_ts_ns)
+    parse_value(parse_json_strict(line)?, default_ts_ns)
+}
+
+/// Parses JSON text into a [`Value`] as `serde_json` does, except that an
+/// object with the same key twice, at any nesting level, is an error (one
+/// pass: keys are checked as each object is built).
+///
+/// # Errors
+/// [`LineErrorKind::DuplicateKey`] naming the key and both values, or
+/// [`LineErrorKind::InvalidJson`] for text that is not one JSON value.
+pub fn parse_json_strict(text: &str) -> Result<Value, LineError> {
+    let mut duplicate = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = serde::de::DeserializeSeed::deserialize(Strict { duplicate: &mut duplicate }, &mut de)
+        .and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| match duplicate {
+        Some(d) => d,
+        None => LineError::new(LineErrorKind::InvalidJson, None, e.to_string()),
+    })
+}
+
+/// serde `deserialize_with` for a list of JSON values, each read with
+/// [`parse_json_strict`]'s rule (for events inside a larger message, such as
+/// the server protocol's `append`).
+///
+/// # Errors
+/// The deserializer's error; for a key given twice its message is the
+/// [`LineErrorKind::DuplicateKey`] error, naming the key and both values.
+pub fn deserialize_strict_values<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+    struct Item(Value);
+    impl<'de> serde::Deserialize<'de> for Item {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let mut duplicate = None;
+            serde::de::DeserializeSeed::deserialize(Strict { duplicate: &mut duplicate }, d).map(Item)
+        }
+    }
+    let items: Vec<Item> = serde::Deserialize::deserialize(d)?;
+    Ok(items.into_iter().map(|Item(v)| v).collect())
+}
+
+/// A [`Value`] deserializer that refuses duplicate keys, recording the first
+/// one found in `duplicate` (the serde error it returns loses the structure).
+struct Strict<'a> {
+    duplicate: &'a mut Option<LineError>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, deserializer)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Strict { duplicate: &mut *self.duplicate })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        use serde::de::Error as _;
+        use serde_json::map::Entry;
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            let value = access.next_value_seed(Strict { duplicate: &mut *self.duplicate })?;
+            match map.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(first) => {
+                    let err = LineError::new(
+                        LineErrorKind::DuplicateKey,
+                        Some(first.key()),
+                        format!("given twice, first {} then {value}", first.get()),
+                    );
+                    let message = err.to_string();
+                    *self.duplicate = Some(err);
+                    return Err(A::Error::custom(message));
+                }
+            }
+        }
+        Ok(Value::Object(map))
+    }
 }
 
 /// [`parse_line`] for a JSON value already parsed (an event inside a larger
@@ -787,6 +907,48 @@ mod tests {
             let mut b: Value = serde_json::from_str(&out).unwrap();
             b.as_object_mut().unwrap().remove("seq");
             assert_eq!(a, b, "line {} field-for-field", i + 1);
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_level_naming_key_and_both_values() {
+        let e = err(r#"{"kind":"marker","label":"a","label":"b"}"#);
+        assert_eq!(e.kind, LineErrorKind::DuplicateKey);
+        assert_eq!(e.field.as_deref(), Some("label"));
+        assert_eq!(e.to_string(), r#"duplicate key "label": given twice, first "a" then "b""#);
+        // Checked before the field rules: an unknown or ill-typed key given twice is a duplicate too.
+        let e = err(r#"{"kind":"marker","label":"a","x":1,"x":[2, {"y":null}]}"#);
+        assert_eq!((e.kind, e.field.as_deref()), (LineErrorKind::DuplicateKey, Some("x")));
+        assert!(e.detail.contains(r#"first 1 then [2,{"y":null}]"#), "{e}");
+        // Nested objects, also inside arrays.
+        for line in [
+            r#"{"kind":"marker","label":"a","n":{"k":true,"k":false}}"#,
+            r#"{"kind":"marker","label":"a","n":[{"ok":1},{"k":true,"k":false}]}"#,
+        ] {
+            let e = err(line);
+            assert_eq!((e.kind, e.field.as_deref()), (LineErrorKind::DuplicateKey, Some("k")), "{line}");
+            assert!(e.detail.contains("first true then false"), "{e}");
+        }
+        // The same key in sibling objects is no duplicate; the line fails only on the field rules.
+        let e = err(r#"{"kind":"marker","label":"a","n":[{"k":1},{"k":2}]}"#);
+        assert_eq!(e.kind, LineErrorKind::UnknownField);
+    }
+
+    #[test]
+    fn strict_json_parses_as_serde_json_does() {
+        for text in [
+            r#"{"a":1,"b":-2,"c":1.5,"d":"x\u00e9\n","e":null,"f":[true,false,{}],"g":{"h":[]}}"#,
+            "18446744073709551615",
+            r#"  "s"  "#,
+        ] {
+            assert_eq!(
+                parse_json_strict(text).unwrap(),
+                serde_json::from_str::<Value>(text).unwrap(),
+                "{text}"
+            );
+        }
+        for bad in ["", "{", r#"{"a":1} x"#, "[1,]"] {
+            assert_eq!(parse_json_strict(bad).unwrap_err().kind, LineErrorKind::InvalidJson, "{bad:?}");
         }
     }
 

@@ -23,6 +23,12 @@ pub enum TimeError {
     /// Valid RFC 3339 but outside the i64-nanosecond range.
     #[error("{0:?} is outside the supported range 1677-09-22 .. 2262-04-11")]
     Range(String),
+    /// A time flag or parameter that is none of the forms
+    /// [`parse_time_spec`] accepts.
+    #[error(
+        "{0:?} is not a time: give an RFC 3339 time (2026-11-20T23:03:57Z), a duration before now with a unit (90s, 10m, 2h, 1d) or now"
+    )]
+    Spec(String),
 }
 
 /// Parses an RFC 3339 timestamp (with offset) into UTC nanoseconds.
@@ -34,6 +40,34 @@ pub fn parse_rfc3339(text: &str) -> Result<i64, TimeError> {
     let dt = DateTime::parse_from_rfc3339(text)
         .map_err(|e| TimeError::Syntax { value: text.to_owned(), reason: e.to_string() })?;
     dt.timestamp_nanos_opt().ok_or_else(|| TimeError::Range(text.to_owned()))
+}
+
+/// Parses a time as the `--since`/`--until`/`--at` flags and the web API's
+/// time parameters take it, into UTC nanoseconds: an RFC 3339 time with
+/// offset, a duration with a unit meaning that long before `now_ns` (`90s`,
+/// `10m`, `2h`, `1d`, `1h30m`: humantime syntax, as every duration flag), or
+/// `now`. Surrounding whitespace is ignored.
+///
+/// # Errors
+/// [`TimeError::Spec`] naming the text and the three accepted forms when it
+/// is none of them (a bare number such as `10` has no unit and is refused),
+/// [`TimeError::Range`] for an RFC 3339 time, or a duration reaching back,
+/// outside the `i64` nanosecond range.
+pub fn parse_time_spec(text: &str, now_ns: i64) -> Result<i64, TimeError> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("now") {
+        return Ok(now_ns);
+    }
+    match parse_rfc3339(t) {
+        Ok(ns) => return Ok(ns),
+        Err(TimeError::Range(_)) => return Err(TimeError::Range(text.to_owned())),
+        Err(_) => {}
+    }
+    let ago = humantime::parse_duration(t).map_err(|_| TimeError::Spec(text.to_owned()))?;
+    i64::try_from(ago.as_nanos())
+        .ok()
+        .and_then(|ago| now_ns.checked_sub(ago))
+        .ok_or_else(|| TimeError::Range(text.to_owned()))
 }
 
 /// Formats UTC nanoseconds as RFC 3339 with `Z`, e.g. `2026-11-20T23:03:57.500764Z`.
@@ -67,6 +101,33 @@ mod tests {
         assert!(matches!(parse_rfc3339("2026-11-20T23:03:57"), Err(TimeError::Syntax { .. })));
         assert!(matches!(parse_rfc3339("yesterday"), Err(TimeError::Syntax { .. })));
         assert!(matches!(parse_rfc3339("9999-01-01T00:00:00Z"), Err(TimeError::Range(_))));
+    }
+
+    #[test]
+    fn time_specs_take_rfc3339_durations_before_now_and_now() {
+        let now = parse_rfc3339("2026-11-20T23:00:00Z").unwrap();
+        let at = |s: &str| parse_time_spec(s, now);
+        assert_eq!(at("2026-11-20T22:00:00+01:00").unwrap(), parse_rfc3339("2026-11-20T21:00:00Z").unwrap());
+        assert_eq!(at("now").unwrap(), now);
+        assert_eq!(at(" NOW ").unwrap(), now);
+        assert_eq!(at("10m").unwrap(), parse_rfc3339("2026-11-20T22:50:00Z").unwrap());
+        assert_eq!(at("2h").unwrap(), parse_rfc3339("2026-11-20T21:00:00Z").unwrap());
+        assert_eq!(at("1d").unwrap(), parse_rfc3339("2026-11-19T23:00:00Z").unwrap());
+        assert_eq!(at("90s").unwrap(), parse_rfc3339("2026-11-20T22:58:30Z").unwrap());
+        assert_eq!(at("1h30m").unwrap(), parse_rfc3339("2026-11-20T21:30:00Z").unwrap());
+    }
+
+    #[test]
+    fn time_specs_refuse_bare_numbers_and_words_naming_them() {
+        for bad in ["10", "yesterday", "", "-5m", "2026-11-20T23:03:57"] {
+            let err = parse_time_spec(bad, 0).unwrap_err();
+            assert_eq!(err, TimeError::Spec(bad.to_owned()));
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("{bad:?}")), "{msg}");
+            assert!(msg.contains("RFC 3339") && msg.contains("10m") && msg.contains("now"), "{msg}");
+        }
+        assert!(matches!(parse_time_spec("9999-01-01T00:00:00Z", 0), Err(TimeError::Range(_))));
+        assert!(matches!(parse_time_spec("400y", 0), Err(TimeError::Range(_))));
     }
 
     proptest! {

@@ -28,7 +28,9 @@ pub enum Request {
     Append {
         /// The events, in order, each a format v1 object as `ingest` reads
         /// it (see [`events_to_wire`]); checked by the server with the
-        /// same rules.
+        /// same rules (a key given twice in an event makes the request
+        /// malformed).
+        #[serde(deserialize_with = "orc_log_schemas::deserialize_strict_values")]
         events: Vec<Value>,
     },
     /// Run a read command (`tail`, `stats`, `verify`, `state`, ...) with these
@@ -146,4 +148,19 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> io::Result
         ));
     }
     Ok(Some(env.body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_append_with_a_duplicate_key_in_an_event_is_malformed_naming_it() {
+        let ok = r#"{"v":1,"op":"append","events":[{"kind":"marker","label":"a"}]}"#;
+        let req: Envelope<Request> = serde_json::from_str(ok).unwrap();
+        assert!(matches!(&req.body, Request::Append { events } if events.len() == 1));
+        let bad = r#"{"v":1,"op":"append","events":[{"kind":"marker","label":"a"},{"kind":"marker","label":"a","label":"b"}]}"#;
+        let err = serde_json::from_str::<Envelope<Request>>(bad).unwrap_err().to_string();
+        assert!(err.contains(r#"duplicate key "label": given twice, first "a" then "b""#), "{err}");
+    }
 }

@@ -255,11 +255,6 @@ fn ingest(db: &Path, dir: &Path, lines: &[String]) {
     assert_success(run(db, &["ingest", file.to_str().unwrap()]), "ingest");
 }
 
-/// RFC 3339 time `secs` seconds from now (negative: ago).
-fn from_now(secs: i64) -> String {
-    orc_log_schemas::format_rfc3339(orc_log_schemas::now_ns() + secs * 1_000_000_000)
-}
-
 #[test]
 fn alerts_test_lists_incidents_held_by_a_cooldown_with_when_they_fire() {
     let (tmp, db) = temp_db();

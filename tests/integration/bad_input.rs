@@ -1,7 +1,8 @@
 //! Bad NDJSON lines: ingest stops at the first one (everything before it is
 //! stored, nothing after), or with `--skip-invalid` reports it and goes on.
 //!
-//! Every case feeds 3 good lines, the bad line (line 4), then 2 good lines.
+//! Every case feeds 3 good lines, the bad line (line 4), then 2 good lines
+//! (the duplicate-key case: 2, the bad line 3, then 3).
 //!
 //! Then bad arguments: duration flags without a unit, a tmux socket or
 //! session that does not exist, and `serve --http` with host names.
@@ -25,53 +26,57 @@ fn good_values() -> Vec<Value> {
     good_lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-/// 3 good lines, `bad`, 2 good lines, as bytes.
-fn input_with(bad: &[u8]) -> Vec<u8> {
+/// `before` good lines, `bad`, the other good lines, as bytes.
+fn input_with(bad: &[u8], before: usize) -> Vec<u8> {
     let good = good_lines();
     let mut input = Vec::new();
-    for l in &good[..3] {
+    for l in &good[..before] {
         input.extend_from_slice(l.as_bytes());
         input.push(b'\n');
     }
     input.extend_from_slice(bad);
     input.push(b'\n');
-    for l in &good[3..] {
+    for l in &good[before..] {
         input.extend_from_slice(l.as_bytes());
         input.push(b'\n');
     }
     input
 }
 
-/// Ingests `input_with(bad)` from a file, strictly and with `--skip-invalid`,
+/// Ingests `input_with(bad, 3)` from a file, strictly and with `--skip-invalid`,
 /// and checks exit status, messages and log contents. `expect` are the
 /// pieces the line-4 error must contain (kind of problem, field, reason).
 fn check_bad_line(bad: &[u8], expect: &[&str]) {
+    check_bad_line_at(4, bad, expect);
+}
+
+/// [`check_bad_line`] with the bad line at line `at` (2..=6).
+fn check_bad_line_at(at: usize, bad: &[u8], expect: &[&str]) {
+    let before = at - 1;
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("input.ndjson");
-    std::fs::write(&file, input_with(bad)).unwrap();
+    std::fs::write(&file, input_with(bad, before)).unwrap();
     let name = file.to_str().unwrap();
 
-    // Strict: fail at line 4, keep lines 1-3.
+    // Strict: fail at the bad line, keep the lines before it.
     let strict = tmp.path().join("strict-db");
     let out = run(&strict, &["ingest", name]);
     assert_no_crash(&out, "strict ingest");
     assert_exit(&out, 1, "strict ingest of a bad line");
     let err = stderr(&out);
-    let line4 = format!("orc-log: {name}: line 4: ");
-    assert!(err.contains(&line4), "stderr should name {line4:?}:\n{err}");
-    let reported = err.lines().find(|l| l.starts_with(&line4)).unwrap();
+    let line_at = format!("orc-log: {name}: line {at}: ");
+    assert!(err.contains(&line_at), "stderr should name {line_at:?}:\n{err}");
+    let reported = err.lines().find(|l| l.starts_with(&line_at)).unwrap();
     for piece in expect {
-        assert!(reported.contains(piece), "the line 4 error should contain {piece:?}:\n{reported}");
+        assert!(reported.contains(piece), "the line {at} error should contain {piece:?}:\n{reported}");
     }
-    assert!(
-        err.contains("appended 3 events (seq 1..=3); nothing from line 4 on was appended"),
-        "stderr should say what was kept:\n{err}"
-    );
+    let kept = format!("appended {before} events (seq 1..={before}); nothing from line {at} on was appended");
+    assert!(err.contains(&kept), "stderr should say what was kept:\n{err}");
     assert_eq!(stdout(&out), "");
-    assert_log_is(&strict, &good_values()[..3]);
-    assert_verify_ok(&strict, 3);
+    assert_log_is(&strict, &good_values()[..before]);
+    assert_verify_ok(&strict, before as u64);
 
-    // --skip-invalid: report line 4, keep the other five.
+    // --skip-invalid: report the bad line, keep the other five.
     let lenient = tmp.path().join("lenient-db");
     let out = run(&lenient, &["ingest", "--skip-invalid", name]);
     assert_no_crash(&out, "ingest --skip-invalid");
@@ -79,14 +84,14 @@ fn check_bad_line(bad: &[u8], expect: &[&str]) {
     let err = stderr(&out);
     let reported = err
         .lines()
-        .find(|l| l.starts_with(&line4))
-        .unwrap_or_else(|| panic!("stderr should report {line4:?}:\n{err}"));
+        .find(|l| l.starts_with(&line_at))
+        .unwrap_or_else(|| panic!("stderr should report {line_at:?}:\n{err}"));
     assert!(reported.ends_with("(skipped)"), "{reported}");
     for piece in expect {
-        assert!(reported.contains(piece), "the line 4 report should contain {piece:?}:\n{reported}");
+        assert!(reported.contains(piece), "the line {at} report should contain {piece:?}:\n{reported}");
     }
     let reports = err.lines().filter(|l| l.starts_with(&format!("orc-log: {name}: line "))).count();
-    assert_eq!(reports, 1, "only line 4 is reported:\n{err}");
+    assert_eq!(reports, 1, "only line {at} is reported:\n{err}");
     assert!(
         err.contains("appended 5 events (seq 1..=5), skipped 1 invalid lines"),
         "summary should count the skip:\n{err}"
@@ -111,6 +116,23 @@ fn invalid_json() {
 #[test]
 fn json_that_is_not_an_object() {
     check_bad_line(b"[1,2]", &["invalid JSON: expected a JSON object, found array"]);
+}
+
+#[test]
+fn duplicate_key_on_line_3() {
+    check_bad_line_at(
+        3,
+        br#"{"kind":"marker","label":"a","label":"b"}"#,
+        &[r#"duplicate key "label": given twice, first "a" then "b""#],
+    );
+}
+
+#[test]
+fn duplicate_key_in_a_nested_object() {
+    check_bad_line(
+        br#"{"kind":"marker","label":"x","extra":{"k":1,"k":2}}"#,
+        &[r#"duplicate key "k": given twice, first 1 then 2"#],
+    );
 }
 
 #[test]
@@ -182,7 +204,7 @@ fn non_utf8_bytes() {
 #[test]
 fn bad_line_on_stdin_is_named_stdin() {
     let (_tmp, db) = temp_db();
-    let out = run_stdin(&db, &["ingest"], input_with(br#"{"kind":"marker","label":"x","colour":1}"#));
+    let out = run_stdin(&db, &["ingest"], input_with(br#"{"kind":"marker","label":"x","colour":1}"#, 3));
     assert_exit(&out, 1, "ingest from stdin");
     assert!(stderr(&out).contains(r#"orc-log: stdin: line 4: unknown field "colour""#), "{}", describe(&out));
     assert_log_is(&db, &good_values()[..3]);
@@ -192,7 +214,7 @@ fn bad_line_on_stdin_is_named_stdin() {
 fn bad_line_with_batches_of_one_keeps_exactly_the_lines_before_it() {
     let (tmp, db) = temp_db();
     let file = tmp.path().join("in.ndjson");
-    std::fs::write(&file, input_with(br#"{"kind":"marker"}"#)).unwrap();
+    std::fs::write(&file, input_with(br#"{"kind":"marker"}"#, 3)).unwrap();
     let out = run(&db, &["ingest", "--batch-events", "1", file.to_str().unwrap()]);
     assert_exit(&out, 1, "ingest --batch-events 1");
     assert!(stderr(&out).contains(r#"line 4: missing field "label""#), "{}", describe(&out));

@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 /// Any single `orc-log` run taking longer than this is a hang (a bug).
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// RFC 3339 time `secs` seconds from now (negative: ago).
+pub fn from_now(secs: i64) -> String {
+    orc_log_schemas::format_rfc3339(orc_log_schemas::now_ns() + secs * 1_000_000_000)
+}
+
 /// The `orc-log` binary under test (for `std::process::Command::spawn`).
 pub fn bin_path() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_orc-log"))

@@ -27,5 +27,6 @@ mod search;
 mod server;
 mod session_view;
 mod sql;
+mod times;
 mod web;
 mod web_ui;

@@ -14,7 +14,8 @@
 //! | `/api/metrics` | the JSON of `orc-log metrics --format json` |
 //! | `/metrics` | Prometheus text exposition (`metrics --format prometheus`) |
 //!
-//! Times are RFC 3339 in and out. Scans and queries run on the blocking pool.
+//! Times are RFC 3339 out; in, `at`, `since` and `until` also take a duration before
+//! now (`10m`, `2h`, `1d`) or `now`, as the CLI's time flags do. Scans and queries run on the blocking pool.
 
 use crate::live::{self, Published};
 use axum::Router;
@@ -31,7 +32,7 @@ use orc_log_projections::search::{SearchOptions, search};
 use orc_log_projections::state::{DEFAULT_IDLE_SECS, State as StateProjection};
 use orc_log_projections::summary::summary;
 use orc_log_projections::{prometheus, sql, view_at};
-use orc_log_schemas::{Kind, Record, Target, format_rfc3339, now_ns, parse_rfc3339, to_json_line};
+use orc_log_schemas::{Kind, Record, Target, format_rfc3339, now_ns, parse_time_spec, to_json_line};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::convert::Infallible;
@@ -123,9 +124,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + '
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
 }
 
+/// A time query parameter: RFC 3339, a duration before now (`10m`) or `now`,
+/// as the CLI's time flags take it.
 fn time_param(name: &str, v: Option<&str>) -> ApiResult<Option<i64>> {
     v.filter(|s| !s.is_empty())
-        .map(|s| parse_rfc3339(s).map_err(|e| ApiError::bad(format!("{name}: {e}"))))
+        .map(|s| parse_time_spec(s, now_ns()).map_err(|e| ApiError::bad(format!("{name}: {e}"))))
         .transpose()
 }
 
@@ -566,7 +569,16 @@ mod tests {
         assert!(kinds_param(Some("capture,crash")).is_ok_and(|k| k.len() == 2));
         assert!(kinds_param(Some("nope")).is_err());
         assert!(time_param("at", Some("yesterday")).is_err());
+        assert!(time_param("since", Some("10")).is_err());
         assert!(time_param("at", Some("2026-11-20T23:04:00Z")).is_ok_and(|t| t.is_some()));
+        let before = now_ns();
+        let (ten_min_ago, now) = (time_param("since", Some("10m")), time_param("at", Some("now")));
+        let after = now_ns();
+        let ten_min = 600_000_000_000;
+        assert!(
+            ten_min_ago.is_ok_and(|t| t.is_some_and(|t| (before - ten_min..=after - ten_min).contains(&t)))
+        );
+        assert!(now.is_ok_and(|t| t.is_some_and(|t| (before..=after).contains(&t))));
         assert!(target_param(Some("not a target")).is_err());
     }
 

@@ -62,12 +62,12 @@ enum Action {
         /// The rule file [default: DIR/alerts.toml next to the database].
         #[arg(long, value_name = "PATH")]
         rules: Option<PathBuf>,
-        /// Evaluate the log up to this time, at this time (RFC 3339)
-        /// [default: the whole log, now].
+        /// Evaluate the log up to this time, at this time (RFC 3339, a duration before now such as 10m, or
+        /// now) [default: the whole log, now].
         #[arg(long, value_name = "TIME", value_parser = super::parse_time)]
         at: Option<i64>,
-        /// Only incidents that began at or after this time (RFC 3339), as
-        /// `serve` fires only those that began after its start [default: all].
+        /// Only incidents that began at or after this time (RFC 3339, a duration before now such as 10m, or
+        /// now), as `serve` fires only those that began after its start [default: all].
         #[arg(long, value_name = "TIME", value_parser = super::parse_time)]
         since: Option<i64>,
     },
@@ -248,5 +248,13 @@ fn firing_table(extra_a: &str, extra_b: &str) -> comfy_table::Table {
 
 /// One row of [`firing_table`].
 fn firing_row(f: &Firing, extra_a: String, extra_b: String) -> [String; 7] {
-    [f.rule.clone(), f.incident.clone(), f.key(), f.seq.to_string(), format_rfc3339(f.began_ns), extra_a, extra_b]
+    [
+        f.rule.clone(),
+        f.incident.clone(),
+        f.key(),
+        f.seq.to_string(),
+        format_rfc3339(f.began_ns),
+        extra_a,
+        extra_b,
+    ]
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 pub struct Args {
     #[command(subcommand)]
     kind: Kind,
-    /// Event time (RFC 3339 with offset) [default: now].
+    /// Event time (RFC 3339, a duration before now such as 10m, or now) [default: now].
     #[arg(long, global = true, value_parser = super::parse_time, value_name = "TIME")]
     ts: Option<i64>,
     /// Producer id (at most 128 bytes): an event whose id is already in the log
@@ -61,7 +61,7 @@ enum Kind {
         /// What the check-in is about.
         #[arg(long)]
         note: String,
-        /// When it is due (RFC 3339).
+        /// When it is due (RFC 3339, a duration before now such as 10m, or now).
         #[arg(long, value_parser = super::parse_time, conflicts_with = "in_", required_unless_present = "in_", value_name = "TIME")]
         due: Option<i64>,
         /// Due after this long from now, e.g. `15m`, `90s`.

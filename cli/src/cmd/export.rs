@@ -44,10 +44,10 @@ pub struct Args {
     /// new directory for parquet (required).
     #[arg(long, short = 'o', value_name = "PATH")]
     output: Option<PathBuf>,
-    /// Only events at or after this time (RFC 3339).
+    /// Only events at or after this time (RFC 3339, a duration before now such as 10m, or now).
     #[arg(long, value_parser = super::parse_time, value_name = "TIME")]
     since: Option<i64>,
-    /// Only events before this time (RFC 3339).
+    /// Only events before this time (RFC 3339, a duration before now such as 10m, or now).
     #[arg(long, value_parser = super::parse_time, value_name = "TIME")]
     until: Option<i64>,
     /// Parquet only: one Hive-style directory per UTC day of `ts`.

@@ -26,9 +26,16 @@ pub mod verify;
 use anyhow::{Context, Result, anyhow};
 use std::path::{Path, PathBuf};
 
-/// clap value parser for RFC 3339 times: UTC nanoseconds.
+/// clap value parser of every time flag (`--since`, `--until`, `--at`):
+/// UTC nanoseconds from an RFC 3339 time, a duration before now with a unit
+/// (`10m`, `2h`, `1d`, `90s`, the syntax of [`parse_duration`]) or `now`
+/// ([`orc_log_schemas::parse_time_spec`]). A relative time is resolved once,
+/// when the command line is parsed.
+///
+/// # Errors
+/// A message naming the value and the three accepted forms.
 pub fn parse_time(s: &str) -> Result<i64> {
-    orc_log_schemas::parse_rfc3339(s).map_err(|e| anyhow!(e))
+    orc_log_schemas::parse_time_spec(s, orc_log_schemas::now_ns()).map_err(|e| anyhow!(e))
 }
 
 /// clap value parser of every duration flag (`--in`, `--interval`,

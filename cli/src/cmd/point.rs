@@ -8,8 +8,8 @@ use orc_log_schemas::{format_rfc3339, now_ns};
 /// The point-in-time flags shared by `state`, `metrics` and `replay`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PointArgs {
-    /// The log prefix up to TIME (RFC 3339): it ends just before the first
-    /// event whose ts is later than TIME.
+    /// The log prefix up to TIME (RFC 3339, a duration before now such as 10m, or now): it ends just before
+    /// the first event whose ts is later than TIME.
     #[arg(long, value_parser = super::parse_time, conflicts_with = "until_seq", value_name = "TIME")]
     at: Option<i64>,
     /// Events 1..=N.

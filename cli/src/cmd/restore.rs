@@ -27,7 +27,7 @@ pub struct Args {
     /// The new database directory.
     #[arg(long, value_name = "DIR")]
     to: PathBuf,
-    /// Restore the prefix up to this time (RFC 3339).
+    /// Restore the prefix up to this time (RFC 3339, a duration before now such as 10m, or now).
     #[arg(long, value_parser = super::parse_time, conflicts_with = "until_seq", value_name = "TIME")]
     at: Option<i64>,
     /// Restore events 1..=N.

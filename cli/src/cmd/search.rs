@@ -24,10 +24,10 @@ pub struct Args {
     /// Only this pane (`session:window.pane`): its captures and the messages sent to it.
     #[arg(long)]
     target: Option<Target>,
-    /// Only events at or after this time (RFC 3339).
+    /// Only events at or after this time (RFC 3339, a duration before now such as 10m, or now).
     #[arg(long, value_parser = super::parse_time, value_name = "TIME")]
     since: Option<i64>,
-    /// Only events at or before this time (RFC 3339).
+    /// Only events at or before this time (RFC 3339, a duration before now such as 10m, or now).
     #[arg(long, value_parser = super::parse_time, value_name = "TIME")]
     until: Option<i64>,
     /// Match regardless of case.

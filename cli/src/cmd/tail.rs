@@ -25,7 +25,7 @@ pub struct Args {
     /// Only events about this pane (`session:window.pane`; messages by recipient).
     #[arg(long)]
     target: Option<Target>,
-    /// Only events at or after this time (RFC 3339).
+    /// Only events at or after this time (RFC 3339, a duration before now such as 10m, or now).
     #[arg(long, value_parser = super::parse_time, value_name = "TIME")]
     since: Option<i64>,
     /// Start at this seq.

@@ -46,10 +46,12 @@ pub struct Args {
     /// directory) [default: standard output, also `-`].
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Only captures (and markers) at or after this time (RFC 3339).
+    /// Only captures (and markers) at or after this time (RFC 3339, a duration before now such as 10m, or
+    /// now).
     #[arg(long, value_parser = crate::cmd::parse_time, value_name = "TIME")]
     since: Option<i64>,
-    /// Only captures (and markers) at or before this time (RFC 3339).
+    /// Only captures (and markers) at or before this time (RFC 3339, a duration before now such as 10m, or
+    /// now).
     #[arg(long, value_parser = crate::cmd::parse_time, value_name = "TIME")]
     until: Option<i64>,
     /// Keep the captured text exactly as recorded, all escape sequences included.

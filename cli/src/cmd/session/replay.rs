@@ -35,10 +35,10 @@ const SLEEP_SLICE: Duration = Duration::from_millis(50);
 pub struct Args {
     /// The pane (`session:window.pane`), as `orc-log session list` shows it.
     target: Target,
-    /// Only captures at or after this time (RFC 3339).
+    /// Only captures at or after this time (RFC 3339, a duration before now such as 10m, or now).
     #[arg(long, value_parser = crate::cmd::parse_time, value_name = "TIME")]
     since: Option<i64>,
-    /// Only captures at or before this time (RFC 3339).
+    /// Only captures at or before this time (RFC 3339, a duration before now such as 10m, or now).
     #[arg(long, value_parser = crate::cmd::parse_time, value_name = "TIME")]
     until: Option<i64>,
     /// Playback speed: 2 plays twice as fast, 0.5 at half speed.
