@@ -303,10 +303,19 @@ impl Conn {
         let mut ok = true;
         loop {
             tokio::select! {
+                // Output first: a client that got `Exit` may send its next
+                // request at once, which must not be taken for "went away".
+                biased;
                 resp = orx.recv() => match resp {
                     Some(resp) => {
+                        let last = matches!(resp, Response::Exit { .. });
                         if framed.send(encode(resp)).await.is_err() {
                             ok = false;
+                            break;
+                        }
+                        // `Exit` is the command's last word; the client's next
+                        // frame is its next request, read by the caller.
+                        if last {
                             break;
                         }
                     }

@@ -372,3 +372,26 @@ fn tail_follow_from_nothing_shown_keeps_what_was_appended_during_a_restart() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[0].contains("during") && lines[1].contains("after"), "{lines:?}");
 }
+
+/// One connection running commands back to back (as `session record` reads
+/// the log at start): a request sent right after the previous command's
+/// exit is the next command, never taken for the client going away.
+#[test]
+fn one_connection_runs_many_commands_back_to_back() {
+    let (_dir, db) = temp_db();
+    let mut server = start_server(&db);
+    assert_success(run(&db, &["emit", "marker", "--label", "m"]), "emit");
+    let mut client = orc_log_server::Client::connect(&db).unwrap().expect("the server answers");
+    let cwd = std::env::current_dir().unwrap();
+    for round in 0..300 {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let args = ["tail", "--format", "json", "-n", "1"].map(str::to_owned).to_vec();
+        let code = client
+            .exec(args, cwd.clone(), &mut out, &mut err)
+            .unwrap_or_else(|e| panic!("command {round} on one connection: {e}"));
+        assert_eq!(code, 0, "round {round}: {}", String::from_utf8_lossy(&err));
+        assert_eq!(String::from_utf8_lossy(&out).lines().count(), 1, "round {round}");
+    }
+    signal(&server, "TERM");
+    assert!(wait_exit(&mut server).success());
+}
