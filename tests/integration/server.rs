@@ -301,6 +301,19 @@ fn wait_lines(seen: &Mutex<Vec<String>>, n: usize) {
     }
 }
 
+/// `tail --follow -n N` waiting up to 8 s for a restarted server, with the
+/// lines it prints collected as they come (its stderr piped for the caller).
+fn follow(db: &Path, n: &str) -> (Child, Arc<Mutex<Vec<String>>>) {
+    let mut follower = orc_process(db)
+        .args(["--lock-timeout", "8s", "tail", "--follow", "-n", n])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = collect_lines(&mut follower);
+    (follower, seen)
+}
+
 #[test]
 fn tail_follow_outlives_a_server_restart_and_fails_when_none_comes_back() {
     let (_dir, db) = temp_db();
@@ -308,13 +321,7 @@ fn tail_follow_outlives_a_server_restart_and_fails_when_none_comes_back() {
     let emit = |label: &str| assert_success(run(&db, &["emit", "marker", "--label", label]), "emit");
     emit("m1");
     emit("m2");
-    let mut follower = orc_process(&db)
-        .args(["--lock-timeout", "8s", "tail", "--follow", "-n", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let seen = collect_lines(&mut follower);
+    let (mut follower, seen) = follow(&db, "1");
     wait_lines(&seen, 1);
     emit("m3");
     wait_lines(&seen, 2);
@@ -350,13 +357,7 @@ fn tail_follow_from_nothing_shown_keeps_what_was_appended_during_a_restart() {
     let mut server = start_server(&db);
     let emit = |label: &str| assert_success(run(&db, &["emit", "marker", "--label", label]), "emit");
     emit("old");
-    let mut follower = orc_process(&db)
-        .args(["--lock-timeout", "8s", "tail", "--follow", "-n", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let seen = collect_lines(&mut follower);
+    let (mut follower, seen) = follow(&db, "0");
     // Let the follow start before the server stops.
     std::thread::sleep(Duration::from_millis(500));
     signal(&server, "TERM");
