@@ -262,7 +262,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store");
         let holder = sled::Config::new().path(&path).open().unwrap();
-        let err = sled::Config::new().path(&path).open().err().expect("sled's lock is exclusive");
+        let err = sled::Config::new().path(&path).open().expect_err("sled's lock is exclusive");
         match &err {
             sled::Error::Io(e) => assert!(is_lock_busy(e), "{e}"),
             other => panic!("unexpected error {other:?}"),

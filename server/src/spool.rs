@@ -204,7 +204,7 @@ mod tests {
             spool.push(&marker(i)).unwrap();
         }
         assert_eq!(read_lines(spool.path()).unwrap().len(), 3);
-        let log = SharedLog::open(&dir.path().join("db"), Config::default()).unwrap();
+        let log = SharedLog::open(dir.path().join("db"), Config::default()).unwrap();
         // An earlier drain appended the first event, then died before emptying.
         log.append(vec![marker(1)]).unwrap();
         let mut appender = Appender::Direct(log.clone());
@@ -235,7 +235,7 @@ mod tests {
             .unwrap()
             .write_all(b"{\"kind\":\"nope\"}\n")
             .unwrap();
-        let log = SharedLog::open(&dir.path().join("db"), Config::default()).unwrap();
+        let log = SharedLog::open(dir.path().join("db"), Config::default()).unwrap();
         let report = spool.drain(&mut Appender::Direct(log)).unwrap();
         assert_eq!((report.appended, report.rejected), (1, 1));
         let rejected = std::fs::read_to_string(dir.path().join("spool.ndjson.rejected")).unwrap();
