@@ -2,8 +2,8 @@
 //! the timeout, a server, and exports that round-trip.
 
 use crate::common::{
-    assert_success, bin_path, describe, fixture_events, first_line_then_close, fixture_path, ingest_fixture, orc, orc_process, run,
-    run_stdin, stderr, stdout, tail_json_raw, temp_db,
+    assert_success, bin_path, describe, first_line_then_close, fixture_events, fixture_path, ingest_fixture,
+    orc, orc_process, run, run_stdin, stderr, stdout, tail_json_raw, temp_db,
 };
 use crate::server::{signal, start_server, wait_exit};
 use std::collections::BTreeMap;
@@ -403,7 +403,8 @@ fn query_into_head_exits_0_quietly() {
         assert_success(run(&db, &["ingest", fixture_path().to_str().unwrap()]), "ingest");
     }
     let head_1 = |how: &str| {
-        let first = first_line_then_close(&db, &["query", "SELECT seq, kind, target FROM events ORDER BY seq"]);
+        let first =
+            first_line_then_close(&db, &["query", "SELECT seq, kind, target FROM events ORDER BY seq"]);
         assert_eq!(first, "seq,kind,target\n", "{how}");
     };
     head_1("without a server");
