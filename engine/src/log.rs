@@ -3,12 +3,13 @@
 use crate::codec;
 use crate::compress::{Compressor, Decompressor};
 use crate::error::{Error, Result};
-use crate::frame::{self, Encoding, GENESIS, HASH_BYTES, MAX_RAW_BYTES, PendingFrame};
-use crate::head;
+use crate::frame::{self, Encoding, HASH_BYTES, MAX_RAW_BYTES, PendingFrame};
+pub use crate::position::Head;
+pub(crate) use crate::position::EMPTY_HEAD;
 use crate::keys;
 use crate::lock;
 use crate::segment::{ActiveSegment, Pointer, Segments};
-use crate::store::Store;
+use crate::index::Index;
 use orc_log_schemas::{Event, Kind, Record};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -72,43 +73,6 @@ impl Default for Config {
     }
 }
 
-/// The end of the log: last seq, the chain hash after it, and the greatest ts so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Head {
-    /// Last seq (0 for an empty log).
-    pub seq: u64,
-    /// Chain hash after `seq` (32 zero bytes for an empty log).
-    pub chain_hash: [u8; HASH_BYTES],
-    /// Greatest event ts in the log, UTC ns (`i64::MIN` for an empty log).
-    pub max_ts_ns: i64,
-}
-
-impl Head {
-    /// The chain hash as lowercase hex.
-    pub fn chain_hex(&self) -> String {
-        head::hex(&self.chain_hash)
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(48);
-        v.extend_from_slice(&self.seq.to_be_bytes());
-        v.extend_from_slice(&self.chain_hash);
-        v.extend_from_slice(&self.max_ts_ns.to_be_bytes());
-        v
-    }
-
-    pub(crate) fn decode(b: &[u8]) -> Option<Self> {
-        if b.len() != 48 {
-            return None;
-        }
-        Some(Self {
-            seq: u64::from_be_bytes(b[0..8].try_into().ok()?),
-            chain_hash: b[8..40].try_into().ok()?,
-            max_ts_ns: i64::from_be_bytes(b[40..48].try_into().ok()?),
-        })
-    }
-}
-
 /// The directory of segment files inside a database directory.
 pub(crate) const SEGMENTS_DIR: &str = "segments";
 /// The entries of a database directory that are its storage: the segment
@@ -124,8 +88,6 @@ pub const STORAGE_ENTRIES: &[&str] =
 pub const RESTORE_MARKER: &str = "RESTORING";
 /// zstd level of a chunk's column header.
 const HEADER_LEVEL: i32 = 3;
-
-pub(crate) const EMPTY_HEAD: Head = Head { seq: 0, chain_hash: GENESIS, max_ts_ns: i64::MIN };
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -171,7 +133,7 @@ pub(crate) struct RawFrame {
 #[derive(Clone)]
 pub struct Snapshot {
     pub(crate) dir: PathBuf,
-    pub(crate) store: Store,
+    pub(crate) store: Index,
     pub(crate) segs: Arc<Segments>,
     pub(crate) head: Head,
     /// Damage found when the log was opened (appends are refused);
@@ -224,6 +186,15 @@ impl std::fmt::Debug for Log {
             .field("dir", &self.snap.dir)
             .field("head", &self.snap.head)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Log {
+    /// Records the head as `M tail` (see [`Log::sync`]); errors are only logged.
+    fn drop(&mut self) {
+        if let Err(e) = self.note_tail() {
+            tracing::warn!("recording the head at close: {e}");
+        }
     }
 }
 
@@ -294,7 +265,7 @@ impl Log {
         }
         crate::upgrade::upgrade_if_needed(&dir, &config, &lock)?;
         let segs = Arc::new(Segments::open(&dir.join(SEGMENTS_DIR))?);
-        let store = crate::recover::open_index(&dir, &lock)?;
+        let store = Index::new(crate::recover::open_index(&dir, &lock)?);
         let mut log = Self {
             event_zstd: Compressor::new(config.event_level).map_err(zstd_err)?,
             capture_zstd: Compressor::new(config.capture_level).map_err(zstd_err)?,
@@ -320,9 +291,30 @@ impl Log {
         self.snap.head = head;
     }
 
-    /// The store, for recovery.
-    pub(crate) fn store_mut(&mut self) -> &mut Store {
+    /// The index, for recovery.
+    pub(crate) fn store_mut(&mut self) -> &mut Index {
         &mut self.snap.store
+    }
+
+    /// Moves to sled the memtable entries of closed segments that no seal is
+    /// expected for soon: every closed segment but the last, and the last
+    /// too once it is sealed (see `index.rs`). Keeps the memtable to at most
+    /// two segments' entries.
+    ///
+    /// # Errors
+    /// Store and I/O errors.
+    pub(crate) fn settle_index(&mut self) -> Result<()> {
+        let closed = self.snap.store.closed_in_memory();
+        let Some(&last) = closed.last() else { return Ok(()) };
+        for &next in &closed[..closed.len() - 1] {
+            self.snap.store.flush_before(next)?;
+        }
+        let list = self.snap.segs.list()?;
+        let last_closed = list.iter().rev().find(|s| **s < last).copied();
+        if last_closed.is_none_or(|s| crate::segment::is_sealed(&self.snap.segs, s).unwrap_or(false)) {
+            self.snap.store.flush_before(last)?;
+        }
+        Ok(())
     }
 
     /// Appends `events` in order, assigning consecutive seqs after the head.
@@ -431,7 +423,7 @@ impl Log {
         let mut next_seq = self.head.seq + 1;
         for ev in events {
             if let Some(id) = ev.id.as_deref() {
-                if !seen_ids.insert(id) || self.store.get(&keys::id(id))?.is_some() {
+                if !seen_ids.insert(id) || self.snap.store.get(&keys::id(id))?.is_some() {
                     receipt.duplicates += 1;
                     seqs.push(None);
                     continue;
@@ -510,12 +502,9 @@ impl Log {
                 pending[range].iter().filter_map(|f| f.scope.as_deref()),
             ));
         }
-        puts.push((keys::meta(keys::META_HEAD), head.encode()));
-        // The index is not synced: it is rebuilt from the segments after a crash.
-        if let Err(e) = self.snap.store.apply(puts) {
-            self.refuse_writes = Some(Refusal::Poisoned(e.to_string()));
-            return Err(e);
-        }
+        // The entries go to the memtable: recovery rebuilds them from the
+        // segments after a crash (index.rs).
+        self.snap.store.insert_tail(puts);
         receipt.appended = pending.len() as u64;
         receipt.first_seq = first_seq;
         receipt.last_seq = head.seq;
@@ -539,7 +528,8 @@ impl Log {
         let mut new_file = false;
         let roll = self.active.as_ref().is_none_or(|a| a.len >= self.config.segment_bytes);
         if roll {
-            let resumed = match (&self.active, self.last_segment_len()?) {
+            let last = self.last_segment_len()?;
+            let resumed = match (&self.active, last) {
                 (None, Some((seg, len))) if len < self.config.segment_bytes => {
                     Some(ActiveSegment::resume(&self.snap.segs, seg, len)?)
                 }
@@ -551,8 +541,13 @@ impl Log {
                     if let Some(a) = &self.active {
                         a.sync(&self.snap.segs)?;
                     }
+                    if last.is_some() {
+                        self.snap.store.segment_closed(*first, self.snap.head);
+                    }
                     new_file = true;
-                    ActiveSegment::create(&self.snap.segs, *first)?
+                    let created = ActiveSegment::create(&self.snap.segs, *first)?;
+                    self.settle_index()?;
+                    created
                 }
             });
         }
@@ -718,7 +713,18 @@ impl Log {
         if let Some(a) = &self.active {
             a.sync(&self.snap.segs)?;
         }
-        self.snap.store.sync()
+        self.note_tail()
+    }
+
+    /// Durably records the head as `M tail`, so that an open whose segments
+    /// end before it refuses appends (a rollback). Skipped when appends are
+    /// refused.
+    pub(crate) fn note_tail(&mut self) -> Result<()> {
+        if self.refuse_writes.is_some() {
+            return Ok(());
+        }
+        let tail = (keys::meta(keys::META_TAIL), self.snap.head.encode());
+        self.snap.store.store_mut().commit(vec![tail])
     }
 
     /// Durably stores a named checkpoint blob (a projection's state and seq).
@@ -728,7 +734,7 @@ impl Log {
     /// # Errors
     /// Store and I/O errors.
     pub fn put_checkpoint(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        self.snap.store.commit(vec![(keys::checkpoint(name), bytes.to_vec())])
+        self.snap.store.store_mut().commit(vec![(keys::checkpoint(name), bytes.to_vec())])
     }
 
     /// Durably deletes a named checkpoint; deleting a missing one is not an error.
@@ -738,7 +744,7 @@ impl Log {
     /// # Errors
     /// Store and I/O errors.
     pub fn delete_checkpoint(&mut self, name: &str) -> Result<()> {
-        self.snap.store.remove(&keys::checkpoint(name))
+        self.snap.store.store_mut().remove(&keys::checkpoint(name))
     }
 }
 
@@ -957,7 +963,7 @@ impl Snapshot {
     /// # Errors
     /// Store and I/O errors.
     pub fn disk_bytes(&self) -> Result<u64> {
-        let mut total = self.store.size_on_disk()? + self.segs.bytes()?;
+        let mut total = self.store.size()?.disk_bytes + self.segs.bytes()?;
         total += std::fs::metadata(self.dir.join("LOCK")).map(|m| m.len()).unwrap_or(0);
         Ok(total)
     }

@@ -22,7 +22,7 @@ use crate::verify::ChainChecker;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Chunks indexed per sled batch while catching up.
+/// Chunks added to the memtable at a time while catching up.
 const BATCH_CHUNKS: usize = 256;
 
 /// Opens the index store in `DIR/store`. One that sled cannot open (damaged
@@ -195,6 +195,11 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
         idx += 1;
         seg_at = list[idx];
         offset = 0;
+        // The segment before is closed: its entries stay in the memtable
+        // only while it may still be sealed (index.rs).
+        flush(log, &mut batch, head)?;
+        log.snap.store.segment_closed(seg_at, head);
+        log.settle_index()?;
         if seg_at != checker.next_seq {
             flush(log, &mut batch, head)?;
             return Ok(Some(Refusal::Inconsistent(format!(
@@ -207,7 +212,15 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
     flush(log, &mut batch, head)?;
     if indexed > 0 {
         tracing::debug!("indexed {indexed} events found in the segments");
-        log.store_mut().sync()?;
+    }
+    // The head recorded at the last clean close, sync or seal: segments
+    // that end before it lost acknowledged events.
+    if let Some(tail) = log.snap.store.get(&keys::meta(keys::META_TAIL))?.and_then(|v| Head::decode(v.as_ref()))
+        && tail.seq > head.seq
+    {
+        return Ok(Some(Refusal::Inconsistent(
+            Error::RolledBack { store_head: head.seq, record_head: tail.seq }.to_string(),
+        )));
     }
     Ok(None)
 }
@@ -229,10 +242,11 @@ fn finish_sealing(log: &mut Log) -> Result<()> {
                 log.snap.dir.join("store").display(),
                 file_name(first)
             );
-            log.store_mut().clear_index()?;
+            log.store_mut().clear()?;
         }
-        log.store_mut().apply_changes(Vec::new(), vec![keys::meta(keys::META_SEALING)])?;
-        log.store_mut().sync()?;
+        let store = log.store_mut().store_mut();
+        store.apply_changes(Vec::new(), vec![keys::meta(keys::META_SEALING)])?;
+        store.sync()?;
     }
     let entries = std::fs::read_dir(segs.dir()).map_err(|e| Error::io("list", segs.dir(), e))?;
     for entry in entries.flatten() {
@@ -244,14 +258,13 @@ fn finish_sealing(log: &mut Log) -> Result<()> {
     Ok(())
 }
 
-/// Applies `batch` and the new head to the index (not synced).
+/// Adds `batch` to the index's memtable and sets the head (index.rs: the
+/// memtable reaches sled when its segment is sealed or settled).
 fn flush(log: &mut Log, batch: &mut Vec<(Vec<u8>, Vec<u8>)>, head: Head) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let mut puts = std::mem::take(batch);
-    puts.push((keys::meta(keys::META_HEAD), head.encode()));
-    log.store_mut().apply(puts)?;
+    log.store_mut().insert_tail(std::mem::take(batch));
     log.set_head(head);
     Ok(())
 }
@@ -326,9 +339,9 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
             "rebuilding the index in {} from the segment files: {why}",
             log.snap.dir.join("store").display()
         );
-        store.clear_index()?;
+        store.clear()?;
     }
-    store.commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
+    store.store_mut().commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
     Ok(Ok(Start::Beginning))
 }
 

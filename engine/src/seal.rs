@@ -35,6 +35,15 @@ use std::sync::Arc;
 /// before and after.
 type Packed = (Head, Vec<(Vec<u8>, Vec<u8>)>, u64, u64);
 
+/// Marks a switch's end when dropped (also on an error path).
+struct EndSwitch<'a>(&'a segment::Segments);
+
+impl Drop for EndSwitch<'_> {
+    fn drop(&mut self) {
+        self.0.mark_switch();
+    }
+}
+
 /// What [`Log::seal`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SealReport {
@@ -83,6 +92,7 @@ impl Log {
                 let created = ActiveSegment::create(&segs, next)?;
                 created.sync(&segs)?;
                 self.active = Some(created);
+                self.snap.store.segment_closed(next, self.snap.head);
                 list.push(next);
             }
         }
@@ -102,6 +112,7 @@ impl Log {
             report.bytes_before += one.bytes_before;
             report.bytes_after += one.bytes_after;
         }
+        self.settle_index()?;
         Ok(report)
     }
 
@@ -223,16 +234,17 @@ impl Log {
         let bytes_after = writer.finish()?;
         // Switch: note, rename, index.
         let mut store = store;
-        store.commit(vec![(keys::meta(keys::META_SEALING), first.to_be_bytes().to_vec())])?;
+        store.store_mut().commit(vec![(keys::meta(keys::META_SEALING), first.to_be_bytes().to_vec())])?;
         // A running verify finishes before the switch (it waits for no one).
         let _switching = segs.switch.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        segs.mark_switch();
+        let _end = EndSwitch(&segs);
         segment::install_sealed(&segs, first)?;
         removes.push(keys::meta(keys::META_SEALING));
         // A removed key that is also put again (same first seq) must stay.
         let put_keys: std::collections::HashSet<&[u8]> = puts.iter().map(|(k, _)| k.as_slice()).collect();
         removes.retain(|k| !put_keys.contains(k.as_slice()));
-        store.apply_changes(puts, removes)?;
-        store.sync()?;
+        store.switch(first..end, puts, removes, head)?;
         Ok(SealReport {
             segments: 1,
             events: end - first,

@@ -135,6 +135,10 @@ pub(crate) struct Segments {
     /// batch), for reading by a whole-log check that must not see the
     /// switch half done (`Snapshot::verify`).
     pub(crate) switch: std::sync::RwLock<()>,
+    /// Seal switches begun and ended (odd while one is under way), so a
+    /// reader that walks index entries can tell that they were replaced
+    /// under it (a seqlock's sequence counter).
+    switches: std::sync::atomic::AtomicU64,
 }
 
 /// A record read back.
@@ -158,7 +162,34 @@ impl Segments {
             .mode(0o700)
             .create(dir)
             .map_err(|e| Error::io("create", dir, e))?;
-        Ok(Self { dir: dir.to_owned(), handles: Mutex::default(), switch: std::sync::RwLock::new(()) })
+        Ok(Self {
+            dir: dir.to_owned(),
+            handles: Mutex::default(),
+            switch: std::sync::RwLock::new(()),
+            switches: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// The switch generation now (odd while a switch is under way).
+    pub(crate) fn generation(&self) -> u64 {
+        self.switches.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The switch generation once no switch is under way (waits for one to
+    /// end: a switch holds for milliseconds).
+    pub(crate) fn settled_generation(&self) -> u64 {
+        loop {
+            let g = self.generation();
+            if g % 2 == 0 {
+                return g;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
+    /// Marks the start or the end of a switch (each call moves the generation by one).
+    pub(crate) fn mark_switch(&self) {
+        self.switches.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub(crate) fn dir(&self) -> &Path {

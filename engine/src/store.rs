@@ -10,6 +10,11 @@
 use crate::error::{Error, Result};
 use crate::lock::DirLock;
 
+/// sled's page cache, bytes (sled's default is 1 GiB). The index is small
+/// (the live tail of it is in memory, `index.rs`), so a small cache keeps a
+/// long-running server's memory flat.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// How long [`Store::open`] waits for sled's own file lock to be released
 /// by a process that is exiting.
 const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -19,9 +24,17 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// A stored value (cheaply clonable, reference-counted bytes).
+/// A stored value (cheaply clonable, reference-counted bytes): read from
+/// sled, or held in memory by the index's memtable (`index.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct Value(sled::IVec);
+
+impl Value {
+    /// A value held in memory.
+    pub(crate) fn owned(bytes: &[u8]) -> Self {
+        Self(sled::IVec::from(bytes))
+    }
+}
 
 impl AsRef<[u8]> for Value {
     fn as_ref(&self) -> &[u8] {
@@ -80,7 +93,10 @@ impl Store {
     /// # Errors
     /// [`Error::Store`] / [`Error::StorePanic`] when sled cannot open the files.
     pub(crate) fn open(path: &Path, dir_lock: Arc<DirLock>) -> Result<Self> {
-        let config = sled::Config::new().path(path).mode(sled::Mode::HighThroughput);
+        let config = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(CACHE_BYTES);
         // We hold the directory lock, so sled's own file lock can only be
         // held by a process that released the directory lock and is still
         // closing its files (a process's descriptors close one by one at

@@ -717,6 +717,7 @@ fn an_interrupted_seal_is_finished_or_undone_on_open() {
         let first_seq: u64 = name.trim_end_matches(".seg").parse().unwrap();
         store
             .store_mut()
+            .store_mut()
             .commit(vec![(crate::keys::meta(crate::keys::META_SEALING), first_seq.to_be_bytes().to_vec())])
             .unwrap();
     };

@@ -186,12 +186,16 @@ impl Snapshot {
         Ok((next_seq - 1, chain, chunks))
     }
 
-    /// The last seq the index has recorded (its `M head`), 0 when none.
+    /// The last seq the index has recorded (the greater of its `M head` and
+    /// `M tail`), 0 when none.
     pub(crate) fn index_head_seq(&self) -> Result<u64> {
-        Ok(match self.store.get(&keys::meta(keys::META_HEAD))? {
-            Some(v) => crate::log::Head::decode(v.as_ref()).map_or(0, |h| h.seq),
-            None => 0,
-        })
+        let mut seq = 0;
+        for name in [keys::META_HEAD, keys::META_TAIL] {
+            if let Some(v) = self.store.get(&keys::meta(name))? {
+                seq = seq.max(crate::log::Head::decode(v.as_ref()).map_or(0, |h| h.seq));
+            }
+        }
+        Ok(seq)
     }
 }
 
