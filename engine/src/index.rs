@@ -107,8 +107,9 @@ impl Index {
         self.mem.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The sled store under the index (checkpoints, metadata).
-    pub(crate) fn store(&self) -> &Store {
+    /// The sled store alone (tests).
+    #[cfg(test)]
+    pub(crate) fn stored(&self) -> &Store {
         &self.store
     }
 
@@ -216,7 +217,13 @@ impl Index {
         let head = self.read().ends.get(&next_first).copied().ok_or_else(|| {
             Error::Invalid(format!("the index has no segment ending before seq {next_first}"))
         })?;
-        let mut puts = self.read().map.iter().filter(|(k, v)| entry_seq(k, v).is_some_and(|s| s < next_first)).map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+        let mut puts = self
+            .read()
+            .map
+            .iter()
+            .filter(|(k, v)| entry_seq(k, v).is_some_and(|s| s < next_first))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>();
         puts.push((keys::meta(keys::META_HEAD), head.encode()));
         self.store.apply(puts)?;
         self.write().take(0..next_first);
@@ -224,7 +231,8 @@ impl Index {
     }
 
     /// A seal's switch of the seqs `range`: applies `puts` and `removes` to
-    /// sled and syncs it, then drops the memtable's entries for `range`.
+    /// sled, with the memtable's id entries for `range`, and syncs it, then
+    /// drops the memtable's entries for `range`.
     /// `head` is the head at the range's end: it becomes `M head` when sled
     /// held nothing past it.
     ///
@@ -246,6 +254,15 @@ impl Index {
         if head.seq >= stored_head {
             puts.push((keys::meta(keys::META_HEAD), head.encode()));
         }
+        // Sealing replaces the chunks' entries; the id entries of the
+        // segment's events stay, so they move to sled with the new chunks.
+        puts.extend(
+            self.read()
+                .map
+                .range::<[u8], _>((Bound::Included(&[keys::ID][..]), Bound::Excluded(&[keys::ID + 1][..])))
+                .filter(|(k, v)| entry_seq(k, v).is_some_and(|s| range.contains(&s)))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         self.store.apply_changes(puts, removes)?;
         self.store.sync()?;
         self.write().take(range);

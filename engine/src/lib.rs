@@ -31,11 +31,12 @@
 pub mod backup;
 mod codec;
 mod compress;
+mod encoder;
 mod error;
 mod frame;
 mod head;
-mod keys;
 mod index;
+mod keys;
 mod lock;
 mod log;
 mod position;
@@ -50,7 +51,9 @@ mod varint;
 mod verify;
 
 pub use error::{Error, Result};
-pub use log::{AppendReceipt, Config, FORMAT_VERSION, Head, Log, RESTORE_MARKER, STORAGE_ENTRIES, Snapshot};
+pub use log::{
+    AppendReceipt, Config, FORMAT_VERSION, Head, Log, RESTORE_MARKER, STORAGE_ENTRIES, Snapshot, Storage,
+};
 pub use scan::{EventMeta, Filter, Scan};
 pub use seal::SealReport;
 pub use shared::{MAX_GROUP_EVENTS, SharedLog};

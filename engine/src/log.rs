@@ -1,15 +1,16 @@
 //! [`Log`]: open a database, append events durably, read them back.
 
 use crate::codec;
-use crate::compress::{Compressor, Decompressor};
+use crate::compress::Decompressor;
+use crate::encoder::{Encoder, PaneState};
 use crate::error::{Error, Result};
-use crate::frame::{self, Encoding, HASH_BYTES, MAX_RAW_BYTES, PendingFrame};
-pub use crate::position::Head;
-pub(crate) use crate::position::EMPTY_HEAD;
+use crate::frame::{self, Encoding, MAX_RAW_BYTES, PendingFrame};
+use crate::index::Index;
 use crate::keys;
 use crate::lock;
+pub(crate) use crate::position::EMPTY_HEAD;
+pub use crate::position::Head;
 use crate::segment::{ActiveSegment, Pointer, Segments};
-use crate::index::Index;
 use orc_log_schemas::{Event, Kind, Record};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -45,7 +46,11 @@ pub struct Config {
     /// together. Default 32.
     pub shared_min_frames: usize,
     /// A new segment file is started by the first commit after the active
-    /// one reached this many bytes. Default 64 MiB.
+    /// one reached this many bytes. Default 8 MiB: the index entries of the
+    /// active segment and of the closed one awaiting its seal are held in
+    /// memory (`index.rs`) and rebuilt by reading those segments at open, so
+    /// the roll size bounds both; sealed, a segment of small commits shrinks
+    /// to about a seventh.
     pub segment_bytes: u64,
     /// zstd level of the blocks of sealed segments ([`Log::seal`]): sealing
     /// runs once per closed segment, off the append path, so it can spend
@@ -66,7 +71,7 @@ impl Default for Config {
             block_level: 3,
             chunk_target_bytes: 1024 * 1024,
             shared_min_frames: 32,
-            segment_bytes: 64 * 1024 * 1024,
+            segment_bytes: 8 * 1024 * 1024,
             seal_level: 7,
             lock_timeout: std::time::Duration::ZERO,
         }
@@ -86,8 +91,27 @@ pub const STORAGE_ENTRIES: &[&str] =
 /// holds the path where the old storage was moved. Opening refuses while it
 /// is there (a restore was interrupted; run it again).
 pub const RESTORE_MARKER: &str = "RESTORING";
-/// zstd level of a chunk's column header.
-const HEADER_LEVEL: i32 = 3;
+
+/// Where a database's bytes are ([`Snapshot::storage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Storage {
+    /// Sealed segment files (repacked into large chunks).
+    pub sealed_segments: u64,
+    /// Bytes of the sealed segment files.
+    pub sealed_segment_bytes: u64,
+    /// Segment files not sealed yet (the active one among them).
+    pub unsealed_segments: u64,
+    /// Bytes of the unsealed segment files.
+    pub unsealed_segment_bytes: u64,
+    /// Bytes of the index's files on disk (sled, `DIR/store`).
+    pub index_bytes: u64,
+    /// Index entries of the unsealed tail held in memory (not on disk).
+    pub index_memory_entries: u64,
+    /// Bytes of those entries' keys and values.
+    pub index_memory_bytes: u64,
+    /// When the newest sealed segment was written (the last seal), if any.
+    pub last_seal: Option<std::time::SystemTime>,
+}
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -100,15 +124,6 @@ pub struct AppendReceipt {
     pub first_seq: u64,
     /// Seq of the last appended event (the head after the call).
     pub last_seq: u64,
-}
-
-/// The last capture of a pane, the prefix for the next one.
-#[derive(Debug, Clone)]
-pub(crate) struct PaneState {
-    seq: u64,
-    raw: Vec<u8>,
-    /// Delta steps since the last keyframe (0 = this capture is a keyframe).
-    depth: u32,
 }
 
 /// A frame read back: header facts and the raw (uncompressed) body.
@@ -161,14 +176,17 @@ pub struct Log {
     /// an earlier write that failed).
     pub(crate) refuse_writes: Option<Refusal>,
     panes: HashMap<String, PaneState>,
-    event_zstd: Compressor,
-    capture_zstd: Compressor,
-    pub(crate) block_zstd: Compressor,
-    header_zstd: Compressor,
+    /// The compressors and the encoding settings of appends.
+    enc: Encoder,
     /// The segment appends go to (opened at the first append).
     pub(crate) active: Option<ActiveSegment>,
     /// Segments known to be sealed (not checked again).
     pub(crate) sealed: HashSet<u64>,
+    /// When the last commit was written (or the log opened).
+    pub(crate) last_commit: std::time::Instant,
+    /// When the active segment took its first commit since it was started
+    /// (or since the log opened).
+    pub(crate) active_since: std::time::Instant,
 }
 
 /// Why a [`Log`] refuses appends.
@@ -206,7 +224,7 @@ impl std::ops::Deref for Log {
     }
 }
 
-fn zstd_err(e: String) -> Error {
+pub(crate) fn zstd_err(e: String) -> Error {
     Error::Invalid(format!("zstd: {e}"))
 }
 
@@ -267,16 +285,15 @@ impl Log {
         let segs = Arc::new(Segments::open(&dir.join(SEGMENTS_DIR))?);
         let store = Index::new(crate::recover::open_index(&dir, &lock)?);
         let mut log = Self {
-            event_zstd: Compressor::new(config.event_level).map_err(zstd_err)?,
-            capture_zstd: Compressor::new(config.capture_level).map_err(zstd_err)?,
-            block_zstd: Compressor::new(config.block_level).map_err(zstd_err)?,
-            header_zstd: Compressor::new(HEADER_LEVEL).map_err(zstd_err)?,
+            enc: Encoder::new(&config, config.block_level)?,
             snap: Snapshot { dir, store, segs, head: EMPTY_HEAD, damage: None },
             config,
             refuse_writes: None,
             panes: HashMap::new(),
             active: None,
             sealed: HashSet::new(),
+            last_commit: std::time::Instant::now(),
+            active_since: std::time::Instant::now(),
         };
         log.refuse_writes = crate::recover::recover(&mut log)?;
         if let Some(Refusal::Inconsistent(why)) = &log.refuse_writes {
@@ -397,17 +414,6 @@ impl Log {
         }
     }
 
-    /// Encodes one version 2 chunk (see [`frame::encode_chunk`]).
-    pub(crate) fn encode(
-        &mut self,
-        first_seq: u64,
-        frames: &[PendingFrame],
-        blocks: [Option<&frame::Block>; 2],
-        prev: [u8; HASH_BYTES],
-    ) -> Result<(Vec<u8>, [u8; HASH_BYTES])> {
-        frame::encode_chunk(first_seq, frames, blocks, prev, &mut self.header_zstd).map_err(zstd_err)
-    }
-
     /// Appends `events`; also returns each event's seq (`None` = duplicate id).
     fn append_inner(&mut self, groups: &[&[Event]]) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
         let total: usize = groups.iter().map(|g| g.len()).sum();
@@ -476,7 +482,7 @@ impl Log {
             let blocks = self.compress_chunk(chunk_first, &mut pending[start..end], &mut panes)?;
             let frames = &pending[start..end];
             let blocks = [blocks[0].as_ref(), blocks[1].as_ref()];
-            let (chunk, chain) = self.encode(chunk_first, frames, blocks, head.chain_hash)?;
+            let (chunk, chain) = self.enc.encode(chunk_first, frames, blocks, head.chain_hash)?;
             head.max_ts_ns = frames.iter().fold(head.max_ts_ns, |m, f| m.max(f.ts_ns));
             cut.push((start..end, head.max_ts_ns));
             records.push((chunk_first, chunk));
@@ -487,7 +493,9 @@ impl Log {
         // Past this point the records may be on disk even if a step fails,
         // so a failure leaves this handle unable to append: reopening
         // recovers the true head from the segments.
+        let before = self.active.as_ref().map(|a| a.first);
         let written = self.write_records(&records, true);
+        let new_segment = self.active.as_ref().map(|a| a.first) != before;
         let ptrs = match written {
             Ok(p) => p,
             Err(e) => {
@@ -505,6 +513,11 @@ impl Log {
         // The entries go to the memtable: recovery rebuilds them from the
         // segments after a crash (index.rs).
         self.snap.store.insert_tail(puts);
+        let now = std::time::Instant::now();
+        if new_segment {
+            self.active_since = now;
+        }
+        self.last_commit = now;
         receipt.appended = pending.len() as u64;
         receipt.first_seq = first_seq;
         receipt.last_seq = head.seq;
@@ -566,142 +579,17 @@ impl Log {
         Ok(Some((last, len)))
     }
 
-    /// Compresses the raw bodies of one chunk's frames (seqs `first_seq..`)
-    /// and returns the chunk's block, if any. A chunk of at least
-    /// `shared_min_frames` frames puts every body in the block (one zstd
-    /// frame at `block_level`, its window spanning the block). In a smaller
-    /// chunk a capture is compressed against its pane's previous capture
-    /// (ZstdRef) while the pane's delta run is shorter than
-    /// `keyframe_interval`; every other body goes to the block when there
-    /// are at least two of them, else it is compressed alone. Pane states
-    /// for later deltas are recorded in `panes`.
+    /// Compresses one chunk's bodies ([`Encoder::compress_chunk`]), with
+    /// delta bases from the pane states of this process.
     fn compress_chunk(
         &mut self,
         first_seq: u64,
         frames: &mut [PendingFrame],
         panes: &mut HashMap<String, PaneState>,
     ) -> Result<[Option<frame::Block>; 2]> {
-        self.compress_chunk_as(first_seq, frames, panes, false)
-    }
-
-    /// [`Log::compress_chunk`]; with `all_blocks`, every body goes in a
-    /// block whatever the chunk's size (sealing).
-    pub(crate) fn compress_chunk_as(
-        &mut self,
-        first_seq: u64,
-        frames: &mut [PendingFrame],
-        panes: &mut HashMap<String, PaneState>,
-        all_blocks: bool,
-    ) -> Result<[Option<frame::Block>; 2]> {
-        let all_shared = all_blocks || frames.len() >= self.config.shared_min_frames.max(1);
-        // Decide the delta captures first; the rest share the block.
-        let mut delta: Vec<Option<PaneState>> = Vec::with_capacity(frames.len());
-        for f in frames.iter() {
-            let base = match (all_shared, f.kind, &f.scope) {
-                (false, Kind::Capture, Some(scope)) => {
-                    let prev = match panes.get(scope) {
-                        Some(p) => Some(p.clone()),
-                        None => self.pane_state(scope)?,
-                    };
-                    prev.filter(|p| p.depth + 1 < self.config.keyframe_interval)
-                }
-                _ => None,
-            };
-            // Later captures of the same pane in this chunk chain onto this one.
-            if !all_shared
-                && f.kind == Kind::Capture
-                && let Some(scope) = &f.scope
-            {
-                let seq = first_seq + delta.len() as u64;
-                let depth = base.as_ref().map_or(0, |p| p.depth + 1);
-                panes.insert(scope.clone(), PaneState { seq, raw: f.raw.clone(), depth });
-            }
-            delta.push(base);
-        }
-        if all_shared {
-            // Only each pane's last capture matters for later deltas.
-            let mut seen = HashSet::new();
-            for (i, f) in frames.iter().enumerate().rev() {
-                if f.kind == Kind::Capture
-                    && let Some(scope) = &f.scope
-                    && seen.insert(scope.as_str())
-                {
-                    let seq = first_seq + i as u64;
-                    panes.insert(scope.clone(), PaneState { seq, raw: f.raw.clone(), depth: 0 });
-                }
-            }
-        }
-        // Block 0 takes the other kinds' bodies, block 1 the captures'; a
-        // block is used when the chunk is large or it gets at least two bodies.
-        let mut in_block = [0usize; 2];
-        for (f, d) in frames.iter().zip(&delta) {
-            if d.is_none() {
-                in_block[usize::from(f.kind == Kind::Capture)] += 1;
-            }
-        }
-        let use_block = in_block.map(|n| n > 0 && (all_shared || n >= 2));
-        let mut block_raw = [Vec::new(), Vec::new()];
-        for (i, (f, base)) in frames.iter_mut().zip(delta).enumerate() {
-            let which = usize::from(f.kind == Kind::Capture);
-            let seq = first_seq + i as u64;
-            f.body.clear();
-            f.ref_back = 0;
-            match base {
-                Some(p) => {
-                    self.capture_zstd.compress(&f.raw, Some(&p.raw), &mut f.body).map_err(zstd_err)?;
-                    f.encoding = Encoding::ZstdRef;
-                    f.ref_back = seq - p.seq;
-                }
-                None if use_block[which] => {
-                    f.encoding = Encoding::Shared;
-                    block_raw[which].extend_from_slice(&f.raw);
-                }
-                None => {
-                    self.event_zstd.compress(&f.raw, None, &mut f.body).map_err(zstd_err)?;
-                    f.encoding = Encoding::Zstd;
-                }
-            }
-            if f.encoding != Encoding::Shared && f.body.len() >= f.raw.len() {
-                f.encoding = Encoding::Raw;
-                f.ref_back = 0;
-                f.body.clone_from(&f.raw);
-                if f.kind == Kind::Capture
-                    && let Some(scope) = &f.scope
-                    && let Some(p) = panes.get_mut(scope)
-                    && p.seq == seq
-                {
-                    p.depth = 0;
-                }
-            }
-        }
-        let mut blocks = [None, None];
-        for (which, raw) in block_raw.into_iter().enumerate() {
-            if !use_block[which] {
-                continue;
-            }
-            let mut bytes = Vec::new();
-            self.block_zstd.compress(&raw, None, &mut bytes).map_err(zstd_err)?;
-            let raw_len = raw.len() as u64;
-            blocks[which] = Some(if bytes.len() < raw.len() {
-                frame::Block { encoding: frame::BlockEncoding::Zstd, raw_len, bytes }
-            } else {
-                frame::Block { encoding: frame::BlockEncoding::Raw, raw_len, bytes: raw }
-            });
-        }
-        Ok(blocks)
-    }
-
-    /// The last capture of `scope` in the log, loaded once per process.
-    fn pane_state(&mut self, scope: &str) -> Result<Option<PaneState>> {
-        if let Some(p) = self.panes.get(scope) {
-            return Ok(Some(p.clone()));
-        }
-        let Some(seq) = self.last_capture_seq(scope)? else { return Ok(None) };
-        let mut dctx = Decompressor::new().map_err(zstd_err)?;
-        let f = self.raw_frame(seq, &mut dctx)?;
-        let state = PaneState { seq, raw: f.raw, depth: f.depth };
-        self.panes.insert(scope.to_owned(), state.clone());
-        Ok(Some(state))
+        let (known, snap) = (&mut self.panes, &self.snap);
+        let mut lookup = |scope: &str| pane_state(known, snap, scope);
+        self.enc.compress_chunk(first_seq, frames, panes, false, &mut lookup)
     }
 
     /// Makes everything written through this handle durable. Appends already
@@ -968,6 +856,33 @@ impl Snapshot {
         Ok(total)
     }
 
+    /// Where the database's bytes are: sealed and unsealed segments, the
+    /// index on disk and in memory, and when the last seal finished.
+    ///
+    /// # Errors
+    /// Store and I/O errors.
+    pub fn storage(&self) -> Result<Storage> {
+        let mut out = Storage::default();
+        for first in self.segs.list()? {
+            let path = self.segs.path(first);
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            if crate::segment::is_sealed(&self.segs, first).unwrap_or(false) {
+                out.sealed_segments += 1;
+                out.sealed_segment_bytes += meta.len();
+                let sealed_at = meta.modified().ok();
+                out.last_seal = out.last_seal.max(sealed_at);
+            } else {
+                out.unsealed_segments += 1;
+                out.unsealed_segment_bytes += meta.len();
+            }
+        }
+        let index = self.store.size()?;
+        out.index_bytes = index.disk_bytes;
+        out.index_memory_entries = index.mem_entries;
+        out.index_memory_bytes = index.mem_bytes;
+        Ok(out)
+    }
+
     /// Bytes of the segment files alone (the events; the rest is index).
     ///
     /// # Errors
@@ -983,6 +898,23 @@ impl Snapshot {
     pub fn checkpoint(&self, name: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.store.get(&keys::checkpoint(name))?.map(|v| v.as_ref().to_vec()))
     }
+}
+
+/// The last capture of `scope` in the log, loaded once per process into `known`.
+fn pane_state(
+    known: &mut HashMap<String, PaneState>,
+    snap: &Snapshot,
+    scope: &str,
+) -> Result<Option<PaneState>> {
+    if let Some(p) = known.get(scope) {
+        return Ok(Some(p.clone()));
+    }
+    let Some(seq) = snap.last_capture_seq(scope)? else { return Ok(None) };
+    let mut dctx = Decompressor::new().map_err(zstd_err)?;
+    let f = snap.raw_frame(seq, &mut dctx)?;
+    let state = PaneState { seq, raw: f.raw, depth: f.depth };
+    known.insert(scope.to_owned(), state.clone());
+    Ok(Some(state))
 }
 
 /// Checks every event of a batch with [`Event::validate`].

@@ -215,7 +215,8 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
     }
     // The head recorded at the last clean close, sync or seal: segments
     // that end before it lost acknowledged events.
-    if let Some(tail) = log.snap.store.get(&keys::meta(keys::META_TAIL))?.and_then(|v| Head::decode(v.as_ref()))
+    if let Some(tail) =
+        log.snap.store.get(&keys::meta(keys::META_TAIL))?.and_then(|v| Head::decode(v.as_ref()))
         && tail.seq > head.seq
     {
         return Ok(Some(Refusal::Inconsistent(
@@ -341,7 +342,9 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
         );
         store.clear()?;
     }
-    store.store_mut().commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
+    store
+        .store_mut()
+        .commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
     Ok(Ok(Start::Beginning))
 }
 

@@ -4,9 +4,9 @@ use crate::codec;
 use crate::compress::Decompressor;
 use crate::error::{Error, Result};
 use crate::frame::{Chunk, FrameHeader};
+use crate::index::Range;
 use crate::keys;
 use crate::log::Snapshot;
-use crate::index::Range;
 use orc_log_schemas::{Kind, Record};
 use std::collections::HashMap;
 
@@ -254,20 +254,20 @@ impl<'a> Scan<'a> {
             }
             let Source::Scope { narrow, wide, next, .. } = &mut self.source else { return Ok(None) };
             let first = match *next {
-                    [None, None] => return Ok(None),
-                    [Some(a), Some(b)] if b < a => {
-                        next[1] = next_first(wide)?;
-                        b
-                    }
-                    [Some(a), _] => {
-                        next[0] = next_first(narrow)?;
-                        a
-                    }
-                    [None, Some(b)] => {
-                        next[1] = next_first(wide)?;
-                        b
-                    }
-                };
+                [None, None] => return Ok(None),
+                [Some(a), Some(b)] if b < a => {
+                    next[1] = next_first(wide)?;
+                    b
+                }
+                [Some(a), _] => {
+                    next[0] = next_first(narrow)?;
+                    a
+                }
+                [None, Some(b)] => {
+                    next[1] = next_first(wide)?;
+                    b
+                }
+            };
             if self.filter.until_seq.is_some_and(|u| first > u) {
                 return Ok(None);
             }

@@ -93,10 +93,8 @@ impl Store {
     /// # Errors
     /// [`Error::Store`] / [`Error::StorePanic`] when sled cannot open the files.
     pub(crate) fn open(path: &Path, dir_lock: Arc<DirLock>) -> Result<Self> {
-        let config = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .cache_capacity(CACHE_BYTES);
+        let config =
+            sled::Config::new().path(path).mode(sled::Mode::HighThroughput).cache_capacity(CACHE_BYTES);
         // We hold the directory lock, so sled's own file lock can only be
         // held by a process that released the directory lock and is still
         // closing its files (a process's descriptors close one by one at
