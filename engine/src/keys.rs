@@ -17,7 +17,8 @@ pub(crate) const SCOPE: u8 = b'S';
 pub(crate) const ID: u8 = b'I';
 /// `M` + name -> metadata value.
 pub(crate) const META: u8 = b'M';
-/// `P` + projection name -> checkpoint bytes.
+/// `P` + projection name -> checkpoint bytes: where checkpoints were kept
+/// before they became files (`checkpoints.rs`); removed at open.
 pub(crate) const CHECKPOINT: u8 = b'P';
 
 /// Metadata name of the format version (ASCII decimal).
@@ -98,13 +99,6 @@ pub(crate) fn meta(name: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(name.len() + 1);
     k.push(META);
     k.extend_from_slice(name);
-    k
-}
-
-pub(crate) fn checkpoint(name: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(name.len() + 1);
-    k.push(CHECKPOINT);
-    k.extend_from_slice(name.as_bytes());
     k
 }
 

@@ -29,6 +29,7 @@
 //! ```
 
 pub mod backup;
+mod checkpoints;
 mod codec;
 mod compress;
 mod encoder;

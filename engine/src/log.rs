@@ -85,8 +85,16 @@ pub(crate) const SEGMENTS_DIR: &str = "segments";
 /// (FORMAT.md, "Files"). Everything else in the directory (`LOCK`, the
 /// server's socket, `alerts.toml`, files the user put there) is not the
 /// database's: a restore replaces these entries and nothing else.
-pub const STORAGE_ENTRIES: &[&str] =
-    &[SEGMENTS_DIR, "store", "HEAD", "HEAD.tmp", "v1-store", "store.damaged", "upgrade-v2.tmp"];
+pub const STORAGE_ENTRIES: &[&str] = &[
+    SEGMENTS_DIR,
+    "store",
+    "checkpoints",
+    "HEAD",
+    "HEAD.tmp",
+    "v1-store",
+    "store.damaged",
+    "upgrade-v2.tmp",
+];
 /// Present in a database directory while a restore replaces its storage;
 /// holds the path where the old storage was moved. Opening refuses while it
 /// is there (a restore was interrupted; run it again).
@@ -111,6 +119,8 @@ pub struct Storage {
     pub index_memory_bytes: u64,
     /// When the newest sealed segment was written (the last seal), if any.
     pub last_seal: Option<std::time::SystemTime>,
+    /// Bytes of the projection checkpoint files (`DIR/checkpoints`).
+    pub checkpoint_bytes: u64,
 }
 
 /// What an append did.
@@ -283,7 +293,10 @@ impl Log {
         }
         crate::upgrade::upgrade_if_needed(&dir, &config, &lock)?;
         let segs = Arc::new(Segments::open(&dir.join(SEGMENTS_DIR))?);
-        let store = Index::new(crate::recover::open_index(&dir, &lock)?);
+        let mut store = crate::recover::open_index(&dir, &lock)?;
+        // Checkpoints were sled values (`P` keys) before they were files.
+        store.remove_prefix(&[keys::CHECKPOINT])?;
+        let store = Index::new(store);
         let mut log = Self {
             enc: Encoder::new(&config, config.block_level)?,
             snap: Snapshot { dir, store, segs, head: EMPTY_HEAD, damage: None },
@@ -622,7 +635,7 @@ impl Log {
     /// # Errors
     /// Store and I/O errors.
     pub fn put_checkpoint(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        self.snap.store.store_mut().commit(vec![(keys::checkpoint(name), bytes.to_vec())])
+        crate::checkpoints::put(&self.snap.dir, name, bytes)
     }
 
     /// Durably deletes a named checkpoint; deleting a missing one is not an error.
@@ -632,7 +645,7 @@ impl Log {
     /// # Errors
     /// Store and I/O errors.
     pub fn delete_checkpoint(&mut self, name: &str) -> Result<()> {
-        self.snap.store.store_mut().remove(&keys::checkpoint(name))
+        crate::checkpoints::delete(&self.snap.dir, name)
     }
 }
 
@@ -852,6 +865,7 @@ impl Snapshot {
     /// Store and I/O errors.
     pub fn disk_bytes(&self) -> Result<u64> {
         let mut total = self.store.size()?.disk_bytes + self.segs.bytes()?;
+        total += crate::checkpoints::bytes(&self.dir);
         total += std::fs::metadata(self.dir.join("LOCK")).map(|m| m.len()).unwrap_or(0);
         Ok(total)
     }
@@ -880,6 +894,7 @@ impl Snapshot {
         out.index_bytes = index.disk_bytes;
         out.index_memory_entries = index.mem_entries;
         out.index_memory_bytes = index.mem_bytes;
+        out.checkpoint_bytes = crate::checkpoints::bytes(&self.dir);
         Ok(out)
     }
 
@@ -896,7 +911,15 @@ impl Snapshot {
     /// # Errors
     /// Store errors.
     pub fn checkpoint(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.store.get(&keys::checkpoint(name))?.map(|v| v.as_ref().to_vec()))
+        crate::checkpoints::get(&self.dir, name)
+    }
+
+    /// The names of the stored checkpoints that start with `prefix`, sorted.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn checkpoint_names(&self, prefix: &str) -> Result<Vec<String>> {
+        crate::checkpoints::names(&self.dir, prefix)
     }
 }
 

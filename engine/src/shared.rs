@@ -222,14 +222,14 @@ impl SharedLog {
     }
 
     /// Durably stores a named checkpoint blob; see [`Log::put_checkpoint`].
-    /// Holds the writer for one small commit.
+    /// Takes no lock of the log (appends never wait for it).
     ///
     /// **Durability:** on disk when this returns Ok.
     ///
     /// # Errors
     /// Store and I/O errors.
     pub fn put_checkpoint(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        lock(&self.inner.writer).put_checkpoint(name, bytes)
+        crate::checkpoints::put(self.dir(), name, bytes)
     }
 
     /// Durably deletes a named checkpoint; see [`Log::delete_checkpoint`].
@@ -237,7 +237,7 @@ impl SharedLog {
     /// # Errors
     /// Store and I/O errors.
     pub fn delete_checkpoint(&self, name: &str) -> Result<()> {
-        lock(&self.inner.writer).delete_checkpoint(name)
+        crate::checkpoints::delete(self.dir(), name)
     }
 
     /// Seals closed segments, after closing the active one when

@@ -133,16 +133,21 @@ impl Store {
         Ok(found.map(|(k, v)| (k.to_vec(), Value(v))))
     }
 
-    /// Removes every key except projection checkpoints (`P`), which are
-    /// kept across an index rebuild (the index is rebuilt after this).
+    /// Removes every key (the index is rebuilt after this).
     ///
     /// # Errors
     /// [`Error::Store`] or [`Error::StorePanic`].
     pub(crate) fn clear_index(&mut self) -> Result<()> {
-        let keep = crate::keys::CHECKPOINT;
-        let keys: Vec<sled::IVec> = guard("clearing", || {
-            self.db.iter().keys().filter(|k| k.as_ref().is_ok_and(|k| k.first() != Some(&keep))).collect()
-        })?;
+        self.remove_prefix(&[])
+    }
+
+    /// Removes every key starting with `prefix` (not synced).
+    ///
+    /// # Errors
+    /// [`Error::Store`] or [`Error::StorePanic`].
+    pub(crate) fn remove_prefix(&mut self, prefix: &[u8]) -> Result<()> {
+        let keys: Vec<sled::IVec> =
+            guard("clearing", || self.db.scan_prefix(prefix).keys().collect::<sled::Result<_>>())?;
         for chunk in keys.chunks(10_000) {
             let mut batch = sled::Batch::default();
             for k in chunk {
@@ -199,15 +204,6 @@ impl Store {
             batch.insert(k, v);
         }
         guard("writing", || self.db.apply_batch(batch))
-    }
-
-    /// Removes `key` and makes the removal durable (see [`Store::commit`]).
-    ///
-    /// # Errors
-    /// As [`Store::commit`].
-    pub(crate) fn remove(&mut self, key: &[u8]) -> Result<()> {
-        guard("writing", || self.db.remove(key))?;
-        self.sync()
     }
 
     /// Makes everything written so far durable (see [`Store::commit`]).

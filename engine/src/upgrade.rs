@@ -96,11 +96,8 @@ pub(crate) fn upgrade_if_needed(dir: &Path, config: &Config, lock: &Arc<DirLock>
     {
         return Err(Error::RolledBack { store_head: checker.next_seq - 1, record_head: rec.seq });
     }
-    for entry in old.range(&[keys::CHECKPOINT], &[keys::CHECKPOINT + 1]) {
-        let (key, value) = entry?;
-        let name = String::from_utf8_lossy(&key[1..]).into_owned();
-        new.put_checkpoint(&name, value.as_ref())?;
-    }
+    // Format 1's projection checkpoints are not carried over: they are
+    // caches, rebuilt from the log by the next command that needs them.
     let report = new.verify()?;
     new.sync()?;
     drop(new);
