@@ -29,35 +29,25 @@
 //! ```
 
 pub mod backup;
-mod checkpoints;
-mod codec;
-mod compress;
-mod encoder;
+mod config;
 mod error;
-mod frame;
-mod head;
-mod index;
-mod keys;
-mod lock;
 mod log;
 mod position;
-mod recover;
 mod scan;
 mod seal;
-mod segment;
 mod shared;
-mod store;
-mod upgrade;
-mod varint;
+mod snapshot;
+mod storage;
 mod verify;
 
+pub use config::{Config, FORMAT_VERSION};
 pub use error::{Error, Result};
-pub use log::{
-    AppendReceipt, Config, FORMAT_VERSION, Head, Log, RESTORE_MARKER, STORAGE_ENTRIES, Snapshot, Storage,
-};
+pub use log::{AppendReceipt, Log, RESTORE_MARKER, STORAGE_ENTRIES};
+pub use position::Head;
 pub use scan::{EventMeta, Filter, Scan};
 pub use seal::SealReport;
 pub use shared::{MAX_GROUP_EVENTS, SharedLog};
+pub use snapshot::{Snapshot, Storage};
 pub use verify::VerifyReport;
 
 #[cfg(test)]

@@ -1,85 +1,23 @@
 //! [`Log`]: open a database, append events durably, read them back.
 
-use crate::codec;
-use crate::compress::Decompressor;
-use crate::encoder::{Encoder, PaneState};
-use crate::error::{Error, Result};
-use crate::frame::{self, Encoding, MAX_RAW_BYTES, PendingFrame};
-use crate::index::Index;
-use crate::keys;
-use crate::lock;
-pub(crate) use crate::position::EMPTY_HEAD;
-pub use crate::position::Head;
-use crate::segment::{ActiveSegment, Pointer, Segments};
-use orc_log_schemas::{Event, Kind, Record};
+use crate::config::Config;
+use crate::error::{Error, Result, zstd_err};
+use crate::snapshot::Snapshot;
+use crate::storage::codec;
+use crate::storage::compress::Decompressor;
+use crate::storage::encoder::{Encoder, PaneState};
+use crate::storage::frame::{self, Encoding, MAX_RAW_BYTES, PendingFrame};
+use crate::storage::index::Index;
+use crate::storage::keys;
+use crate::storage::lock;
+use crate::storage::recover::Refusal;
+use crate::storage::segment::{ActiveSegment, Pointer, SEGMENTS_DIR, Segments};
+use orc_log_schemas::Event;
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-/// The on-disk format version this build writes (and reads; format 1
-/// databases are upgraded when opened).
-pub const FORMAT_VERSION: u32 = 2;
-
-/// Tuning knobs of a database. The defaults are what `orc-log` uses.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// A pane capture is stored whole (a keyframe) at least every this many
-    /// captures of that pane; between keyframes each capture is compressed
-    /// against the previous one, so reading one capture costs at most this
-    /// many decompressions. Default 32.
-    pub keyframe_interval: u32,
-    /// zstd level for captures compressed against the previous capture. Default 9.
-    pub capture_level: i32,
-    /// zstd level for bodies compressed alone. Default 6.
-    pub event_level: i32,
-    /// zstd level for a chunk's block (its bodies compressed together as one
-    /// frame whose window spans the block). Default 3: fast, and the shared
-    /// window finds what a higher level would.
-    pub block_level: i32,
-    /// A commit is split into chunks of about this many raw (uncompressed)
-    /// body bytes. Default 1 MiB.
-    pub chunk_target_bytes: usize,
-    /// A chunk of at least this many frames puts every body in its block; a
-    /// smaller one (a recorder's or `emit`'s commit) compresses each capture
-    /// against its pane's previous capture and only the other bodies
-    /// together. Default 32.
-    pub shared_min_frames: usize,
-    /// A new segment file is started by the first commit after the active
-    /// one reached this many bytes. Default 8 MiB: the index entries of the
-    /// active segment and of the closed one awaiting its seal are held in
-    /// memory (`index.rs`) and rebuilt by reading those segments at open, so
-    /// the roll size bounds both; sealed, a segment of small commits shrinks
-    /// to about a seventh.
-    pub segment_bytes: u64,
-    /// zstd level of the blocks of sealed segments ([`Log::seal`]): sealing
-    /// runs once per closed segment, off the append path, so it can spend
-    /// more than `block_level`. Default 7.
-    pub seal_level: i32,
-    /// How long [`Log::open`] waits for another process to release the
-    /// database (SQLite's `busy_timeout`). Default 0: fail at once with
-    /// [`Error::Locked`].
-    pub lock_timeout: std::time::Duration,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            keyframe_interval: 32,
-            capture_level: 9,
-            event_level: 6,
-            block_level: 3,
-            chunk_target_bytes: 1024 * 1024,
-            shared_min_frames: 32,
-            segment_bytes: 8 * 1024 * 1024,
-            seal_level: 7,
-            lock_timeout: std::time::Duration::ZERO,
-        }
-    }
-}
-
-/// The directory of segment files inside a database directory.
-pub(crate) const SEGMENTS_DIR: &str = "segments";
 /// The entries of a database directory that are its storage: the segment
 /// files, the index, and what an upgrade or a rebuild of the index leaves
 /// (FORMAT.md, "Files"). Everything else in the directory (`LOCK`, the
@@ -100,29 +38,6 @@ pub const STORAGE_ENTRIES: &[&str] = &[
 /// is there (a restore was interrupted; run it again).
 pub const RESTORE_MARKER: &str = "RESTORING";
 
-/// Where a database's bytes are ([`Snapshot::storage`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Storage {
-    /// Sealed segment files (repacked into large chunks).
-    pub sealed_segments: u64,
-    /// Bytes of the sealed segment files.
-    pub sealed_segment_bytes: u64,
-    /// Segment files not sealed yet (the active one among them).
-    pub unsealed_segments: u64,
-    /// Bytes of the unsealed segment files.
-    pub unsealed_segment_bytes: u64,
-    /// Bytes of the index's files on disk (sled, `DIR/store`).
-    pub index_bytes: u64,
-    /// Index entries of the unsealed tail held in memory (not on disk).
-    pub index_memory_entries: u64,
-    /// Bytes of those entries' keys and values.
-    pub index_memory_bytes: u64,
-    /// When the newest sealed segment was written (the last seal), if any.
-    pub last_seal: Option<std::time::SystemTime>,
-    /// Bytes of the projection checkpoint files (`DIR/checkpoints`).
-    pub checkpoint_bytes: u64,
-}
-
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct AppendReceipt {
@@ -134,42 +49,6 @@ pub struct AppendReceipt {
     pub first_seq: u64,
     /// Seq of the last appended event (the head after the call).
     pub last_seq: u64,
-}
-
-/// A frame read back: header facts and the raw (uncompressed) body.
-pub(crate) struct RawFrame {
-    pub kind: Kind,
-    pub ts_ns: i64,
-    pub scope: Option<String>,
-    pub raw: Vec<u8>,
-    pub depth: u32,
-}
-
-/// A read-only view of the log as of one head: every read method
-/// ([`Snapshot::scan`], [`Snapshot::get`], [`Snapshot::verify`], ...) sees
-/// exactly the events `1..=head().seq`, however many are appended meanwhile.
-///
-/// Cheap to clone (the store is reference-counted) and `Send + Sync`: a
-/// snapshot is read without any lock, so a reader never holds up the writer
-/// (see [`crate::SharedLog::snapshot`]). Events up to the head are immutable
-/// on disk (the log is append-only), which is what makes this sound.
-/// Checkpoints ([`Snapshot::checkpoint`]) are read as they are now, not as of
-/// the head.
-#[derive(Clone)]
-pub struct Snapshot {
-    pub(crate) dir: PathBuf,
-    pub(crate) store: Index,
-    pub(crate) segs: Arc<Segments>,
-    pub(crate) head: Head,
-    /// Damage found when the log was opened (appends are refused);
-    /// [`Snapshot::verify`] reports it.
-    pub(crate) damage: Option<Arc<str>>,
-}
-
-impl std::fmt::Debug for Snapshot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").field("dir", &self.dir).field("head", &self.head).finish_non_exhaustive()
-    }
 }
 
 /// An open database: the event log plus its indexes, with its one writer.
@@ -199,21 +78,26 @@ pub struct Log {
     pub(crate) active_since: std::time::Instant,
 }
 
-/// Why a [`Log`] refuses appends.
-#[derive(Debug, Clone)]
-pub(crate) enum Refusal {
-    /// The store disagrees with its head record (found at open).
-    Inconsistent(String),
-    /// A write failed part-way; only reopening re-reads the true head.
-    Poisoned(String),
-}
-
 impl std::fmt::Debug for Log {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Log")
             .field("dir", &self.snap.dir)
             .field("head", &self.snap.head)
             .finish_non_exhaustive()
+    }
+}
+
+impl crate::storage::upgrade::Target for Log {
+    fn append_valid(&mut self, events: &[Event]) -> Result<()> {
+        self.append_groups_valid(&[events]).map(|_| ())
+    }
+
+    fn verify_events(&self) -> Result<u64> {
+        self.verify().map(|r| r.events)
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        Log::sync(self)
     }
 }
 
@@ -232,10 +116,6 @@ impl std::ops::Deref for Log {
     fn deref(&self) -> &Snapshot {
         &self.snap
     }
-}
-
-pub(crate) fn zstd_err(e: String) -> Error {
-    Error::Invalid(format!("zstd: {e}"))
 }
 
 /// Sets `dir` to 0700 and every file below it to 0600, whatever the umask.
@@ -291,60 +171,44 @@ impl Log {
                 old.trim()
             )));
         }
-        crate::upgrade::upgrade_if_needed(&dir, &config, &lock)?;
+        crate::storage::upgrade::upgrade_if_needed(&dir, &config, &lock, &|tmp, config| {
+            Ok(Box::new(Log::open(tmp, config.clone())?) as Box<dyn crate::storage::upgrade::Target>)
+        })?;
         let segs = Arc::new(Segments::open(&dir.join(SEGMENTS_DIR))?);
-        let mut store = crate::recover::open_index(&dir, &lock)?;
+        let mut store = crate::storage::recover::open_index(&dir, &lock)?;
         // Checkpoints were sled values (`P` keys) before they were files.
         store.remove_prefix(&[keys::CHECKPOINT])?;
-        let store = Index::new(store);
-        let mut log = Self {
+        crate::storage::checkpoints::remove_leftovers(&dir);
+        let mut store = Index::new(store);
+        let found = crate::storage::recover::recover(&dir, &segs, &mut store)?;
+        let damage = match &found.refusal {
+            Some(Refusal::Inconsistent(why)) => Some(Arc::from(why.as_str())),
+            _ => None,
+        };
+        let log = Self {
             enc: Encoder::new(&config, config.block_level)?,
-            snap: Snapshot { dir, store, segs, head: EMPTY_HEAD, damage: None },
+            snap: Snapshot { dir, store, segs, head: found.head, damage },
             config,
-            refuse_writes: None,
+            refuse_writes: found.refusal,
             panes: HashMap::new(),
             active: None,
             sealed: HashSet::new(),
             last_commit: std::time::Instant::now(),
             active_since: std::time::Instant::now(),
         };
-        log.refuse_writes = crate::recover::recover(&mut log)?;
-        if let Some(Refusal::Inconsistent(why)) = &log.refuse_writes {
-            log.snap.damage = Some(Arc::from(why.as_str()));
-        }
         restrict_permissions(&log.snap.dir)?;
         Ok(log)
     }
 
-    /// Sets the head after recovery.
-    pub(crate) fn set_head(&mut self, head: Head) {
-        self.snap.head = head;
-    }
-
-    /// The index, for recovery.
+    /// The index (tests).
+    #[cfg(test)]
     pub(crate) fn store_mut(&mut self) -> &mut Index {
         &mut self.snap.store
     }
 
-    /// Moves to sled the memtable entries of closed segments that no seal is
-    /// expected for soon: every closed segment but the last, and the last
-    /// too once it is sealed (see `index.rs`). Keeps the memtable to at most
-    /// two segments' entries.
-    ///
-    /// # Errors
-    /// Store and I/O errors.
+    /// See [`Index::settle`].
     pub(crate) fn settle_index(&mut self) -> Result<()> {
-        let closed = self.snap.store.closed_in_memory();
-        let Some(&last) = closed.last() else { return Ok(()) };
-        for &next in &closed[..closed.len() - 1] {
-            self.snap.store.flush_before(next)?;
-        }
-        let list = self.snap.segs.list()?;
-        let last_closed = list.iter().rev().find(|s| **s < last).copied();
-        if last_closed.is_none_or(|s| crate::segment::is_sealed(&self.snap.segs, s).unwrap_or(false)) {
-            self.snap.store.flush_before(last)?;
-        }
-        Ok(())
+        self.snap.store.settle(&self.snap.segs)
     }
 
     /// Appends `events` in order, assigning consecutive seqs after the head.
@@ -355,8 +219,9 @@ impl Log {
     ///
     /// **Durability:** when this returns Ok, every appended event is on
     /// stable storage (its segment records `fdatasync`ed) and survives a crash
-    /// or power loss; the index entries are applied but not synced (recovery
-    /// rebuilds them from the segments). On error nothing of this call is
+    /// or power loss; the chunks' index entries are in the index's memtable
+    /// only (the next open rebuilds them by reading the segment; see
+    /// FORMAT.md, "The index: sled and the memtable"). On error nothing of this call is
     /// acknowledged; after a crash the log holds either all of the call's
     /// events or none of them (a commit's records end with a commit flag).
     ///
@@ -635,7 +500,7 @@ impl Log {
     /// # Errors
     /// Store and I/O errors.
     pub fn put_checkpoint(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        crate::checkpoints::put(&self.snap.dir, name, bytes)
+        crate::storage::checkpoints::put(&self.snap.dir, name, bytes)
     }
 
     /// Durably deletes a named checkpoint; deleting a missing one is not an error.
@@ -645,281 +510,7 @@ impl Log {
     /// # Errors
     /// Store and I/O errors.
     pub fn delete_checkpoint(&mut self, name: &str) -> Result<()> {
-        crate::checkpoints::delete(&self.snap.dir, name)
-    }
-}
-
-impl Snapshot {
-    /// The database directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The end of the log.
-    pub fn head(&self) -> Head {
-        self.head
-    }
-
-    /// Damage found when the log was opened (segments damaged or rolled
-    /// back): why, naming the segment file and offset or seq. The head is
-    /// then the last event that reads back intact before the damage, and
-    /// appends are refused. `None` for a log found whole (damage that only a
-    /// read meets is reported by that read as [`Error::Corrupt`]).
-    pub fn damage(&self) -> Option<&str> {
-        self.damage.as_deref()
-    }
-
-    /// Seq of the last capture of `scope`, looking back through at most 64
-    /// chunks that mention the scope (older captures are not worth a delta).
-    fn last_capture_seq(&self, scope: &str) -> Result<Option<u64>> {
-        let prefix = keys::scope_prefix(scope);
-        let mut below = u64::MAX;
-        for _ in 0..64 {
-            // The latest chunk before `below` with the scope: its own entry or a wide chunk.
-            let narrow = self.store.last_at_or_before(&prefix, &keys::scope(scope, below))?;
-            let wide = self.store.last_at_or_before(&[keys::WIDE], &keys::wide(below))?;
-            let first = narrow
-                .and_then(|(k, _)| keys::scope_seq(&k))
-                .max(wide.and_then(|(k, _)| keys::scope_seq(&k)));
-            let Some(first) = first else { return Ok(None) };
-            let chunk = self.chunk_at(first)?;
-            let hit = chunk
-                .frames
-                .iter()
-                .rev()
-                .find(|f| f.kind == Kind::Capture && chunk.scope(f) == Some(scope))
-                .map(|f| f.seq);
-            if hit.is_some() {
-                return Ok(hit);
-            }
-            if first == 0 {
-                return Ok(None);
-            }
-            below = first - 1;
-        }
-        Ok(None)
-    }
-
-    /// The chunk that starts at `first_seq`.
-    /// When a seal repacked that chunk meanwhile, the chunk that now holds
-    /// `first_seq` (it may start earlier).
-    pub(crate) fn chunk_at(&self, first_seq: u64) -> Result<frame::Chunk<Vec<u8>>> {
-        match self.store.get(&keys::chunk(first_seq))? {
-            Some(v) => self.read_chunk(first_seq, v.as_ref()),
-            None => self
-                .chunk_holding(first_seq)?
-                .ok_or_else(|| Error::corrupt(first_seq, "an index names a chunk that is not in the index")),
-        }
-    }
-
-    /// Reads and parses the chunk starting at `first_seq` whose index entry
-    /// (a segment pointer) is `pointer`.
-    pub(crate) fn read_chunk(&self, first_seq: u64, pointer: &[u8]) -> Result<frame::Chunk<Vec<u8>>> {
-        let ptr = Pointer::decode(pointer)
-            .ok_or_else(|| Error::corrupt(first_seq, "malformed chunk pointer in the index"))?;
-        let bytes = match self.segs.read(ptr, first_seq) {
-            Ok(b) => b,
-            Err(e) => {
-                // A seal may have replaced the segment since the pointer was
-                // read: read the index again (once).
-                let now = self.store.get(&keys::chunk(first_seq))?;
-                match now.as_ref().map(|v| v.as_ref()).and_then(Pointer::decode) {
-                    Some(p) if p != ptr => self.segs.read(p, first_seq)?,
-                    Some(_) => return Err(e),
-                    None => {
-                        // The chunk was repacked into one that starts earlier.
-                        let Some((key, v)) =
-                            self.store.last_at_or_before(&[keys::CHUNK], &keys::chunk(first_seq))?
-                        else {
-                            return Err(e);
-                        };
-                        let first = keys::chunk_seq(&key)
-                            .ok_or_else(|| Error::corrupt(first_seq, "malformed chunk key"))?;
-                        let p = Pointer::decode(v.as_ref()).ok_or(e)?;
-                        let bytes = self.segs.read(p, first)?;
-                        return frame::decode_chunk(first, bytes)
-                            .map_err(|(seq, why)| Error::corrupt(seq, why));
-                    }
-                }
-            }
-        };
-        frame::decode_chunk(first_seq, bytes).map_err(|(seq, why)| Error::corrupt(seq, why))
-    }
-
-    /// The chunk holding `seq`, if `seq` is in the log.
-    pub(crate) fn chunk_holding(&self, seq: u64) -> Result<Option<frame::Chunk<Vec<u8>>>> {
-        if seq == 0 || seq > self.head.seq {
-            return Ok(None);
-        }
-        let Some((key, v)) = self.store.last_at_or_before(&[keys::CHUNK], &keys::chunk(seq))? else {
-            return Err(Error::corrupt(seq, "no chunk holds this seq"));
-        };
-        let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(seq, "malformed chunk key"))?;
-        let chunk = self.read_chunk(first, v.as_ref())?;
-        if chunk.last_seq() < seq {
-            return Err(Error::corrupt(
-                seq,
-                format!("missing: the chunk at {first} ends at {}", chunk.last_seq()),
-            ));
-        }
-        Ok(Some(chunk))
-    }
-
-    /// The raw (uncompressed) body of frame `f` of `chunk`. A delta frame's
-    /// prefix is `prefix` when the caller has it, else it is read from the
-    /// log; a shared frame's block is `block` when the caller has it
-    /// decompressed, else it is decompressed here.
-    pub(crate) fn decode_raw<B: AsRef<[u8]>>(
-        &self,
-        chunk: &frame::Chunk<B>,
-        f: &frame::FrameHeader,
-        dctx: &mut Decompressor,
-        prefix: Option<&[u8]>,
-        block: Option<&[u8]>,
-    ) -> Result<Vec<u8>> {
-        if f.encoding == Encoding::ZstdRef && prefix.is_none() {
-            let read = self.raw_frame(f.seq - f.ref_back, dctx)?.raw;
-            return decode_raw(chunk, f, dctx, Some(&read), block);
-        }
-        decode_raw(chunk, f, dctx, prefix, block)
-    }
-
-    /// Decodes the raw body of `seq`, following delta references.
-    pub(crate) fn raw_frame(&self, seq: u64, dctx: &mut Decompressor) -> Result<RawFrame> {
-        let chunk = self.chunk_holding(seq)?.ok_or_else(|| Error::corrupt(seq, "seq is past the head"))?;
-        let f = &chunk.frames[(seq - chunk.first_seq) as usize];
-        let (raw, depth) = match f.encoding {
-            Encoding::ZstdRef => {
-                let prev = self.raw_frame(seq - f.ref_back, dctx)?;
-                (self.decode_raw(&chunk, f, dctx, Some(&prev.raw), None)?, prev.depth + 1)
-            }
-            Encoding::Raw | Encoding::Zstd | Encoding::Shared => {
-                (self.decode_raw(&chunk, f, dctx, None, None)?, 0)
-            }
-        };
-        Ok(RawFrame { kind: f.kind, ts_ns: f.ts_ns, scope: chunk.scope(f).map(str::to_owned), raw, depth })
-    }
-
-    /// The event at `seq`, or `None` past the head.
-    ///
-    /// # Errors
-    /// [`Error::Corrupt`] when the stored frame does not decode; store errors.
-    pub fn get(&self, seq: u64) -> Result<Option<Record>> {
-        if seq == 0 || seq > self.head.seq {
-            return Ok(None);
-        }
-        let mut dctx = Decompressor::new().map_err(zstd_err)?;
-        let f = self.raw_frame(seq, &mut dctx)?;
-        let event = codec::decode_body(f.kind, f.ts_ns, f.scope.as_deref(), &f.raw)
-            .map_err(|e| Error::corrupt(seq, e))?;
-        Ok(Some(Record { seq, event }))
-    }
-
-    /// The seq of the event with producer id `id`, if any.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub fn seq_of_id(&self, id: &str) -> Result<Option<u64>> {
-        Ok(self.store.get(&keys::id(id))?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
-    }
-
-    /// The last seq of the log prefix "up to time `t_ns`": the prefix that
-    /// ends just before the first event whose ts is later than `t_ns`
-    /// (DESIGN.md, "Point in time"). 0 when the first event is already later.
-    ///
-    /// # Errors
-    /// Store errors and [`Error::Corrupt`].
-    pub fn seq_at_time(&self, t_ns: i64) -> Result<u64> {
-        // The first chunk whose running-max ts exceeds t holds the first later event.
-        let Some(start) = t_ns.checked_add(1) else { return Ok(self.head.seq) };
-        let from = keys::time(start, 0);
-        let to = [keys::TIME + 1];
-        let Some(entry) = self.store.range(&from, &to).next() else { return Ok(self.head.seq) };
-        let (key, _) = entry?;
-        let first = keys::time_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed time-index key"))?;
-        let chunk = self.chunk_at(first)?;
-        let hit = chunk.frames.iter().find(|f| f.ts_ns > t_ns).map(|f| f.seq);
-        Ok(hit.map_or(chunk.last_seq(), |s| s - 1))
-    }
-
-    /// The first seq whose chunk may hold an event at or after `t_ns`
-    /// (every event before it is earlier than `t_ns`).
-    pub(crate) fn first_seq_from_time(&self, t_ns: i64) -> Result<Option<u64>> {
-        let from = keys::time(t_ns, 0);
-        let to = [keys::TIME + 1];
-        match self.store.range(&from, &to).next() {
-            None => Ok(None),
-            Some(entry) => {
-                let (key, _) = entry?;
-                Ok(Some(
-                    keys::time_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed time-index key"))?,
-                ))
-            }
-        }
-    }
-
-    /// Bytes the database takes on disk: segment files, the index store's
-    /// files and `LOCK`.
-    ///
-    /// # Errors
-    /// Store and I/O errors.
-    pub fn disk_bytes(&self) -> Result<u64> {
-        let mut total = self.store.size()?.disk_bytes + self.segs.bytes()?;
-        total += crate::checkpoints::bytes(&self.dir);
-        total += std::fs::metadata(self.dir.join("LOCK")).map(|m| m.len()).unwrap_or(0);
-        Ok(total)
-    }
-
-    /// Where the database's bytes are: sealed and unsealed segments, the
-    /// index on disk and in memory, and when the last seal finished.
-    ///
-    /// # Errors
-    /// Store and I/O errors.
-    pub fn storage(&self) -> Result<Storage> {
-        let mut out = Storage::default();
-        for first in self.segs.list()? {
-            let path = self.segs.path(first);
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
-            if crate::segment::is_sealed(&self.segs, first).unwrap_or(false) {
-                out.sealed_segments += 1;
-                out.sealed_segment_bytes += meta.len();
-                let sealed_at = meta.modified().ok();
-                out.last_seal = out.last_seal.max(sealed_at);
-            } else {
-                out.unsealed_segments += 1;
-                out.unsealed_segment_bytes += meta.len();
-            }
-        }
-        let index = self.store.size()?;
-        out.index_bytes = index.disk_bytes;
-        out.index_memory_entries = index.mem_entries;
-        out.index_memory_bytes = index.mem_bytes;
-        out.checkpoint_bytes = crate::checkpoints::bytes(&self.dir);
-        Ok(out)
-    }
-
-    /// Bytes of the segment files alone (the events; the rest is index).
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn segment_bytes(&self) -> Result<u64> {
-        self.segs.bytes()
-    }
-
-    /// Reads a named checkpoint blob (see [`Log::put_checkpoint`]).
-    ///
-    /// # Errors
-    /// Store errors.
-    pub fn checkpoint(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        crate::checkpoints::get(&self.dir, name)
-    }
-
-    /// The names of the stored checkpoints that start with `prefix`, sorted.
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn checkpoint_names(&self, prefix: &str) -> Result<Vec<String>> {
-        crate::checkpoints::names(&self.dir, prefix)
+        crate::storage::checkpoints::delete(&self.snap.dir, name)
     }
 }
 
@@ -949,57 +540,4 @@ pub(crate) fn validate(events: &[Event]) -> Result<()> {
         ev.validate().map_err(|source| Error::InvalidEvent { index, source })?;
     }
     Ok(())
-}
-
-/// Block `which` of `chunk`, decompressed, if the chunk has it.
-pub(crate) fn decode_block<B: AsRef<[u8]>>(
-    chunk: &frame::Chunk<B>,
-    which: usize,
-    dctx: &mut Decompressor,
-) -> Result<Option<Vec<u8>>> {
-    let Some((enc, raw_len, bytes)) = chunk.block_bytes(which) else { return Ok(None) };
-    let raw = match enc {
-        frame::BlockEncoding::Raw => bytes.to_vec(),
-        frame::BlockEncoding::Zstd => dctx
-            .decompress(bytes, None, raw_len as usize)
-            .map_err(|e| Error::corrupt(chunk.first_seq, format!("shared block: {e}")))?,
-    };
-    Ok(Some(raw))
-}
-
-/// The raw body of frame `f` of `chunk`, given the delta prefix (required
-/// for `ZstdRef`) and the decompressed block (decompressed here if `None`).
-pub(crate) fn decode_raw<B: AsRef<[u8]>>(
-    chunk: &frame::Chunk<B>,
-    f: &frame::FrameHeader,
-    dctx: &mut Decompressor,
-    prefix: Option<&[u8]>,
-    block: Option<&[u8]>,
-) -> Result<Vec<u8>> {
-    let body = chunk.body(f);
-    let bad = |e: String| Error::corrupt(f.seq, e);
-    match f.encoding {
-        Encoding::Raw if body.len() != f.raw_len as usize => {
-            Err(bad(format!("a raw body of {} bytes, the header says {}", body.len(), f.raw_len)))
-        }
-        Encoding::Raw => Ok(body.to_vec()),
-        Encoding::Zstd => dctx.decompress(body, None, f.raw_len as usize).map_err(bad),
-        Encoding::ZstdRef => {
-            let prefix = prefix
-                .ok_or_else(|| bad(format!("the delta base seq {} is not available", f.seq - f.ref_back)))?;
-            dctx.decompress(body, Some(prefix), f.raw_len as usize).map_err(bad)
-        }
-        Encoding::Shared => {
-            let read;
-            let block = match block {
-                Some(b) => b,
-                None => {
-                    read = decode_block(chunk, f.block, dctx)?.unwrap_or_default();
-                    &read
-                }
-            };
-            let range = f.shared.clone().unwrap_or_default();
-            block.get(range).map(<[u8]>::to_vec).ok_or_else(|| bad("shared frame outside its block".into()))
-        }
-    }
 }

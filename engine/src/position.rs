@@ -1,7 +1,7 @@
 //! [`Head`]: where the log ends (last seq, chain hash, greatest ts).
 
-use crate::frame::{GENESIS, HASH_BYTES};
-use crate::head;
+use crate::storage::frame::{GENESIS, HASH_BYTES};
+use crate::storage::head;
 
 /// The end of the log: last seq, the chain hash after it, and the greatest ts so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

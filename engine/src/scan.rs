@@ -1,12 +1,12 @@
 //! Reading the log in seq order, with filters pushed down to frame headers.
 
-use crate::codec;
-use crate::compress::Decompressor;
 use crate::error::{Error, Result};
-use crate::frame::{Chunk, FrameHeader};
-use crate::index::Range;
-use crate::keys;
-use crate::log::Snapshot;
+use crate::snapshot::Snapshot;
+use crate::storage::codec;
+use crate::storage::compress::Decompressor;
+use crate::storage::frame::{Chunk, FrameHeader};
+use crate::storage::index::Range;
+use crate::storage::keys;
 use orc_log_schemas::{Kind, Record};
 use std::collections::HashMap;
 
@@ -350,7 +350,7 @@ impl<'a> Scan<'a> {
             .map(|(_, raw)| raw.as_slice());
         let slot = &mut self.blocks[f.block];
         if f.shared.is_some() && slot.as_ref().is_none_or(|(first, _)| *first != chunk.first_seq) {
-            let block = crate::log::decode_block(chunk, f.block, dctx)?.unwrap_or_default();
+            let block = crate::storage::read::decode_block(chunk, f.block, dctx)?.unwrap_or_default();
             *slot = Some((chunk.first_seq, block));
         }
         let block = self.blocks[f.block]
@@ -369,7 +369,7 @@ impl<'a> Scan<'a> {
             }
             return Ok(Record { seq: f.seq, event });
         }
-        let raw = self.log.decode_raw(chunk, f, dctx, cached, block)?;
+        let raw = self.log.reader().decode_raw(chunk, f, dctx, cached, block)?;
         let event = codec::decode_body(f.kind, f.ts_ns, scope, &raw).map_err(bad)?;
         if f.kind == Kind::Capture
             && let Some(s) = scope

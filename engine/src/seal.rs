@@ -28,13 +28,16 @@
 //! the rename happened (the `.sealing` file is gone), else removes the
 //! `.sealing` file; a `.sealing` file without a note is removed too.
 
-use crate::encoder::Encoder;
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::frame::{self, Encoding, PendingFrame};
-use crate::keys;
-use crate::log::{Config, EMPTY_HEAD, Head, Log, Snapshot};
-use crate::segment::{self, ActiveSegment, Pointer, SealedWriter};
-use crate::verify::ChainChecker;
+use crate::log::Log;
+use crate::position::{EMPTY_HEAD, Head};
+use crate::snapshot::Snapshot;
+use crate::storage::chain::ChainChecker;
+use crate::storage::encoder::Encoder;
+use crate::storage::frame::{self, Encoding, PendingFrame};
+use crate::storage::keys;
+use crate::storage::segment::{self, ActiveSegment, Pointer, SealedWriter};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -184,8 +187,14 @@ impl Log {
     pub(crate) fn install_seal(&mut self, prepared: PreparedSeal) -> Result<SealReport> {
         let PreparedSeal { first, end, head, puts, removes, report } = prepared;
         let segs = Arc::clone(&self.snap.segs);
-        let discard = || {
+        let mut store = self.snap.store.clone();
+        let mut discard = || {
             let _ = std::fs::remove_file(segment::sealing_path(&segs, first));
+            let note = keys::meta(keys::META_SEALING);
+            let _ = store
+                .store_mut()
+                .apply_changes(Vec::new(), vec![note])
+                .and_then(|()| store.store_mut().sync());
         };
         if let Err(e) = self.check_writable() {
             discard();
@@ -204,7 +213,7 @@ impl Log {
             if let Err(e) = self.snap.store.switch(first..end, puts, removes, head) {
                 // The segment was replaced but its index was not: reads of it
                 // fail until a reopen rebuilds the index (the note is there).
-                self.refuse_writes = Some(crate::log::Refusal::Poisoned(e.to_string()));
+                self.refuse_writes = Some(crate::storage::recover::Refusal::Poisoned(e.to_string()));
                 return Err(e);
             }
         }
@@ -300,7 +309,7 @@ impl Snapshot {
                 };
                 let chunk = frame::decode_chunk(rec.first_seq, rec.chunk)
                     .map_err(|(seq, why)| Error::corrupt(seq, why))?;
-                let raws = checker.decode_frames(&chunk, Some(self))?;
+                let raws = checker.decode_frames(&chunk, Some(&self.reader()))?;
                 // Replay the old chain too: sealing must keep it exactly.
                 old_chain = chunk.chain_through(old_chain, &raws, u64::MAX);
                 if old_chain != chunk.chain_end {

@@ -16,8 +16,11 @@
 //! - **Commits are announced**: [`SharedLog::wait_for_head`] lets a follower
 //!   (`tail --follow`, the projection keeper) sleep until the head moves.
 
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::log::{AppendReceipt, Config, Head, Log, Snapshot, validate};
+use crate::log::{AppendReceipt, Log, validate};
+use crate::position::Head;
+use crate::snapshot::Snapshot;
 use orc_log_schemas::Event;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -229,7 +232,7 @@ impl SharedLog {
     /// # Errors
     /// Store and I/O errors.
     pub fn put_checkpoint(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        crate::checkpoints::put(self.dir(), name, bytes)
+        crate::storage::checkpoints::put(self.dir(), name, bytes)
     }
 
     /// Durably deletes a named checkpoint; see [`Log::delete_checkpoint`].
@@ -237,7 +240,7 @@ impl SharedLog {
     /// # Errors
     /// Store and I/O errors.
     pub fn delete_checkpoint(&self, name: &str) -> Result<()> {
-        crate::checkpoints::delete(self.dir(), name)
+        crate::storage::checkpoints::delete(self.dir(), name)
     }
 
     /// Seals closed segments, after closing the active one when

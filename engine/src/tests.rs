@@ -236,12 +236,13 @@ fn a_commit_without_its_last_record_is_cut() {
     // Drop the last record of the second commit (several records, one commit).
     let seg = segment_files(dir.path()).pop().unwrap();
     let log = Log::open(dir.path(), config).unwrap();
-    let last_first =
-        crate::keys::chunk_seq(&log.store.last_with_prefix(&[crate::keys::CHUNK]).unwrap().unwrap().0)
-            .unwrap();
+    let last_first = crate::storage::keys::chunk_seq(
+        &log.store.last_with_prefix(&[crate::storage::keys::CHUNK]).unwrap().unwrap().0,
+    )
+    .unwrap();
     assert!(last_first > 21, "the second commit has several chunks");
-    let ptr = crate::segment::Pointer::decode(
-        log.store.get(&crate::keys::chunk(last_first)).unwrap().unwrap().as_ref(),
+    let ptr = crate::storage::segment::Pointer::decode(
+        log.store.get(&crate::storage::keys::chunk(last_first)).unwrap().unwrap().as_ref(),
     )
     .unwrap();
     drop(log);
@@ -453,7 +454,7 @@ mod backups {
     pub(crate) fn backup(log: &Log, dest: &std::path::Path) {
         let mut manifest = backup::open_backup(dest).unwrap();
         let chain = log.chain_at_chunk_end(manifest.head_seq).unwrap().unwrap();
-        assert_eq!(crate::head::hex(&chain), manifest.head_chain);
+        assert_eq!(crate::storage::head::hex(&chain), manifest.head_chain);
         let mut w = SegmentWriter::create(dest, manifest.head_seq).unwrap();
         let mut after = manifest.head_seq;
         loop {
@@ -640,7 +641,10 @@ fn wide_chunks_are_found_by_pane_scans() {
     }
     log.append(&wide).unwrap();
     events.extend(wide);
-    assert!(log.store.get(&crate::keys::wide(1)).unwrap().is_some(), "the first commit is one wide chunk");
+    assert!(
+        log.store.get(&crate::storage::keys::wide(1)).unwrap().is_some(),
+        "the first commit is one wide chunk"
+    );
     for w in [3u32, 7] {
         let target = format!("s:{w}.0");
         let got: Vec<Event> = all(&log, Filter { scope: Some(target.clone()), ..Filter::default() })
@@ -718,7 +722,10 @@ fn an_interrupted_seal_is_finished_or_undone_on_open() {
         store
             .store_mut()
             .store_mut()
-            .commit(vec![(crate::keys::meta(crate::keys::META_SEALING), first_seq.to_be_bytes().to_vec())])
+            .commit(vec![(
+                crate::storage::keys::meta(crate::storage::keys::META_SEALING),
+                first_seq.to_be_bytes().to_vec(),
+            )])
             .unwrap();
     };
     // 1. a stray .sealing file.
@@ -863,7 +870,8 @@ fn the_tail_index_is_in_memory_and_sealing_moves_only_sealed_chunks_to_disk() {
     let log = crate::SharedLog::open(dir.path(), config.clone()).unwrap();
     let stored_chunks = |log: &crate::SharedLog| {
         let snap = log.snapshot();
-        snap.store.stored().range(&[crate::keys::CHUNK], &[crate::keys::CHUNK + 1]).count() as u64
+        snap.store.stored().range(&[crate::storage::keys::CHUNK], &[crate::storage::keys::CHUNK + 1]).count()
+            as u64
     };
     let mut events = Vec::new();
     let mut sealed_chunks = 0;
@@ -896,4 +904,79 @@ fn the_tail_index_is_in_memory_and_sealing_moves_only_sealed_chunks_to_disk() {
     let log = Log::open(dir.path(), config).unwrap();
     assert_eq!(all(&log, Filter::default()).into_iter().map(|r| r.event).collect::<Vec<_>>(), events);
     log.verify().unwrap();
+}
+
+/// The engine's modules form no import circle, and the storage internals
+/// (`src/storage/`) never import the public face (`Log`, `Snapshot`,
+/// `SharedLog`, ...): read from the sources' `crate::` paths.
+#[test]
+fn modules_have_no_import_circle_and_storage_does_not_import_the_public_face() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for dir in [src.clone(), src.join("storage")] {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            if p.extension().is_some_and(|x| x == "rs") && !["lib", "mod", "tests"].contains(&stem.as_str()) {
+                let name = if dir == src { stem } else { format!("storage::{stem}") };
+                files.push((name, std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    let names: BTreeSet<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, text) in &files {
+        // Code only: a test module may use anything.
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(text);
+        let deps = graph.entry(name.clone()).or_default();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            let path: String =
+                rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
+            let mut parts = path.split("::");
+            let first = parts.next().unwrap_or("");
+            let target = if first == "storage" {
+                format!("storage::{}", parts.next().unwrap_or(""))
+            } else {
+                first.to_owned()
+            };
+            if names.contains(&target) && target != *name {
+                deps.insert(target);
+            }
+        }
+    }
+    for (name, deps) in &graph {
+        if name.starts_with("storage::") {
+            let face: Vec<&String> = deps.iter().filter(|d| !d.starts_with("storage::")).collect();
+            let allowed = ["config", "error", "position"];
+            let bad: Vec<&&String> = face.iter().filter(|d| !allowed.contains(&d.as_str())).collect();
+            assert!(bad.is_empty(), "{name} imports the public face: {bad:?}");
+        }
+    }
+    // Depth-first search for a back edge.
+    fn visit(
+        n: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        state: &mut BTreeMap<String, u8>,
+        path: &mut Vec<String>,
+    ) {
+        match state.get(n) {
+            Some(2) => return,
+            Some(1) => panic!("import circle: {} -> {n}", path.join(" -> ")),
+            _ => {}
+        }
+        state.insert(n.to_owned(), 1);
+        path.push(n.to_owned());
+        for d in graph.get(n).into_iter().flatten() {
+            visit(d, graph, state, path);
+        }
+        path.pop();
+        state.insert(n.to_owned(), 2);
+    }
+    let mut state = BTreeMap::new();
+    for n in graph.keys() {
+        visit(n, &graph, &mut state, &mut Vec::new());
+    }
+    assert!(graph.len() > 20, "{} modules read", graph.len());
 }

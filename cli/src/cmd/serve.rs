@@ -41,8 +41,8 @@ use std::time::Duration;
 /// The server seals by itself: a segment that reached its roll size, or had
 /// no append for `--seal-idle` seconds, or is older than `--seal-age`, is
 /// closed and repacked into large chunks in the background (appends wait
-/// only for the switch, milliseconds), so a quiet database is compact a
-/// minute after its last append. `orc-log seal` still seals at once.
+/// only for the switch, milliseconds), so a quiet database is compact
+/// well within a minute of its last append. `orc-log seal` still seals at once.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Alert rule file (TOML) [default: DIR/alerts.toml next to the database, if present].
@@ -70,7 +70,7 @@ pub struct Args {
     http_token: Option<String>,
     /// Close and seal the active segment after this many seconds without
     /// an append (0: never seal in the background).
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
     seal_idle: u64,
     /// Close and seal the active segment once its first append is this many
     /// seconds old, even while appends go on.

@@ -15,8 +15,8 @@
 //! raw length (u64 BE), then the bytes as one zstd frame (`compress.rs`'s
 //! magicless format).
 
-use crate::compress::{Compressor, Decompressor};
 use crate::error::{Error, Result};
+use crate::storage::compress::{Compressor, Decompressor};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ fn file_name(name: &str) -> String {
     let plain = !name.is_empty()
         && !name.starts_with('.')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"@._-".contains(&b));
-    if plain { name.to_owned() } else { format!("x{}", crate::head::hex(name.as_bytes())) }
+    if plain { name.to_owned() } else { format!("x{}", crate::storage::head::hex(name.as_bytes())) }
 }
 
 fn path(db: &Path, name: &str) -> PathBuf {
@@ -84,7 +84,7 @@ pub(crate) fn put(db: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     }
     let to = path(db, name);
     std::fs::rename(&tmp, &to).map_err(|e| Error::io("rename", &tmp, e))?;
-    crate::head::sync_dir(&dir)
+    crate::storage::head::sync_dir(&dir)
 }
 
 /// Checkpoint `name` of the database in `db`, if there is one that reads
@@ -126,7 +126,7 @@ pub(crate) fn get(db: &Path, name: &str) -> Result<Option<Vec<u8>>> {
 pub(crate) fn delete(db: &Path, name: &str) -> Result<()> {
     let p = path(db, name);
     match std::fs::remove_file(&p) {
-        Ok(()) => crate::head::sync_dir(&db.join(DIR_NAME)),
+        Ok(()) => crate::storage::head::sync_dir(&db.join(DIR_NAME)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("remove", &p, e)),
     }
@@ -164,6 +164,19 @@ fn unhex(s: &str) -> Option<String> {
     let bytes: Option<Vec<u8>> =
         (0..s.len() / 2).map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect();
     String::from_utf8(bytes.filter(|_| s.len() % 2 == 0)?).ok()
+}
+
+/// Removes `.tmp` files a crash left mid-write (called at open, under the
+/// database lock, so no writer of this database is running).
+pub(crate) fn remove_leftovers(db: &Path) {
+    let Ok(entries) = std::fs::read_dir(db.join(DIR_NAME)) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Bytes of the checkpoint files.

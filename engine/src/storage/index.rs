@@ -22,9 +22,10 @@
 //! never holding its lock across calls.
 
 use crate::error::{Error, Result};
-use crate::keys;
 use crate::position::Head;
-use crate::store::{self, Store, Value};
+use crate::storage::keys;
+use crate::storage::segment::Segments;
+use crate::storage::store::{self, Store, Value};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -204,6 +205,27 @@ impl Index {
     /// the memtable, ascending.
     pub(crate) fn closed_in_memory(&self) -> Vec<u64> {
         self.read().ends.keys().copied().collect()
+    }
+
+    /// Moves to sled the memtable entries of closed segments that no seal is
+    /// expected for soon: every closed segment but the last, and the last
+    /// too once it is sealed (see `index.rs`). Keeps the memtable to at most
+    /// two segments' entries.
+    ///
+    /// # Errors
+    /// Store and I/O errors.
+    pub(crate) fn settle(&mut self, segs: &Segments) -> Result<()> {
+        let closed = self.closed_in_memory();
+        let Some(&last) = closed.last() else { return Ok(()) };
+        for &next in &closed[..closed.len() - 1] {
+            self.flush_before(next)?;
+        }
+        let list = segs.list()?;
+        let last_closed = list.iter().rev().find(|s| **s < last).copied();
+        if last_closed.is_none_or(|s| crate::storage::segment::is_sealed(segs, s).unwrap_or(false)) {
+            self.flush_before(last)?;
+        }
+        Ok(())
     }
 
     /// Moves the memtable's entries for seqs below `next_first` to sled in

@@ -8,7 +8,7 @@
 //! `catch_unwind` and a panic becomes [`Error::StorePanic`].
 
 use crate::error::{Error, Result};
-use crate::lock::DirLock;
+use crate::storage::lock::DirLock;
 
 /// sled's page cache, bytes (sled's default is 1 GiB). The index is small
 /// (the live tail of it is in memory, `index.rs`), so a small cache keeps a
@@ -227,7 +227,7 @@ impl Store {
             }
             drop(synced);
             if new {
-                crate::head::sync_dir(&blobs)?;
+                crate::storage::head::sync_dir(&blobs)?;
             }
         }
         Ok(())
@@ -281,7 +281,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(200));
             drop(holder);
         });
-        let dir_lock = crate::lock::lock(dir.path(), std::time::Duration::ZERO).unwrap();
+        let dir_lock = crate::storage::lock::lock(dir.path(), std::time::Duration::ZERO).unwrap();
         let store = Store::open(&path, Arc::new(dir_lock)).expect("opens once the holder lets go");
         release.join().unwrap();
         drop(store);

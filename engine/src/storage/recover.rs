@@ -11,14 +11,18 @@
 //! a commit whose last record is missing, were never acknowledged and are
 //! cut. See FORMAT.md, "Opening and recovery".
 
+use crate::config::FORMAT_VERSION;
 use crate::error::{Error, Result};
-use crate::frame;
-use crate::keys;
-use crate::lock::DirLock;
-use crate::log::{EMPTY_HEAD, FORMAT_VERSION, Head, Log, Refusal};
-use crate::segment::{self, FLAG_COMMIT, Pointer, file_name};
-use crate::store::Store;
-use crate::verify::ChainChecker;
+use crate::position::{EMPTY_HEAD, Head};
+use crate::storage::chain::ChainChecker;
+use crate::storage::frame;
+use crate::storage::index::Index;
+use crate::storage::keys;
+use crate::storage::lock::DirLock;
+use crate::storage::read::Reader;
+use crate::storage::segment::Segments;
+use crate::storage::segment::{self, FLAG_COMMIT, Pointer, file_name};
+use crate::storage::store::Store;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -58,6 +62,37 @@ pub(crate) fn open_index(dir: &Path, lock: &Arc<DirLock>) -> Result<Store> {
     }
 }
 
+/// Why a log refuses appends.
+#[derive(Debug, Clone)]
+pub(crate) enum Refusal {
+    /// The store disagrees with its head record (found at open).
+    Inconsistent(String),
+    /// A write failed part-way; only reopening re-reads the true head.
+    Poisoned(String),
+}
+
+/// What recovery found: the head of the log, and why appends must be
+/// refused, if they must.
+pub(crate) struct Recovered {
+    pub head: Head,
+    pub refusal: Option<Refusal>,
+}
+
+/// The state recovery works on: the database's segments and index, and the
+/// head found so far.
+struct Rec<'a> {
+    dir: &'a Path,
+    segs: &'a Arc<Segments>,
+    index: &'a mut Index,
+    head: Head,
+}
+
+impl Rec<'_> {
+    fn reader(&self) -> Reader<'_> {
+        Reader { index: self.index, segs: self.segs, head_seq: u64::MAX }
+    }
+}
+
 /// Where recovery starts reading the segments.
 enum Start {
     /// After the index's last chunk, which agrees with the segments.
@@ -66,14 +101,32 @@ enum Start {
     Beginning,
 }
 
-/// Brings `log`'s index up to date with its segments and sets its head.
-/// Returns why appends must be refused, if they must.
+/// Brings the index of the database in `dir` up to date with its segments
+/// (the tail's entries go to the index's memtable) and returns the head and
+/// why appends must be refused, if they must.
 ///
 /// # Errors
 /// Store and I/O errors (damage is not an error here: it is returned as a
 /// refusal, and `verify` names it).
-pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
-    let segs = Arc::clone(&log.segs);
+pub(crate) fn recover(dir: &Path, segs: &Arc<Segments>, index: &mut Index) -> Result<Recovered> {
+    let mut rec = Rec { dir, segs, index, head: EMPTY_HEAD };
+    let mut refusal = recover_into(&mut rec)?;
+    // The head recorded at the last clean close or sync: segments that end
+    // before it lost acknowledged events.
+    if refusal.is_none()
+        && let Some(tail) =
+            rec.index.get(&keys::meta(keys::META_TAIL))?.and_then(|v| Head::decode(v.as_ref()))
+        && tail.seq > rec.head.seq
+    {
+        refusal = Some(Refusal::Inconsistent(
+            Error::RolledBack { store_head: rec.head.seq, record_head: tail.seq }.to_string(),
+        ));
+    }
+    Ok(Recovered { head: rec.head, refusal })
+}
+
+fn recover_into(log: &mut Rec<'_>) -> Result<Option<Refusal>> {
+    let segs = Arc::clone(log.segs);
     finish_sealing(log)?;
     let start = match index_start(log)? {
         Ok(start) => start,
@@ -81,7 +134,7 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
             // Reads see what the segments still hold (the index's last chunk
             // that is still there); verify reports the loss.
             let head = last_readable(log)?;
-            log.set_head(head);
+            log.head = head;
             return Ok(Some(refusal));
         }
     };
@@ -89,7 +142,7 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
         Start::After { head, ptr } => (head, ptr.segment, ptr.end()),
         Start::Beginning => (EMPTY_HEAD, 1, 0),
     };
-    log.set_head(head);
+    log.head = head;
     let list = segs.list()?;
     if list.is_empty() && head.seq == 0 {
         return Ok(None);
@@ -129,7 +182,9 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
                 Ok(c) => c,
                 Err((seq, why)) => break Some((rec.ptr.offset, format!("seq {seq}: {why}"), false)),
             };
-            let frames = match checker.check(&chunk, Some(&log.snap)) {
+            let frames = match checker
+                .check(&chunk, Some(&Reader { index: log.index, segs: log.segs, head_seq: head.seq }))
+            {
                 Ok(f) => f,
                 Err(e) => break Some((rec.ptr.offset, e.to_string(), false)),
             };
@@ -176,7 +231,7 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
                     // cut short holds nothing; remove it.
                     let path = segs.path(seg_at);
                     std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-                    crate::head::sync_dir(segs.dir())?;
+                    crate::storage::head::sync_dir(segs.dir())?;
                     segs.forget(seg_at);
                 } else {
                     segment::cut_tail(&segs, seg_at, at)?;
@@ -198,8 +253,8 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
         // The segment before is closed: its entries stay in the memtable
         // only while it may still be sealed (index.rs).
         flush(log, &mut batch, head)?;
-        log.snap.store.segment_closed(seg_at, head);
-        log.settle_index()?;
+        log.index.segment_closed(seg_at, head);
+        log.index.settle(log.segs)?;
         if seg_at != checker.next_seq {
             flush(log, &mut batch, head)?;
             return Ok(Some(Refusal::Inconsistent(format!(
@@ -213,16 +268,6 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
     if indexed > 0 {
         tracing::debug!("indexed {indexed} events found in the segments");
     }
-    // The head recorded at the last clean close, sync or seal: segments
-    // that end before it lost acknowledged events.
-    if let Some(tail) =
-        log.snap.store.get(&keys::meta(keys::META_TAIL))?.and_then(|v| Head::decode(v.as_ref()))
-        && tail.seq > head.seq
-    {
-        return Ok(Some(Refusal::Inconsistent(
-            Error::RolledBack { store_head: head.seq, record_head: tail.seq }.to_string(),
-        )));
-    }
     Ok(None)
 }
 
@@ -231,21 +276,21 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
 /// never happened and the file is removed; with the note alone, the segment
 /// was replaced but the index may still point into the old one, so the index
 /// is cleared and rebuilt. Stray `.sealing` files are removed.
-fn finish_sealing(log: &mut Log) -> Result<()> {
-    let segs = Arc::clone(&log.segs);
-    let note = log.snap.store.get(&keys::meta(keys::META_SEALING))?;
+fn finish_sealing(log: &mut Rec<'_>) -> Result<()> {
+    let segs = Arc::clone(log.segs);
+    let note = log.index.get(&keys::meta(keys::META_SEALING))?;
     if let Some(v) = note {
         let first = <[u8; 8]>::try_from(v.as_ref()).map(u64::from_be_bytes).unwrap_or(0);
         let pending = segment::sealing_path(&segs, first);
         if !pending.exists() {
             tracing::warn!(
                 "rebuilding the index in {}: sealing segment {} was interrupted after the switch",
-                log.snap.dir.join("store").display(),
+                log.dir.join("store").display(),
                 file_name(first)
             );
-            log.store_mut().clear()?;
+            log.index.clear()?;
         }
-        let store = log.store_mut().store_mut();
+        let store = log.index.store_mut();
         store.apply_changes(Vec::new(), vec![keys::meta(keys::META_SEALING)])?;
         store.sync()?;
     }
@@ -261,12 +306,12 @@ fn finish_sealing(log: &mut Log) -> Result<()> {
 
 /// Adds `batch` to the index's memtable and sets the head (index.rs: the
 /// memtable reaches sled when its segment is sealed or settled).
-fn flush(log: &mut Log, batch: &mut Vec<(Vec<u8>, Vec<u8>)>, head: Head) -> Result<()> {
+fn flush(log: &mut Rec<'_>, batch: &mut Vec<(Vec<u8>, Vec<u8>)>, head: Head) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    log.store_mut().insert_tail(std::mem::take(batch));
-    log.set_head(head);
+    log.index.insert_tail(std::mem::take(batch));
+    log.head = head;
     Ok(())
 }
 
@@ -275,8 +320,8 @@ fn flush(log: &mut Log, batch: &mut Vec<(Vec<u8>, Vec<u8>)>, head: Head) -> Resu
 /// index, with a warning) when the index is missing, of another format or
 /// damaged. `Err(refusal)` when the segments end before the index: they
 /// were rolled back or lost acknowledged events, and nothing is touched.
-fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Head)>> {
-    let store = &log.snap.store;
+fn index_start(log: &mut Rec<'_>) -> Result<std::result::Result<Start, (Refusal, Head)>> {
+    let store = &*log.index;
     let format =
         store.get(&keys::meta(keys::META_FORMAT))?.map(|v| String::from_utf8_lossy(v.as_ref()).into_owned());
     let head = match store.get(&keys::meta(keys::META_HEAD))? {
@@ -309,7 +354,7 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
                             h,
                         )));
                     }
-                    let read = log.snap.segs.read(ptr, first).and_then(|b| {
+                    let read = log.segs.read(ptr, first).and_then(|b| {
                         frame::decode_chunk(first, b).map_err(|(seq, why)| Error::corrupt(seq, why))
                     });
                     match read {
@@ -334,11 +379,11 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
             }
         }
     };
-    let store = &mut log.snap.store;
+    let store = &mut *log.index;
     if let Some(why) = problem {
         tracing::warn!(
             "rebuilding the index in {} from the segment files: {why}",
-            log.snap.dir.join("store").display()
+            log.dir.join("store").display()
         );
         store.clear()?;
     }
@@ -350,21 +395,21 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
 
 /// A rough last seq of the segments, for a rollback message (the first seq
 /// of the last segment file minus one when nothing better is known).
-fn segments_end_hint(log: &Log) -> u64 {
+fn segments_end_hint(log: &Rec<'_>) -> u64 {
     last_readable(log).map_or(0, |h| h.seq)
 }
 
 /// The head after the index's last chunk that the segments still hold (an
 /// empty head when none is).
-fn last_readable(log: &Log) -> Result<Head> {
-    let store = &log.snap.store;
+fn last_readable(log: &Rec<'_>) -> Result<Head> {
+    let store = &*log.index;
     let mut upper = keys::chunk(u64::MAX).to_vec();
     loop {
         let Some((key, value)) = store.last_at_or_before(&[keys::CHUNK], &upper)? else {
             return Ok(EMPTY_HEAD);
         };
         let Some(first) = keys::chunk_seq(&key) else { return Ok(EMPTY_HEAD) };
-        if let Ok(chunk) = log.snap.read_chunk(first, value.as_ref()) {
+        if let Ok(chunk) = log.reader().read_chunk(first, value.as_ref()) {
             let own_max = chunk.frames.iter().map(|f| f.ts_ns).max().unwrap_or(i64::MIN);
             let max_ts_ns = Pointer::running_max_ts(value.as_ref()).unwrap_or(own_max);
             return Ok(Head { seq: chunk.last_seq(), chain_hash: chunk.chain_end, max_ts_ns });

@@ -25,7 +25,7 @@ pub(crate) const CHECKPOINT: u8 = b'P';
 pub(crate) const META_FORMAT: &[u8] = b"format";
 /// Metadata name of the head: seq u64 BE, chain hash 32 bytes, running-max ts i64 BE.
 pub(crate) const META_HEAD: &[u8] = b"head";
-/// Metadata name of the log's head as of the last clean close, sync or seal
+/// Metadata name of the log's head as of the last clean close or `Log::sync`
 /// (same encoding as `M head`, which is the head as of the index's last
 /// chunk in sled): an open whose segments end before it finds a rollback.
 pub(crate) const META_TAIL: &[u8] = b"tail";

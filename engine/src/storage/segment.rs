@@ -80,10 +80,12 @@ impl Pointer {
         scopes: impl IntoIterator<Item = &'a str>,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = vec![
-            (crate::keys::chunk(first_seq).to_vec(), self.index_value(running_max_ts)),
-            (crate::keys::time(running_max_ts, first_seq).to_vec(), Vec::new()),
+            (crate::storage::keys::chunk(first_seq).to_vec(), self.index_value(running_max_ts)),
+            (crate::storage::keys::time(running_max_ts, first_seq).to_vec(), Vec::new()),
         ];
-        out.extend(crate::keys::scope_entries(scopes, first_seq).into_iter().map(|k| (k, Vec::new())));
+        out.extend(
+            crate::storage::keys::scope_entries(scopes, first_seq).into_iter().map(|k| (k, Vec::new())),
+        );
         out
     }
 
@@ -124,6 +126,9 @@ fn crc(first_seq: u64, flags: u8, chunk: &[u8]) -> u32 {
 pub(crate) fn file_name(first: u64) -> String {
     format!("{first:020}.seg")
 }
+
+/// The directory of segment files inside a database directory.
+pub(crate) const SEGMENTS_DIR: &str = "segments";
 
 /// The segment files of one database, with cached read handles. Shared
 /// (`Arc`) by every snapshot of a process.
@@ -477,7 +482,7 @@ impl ActiveSegment {
         if durable {
             self.file.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
             if new_file {
-                crate::head::sync_dir(segs.dir())?;
+                crate::storage::head::sync_dir(segs.dir())?;
             }
         }
         self.len += buf.len() as u64;
@@ -491,7 +496,7 @@ impl ActiveSegment {
     pub(crate) fn sync(&self, segs: &Segments) -> Result<()> {
         let path = segs.path(self.first);
         self.file.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
-        crate::head::sync_dir(segs.dir())
+        crate::storage::head::sync_dir(segs.dir())
     }
 }
 
@@ -553,7 +558,7 @@ pub(crate) fn cut_tail(segs: &Segments, first: u64, len: u64) -> Result<()> {
         }
         f.set_len(len).map_err(|e| Error::io("truncate", &path, e))?;
         f.sync_all().map_err(|e| Error::io("fsync", &path, e))?;
-        crate::head::sync_dir(segs.dir())?;
+        crate::storage::head::sync_dir(segs.dir())?;
     }
     segs.forget(first);
     Ok(())
@@ -635,7 +640,7 @@ impl SealedWriter {
 pub(crate) fn install_sealed(segs: &Segments, first: u64) -> Result<()> {
     let from = sealing_path(segs, first);
     std::fs::rename(&from, segs.path(first)).map_err(|e| Error::io("rename", &from, e))?;
-    crate::head::sync_dir(segs.dir())?;
+    crate::storage::head::sync_dir(segs.dir())?;
     segs.forget(first);
     Ok(())
 }

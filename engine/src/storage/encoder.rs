@@ -3,10 +3,11 @@
 //! Used by appends (`log.rs`) and by sealing (`seal.rs`), each with its own
 //! compressors, so a seal can pack a segment off the writer lock.
 
-use crate::compress::Compressor;
+use crate::config::Config;
 use crate::error::Result;
-use crate::frame::{self, Encoding, HASH_BYTES, PendingFrame};
-use crate::log::{Config, zstd_err};
+use crate::error::zstd_err;
+use crate::storage::compress::Compressor;
+use crate::storage::frame::{self, Encoding, HASH_BYTES, PendingFrame};
 use orc_log_schemas::Kind;
 use std::collections::{HashMap, HashSet};
 
