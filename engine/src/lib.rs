@@ -2,9 +2,10 @@
 //!
 //! A [`Log`] is a database directory holding append-only *segment files* of
 //! *chunks* (the events of one commit, header fields column by column, bodies
-//! compressed together), the source of truth, and a sled store with what can
-//! be rebuilt from them: the seq, time, per-target and id indexes and the
-//! projection checkpoints. Events get gapless seqs from 1; every event is
+//! compressed together), the source of truth, and an index with what can be
+//! rebuilt from them (the seq, time, per-target and id indexes: a sled store,
+//! with the newest segments' entries in memory until they are sealed), plus
+//! projection checkpoint files. Events get gapless seqs from 1; every event is
 //! chained with blake3 over its canonical encoding, so [`Snapshot::verify`]
 //! finds any changed, missing or rolled-back byte. Opening cuts a torn tail
 //! and rebuilds a missing or damaged index. `engine/FORMAT.md` documents

@@ -102,8 +102,16 @@ impl crate::storage::upgrade::Target for Log {
 }
 
 impl Drop for Log {
-    /// Records the head as `M tail` (see [`Log::sync`]); errors are only logged.
+    /// A clean close: moves the memtable's entries to sled (so the next open
+    /// need not read the tail's segments again) and records the head as
+    /// `M tail` (see [`Log::sync`]). Errors are only logged: the next open
+    /// rebuilds what is missing from the segments.
     fn drop(&mut self) {
+        if self.refuse_writes.is_none()
+            && let Err(e) = self.snap.store.flush_all(self.snap.head)
+        {
+            tracing::warn!("saving the index at close: {e}");
+        }
         if let Err(e) = self.note_tail() {
             tracing::warn!("recording the head at close: {e}");
         }
@@ -175,12 +183,23 @@ impl Log {
             Ok(Box::new(Log::open(tmp, config.clone())?) as Box<dyn crate::storage::upgrade::Target>)
         })?;
         let segs = Arc::new(Segments::open(&dir.join(SEGMENTS_DIR))?);
-        let mut store = crate::storage::recover::open_index(&dir, &lock)?;
-        // Checkpoints were sled values (`P` keys) before they were files.
-        store.remove_prefix(&[keys::CHECKPOINT])?;
         crate::storage::checkpoints::remove_leftovers(&dir);
-        let mut store = Index::new(store);
-        let found = crate::storage::recover::recover(&dir, &segs, &mut store)?;
+        let open_and_recover = || -> Result<_> {
+            let mut store = crate::storage::recover::open_index(&dir, &lock)?;
+            // Checkpoints were sled values (`P` keys) before they were files.
+            store.remove_prefix(&[keys::CHECKPOINT])?;
+            let mut store = Index::new(store);
+            let found = crate::storage::recover::recover(&dir, &segs, &mut store)?;
+            Ok((store, found))
+        };
+        let (store, found) = match open_and_recover() {
+            // sled opened files that are damaged further in: rebuild.
+            Err(e) if crate::storage::recover::is_store_damage(&e) => {
+                crate::storage::recover::move_aside(&dir, &e)?;
+                open_and_recover()?
+            }
+            other => other?,
+        };
         let damage = match &found.refusal {
             Some(Refusal::Inconsistent(why)) => Some(Arc::from(why.as_str())),
             _ => None,

@@ -45,8 +45,8 @@ impl std::fmt::Debug for SharedLog {
 
 struct Inner {
     dir: PathBuf,
-    /// The one writer; held only while a group is committed or a checkpoint
-    /// is written.
+    /// The one writer; held only while a group is committed, a segment is
+    /// closed or a sealed one switched in.
     writer: Mutex<Log>,
     /// The view as of the last commit.
     latest: RwLock<Snapshot>,

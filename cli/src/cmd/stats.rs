@@ -100,6 +100,7 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                 "index_bytes_per_event": per_event(storage.index_bytes),
                 "index_memory_entries": storage.index_memory_entries,
                 "index_memory_bytes": storage.index_memory_bytes,
+                "checkpoint_bytes": storage.checkpoint_bytes,
                 "last_seal": last_seal,
             });
             let v = json!({"events": total.events, "head_seq": head.seq, "by_kind": kinds, "disk_bytes": disk_bytes, "storage": storage});

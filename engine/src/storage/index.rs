@@ -114,7 +114,7 @@ impl Index {
         &self.store
     }
 
-    /// The sled store, to write metadata and checkpoints.
+    /// The sled store, to write metadata.
     pub(crate) fn store_mut(&mut self) -> &mut Store {
         &mut self.store
     }
@@ -252,6 +252,25 @@ impl Index {
         Ok(())
     }
 
+    /// Moves every memtable entry to sled in one batch, with `head` (the
+    /// log's head, which its last entry belongs to) as `M head`: a clean
+    /// close, so the next open finds the whole index in sled. Not synced by
+    /// itself.
+    ///
+    /// # Errors
+    /// Store errors; the memtable is unchanged then.
+    pub(crate) fn flush_all(&mut self, head: Head) -> Result<()> {
+        let mut puts: Vec<(Vec<u8>, Vec<u8>)> =
+            self.read().map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if puts.is_empty() {
+            return Ok(());
+        }
+        puts.push((keys::meta(keys::META_HEAD), head.encode()));
+        self.store.apply(puts)?;
+        *self.write() = Mem::default();
+        Ok(())
+    }
+
     /// A seal's switch of the seqs `range`: applies `puts` and `removes` to
     /// sled, with the memtable's id entries for `range`, and syncs it, then
     /// drops the memtable's entries for `range`.
@@ -291,8 +310,7 @@ impl Index {
         Ok(())
     }
 
-    /// Empties the memtable and removes every sled key except checkpoints
-    /// (before a rebuild).
+    /// Empties the memtable and removes every sled key (before a rebuild).
     ///
     /// # Errors
     /// Store errors.

@@ -1,8 +1,8 @@
 //! Key layout of the store's single keyspace (FORMAT.md, "Keys").
 //!
 //! Every key starts with a one-byte tag, so one ordered keyspace holds the
-//! the chunk pointers (into segment files), their indexes, metadata and
-//! checkpoints, and one atomic batch commits them together.
+//! chunk pointers (into segment files), their indexes and metadata, and one
+//! atomic batch commits them together.
 //! Integers are big-endian so byte order is numeric order.
 
 /// `C` + first seq (u64 BE) -> the chunk's segment pointer (20 bytes:

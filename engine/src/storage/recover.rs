@@ -39,27 +39,43 @@ pub(crate) fn open_index(dir: &Path, lock: &Arc<DirLock>) -> Result<Store> {
     let path = dir.join("store");
     match Store::open(&path, Arc::clone(lock)) {
         Ok(s) => Ok(s),
-        // Not damage: another process still holds sled's lock, or no access.
-        Err(e @ Error::Store(_))
-            if e.to_string().contains("could not acquire lock")
-                || e.to_string().contains("ermission denied") =>
-        {
-            Err(e)
-        }
+        Err(e) if !is_store_damage(&e) => Err(e),
         Err(e) => {
-            let aside = dir.join("store.damaged");
-            tracing::warn!(
-                "the index in {} cannot be opened ({e}); moving it to {} and rebuilding it from the segments",
-                path.display(),
-                aside.display()
-            );
-            if aside.exists() {
-                std::fs::remove_dir_all(&aside).map_err(|e| Error::io("remove", &aside, e))?;
-            }
-            std::fs::rename(&path, &aside).map_err(|e| Error::io("rename", &path, e))?;
+            move_aside(dir, &e)?;
             Store::open(&path, Arc::clone(lock))
         }
     }
+}
+
+/// Whether `e` says the index's files are damaged (sled failed or panicked
+/// on them), as opposed to busy (another process still holds sled's lock)
+/// or not accessible.
+pub(crate) fn is_store_damage(e: &Error) -> bool {
+    match e {
+        Error::Store(m) => !(m.contains("could not acquire lock") || m.contains("ermission denied")),
+        Error::StorePanic { .. } => true,
+        _ => false,
+    }
+}
+
+/// Moves a damaged index `DIR/store` aside to `DIR/store.damaged`
+/// (replacing an older one), with a warning naming `why`; the caller then
+/// opens a new, empty one and rebuilds it from the segments.
+///
+/// # Errors
+/// I/O errors.
+pub(crate) fn move_aside(dir: &Path, why: &Error) -> Result<()> {
+    let path = dir.join("store");
+    let aside = dir.join("store.damaged");
+    tracing::warn!(
+        "the index in {} cannot be used ({why}); moving it to {} and rebuilding it from the segments",
+        path.display(),
+        aside.display()
+    );
+    if aside.exists() {
+        std::fs::remove_dir_all(&aside).map_err(|e| Error::io("remove", &aside, e))?;
+    }
+    std::fs::rename(&path, &aside).map_err(|e| Error::io("rename", &path, e))
 }
 
 /// Why a log refuses appends.
