@@ -112,7 +112,7 @@ impl Drop for Log {
         {
             tracing::warn!("saving the index at close: {e}");
         }
-        if let Err(e) = self.note_tail() {
+        if let Err(e) = self.note_tail(true) {
             tracing::warn!("recording the head at close: {e}");
         }
     }
@@ -188,6 +188,12 @@ impl Log {
             let mut store = crate::storage::recover::open_index(&dir, &lock)?;
             // Checkpoints were sled values (`P` keys) before they were files.
             store.remove_prefix(&[keys::CHECKPOINT])?;
+            // The last process did not close the database: read the whole
+            // index once, so damage is found (and rebuilt) now, not by a
+            // later read.
+            if store.get(&keys::meta(keys::META_OPEN))?.is_some() {
+                store.check_all()?;
+            }
             let mut store = Index::new(store);
             let found = crate::storage::recover::recover(&dir, &segs, &mut store)?;
             Ok((store, found))
@@ -200,6 +206,8 @@ impl Log {
             }
             other => other?,
         };
+        let mut store = store;
+        store.store_mut().commit(vec![(keys::meta(keys::META_OPEN), Vec::new())])?;
         let damage = match &found.refusal {
             Some(Refusal::Inconsistent(why)) => Some(Arc::from(why.as_str())),
             _ => None,
@@ -498,18 +506,22 @@ impl Log {
         if let Some(a) = &self.active {
             a.sync(&self.snap.segs)?;
         }
-        self.note_tail()
+        self.note_tail(false)
     }
 
     /// Durably records the head as `M tail`, so that an open whose segments
     /// end before it refuses appends (a rollback). Skipped when appends are
     /// refused.
-    pub(crate) fn note_tail(&mut self) -> Result<()> {
+    /// With `closing`, also removes `M open` (a clean close).
+    pub(crate) fn note_tail(&mut self, closing: bool) -> Result<()> {
         if self.refuse_writes.is_some() {
             return Ok(());
         }
         let tail = (keys::meta(keys::META_TAIL), self.snap.head.encode());
-        self.snap.store.store_mut().commit(vec![tail])
+        let open = if closing { vec![keys::meta(keys::META_OPEN)] } else { Vec::new() };
+        let store = self.snap.store.store_mut();
+        store.apply_changes(vec![tail], open)?;
+        store.sync()
     }
 
     /// Durably stores a named checkpoint blob (a projection's state and seq).

@@ -269,18 +269,13 @@ impl Snapshot {
         if before.seq + 1 != first {
             return Err(Error::corrupt(first, "the segment does not start after the previous chunk"));
         }
-        // The index entries of the old chunks, to remove after the switch.
+        // The index entries of the old chunks, to remove at the switch. They
+        // follow from the segment's records (each chunk's first seq, scopes
+        // and running-max ts), not from a read of the index, which a settle
+        // may be moving from the memtable to sled while this runs.
         let mut removes: Vec<Vec<u8>> = Vec::new();
-        for entry in store.range(&keys::chunk(first), &keys::chunk(end)) {
-            let (key, value) = entry?;
-            let old = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
-            let max_ts = Pointer::running_max_ts(value.as_ref())
-                .ok_or_else(|| Error::corrupt(old, "malformed chunk entry in the index"))?;
-            removes.push(key);
-            removes.push(keys::time(max_ts, old).to_vec());
-            removes.push(keys::wide(old).to_vec());
-        }
         let mut checker = ChainChecker::new(before.seq, before.chain_hash)?;
+        checker.max_ts = before.max_ts_ns;
         let mut reader = segs.reader(first, 0)?;
         let mut writer = SealedWriter::create(&segs, first)?;
         let mut enc = Encoder::new(config, config.seal_level)?;
@@ -315,6 +310,9 @@ impl Snapshot {
                 if old_chain != chunk.chain_end {
                     return Err(Error::corrupt(chunk.first_seq, "the chunk's chain hash does not match"));
                 }
+                removes.push(keys::chunk(chunk.first_seq).to_vec());
+                removes.push(keys::time(checker.max_ts, chunk.first_seq).to_vec());
+                removes.push(keys::wide(chunk.first_seq).to_vec());
                 for s in &chunk.scopes {
                     removes.push(keys::scope(s, chunk.first_seq));
                 }

@@ -360,35 +360,49 @@ fn index_start(log: &mut Rec<'_>) -> Result<std::result::Result<Start, (Refusal,
             match (first, Pointer::decode(value.as_ref())) {
                 (Some(first), Some(ptr)) => {
                     let seg_len = std::fs::metadata(log.segs.path(ptr.segment)).map(|m| m.len()).ok();
-                    if seg_len.is_none_or(|l| l < ptr.end()) && h.seq > 0 {
-                        // The segments end before what the index knew was acknowledged.
-                        let now = segments_end_hint(log);
-                        return Ok(Err((
-                            Refusal::Inconsistent(
-                                Error::RolledBack { store_head: now, record_head: h.seq }.to_string(),
-                            ),
-                            h,
-                        )));
+                    let read = if seg_len.is_none_or(|l| l < ptr.end()) {
+                        None
+                    } else {
+                        Some(log.segs.read(ptr, first).and_then(|b| {
+                            frame::decode_chunk(first, b).map_err(|(seq, why)| Error::corrupt(seq, why))
+                        }))
+                    };
+                    if let Some(Ok(c)) = &read
+                        && c.last_seq() == h.seq
+                        && c.chain_end == h.chain_hash
+                    {
+                        return Ok(Ok(Start::After { head: h, ptr }));
                     }
-                    let read = log.segs.read(ptr, first).and_then(|b| {
-                        frame::decode_chunk(first, b).map_err(|(seq, why)| Error::corrupt(seq, why))
-                    });
-                    match read {
-                        Ok(c) if c.last_seq() == h.seq && c.chain_end == h.chain_hash => {
-                            return Ok(Ok(Start::After { head: h, ptr }));
+                    if stale_after_seal(log.segs, ptr.segment, h.seq)? {
+                        Some(format!(
+                            "it points into segment {}, which was sealed since (the index lost its last writes)",
+                            file_name(ptr.segment)
+                        ))
+                    } else {
+                        match read {
+                            None if h.seq > 0 => {
+                                // The segments end before what the index knew was acknowledged.
+                                let now = segments_end_hint(log);
+                                return Ok(Err((
+                                    Refusal::Inconsistent(
+                                        Error::RolledBack { store_head: now, record_head: h.seq }.to_string(),
+                                    ),
+                                    h,
+                                )));
+                            }
+                            // The record the index names as the last acknowledged
+                            // one is there but does not read back: the segment is
+                            // damaged. Nothing is cut or rebuilt; verify says where.
+                            None | Some(Ok(_)) => {
+                                let why = format!(
+                                    "segment {} at offset {}: the chunk of seq {first} differs from the index",
+                                    file_name(ptr.segment),
+                                    ptr.offset
+                                );
+                                return Ok(Err((Refusal::Inconsistent(why), h)));
+                            }
+                            Some(Err(e)) => return Ok(Err((Refusal::Inconsistent(e.to_string()), h))),
                         }
-                        // The record the index names as the last acknowledged
-                        // one is there but does not read back: the segment is
-                        // damaged. Nothing is cut or rebuilt; verify says where.
-                        Ok(_) => {
-                            let why = format!(
-                                "segment {} at offset {}: the chunk of seq {first} differs from the index",
-                                file_name(ptr.segment),
-                                ptr.offset
-                            );
-                            return Ok(Err((Refusal::Inconsistent(why), h)));
-                        }
-                        Err(e) => return Ok(Err((Refusal::Inconsistent(e.to_string()), h))),
                     }
                 }
                 _ => Some("its last chunk entry is malformed".to_owned()),
@@ -407,6 +421,21 @@ fn index_start(log: &mut Rec<'_>) -> Result<std::result::Result<Start, (Refusal,
         .store_mut()
         .commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
     Ok(Ok(Start::Beginning))
+}
+
+/// Whether the index's last chunk pointer, into segment `segment`, is stale
+/// because that segment was sealed (rewritten with other chunks) after the
+/// index was written, while the segments still hold every seq up to `head`:
+/// then the index, not the log, lost writes (sled recovers only up to the
+/// first damage in its own log), and it is rebuilt rather than refused.
+/// A pointer that still reads the chunk it names is not stale.
+fn stale_after_seal(segs: &Segments, segment: u64, head: u64) -> Result<bool> {
+    if !segs.path(segment).exists() || !segment::is_sealed(segs, segment)? {
+        return Ok(false);
+    }
+    // A sealed segment is closed: the next segment starts right after it.
+    let list = segs.list()?;
+    Ok(list.iter().find(|s| **s > segment).is_some_and(|next| *next > head))
 }
 
 /// A rough last seq of the segments, for a rollback message (the first seq
