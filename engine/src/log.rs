@@ -26,6 +26,7 @@ use std::sync::Arc;
 pub const STORAGE_ENTRIES: &[&str] = &[
     SEGMENTS_DIR,
     "store",
+    "store.clean",
     "checkpoints",
     "HEAD",
     "HEAD.tmp",
@@ -191,7 +192,7 @@ impl Log {
             // The last process did not close the database: read the whole
             // index once, so damage is found (and rebuilt) now, not by a
             // later read.
-            if store.get(&keys::meta(keys::META_OPEN))?.is_some() {
+            if !store.opened_clean() || store.get(&keys::meta(keys::META_OPEN))?.is_some() {
                 store.check_all()?;
             }
             let mut store = Index::new(store);

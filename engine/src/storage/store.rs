@@ -50,10 +50,69 @@ pub(crate) struct Store {
     path: PathBuf,
     /// Blob files already fsynced (shared by clones).
     synced_blobs: Arc<Mutex<HashSet<OsString>>>,
-    /// The database directory's lock, released only when the last clone
-    /// (the last sled handle of this process) is dropped. Declared after
+    /// See [`Store::opened_clean`].
+    clean: bool,
+    /// Closes sled when the last clone is dropped, then notes the files as
+    /// closed cleanly, then releases the directory's lock. Declared after
     /// `db`, so it is dropped after it.
+    closer: Arc<Closer>,
+}
+
+/// The last handle of an open store: see [`Store::opened_clean`].
+struct Closer {
+    db: Option<sled::Db>,
+    path: PathBuf,
     _dir_lock: Arc<DirLock>,
+}
+
+impl Drop for Closer {
+    /// Flushes and closes sled (its last handle: sled stops its flusher),
+    /// then writes `<store>.clean`, the fingerprint of sled's files as they
+    /// are now, so the next open can tell that nothing changed them since.
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            if guard("flushing", || db.flush()).is_err() {
+                return;
+            }
+            drop(db);
+        }
+        let marker = clean_marker(&self.path);
+        let tmp = marker.with_extension("clean.tmp");
+        if std::fs::write(&tmp, fingerprint(&self.path)).is_ok() {
+            let _ = std::fs::rename(&tmp, &marker);
+        }
+    }
+}
+
+/// `DIR/store.clean` for the store in `DIR/store`.
+fn clean_marker(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".clean");
+    PathBuf::from(name)
+}
+
+/// Every file under `path` (recursively) with its length and modification
+/// time, sorted: what a clean close leaves, and what changes when anything
+/// (a crash, a disk, a person) writes the files afterwards.
+fn fingerprint(path: &Path) -> String {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                walk(&p, base, out);
+            } else {
+                let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+                let rel = p.strip_prefix(base).unwrap_or(&p).display().to_string();
+                out.push(format!("{rel} {} {}", m.len(), mtime.map_or(0, |d| d.as_nanos())));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(path, path, &mut out);
+    out.sort();
+    out.join("\n")
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -93,6 +152,13 @@ impl Store {
     /// # Errors
     /// [`Error::Store`] / [`Error::StorePanic`] when sled cannot open the files.
     pub(crate) fn open(path: &Path, dir_lock: Arc<DirLock>) -> Result<Self> {
+        // Whether the files are as the last clean close left them; the
+        // marker is removed now, so a crash leaves none.
+        let marker = clean_marker(path);
+        let clean = std::fs::read_to_string(&marker).is_ok_and(|f| f == fingerprint(path));
+        if marker.exists() {
+            std::fs::remove_file(&marker).map_err(|e| Error::io("remove", &marker, e))?;
+        }
         let config =
             sled::Config::new().path(path).mode(sled::Mode::HighThroughput).cache_capacity(CACHE_BYTES);
         // We hold the directory lock, so sled's own file lock can only be
@@ -114,7 +180,17 @@ impl Store {
                 other => break other?,
             }
         };
-        Ok(Self { db, path: path.to_owned(), synced_blobs: Arc::default(), _dir_lock: dir_lock })
+        let closer = Arc::new(Closer { db: Some(db.clone()), path: path.to_owned(), _dir_lock: dir_lock });
+        Ok(Self { db, path: path.to_owned(), synced_blobs: Arc::default(), closer, clean })
+    }
+
+    /// Whether sled's files were, when this store was opened, exactly as the
+    /// last clean close of the database left them (`DIR/store.clean`, the
+    /// files' names, lengths and modification times, written once sled was
+    /// closed). When not (a crash, or anything else wrote them), the caller
+    /// reads the whole index once to find damage now rather than later.
+    pub(crate) fn opened_clean(&self) -> bool {
+        self.clean
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>> {
