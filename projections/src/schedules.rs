@@ -1,0 +1,218 @@
+//! The schedules a projection keeps, shared by `state` and `metrics`, bounded
+//! whatever the length of the log.
+//!
+//! A busy team creates about 120,000 schedules a day; keeping every one made
+//! the `state` checkpoint and the web view's `/api/team` grow all day (16.5 MB
+//! of schedules after 2M events). The whole history stays in the log and in
+//! SQL (`SELECT * FROM schedules`, `schedule_fired` in `events`); the
+//! projections keep, per pane:
+//!
+//! - every **unfired** schedule whose due time has not passed, or passed less
+//!   than [`OVERDUE_GRACE_NS`] ago (by the newest event time folded in);
+//! - of the unfired schedules due longer ago than that (overdue, never fired),
+//!   the newest [`KEEP_OVERDUE`] in log order;
+//! - the last [`KEEP_FIRED`] fired ones (in firing order).
+//!
+//! Only pending schedules are kept without a count limit: they are the
+//! present (a schedule due next week is still to come), and they leave the set
+//! when they fire or fall overdue. Whatever is dropped is counted
+//! ([`Schedules::fired_total`], [`Schedules::dropped_overdue`]), so the
+//! `metrics` gauge by status still counts every schedule.
+//!
+//! A `schedule_fired` fires the earliest unfired schedule **kept** for its
+//! pane (with the same note when given): a schedule dropped as long overdue
+//! can no longer be fired (it stays overdue in the counts), and the fire goes
+//! to the next matching one, if any. Pruning happens only when a schedule is
+//! added, and depends only on the events folded so far, so a fold is as
+//! deterministic as before: the same log prefix gives the same set, whatever
+//! the checkpoints it started from.
+
+use orc_log_schemas::Target;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Fired schedules kept per pane (the last ones fired).
+pub const KEEP_FIRED: usize = 4;
+/// Long-overdue unfired schedules kept per pane (the newest in log order).
+pub const KEEP_OVERDUE: usize = 4;
+/// An unfired schedule is kept whatever the count until it is this long
+/// past due (UTC ns; one hour), so an `overdue` alert rule with `by` up to
+/// an hour sees every overdue schedule.
+pub const OVERDUE_GRACE_NS: i64 = 3_600 * 1_000_000_000;
+
+/// One schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Schedule {
+    /// Seq of the `schedule` event.
+    pub seq: u64,
+    pub note: String,
+    pub due_ns: i64,
+    /// Event time of the `schedule_fired` that fired it.
+    pub fired_ts: Option<i64>,
+}
+
+/// One pane's schedules.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PaneSchedules {
+    /// Unfired, in log order.
+    unfired: VecDeque<Schedule>,
+    /// The last [`KEEP_FIRED`] fired, in firing order.
+    fired: VecDeque<Schedule>,
+}
+
+/// The kept schedules of every pane and counts of the rest (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Schedules {
+    by_target: BTreeMap<Target, PaneSchedules>,
+    /// The newest event time of a schedule or fire folded in (UTC ns): what
+    /// "long overdue" is judged against when pruning, never moved backwards
+    /// by a back-dated event.
+    clock: i64,
+    /// Schedules ever fired (kept or not).
+    fired_total: u64,
+    /// Unfired schedules dropped as long overdue.
+    dropped_overdue: u64,
+}
+
+impl Default for Schedules {
+    fn default() -> Self {
+        Self { by_target: BTreeMap::new(), clock: i64::MIN, fired_total: 0, dropped_overdue: 0 }
+    }
+}
+
+impl Schedules {
+    /// A `schedule` event (seq `seq`, time `ts`) for `target`.
+    pub(crate) fn schedule(&mut self, target: &Target, seq: u64, ts: i64, note: &str, due_ns: i64) {
+        self.clock = self.clock.max(ts);
+        let pane = crate::maps::get_or_insert(&mut self.by_target, target, PaneSchedules::default);
+        pane.unfired.push_back(Schedule { seq, note: note.to_owned(), due_ns, fired_ts: None });
+        // Drop the oldest long-overdue ones beyond the newest KEEP_OVERDUE.
+        let horizon = self.clock.saturating_sub(OVERDUE_GRACE_NS);
+        let long_overdue = |s: &Schedule| s.due_ns < horizon;
+        let excess = pane.unfired.iter().filter(|s| long_overdue(s)).count().saturating_sub(KEEP_OVERDUE);
+        if excess > 0 {
+            let mut left = excess;
+            pane.unfired.retain(|s| {
+                if left > 0 && long_overdue(s) {
+                    left -= 1;
+                    return false;
+                }
+                true
+            });
+            self.dropped_overdue += excess as u64;
+        }
+    }
+
+    /// A `schedule_fired` event (time `ts`) for `target`: fires the earliest
+    /// unfired schedule kept for it (with note `note` when given); false when
+    /// there is none.
+    pub(crate) fn fire(&mut self, target: &Target, ts: i64, note: Option<&str>) -> bool {
+        self.clock = self.clock.max(ts);
+        let Some(pane) = self.by_target.get_mut(target) else { return false };
+        let Some(at) = pane.unfired.iter().position(|s| note.is_none_or(|n| n == s.note)) else {
+            return false;
+        };
+        let Some(mut s) = pane.unfired.remove(at) else { return false };
+        s.fired_ts = Some(ts);
+        pane.fired.push_back(s);
+        if pane.fired.len() > KEEP_FIRED {
+            pane.fired.pop_front();
+        }
+        self.fired_total += 1;
+        true
+    }
+
+    /// Every kept schedule with its pane, in log order.
+    pub(crate) fn kept(&self) -> Vec<(&Target, &Schedule)> {
+        let mut all: Vec<(&Target, &Schedule)> = self
+            .by_target
+            .iter()
+            .flat_map(|(t, p)| p.unfired.iter().chain(&p.fired).map(move |s| (t, s)))
+            .collect();
+        all.sort_unstable_by_key(|(_, s)| s.seq);
+        all
+    }
+
+    /// Schedules ever fired.
+    pub(crate) fn fired_total(&self) -> u64 {
+        self.fired_total
+    }
+
+    /// Unfired schedules dropped as long overdue (overdue for good: they can no longer fire).
+    pub(crate) fn dropped_overdue(&self) -> u64 {
+        self.dropped_overdue
+    }
+
+    /// Due times of the unfired schedules kept.
+    pub(crate) fn unfired_due(&self) -> impl Iterator<Item = i64> + '_ {
+        self.by_target.values().flat_map(|p| p.unfired.iter().map(|s| s.due_ns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const MIN: i64 = 60 * 1_000_000_000;
+
+    fn t(s: &str) -> Target {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn fires_the_earliest_matching_and_keeps_the_last_fired() {
+        let mut s = Schedules::default();
+        let p = t("p:1.0");
+        for i in 0..10 {
+            s.schedule(&p, i + 1, 0, if i % 2 == 0 { "even" } else { "odd" }, MIN);
+        }
+        assert!(s.fire(&p, MIN, Some("odd")));
+        assert_eq!(s.kept().iter().find(|(_, x)| x.fired_ts.is_some()).unwrap().1.seq, 2);
+        assert!(s.fire(&p, MIN, None), "no note: the earliest unfired");
+        assert!(s.kept().iter().any(|(_, x)| x.seq == 1 && x.fired_ts.is_some()));
+        for _ in 0..8 {
+            s.fire(&p, MIN, None);
+        }
+        assert!(!s.fire(&p, MIN, None), "all fired");
+        assert!(!s.fire(&t("q:1.0"), MIN, None), "no schedule for that pane");
+        assert_eq!(s.fired_total(), 10);
+        let kept = s.kept();
+        assert_eq!(kept.len(), KEEP_FIRED, "only the last fired are kept");
+        assert!(kept.windows(2).all(|w| w[0].1.seq < w[1].1.seq), "in log order");
+    }
+
+    #[test]
+    fn long_overdue_ones_are_dropped_beyond_a_few_per_pane_and_pending_ones_never() {
+        let mut s = Schedules::default();
+        let p = t("p:1.0");
+        // 100 schedules a minute apart, each due a minute after it was made, none fired.
+        for i in 0..100 {
+            s.schedule(&p, i as u64 + 1, i * MIN, "n", (i + 1) * MIN);
+        }
+        // Now (99 min) an hour back is 39 min: due at 1..=38 min are long overdue.
+        let kept: Vec<u64> = s.kept().iter().map(|(_, x)| x.seq).collect();
+        assert_eq!(kept.len(), KEEP_OVERDUE + 62, "{kept:?}");
+        assert_eq!(kept[..KEEP_OVERDUE], [35, 36, 37, 38], "the newest long-overdue ones");
+        assert_eq!(s.dropped_overdue(), 34);
+        // Far-future schedules are all kept.
+        for i in 0..100 {
+            s.schedule(&t("q:1.0"), 1000 + i, 100 * MIN, "later", 10_000 * MIN);
+        }
+        assert_eq!(s.kept().iter().filter(|(x, _)| **x == t("q:1.0")).count(), 100);
+        assert_eq!(s.unfired_due().count(), KEEP_OVERDUE + 62 + 100);
+    }
+
+    #[test]
+    fn a_back_dated_schedule_does_not_move_the_clock_back() {
+        let mut s = Schedules::default();
+        let p = t("p:1.0");
+        for i in 0..10 {
+            s.schedule(&p, i + 1, 0, "n", 0);
+        }
+        s.schedule(&p, 11, 10 * 60 * MIN, "n", 10 * 60 * MIN);
+        assert_eq!(s.dropped_overdue(), 10 - KEEP_OVERDUE as u64);
+        s.schedule(&p, 12, 0, "old", 0);
+        assert_eq!(s.dropped_overdue(), 11 - KEEP_OVERDUE as u64, "judged at the newest time");
+    }
+}
