@@ -641,10 +641,11 @@ fn schedules_stay_bounded_over_a_long_log() {
         let m: Metrics = given(&events);
         let now = events.last().unwrap().ts_ns;
         let v = s.view(now, 300);
-        // At most: pending (due within 60 s: 6) + overdue within the grace hour
-        // (360 schedules, 36 never fire) + a few per pane.
+        // At most: pending (due within 60 s: 6) + overdue within the grace
+        // (one in ten of those due in it never fires) + a few per pane.
+        let in_grace = (crate::schedules::OVERDUE_GRACE_NS / SEC / 10 / 10) as usize;
         assert!(
-            v.schedules.len() <= 6 + 36 + panes.len() * (KEEP_FIRED + KEEP_OVERDUE),
+            v.schedules.len() <= 6 + in_grace + panes.len() * (KEEP_FIRED + KEEP_OVERDUE),
             "{}",
             v.schedules.len()
         );
