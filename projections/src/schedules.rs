@@ -21,15 +21,17 @@
 //! the checkpoints it started from.
 //!
 //! A `schedule_fired` fires the earliest unfired schedule of its pane (with
-//! the same note when given). A dropped schedule can still fire, as a count:
-//! a fire without a note fires a dropped one first when the pane has any
-//! (they are its oldest unfired); a fire with a note fires the earliest kept
-//! one with that note, else a dropped one when the pane has any (notes of
-//! dropped schedules are not kept, so a fire with a note matching none of
-//! them counts as firing one). The `metrics` gauge by status thus still counts
-//! every schedule; only which schedule a noted fire took can differ from a
-//! fold that kept them all, when an old dropped one and a kept one share the
-//! note.
+//! the same note when given). Dropped schedules are the pane's oldest
+//! unfired, and they can still fire: each pane counts its dropped ones by
+//! note (up to [`DROPPED_NOTES`] distinct notes; the rest are counted
+//! without their note). A fire without a note fires a dropped one when the
+//! pane has any, else its earliest kept one; a fire with a note fires a
+//! dropped one with that note when there is one, else the earliest kept one
+//! with that note, else one of the dropped ones counted without their note.
+//! So the `metrics` gauge by status counts every schedule, and the kept ones
+//! fire as in a fold that kept them all, except when a pane has dropped more
+//! than [`DROPPED_NOTES`] distinct notes, or a schedule made earlier than a
+//! dropped one falls due after it.
 //!
 //! On a realistic busy day (`benches/storage/make_set.py`, 2M events, 160
 //! panes, fires lagging their due time by an hour and more), the state keeps
@@ -43,6 +45,9 @@ use std::collections::{BTreeMap, VecDeque};
 pub const KEEP_FIRED: usize = 2;
 /// Long-overdue unfired schedules kept per pane (the newest in log order).
 pub const KEEP_OVERDUE: usize = 4;
+/// Distinct notes of dropped schedules counted per pane; the dropped ones
+/// with other notes are counted without them.
+pub const DROPPED_NOTES: usize = 64;
 /// An unfired schedule is kept whatever the count until it is this long
 /// past due (UTC ns; ten minutes), so an `overdue` alert rule with `by` up
 /// to ten minutes sees every overdue schedule (and one with a longer `by`,
@@ -67,8 +72,39 @@ struct PaneSchedules {
     unfired: VecDeque<Schedule>,
     /// The last [`KEEP_FIRED`] fired, in firing order.
     fired: VecDeque<Schedule>,
-    /// Unfired schedules dropped as long overdue (and not fired since).
-    dropped: u64,
+    /// Unfired schedules dropped as long overdue (and not fired since), by note.
+    dropped: BTreeMap<String, u64>,
+    /// As `dropped`, beyond [`DROPPED_NOTES`] notes: their notes are not kept.
+    dropped_other: u64,
+}
+
+impl PaneSchedules {
+    /// Fires a dropped schedule with note `note` (any, when `None`): true
+    /// when there was one.
+    fn fire_dropped(&mut self, note: Option<&str>) -> bool {
+        let key = match note {
+            Some(n) if self.dropped.contains_key(n) => Some(n.to_owned()),
+            Some(_) => None,
+            None if self.dropped_other > 0 => None,
+            None => self.dropped.keys().next().cloned(),
+        };
+        match key {
+            Some(k) => {
+                if let Some(n) = self.dropped.get_mut(&k) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.dropped.remove(&k);
+                    }
+                }
+                true
+            }
+            None if note.is_none() && self.dropped_other > 0 => {
+                self.dropped_other -= 1;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The kept schedules of every pane and counts of the rest (see the module docs).
@@ -101,14 +137,24 @@ impl Schedules {
         let excess = pane.unfired.iter().filter(|s| long_overdue(s)).count().saturating_sub(KEEP_OVERDUE);
         if excess > 0 {
             let mut left = excess;
+            let mut dropped = Vec::with_capacity(excess);
             pane.unfired.retain(|s| {
                 if left > 0 && long_overdue(s) {
                     left -= 1;
+                    dropped.push(s.note.clone());
                     return false;
                 }
                 true
             });
-            pane.dropped += excess as u64;
+            for note in dropped {
+                if let Some(n) = pane.dropped.get_mut(&note) {
+                    *n += 1;
+                } else if pane.dropped.len() < DROPPED_NOTES {
+                    pane.dropped.insert(note, 1);
+                } else {
+                    pane.dropped_other += 1;
+                }
+            }
         }
     }
 
@@ -118,22 +164,26 @@ impl Schedules {
     pub(crate) fn fire(&mut self, target: &Target, ts: i64, note: Option<&str>) -> bool {
         self.clock = self.clock.max(ts);
         let Some(pane) = self.by_target.get_mut(target) else { return false };
-        let kept = match note {
-            // The dropped ones are the pane's oldest unfired.
-            None if pane.dropped > 0 => None,
-            None => pane.unfired.pop_front(),
-            Some(n) => pane.unfired.iter().position(|s| s.note == n).and_then(|at| pane.unfired.remove(at)),
-        };
-        match kept {
-            Some(mut s) => {
-                s.fired_ts = Some(ts);
-                pane.fired.push_back(s);
-                if pane.fired.len() > KEEP_FIRED {
-                    pane.fired.pop_front();
+        // The dropped ones are the pane's oldest unfired.
+        if !pane.fire_dropped(note) {
+            let kept = match note {
+                None => pane.unfired.pop_front(),
+                Some(n) => {
+                    pane.unfired.iter().position(|s| s.note == n).and_then(|at| pane.unfired.remove(at))
                 }
+            };
+            match kept {
+                Some(mut s) => {
+                    s.fired_ts = Some(ts);
+                    pane.fired.push_back(s);
+                    if pane.fired.len() > KEEP_FIRED {
+                        pane.fired.pop_front();
+                    }
+                }
+                // A note none has: maybe one dropped without its note.
+                None if pane.dropped_other > 0 => pane.dropped_other -= 1,
+                None => return false,
             }
-            None if pane.dropped > 0 => pane.dropped -= 1,
-            None => return false,
         }
         self.fired_total += 1;
         true
@@ -157,7 +207,7 @@ impl Schedules {
 
     /// Unfired schedules dropped as long overdue, not fired since.
     pub(crate) fn dropped_overdue(&self) -> u64 {
-        self.by_target.values().map(|p| p.dropped).sum()
+        self.by_target.values().map(|p| p.dropped.values().sum::<u64>() + p.dropped_other).sum()
     }
 
     /// Due times of the unfired schedules kept.
@@ -256,13 +306,49 @@ mod tests {
         assert!(s.fire(&p, 60 * MIN, Some("n4")));
         assert_eq!(s.kept().iter().find(|(_, x)| x.fired_ts.is_some()).unwrap().1.note, "n4");
         assert_eq!(s.dropped_overdue(), 1);
-        // A note no kept one has: a dropped one (its note is not known).
-        assert!(s.fire(&p, 60 * MIN, Some("n0")));
-        assert_eq!((s.dropped_overdue(), s.fired_total()), (0, 3));
+        // The note of the dropped one left (n1; n0 went with the first fire).
         assert!(!s.fire(&p, 60 * MIN, Some("n0")), "none left with that note");
+        assert!(s.fire(&p, 60 * MIN, Some("n1")));
+        assert_eq!((s.dropped_overdue(), s.fired_total()), (0, 3));
+        assert!(s.kept().iter().all(|(_, x)| x.note != "n1"), "n1 was dropped, not kept");
         // Then no note: the earliest kept.
         assert!(s.fire(&p, 60 * MIN, None));
         assert!(s.kept().iter().any(|(_, x)| x.note == "n2" && x.fired_ts.is_some()));
         assert_eq!(s.fired_total(), 4);
+    }
+
+    #[test]
+    fn a_noted_fire_takes_a_dropped_one_with_that_note_before_a_kept_one() {
+        let mut s = Schedules::default();
+        let p = t("p:1.0");
+        // Ten with the same note, due at 0; an hour on: six dropped, four kept.
+        for i in 0..10 {
+            s.schedule(&p, i + 1, 0, "same", 0);
+        }
+        s.schedule(&p, 11, 60 * MIN, "other", 120 * MIN);
+        assert_eq!(s.dropped_overdue(), 6);
+        for _ in 0..6 {
+            assert!(s.fire(&p, 60 * MIN, Some("same")));
+        }
+        assert!(s.kept().iter().all(|(_, x)| x.fired_ts.is_none()), "the dropped (older) ones fired first");
+        assert!(s.fire(&p, 60 * MIN, Some("same")));
+        assert_eq!(s.kept().iter().find(|(_, x)| x.fired_ts.is_some()).unwrap().1.seq, 7);
+    }
+
+    #[test]
+    fn dropped_notes_are_counted_up_to_a_limit() {
+        let mut s = Schedules::default();
+        let p = t("p:1.0");
+        let n = DROPPED_NOTES as u64 + 10;
+        for i in 0..n + KEEP_OVERDUE as u64 {
+            s.schedule(&p, i + 1, 0, &format!("n{i}"), 0);
+        }
+        s.schedule(&p, 1000, 60 * MIN, "late", 120 * MIN);
+        assert_eq!(s.dropped_overdue(), n);
+        // A note beyond the limit fires one counted without its note.
+        assert!(s.fire(&p, 60 * MIN, Some(&format!("n{}", n - 1))));
+        assert!(s.fire(&p, 60 * MIN, Some("n0")));
+        assert!(s.fire(&p, 60 * MIN, Some("typo")), "counted as one of those without their note");
+        assert_eq!(s.dropped_overdue(), n - 3);
     }
 }
