@@ -8,7 +8,7 @@
 //!
 //! Bounded whatever the length of the log: counters are keyed by the
 //! team's names (targets, senders, tools, rules), messages awaiting a
-//! response and running tool calls are capped ([`MAX_PENDING`]), and
+//! response and running tool calls are capped (`MAX_PENDING`, 1,024), and
 //! schedules are counted, keeping only the pending ones and a few per pane
 //! ([`crate::schedules`]).
 
