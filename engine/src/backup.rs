@@ -8,13 +8,15 @@
 //! with their chain hashes). Each backup after the first adds one
 //! segment with the chunks after the previous backup's head.
 
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::frame::{self, GENESIS, HASH_BYTES};
-use crate::head::{self, hex, unhex};
-use crate::keys;
-use crate::lock::{self, DirLock};
-use crate::log::{Config, Log, RESTORE_MARKER, STORAGE_ENTRIES, Snapshot};
-use crate::verify::ChainChecker;
+use crate::log::{Log, RESTORE_MARKER, STORAGE_ENTRIES};
+use crate::snapshot::Snapshot;
+use crate::storage::chain::ChainChecker;
+use crate::storage::frame::{self, GENESIS, HASH_BYTES};
+use crate::storage::head::{self, hex, unhex};
+use crate::storage::keys;
+use crate::storage::lock::{self, DirLock};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -226,7 +228,7 @@ impl Snapshot {
                 .ok_or_else(|| Error::corrupt(first - 1, "no chunk ends right before this one"))?,
         };
         let mut checker = ChainChecker::new(chunk.first_seq - 1, prev)?;
-        Ok((prev, checker.decode_frames(chunk, Some(self))?))
+        Ok((prev, checker.decode_frames(chunk, Some(&self.reader()))?))
     }
 
     /// Frames `from..` of `chunk` re-encoded as a chunk of their own (every
@@ -253,7 +255,8 @@ impl Snapshot {
             });
         }
         let zstd = |e: String| Error::Invalid(format!("zstd: {e}"));
-        let mut level = crate::compress::Compressor::new(Config::default().block_level).map_err(zstd)?;
+        let mut level =
+            crate::storage::compress::Compressor::new(Config::default().block_level).map_err(zstd)?;
         let mut blocks = [None, None];
         for (slot, raw) in blocks.iter_mut().zip(block_raw) {
             if raw.is_empty() {

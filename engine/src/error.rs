@@ -145,3 +145,8 @@ impl Error {
 
 /// `Result` with the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A zstd failure as an [`Error::Invalid`].
+pub(crate) fn zstd_err(e: String) -> Error {
+    Error::Invalid(format!("zstd: {e}"))
+}

@@ -2,9 +2,10 @@
 //!
 //! A [`Log`] is a database directory holding append-only *segment files* of
 //! *chunks* (the events of one commit, header fields column by column, bodies
-//! compressed together), the source of truth, and a sled store with what can
-//! be rebuilt from them: the seq, time, per-target and id indexes and the
-//! projection checkpoints. Events get gapless seqs from 1; every event is
+//! compressed together), the source of truth, and an index with what can be
+//! rebuilt from them (the seq, time, per-target and id indexes: a sled store,
+//! with the newest segments' entries in memory until they are sealed), plus
+//! projection checkpoint files. Events get gapless seqs from 1; every event is
 //! chained with blake3 over its canonical encoding, so [`Snapshot::verify`]
 //! finds any changed, missing or rolled-back byte. Opening cuts a torn tail
 //! and rebuilds a missing or damaged index. `engine/FORMAT.md` documents
@@ -29,29 +30,25 @@
 //! ```
 
 pub mod backup;
-mod codec;
-mod compress;
+mod config;
 mod error;
-mod frame;
-mod head;
-mod keys;
-mod lock;
 mod log;
-mod recover;
+mod position;
 mod scan;
 mod seal;
-mod segment;
 mod shared;
-mod store;
-mod upgrade;
-mod varint;
+mod snapshot;
+mod storage;
 mod verify;
 
+pub use config::{Config, FORMAT_VERSION};
 pub use error::{Error, Result};
-pub use log::{AppendReceipt, Config, FORMAT_VERSION, Head, Log, RESTORE_MARKER, STORAGE_ENTRIES, Snapshot};
+pub use log::{AppendReceipt, Log, RESTORE_MARKER, STORAGE_ENTRIES};
+pub use position::Head;
 pub use scan::{EventMeta, Filter, Scan};
 pub use seal::SealReport;
 pub use shared::{MAX_GROUP_EVENTS, SharedLog};
+pub use snapshot::{Snapshot, Storage};
 pub use verify::VerifyReport;
 
 #[cfg(test)]

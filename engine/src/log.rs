@@ -1,131 +1,42 @@
 //! [`Log`]: open a database, append events durably, read them back.
 
-use crate::codec;
-use crate::compress::{Compressor, Decompressor};
-use crate::error::{Error, Result};
-use crate::frame::{self, Encoding, GENESIS, HASH_BYTES, MAX_RAW_BYTES, PendingFrame};
-use crate::head;
-use crate::keys;
-use crate::lock;
-use crate::segment::{ActiveSegment, Pointer, Segments};
-use crate::store::Store;
-use orc_log_schemas::{Event, Kind, Record};
+use crate::config::Config;
+use crate::error::{Error, Result, zstd_err};
+use crate::snapshot::Snapshot;
+use crate::storage::codec;
+use crate::storage::compress::Decompressor;
+use crate::storage::encoder::{Encoder, PaneState};
+use crate::storage::frame::{self, Encoding, MAX_RAW_BYTES, PendingFrame};
+use crate::storage::index::Index;
+use crate::storage::keys;
+use crate::storage::lock;
+use crate::storage::recover::Refusal;
+use crate::storage::segment::{ActiveSegment, Pointer, SEGMENTS_DIR, Segments};
+use orc_log_schemas::Event;
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-/// The on-disk format version this build writes (and reads; format 1
-/// databases are upgraded when opened).
-pub const FORMAT_VERSION: u32 = 2;
-
-/// Tuning knobs of a database. The defaults are what `orc-log` uses.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// A pane capture is stored whole (a keyframe) at least every this many
-    /// captures of that pane; between keyframes each capture is compressed
-    /// against the previous one, so reading one capture costs at most this
-    /// many decompressions. Default 32.
-    pub keyframe_interval: u32,
-    /// zstd level for captures compressed against the previous capture. Default 9.
-    pub capture_level: i32,
-    /// zstd level for bodies compressed alone. Default 6.
-    pub event_level: i32,
-    /// zstd level for a chunk's block (its bodies compressed together as one
-    /// frame whose window spans the block). Default 3: fast, and the shared
-    /// window finds what a higher level would.
-    pub block_level: i32,
-    /// A commit is split into chunks of about this many raw (uncompressed)
-    /// body bytes. Default 1 MiB.
-    pub chunk_target_bytes: usize,
-    /// A chunk of at least this many frames puts every body in its block; a
-    /// smaller one (a recorder's or `emit`'s commit) compresses each capture
-    /// against its pane's previous capture and only the other bodies
-    /// together. Default 32.
-    pub shared_min_frames: usize,
-    /// A new segment file is started by the first commit after the active
-    /// one reached this many bytes. Default 64 MiB.
-    pub segment_bytes: u64,
-    /// zstd level of the blocks of sealed segments ([`Log::seal`]): sealing
-    /// runs once per closed segment, off the append path, so it can spend
-    /// more than `block_level`. Default 7.
-    pub seal_level: i32,
-    /// How long [`Log::open`] waits for another process to release the
-    /// database (SQLite's `busy_timeout`). Default 0: fail at once with
-    /// [`Error::Locked`].
-    pub lock_timeout: std::time::Duration,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            keyframe_interval: 32,
-            capture_level: 9,
-            event_level: 6,
-            block_level: 3,
-            chunk_target_bytes: 1024 * 1024,
-            shared_min_frames: 32,
-            segment_bytes: 64 * 1024 * 1024,
-            seal_level: 7,
-            lock_timeout: std::time::Duration::ZERO,
-        }
-    }
-}
-
-/// The end of the log: last seq, the chain hash after it, and the greatest ts so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Head {
-    /// Last seq (0 for an empty log).
-    pub seq: u64,
-    /// Chain hash after `seq` (32 zero bytes for an empty log).
-    pub chain_hash: [u8; HASH_BYTES],
-    /// Greatest event ts in the log, UTC ns (`i64::MIN` for an empty log).
-    pub max_ts_ns: i64,
-}
-
-impl Head {
-    /// The chain hash as lowercase hex.
-    pub fn chain_hex(&self) -> String {
-        head::hex(&self.chain_hash)
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(48);
-        v.extend_from_slice(&self.seq.to_be_bytes());
-        v.extend_from_slice(&self.chain_hash);
-        v.extend_from_slice(&self.max_ts_ns.to_be_bytes());
-        v
-    }
-
-    pub(crate) fn decode(b: &[u8]) -> Option<Self> {
-        if b.len() != 48 {
-            return None;
-        }
-        Some(Self {
-            seq: u64::from_be_bytes(b[0..8].try_into().ok()?),
-            chain_hash: b[8..40].try_into().ok()?,
-            max_ts_ns: i64::from_be_bytes(b[40..48].try_into().ok()?),
-        })
-    }
-}
-
-/// The directory of segment files inside a database directory.
-pub(crate) const SEGMENTS_DIR: &str = "segments";
 /// The entries of a database directory that are its storage: the segment
 /// files, the index, and what an upgrade or a rebuild of the index leaves
 /// (FORMAT.md, "Files"). Everything else in the directory (`LOCK`, the
 /// server's socket, `alerts.toml`, files the user put there) is not the
 /// database's: a restore replaces these entries and nothing else.
-pub const STORAGE_ENTRIES: &[&str] =
-    &[SEGMENTS_DIR, "store", "HEAD", "HEAD.tmp", "v1-store", "store.damaged", "upgrade-v2.tmp"];
+pub const STORAGE_ENTRIES: &[&str] = &[
+    SEGMENTS_DIR,
+    "store",
+    "checkpoints",
+    "HEAD",
+    "HEAD.tmp",
+    "v1-store",
+    "store.damaged",
+    "upgrade-v2.tmp",
+];
 /// Present in a database directory while a restore replaces its storage;
 /// holds the path where the old storage was moved. Opening refuses while it
 /// is there (a restore was interrupted; run it again).
 pub const RESTORE_MARKER: &str = "RESTORING";
-/// zstd level of a chunk's column header.
-const HEADER_LEVEL: i32 = 3;
-
-pub(crate) const EMPTY_HEAD: Head = Head { seq: 0, chain_hash: GENESIS, max_ts_ns: i64::MIN };
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -138,51 +49,6 @@ pub struct AppendReceipt {
     pub first_seq: u64,
     /// Seq of the last appended event (the head after the call).
     pub last_seq: u64,
-}
-
-/// The last capture of a pane, the prefix for the next one.
-#[derive(Debug, Clone)]
-pub(crate) struct PaneState {
-    seq: u64,
-    raw: Vec<u8>,
-    /// Delta steps since the last keyframe (0 = this capture is a keyframe).
-    depth: u32,
-}
-
-/// A frame read back: header facts and the raw (uncompressed) body.
-pub(crate) struct RawFrame {
-    pub kind: Kind,
-    pub ts_ns: i64,
-    pub scope: Option<String>,
-    pub raw: Vec<u8>,
-    pub depth: u32,
-}
-
-/// A read-only view of the log as of one head: every read method
-/// ([`Snapshot::scan`], [`Snapshot::get`], [`Snapshot::verify`], ...) sees
-/// exactly the events `1..=head().seq`, however many are appended meanwhile.
-///
-/// Cheap to clone (the store is reference-counted) and `Send + Sync`: a
-/// snapshot is read without any lock, so a reader never holds up the writer
-/// (see [`crate::SharedLog::snapshot`]). Events up to the head are immutable
-/// on disk (the log is append-only), which is what makes this sound.
-/// Checkpoints ([`Snapshot::checkpoint`]) are read as they are now, not as of
-/// the head.
-#[derive(Clone)]
-pub struct Snapshot {
-    pub(crate) dir: PathBuf,
-    pub(crate) store: Store,
-    pub(crate) segs: Arc<Segments>,
-    pub(crate) head: Head,
-    /// Damage found when the log was opened (appends are refused);
-    /// [`Snapshot::verify`] reports it.
-    pub(crate) damage: Option<Arc<str>>,
-}
-
-impl std::fmt::Debug for Snapshot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").field("dir", &self.dir).field("head", &self.head).finish_non_exhaustive()
-    }
 }
 
 /// An open database: the event log plus its indexes, with its one writer.
@@ -199,23 +65,17 @@ pub struct Log {
     /// an earlier write that failed).
     pub(crate) refuse_writes: Option<Refusal>,
     panes: HashMap<String, PaneState>,
-    event_zstd: Compressor,
-    capture_zstd: Compressor,
-    pub(crate) block_zstd: Compressor,
-    header_zstd: Compressor,
+    /// The compressors and the encoding settings of appends.
+    enc: Encoder,
     /// The segment appends go to (opened at the first append).
     pub(crate) active: Option<ActiveSegment>,
     /// Segments known to be sealed (not checked again).
     pub(crate) sealed: HashSet<u64>,
-}
-
-/// Why a [`Log`] refuses appends.
-#[derive(Debug, Clone)]
-pub(crate) enum Refusal {
-    /// The store disagrees with its head record (found at open).
-    Inconsistent(String),
-    /// A write failed part-way; only reopening re-reads the true head.
-    Poisoned(String),
+    /// When the last commit was written (or the log opened).
+    pub(crate) last_commit: std::time::Instant,
+    /// When the active segment took its first commit since it was started
+    /// (or since the log opened).
+    pub(crate) active_since: std::time::Instant,
 }
 
 impl std::fmt::Debug for Log {
@@ -227,16 +87,43 @@ impl std::fmt::Debug for Log {
     }
 }
 
+impl crate::storage::upgrade::Target for Log {
+    fn append_valid(&mut self, events: &[Event]) -> Result<()> {
+        self.append_groups_valid(&[events]).map(|_| ())
+    }
+
+    fn verify_events(&self) -> Result<u64> {
+        self.verify().map(|r| r.events)
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        Log::sync(self)
+    }
+}
+
+impl Drop for Log {
+    /// A clean close: moves the memtable's entries to sled (so the next open
+    /// need not read the tail's segments again) and records the head as
+    /// `M tail` (see [`Log::sync`]). Errors are only logged: the next open
+    /// rebuilds what is missing from the segments.
+    fn drop(&mut self) {
+        if self.refuse_writes.is_none()
+            && let Err(e) = self.snap.store.flush_all(self.snap.head)
+        {
+            tracing::warn!("saving the index at close: {e}");
+        }
+        if let Err(e) = self.note_tail(true) {
+            tracing::warn!("recording the head at close: {e}");
+        }
+    }
+}
+
 impl std::ops::Deref for Log {
     type Target = Snapshot;
 
     fn deref(&self) -> &Snapshot {
         &self.snap
     }
-}
-
-fn zstd_err(e: String) -> Error {
-    Error::Invalid(format!("zstd: {e}"))
 }
 
 /// Sets `dir` to 0700 and every file below it to 0600, whatever the umask.
@@ -292,37 +179,63 @@ impl Log {
                 old.trim()
             )));
         }
-        crate::upgrade::upgrade_if_needed(&dir, &config, &lock)?;
+        crate::storage::upgrade::upgrade_if_needed(&dir, &config, &lock, &|tmp, config| {
+            Ok(Box::new(Log::open(tmp, config.clone())?) as Box<dyn crate::storage::upgrade::Target>)
+        })?;
         let segs = Arc::new(Segments::open(&dir.join(SEGMENTS_DIR))?);
-        let store = crate::recover::open_index(&dir, &lock)?;
-        let mut log = Self {
-            event_zstd: Compressor::new(config.event_level).map_err(zstd_err)?,
-            capture_zstd: Compressor::new(config.capture_level).map_err(zstd_err)?,
-            block_zstd: Compressor::new(config.block_level).map_err(zstd_err)?,
-            header_zstd: Compressor::new(HEADER_LEVEL).map_err(zstd_err)?,
-            snap: Snapshot { dir, store, segs, head: EMPTY_HEAD, damage: None },
+        crate::storage::checkpoints::remove_leftovers(&dir);
+        let open_and_recover = || -> Result<_> {
+            let mut store = crate::storage::recover::open_index(&dir, &lock)?;
+            // Checkpoints were sled values (`P` keys) before they were files.
+            store.remove_prefix(&[keys::CHECKPOINT])?;
+            // The last process did not close the database: read the whole
+            // index once, so damage is found (and rebuilt) now, not by a
+            // later read.
+            if store.get(&keys::meta(keys::META_OPEN))?.is_some() {
+                store.check_all()?;
+            }
+            let mut store = Index::new(store);
+            let found = crate::storage::recover::recover(&dir, &segs, &mut store)?;
+            Ok((store, found))
+        };
+        let (store, found) = match open_and_recover() {
+            // sled opened files that are damaged further in: rebuild.
+            Err(e) if crate::storage::recover::is_store_damage(&e) => {
+                crate::storage::recover::move_aside(&dir, &e)?;
+                open_and_recover()?
+            }
+            other => other?,
+        };
+        let mut store = store;
+        store.store_mut().commit(vec![(keys::meta(keys::META_OPEN), Vec::new())])?;
+        let damage = match &found.refusal {
+            Some(Refusal::Inconsistent(why)) => Some(Arc::from(why.as_str())),
+            _ => None,
+        };
+        let log = Self {
+            enc: Encoder::new(&config, config.block_level)?,
+            snap: Snapshot { dir, store, segs, head: found.head, damage },
             config,
-            refuse_writes: None,
+            refuse_writes: found.refusal,
             panes: HashMap::new(),
             active: None,
             sealed: HashSet::new(),
+            last_commit: std::time::Instant::now(),
+            active_since: std::time::Instant::now(),
         };
-        log.refuse_writes = crate::recover::recover(&mut log)?;
-        if let Some(Refusal::Inconsistent(why)) = &log.refuse_writes {
-            log.snap.damage = Some(Arc::from(why.as_str()));
-        }
         restrict_permissions(&log.snap.dir)?;
         Ok(log)
     }
 
-    /// Sets the head after recovery.
-    pub(crate) fn set_head(&mut self, head: Head) {
-        self.snap.head = head;
+    /// The index (tests).
+    #[cfg(test)]
+    pub(crate) fn store_mut(&mut self) -> &mut Index {
+        &mut self.snap.store
     }
 
-    /// The store, for recovery.
-    pub(crate) fn store_mut(&mut self) -> &mut Store {
-        &mut self.snap.store
+    /// See [`Index::settle`].
+    pub(crate) fn settle_index(&mut self) -> Result<()> {
+        self.snap.store.settle(&self.snap.segs)
     }
 
     /// Appends `events` in order, assigning consecutive seqs after the head.
@@ -333,8 +246,9 @@ impl Log {
     ///
     /// **Durability:** when this returns Ok, every appended event is on
     /// stable storage (its segment records `fdatasync`ed) and survives a crash
-    /// or power loss; the index entries are applied but not synced (recovery
-    /// rebuilds them from the segments). On error nothing of this call is
+    /// or power loss; the chunks' index entries are in the index's memtable
+    /// only (the next open rebuilds them by reading the segment; see
+    /// FORMAT.md, "The index: sled and the memtable"). On error nothing of this call is
     /// acknowledged; after a crash the log holds either all of the call's
     /// events or none of them (a commit's records end with a commit flag).
     ///
@@ -405,17 +319,6 @@ impl Log {
         }
     }
 
-    /// Encodes one version 2 chunk (see [`frame::encode_chunk`]).
-    pub(crate) fn encode(
-        &mut self,
-        first_seq: u64,
-        frames: &[PendingFrame],
-        blocks: [Option<&frame::Block>; 2],
-        prev: [u8; HASH_BYTES],
-    ) -> Result<(Vec<u8>, [u8; HASH_BYTES])> {
-        frame::encode_chunk(first_seq, frames, blocks, prev, &mut self.header_zstd).map_err(zstd_err)
-    }
-
     /// Appends `events`; also returns each event's seq (`None` = duplicate id).
     fn append_inner(&mut self, groups: &[&[Event]]) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
         let total: usize = groups.iter().map(|g| g.len()).sum();
@@ -431,7 +334,7 @@ impl Log {
         let mut next_seq = self.head.seq + 1;
         for ev in events {
             if let Some(id) = ev.id.as_deref() {
-                if !seen_ids.insert(id) || self.store.get(&keys::id(id))?.is_some() {
+                if !seen_ids.insert(id) || self.snap.store.get(&keys::id(id))?.is_some() {
                     receipt.duplicates += 1;
                     seqs.push(None);
                     continue;
@@ -484,7 +387,7 @@ impl Log {
             let blocks = self.compress_chunk(chunk_first, &mut pending[start..end], &mut panes)?;
             let frames = &pending[start..end];
             let blocks = [blocks[0].as_ref(), blocks[1].as_ref()];
-            let (chunk, chain) = self.encode(chunk_first, frames, blocks, head.chain_hash)?;
+            let (chunk, chain) = self.enc.encode(chunk_first, frames, blocks, head.chain_hash)?;
             head.max_ts_ns = frames.iter().fold(head.max_ts_ns, |m, f| m.max(f.ts_ns));
             cut.push((start..end, head.max_ts_ns));
             records.push((chunk_first, chunk));
@@ -495,7 +398,9 @@ impl Log {
         // Past this point the records may be on disk even if a step fails,
         // so a failure leaves this handle unable to append: reopening
         // recovers the true head from the segments.
+        let before = self.active.as_ref().map(|a| a.first);
         let written = self.write_records(&records, true);
+        let new_segment = self.active.as_ref().map(|a| a.first) != before;
         let ptrs = match written {
             Ok(p) => p,
             Err(e) => {
@@ -510,12 +415,14 @@ impl Log {
                 pending[range].iter().filter_map(|f| f.scope.as_deref()),
             ));
         }
-        puts.push((keys::meta(keys::META_HEAD), head.encode()));
-        // The index is not synced: it is rebuilt from the segments after a crash.
-        if let Err(e) = self.snap.store.apply(puts) {
-            self.refuse_writes = Some(Refusal::Poisoned(e.to_string()));
-            return Err(e);
+        // The entries go to the memtable: recovery rebuilds them from the
+        // segments after a crash (index.rs).
+        self.snap.store.insert_tail(puts);
+        let now = std::time::Instant::now();
+        if new_segment {
+            self.active_since = now;
         }
+        self.last_commit = now;
         receipt.appended = pending.len() as u64;
         receipt.first_seq = first_seq;
         receipt.last_seq = head.seq;
@@ -539,7 +446,8 @@ impl Log {
         let mut new_file = false;
         let roll = self.active.as_ref().is_none_or(|a| a.len >= self.config.segment_bytes);
         if roll {
-            let resumed = match (&self.active, self.last_segment_len()?) {
+            let last = self.last_segment_len()?;
+            let resumed = match (&self.active, last) {
                 (None, Some((seg, len))) if len < self.config.segment_bytes => {
                     Some(ActiveSegment::resume(&self.snap.segs, seg, len)?)
                 }
@@ -551,8 +459,13 @@ impl Log {
                     if let Some(a) = &self.active {
                         a.sync(&self.snap.segs)?;
                     }
+                    if last.is_some() {
+                        self.snap.store.segment_closed(*first, self.snap.head);
+                    }
                     new_file = true;
-                    ActiveSegment::create(&self.snap.segs, *first)?
+                    let created = ActiveSegment::create(&self.snap.segs, *first)?;
+                    self.settle_index()?;
+                    created
                 }
             });
         }
@@ -571,142 +484,17 @@ impl Log {
         Ok(Some((last, len)))
     }
 
-    /// Compresses the raw bodies of one chunk's frames (seqs `first_seq..`)
-    /// and returns the chunk's block, if any. A chunk of at least
-    /// `shared_min_frames` frames puts every body in the block (one zstd
-    /// frame at `block_level`, its window spanning the block). In a smaller
-    /// chunk a capture is compressed against its pane's previous capture
-    /// (ZstdRef) while the pane's delta run is shorter than
-    /// `keyframe_interval`; every other body goes to the block when there
-    /// are at least two of them, else it is compressed alone. Pane states
-    /// for later deltas are recorded in `panes`.
+    /// Compresses one chunk's bodies ([`Encoder::compress_chunk`]), with
+    /// delta bases from the pane states of this process.
     fn compress_chunk(
         &mut self,
         first_seq: u64,
         frames: &mut [PendingFrame],
         panes: &mut HashMap<String, PaneState>,
     ) -> Result<[Option<frame::Block>; 2]> {
-        self.compress_chunk_as(first_seq, frames, panes, false)
-    }
-
-    /// [`Log::compress_chunk`]; with `all_blocks`, every body goes in a
-    /// block whatever the chunk's size (sealing).
-    pub(crate) fn compress_chunk_as(
-        &mut self,
-        first_seq: u64,
-        frames: &mut [PendingFrame],
-        panes: &mut HashMap<String, PaneState>,
-        all_blocks: bool,
-    ) -> Result<[Option<frame::Block>; 2]> {
-        let all_shared = all_blocks || frames.len() >= self.config.shared_min_frames.max(1);
-        // Decide the delta captures first; the rest share the block.
-        let mut delta: Vec<Option<PaneState>> = Vec::with_capacity(frames.len());
-        for f in frames.iter() {
-            let base = match (all_shared, f.kind, &f.scope) {
-                (false, Kind::Capture, Some(scope)) => {
-                    let prev = match panes.get(scope) {
-                        Some(p) => Some(p.clone()),
-                        None => self.pane_state(scope)?,
-                    };
-                    prev.filter(|p| p.depth + 1 < self.config.keyframe_interval)
-                }
-                _ => None,
-            };
-            // Later captures of the same pane in this chunk chain onto this one.
-            if !all_shared
-                && f.kind == Kind::Capture
-                && let Some(scope) = &f.scope
-            {
-                let seq = first_seq + delta.len() as u64;
-                let depth = base.as_ref().map_or(0, |p| p.depth + 1);
-                panes.insert(scope.clone(), PaneState { seq, raw: f.raw.clone(), depth });
-            }
-            delta.push(base);
-        }
-        if all_shared {
-            // Only each pane's last capture matters for later deltas.
-            let mut seen = HashSet::new();
-            for (i, f) in frames.iter().enumerate().rev() {
-                if f.kind == Kind::Capture
-                    && let Some(scope) = &f.scope
-                    && seen.insert(scope.as_str())
-                {
-                    let seq = first_seq + i as u64;
-                    panes.insert(scope.clone(), PaneState { seq, raw: f.raw.clone(), depth: 0 });
-                }
-            }
-        }
-        // Block 0 takes the other kinds' bodies, block 1 the captures'; a
-        // block is used when the chunk is large or it gets at least two bodies.
-        let mut in_block = [0usize; 2];
-        for (f, d) in frames.iter().zip(&delta) {
-            if d.is_none() {
-                in_block[usize::from(f.kind == Kind::Capture)] += 1;
-            }
-        }
-        let use_block = in_block.map(|n| n > 0 && (all_shared || n >= 2));
-        let mut block_raw = [Vec::new(), Vec::new()];
-        for (i, (f, base)) in frames.iter_mut().zip(delta).enumerate() {
-            let which = usize::from(f.kind == Kind::Capture);
-            let seq = first_seq + i as u64;
-            f.body.clear();
-            f.ref_back = 0;
-            match base {
-                Some(p) => {
-                    self.capture_zstd.compress(&f.raw, Some(&p.raw), &mut f.body).map_err(zstd_err)?;
-                    f.encoding = Encoding::ZstdRef;
-                    f.ref_back = seq - p.seq;
-                }
-                None if use_block[which] => {
-                    f.encoding = Encoding::Shared;
-                    block_raw[which].extend_from_slice(&f.raw);
-                }
-                None => {
-                    self.event_zstd.compress(&f.raw, None, &mut f.body).map_err(zstd_err)?;
-                    f.encoding = Encoding::Zstd;
-                }
-            }
-            if f.encoding != Encoding::Shared && f.body.len() >= f.raw.len() {
-                f.encoding = Encoding::Raw;
-                f.ref_back = 0;
-                f.body.clone_from(&f.raw);
-                if f.kind == Kind::Capture
-                    && let Some(scope) = &f.scope
-                    && let Some(p) = panes.get_mut(scope)
-                    && p.seq == seq
-                {
-                    p.depth = 0;
-                }
-            }
-        }
-        let mut blocks = [None, None];
-        for (which, raw) in block_raw.into_iter().enumerate() {
-            if !use_block[which] {
-                continue;
-            }
-            let mut bytes = Vec::new();
-            self.block_zstd.compress(&raw, None, &mut bytes).map_err(zstd_err)?;
-            let raw_len = raw.len() as u64;
-            blocks[which] = Some(if bytes.len() < raw.len() {
-                frame::Block { encoding: frame::BlockEncoding::Zstd, raw_len, bytes }
-            } else {
-                frame::Block { encoding: frame::BlockEncoding::Raw, raw_len, bytes: raw }
-            });
-        }
-        Ok(blocks)
-    }
-
-    /// The last capture of `scope` in the log, loaded once per process.
-    fn pane_state(&mut self, scope: &str) -> Result<Option<PaneState>> {
-        if let Some(p) = self.panes.get(scope) {
-            return Ok(Some(p.clone()));
-        }
-        let Some(seq) = self.last_capture_seq(scope)? else { return Ok(None) };
-        let mut dctx = Decompressor::new().map_err(zstd_err)?;
-        let f = self.raw_frame(seq, &mut dctx)?;
-        let state = PaneState { seq, raw: f.raw, depth: f.depth };
-        self.panes.insert(scope.to_owned(), state.clone());
-        Ok(Some(state))
+        let (known, snap) = (&mut self.panes, &self.snap);
+        let mut lookup = |scope: &str| pane_state(known, snap, scope);
+        self.enc.compress_chunk(first_seq, frames, panes, false, &mut lookup)
     }
 
     /// Makes everything written through this handle durable. Appends already
@@ -718,7 +506,22 @@ impl Log {
         if let Some(a) = &self.active {
             a.sync(&self.snap.segs)?;
         }
-        self.snap.store.sync()
+        self.note_tail(false)
+    }
+
+    /// Durably records the head as `M tail`, so that an open whose segments
+    /// end before it refuses appends (a rollback). Skipped when appends are
+    /// refused.
+    /// With `closing`, also removes `M open` (a clean close).
+    pub(crate) fn note_tail(&mut self, closing: bool) -> Result<()> {
+        if self.refuse_writes.is_some() {
+            return Ok(());
+        }
+        let tail = (keys::meta(keys::META_TAIL), self.snap.head.encode());
+        let open = if closing { vec![keys::meta(keys::META_OPEN)] } else { Vec::new() };
+        let store = self.snap.store.store_mut();
+        store.apply_changes(vec![tail], open)?;
+        store.sync()
     }
 
     /// Durably stores a named checkpoint blob (a projection's state and seq).
@@ -728,7 +531,7 @@ impl Log {
     /// # Errors
     /// Store and I/O errors.
     pub fn put_checkpoint(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        self.snap.store.commit(vec![(keys::checkpoint(name), bytes.to_vec())])
+        crate::storage::checkpoints::put(&self.snap.dir, name, bytes)
     }
 
     /// Durably deletes a named checkpoint; deleting a missing one is not an error.
@@ -738,245 +541,25 @@ impl Log {
     /// # Errors
     /// Store and I/O errors.
     pub fn delete_checkpoint(&mut self, name: &str) -> Result<()> {
-        self.snap.store.remove(&keys::checkpoint(name))
+        crate::storage::checkpoints::delete(&self.snap.dir, name)
     }
 }
 
-impl Snapshot {
-    /// The database directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+/// The last capture of `scope` in the log, loaded once per process into `known`.
+fn pane_state(
+    known: &mut HashMap<String, PaneState>,
+    snap: &Snapshot,
+    scope: &str,
+) -> Result<Option<PaneState>> {
+    if let Some(p) = known.get(scope) {
+        return Ok(Some(p.clone()));
     }
-
-    /// The end of the log.
-    pub fn head(&self) -> Head {
-        self.head
-    }
-
-    /// Damage found when the log was opened (segments damaged or rolled
-    /// back): why, naming the segment file and offset or seq. The head is
-    /// then the last event that reads back intact before the damage, and
-    /// appends are refused. `None` for a log found whole (damage that only a
-    /// read meets is reported by that read as [`Error::Corrupt`]).
-    pub fn damage(&self) -> Option<&str> {
-        self.damage.as_deref()
-    }
-
-    /// Seq of the last capture of `scope`, looking back through at most 64
-    /// chunks that mention the scope (older captures are not worth a delta).
-    fn last_capture_seq(&self, scope: &str) -> Result<Option<u64>> {
-        let prefix = keys::scope_prefix(scope);
-        let mut below = u64::MAX;
-        for _ in 0..64 {
-            // The latest chunk before `below` with the scope: its own entry or a wide chunk.
-            let narrow = self.store.last_at_or_before(&prefix, &keys::scope(scope, below))?;
-            let wide = self.store.last_at_or_before(&[keys::WIDE], &keys::wide(below))?;
-            let first = narrow
-                .and_then(|(k, _)| keys::scope_seq(&k))
-                .max(wide.and_then(|(k, _)| keys::scope_seq(&k)));
-            let Some(first) = first else { return Ok(None) };
-            let chunk = self.chunk_at(first)?;
-            let hit = chunk
-                .frames
-                .iter()
-                .rev()
-                .find(|f| f.kind == Kind::Capture && chunk.scope(f) == Some(scope))
-                .map(|f| f.seq);
-            if hit.is_some() {
-                return Ok(hit);
-            }
-            if first == 0 {
-                return Ok(None);
-            }
-            below = first - 1;
-        }
-        Ok(None)
-    }
-
-    /// The chunk that starts at `first_seq`.
-    /// When a seal repacked that chunk meanwhile, the chunk that now holds
-    /// `first_seq` (it may start earlier).
-    pub(crate) fn chunk_at(&self, first_seq: u64) -> Result<frame::Chunk<Vec<u8>>> {
-        match self.store.get(&keys::chunk(first_seq))? {
-            Some(v) => self.read_chunk(first_seq, v.as_ref()),
-            None => self
-                .chunk_holding(first_seq)?
-                .ok_or_else(|| Error::corrupt(first_seq, "an index names a chunk that is not in the index")),
-        }
-    }
-
-    /// Reads and parses the chunk starting at `first_seq` whose index entry
-    /// (a segment pointer) is `pointer`.
-    pub(crate) fn read_chunk(&self, first_seq: u64, pointer: &[u8]) -> Result<frame::Chunk<Vec<u8>>> {
-        let ptr = Pointer::decode(pointer)
-            .ok_or_else(|| Error::corrupt(first_seq, "malformed chunk pointer in the index"))?;
-        let bytes = match self.segs.read(ptr, first_seq) {
-            Ok(b) => b,
-            Err(e) => {
-                // A seal may have replaced the segment since the pointer was
-                // read: read the index again (once).
-                let now = self.store.get(&keys::chunk(first_seq))?;
-                match now.as_ref().map(|v| v.as_ref()).and_then(Pointer::decode) {
-                    Some(p) if p != ptr => self.segs.read(p, first_seq)?,
-                    Some(_) => return Err(e),
-                    None => {
-                        // The chunk was repacked into one that starts earlier.
-                        let Some((key, v)) =
-                            self.store.last_at_or_before(&[keys::CHUNK], &keys::chunk(first_seq))?
-                        else {
-                            return Err(e);
-                        };
-                        let first = keys::chunk_seq(&key)
-                            .ok_or_else(|| Error::corrupt(first_seq, "malformed chunk key"))?;
-                        let p = Pointer::decode(v.as_ref()).ok_or(e)?;
-                        let bytes = self.segs.read(p, first)?;
-                        return frame::decode_chunk(first, bytes)
-                            .map_err(|(seq, why)| Error::corrupt(seq, why));
-                    }
-                }
-            }
-        };
-        frame::decode_chunk(first_seq, bytes).map_err(|(seq, why)| Error::corrupt(seq, why))
-    }
-
-    /// The chunk holding `seq`, if `seq` is in the log.
-    pub(crate) fn chunk_holding(&self, seq: u64) -> Result<Option<frame::Chunk<Vec<u8>>>> {
-        if seq == 0 || seq > self.head.seq {
-            return Ok(None);
-        }
-        let Some((key, v)) = self.store.last_at_or_before(&[keys::CHUNK], &keys::chunk(seq))? else {
-            return Err(Error::corrupt(seq, "no chunk holds this seq"));
-        };
-        let first = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(seq, "malformed chunk key"))?;
-        let chunk = self.read_chunk(first, v.as_ref())?;
-        if chunk.last_seq() < seq {
-            return Err(Error::corrupt(
-                seq,
-                format!("missing: the chunk at {first} ends at {}", chunk.last_seq()),
-            ));
-        }
-        Ok(Some(chunk))
-    }
-
-    /// The raw (uncompressed) body of frame `f` of `chunk`. A delta frame's
-    /// prefix is `prefix` when the caller has it, else it is read from the
-    /// log; a shared frame's block is `block` when the caller has it
-    /// decompressed, else it is decompressed here.
-    pub(crate) fn decode_raw<B: AsRef<[u8]>>(
-        &self,
-        chunk: &frame::Chunk<B>,
-        f: &frame::FrameHeader,
-        dctx: &mut Decompressor,
-        prefix: Option<&[u8]>,
-        block: Option<&[u8]>,
-    ) -> Result<Vec<u8>> {
-        if f.encoding == Encoding::ZstdRef && prefix.is_none() {
-            let read = self.raw_frame(f.seq - f.ref_back, dctx)?.raw;
-            return decode_raw(chunk, f, dctx, Some(&read), block);
-        }
-        decode_raw(chunk, f, dctx, prefix, block)
-    }
-
-    /// Decodes the raw body of `seq`, following delta references.
-    pub(crate) fn raw_frame(&self, seq: u64, dctx: &mut Decompressor) -> Result<RawFrame> {
-        let chunk = self.chunk_holding(seq)?.ok_or_else(|| Error::corrupt(seq, "seq is past the head"))?;
-        let f = &chunk.frames[(seq - chunk.first_seq) as usize];
-        let (raw, depth) = match f.encoding {
-            Encoding::ZstdRef => {
-                let prev = self.raw_frame(seq - f.ref_back, dctx)?;
-                (self.decode_raw(&chunk, f, dctx, Some(&prev.raw), None)?, prev.depth + 1)
-            }
-            Encoding::Raw | Encoding::Zstd | Encoding::Shared => {
-                (self.decode_raw(&chunk, f, dctx, None, None)?, 0)
-            }
-        };
-        Ok(RawFrame { kind: f.kind, ts_ns: f.ts_ns, scope: chunk.scope(f).map(str::to_owned), raw, depth })
-    }
-
-    /// The event at `seq`, or `None` past the head.
-    ///
-    /// # Errors
-    /// [`Error::Corrupt`] when the stored frame does not decode; store errors.
-    pub fn get(&self, seq: u64) -> Result<Option<Record>> {
-        if seq == 0 || seq > self.head.seq {
-            return Ok(None);
-        }
-        let mut dctx = Decompressor::new().map_err(zstd_err)?;
-        let f = self.raw_frame(seq, &mut dctx)?;
-        let event = codec::decode_body(f.kind, f.ts_ns, f.scope.as_deref(), &f.raw)
-            .map_err(|e| Error::corrupt(seq, e))?;
-        Ok(Some(Record { seq, event }))
-    }
-
-    /// The seq of the event with producer id `id`, if any.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub fn seq_of_id(&self, id: &str) -> Result<Option<u64>> {
-        Ok(self.store.get(&keys::id(id))?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
-    }
-
-    /// The last seq of the log prefix "up to time `t_ns`": the prefix that
-    /// ends just before the first event whose ts is later than `t_ns`
-    /// (DESIGN.md, "Point in time"). 0 when the first event is already later.
-    ///
-    /// # Errors
-    /// Store errors and [`Error::Corrupt`].
-    pub fn seq_at_time(&self, t_ns: i64) -> Result<u64> {
-        // The first chunk whose running-max ts exceeds t holds the first later event.
-        let Some(start) = t_ns.checked_add(1) else { return Ok(self.head.seq) };
-        let from = keys::time(start, 0);
-        let to = [keys::TIME + 1];
-        let Some(entry) = self.store.range(&from, &to).next() else { return Ok(self.head.seq) };
-        let (key, _) = entry?;
-        let first = keys::time_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed time-index key"))?;
-        let chunk = self.chunk_at(first)?;
-        let hit = chunk.frames.iter().find(|f| f.ts_ns > t_ns).map(|f| f.seq);
-        Ok(hit.map_or(chunk.last_seq(), |s| s - 1))
-    }
-
-    /// The first seq whose chunk may hold an event at or after `t_ns`
-    /// (every event before it is earlier than `t_ns`).
-    pub(crate) fn first_seq_from_time(&self, t_ns: i64) -> Result<Option<u64>> {
-        let from = keys::time(t_ns, 0);
-        let to = [keys::TIME + 1];
-        match self.store.range(&from, &to).next() {
-            None => Ok(None),
-            Some(entry) => {
-                let (key, _) = entry?;
-                Ok(Some(
-                    keys::time_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed time-index key"))?,
-                ))
-            }
-        }
-    }
-
-    /// Bytes the database takes on disk: segment files, the index store's
-    /// files and `LOCK`.
-    ///
-    /// # Errors
-    /// Store and I/O errors.
-    pub fn disk_bytes(&self) -> Result<u64> {
-        let mut total = self.store.size_on_disk()? + self.segs.bytes()?;
-        total += std::fs::metadata(self.dir.join("LOCK")).map(|m| m.len()).unwrap_or(0);
-        Ok(total)
-    }
-
-    /// Bytes of the segment files alone (the events; the rest is index).
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn segment_bytes(&self) -> Result<u64> {
-        self.segs.bytes()
-    }
-
-    /// Reads a named checkpoint blob (see [`Log::put_checkpoint`]).
-    ///
-    /// # Errors
-    /// Store errors.
-    pub fn checkpoint(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.store.get(&keys::checkpoint(name))?.map(|v| v.as_ref().to_vec()))
-    }
+    let Some(seq) = snap.last_capture_seq(scope)? else { return Ok(None) };
+    let mut dctx = Decompressor::new().map_err(zstd_err)?;
+    let f = snap.raw_frame(seq, &mut dctx)?;
+    let state = PaneState { seq, raw: f.raw, depth: f.depth };
+    known.insert(scope.to_owned(), state.clone());
+    Ok(Some(state))
 }
 
 /// Checks every event of a batch with [`Event::validate`].
@@ -988,57 +571,4 @@ pub(crate) fn validate(events: &[Event]) -> Result<()> {
         ev.validate().map_err(|source| Error::InvalidEvent { index, source })?;
     }
     Ok(())
-}
-
-/// Block `which` of `chunk`, decompressed, if the chunk has it.
-pub(crate) fn decode_block<B: AsRef<[u8]>>(
-    chunk: &frame::Chunk<B>,
-    which: usize,
-    dctx: &mut Decompressor,
-) -> Result<Option<Vec<u8>>> {
-    let Some((enc, raw_len, bytes)) = chunk.block_bytes(which) else { return Ok(None) };
-    let raw = match enc {
-        frame::BlockEncoding::Raw => bytes.to_vec(),
-        frame::BlockEncoding::Zstd => dctx
-            .decompress(bytes, None, raw_len as usize)
-            .map_err(|e| Error::corrupt(chunk.first_seq, format!("shared block: {e}")))?,
-    };
-    Ok(Some(raw))
-}
-
-/// The raw body of frame `f` of `chunk`, given the delta prefix (required
-/// for `ZstdRef`) and the decompressed block (decompressed here if `None`).
-pub(crate) fn decode_raw<B: AsRef<[u8]>>(
-    chunk: &frame::Chunk<B>,
-    f: &frame::FrameHeader,
-    dctx: &mut Decompressor,
-    prefix: Option<&[u8]>,
-    block: Option<&[u8]>,
-) -> Result<Vec<u8>> {
-    let body = chunk.body(f);
-    let bad = |e: String| Error::corrupt(f.seq, e);
-    match f.encoding {
-        Encoding::Raw if body.len() != f.raw_len as usize => {
-            Err(bad(format!("a raw body of {} bytes, the header says {}", body.len(), f.raw_len)))
-        }
-        Encoding::Raw => Ok(body.to_vec()),
-        Encoding::Zstd => dctx.decompress(body, None, f.raw_len as usize).map_err(bad),
-        Encoding::ZstdRef => {
-            let prefix = prefix
-                .ok_or_else(|| bad(format!("the delta base seq {} is not available", f.seq - f.ref_back)))?;
-            dctx.decompress(body, Some(prefix), f.raw_len as usize).map_err(bad)
-        }
-        Encoding::Shared => {
-            let read;
-            let block = match block {
-                Some(b) => b,
-                None => {
-                    read = decode_block(chunk, f.block, dctx)?.unwrap_or_default();
-                    &read
-                }
-            };
-            let range = f.shared.clone().unwrap_or_default();
-            block.get(range).map(<[u8]>::to_vec).ok_or_else(|| bad("shared frame outside its block".into()))
-        }
-    }
 }

@@ -1,12 +1,12 @@
 //! Reading the log in seq order, with filters pushed down to frame headers.
 
-use crate::codec;
-use crate::compress::Decompressor;
 use crate::error::{Error, Result};
-use crate::frame::{Chunk, FrameHeader};
-use crate::keys;
-use crate::log::Snapshot;
-use crate::store::Range;
+use crate::snapshot::Snapshot;
+use crate::storage::codec;
+use crate::storage::compress::Decompressor;
+use crate::storage::frame::{Chunk, FrameHeader};
+use crate::storage::index::Range;
+use crate::storage::keys;
 use orc_log_schemas::{Kind, Record};
 use std::collections::HashMap;
 
@@ -60,7 +60,25 @@ enum Source {
     Chunks,
     /// The chunks with a scope: its `S` entries and the wide chunks (`W`),
     /// merged in seq order, with the next first seq of each once read.
-    Scope { narrow: Range, wide: Range, next: [Option<u64>; 2] },
+    Scope { narrow: Range, wide: Range, next: [Option<u64>; 2], seek_generation: u64 },
+}
+
+impl Source {
+    /// The scope-index ranges of `scope` from the chunk holding `from_seq`,
+    /// as of switch generation `generation`.
+    fn seek(log: &Snapshot, scope: &str, from_seq: u64, generation: u64) -> Result<Self> {
+        // Start from the chunk holding from_seq (it may begin earlier).
+        let start_chunk = match log.store.last_at_or_before(&[keys::CHUNK], &keys::chunk(from_seq))? {
+            Some((k, _)) => keys::chunk_seq(&k).unwrap_or(1),
+            None => 1,
+        };
+        let from = keys::scope(scope, start_chunk);
+        let to = keys::scope(scope, u64::MAX);
+        let mut narrow = log.store.range(&from, &to);
+        let mut wide = log.store.range(&keys::wide(start_chunk), &[keys::WIDE + 1]);
+        let next = [next_first(&mut narrow)?, next_first(&mut wide)?];
+        Ok(Self::Scope { narrow, wide, next, seek_generation: generation })
+    }
 }
 
 /// The next first seq of a scope-index range (`S` or `W` keys).
@@ -163,19 +181,10 @@ impl Snapshot {
                 None => done = true,
             }
         }
-        // Start from the chunk holding from_seq (it may begin earlier).
-        let start_chunk = match self.store.last_at_or_before(&[keys::CHUNK], &keys::chunk(filter.from_seq))? {
-            Some((k, _)) => keys::chunk_seq(&k).unwrap_or(1),
-            None => 1,
-        };
         let source = match &filter.scope {
             Some(scope) => {
-                let from = keys::scope(scope, start_chunk);
-                let to = keys::scope(scope, u64::MAX);
-                let mut narrow = self.store.range(&from, &to);
-                let mut wide = self.store.range(&keys::wide(start_chunk), &[keys::WIDE + 1]);
-                let next = [next_first(&mut narrow)?, next_first(&mut wide)?];
-                Source::Scope { narrow, wide, next }
+                let generation = self.segs.settled_generation();
+                Source::seek(self, scope, filter.from_seq, generation)?
             }
             None => Source::Chunks,
         };
@@ -219,29 +228,54 @@ impl<'a> Scan<'a> {
                 if self.filter.until_seq.is_some_and(|u| next > u) {
                     return Ok(None);
                 }
-                self.log.chunk_holding(next)
-            }
-            Source::Scope { narrow, wide, next } => {
-                let first = match *next {
-                    [None, None] => return Ok(None),
-                    [Some(a), Some(b)] if b < a => {
-                        next[1] = next_first(wide)?;
-                        b
+                loop {
+                    let generation = self.log.segs.settled_generation();
+                    let read = self.log.chunk_holding(next);
+                    if self.log.segs.generation() == generation {
+                        return read;
                     }
-                    [Some(a), _] => {
-                        next[0] = next_first(narrow)?;
-                        a
-                    }
-                    [None, Some(b)] => {
-                        next[1] = next_first(wide)?;
-                        b
-                    }
-                };
-                if self.filter.until_seq.is_some_and(|u| first > u) {
-                    return Ok(None);
                 }
-                self.log.chunk_at(first).map(Some)
             }
+            Source::Scope { .. } => self.next_scope_chunk(),
+        }
+    }
+
+    /// The next chunk of a scope scan. The index entries it walks are
+    /// replaced when a seal switches a segment; a switch since the ranges
+    /// were opened (or during the read) starts them again from the first seq
+    /// not yet passed, so a scan across a seal sees every event once.
+    fn next_scope_chunk(&mut self) -> Result<Option<Chunk<Vec<u8>>>> {
+        loop {
+            let generation = self.log.segs.settled_generation();
+            if let (Source::Scope { seek_generation, .. }, Some(scope)) = (&self.source, &self.filter.scope)
+                && *seek_generation != generation
+            {
+                self.source = Source::seek(self.log, scope, self.filter.from_seq, generation)?;
+            }
+            let Source::Scope { narrow, wide, next, .. } = &mut self.source else { return Ok(None) };
+            let first = match *next {
+                [None, None] => return Ok(None),
+                [Some(a), Some(b)] if b < a => {
+                    next[1] = next_first(wide)?;
+                    b
+                }
+                [Some(a), _] => {
+                    next[0] = next_first(narrow)?;
+                    a
+                }
+                [None, Some(b)] => {
+                    next[1] = next_first(wide)?;
+                    b
+                }
+            };
+            if self.filter.until_seq.is_some_and(|u| first > u) {
+                return Ok(None);
+            }
+            let read = self.log.chunk_at(first);
+            if self.log.segs.generation() != generation {
+                continue;
+            }
+            return read.map(Some);
         }
     }
 
@@ -316,7 +350,7 @@ impl<'a> Scan<'a> {
             .map(|(_, raw)| raw.as_slice());
         let slot = &mut self.blocks[f.block];
         if f.shared.is_some() && slot.as_ref().is_none_or(|(first, _)| *first != chunk.first_seq) {
-            let block = crate::log::decode_block(chunk, f.block, dctx)?.unwrap_or_default();
+            let block = crate::storage::read::decode_block(chunk, f.block, dctx)?.unwrap_or_default();
             *slot = Some((chunk.first_seq, block));
         }
         let block = self.blocks[f.block]
@@ -335,7 +369,7 @@ impl<'a> Scan<'a> {
             }
             return Ok(Record { seq: f.seq, event });
         }
-        let raw = self.log.decode_raw(chunk, f, dctx, cached, block)?;
+        let raw = self.log.reader().decode_raw(chunk, f, dctx, cached, block)?;
         let event = codec::decode_body(f.kind, f.ts_ns, scope, &raw).map_err(bad)?;
         if f.kind == Kind::Capture
             && let Some(s) = scope

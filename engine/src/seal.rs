@@ -9,31 +9,62 @@
 //! hashes do not change (the chain covers each event's canonical encoding),
 //! which sealing checks before it switches.
 //!
-//! Each step is safe to interrupt (FORMAT.md, "Sealing"):
+//! Sealing runs in two parts, so that appends never wait for the repack:
+//! [`Snapshot::prepare_seal`] reads the closed segment (immutable) and
+//! writes its sealed copy without the writer; [`Log::install_seal`] switches
+//! it in under the writer, in milliseconds. Each step is safe to interrupt
+//! (FORMAT.md, "Sealing"):
 //!
-//! 1. the sealed copy is written to `<segment>.sealing` and `fdatasync`ed;
-//! 2. the index durably notes `M sealing` = the segment's first seq;
-//! 3. the copy is renamed over the segment and the directory `fsync`ed;
-//! 4. one index batch replaces the segment's chunk, time and target entries
-//!    and removes the note; it is synced.
+//! 1. (prepare) the sealed copy is written to `<segment>.sealing` and
+//!    `fdatasync`ed, and the index durably notes `M sealing` = the segment's
+//!    first seq;
+//! 2. (install) the copy is renamed over the segment and the directory
+//!    `fsync`ed;
+//! 3. (install) one index batch replaces the segment's chunk, time and
+//!    target entries and removes the note; it is synced, and the memtable's
+//!    entries of the segment are dropped (`index.rs`).
 //!
 //! An open that finds the note rebuilds the index from the segments when
 //! the rename happened (the `.sealing` file is gone), else removes the
 //! `.sealing` file; a `.sealing` file without a note is removed too.
 
-use crate::compress::Compressor;
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::frame::{self, Encoding, PendingFrame};
-use crate::keys;
-use crate::log::{EMPTY_HEAD, Head, Log};
-use crate::segment::{self, ActiveSegment, Pointer, SealedWriter};
-use crate::verify::ChainChecker;
+use crate::log::Log;
+use crate::position::{EMPTY_HEAD, Head};
+use crate::snapshot::Snapshot;
+use crate::storage::chain::ChainChecker;
+use crate::storage::encoder::Encoder;
+use crate::storage::frame::{self, Encoding, PendingFrame};
+use crate::storage::keys;
+use crate::storage::segment::{self, ActiveSegment, Pointer, SealedWriter};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A sealed segment's end, its new index entries, and its chunk counts
 /// before and after.
 type Packed = (Head, Vec<(Vec<u8>, Vec<u8>)>, u64, u64);
+
+/// A closed segment packed into its `.sealing` file by
+/// [`Snapshot::prepare_seal`], to be switched in by [`Log::install_seal`].
+pub(crate) struct PreparedSeal {
+    first: u64,
+    end: u64,
+    /// The head after the segment's last event.
+    head: Head,
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
+    removes: Vec<Vec<u8>>,
+    report: SealReport,
+}
+
+/// Marks a switch's end when dropped (also on an error path).
+struct EndSwitch<'a>(&'a segment::Segments);
+
+impl Drop for EndSwitch<'_> {
+    fn drop(&mut self) {
+        self.0.mark_switch();
+    }
+}
 
 /// What [`Log::seal`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -70,45 +101,156 @@ impl Log {
     /// segment does not check (it is left as it is); store and I/O errors.
     pub fn seal(&mut self, close_active: bool) -> Result<SealReport> {
         self.check_writable()?;
-        let segs = Arc::clone(&self.snap.segs);
-        let mut list = segs.list()?;
-        if close_active && let Some(&last) = list.last() {
-            let len = std::fs::metadata(segs.path(last)).map(|m| m.len()).unwrap_or(0);
-            if len > segment::MAGIC.len() as u64 {
-                // Close it: the next append goes to a new segment.
-                if let Some(a) = &self.active {
-                    a.sync(&segs)?;
-                }
-                let next = self.snap.head.seq + 1;
-                let created = ActiveSegment::create(&segs, next)?;
-                created.sync(&segs)?;
-                self.active = Some(created);
-                list.push(next);
-            }
+        if close_active {
+            self.close_active()?;
         }
         let mut report = SealReport::default();
+        for (first, end) in self.closed_unsealed()? {
+            let prepared = self.snap.prepare_seal(first, end, &self.config)?;
+            report.add(&self.install_seal(prepared)?);
+        }
+        self.settle_index()?;
+        Ok(report)
+    }
+
+    /// Closes the segment appends go to when it holds events, so that it
+    /// can be sealed: the next append starts a new segment (one holding only
+    /// the magic is created now, named after the head seq + 1). Returns
+    /// whether a segment was closed.
+    ///
+    /// **Durability:** the closed segment and the new file are on disk when
+    /// this returns Ok.
+    ///
+    /// # Errors
+    /// Refusals and poisoning as for appends; I/O errors.
+    pub fn close_active(&mut self) -> Result<bool> {
+        self.check_writable()?;
+        let segs = Arc::clone(&self.snap.segs);
+        let Some(&last) = segs.list()?.last() else { return Ok(false) };
+        let len = std::fs::metadata(segs.path(last)).map(|m| m.len()).unwrap_or(0);
+        if len <= segment::MAGIC.len() as u64 {
+            return Ok(false);
+        }
+        if let Some(a) = &self.active {
+            a.sync(&segs)?;
+        }
+        let next = self.snap.head.seq + 1;
+        let created = ActiveSegment::create(&segs, next)?;
+        created.sync(&segs)?;
+        self.active = Some(created);
+        self.active_since = std::time::Instant::now();
+        self.snap.store.segment_closed(next, self.snap.head);
+        self.settle_index()?;
+        Ok(true)
+    }
+
+    /// Whether the segment appends go to should be closed (and so sealed):
+    /// no commit for `idle`, or its first commit longer ago than `max_age`.
+    /// The segment may still hold nothing ([`Log::close_active`] then does
+    /// nothing).
+    pub fn roll_due(&self, idle: std::time::Duration, max_age: std::time::Duration) -> bool {
+        self.last_commit.elapsed() >= idle || self.active_since.elapsed() >= max_age
+    }
+
+    /// The closed segments (a later one follows) that are not sealed yet,
+    /// as (first seq, first seq of the next segment), oldest first.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub(crate) fn closed_unsealed(&mut self) -> Result<Vec<(u64, u64)>> {
+        let segs = Arc::clone(&self.snap.segs);
+        let list = segs.list()?;
+        let mut out = Vec::new();
         for pair in list.windows(2) {
-            let (first, end) = (pair[0], pair[1]);
+            let first = pair[0];
             if self.sealed.contains(&first) || segment::is_sealed(&segs, first)? {
                 self.sealed.insert(first);
                 continue;
             }
-            let one = self.seal_one(first, end)?;
-            self.sealed.insert(first);
-            report.segments += 1;
-            report.events += one.events;
-            report.chunks_before += one.chunks_before;
-            report.chunks_after += one.chunks_after;
-            report.bytes_before += one.bytes_before;
-            report.bytes_after += one.bytes_after;
+            out.push((first, pair[1]));
         }
-        Ok(report)
+        Ok(out)
     }
 
-    /// Seals segment `first`, which holds seqs `first..end`.
-    fn seal_one(&mut self, first: u64, end: u64) -> Result<SealReport> {
+    /// Switches in a segment packed by [`Snapshot::prepare_seal`]: renames
+    /// the sealed file over the segment and replaces the segment's index
+    /// entries. Holds only for the rename, one directory fsync and one
+    /// synced index batch; readers go on (a read that meets the switch reads
+    /// the sealed chunk instead, and scans never miss or repeat an event).
+    ///
+    /// **Durability:** the sealed segment and its index are on disk when
+    /// this returns Ok; a crash at any moment leaves every event in place.
+    ///
+    /// # Errors
+    /// Refusals as for appends; [`Error::Invalid`] when the segment was
+    /// sealed meanwhile (the prepared file is removed); store and I/O errors.
+    pub(crate) fn install_seal(&mut self, prepared: PreparedSeal) -> Result<SealReport> {
+        let PreparedSeal { first, end, head, puts, removes, report } = prepared;
         let segs = Arc::clone(&self.snap.segs);
-        let store = self.snap.store.clone();
+        let mut store = self.snap.store.clone();
+        let mut discard = || {
+            let _ = std::fs::remove_file(segment::sealing_path(&segs, first));
+            let note = keys::meta(keys::META_SEALING);
+            let _ = store
+                .store_mut()
+                .apply_changes(Vec::new(), vec![note])
+                .and_then(|()| store.store_mut().sync());
+        };
+        if let Err(e) = self.check_writable() {
+            discard();
+            return Err(e);
+        }
+        if self.sealed.contains(&first) || segment::is_sealed(&segs, first)? {
+            discard();
+            return Err(Error::Invalid(format!("segment {} is sealed already", segment::file_name(first))));
+        }
+        {
+            // A running verify finishes before the switch (it waits for no one).
+            let _switching = segs.switch.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            segs.mark_switch();
+            let _end = EndSwitch(&segs);
+            segment::install_sealed(&segs, first)?;
+            if let Err(e) = self.snap.store.switch(first..end, puts, removes, head) {
+                // The segment was replaced but its index was not: reads of it
+                // fail until a reopen rebuilds the index (the note is there).
+                self.refuse_writes = Some(crate::storage::recover::Refusal::Poisoned(e.to_string()));
+                return Err(e);
+            }
+        }
+        self.sealed.insert(first);
+        Ok(report)
+    }
+}
+
+impl SealReport {
+    pub(crate) fn add(&mut self, one: &SealReport) {
+        self.segments += one.segments;
+        self.events += one.events;
+        self.chunks_before += one.chunks_before;
+        self.chunks_after += one.chunks_after;
+        self.bytes_before += one.bytes_before;
+        self.bytes_after += one.bytes_after;
+    }
+}
+
+impl Snapshot {
+    /// Packs closed segment `first` (seqs `first..end`) into its `.sealing`
+    /// file with large chunks at `config.seal_level`, checks that the chain
+    /// is unchanged, and durably notes the seal in the index. Reads the
+    /// segment through this snapshot only, so it runs without the writer;
+    /// memory stays bounded whatever the segment's size (it streams: one
+    /// chunk of about `config.chunk_target_bytes` raw bytes is held at a
+    /// time, plus the index keys of the old chunks).
+    ///
+    /// **Durability:** the sealed file and the note are on disk when this
+    /// returns Ok; nothing replaces the segment until [`Log::install_seal`].
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the segment does not check (it is left as it
+    /// is and the sealed file removed); store and I/O errors.
+    pub(crate) fn prepare_seal(&self, first: u64, end: u64, config: &Config) -> Result<PreparedSeal> {
+        let segs = Arc::clone(&self.segs);
+        let store = self.store.clone();
         let bytes_before = std::fs::metadata(segs.path(first)).map(|m| m.len()).unwrap_or(0);
         // The chain and running-max ts before the segment.
         let before = if first == 1 {
@@ -119,7 +261,7 @@ impl Log {
                 .ok_or_else(|| Error::corrupt(first - 1, "no chunk holds the seq before the segment"))?;
             let prev_first =
                 keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
-            let chunk = self.snap.read_chunk(prev_first, value.as_ref())?;
+            let chunk = self.read_chunk(prev_first, value.as_ref())?;
             let max_ts_ns = Pointer::running_max_ts(value.as_ref())
                 .ok_or_else(|| Error::corrupt(prev_first, "malformed chunk entry in the index"))?;
             Head { seq: chunk.last_seq(), chain_hash: chunk.chain_end, max_ts_ns }
@@ -127,23 +269,16 @@ impl Log {
         if before.seq + 1 != first {
             return Err(Error::corrupt(first, "the segment does not start after the previous chunk"));
         }
-        // The index entries of the old chunks, to remove after the switch.
+        // The index entries of the old chunks, to remove at the switch. They
+        // follow from the segment's records (each chunk's first seq, scopes
+        // and running-max ts), not from a read of the index, which a settle
+        // may be moving from the memtable to sled while this runs.
         let mut removes: Vec<Vec<u8>> = Vec::new();
-        for entry in store.range(&keys::chunk(first), &keys::chunk(end)) {
-            let (key, value) = entry?;
-            let old = keys::chunk_seq(&key).ok_or_else(|| Error::corrupt(None, "malformed chunk key"))?;
-            let max_ts = Pointer::running_max_ts(value.as_ref())
-                .ok_or_else(|| Error::corrupt(old, "malformed chunk entry in the index"))?;
-            removes.push(key);
-            removes.push(keys::time(max_ts, old).to_vec());
-            removes.push(keys::wide(old).to_vec());
-        }
         let mut checker = ChainChecker::new(before.seq, before.chain_hash)?;
+        checker.max_ts = before.max_ts_ns;
         let mut reader = segs.reader(first, 0)?;
         let mut writer = SealedWriter::create(&segs, first)?;
-        let mut seal_zstd =
-            Compressor::new(self.config.seal_level).map_err(|e| Error::Invalid(format!("zstd: {e}")))?;
-        std::mem::swap(&mut self.block_zstd, &mut seal_zstd);
+        let mut enc = Encoder::new(config, config.seal_level)?;
         let packed = (|| -> Result<Packed> {
             let mut head = before;
             let mut old_chain = before.chain_hash;
@@ -169,12 +304,15 @@ impl Log {
                 };
                 let chunk = frame::decode_chunk(rec.first_seq, rec.chunk)
                     .map_err(|(seq, why)| Error::corrupt(seq, why))?;
-                let raws = checker.decode_frames(&chunk, Some(&self.snap))?;
+                let raws = checker.decode_frames(&chunk, Some(&self.reader()))?;
                 // Replay the old chain too: sealing must keep it exactly.
                 old_chain = chunk.chain_through(old_chain, &raws, u64::MAX);
                 if old_chain != chunk.chain_end {
                     return Err(Error::corrupt(chunk.first_seq, "the chunk's chain hash does not match"));
                 }
+                removes.push(keys::chunk(chunk.first_seq).to_vec());
+                removes.push(keys::time(checker.max_ts, chunk.first_seq).to_vec());
+                removes.push(keys::wide(chunk.first_seq).to_vec());
                 for s in &chunk.scopes {
                     removes.push(keys::scope(s, chunk.first_seq));
                 }
@@ -191,15 +329,15 @@ impl Log {
                         body: Vec::new(),
                         raw,
                     });
-                    if pending_bytes >= self.config.chunk_target_bytes {
-                        self.pack(&mut pending, &mut head, &mut writer, &mut puts)?;
+                    if pending_bytes >= config.chunk_target_bytes {
+                        pack(&mut enc, &mut pending, &mut head, &mut writer, &mut puts)?;
                         pending_bytes = 0;
                         chunks_after += 1;
                     }
                 }
             }
             if !pending.is_empty() {
-                self.pack(&mut pending, &mut head, &mut writer, &mut puts)?;
+                pack(&mut enc, &mut pending, &mut head, &mut writer, &mut puts)?;
                 chunks_after += 1;
             }
             if head.chain_hash != old_chain {
@@ -207,7 +345,6 @@ impl Log {
             }
             Ok((head, puts, chunks_before, chunks_after))
         })();
-        std::mem::swap(&mut self.block_zstd, &mut seal_zstd);
         let (head, puts, chunks_before, chunks_after) = match packed {
             Ok(p) => p,
             Err(e) => {
@@ -221,53 +358,44 @@ impl Log {
             return Err(Error::corrupt(first, "the sealed segment does not end where the segment did"));
         }
         let bytes_after = writer.finish()?;
-        // Switch: note, rename, index.
         let mut store = store;
-        store.commit(vec![(keys::meta(keys::META_SEALING), first.to_be_bytes().to_vec())])?;
-        // A running verify finishes before the switch (it waits for no one).
-        let _switching = segs.switch.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        segment::install_sealed(&segs, first)?;
+        store.store_mut().commit(vec![(keys::meta(keys::META_SEALING), first.to_be_bytes().to_vec())])?;
         removes.push(keys::meta(keys::META_SEALING));
         // A removed key that is also put again (same first seq) must stay.
         let put_keys: std::collections::HashSet<&[u8]> = puts.iter().map(|(k, _)| k.as_slice()).collect();
         removes.retain(|k| !put_keys.contains(k.as_slice()));
-        store.apply_changes(puts, removes)?;
-        store.sync()?;
-        Ok(SealReport {
+        let report = SealReport {
             segments: 1,
             events: end - first,
             chunks_before,
             chunks_after,
             bytes_before,
             bytes_after,
-        })
+        };
+        Ok(PreparedSeal { first, end, head, puts, removes, report })
     }
+}
 
-    /// Packs `pending` (the next seqs after `head`) into one chunk with every
-    /// body in a block, writes it to the sealed file and adds its index
-    /// entries to `puts`.
-    fn pack(
-        &mut self,
-        pending: &mut Vec<PendingFrame>,
-        head: &mut Head,
-        writer: &mut SealedWriter,
-        puts: &mut Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> Result<()> {
-        let first = head.seq + 1;
-        let mut panes = HashMap::new();
-        let blocks = self.compress_chunk_as(first, pending, &mut panes, true)?;
-        let blocks_ref = [blocks[0].as_ref(), blocks[1].as_ref()];
-        let (bytes, chain) = self.encode(first, pending, blocks_ref, head.chain_hash)?;
-        head.max_ts_ns = pending.iter().fold(head.max_ts_ns, |m, f| m.max(f.ts_ns));
-        let ptr = writer.push(first, &bytes)?;
-        puts.extend(ptr.index_entries(
-            first,
-            head.max_ts_ns,
-            pending.iter().filter_map(|f| f.scope.as_deref()),
-        ));
-        head.seq = first + pending.len() as u64 - 1;
-        head.chain_hash = chain;
-        pending.clear();
-        Ok(())
-    }
+/// Packs `pending` (the next seqs after `head`) into one chunk with every
+/// body in a block, writes it to the sealed file and adds its index
+/// entries to `puts`.
+fn pack(
+    enc: &mut Encoder,
+    pending: &mut Vec<PendingFrame>,
+    head: &mut Head,
+    writer: &mut SealedWriter,
+    puts: &mut Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<()> {
+    let first = head.seq + 1;
+    let mut panes = HashMap::new();
+    let blocks = enc.compress_chunk(first, pending, &mut panes, true, &mut |_| Ok(None))?;
+    let blocks_ref = [blocks[0].as_ref(), blocks[1].as_ref()];
+    let (bytes, chain) = enc.encode(first, pending, blocks_ref, head.chain_hash)?;
+    head.max_ts_ns = pending.iter().fold(head.max_ts_ns, |m, f| m.max(f.ts_ns));
+    let ptr = writer.push(first, &bytes)?;
+    puts.extend(ptr.index_entries(first, head.max_ts_ns, pending.iter().filter_map(|f| f.scope.as_deref())));
+    head.seq = first + pending.len() as u64 - 1;
+    head.chain_hash = chain;
+    pending.clear();
+    Ok(())
 }

@@ -16,8 +16,11 @@
 //! - **Commits are announced**: [`SharedLog::wait_for_head`] lets a follower
 //!   (`tail --follow`, the projection keeper) sleep until the head moves.
 
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::log::{AppendReceipt, Config, Head, Log, Snapshot, validate};
+use crate::log::{AppendReceipt, Log, validate};
+use crate::position::Head;
+use crate::snapshot::Snapshot;
 use orc_log_schemas::Event;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -42,8 +45,8 @@ impl std::fmt::Debug for SharedLog {
 
 struct Inner {
     dir: PathBuf,
-    /// The one writer; held only while a group is committed or a checkpoint
-    /// is written.
+    /// The one writer; held only while a group is committed, a segment is
+    /// closed or a sealed one switched in.
     writer: Mutex<Log>,
     /// The view as of the last commit.
     latest: RwLock<Snapshot>,
@@ -53,6 +56,8 @@ struct Inner {
     /// Batches waiting for a group commit, and the results of finished ones.
     queue: Mutex<Queue>,
     queue_moved: Condvar,
+    /// Held by the one seal under way (prepared off the writer).
+    sealer: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -93,6 +98,7 @@ impl From<Log> for SharedLog {
                 head_moved: Condvar::new(),
                 queue: Mutex::new(Queue::default()),
                 queue_moved: Condvar::new(),
+                sealer: Mutex::new(()),
             }),
         }
     }
@@ -219,14 +225,14 @@ impl SharedLog {
     }
 
     /// Durably stores a named checkpoint blob; see [`Log::put_checkpoint`].
-    /// Holds the writer for one small commit.
+    /// Takes no lock of the log (appends never wait for it).
     ///
     /// **Durability:** on disk when this returns Ok.
     ///
     /// # Errors
     /// Store and I/O errors.
     pub fn put_checkpoint(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        lock(&self.inner.writer).put_checkpoint(name, bytes)
+        crate::storage::checkpoints::put(self.dir(), name, bytes)
     }
 
     /// Durably deletes a named checkpoint; see [`Log::delete_checkpoint`].
@@ -234,17 +240,68 @@ impl SharedLog {
     /// # Errors
     /// Store and I/O errors.
     pub fn delete_checkpoint(&self, name: &str) -> Result<()> {
-        lock(&self.inner.writer).delete_checkpoint(name)
+        crate::storage::checkpoints::delete(self.dir(), name)
     }
 
-    /// Seals closed segments ([`Log::seal`]), after closing the active one
-    /// when `close_active`; appends wait while a segment is sealed, readers
-    /// do not. Cheap when there is nothing to seal.
+    /// Seals closed segments, after closing the active one when
+    /// `close_active` (as [`Log::seal`]), without holding up appends: each
+    /// segment is repacked from a snapshot off the writer
+    /// ([`Snapshot::prepare_seal`]), and only its switch (a rename and one
+    /// index batch, milliseconds) takes the writer. Readers never wait. One
+    /// seal runs at a time; a second caller waits for it. Cheap when there
+    /// is nothing to seal.
+    ///
+    /// **Durability:** each sealed segment and its index are on disk when
+    /// the next one starts; a crash at any moment leaves every event in place.
     ///
     /// # Errors
     /// As [`Log::seal`].
     pub fn seal(&self, close_active: bool) -> Result<crate::SealReport> {
-        lock(&self.inner.writer).seal(close_active)
+        let _one = lock(&self.inner.sealer);
+        if close_active {
+            lock(&self.inner.writer).close_active()?;
+        }
+        self.seal_closed()
+    }
+
+    /// What a long-running server calls every few seconds: closes the active
+    /// segment when it is due ([`Log::roll_due`]: no commit for `idle`, or
+    /// older than `max_age`) and holds events, then seals every closed
+    /// segment as [`SharedLog::seal`] does. So a quiet database is compact
+    /// `idle` after its last append.
+    ///
+    /// # Errors
+    /// As [`SharedLog::seal`].
+    pub fn seal_if_due(&self, idle: Duration, max_age: Duration) -> Result<crate::SealReport> {
+        let _one = lock(&self.inner.sealer);
+        {
+            let mut log = lock(&self.inner.writer);
+            if log.roll_due(idle, max_age) {
+                log.close_active()?;
+            }
+        }
+        self.seal_closed()
+    }
+
+    /// Seals the closed segments; the caller holds `sealer`.
+    fn seal_closed(&self) -> Result<crate::SealReport> {
+        let inner = &*self.inner;
+        let (closed, config) = {
+            let mut log = lock(&inner.writer);
+            (log.closed_unsealed()?, log.config.clone())
+        };
+        let mut report = crate::SealReport::default();
+        for (first, end) in closed {
+            let prepared = self.snapshot().prepare_seal(first, end, &config)?;
+            let mut log = lock(&inner.writer);
+            let one = log.install_seal(prepared)?;
+            let snap = log.snap.clone();
+            drop(log);
+            self.publish(snap);
+            report.add(&one);
+        }
+        lock(&inner.writer).settle_index()?;
+        Ok(report)
     }
 
     /// Flushes everything to stable storage (appends already are durable

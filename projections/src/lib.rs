@@ -25,7 +25,7 @@ mod maps;
 
 pub use projection::{Projection, ProjectionError};
 pub use runner::{
-    Outcome, catch_up, checkpoint_json, history_due, rebuild, rebuild_pair, save, save_history, travel,
+    Outcome, catch_up, history_due, rebuild, rebuild_pair, save, save_history, travel,
     view_at,
 };
 

@@ -1,8 +1,8 @@
 //! Bringing projections up to date: checkpoints, catch-up, rebuild, time travel.
 //!
-//! A checkpoint is JSON `{"format": 3, "seq": N, "state": ...}`, compressed
-//! with zstd (level 3; JSON of earlier formats was stored as is), stored under
-//! the projection's name in the log's checkpoint space; it is only a cache: a
+//! A checkpoint is JSON `{"format": 3, "seq": N, "state": ...}`, stored under
+//! the projection's name in the log's checkpoint space (a zstd-compressed
+//! file, `engine/FORMAT.md`, "Checkpoints"); it is only a cache: a
 //! missing, unreadable or too-new checkpoint (seq past the head, e.g. after a
 //! restore) means "rebuild from scratch".
 //!
@@ -21,8 +21,7 @@ use serde::{Deserialize, Serialize};
 /// 2: the state keeps the event time of each fact meaning "the latest"
 /// (back-dated events do not move it). 3: `state` and `metrics` keep only
 /// pending and a few fired or long-overdue schedules per pane, with counts
-/// of the rest ([`crate::schedules`]), and each pane's screen as a hash;
-/// checkpoints are zstd-compressed.
+/// of the rest ([`crate::schedules`]), and each pane's screen as a hash.
 pub const CHECKPOINT_FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
@@ -59,25 +58,6 @@ struct Header {
     seq: u64,
 }
 
-/// The zstd frame magic number, the first bytes of a compressed checkpoint.
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
-/// zstd level of checkpoints: a `state` checkpoint of a 160-pane team's busy
-/// day is about 500 KB of JSON, and much less compressed.
-const ZSTD_LEVEL: i32 = 3;
-
-/// The JSON of stored checkpoint `bytes`: decompressed when compressed
-/// (this format's), as is otherwise (earlier formats' JSON).
-///
-/// # Errors
-/// A compressed checkpoint that does not decompress.
-pub fn checkpoint_json(bytes: &[u8]) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
-    if bytes.starts_with(&ZSTD_MAGIC) {
-        zstd::stream::decode_all(bytes).map(std::borrow::Cow::Owned)
-    } else {
-        Ok(std::borrow::Cow::Borrowed(bytes))
-    }
-}
-
 /// Reads `P`'s checkpoint; `None` when missing, of another format, unreadable or past the head.
 fn load<P: Projection>(log: &Snapshot) -> Result<Option<(P, u64)>, ProjectionError> {
     let Some(bytes) = log.checkpoint(P::NAME)? else { return Ok(None) };
@@ -87,13 +67,6 @@ fn load<P: Projection>(log: &Snapshot) -> Result<Option<(P, u64)>, ProjectionErr
 /// Decodes checkpoint `bytes` (named `name`); `None` when of another
 /// format, unreadable or past the head.
 fn decode<P: Projection>(log: &Snapshot, bytes: &[u8], name: &str) -> Option<(P, u64)> {
-    let bytes = match checkpoint_json(bytes) {
-        Ok(json) => json,
-        Err(e) => {
-            tracing_free_warning(name, &e.to_string());
-            return None;
-        }
-    };
     if serde_json::from_slice::<Format>(&bytes).is_ok_and(|f| f.format != CHECKPOINT_FORMAT) {
         return None;
     }
@@ -110,8 +83,7 @@ fn decode<P: Projection>(log: &Snapshot, bytes: &[u8], name: &str) -> Option<(P,
 /// The seq of `P`'s own checkpoint when it is of this format, without decoding its state.
 fn checkpoint_seq<P: Projection>(log: &Snapshot) -> Result<Option<u64>, ProjectionError> {
     let Some(bytes) = log.checkpoint(P::NAME)? else { return Ok(None) };
-    let Ok(json) = checkpoint_json(&bytes) else { return Ok(None) };
-    Ok(serde_json::from_slice::<Header>(&json).ok().filter(|h| h.format == CHECKPOINT_FORMAT).map(|h| h.seq))
+    Ok(serde_json::from_slice::<Header>(&bytes).ok().filter(|h| h.format == CHECKPOINT_FORMAT).map(|h| h.seq))
 }
 
 /// `P` from the nearest checkpoint at or before `until_seq` (its own or a
@@ -158,12 +130,12 @@ pub fn save<P: Projection>(log: &SharedLog, p: &P, seq: u64) -> Result<(), Proje
     Ok(())
 }
 
-/// `p` at `seq` as checkpoint bytes (compressed JSON).
+/// `p` at `seq` as checkpoint bytes (JSON; the engine compresses checkpoint
+/// files).
 fn encode<P: Projection>(p: &P, seq: u64) -> Result<Vec<u8>, ProjectionError> {
     let failed = |reason: String| ProjectionError::Checkpoint { name: P::NAME, reason };
     let c = Checkpoint { format: CHECKPOINT_FORMAT, seq, state: p };
-    let json = serde_json::to_vec(&c).map_err(|e| failed(e.to_string()))?;
-    zstd::bulk::compress(&json, ZSTD_LEVEL).map_err(|e| failed(e.to_string()))
+    serde_json::to_vec(&c).map_err(|e| failed(e.to_string()))
 }
 
 /// Durably stores `P`'s time-travel checkpoint at `seq` (the state after

@@ -304,11 +304,16 @@ fn server_kill_delay(round: u64) -> Duration {
     Duration::from_micros((round * 6_133) % 300_000)
 }
 
-/// Starts `orc-log serve` on `db` (stderr to `err_file`) and waits up to
-/// 20 s for its `ready` line.
-fn start_server_ready(db: &Path, err_file: &Path, round: u64) -> Child {
-    let mut server = orc_process(db)
+/// Starts `orc-log serve` on `db` with the flags and environment of `how`
+/// (stderr to `err_file`) and waits up to 20 s for its `ready` line.
+fn start_server_with(db: &Path, err_file: &Path, round: u64, how: &ServerRounds) -> Child {
+    let mut cmd = orc_process(db);
+    if let Some((k, v)) = how.env {
+        cmd.env(k, v);
+    }
+    let mut server = cmd
         .arg("serve")
+        .args(how.serve_args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(err_file).unwrap())
@@ -349,6 +354,7 @@ fn emit_loop(
     w: usize,
     stop: &AtomicBool,
     killed_at: &Mutex<Option<Instant>>,
+    env: Option<(&str, &str)>,
 ) -> Result<WriterLog, String> {
     let mut log = Vec::new();
     let mut k = 0;
@@ -356,7 +362,14 @@ fn emit_loop(
         let id = format!("r{round}-w{w}-{k}");
         k += 1;
         let started = Instant::now();
-        let out = run(db, &["emit", "--id", &id, "marker", "--label", &format!("label {id}")]);
+        let mut cmd = orc(db);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .args(["emit", "--id", &id, "marker", "--label", &format!("label {id}")])
+            .output()
+            .expect("emit runs");
         if let Some(why) = crash_reason(&out) {
             stop.store(true, Ordering::SeqCst);
             return Err(format!("round {round}: emit {id}: {why}\n{}", describe(&out)));
@@ -388,8 +401,73 @@ fn emit_loop(
 /// seq it printed; no id appears twice and no event was invented.
 #[test]
 fn killed_server_with_8_writers_keeps_every_acknowledged_event_exactly_once() {
-    const WRITERS: usize = 8;
+    server_kill_rounds(&ServerRounds::EIGHT_WRITERS);
+}
+
+/// How a server kill loop runs.
+struct ServerRounds {
+    writers: usize,
+    /// Flags after `serve`.
+    serve_args: &'static [&'static str],
+    /// One environment variable for the server and the writers.
+    env: Option<(&'static str, &'static str)>,
+    /// When round N kills the server, counted from its `ready` line.
+    kill_delay: fn(u64) -> Duration,
+    /// Runs on the database after the kill, before the checks (`None`: nothing).
+    after_kill: Option<fn(u64, &Path)>,
+}
+
+impl ServerRounds {
+    const EIGHT_WRITERS: ServerRounds = ServerRounds {
+        writers: 8,
+        serve_args: &[],
+        env: None,
+        kill_delay: server_kill_delay,
+        after_kill: None,
+    };
+}
+
+/// `kill -9` of `serve` while it seals in the background under live load:
+/// 4 writers, segments of 16 KiB rolled also every second (`--seal-age 1`)
+/// and sealed by the server's sealer, the kill 0..2 s after `ready`. Every
+/// fifth round the index is then deleted or damaged. After every round the
+/// same checks as the 8-writer loop: the database opens and verifies and
+/// holds every acknowledged event exactly once.
+#[test]
+fn killed_server_while_sealing_in_the_background_keeps_every_acknowledged_event_exactly_once() {
+    let seals_cut = server_kill_rounds(&ServerRounds {
+        writers: 4,
+        serve_args: &["--seal-idle", "1", "--seal-age", "1"],
+        env: Some(("ORC_LOG_SEGMENT_BYTES", "16384")),
+        kill_delay: |round| Duration::from_micros((round * 40_127) % 2_000_000),
+        after_kill: Some(|round, db| {
+            let store = db.join("store");
+            match round % 10 {
+                4 => std::fs::remove_dir_all(&store).expect("delete the index"),
+                9 => {
+                    // Garble the middle of sled's data file.
+                    let file = store.join("db");
+                    let mut bytes = std::fs::read(&file).expect("read the index");
+                    let mid = bytes.len() / 2;
+                    for b in bytes.iter_mut().skip(mid).take(4096) {
+                        *b = !*b;
+                    }
+                    std::fs::write(&file, bytes).expect("damage the index");
+                }
+                _ => {}
+            }
+        }),
+    });
+    eprintln!("{seals_cut} kills left a background seal's .sealing file behind");
+}
+
+/// Runs the server kill loop `how` describes for [`crash_rounds`] rounds;
+/// returns in how many rounds the kill left a seal's `.sealing` file (a
+/// background seal under way).
+fn server_kill_rounds(how: &ServerRounds) -> u64 {
+    let writers_n = how.writers;
     let rounds = crash_rounds();
+    let mut seals_cut = 0;
     let (tmp, db) = temp_db();
     create_empty(&db);
     // id -> seq printed, over all rounds; and every id ever tried.
@@ -398,14 +476,16 @@ fn killed_server_with_8_writers_keeps_every_acknowledged_event_exactly_once() {
     let (mut failed_total, mut after_kill_acked) = (0usize, 0usize);
     for round in 0..rounds {
         let err_file = tmp.path().join(format!("serve-{round}.stderr"));
-        let mut server = start_server_ready(&db, &err_file, round);
+        let mut server = start_server_with(&db, &err_file, round, how);
         let stop = AtomicBool::new(false);
         let killed_at: Mutex<Option<Instant>> = Mutex::new(None);
         let outcomes: Vec<Result<WriterLog, String>> = std::thread::scope(|s| {
             let (db, stop, killed_at) = (&db, &stop, &killed_at);
-            let writers: Vec<_> =
-                (0..WRITERS).map(|w| s.spawn(move || emit_loop(db, round, w, stop, killed_at))).collect();
-            std::thread::sleep(server_kill_delay(round));
+            let env = how.env;
+            let writers: Vec<_> = (0..writers_n)
+                .map(|w| s.spawn(move || emit_loop(db, round, w, stop, killed_at, env)))
+                .collect();
+            std::thread::sleep((how.kill_delay)(round));
             let exited = server.try_wait().unwrap();
             server.kill().expect("SIGKILL the server");
             *killed_at.lock().unwrap() = Some(Instant::now());
@@ -423,6 +503,13 @@ fn killed_server_with_8_writers_keeps_every_acknowledged_event_exactly_once() {
             stop.store(true, Ordering::SeqCst);
             writers.into_iter().map(|h| h.join().expect("writer thread")).collect()
         });
+        let sealing = std::fs::read_dir(db.join("segments"))
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".sealing")))
+            .unwrap_or(false);
+        seals_cut += u64::from(sealing);
+        if let Some(hook) = how.after_kill {
+            hook(round, &db);
+        }
         for outcome in outcomes {
             let log = outcome.unwrap_or_else(|e| panic!("{e}"));
             for (id, outcome, after_kill) in log {
@@ -450,7 +537,7 @@ fn killed_server_with_8_writers_keeps_every_acknowledged_event_exactly_once() {
         acked.insert(probe.clone(), seq);
         tried.insert(probe, (round, true));
 
-        let when = format!("after round {round} (server killed {:?} after ready)", server_kill_delay(round));
+        let when = format!("after round {round} (server killed {:?} after ready)", (how.kill_delay)(round));
         assert_verify_ok_any(&db, &when);
         let events = read_log(&db, &when);
         assert_gapless(&events, &when);
@@ -485,6 +572,7 @@ fn killed_server_with_8_writers_keeps_every_acknowledged_event_exactly_once() {
     assert!(acked.len() as u64 > rounds, "the writers made progress ({} acknowledged)", acked.len());
     assert!(failed_total > 0, "no emit was cut off by a kill in {rounds} rounds: the test hit nothing");
     assert_verify_ok(&db, read_log(&db, "at the end").len() as u64);
+    seals_cut
 }
 
 /// How long a first `emit` (which creates the database) takes here: the

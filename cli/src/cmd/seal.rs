@@ -12,10 +12,11 @@ use orc_log_engine::SharedLog;
 /// sealed yet with large chunks whose bodies are compressed together. The
 /// events, their seqs and the hash chain do not change; `verify` passes
 /// before and after. Safe to interrupt at any moment (even `kill -9`): the
-/// next command finishes or undoes it. Appends wait while a segment is
-/// sealed (about 3 s for 200,000 events committed 16 at a time, here);
-/// reads go on. Run it through `serve` or alone, when appends may wait:
-/// after a recording, or nightly.
+/// next command finishes or undoes it. Each segment is repacked off the
+/// writer; appends wait only while it is switched in (milliseconds), and
+/// reads go on. `orc-log serve` seals by itself in the background (see
+/// `orc-log serve --help`); this command seals at once, through the server
+/// when one runs.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 

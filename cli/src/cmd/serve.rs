@@ -37,6 +37,12 @@ use std::time::Duration;
 /// Alert rules (see `orc-log alerts --help`) are loaded from `--alerts PATH`,
 /// else from DIR/alerts.toml when that file exists; the rules loaded are
 /// listed on stderr. A bad rule file stops the server before it starts.
+///
+/// The server seals by itself: a segment that reached its roll size, or had
+/// no append for `--seal-idle` seconds, or is older than `--seal-age`, is
+/// closed and repacked into large chunks in the background (appends wait
+/// only for the switch, milliseconds), so a quiet database is compact
+/// well within a minute of its last append. `orc-log seal` still seals at once.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Alert rule file (TOML) [default: DIR/alerts.toml next to the database, if present].
@@ -62,6 +68,14 @@ pub struct Args {
     /// bytes. Required for a non-loopback --http address.
     #[arg(long, env = "ORC_LOG_HTTP_TOKEN", hide_env_values = true, requires = "http", value_name = "TOKEN")]
     http_token: Option<String>,
+    /// Close and seal the active segment after this many seconds without
+    /// an append (0: never seal in the background).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    seal_idle: u64,
+    /// Close and seal the active segment once its first append is this many
+    /// seconds old, even while appends go on.
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    seal_age: u64,
 }
 
 /// The port `--http HOST` (without a port) serves on.
@@ -128,6 +142,11 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
         let log = log.clone();
         std::thread::spawn(move || keep_projections(&log))
     };
+    let sealer = (args.seal_idle > 0).then(|| {
+        let log = log.clone();
+        let (idle, age) = (Duration::from_secs(args.seal_idle), Duration::from_secs(args.seal_age.max(1)));
+        std::thread::spawn(move || keep_sealed(&log, idle, age))
+    });
     let alerter = rules.filter(|r| !r.rules.is_empty()).map(|rules| {
         let alerter = orc_log_alerts::Alerter::new(log.clone(), rules);
         std::thread::spawn(move || {
@@ -144,6 +163,9 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
     let served = orc_log_server::serve(log.clone(), opts, runner);
     log.close();
     let _ = keeper.join();
+    if let Some(s) = sealer {
+        let _ = s.join();
+    }
     if let Some((stop, thread)) = web {
         let _ = stop.send(());
         match thread.join() {
@@ -209,9 +231,7 @@ fn start_web(
 /// once a second after new commits, each projection is folded forward from
 /// its checkpoint on a snapshot (appends go on meanwhile) and its new
 /// checkpoint stored. `state` and `metrics` then have little to catch up.
-/// Ends when the log closes. (Sealing is not done here: appends wait while
-/// a segment is sealed, seconds for a full one; `orc-log seal` does it when
-/// the operator chooses.)
+/// Ends when the log closes.
 fn keep_projections(log: &SharedLog) {
     use orc_log_projections::{Projection, catch_up, metrics::Metrics, state::State};
     fn advance<P: Projection>(log: &SharedLog) {
@@ -230,6 +250,38 @@ fn keep_projections(log: &SharedLog) {
         std::thread::sleep(Duration::from_secs(1));
         if log.wait_for_head(done, Duration::from_secs(5)).is_none() {
             return;
+        }
+    }
+}
+
+/// Seals in the background while the server runs: every few seconds,
+/// closes the active segment when it is idle for `idle` or older than `age`,
+/// then seals the closed segments off the writer
+/// ([`SharedLog::seal_if_due`]). An error is logged once (until it changes)
+/// and retried at the next tick. Ends when the log closes.
+fn keep_sealed(log: &SharedLog, idle: Duration, age: Duration) {
+    let tick = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
+    let mut last_error = String::new();
+    while log.wait_for_head(u64::MAX, tick).is_some() {
+        match log.seal_if_due(idle, age) {
+            Ok(r) if r.segments > 0 => {
+                last_error.clear();
+                tracing::info!(
+                    segments = r.segments,
+                    events = r.events,
+                    bytes_before = r.bytes_before,
+                    bytes_after = r.bytes_after,
+                    "sealed in the background"
+                );
+            }
+            Ok(_) => last_error.clear(),
+            Err(e) => {
+                let e = e.to_string();
+                if e != last_error {
+                    tracing::warn!(error = %e, "background sealing failed; retrying");
+                    last_error = e;
+                }
+            }
         }
     }
 }

@@ -11,7 +11,12 @@ use std::collections::BTreeMap;
 ///
 /// `raw_bytes` is the uncompressed encoded body; `stored_bytes` is what the
 /// event's frame takes (header, compressed body, check). `disk_bytes` is the
-/// whole database on disk, store overhead included. Reads only frame headers.
+/// whole database on disk, store overhead included; below the table it is
+/// broken down into sealed segments (repacked into large chunks), unsealed
+/// segments (the active one and any awaiting their seal), and the index
+/// (sled's files, with bytes per event; the unsealed tail's index entries
+/// are held in memory instead), with the time of the last seal. Reads only
+/// frame headers.
 /// On a damaged log it counts the events that read back intact before the
 /// damage, says where reading stopped on stderr, and exits 1.
 #[derive(Debug, clap::Args)]
@@ -25,7 +30,7 @@ pub struct Args {
 enum Format {
     /// A table for people.
     Table,
-    /// `{"events": N, "head_seq": N, "by_kind": {...}, "disk_bytes": N}`.
+    /// `{"events": N, "head_seq": N, "by_kind": {...}, "disk_bytes": N, "storage": {...}}`.
     Json,
 }
 
@@ -69,6 +74,12 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         };
         Ok((by_kind, total, log.disk_bytes()?, head))
     })?;
+    let storage = log.storage()?;
+    let last_seal = storage.last_seal.and_then(|t| {
+        let ns = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+        Some(orc_log_schemas::format_rfc3339(i64::try_from(ns).ok()?))
+    });
+    let per_event = |bytes: u64| if head.seq == 0 { 0.0 } else { bytes as f64 / head.seq as f64 };
     match args.format {
         Format::Json => {
             let kinds: serde_json::Map<String, serde_json::Value> = by_kind
@@ -80,7 +91,19 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                     )
                 })
                 .collect();
-            let v = json!({"events": total.events, "head_seq": head.seq, "by_kind": kinds, "disk_bytes": disk_bytes});
+            let storage = json!({
+                "sealed_segments": storage.sealed_segments,
+                "sealed_segment_bytes": storage.sealed_segment_bytes,
+                "unsealed_segments": storage.unsealed_segments,
+                "unsealed_segment_bytes": storage.unsealed_segment_bytes,
+                "index_bytes": storage.index_bytes,
+                "index_bytes_per_event": per_event(storage.index_bytes),
+                "index_memory_entries": storage.index_memory_entries,
+                "index_memory_bytes": storage.index_memory_bytes,
+                "checkpoint_bytes": storage.checkpoint_bytes,
+                "last_seal": last_seal,
+            });
+            let v = json!({"events": total.events, "head_seq": head.seq, "by_kind": kinds, "disk_bytes": disk_bytes, "storage": storage});
             writeln!(io.out, "{v}")?;
         }
         Format::Table => {
@@ -115,6 +138,18 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                 head.seq,
                 head.chain_hex(),
                 db.dir().display()
+            )?;
+            writeln!(
+                io.out,
+                "segments: {} sealed ({} bytes), {} unsealed ({} bytes); index: {} bytes on disk ({:.1} per event), {} entries of the unsealed tail in memory; last seal: {}",
+                storage.sealed_segments,
+                storage.sealed_segment_bytes,
+                storage.unsealed_segments,
+                storage.unsealed_segment_bytes,
+                storage.index_bytes,
+                per_event(storage.index_bytes),
+                storage.index_memory_entries,
+                last_seal.as_deref().unwrap_or("never"),
             )?;
         }
     }

@@ -10,7 +10,7 @@
 //! and a 4-byte check per frame. `engine/FORMAT.md` gives every byte; this
 //! module is the one place that reads or writes them.
 
-use crate::varint::{self, Reader};
+use crate::storage::varint::{self, Reader};
 use orc_log_schemas::Kind;
 use std::ops::Range;
 
@@ -495,7 +495,7 @@ pub(crate) fn encode_chunk(
     frames: &[PendingFrame],
     blocks: [Option<&Block>; 2],
     prev: [u8; HASH_BYTES],
-    header_zstd: &mut crate::compress::Compressor,
+    header_zstd: &mut crate::storage::compress::Compressor,
 ) -> Result<(Vec<u8>, [u8; HASH_BYTES]), String> {
     let mut scopes: Vec<&str> = Vec::new();
     let mut scope_idx = Vec::with_capacity(frames.len());
@@ -601,7 +601,7 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
         1 if hdr_stored == hdr_raw_len => hdr_bytes,
         1 => return Err(bad("a raw column header whose two lengths differ")),
         2 => {
-            hdr_owned = crate::compress::decompress_alone(hdr_bytes, hdr_raw_len as usize)
+            hdr_owned = crate::storage::compress::decompress_alone(hdr_bytes, hdr_raw_len as usize)
                 .map_err(|e| bad(&format!("column header: {e}")))?;
             &hdr_owned
         }

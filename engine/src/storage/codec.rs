@@ -210,8 +210,8 @@ mod tests {
     #[test]
     fn every_fixture_event_round_trips() {
         let text = [
-            include_str!("../../tests/fixtures/tmux-session-a.ndjson"),
-            include_str!("../../tests/fixtures/agent-events.ndjson"),
+            include_str!("../../../tests/fixtures/tmux-session-a.ndjson"),
+            include_str!("../../../tests/fixtures/agent-events.ndjson"),
         ];
         for line in text.iter().flat_map(|t| t.lines()) {
             let mut ev = parse_line(line, 0).unwrap();

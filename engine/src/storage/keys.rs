@@ -1,8 +1,8 @@
 //! Key layout of the store's single keyspace (FORMAT.md, "Keys").
 //!
 //! Every key starts with a one-byte tag, so one ordered keyspace holds the
-//! the chunk pointers (into segment files), their indexes, metadata and
-//! checkpoints, and one atomic batch commits them together.
+//! chunk pointers (into segment files), their indexes and metadata, and one
+//! atomic batch commits them together.
 //! Integers are big-endian so byte order is numeric order.
 
 /// `C` + first seq (u64 BE) -> the chunk's segment pointer (20 bytes:
@@ -17,13 +17,22 @@ pub(crate) const SCOPE: u8 = b'S';
 pub(crate) const ID: u8 = b'I';
 /// `M` + name -> metadata value.
 pub(crate) const META: u8 = b'M';
-/// `P` + projection name -> checkpoint bytes.
+/// `P` + projection name -> checkpoint bytes: where checkpoints were kept
+/// before they became files (`checkpoints.rs`); removed at open.
 pub(crate) const CHECKPOINT: u8 = b'P';
 
 /// Metadata name of the format version (ASCII decimal).
 pub(crate) const META_FORMAT: &[u8] = b"format";
 /// Metadata name of the head: seq u64 BE, chain hash 32 bytes, running-max ts i64 BE.
 pub(crate) const META_HEAD: &[u8] = b"head";
+/// Metadata name of the log's head as of the last clean close or `Log::sync`
+/// (same encoding as `M head`, which is the head as of the index's last
+/// chunk in sled): an open whose segments end before it finds a rollback.
+pub(crate) const META_TAIL: &[u8] = b"tail";
+/// Metadata name present while a process has the database open (written,
+/// synced, at open; removed at a clean close): an open that finds it reads
+/// the whole index to find damage a crash may have left.
+pub(crate) const META_OPEN: &[u8] = b"open";
 /// `M sealing` -> the first seq (u64 BE) of the segment being sealed, from
 /// just before its sealed copy replaces it until its index is switched.
 pub(crate) const META_SEALING: &[u8] = b"sealing";
@@ -94,13 +103,6 @@ pub(crate) fn meta(name: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(name.len() + 1);
     k.push(META);
     k.extend_from_slice(name);
-    k
-}
-
-pub(crate) fn checkpoint(name: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(name.len() + 1);
-    k.push(CHECKPOINT);
-    k.extend_from_slice(name.as_bytes());
     k
 }
 

@@ -11,18 +11,22 @@
 //! a commit whose last record is missing, were never acknowledged and are
 //! cut. See FORMAT.md, "Opening and recovery".
 
+use crate::config::FORMAT_VERSION;
 use crate::error::{Error, Result};
-use crate::frame;
-use crate::keys;
-use crate::lock::DirLock;
-use crate::log::{EMPTY_HEAD, FORMAT_VERSION, Head, Log, Refusal};
-use crate::segment::{self, FLAG_COMMIT, Pointer, file_name};
-use crate::store::Store;
-use crate::verify::ChainChecker;
+use crate::position::{EMPTY_HEAD, Head};
+use crate::storage::chain::ChainChecker;
+use crate::storage::frame;
+use crate::storage::index::Index;
+use crate::storage::keys;
+use crate::storage::lock::DirLock;
+use crate::storage::read::Reader;
+use crate::storage::segment::Segments;
+use crate::storage::segment::{self, FLAG_COMMIT, Pointer, file_name};
+use crate::storage::store::Store;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Chunks indexed per sled batch while catching up.
+/// Chunks added to the memtable at a time while catching up.
 const BATCH_CHUNKS: usize = 256;
 
 /// Opens the index store in `DIR/store`. One that sled cannot open (damaged
@@ -35,26 +39,73 @@ pub(crate) fn open_index(dir: &Path, lock: &Arc<DirLock>) -> Result<Store> {
     let path = dir.join("store");
     match Store::open(&path, Arc::clone(lock)) {
         Ok(s) => Ok(s),
-        // Not damage: another process still holds sled's lock, or no access.
-        Err(e @ Error::Store(_))
-            if e.to_string().contains("could not acquire lock")
-                || e.to_string().contains("ermission denied") =>
-        {
-            Err(e)
-        }
+        Err(e) if !is_store_damage(&e) => Err(e),
         Err(e) => {
-            let aside = dir.join("store.damaged");
-            tracing::warn!(
-                "the index in {} cannot be opened ({e}); moving it to {} and rebuilding it from the segments",
-                path.display(),
-                aside.display()
-            );
-            if aside.exists() {
-                std::fs::remove_dir_all(&aside).map_err(|e| Error::io("remove", &aside, e))?;
-            }
-            std::fs::rename(&path, &aside).map_err(|e| Error::io("rename", &path, e))?;
+            move_aside(dir, &e)?;
             Store::open(&path, Arc::clone(lock))
         }
+    }
+}
+
+/// Whether `e` says the index's files are damaged (sled failed or panicked
+/// on them), as opposed to busy (another process still holds sled's lock)
+/// or not accessible.
+pub(crate) fn is_store_damage(e: &Error) -> bool {
+    match e {
+        Error::Store(m) => !(m.contains("could not acquire lock") || m.contains("ermission denied")),
+        Error::StorePanic { .. } => true,
+        _ => false,
+    }
+}
+
+/// Moves a damaged index `DIR/store` aside to `DIR/store.damaged`
+/// (replacing an older one), with a warning naming `why`; the caller then
+/// opens a new, empty one and rebuilds it from the segments.
+///
+/// # Errors
+/// I/O errors.
+pub(crate) fn move_aside(dir: &Path, why: &Error) -> Result<()> {
+    let path = dir.join("store");
+    let aside = dir.join("store.damaged");
+    tracing::warn!(
+        "the index in {} cannot be used ({why}); moving it to {} and rebuilding it from the segments",
+        path.display(),
+        aside.display()
+    );
+    if aside.exists() {
+        std::fs::remove_dir_all(&aside).map_err(|e| Error::io("remove", &aside, e))?;
+    }
+    std::fs::rename(&path, &aside).map_err(|e| Error::io("rename", &path, e))
+}
+
+/// Why a log refuses appends.
+#[derive(Debug, Clone)]
+pub(crate) enum Refusal {
+    /// The store disagrees with its head record (found at open).
+    Inconsistent(String),
+    /// A write failed part-way; only reopening re-reads the true head.
+    Poisoned(String),
+}
+
+/// What recovery found: the head of the log, and why appends must be
+/// refused, if they must.
+pub(crate) struct Recovered {
+    pub head: Head,
+    pub refusal: Option<Refusal>,
+}
+
+/// The state recovery works on: the database's segments and index, and the
+/// head found so far.
+struct Rec<'a> {
+    dir: &'a Path,
+    segs: &'a Arc<Segments>,
+    index: &'a mut Index,
+    head: Head,
+}
+
+impl Rec<'_> {
+    fn reader(&self) -> Reader<'_> {
+        Reader { index: self.index, segs: self.segs, head_seq: u64::MAX }
     }
 }
 
@@ -66,14 +117,32 @@ enum Start {
     Beginning,
 }
 
-/// Brings `log`'s index up to date with its segments and sets its head.
-/// Returns why appends must be refused, if they must.
+/// Brings the index of the database in `dir` up to date with its segments
+/// (the tail's entries go to the index's memtable) and returns the head and
+/// why appends must be refused, if they must.
 ///
 /// # Errors
 /// Store and I/O errors (damage is not an error here: it is returned as a
 /// refusal, and `verify` names it).
-pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
-    let segs = Arc::clone(&log.segs);
+pub(crate) fn recover(dir: &Path, segs: &Arc<Segments>, index: &mut Index) -> Result<Recovered> {
+    let mut rec = Rec { dir, segs, index, head: EMPTY_HEAD };
+    let mut refusal = recover_into(&mut rec)?;
+    // The head recorded at the last clean close or sync: segments that end
+    // before it lost acknowledged events.
+    if refusal.is_none()
+        && let Some(tail) =
+            rec.index.get(&keys::meta(keys::META_TAIL))?.and_then(|v| Head::decode(v.as_ref()))
+        && tail.seq > rec.head.seq
+    {
+        refusal = Some(Refusal::Inconsistent(
+            Error::RolledBack { store_head: rec.head.seq, record_head: tail.seq }.to_string(),
+        ));
+    }
+    Ok(Recovered { head: rec.head, refusal })
+}
+
+fn recover_into(log: &mut Rec<'_>) -> Result<Option<Refusal>> {
+    let segs = Arc::clone(log.segs);
     finish_sealing(log)?;
     let start = match index_start(log)? {
         Ok(start) => start,
@@ -81,7 +150,7 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
             // Reads see what the segments still hold (the index's last chunk
             // that is still there); verify reports the loss.
             let head = last_readable(log)?;
-            log.set_head(head);
+            log.head = head;
             return Ok(Some(refusal));
         }
     };
@@ -89,7 +158,7 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
         Start::After { head, ptr } => (head, ptr.segment, ptr.end()),
         Start::Beginning => (EMPTY_HEAD, 1, 0),
     };
-    log.set_head(head);
+    log.head = head;
     let list = segs.list()?;
     if list.is_empty() && head.seq == 0 {
         return Ok(None);
@@ -129,7 +198,9 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
                 Ok(c) => c,
                 Err((seq, why)) => break Some((rec.ptr.offset, format!("seq {seq}: {why}"), false)),
             };
-            let frames = match checker.check(&chunk, Some(&log.snap)) {
+            let frames = match checker
+                .check(&chunk, Some(&Reader { index: log.index, segs: log.segs, head_seq: head.seq }))
+            {
                 Ok(f) => f,
                 Err(e) => break Some((rec.ptr.offset, e.to_string(), false)),
             };
@@ -176,7 +247,7 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
                     // cut short holds nothing; remove it.
                     let path = segs.path(seg_at);
                     std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-                    crate::head::sync_dir(segs.dir())?;
+                    crate::storage::head::sync_dir(segs.dir())?;
                     segs.forget(seg_at);
                 } else {
                     segment::cut_tail(&segs, seg_at, at)?;
@@ -195,6 +266,11 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
         idx += 1;
         seg_at = list[idx];
         offset = 0;
+        // The segment before is closed: its entries stay in the memtable
+        // only while it may still be sealed (index.rs).
+        flush(log, &mut batch, head)?;
+        log.index.segment_closed(seg_at, head);
+        log.index.settle(log.segs)?;
         if seg_at != checker.next_seq {
             flush(log, &mut batch, head)?;
             return Ok(Some(Refusal::Inconsistent(format!(
@@ -207,7 +283,6 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
     flush(log, &mut batch, head)?;
     if indexed > 0 {
         tracing::debug!("indexed {indexed} events found in the segments");
-        log.store_mut().sync()?;
     }
     Ok(None)
 }
@@ -217,22 +292,23 @@ pub(crate) fn recover(log: &mut Log) -> Result<Option<Refusal>> {
 /// never happened and the file is removed; with the note alone, the segment
 /// was replaced but the index may still point into the old one, so the index
 /// is cleared and rebuilt. Stray `.sealing` files are removed.
-fn finish_sealing(log: &mut Log) -> Result<()> {
-    let segs = Arc::clone(&log.segs);
-    let note = log.snap.store.get(&keys::meta(keys::META_SEALING))?;
+fn finish_sealing(log: &mut Rec<'_>) -> Result<()> {
+    let segs = Arc::clone(log.segs);
+    let note = log.index.get(&keys::meta(keys::META_SEALING))?;
     if let Some(v) = note {
         let first = <[u8; 8]>::try_from(v.as_ref()).map(u64::from_be_bytes).unwrap_or(0);
         let pending = segment::sealing_path(&segs, first);
         if !pending.exists() {
             tracing::warn!(
                 "rebuilding the index in {}: sealing segment {} was interrupted after the switch",
-                log.snap.dir.join("store").display(),
+                log.dir.join("store").display(),
                 file_name(first)
             );
-            log.store_mut().clear_index()?;
+            log.index.clear()?;
         }
-        log.store_mut().apply_changes(Vec::new(), vec![keys::meta(keys::META_SEALING)])?;
-        log.store_mut().sync()?;
+        let store = log.index.store_mut();
+        store.apply_changes(Vec::new(), vec![keys::meta(keys::META_SEALING)])?;
+        store.sync()?;
     }
     let entries = std::fs::read_dir(segs.dir()).map_err(|e| Error::io("list", segs.dir(), e))?;
     for entry in entries.flatten() {
@@ -244,15 +320,14 @@ fn finish_sealing(log: &mut Log) -> Result<()> {
     Ok(())
 }
 
-/// Applies `batch` and the new head to the index (not synced).
-fn flush(log: &mut Log, batch: &mut Vec<(Vec<u8>, Vec<u8>)>, head: Head) -> Result<()> {
+/// Adds `batch` to the index's memtable and sets the head (index.rs: the
+/// memtable reaches sled when its segment is sealed or settled).
+fn flush(log: &mut Rec<'_>, batch: &mut Vec<(Vec<u8>, Vec<u8>)>, head: Head) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let mut puts = std::mem::take(batch);
-    puts.push((keys::meta(keys::META_HEAD), head.encode()));
-    log.store_mut().apply(puts)?;
-    log.set_head(head);
+    log.index.insert_tail(std::mem::take(batch));
+    log.head = head;
     Ok(())
 }
 
@@ -261,8 +336,8 @@ fn flush(log: &mut Log, batch: &mut Vec<(Vec<u8>, Vec<u8>)>, head: Head) -> Resu
 /// index, with a warning) when the index is missing, of another format or
 /// damaged. `Err(refusal)` when the segments end before the index: they
 /// were rolled back or lost acknowledged events, and nothing is touched.
-fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Head)>> {
-    let store = &log.snap.store;
+fn index_start(log: &mut Rec<'_>) -> Result<std::result::Result<Start, (Refusal, Head)>> {
+    let store = &*log.index;
     let format =
         store.get(&keys::meta(keys::META_FORMAT))?.map(|v| String::from_utf8_lossy(v.as_ref()).into_owned());
     let head = match store.get(&keys::meta(keys::META_HEAD))? {
@@ -285,70 +360,101 @@ fn index_start(log: &mut Log) -> Result<std::result::Result<Start, (Refusal, Hea
             match (first, Pointer::decode(value.as_ref())) {
                 (Some(first), Some(ptr)) => {
                     let seg_len = std::fs::metadata(log.segs.path(ptr.segment)).map(|m| m.len()).ok();
-                    if seg_len.is_none_or(|l| l < ptr.end()) && h.seq > 0 {
-                        // The segments end before what the index knew was acknowledged.
-                        let now = segments_end_hint(log);
-                        return Ok(Err((
-                            Refusal::Inconsistent(
-                                Error::RolledBack { store_head: now, record_head: h.seq }.to_string(),
-                            ),
-                            h,
-                        )));
+                    let read = if seg_len.is_none_or(|l| l < ptr.end()) {
+                        None
+                    } else {
+                        Some(log.segs.read(ptr, first).and_then(|b| {
+                            frame::decode_chunk(first, b).map_err(|(seq, why)| Error::corrupt(seq, why))
+                        }))
+                    };
+                    if let Some(Ok(c)) = &read
+                        && c.last_seq() == h.seq
+                        && c.chain_end == h.chain_hash
+                    {
+                        return Ok(Ok(Start::After { head: h, ptr }));
                     }
-                    let read = log.snap.segs.read(ptr, first).and_then(|b| {
-                        frame::decode_chunk(first, b).map_err(|(seq, why)| Error::corrupt(seq, why))
-                    });
-                    match read {
-                        Ok(c) if c.last_seq() == h.seq && c.chain_end == h.chain_hash => {
-                            return Ok(Ok(Start::After { head: h, ptr }));
+                    if stale_after_seal(log.segs, ptr.segment, h.seq)? {
+                        Some(format!(
+                            "it points into segment {}, which was sealed since (the index lost its last writes)",
+                            file_name(ptr.segment)
+                        ))
+                    } else {
+                        match read {
+                            None if h.seq > 0 => {
+                                // The segments end before what the index knew was acknowledged.
+                                let now = segments_end_hint(log);
+                                return Ok(Err((
+                                    Refusal::Inconsistent(
+                                        Error::RolledBack { store_head: now, record_head: h.seq }.to_string(),
+                                    ),
+                                    h,
+                                )));
+                            }
+                            // The record the index names as the last acknowledged
+                            // one is there but does not read back: the segment is
+                            // damaged. Nothing is cut or rebuilt; verify says where.
+                            None | Some(Ok(_)) => {
+                                let why = format!(
+                                    "segment {} at offset {}: the chunk of seq {first} differs from the index",
+                                    file_name(ptr.segment),
+                                    ptr.offset
+                                );
+                                return Ok(Err((Refusal::Inconsistent(why), h)));
+                            }
+                            Some(Err(e)) => return Ok(Err((Refusal::Inconsistent(e.to_string()), h))),
                         }
-                        // The record the index names as the last acknowledged
-                        // one is there but does not read back: the segment is
-                        // damaged. Nothing is cut or rebuilt; verify says where.
-                        Ok(_) => {
-                            let why = format!(
-                                "segment {} at offset {}: the chunk of seq {first} differs from the index",
-                                file_name(ptr.segment),
-                                ptr.offset
-                            );
-                            return Ok(Err((Refusal::Inconsistent(why), h)));
-                        }
-                        Err(e) => return Ok(Err((Refusal::Inconsistent(e.to_string()), h))),
                     }
                 }
                 _ => Some("its last chunk entry is malformed".to_owned()),
             }
         }
     };
-    let store = &mut log.snap.store;
+    let store = &mut *log.index;
     if let Some(why) = problem {
         tracing::warn!(
             "rebuilding the index in {} from the segment files: {why}",
-            log.snap.dir.join("store").display()
+            log.dir.join("store").display()
         );
-        store.clear_index()?;
+        store.clear()?;
     }
-    store.commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
+    store
+        .store_mut()
+        .commit(vec![(keys::meta(keys::META_FORMAT), FORMAT_VERSION.to_string().into_bytes())])?;
     Ok(Ok(Start::Beginning))
+}
+
+/// Whether the index's last chunk pointer, into segment `segment`, is stale
+/// because that segment was sealed (rewritten with other chunks) after the
+/// index was written, while the segments still hold every seq up to `head`:
+/// then the index, not the log, lost writes (sled recovers only up to the
+/// first damage in its own log), and it is rebuilt rather than refused.
+/// A pointer that still reads the chunk it names is not stale.
+fn stale_after_seal(segs: &Segments, segment: u64, head: u64) -> Result<bool> {
+    if !segs.path(segment).exists() || !segment::is_sealed(segs, segment)? {
+        return Ok(false);
+    }
+    // A sealed segment is closed: the next segment starts right after it.
+    let list = segs.list()?;
+    Ok(list.iter().find(|s| **s > segment).is_some_and(|next| *next > head))
 }
 
 /// A rough last seq of the segments, for a rollback message (the first seq
 /// of the last segment file minus one when nothing better is known).
-fn segments_end_hint(log: &Log) -> u64 {
+fn segments_end_hint(log: &Rec<'_>) -> u64 {
     last_readable(log).map_or(0, |h| h.seq)
 }
 
 /// The head after the index's last chunk that the segments still hold (an
 /// empty head when none is).
-fn last_readable(log: &Log) -> Result<Head> {
-    let store = &log.snap.store;
+fn last_readable(log: &Rec<'_>) -> Result<Head> {
+    let store = &*log.index;
     let mut upper = keys::chunk(u64::MAX).to_vec();
     loop {
         let Some((key, value)) = store.last_at_or_before(&[keys::CHUNK], &upper)? else {
             return Ok(EMPTY_HEAD);
         };
         let Some(first) = keys::chunk_seq(&key) else { return Ok(EMPTY_HEAD) };
-        if let Ok(chunk) = log.snap.read_chunk(first, value.as_ref()) {
+        if let Ok(chunk) = log.reader().read_chunk(first, value.as_ref()) {
             let own_max = chunk.frames.iter().map(|f| f.ts_ns).max().unwrap_or(i64::MIN);
             let max_ts_ns = Pointer::running_max_ts(value.as_ref()).unwrap_or(own_max);
             return Ok(Head { seq: chunk.last_seq(), chain_hash: chunk.chain_end, max_ts_ns });

@@ -8,7 +8,12 @@
 //! `catch_unwind` and a panic becomes [`Error::StorePanic`].
 
 use crate::error::{Error, Result};
-use crate::lock::DirLock;
+use crate::storage::lock::DirLock;
+
+/// sled's page cache, bytes (sled's default is 1 GiB). The index is small
+/// (the live tail of it is in memory, `index.rs`), so a small cache keeps a
+/// long-running server's memory flat.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How long [`Store::open`] waits for sled's own file lock to be released
 /// by a process that is exiting.
@@ -19,9 +24,17 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// A stored value (cheaply clonable, reference-counted bytes).
+/// A stored value (cheaply clonable, reference-counted bytes): read from
+/// sled, or held in memory by the index's memtable (`index.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct Value(sled::IVec);
+
+impl Value {
+    /// A value held in memory.
+    pub(crate) fn owned(bytes: &[u8]) -> Self {
+        Self(sled::IVec::from(bytes))
+    }
+}
 
 impl AsRef<[u8]> for Value {
     fn as_ref(&self) -> &[u8] {
@@ -80,7 +93,8 @@ impl Store {
     /// # Errors
     /// [`Error::Store`] / [`Error::StorePanic`] when sled cannot open the files.
     pub(crate) fn open(path: &Path, dir_lock: Arc<DirLock>) -> Result<Self> {
-        let config = sled::Config::new().path(path).mode(sled::Mode::HighThroughput);
+        let config =
+            sled::Config::new().path(path).mode(sled::Mode::HighThroughput).cache_capacity(CACHE_BYTES);
         // We hold the directory lock, so sled's own file lock can only be
         // held by a process that released the directory lock and is still
         // closing its files (a process's descriptors close one by one at
@@ -119,16 +133,21 @@ impl Store {
         Ok(found.map(|(k, v)| (k.to_vec(), Value(v))))
     }
 
-    /// Removes every key except projection checkpoints (`P`), which are
-    /// kept across an index rebuild (the index is rebuilt after this).
+    /// Removes every key (the index is rebuilt after this).
     ///
     /// # Errors
     /// [`Error::Store`] or [`Error::StorePanic`].
     pub(crate) fn clear_index(&mut self) -> Result<()> {
-        let keep = crate::keys::CHECKPOINT;
-        let keys: Vec<sled::IVec> = guard("clearing", || {
-            self.db.iter().keys().filter(|k| k.as_ref().is_ok_and(|k| k.first() != Some(&keep))).collect()
-        })?;
+        self.remove_prefix(&[])
+    }
+
+    /// Removes every key starting with `prefix` (not synced).
+    ///
+    /// # Errors
+    /// [`Error::Store`] or [`Error::StorePanic`].
+    pub(crate) fn remove_prefix(&mut self, prefix: &[u8]) -> Result<()> {
+        let keys: Vec<sled::IVec> =
+            guard("clearing", || self.db.scan_prefix(prefix).keys().collect::<sled::Result<_>>())?;
         for chunk in keys.chunks(10_000) {
             let mut batch = sled::Batch::default();
             for k in chunk {
@@ -187,15 +206,6 @@ impl Store {
         guard("writing", || self.db.apply_batch(batch))
     }
 
-    /// Removes `key` and makes the removal durable (see [`Store::commit`]).
-    ///
-    /// # Errors
-    /// As [`Store::commit`].
-    pub(crate) fn remove(&mut self, key: &[u8]) -> Result<()> {
-        guard("writing", || self.db.remove(key))?;
-        self.sync()
-    }
-
     /// Makes everything written so far durable (see [`Store::commit`]).
     ///
     /// # Errors
@@ -217,10 +227,26 @@ impl Store {
             }
             drop(synced);
             if new {
-                crate::head::sync_dir(&blobs)?;
+                crate::storage::head::sync_dir(&blobs)?;
             }
         }
         Ok(())
+    }
+
+    /// Reads every entry (so sled reads every page): finds damage that a
+    /// lookup would meet later. Returns the number of entries.
+    ///
+    /// # Errors
+    /// [`Error::Store`] or [`Error::StorePanic`] for damaged files.
+    pub(crate) fn check_all(&self) -> Result<u64> {
+        guard("reading", || {
+            let mut n = 0u64;
+            for entry in self.db.iter() {
+                entry?;
+                n += 1;
+            }
+            Ok(n)
+        })
     }
 
     /// Bytes the store's files take on disk.
@@ -271,7 +297,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(200));
             drop(holder);
         });
-        let dir_lock = crate::lock::lock(dir.path(), std::time::Duration::ZERO).unwrap();
+        let dir_lock = crate::storage::lock::lock(dir.path(), std::time::Duration::ZERO).unwrap();
         let store = Store::open(&path, Arc::new(dir_lock)).expect("opens once the holder lets go");
         release.join().unwrap();
         drop(store);

@@ -16,7 +16,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::frame::HASH_BYTES;
+use crate::storage::frame::HASH_BYTES;
 use std::fs::File;
 use std::path::Path;
 

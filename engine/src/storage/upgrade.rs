@@ -15,14 +15,15 @@
 //! that finds `DIR/segments` without `DIR/store` (after the first rename of
 //! step 3) rebuilds the index from the segments like any other lost index.
 
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::frame;
-use crate::head::sync_dir;
-use crate::keys;
-use crate::lock::DirLock;
-use crate::log::{Config, Log, SEGMENTS_DIR};
-use crate::store::Store;
-use crate::verify::ChainChecker;
+use crate::storage::chain::ChainChecker;
+use crate::storage::frame;
+use crate::storage::head::sync_dir;
+use crate::storage::keys;
+use crate::storage::lock::DirLock;
+use crate::storage::segment::SEGMENTS_DIR;
+use crate::storage::store::Store;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -39,7 +40,27 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
 /// # Errors
 /// [`Error::Corrupt`] when the format 1 database does not verify (nothing
 /// is changed then); store and I/O errors.
-pub(crate) fn upgrade_if_needed(dir: &Path, config: &Config, lock: &Arc<DirLock>) -> Result<()> {
+/// The new database an upgrade writes into: a format 2 log opened by the
+/// caller (`Log::open` on the temporary directory), so that this module
+/// does not depend on the log's public face.
+pub(crate) trait Target {
+    /// Appends events as they are stored (no re-validation); durable on Ok.
+    fn append_valid(&mut self, events: &[orc_log_schemas::Event]) -> Result<()>;
+    /// Verifies the whole new log; returns its event count.
+    fn verify_events(&self) -> Result<u64>;
+    /// Makes everything durable.
+    fn sync(&mut self) -> Result<()>;
+}
+
+/// Opens the new database of an upgrade in a directory, with a config.
+pub(crate) type OpenTarget<'a> = &'a dyn Fn(&Path, &Config) -> Result<Box<dyn Target>>;
+
+pub(crate) fn upgrade_if_needed(
+    dir: &Path,
+    config: &Config,
+    lock: &Arc<DirLock>,
+    open: OpenTarget<'_>,
+) -> Result<()> {
     let store_dir = dir.join("store");
     let kept = dir.join("v1-store");
     let segments = dir.join(SEGMENTS_DIR);
@@ -73,7 +94,7 @@ pub(crate) fn upgrade_if_needed(dir: &Path, config: &Config, lock: &Arc<DirLock>
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
     }
     tracing::warn!("upgrading {} from format 1 to format 2 (the old files are kept)", dir.display());
-    let mut new = Log::open(&tmp, Config { lock_timeout: std::time::Duration::ZERO, ..config.clone() })?;
+    let mut new = open(&tmp, &Config { lock_timeout: std::time::Duration::ZERO, ..config.clone() })?;
     let mut checker = ChainChecker::new(0, frame::GENESIS)?;
     let mut batch = Vec::with_capacity(UPGRADE_BATCH);
     for entry in old.range(&keys::chunk(0), &[keys::CHUNK + 1]) {
@@ -87,21 +108,18 @@ pub(crate) fn upgrade_if_needed(dir: &Path, config: &Config, lock: &Arc<DirLock>
         if batch.len() >= UPGRADE_BATCH {
             // Stored events are taken as they are (no re-validation by
             // today's rules): an upgrade never refuses acknowledged data.
-            new.append_groups_valid(&[&std::mem::take(&mut batch)])?;
+            new.append_valid(&std::mem::take(&mut batch))?;
         }
     }
-    new.append_groups_valid(&[&batch])?;
-    if let Some(rec) = crate::head::read(dir)?
+    new.append_valid(&batch)?;
+    if let Some(rec) = crate::storage::head::read(dir)?
         && (rec.seq > checker.next_seq - 1)
     {
         return Err(Error::RolledBack { store_head: checker.next_seq - 1, record_head: rec.seq });
     }
-    for entry in old.range(&[keys::CHECKPOINT], &[keys::CHECKPOINT + 1]) {
-        let (key, value) = entry?;
-        let name = String::from_utf8_lossy(&key[1..]).into_owned();
-        new.put_checkpoint(&name, value.as_ref())?;
-    }
-    let report = new.verify()?;
+    // Format 1's projection checkpoints are not carried over: they are
+    // caches, rebuilt from the log by the next command that needs them.
+    let events = new.verify_events()?;
     new.sync()?;
     drop(new);
     drop(old);
@@ -123,7 +141,7 @@ pub(crate) fn upgrade_if_needed(dir: &Path, config: &Config, lock: &Arc<DirLock>
     tracing::warn!(
         "upgraded {} to format 2: {} events verified; the format 1 files are kept in {} (delete it when you no longer need it)",
         dir.display(),
-        report.events,
+        events,
         kept.display()
     );
     Ok(())

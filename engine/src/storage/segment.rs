@@ -80,10 +80,12 @@ impl Pointer {
         scopes: impl IntoIterator<Item = &'a str>,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = vec![
-            (crate::keys::chunk(first_seq).to_vec(), self.index_value(running_max_ts)),
-            (crate::keys::time(running_max_ts, first_seq).to_vec(), Vec::new()),
+            (crate::storage::keys::chunk(first_seq).to_vec(), self.index_value(running_max_ts)),
+            (crate::storage::keys::time(running_max_ts, first_seq).to_vec(), Vec::new()),
         ];
-        out.extend(crate::keys::scope_entries(scopes, first_seq).into_iter().map(|k| (k, Vec::new())));
+        out.extend(
+            crate::storage::keys::scope_entries(scopes, first_seq).into_iter().map(|k| (k, Vec::new())),
+        );
         out
     }
 
@@ -125,6 +127,9 @@ pub(crate) fn file_name(first: u64) -> String {
     format!("{first:020}.seg")
 }
 
+/// The directory of segment files inside a database directory.
+pub(crate) const SEGMENTS_DIR: &str = "segments";
+
 /// The segment files of one database, with cached read handles. Shared
 /// (`Arc`) by every snapshot of a process.
 #[derive(Debug)]
@@ -135,6 +140,10 @@ pub(crate) struct Segments {
     /// batch), for reading by a whole-log check that must not see the
     /// switch half done (`Snapshot::verify`).
     pub(crate) switch: std::sync::RwLock<()>,
+    /// Seal switches begun and ended (odd while one is under way), so a
+    /// reader that walks index entries can tell that they were replaced
+    /// under it (a seqlock's sequence counter).
+    switches: std::sync::atomic::AtomicU64,
 }
 
 /// A record read back.
@@ -158,7 +167,34 @@ impl Segments {
             .mode(0o700)
             .create(dir)
             .map_err(|e| Error::io("create", dir, e))?;
-        Ok(Self { dir: dir.to_owned(), handles: Mutex::default(), switch: std::sync::RwLock::new(()) })
+        Ok(Self {
+            dir: dir.to_owned(),
+            handles: Mutex::default(),
+            switch: std::sync::RwLock::new(()),
+            switches: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// The switch generation now (odd while a switch is under way).
+    pub(crate) fn generation(&self) -> u64 {
+        self.switches.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The switch generation once no switch is under way (waits for one to
+    /// end: a switch holds for milliseconds).
+    pub(crate) fn settled_generation(&self) -> u64 {
+        loop {
+            let g = self.generation();
+            if g % 2 == 0 {
+                return g;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+
+    /// Marks the start or the end of a switch (each call moves the generation by one).
+    pub(crate) fn mark_switch(&self) {
+        self.switches.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -446,7 +482,7 @@ impl ActiveSegment {
         if durable {
             self.file.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
             if new_file {
-                crate::head::sync_dir(segs.dir())?;
+                crate::storage::head::sync_dir(segs.dir())?;
             }
         }
         self.len += buf.len() as u64;
@@ -460,7 +496,7 @@ impl ActiveSegment {
     pub(crate) fn sync(&self, segs: &Segments) -> Result<()> {
         let path = segs.path(self.first);
         self.file.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
-        crate::head::sync_dir(segs.dir())
+        crate::storage::head::sync_dir(segs.dir())
     }
 }
 
@@ -522,7 +558,7 @@ pub(crate) fn cut_tail(segs: &Segments, first: u64, len: u64) -> Result<()> {
         }
         f.set_len(len).map_err(|e| Error::io("truncate", &path, e))?;
         f.sync_all().map_err(|e| Error::io("fsync", &path, e))?;
-        crate::head::sync_dir(segs.dir())?;
+        crate::storage::head::sync_dir(segs.dir())?;
     }
     segs.forget(first);
     Ok(())
@@ -604,7 +640,7 @@ impl SealedWriter {
 pub(crate) fn install_sealed(segs: &Segments, first: u64) -> Result<()> {
     let from = sealing_path(segs, first);
     std::fs::rename(&from, segs.path(first)).map_err(|e| Error::io("rename", &from, e))?;
-    crate::head::sync_dir(segs.dir())?;
+    crate::storage::head::sync_dir(segs.dir())?;
     segs.forget(first);
     Ok(())
 }
