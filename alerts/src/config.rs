@@ -60,7 +60,10 @@ pub enum Condition {
         /// Threshold, ns.
         for_ns: i64,
     },
-    /// A schedule is unfired `by_ns` (ns) after it was due.
+    /// A schedule is unfired `by_ns` (ns) after it was due. The state keeps
+    /// every unfired schedule for ten minutes past due, then only the newest
+    /// four per pane (`orc_log_projections::schedules`): a `by` longer than
+    /// ten minutes may miss older ones on a pane with more overdue.
     Overdue {
         /// Threshold, ns.
         by_ns: i64,

@@ -9,10 +9,12 @@
 
 pub mod ansi;
 pub mod cast;
+pub mod history;
 pub mod metrics;
 pub mod projection;
 pub mod prometheus;
 pub mod runner;
+pub mod schedules;
 pub mod search;
 pub mod sql;
 pub mod state;
@@ -20,10 +22,12 @@ pub mod summary;
 
 mod content;
 mod maps;
-mod unfired;
 
 pub use projection::{Projection, ProjectionError};
-pub use runner::{Outcome, catch_up, rebuild, rebuild_pair, save, view_at};
+pub use runner::{
+    Outcome, catch_up, history_due, rebuild, rebuild_pair, save, save_history, travel,
+    view_at,
+};
 
 #[cfg(test)]
 mod tests;

@@ -5,10 +5,17 @@
 //! Names follow Prometheus conventions (`orc_log_<noun>_<unit>_total`).
 //! Response latency is the time from a message to a pane until that pane's
 //! content next changes, observed once per message, in seconds.
+//!
+//! Bounded whatever the length of the log: counters are keyed by the
+//! team's names (targets, senders, tools, rules), messages awaiting a
+//! response and running tool calls are capped (`MAX_PENDING`, 1,024), and
+//! schedules are counted, keeping only the pending ones and a few per pane
+//! ([`crate::schedules`]).
 
 use crate::content::ContentTracker;
 use crate::projection::Projection;
 use crate::prometheus::{Family, MetricType, Sample};
+use crate::schedules::Schedules;
 use orc_log_engine::EventMeta;
 use orc_log_schemas::{Event, EventBody, Kind, Target};
 use serde::{Deserialize, Serialize};
@@ -80,10 +87,8 @@ pub struct Metrics {
     crashes: BTreeMap<Target, u64>,
     received: BTreeMap<Target, u64>,
     sent: BTreeMap<String, u64>,
-    /// Due time and fired flag of every schedule, in log order.
-    schedules: Vec<(Target, String, i64, bool)>,
-    #[serde(skip)]
-    unfired: crate::unfired::Unfired,
+    /// The schedules kept and counts of the rest (bounded: see [`crate::schedules`]).
+    schedules: Schedules,
     pending: BTreeMap<Target, std::collections::VecDeque<i64>>,
     response: BTreeMap<Target, Histogram>,
     content: ContentTracker,
@@ -126,6 +131,7 @@ fn bump<K: Ord + Clone>(map: &mut BTreeMap<K, u64>, key: &K) {
 
 impl Projection for Metrics {
     const NAME: &'static str = "metrics";
+    const HISTORY_EVERY: u64 = crate::history::EVERY;
 
     fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String> {
         self.seq = meta.seq;
@@ -155,18 +161,10 @@ impl Projection for Metrics {
                 q.push_back(event.ts_ns);
             }
             EventBody::Schedule { target, note, due_ns } => {
-                self.unfired.push(target, self.schedules.len());
-                self.schedules.push((target.clone(), note.clone(), *due_ns, false));
+                self.schedules.schedule(target, meta.seq, event.ts_ns, note, *due_ns);
             }
             EventBody::ScheduleFired { target, note } => {
-                let schedules = &self.schedules;
-                let hit =
-                    self.unfired.take(target, schedules.iter().map(|(t, _, _, fired)| (t, *fired)), |i| {
-                        note.as_ref().is_none_or(|x| *x == schedules[i].1)
-                    });
-                if let Some(s) = hit.and_then(|i| self.schedules.get_mut(i)) {
-                    s.3 = true;
-                }
+                self.schedules.fire(target, event.ts_ns, note.as_deref());
             }
             EventBody::ToolCall { target, agent_session_id, phase, tool, tool_use_id, .. } => {
                 let key = tool_call_key(agent_session_id, target.as_ref(), tool, tool_use_id.as_deref());
@@ -220,18 +218,19 @@ impl Metrics {
     /// The metric families, with schedule statuses derived at `as_of_ns`
     /// (UTC ns): `fired`, `overdue` (due and not fired) or `pending`.
     pub fn families(&self, as_of_ns: i64) -> Vec<Family> {
-        let mut statuses: BTreeMap<&str, u64> =
-            [("fired", 0), ("overdue", 0), ("pending", 0)].into_iter().collect();
-        for (_, _, due, fired) in &self.schedules {
-            let s = if *fired {
-                "fired"
-            } else if *due <= as_of_ns {
-                "overdue"
+        // Fired and long-overdue schedules are counted, not kept.
+        let (mut overdue, mut pending) = (self.schedules.dropped_overdue(), 0);
+        for due in self.schedules.unfired_due() {
+            if due <= as_of_ns {
+                overdue += 1;
             } else {
-                "pending"
-            };
-            *statuses.entry(s).or_insert(0) += 1;
+                pending += 1;
+            }
         }
+        let statuses: BTreeMap<&str, u64> =
+            [("fired", self.schedules.fired_total()), ("overdue", overdue), ("pending", pending)]
+                .into_iter()
+                .collect();
         let mut hist = Vec::new();
         for (target, h) in &self.response {
             h.samples("orc_log_message_response_seconds", ("target", &target.to_string()), &mut hist);

@@ -40,6 +40,11 @@ pub trait Projection: Serialize + DeserializeOwned + Default {
     /// The projection's name, also its checkpoint key (e.g. `"state"`).
     const NAME: &'static str;
 
+    /// Keep a time-travel checkpoint (`NAME@SEQ`) at every seq that is a
+    /// multiple of this, so that time travel folds at most this many events
+    /// in the recent past; 0 keeps none. See [`crate::history`].
+    const HISTORY_EVERY: u64 = 0;
+
     /// Folds one event into the state. `meta` carries the header facts
     /// (seq, stored and raw sizes) of the same event.
     ///

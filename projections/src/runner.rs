@@ -1,17 +1,28 @@
 //! Bringing projections up to date: checkpoints, catch-up, rebuild, time travel.
 //!
-//! A checkpoint is JSON `{"format": 2, "seq": N, "state": ...}` stored under
-//! the projection's name in the log's checkpoint space; it is only a cache: a
+//! A checkpoint is JSON `{"format": 3, "seq": N, "state": ...}`, stored under
+//! the projection's name in the log's checkpoint space (a zstd-compressed
+//! file, `engine/FORMAT.md`, "Checkpoints"); it is only a cache: a
 //! missing, unreadable or too-new checkpoint (seq past the head, e.g. after a
 //! restore) means "rebuild from scratch".
+//!
+//! Projections with [`Projection::HISTORY_EVERY`] > 0 also keep time-travel
+//! checkpoints (`NAME@SEQ`, see [`crate::history`]), stored by the folds that
+//! pass their seqs; [`view_at`] and [`travel`] start from the nearest
+//! checkpoint at or before the seq asked for (the projection's own or a
+//! time-travel one), so they fold at most `HISTORY_EVERY` events in the
+//! recent past.
 
 use crate::projection::{Projection, ProjectionError};
 use orc_log_engine::{Filter, SharedLog, Snapshot};
 use serde::{Deserialize, Serialize};
 
-/// Checkpoints of another format are rebuilt. 2: the state keeps the event
-/// time of each fact meaning "the latest" (back-dated events do not move it).
-const CHECKPOINT_FORMAT: u32 = 2;
+/// Checkpoints of another format are rebuilt (time-travel ones dropped).
+/// 2: the state keeps the event time of each fact meaning "the latest"
+/// (back-dated events do not move it). 3: `state` and `metrics` keep only
+/// pending and a few fired or long-overdue schedules per pane, with counts
+/// of the rest ([`crate::schedules`]), and each pane's screen as a hash.
+pub const CHECKPOINT_FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Checkpoint<P> {
@@ -40,25 +51,72 @@ struct Format {
     format: u32,
 }
 
+/// A checkpoint's format and seq, read without decoding its state.
+#[derive(Deserialize)]
+struct Header {
+    format: u32,
+    seq: u64,
+}
+
 /// Reads `P`'s checkpoint; `None` when missing, of another format, unreadable or past the head.
 fn load<P: Projection>(log: &Snapshot) -> Result<Option<(P, u64)>, ProjectionError> {
     let Some(bytes) = log.checkpoint(P::NAME)? else { return Ok(None) };
+    Ok(decode(log, &bytes, P::NAME))
+}
+
+/// Decodes checkpoint `bytes` (named `name`); `None` when of another
+/// format, unreadable or past the head.
+fn decode<P: Projection>(log: &Snapshot, bytes: &[u8], name: &str) -> Option<(P, u64)> {
     if serde_json::from_slice::<Format>(&bytes).is_ok_and(|f| f.format != CHECKPOINT_FORMAT) {
-        return Ok(None);
+        return None;
     }
     match serde_json::from_slice::<Checkpoint<P>>(&bytes) {
-        Ok(c) if c.format == CHECKPOINT_FORMAT && c.seq <= log.head().seq => Ok(Some((c.state, c.seq))),
-        Ok(_) => Ok(None),
+        Ok(c) if c.format == CHECKPOINT_FORMAT && c.seq <= log.head().seq => Some((c.state, c.seq)),
+        Ok(_) => None,
         Err(e) => {
-            tracing_free_warning(P::NAME, &e.to_string());
-            Ok(None)
+            tracing_free_warning(name, &e.to_string());
+            None
         }
     }
 }
 
+/// The seq of `P`'s own checkpoint when it is of this format, without decoding its state.
+fn checkpoint_seq<P: Projection>(log: &Snapshot) -> Result<Option<u64>, ProjectionError> {
+    let Some(bytes) = log.checkpoint(P::NAME)? else { return Ok(None) };
+    Ok(serde_json::from_slice::<Header>(&bytes).ok().filter(|h| h.format == CHECKPOINT_FORMAT).map(|h| h.seq))
+}
+
+/// `P` from the nearest checkpoint at or before `until_seq` (its own or a
+/// time-travel one), or from scratch; with the seq it is at and whether it
+/// is `P`'s own checkpoint.
+fn nearest<P: Projection>(log: &Snapshot, until_seq: u64) -> Result<(P, u64, bool), ProjectionError> {
+    let history = if P::HISTORY_EVERY > 0 {
+        crate::history::nearest(log, P::NAME, until_seq, CHECKPOINT_FORMAT)?
+    } else {
+        None
+    };
+    let own = checkpoint_seq::<P>(log)?.filter(|s| *s <= until_seq);
+    if own.is_some_and(|own| own >= history.unwrap_or(0))
+        && let Some((p, seq)) = load::<P>(log)?
+        && seq <= until_seq
+    {
+        return Ok((p, seq, true));
+    }
+    if let Some(at) = history {
+        let name = crate::history::blob_name(P::NAME, at);
+        if let Some(bytes) = log.checkpoint(&name)?
+            && let Some((p, seq)) = decode::<P>(log, &bytes, &name)
+            && seq == at
+        {
+            return Ok((p, seq, false));
+        }
+    }
+    Ok((P::default(), 0, false))
+}
+
 /// Unreadable checkpoints are rebuilt, not fatal; say so on stderr once.
 fn tracing_free_warning(name: &str, why: &str) {
-    eprintln!("orc-log: checkpoint of projection {name} is unreadable ({why}); rebuilding from the log");
+    eprintln!("orc-log: checkpoint {name} is unreadable ({why}); rebuilding from the log");
 }
 
 /// Durably stores `P`'s checkpoint at `seq` (the state after events `1..=seq`).
@@ -68,25 +126,65 @@ fn tracing_free_warning(name: &str, why: &str) {
 /// # Errors
 /// Log errors; [`ProjectionError::Checkpoint`] if the state does not serialize.
 pub fn save<P: Projection>(log: &SharedLog, p: &P, seq: u64) -> Result<(), ProjectionError> {
-    let c = Checkpoint { format: CHECKPOINT_FORMAT, seq, state: p };
-    let bytes = serde_json::to_vec(&c)
-        .map_err(|e| ProjectionError::Checkpoint { name: P::NAME, reason: e.to_string() })?;
-    log.put_checkpoint(P::NAME, &bytes)?;
+    log.put_checkpoint(P::NAME, &encode(p, seq)?)?;
     Ok(())
+}
+
+/// `p` at `seq` as checkpoint bytes (JSON; the engine compresses checkpoint
+/// files).
+fn encode<P: Projection>(p: &P, seq: u64) -> Result<Vec<u8>, ProjectionError> {
+    let failed = |reason: String| ProjectionError::Checkpoint { name: P::NAME, reason };
+    let c = Checkpoint { format: CHECKPOINT_FORMAT, seq, state: p };
+    serde_json::to_vec(&c).map_err(|e| failed(e.to_string()))
+}
+
+/// Durably stores `P`'s time-travel checkpoint at `seq` (the state after
+/// events `1..=seq`) and thins the older ones ([`crate::history`]). For a
+/// follower that folds `P` itself: call it after applying each event whose
+/// seq is a multiple of [`Projection::HISTORY_EVERY`] (see
+/// [`history_due`]).
+///
+/// **Durability:** on disk when this returns Ok.
+///
+/// # Errors
+/// Log errors; [`ProjectionError::Checkpoint`] if the state does not serialize.
+pub fn save_history<P: Projection>(log: &SharedLog, p: &P, seq: u64) -> Result<(), ProjectionError> {
+    crate::history::store(log, P::NAME, seq, &encode(p, seq)?, CHECKPOINT_FORMAT)
+}
+
+/// Whether `P` keeps a time-travel checkpoint at `seq`.
+pub fn history_due<P: Projection>(seq: u64) -> bool {
+    P::HISTORY_EVERY > 0 && seq > 0 && seq.is_multiple_of(P::HISTORY_EVERY)
+}
+
+/// After applying event `seq` to `p`: stores its time-travel checkpoint
+/// when one is due there and `keep` gives the log to store it in.
+fn keep_history<P: Projection>(keep: Option<&SharedLog>, p: &P, seq: u64) -> Result<(), ProjectionError> {
+    match keep {
+        Some(log) if history_due::<P>(seq) => save_history(log, p, seq),
+        _ => Ok(()),
+    }
 }
 
 /// Events handed from the reading thread to the folding one at a time.
 const FOLD_BATCH: usize = 2048;
 
-/// Folds events `after+1 ..= until` (or to the head) into `p`.
+/// Folds events `after+1 ..= until` (or to the head) into `p`, storing the
+/// time-travel checkpoints it passes in `keep` when given.
 fn fold<P: Projection>(
     log: &Snapshot,
     p: &mut P,
     after: u64,
     until: Option<u64>,
+    keep: Option<&SharedLog>,
 ) -> Result<(u64, u64), ProjectionError> {
     fold_each(log, after, until, |event, meta| {
-        p.apply(event, meta).map_err(|reason| ProjectionError::Apply { name: P::NAME, seq: meta.seq, reason })
+        p.apply(event, meta).map_err(|reason| ProjectionError::Apply {
+            name: P::NAME,
+            seq: meta.seq,
+            reason,
+        })?;
+        keep_history(keep, p, meta.seq)
     })
 }
 
@@ -196,13 +294,20 @@ pub fn rebuild_pair<A: Projection, B: Projection>(
     until: Option<u64>,
 ) -> Result<(Outcome<A>, Outcome<B>), ProjectionError> {
     let (mut a, mut b) = (A::default(), B::default());
+    let keep = until.is_none().then_some(log);
     let (seq, applied) = fold_each(&log.snapshot(), 0, until, |event, meta| {
         a.apply(event, meta).map_err(|reason| ProjectionError::Apply {
             name: A::NAME,
             seq: meta.seq,
             reason,
         })?;
-        b.apply(event, meta).map_err(|reason| ProjectionError::Apply { name: B::NAME, seq: meta.seq, reason })
+        b.apply(event, meta).map_err(|reason| ProjectionError::Apply {
+            name: B::NAME,
+            seq: meta.seq,
+            reason,
+        })?;
+        keep_history(keep, &a, meta.seq)?;
+        keep_history(keep, &b, meta.seq)
     })?;
     if until.is_none() {
         save(log, &a, seq)?;
@@ -214,9 +319,11 @@ pub fn rebuild_pair<A: Projection, B: Projection>(
     ))
 }
 
-/// Brings `P` from its checkpoint to the head (as of a snapshot taken now)
-/// and stores the new checkpoint. The fold reads the snapshot without
-/// holding up appends; only the checkpoint's small commit takes the writer.
+/// Brings `P` from its checkpoint (or, when it has none, its newest
+/// time-travel one) to the head (as of a snapshot taken now) and stores the
+/// new checkpoint, and the time-travel checkpoints it passes.
+/// The fold reads the snapshot without holding up appends; only the
+/// checkpoints' small commits take the writer.
 ///
 /// **Durability:** when the head moved, the checkpoint is on disk when this returns Ok.
 ///
@@ -225,9 +332,9 @@ pub fn rebuild_pair<A: Projection, B: Projection>(
 /// advanced past it); log errors.
 pub fn catch_up<P: Projection>(log: &SharedLog) -> Result<Outcome<P>, ProjectionError> {
     let snap = log.snapshot();
-    let (mut p, from) = load::<P>(&snap)?.unwrap_or_default();
-    let (seq, applied) = fold(&snap, &mut p, from, None)?;
-    if applied > 0 || from == 0 {
+    let (mut p, from, own) = nearest::<P>(&snap, snap.head().seq)?;
+    let (seq, applied) = fold(&snap, &mut p, from, None, Some(log))?;
+    if applied > 0 || !own {
         save(log, &p, seq)?;
     }
     Ok(Outcome { projection: p, seq, applied, from_checkpoint: from })
@@ -235,29 +342,41 @@ pub fn catch_up<P: Projection>(log: &SharedLog) -> Result<Outcome<P>, Projection
 
 /// Rebuilds `P` from seq 1 to `until` (or the head as of a snapshot taken
 /// now), ignoring any checkpoint. When `until` is `None` the result replaces
-/// the checkpoint. Appends go on while it folds.
+/// the checkpoint, and the time-travel checkpoints it passes. Appends go on
+/// while it folds.
 ///
 /// # Errors
 /// As [`catch_up`].
 pub fn rebuild<P: Projection>(log: &SharedLog, until: Option<u64>) -> Result<Outcome<P>, ProjectionError> {
     let mut p = P::default();
-    let (seq, applied) = fold(&log.snapshot(), &mut p, 0, until)?;
+    let (seq, applied) = fold(&log.snapshot(), &mut p, 0, until, until.is_none().then_some(log))?;
     if until.is_none() {
         save(log, &p, seq)?;
     }
     Ok(Outcome { projection: p, seq, applied, from_checkpoint: 0 })
 }
 
-/// `P` as of events `1..=until_seq` (time travel): starts from the
-/// checkpoint when it is not past `until_seq`, else from scratch. Stores nothing.
+/// `P` as of events `1..=until_seq` (time travel): starts from the nearest
+/// checkpoint at or before `until_seq` (the projection's own or a
+/// time-travel one), else from scratch. Stores nothing.
 ///
 /// # Errors
 /// As [`catch_up`].
 pub fn view_at<P: Projection>(log: &Snapshot, until_seq: u64) -> Result<Outcome<P>, ProjectionError> {
-    let (mut p, from) = match load::<P>(log)? {
-        Some((p, seq)) if seq <= until_seq => (p, seq),
-        _ => (P::default(), 0),
-    };
-    let (seq, applied) = fold(log, &mut p, from, Some(until_seq))?;
+    let (mut p, from, _) = nearest::<P>(log, until_seq)?;
+    let (seq, applied) = fold(log, &mut p, from, Some(until_seq), None)?;
+    Ok(Outcome { projection: p, seq, applied, from_checkpoint: from })
+}
+
+/// [`view_at`] on a snapshot taken now that also stores the time-travel
+/// checkpoints it passes (none when the history is complete up to
+/// `until_seq`), so the next time travel near there is short.
+///
+/// # Errors
+/// As [`catch_up`].
+pub fn travel<P: Projection>(log: &SharedLog, until_seq: u64) -> Result<Outcome<P>, ProjectionError> {
+    let snap = log.snapshot();
+    let (mut p, from, _) = nearest::<P>(&snap, until_seq)?;
+    let (seq, applied) = fold(&snap, &mut p, from, Some(until_seq), Some(log))?;
     Ok(Outcome { projection: p, seq, applied, from_checkpoint: from })
 }

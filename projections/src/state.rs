@@ -4,9 +4,18 @@
 //! `apply` only records facts (times, counts, flags). Time-dependent statuses
 //! (`idle`, `overdue`) are derived in [`State::view`] against a reference time,
 //! so the same log prefix always folds to the same state.
+//!
+//! The state is bounded by the size of the team, not the length of the log:
+//! its maps grow with the sessions, windows, panes and sender names seen,
+//! each pane keeps one value per fact (the latest message, prompt, crash,
+//! capture content), and the schedules are the pending ones plus a few
+//! recently fired or long-overdue ones per pane ([`crate::schedules`]); the
+//! whole schedule history is in SQL (the `schedules` table and the
+//! `schedule_fired` events).
 
 use crate::content::ContentTracker;
 use crate::projection::Projection;
+use crate::schedules::Schedules;
 use orc_log_engine::EventMeta;
 use orc_log_schemas::{Event, EventBody, Target, format_rfc3339};
 use serde::{Deserialize, Serialize};
@@ -141,15 +150,6 @@ pub fn needs_a_person(notification_type: Option<&str>, message: &str) -> bool {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct ScheduleFacts {
-    seq: u64,
-    target: Target,
-    note: String,
-    due_ns: i64,
-    fired_ts: Option<i64>,
-}
-
 /// The state projection's folded facts. Serialized as its checkpoint.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -162,9 +162,9 @@ pub struct State {
     panes: BTreeMap<Target, PaneFacts>,
     /// Sender (agent name or target) -> messages sent.
     senders: BTreeMap<String, u64>,
-    schedules: Vec<ScheduleFacts>,
-    #[serde(skip)]
-    unfired: crate::unfired::Unfired,
+    /// Pending schedules, and a few recently fired or overdue ones per pane
+    /// (bounded: see [`crate::schedules`]).
+    schedules: Schedules,
     content: ContentTracker,
 }
 
@@ -259,10 +259,11 @@ impl State {
         }
         let schedules = self
             .schedules
-            .iter()
-            .map(|s| ScheduleView {
+            .kept()
+            .into_iter()
+            .map(|(target, s)| ScheduleView {
                 seq: s.seq,
-                target: s.target.to_string(),
+                target: target.to_string(),
                 note: s.note.clone(),
                 due: format_rfc3339(s.due_ns),
                 status: match s.fired_ts {
@@ -280,6 +281,7 @@ impl State {
 
 impl Projection for State {
     const NAME: &'static str = "state";
+    const HISTORY_EVERY: u64 = crate::history::EVERY;
 
     fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String> {
         let ts = event.ts_ns;
@@ -344,26 +346,11 @@ impl Projection for State {
             }
             EventBody::Schedule { target, note, due_ns } => {
                 self.pane(target, ts);
-                self.unfired.push(target, self.schedules.len());
-                self.schedules.push(ScheduleFacts {
-                    seq: meta.seq,
-                    target: target.clone(),
-                    note: note.clone(),
-                    due_ns: *due_ns,
-                    fired_ts: None,
-                });
+                self.schedules.schedule(target, meta.seq, ts, note, *due_ns);
             }
             EventBody::ScheduleFired { target, note } => {
-                // The earliest unfired schedule for the pane (with the same note when given).
-                let schedules = &self.schedules;
-                let hit = self.unfired.take(
-                    target,
-                    schedules.iter().map(|s| (&s.target, s.fired_ts.is_some())),
-                    |i| note.as_ref().is_none_or(|n| *n == schedules[i].note),
-                );
-                if let Some(s) = hit.and_then(|i| self.schedules.get_mut(i)) {
-                    s.fired_ts = Some(ts);
-                }
+                // The earliest unfired schedule kept for the pane (with the same note when given).
+                self.schedules.fire(target, ts, note.as_deref());
             }
             EventBody::AgentSession { target: Some(target), agent_session_id, phase, .. } => {
                 let p = self.pane(target, ts);
@@ -428,7 +415,9 @@ pub struct StateView {
     pub seq: u64,
     /// Sessions by name.
     pub sessions: Vec<SessionView>,
-    /// Schedules in log order.
+    /// The schedules kept (pending, overdue up to an hour past due and a
+    /// few older, the last few fired, per pane: see
+    /// [`crate::schedules`]), in log order.
     pub schedules: Vec<ScheduleView>,
 }
 

@@ -606,3 +606,200 @@ fn a_checkpoint_of_another_format_is_rebuilt() {
     // The rebuilt checkpoint is this format's and is used next time.
     assert_eq!(catch_up::<State>(&log).unwrap().from_checkpoint, 166);
 }
+
+/// A day of schedules: the state keeps the pending ones and a few per pane,
+/// its checkpoint does not grow with the log, and the metrics still count
+/// every schedule by status.
+#[test]
+fn schedules_stay_bounded_over_a_long_log() {
+    use crate::schedules::{KEEP_FIRED, KEEP_OVERDUE};
+    let panes = ["a:0.0", "a:1.0", "b:0.0", "b:1.0"];
+    // A schedule every 10 s, due 60 s later; nine in ten fire when due, the rest never.
+    let day = |n: i64| -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut open: std::collections::VecDeque<(i64, &str, String)> = Default::default();
+        for i in 0..n {
+            let ts = i * 10;
+            while open.front().is_some_and(|(due, _, _)| *due <= ts) {
+                let (_, target, note) = open.pop_front().unwrap();
+                events.push(ev(ts, EventBody::ScheduleFired { target: t(target), note: Some(note) }));
+            }
+            let (target, note) = (panes[i as usize % panes.len()], format!("check {i}"));
+            events.push(ev(
+                ts,
+                EventBody::Schedule { target: t(target), note: note.clone(), due_ns: (ts + 60) * SEC },
+            ));
+            if i % 10 != 9 {
+                open.push_back((ts + 60, target, note));
+            }
+        }
+        events
+    };
+    let size = |n: i64| {
+        let events = day(n);
+        let s: State = given(&events);
+        let m: Metrics = given(&events);
+        let now = events.last().unwrap().ts_ns;
+        let v = s.view(now, 300);
+        // At most: pending (due within 60 s: 6) + overdue within the grace
+        // (one in ten of those due in it never fires) + a few per pane.
+        let in_grace = (crate::schedules::OVERDUE_GRACE_NS / SEC / 10 / 10) as usize;
+        assert!(
+            v.schedules.len() <= 6 + in_grace + panes.len() * (KEEP_FIRED + KEEP_OVERDUE),
+            "{}",
+            v.schedules.len()
+        );
+        assert!(v.schedules.windows(2).all(|w| w[0].seq < w[1].seq), "in log order");
+        let text = prometheus::render(&m.families(now));
+        let count = |status: &str| -> u64 {
+            let line = format!("orc_log_schedules_total{{status=\"{status}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(&line)).unwrap().parse().unwrap()
+        };
+        let fired =
+            events.iter().filter(|e| matches!(e.body, EventBody::ScheduleFired { .. })).count() as u64;
+        assert_eq!(count("fired"), fired);
+        assert_eq!(count("fired") + count("overdue") + count("pending"), n as u64, "every schedule counted");
+        assert_eq!(count("overdue"), n as u64 / 10 - 1, "the ones never fired, but the last (not due yet)");
+        (serde_json::to_vec(&s).unwrap().len(), serde_json::to_vec(&m).unwrap().len())
+    };
+    // Unique notes: each pane also counts up to DROPPED_NOTES notes of dropped
+    // schedules, full after a few hours; from then on nothing grows.
+    let (state_day, metrics_day) = size(360 * 24);
+    let (state_days, metrics_days) = size(360 * 24 * 3);
+    assert!(
+        state_days < state_day * 11 / 10,
+        "state: {state_day} bytes after a day, {state_days} after three"
+    );
+    assert!(
+        metrics_days < metrics_day * 11 / 10,
+        "metrics: {metrics_day} bytes after a day, {metrics_days} after three"
+    );
+}
+
+/// `State` with a time-travel checkpoint every `N` events, to test them on the fixture.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Every<const N: u64>(State);
+
+impl<const N: u64> Projection for Every<N> {
+    const NAME: &'static str = if N == 10 { "every10" } else { "every2" };
+    const HISTORY_EVERY: u64 = N;
+
+    fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String> {
+        self.0.apply(event, meta)
+    }
+}
+
+fn history(log: &SharedLog, name: &str) -> Vec<u64> {
+    crate::history::seqs(&log.snapshot(), name, crate::runner::CHECKPOINT_FORMAT).unwrap()
+}
+
+/// Time travel starts from the nearest checkpoint at or before the seq
+/// asked for, folds at most `HISTORY_EVERY` events, and gives what a fold
+/// from scratch gives.
+#[test]
+fn time_travel_starts_from_the_nearest_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture_log(dir.path());
+    let events = fixture();
+    catch_up::<Every<10>>(&log).unwrap();
+    assert_eq!(history(&log, "every10"), (1..=16).map(|i| i * 10).collect::<Vec<_>>());
+    for seq in 1..=166 {
+        let out = view_at::<Every<10>>(&log.snapshot(), seq).unwrap();
+        let nearest = if seq == 166 { 166 } else { seq / 10 * 10 };
+        assert_eq!((out.from_checkpoint, out.applied), (nearest, seq - nearest), "at {seq}");
+        let fresh: State = given(&events[..seq as usize]);
+        assert_eq!(out.projection.0, fresh, "at {seq}");
+        let travelled = crate::travel::<Every<10>>(&log, seq).unwrap();
+        assert_eq!(travelled.projection.0, fresh);
+    }
+    // Without its own checkpoint, catching up starts from the newest time-travel one.
+    log.delete_checkpoint("every10").unwrap();
+    let out = catch_up::<Every<10>>(&log).unwrap();
+    assert_eq!((out.from_checkpoint, out.applied), (160, 6));
+    assert_eq!(out.projection.0, given::<State>(&events));
+    // A damaged time-travel checkpoint is folded past, not trusted.
+    log.put_checkpoint("every10@80", b"{\"format\": 3, \"seq\": 80, \"state\": 17}").unwrap();
+    let out = view_at::<Every<10>>(&log.snapshot(), 85).unwrap();
+    assert_eq!(out.from_checkpoint, 0);
+    assert_eq!(out.projection.0, given::<State>(&events[..85]));
+}
+
+/// Time travel stores the checkpoints it passes; replay stores them too.
+#[test]
+fn travel_and_replay_store_the_checkpoints_they_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture_log(dir.path());
+    assert!(view_at::<Every<10>>(&log.snapshot(), 100).is_ok());
+    assert!(history(&log, "every10").is_empty(), "view_at stores nothing");
+    let out = crate::travel::<Every<10>>(&log, 95).unwrap();
+    assert_eq!(out.from_checkpoint, 0);
+    assert_eq!(history(&log, "every10"), (1..=9).map(|i| i * 10).collect::<Vec<_>>());
+    assert_eq!(log.snapshot().checkpoint("every10").unwrap(), None, "not the projection's own checkpoint");
+    assert_eq!(view_at::<Every<10>>(&log.snapshot(), 95).unwrap().from_checkpoint, 90);
+    crate::rebuild::<Every<10>>(&log, None).unwrap();
+    assert_eq!(history(&log, "every10").len(), 16);
+    // Both projections of a pair.
+    crate::rebuild_pair::<Every<2>, Every<10>>(&log, None).unwrap();
+    assert_eq!(history(&log, "every2").len(), crate::history::KEEP);
+}
+
+/// At most `KEEP` time-travel checkpoints are kept: the thinned ones are
+/// deleted, the newest are all there, and time travel still gives what a
+/// fold from scratch gives.
+#[test]
+fn time_travel_checkpoints_are_bounded() {
+    use crate::history::{KEEP, RECENT, blob_name};
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture_log(dir.path());
+    catch_up::<Every<2>>(&log).unwrap();
+    let kept = history(&log, "every2");
+    assert_eq!(kept.len(), KEEP);
+    assert_eq!(
+        kept[KEEP - RECENT..],
+        (166 / 2 - RECENT as u64 + 1..=83).map(|i| i * 2).collect::<Vec<_>>()[..]
+    );
+    let snap = log.snapshot();
+    for seq in (2..=166).step_by(2) {
+        let stored = snap.checkpoint(&blob_name("every2", seq)).unwrap().is_some();
+        assert_eq!(stored, kept.contains(&seq), "checkpoint at {seq}");
+    }
+    let events = fixture();
+    for seq in [1, 7, 30, 31, 77, 120] {
+        assert_eq!(
+            view_at::<Every<2>>(&snap, seq).unwrap().projection.0,
+            given::<State>(&events[..seq as usize])
+        );
+    }
+}
+
+/// Time-travel checkpoints of another format are dropped with their index.
+#[test]
+fn time_travel_checkpoints_of_another_format_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture_log(dir.path());
+    log.put_checkpoint("every10@15", br#"{"format":2,"seq":15,"state":{}}"#).unwrap();
+    log.put_checkpoint("every10@index", br#"{"format":2,"seqs":[15]}"#).unwrap();
+    let out = view_at::<Every<10>>(&log.snapshot(), 20).unwrap();
+    assert_eq!(out.from_checkpoint, 0, "the old index is not used");
+    catch_up::<Every<10>>(&log).unwrap();
+    assert_eq!(history(&log, "every10").len(), 16);
+    assert_eq!(log.snapshot().checkpoint("every10@15").unwrap(), None, "deleted");
+}
+
+/// Checkpoints are this format's JSON; a damaged one is rebuilt.
+#[test]
+fn checkpoints_are_json_and_a_damaged_one_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture_log(dir.path());
+    catch_up::<State>(&log).unwrap();
+    let stored = log.snapshot().checkpoint("state").unwrap().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+    assert_eq!(
+        (v["format"].as_u64(), v["seq"].as_u64()),
+        (Some(u64::from(crate::runner::CHECKPOINT_FORMAT)), Some(166))
+    );
+    let mut damaged = stored.clone();
+    damaged.truncate(stored.len() / 2);
+    log.put_checkpoint("state", &damaged).unwrap();
+    assert_eq!(catch_up::<State>(&log).unwrap().from_checkpoint, 0);
+}

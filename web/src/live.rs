@@ -3,10 +3,15 @@
 //! and every [`REFRESH_EVERY`] without events, as idle statuses depend on
 //! the clock). Every client of the team page gets the same serialized bytes,
 //! so a hundred open pages cost one fold and one serialization.
+//!
+//! The follower also stores `Team`'s time-travel checkpoints as it passes
+//! their seqs (`web-team@SEQ`, see [`orc_log_projections::history`]): it
+//! starts from the newest one (folding from seq 1 only the first time), and
+//! `/api/team?at=` starts from the nearest one.
 
 use crate::team::Team;
 use orc_log_engine::{Filter, SharedLog};
-use orc_log_projections::{Projection, view_at};
+use orc_log_projections::{Projection, history_due, save_history, travel};
 use orc_log_schemas::now_ns;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,15 +54,13 @@ fn publish(team: &Team, tx: &watch::Sender<Published>) -> bool {
 }
 
 fn follow(log: &SharedLog, tx: &watch::Sender<Published>) {
-    let snap = log.snapshot();
-    let mut team = match view_at::<Team>(&snap, snap.head().seq) {
+    let mut team = match travel::<Team>(log, log.head().seq) {
         Ok(o) => o.projection,
         Err(e) => {
             tracing::warn!(error = %e, "the web view cannot fold the log");
             return;
         }
     };
-    drop(snap);
     let mut done = team.seq();
     if !publish(&team, tx) {
         return;
@@ -78,6 +81,11 @@ fn follow(log: &SharedLog, tx: &watch::Sender<Published>) {
                         tracing::warn!(seq = meta.seq, reason, "the web view cannot fold an event");
                     }
                     done = meta.seq;
+                    if history_due::<Team>(done)
+                        && let Err(e) = save_history(log, &team, done)
+                    {
+                        tracing::warn!(seq = done, error = %e, "the web view cannot store a time-travel checkpoint");
+                    }
                 }
                 Ok::<_, orc_log_engine::Error>(())
             });

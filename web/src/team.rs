@@ -3,7 +3,10 @@
 //! time of the last content change), folded together in one pass.
 //!
 //! [`Team`] is a [`Projection`] so time travel reuses the runner's
-//! `view_at`; it is never checkpointed (the web view keeps it in memory).
+//! `view_at`. The web view keeps the present in memory (no checkpoint named
+//! `web-team`); the follower stores its time-travel checkpoints
+//! (`web-team@SEQ`, every [`orc_log_projections::history::EVERY`] events),
+//! so `/api/team?at=` folds at most that many events.
 
 use orc_log_engine::EventMeta;
 use orc_log_projections::Projection;
@@ -90,6 +93,7 @@ fn hash(text: &str) -> u64 {
 
 impl Projection for Team {
     const NAME: &'static str = "web-team";
+    const HISTORY_EVERY: u64 = orc_log_projections::history::EVERY;
 
     fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String> {
         self.state.apply(event, meta)?;

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use orc_log_engine::{SharedLog, Snapshot};
-use orc_log_projections::{Projection, catch_up, view_at};
+use orc_log_projections::{Projection, catch_up, travel};
 use orc_log_schemas::{format_rfc3339, now_ns};
 
 /// The point-in-time flags shared by `state`, `metrics` and `replay`.
@@ -67,6 +67,9 @@ impl PointArgs {
 }
 
 /// Brings projection `P` to `point`; returns it and the time to judge statuses at.
+/// A point before the head folds from the nearest checkpoint at or before it
+/// (storing the time-travel checkpoints it passes): at most
+/// `P::HISTORY_EVERY` events in the recent past.
 ///
 /// # Errors
 /// Projection and log errors.
@@ -74,13 +77,10 @@ pub fn project<P: Projection>(log: &SharedLog, point: Point) -> Result<(P, i64)>
     let context = || format!("projection {}", P::NAME);
     match point {
         Point::Head => Ok((catch_up::<P>(log).with_context(context)?.projection, now_ns())),
-        Point::At { seq, at_ns } => {
-            Ok((view_at::<P>(&log.snapshot(), seq).with_context(context)?.projection, at_ns))
-        }
+        Point::At { seq, at_ns } => Ok((travel::<P>(log, seq).with_context(context)?.projection, at_ns)),
         Point::UntilSeq { seq } => {
-            let snap = log.snapshot();
-            let at = snap.get(seq)?.map_or(now_ns(), |r| r.event.ts_ns);
-            Ok((view_at::<P>(&snap, seq).with_context(context)?.projection, at))
+            let at = log.snapshot().get(seq)?.map_or(now_ns(), |r| r.event.ts_ns);
+            Ok((travel::<P>(log, seq).with_context(context)?.projection, at))
         }
     }
 }

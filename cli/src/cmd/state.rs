@@ -7,13 +7,16 @@ use orc_log_engine::SharedLog;
 use orc_log_projections::state::{DEFAULT_IDLE_SECS, StateView};
 
 /// Show the state projection: every session and pane (target, window name,
-/// agent, role, status active|idle|crashed|closed, counts) and every schedule
-/// (pending|fired|overdue).
+/// agent, role, status active|idle|crashed|closed, counts) and the schedules
+/// (pending|fired|overdue): every pending one and, per pane, the overdue ones
+/// up to ten minutes past due, the newest four older ones and the last two
+/// fired (the whole history: `orc-log query` on `schedules`).
 ///
 /// Without --at/--until-seq the projection is brought from its checkpoint to
 /// the head and statuses are judged against the current time. With --at TIME
 /// it is the log prefix up to TIME, judged at TIME; with --until-seq N it is
-/// events 1..=N, judged at the time of event N. On a damaged log it shows
+/// events 1..=N, judged at the time of event N. Both fold from the nearest
+/// checkpoint before that point (one is kept every 50,000 events). On a damaged log it shows
 /// the state as of the last event that reads back intact, says where
 /// reading stopped on stderr, and exits 1.
 #[derive(Debug, clap::Args)]
