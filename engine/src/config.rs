@@ -29,11 +29,13 @@ pub struct Config {
     /// together. Default 32.
     pub shared_min_frames: usize,
     /// A new segment file is started by the first commit after the active
-    /// one reached this many bytes. Default 8 MiB: the index entries of the
+    /// one reached this many bytes. Default 4 MiB: the index entries of the
     /// active segment and of the closed one awaiting its seal are held in
-    /// memory (`index.rs`) and rebuilt by reading those segments at open, so
-    /// the roll size bounds both; sealed, a segment of small commits shrinks
-    /// to about a seventh.
+    /// memory (`index.rs`) and rebuilt by reading those segments after a
+    /// crash, so the roll size bounds both; and unsealed bytes (about four
+    /// times their sealed size under small commits) are at most two
+    /// segments, so a live database stays within a few times its sealed size
+    /// from its first minute (the live-path benchmark, BENCHMARKS.md).
     pub segment_bytes: u64,
     /// zstd level of the blocks of sealed segments ([`Log::seal`]): sealing
     /// runs once per closed segment, off the append path, so it can spend
@@ -54,7 +56,7 @@ impl Default for Config {
             block_level: 3,
             chunk_target_bytes: 1024 * 1024,
             shared_min_frames: 32,
-            segment_bytes: 8 * 1024 * 1024,
+            segment_bytes: 4 * 1024 * 1024,
             seal_level: 7,
             lock_timeout: std::time::Duration::ZERO,
         }

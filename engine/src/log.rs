@@ -113,7 +113,7 @@ impl Drop for Log {
         {
             tracing::warn!("saving the index at close: {e}");
         }
-        if let Err(e) = self.note_tail(true) {
+        if let Err(e) = self.note_tail() {
             tracing::warn!("recording the head at close: {e}");
         }
     }
@@ -192,7 +192,7 @@ impl Log {
             // The last process did not close the database: read the whole
             // index once, so damage is found (and rebuilt) now, not by a
             // later read.
-            if !store.opened_clean() || store.get(&keys::meta(keys::META_OPEN))?.is_some() {
+            if !store.opened_clean() {
                 store.check_all()?;
             }
             let mut store = Index::new(store);
@@ -207,8 +207,6 @@ impl Log {
             }
             other => other?,
         };
-        let mut store = store;
-        store.store_mut().commit(vec![(keys::meta(keys::META_OPEN), Vec::new())])?;
         let damage = match &found.refusal {
             Some(Refusal::Inconsistent(why)) => Some(Arc::from(why.as_str())),
             _ => None,
@@ -507,22 +505,18 @@ impl Log {
         if let Some(a) = &self.active {
             a.sync(&self.snap.segs)?;
         }
-        self.note_tail(false)
+        self.note_tail()
     }
 
     /// Durably records the head as `M tail`, so that an open whose segments
     /// end before it refuses appends (a rollback). Skipped when appends are
     /// refused.
-    /// With `closing`, also removes `M open` (a clean close).
-    pub(crate) fn note_tail(&mut self, closing: bool) -> Result<()> {
+    pub(crate) fn note_tail(&mut self) -> Result<()> {
         if self.refuse_writes.is_some() {
             return Ok(());
         }
         let tail = (keys::meta(keys::META_TAIL), self.snap.head.encode());
-        let open = if closing { vec![keys::meta(keys::META_OPEN)] } else { Vec::new() };
-        let store = self.snap.store.store_mut();
-        store.apply_changes(vec![tail], open)?;
-        store.sync()
+        self.snap.store.store_mut().commit(vec![tail])
     }
 
     /// Durably stores a named checkpoint blob (a projection's state and seq).

@@ -260,7 +260,8 @@ fn keep_projections(log: &SharedLog) {
 /// ([`SharedLog::seal_if_due`]). An error is logged once (until it changes)
 /// and retried at the next tick. Ends when the log closes.
 fn keep_sealed(log: &SharedLog, idle: Duration, age: Duration) {
-    let tick = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
+    // Short, so a segment the roll size closed is sealed within a second.
+    let tick = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(1));
     let mut last_error = String::new();
     while log.wait_for_head(u64::MAX, tick).is_some() {
         match log.seal_if_due(idle, age) {

@@ -29,10 +29,6 @@ pub(crate) const META_HEAD: &[u8] = b"head";
 /// (same encoding as `M head`, which is the head as of the index's last
 /// chunk in sled): an open whose segments end before it finds a rollback.
 pub(crate) const META_TAIL: &[u8] = b"tail";
-/// Metadata name present while a process has the database open (written,
-/// synced, at open; removed at a clean close): an open that finds it reads
-/// the whole index to find damage a crash may have left.
-pub(crate) const META_OPEN: &[u8] = b"open";
 /// `M sealing` -> the first seq (u64 BE) of the segment being sealed, from
 /// just before its sealed copy replaces it until its index is switched.
 pub(crate) const META_SEALING: &[u8] = b"sealing";

@@ -55,7 +55,7 @@ pub(crate) struct Store {
     /// Closes sled when the last clone is dropped, then notes the files as
     /// closed cleanly, then releases the directory's lock. Declared after
     /// `db`, so it is dropped after it.
-    closer: Arc<Closer>,
+    _closer: Arc<Closer>,
 }
 
 /// The last handle of an open store: see [`Store::opened_clean`].
@@ -181,7 +181,7 @@ impl Store {
             }
         };
         let closer = Arc::new(Closer { db: Some(db.clone()), path: path.to_owned(), _dir_lock: dir_lock });
-        Ok(Self { db, path: path.to_owned(), synced_blobs: Arc::default(), closer, clean })
+        Ok(Self { db, path: path.to_owned(), synced_blobs: Arc::default(), _closer: closer, clean })
     }
 
     /// Whether sled's files were, when this store was opened, exactly as the
