@@ -147,14 +147,7 @@ impl Snapshot {
             chain = chunk.chain_through(chain, &raws, u64::MAX);
             max_ts = chunk.frames.iter().fold(max_ts, |m, f| m.max(f.ts_ns));
             if chunk.chain_end != chain {
-                return Err(Error::corrupt(
-                    chunk.first_seq,
-                    format!(
-                        "the chain hash of the chunk of seqs {}..={} does not match the recomputed chain",
-                        chunk.first_seq,
-                        chunk.last_seq()
-                    ),
-                ));
+                return Err(crate::storage::chain::chain_mismatch(&chunk));
             }
             next_seq = chunk.last_seq() + 1;
             let first = chunk.first_seq;

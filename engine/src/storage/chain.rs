@@ -18,6 +18,19 @@ pub(crate) struct CheckedFrame {
     pub chain: [u8; frame::HASH_BYTES],
 }
 
+/// The error for a chunk whose stored chain hash differs from the one
+/// recomputed over its events.
+pub(crate) fn chain_mismatch<B: AsRef<[u8]>>(chunk: &frame::Chunk<B>) -> Error {
+    Error::corrupt(
+        chunk.first_seq,
+        format!(
+            "the chain hash of the chunk of seqs {}..={} does not match the recomputed chain",
+            chunk.first_seq,
+            chunk.last_seq()
+        ),
+    )
+}
+
 /// Recomputes the hash chain over consecutive chunks, decoding every body.
 /// Used by `Snapshot::verify`, recovery, backup verification and upgrades.
 pub(crate) struct ChainChecker {
@@ -146,14 +159,7 @@ impl ChainChecker {
             out.push(CheckedFrame { seq: f.seq, event, chain });
         }
         if chunk.chain_end != chain {
-            return Err(Error::corrupt(
-                chunk.first_seq,
-                format!(
-                    "the chain hash of the chunk of seqs {}..={} does not match the recomputed chain",
-                    chunk.first_seq,
-                    chunk.last_seq()
-                ),
-            ));
+            return Err(chain_mismatch(chunk));
         }
         self.chain = chain;
         self.next_seq = chunk.last_seq() + 1;
