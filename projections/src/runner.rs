@@ -67,10 +67,10 @@ fn load<P: Projection>(log: &Snapshot) -> Result<Option<(P, u64)>, ProjectionErr
 /// Decodes checkpoint `bytes` (named `name`); `None` when of another
 /// format, unreadable or past the head.
 fn decode<P: Projection>(log: &Snapshot, bytes: &[u8], name: &str) -> Option<(P, u64)> {
-    if serde_json::from_slice::<Format>(&bytes).is_ok_and(|f| f.format != CHECKPOINT_FORMAT) {
+    if serde_json::from_slice::<Format>(bytes).is_ok_and(|f| f.format != CHECKPOINT_FORMAT) {
         return None;
     }
-    match serde_json::from_slice::<Checkpoint<P>>(&bytes) {
+    match serde_json::from_slice::<Checkpoint<P>>(bytes) {
         Ok(c) if c.format == CHECKPOINT_FORMAT && c.seq <= log.head().seq => Some((c.state, c.seq)),
         Ok(_) => None,
         Err(e) => {

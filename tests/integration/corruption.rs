@@ -516,6 +516,9 @@ fn deleting_the_whole_sled_store_loses_nothing() {
     assert_verify_ok(&orig.db, FIXTURE_EVENTS + 1);
 }
 
+/// One way to wreck the index: its name and what it does to a database directory.
+type Wreck = (&'static str, fn(&Path));
+
 /// Storage v2: a wrecked sled store (`store/db` all zeros, or replaced by
 /// garbage of the same length, or every store file inverted) is rebuilt
 /// from the segments: every event reads back, `verify` passes and an append
@@ -523,7 +526,7 @@ fn deleting_the_whole_sled_store_loses_nothing() {
 #[test]
 fn damaged_sled_store_is_rebuilt_and_loses_nothing() {
     let orig = original();
-    let wrecks: [(&str, fn(&Path)); 3] = [
+    let wrecks: [Wreck; 3] = [
         ("store/db zeroed", |db| {
             let len = std::fs::metadata(db.join("store/db")).unwrap().len();
             std::fs::write(db.join("store/db"), vec![0u8; len as usize]).unwrap();

@@ -202,6 +202,9 @@ fn drain_spool(db_dir: &Path, log: &SharedLog) {
     }
 }
 
+/// The web view's thread, ending with how its server ended.
+type WebThread = std::thread::JoinHandle<Result<(), orc_log_web::WebError>>;
+
 /// Binds the web view's address (so a refused or busy address fails before
 /// the socket is announced) and serves it on a thread of its own until the
 /// returned sender fires.
@@ -209,7 +212,7 @@ fn start_web(
     log: &SharedLog,
     addr: SocketAddr,
     token: Option<String>,
-) -> Result<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<Result<(), orc_log_web::WebError>>)> {
+) -> Result<(tokio::sync::oneshot::Sender<()>, WebThread)> {
     let opts = orc_log_web::WebOptions { token };
     let listener = orc_log_web::bind(addr, &opts)?;
     let bound = listener.local_addr().context("the web view's address")?;

@@ -163,7 +163,7 @@ pub(crate) fn names(db: &Path, prefix: &str) -> Result<Vec<String>> {
 fn unhex(s: &str) -> Option<String> {
     let bytes: Option<Vec<u8>> =
         (0..s.len() / 2).map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect();
-    String::from_utf8(bytes.filter(|_| s.len() % 2 == 0)?).ok()
+    String::from_utf8(bytes.filter(|_| s.len().is_multiple_of(2))?).ok()
 }
 
 /// Removes `.tmp` files a crash left mid-write (called at open, under the

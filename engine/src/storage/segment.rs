@@ -185,7 +185,7 @@ impl Segments {
     pub(crate) fn settled_generation(&self) -> u64 {
         loop {
             let g = self.generation();
-            if g % 2 == 0 {
+            if g.is_multiple_of(2) {
                 return g;
             }
             std::thread::sleep(std::time::Duration::from_micros(200));
