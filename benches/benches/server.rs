@@ -126,8 +126,8 @@ fn main() {
 }
 
 /// Reads one reply frame and checks it is `appended` with all `BATCH` events.
-fn read_appended(stream: &mut UnixStream, buf: &mut Vec<u8>) {
-    let v = read_reply(stream, buf);
+fn read_appended(stream: &mut UnixStream) {
+    let v = read_reply(stream);
     if v["v"] != 1 || v["type"] != "appended" || v["receipt"]["appended"] != BATCH as u64 {
         panic!("unexpected reply: {v}");
     }
@@ -270,11 +270,10 @@ fn run_server(bin: &Path, base: &Path, writers: usize, frames: &Arc<Vec<Vec<u8>>
                     UnixStream::connect(&sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
                 start.wait();
                 let t0 = *t0.get_or_init(Instant::now);
-                let mut buf = Vec::new();
                 let mut i = w; // writers start at different batches
                 measure(t0, || {
                     stream.write_all(&frames[i % frames.len()]).unwrap_or_else(|e| panic!("send: {e}"));
-                    read_appended(&mut stream, &mut buf);
+                    read_appended(&mut stream);
                     i += 1;
                 })
             })

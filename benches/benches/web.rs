@@ -123,9 +123,9 @@ fn team_events() -> Vec<Event> {
     events
 }
 
-fn append(stream: &mut UnixStream, buf: &mut Vec<u8>, events: &[Event]) -> u64 {
+fn append(stream: &mut UnixStream, events: &[Event]) -> u64 {
     stream.write_all(&request_frame(events)).unwrap_or_else(|e| panic!("send: {e}"));
-    let reply = read_reply(stream, buf);
+    let reply = read_reply(stream);
     reply["receipt"]["last_seq"].as_u64().unwrap_or_else(|| panic!("unexpected reply: {reply}"))
 }
 
@@ -275,8 +275,7 @@ fn main() {
     let (server, base) = start_server(&bin, &db);
     let pid = server.0.id();
     let mut stream = UnixStream::connect(db.join("serve.sock")).unwrap_or_else(|e| panic!("connect: {e}"));
-    let mut buf = Vec::new();
-    append(&mut stream, &mut buf, &team_events());
+    append(&mut stream, &team_events());
     let updates: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
     for _ in 0..PAGES {
         open_page(&base, Arc::clone(&updates));
@@ -294,7 +293,7 @@ fn main() {
     while Instant::now() < end {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += tick;
-        let seq = append(&mut stream, &mut buf, &[feed_event(i)]);
+        let seq = append(&mut stream, &[feed_event(i)]);
         i += 1;
         let now = Instant::now();
         if now >= measure_from {

@@ -10,6 +10,7 @@
 use orc_log_engine::backup::{self, Segment, SegmentWriter};
 use orc_log_engine::{Config, Log};
 use orc_log_schemas::{Event, EventBody, Kind, Record, Target, parse_line, to_json_line};
+use orc_log_server::wire;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -267,26 +268,19 @@ pub fn orc_log_binary() -> PathBuf {
     }
 }
 
-/// One request frame of the server's wire protocol (docs/PROTOCOL.md):
-/// 4-byte big-endian length + `{"v":1,"op":"append","events":[...]}`.
+/// One `append` request frame of the server's wire protocol
+/// (docs/PROTOCOL.md), encoded by the server crate's own codec.
 pub fn request_frame(events: &[Event]) -> Vec<u8> {
-    let events: Vec<serde_json::Value> = events.iter().map(orc_log_schemas::event_to_json_value).collect();
-    let body = serde_json::to_vec(&serde_json::json!({ "v": 1, "op": "append", "events": events }))
-        .unwrap_or_else(|e| panic!("encode request: {e}"));
-    let len = u32::try_from(body.len()).unwrap_or_else(|e| panic!("frame length: {e}"));
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(&body);
-    frame
+    let request = wire::Request::Append { events: wire::events_to_wire(events) };
+    wire::encode_frame(request).unwrap_or_else(|e| panic!("encode request: {e}"))
 }
 
-/// Reads one reply frame from the server (into `buf`) as JSON.
-pub fn read_reply(stream: &mut impl std::io::Read, buf: &mut Vec<u8>) -> serde_json::Value {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).unwrap_or_else(|e| panic!("read reply length: {e}"));
-    buf.resize(u32::from_be_bytes(len) as usize, 0);
-    stream.read_exact(buf).unwrap_or_else(|e| panic!("read reply: {e}"));
-    serde_json::from_slice(buf).unwrap_or_else(|e| panic!("decode reply: {e}"))
+/// Reads one reply frame from the server with the server crate's codec
+/// (the envelope and its version checked) as JSON.
+pub fn read_reply(stream: &mut impl std::io::Read) -> serde_json::Value {
+    wire::read_frame::<serde_json::Value>(stream)
+        .unwrap_or_else(|e| panic!("read reply: {e}"))
+        .unwrap_or_else(|| panic!("the server closed the connection"))
 }
 
 #[cfg(test)]

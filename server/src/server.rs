@@ -173,9 +173,16 @@ async fn serve_on(log: SharedLog, sock: PathBuf, opts: ServeOptions, runner: Arc
     Ok(())
 }
 
+/// A response's frame body ([`crate::wire::encode_body`]); one that cannot
+/// be encoded (over the frame limit) is answered with an error saying so,
+/// never with an empty frame.
 fn encode(resp: Response) -> tokio_util::bytes::Bytes {
-    let v = serde_json::to_vec(&Envelope { v: PROTOCOL_VERSION, body: resp }).unwrap_or_default();
-    tokio_util::bytes::Bytes::from(v)
+    let body = crate::wire::encode_body(resp).or_else(|e| {
+        crate::wire::encode_body(Response::Error { message: format!("the answer cannot be sent: {e}") })
+    });
+    tokio_util::bytes::Bytes::from(
+        body.unwrap_or_else(|_| br#"{"v":1,"type":"error","message":"the answer cannot be sent"}"#.to_vec()),
+    )
 }
 
 /// What one connection needs.

@@ -108,17 +108,41 @@ pub struct Envelope<T> {
     pub body: T,
 }
 
-/// Writes one frame.
-pub fn write_frame<T: Serialize>(w: &mut impl Write, body: T) -> io::Result<()> {
+/// The body of one frame: `body` in its envelope (`{"v": 1, ...}`), as JSON
+/// (docs/PROTOCOL.md). The server frames it with its length codec.
+///
+/// # Errors
+/// [`io::ErrorKind::InvalidInput`] for a body over [`MAX_FRAME_BYTES`];
+/// the serializer's error.
+pub fn encode_body<T: Serialize>(body: T) -> io::Result<Vec<u8>> {
     let bytes = serde_json::to_vec(&Envelope { v: PROTOCOL_VERSION, body }).map_err(io::Error::other)?;
     if bytes.len() > MAX_FRAME_BYTES {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("request of {} bytes is over the frame limit", bytes.len()),
+            format!("a message of {} bytes is over the frame limit", bytes.len()),
         ));
     }
-    w.write_all(&(bytes.len() as u32).to_be_bytes())?;
-    w.write_all(&bytes)?;
+    Ok(bytes)
+}
+
+/// One whole frame: the 4-byte big-endian length, then [`encode_body`].
+///
+/// # Errors
+/// As [`encode_body`].
+pub fn encode_frame<T: Serialize>(body: T) -> io::Result<Vec<u8>> {
+    let bytes = encode_body(body)?;
+    let mut frame = Vec::with_capacity(4 + bytes.len());
+    frame.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&bytes);
+    Ok(frame)
+}
+
+/// Writes one frame.
+///
+/// # Errors
+/// As [`encode_body`]; I/O errors.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, body: T) -> io::Result<()> {
+    w.write_all(&encode_frame(body)?)?;
     w.flush()
 }
 
