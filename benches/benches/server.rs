@@ -50,7 +50,7 @@ const WARM_UP: Duration = Duration::from_millis(500);
 const MEASURE: Duration = Duration::from_secs(3);
 /// Distinct 100-event batches cycled through by every writer.
 const DISTINCT_BATCHES: usize = 16;
-/// Longest `DIR/serve.sock` the server uses (`cli/src/client.rs`); longer
+/// Longest `DIR/serve.sock` the server uses (`server/src/client.rs`); longer
 /// paths move the socket elsewhere, which this bench does not follow.
 const MAX_SOCKET_PATH_BYTES: usize = 100;
 /// The 8-writer target from the issue, in events/s.

@@ -521,7 +521,7 @@ pub enum RestorePoint {
     /// Events `1..=N`.
     UntilSeq(u64),
     /// The prefix that ends just before the first event whose ts is later
-    /// than this time (UTC ns; DESIGN.md "Point in time").
+    /// than this time (UTC ns; engine/FORMAT.md, "Time index semantics").
     At(i64),
 }
 

@@ -110,7 +110,7 @@ impl Snapshot {
 
     /// The last seq of the log prefix "up to time `t_ns`": the prefix that
     /// ends just before the first event whose ts is later than `t_ns`
-    /// (DESIGN.md, "Point in time"). 0 when the first event is already later.
+    /// (engine/FORMAT.md, "Time index semantics"). 0 when the first event is already later.
     ///
     /// # Errors
     /// Store errors and [`Error::Corrupt`].

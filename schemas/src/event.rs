@@ -1,4 +1,4 @@
-//! The v1 event kinds and their fields (DESIGN.md, "Event format v1").
+//! The v1 event kinds and their fields (`schemas/event-v1.schema.json`).
 
 use crate::target::Target;
 use serde::{Deserialize, Serialize};
@@ -144,7 +144,7 @@ pub struct Record {
     pub event: Event,
 }
 
-/// The fields of each kind (DESIGN.md table). Times are UTC nanoseconds.
+/// The fields of each kind (`schemas/event-v1.schema.json`). Times are UTC nanoseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)] // the fields are the format v1 fields of the same name
 pub enum EventBody {

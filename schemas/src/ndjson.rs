@@ -1,4 +1,4 @@
-//! NDJSON event format v1: one JSON object per line (DESIGN.md).
+//! NDJSON event format v1: one JSON object per line (`schemas/event-v1.schema.json`).
 //!
 //! [`parse_line`] validates one line strictly: unknown kinds and unknown
 //! fields are errors, every error names the field and the reason.
@@ -153,7 +153,7 @@ macro_rules! opt {
     };
 }
 
-/// The kind-specific fields of each kind, in output order (DESIGN.md table).
+/// The kind-specific fields of each kind, in output order (`schemas/event-v1.schema.json`).
 ///
 /// Common fields (`kind`, `ts`, `id`, and `seq`, which input may carry and
 /// which is ignored because the log assigns positions) are not listed.

@@ -662,7 +662,7 @@ fn original_in_commits() -> Original {
 }
 
 /// Flips a byte in the middle of the chunk of the segment record whose
-/// first seq is `first_seq` (the segment layout of FORMAT.md: magic, then
+/// first seq is `first_seq` (the segment layout of engine/FORMAT.md: magic, then
 /// `len u32, first_seq u64, flags u8, crc u32, chunk`).
 fn flip_in_record(db: &Path, first_seq: u64) {
     let rel = segment_files(db).into_iter().next().unwrap();

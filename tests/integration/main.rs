@@ -15,6 +15,7 @@ mod concurrency;
 mod corruption;
 mod crash;
 mod demo;
+mod docs;
 mod emit;
 mod engines;
 mod hooks;

@@ -425,7 +425,7 @@ impl Tmux {
     }
 
     /// Types `text` into pane `target` literally, then presses Enter (two
-    /// `send-keys`, as `send-claude-message.sh` does).
+    /// `send-keys`, as `scripts/send-claude-message.sh` does).
     ///
     /// # Errors
     /// As [`Tmux::run`].

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 /// engineers: `proj:1` a shell that builds and tests a small Rust crate with
 /// cargo, `proj:2` a monitor (`tail -f` of the build log). While
 /// `session record` records every pane, the drop-in scripts
-/// (send-claude-message.sh, schedule_with_note.sh) send messages and
-/// schedule a check-in that fires, and the engineer starts a program that
-/// panics with a backtrace, which the crash detector catches. Then it prints
-/// the state, key metrics, three SQL queries, a backup and a point-in-time
-/// restore to just before the crash, and the commands to replay and export
-/// a pane.
+/// (`scripts/send-claude-message.sh`, `scripts/schedule_with_note.sh`) send
+/// messages and schedule a check-in that fires, and the engineer starts a
+/// program that panics with a backtrace, which the crash detector catches.
+/// Then it prints the state, key metrics, three SQL queries, a backup and a
+/// point-in-time restore to just before the crash, and the commands to
+/// replay and export a pane.
 ///
 /// Uses `orc-log serve` for the database (started for the demo and stopped
 /// after, unless one already runs). The tmux server is killed at the end and

@@ -1,7 +1,7 @@
 //! SQL over the log with DataFusion. The only module that names `datafusion`.
 //!
 //! [`context`] builds a `SessionContext` where exactly orc-log's tables are
-//! registered (DESIGN.md, "SQL tables"), with a memory limit; [`plan`] plans
+//! registered (`tables.rs`; README.md, "SQL"), with a memory limit; [`plan`] plans
 //! one read-only statement: DDL, DML (including `COPY`), `SET` and other
 //! statements, and multiple statements are refused
 //! (`SQLOptions` with DDL, DML and statements disallowed).

@@ -1,5 +1,5 @@
 //! The SQL tables over the log: their Arrow schemas and how a row is built
-//! from an event (DESIGN.md, "SQL tables").
+//! from an event (the tables and columns README.md lists under "SQL").
 
 use arrow::array::{ArrayRef, StringBuilder, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
