@@ -181,9 +181,7 @@ impl Snapshot {
     pub(crate) fn index_head_seq(&self) -> Result<u64> {
         let mut seq = 0;
         for name in [keys::META_HEAD, keys::META_TAIL] {
-            if let Some(v) = self.store.get(&keys::meta(name))? {
-                seq = seq.max(crate::position::Head::decode(v.as_ref()).map_or(0, |h| h.seq));
-            }
+            seq = seq.max(self.store.recorded_head(name)?.map_or(0, |h| h.seq));
         }
         Ok(seq)
     }

@@ -183,6 +183,15 @@ impl Index {
         r
     }
 
+    /// The head stored under metadata name `name` (`M head`, `M tail`);
+    /// `None` when absent or not a head's 48 bytes.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub(crate) fn recorded_head(&self, name: &[u8]) -> Result<Option<Head>> {
+        Ok(self.get(&keys::meta(name))?.and_then(|v| Head::decode(v.as_ref())))
+    }
+
     /// Adds a commit's entries to the memtable (not to sled: see the module
     /// documentation). Not durable; recovery rebuilds them.
     pub(crate) fn insert_tail(&self, puts: Vec<(Vec<u8>, Vec<u8>)>) {
@@ -288,10 +297,7 @@ impl Index {
         removes: Vec<Vec<u8>>,
         head: Head,
     ) -> Result<()> {
-        let stored_head = match self.store.get(&keys::meta(keys::META_HEAD))? {
-            Some(v) => Head::decode(v.as_ref()).map_or(0, |h| h.seq),
-            None => 0,
-        };
+        let stored_head = self.recorded_head(keys::META_HEAD)?.map_or(0, |h| h.seq);
         if head.seq >= stored_head {
             puts.push((keys::meta(keys::META_HEAD), head.encode()));
         }

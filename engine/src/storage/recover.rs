@@ -130,8 +130,7 @@ pub(crate) fn recover(dir: &Path, segs: &Arc<Segments>, index: &mut Index) -> Re
     // The head recorded at the last clean close or sync: segments that end
     // before it lost acknowledged events.
     if refusal.is_none()
-        && let Some(tail) =
-            rec.index.get(&keys::meta(keys::META_TAIL))?.and_then(|v| Head::decode(v.as_ref()))
+        && let Some(tail) = rec.index.recorded_head(keys::META_TAIL)?
         && tail.seq > rec.head.seq
     {
         refusal = Some(Refusal::Inconsistent(
