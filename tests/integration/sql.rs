@@ -127,12 +127,12 @@ fn query_refuses_anything_but_a_query_and_writes_nothing() {
     assert_eq!(tail_json_raw(&db), before, "the log is unchanged");
     // A syntax error names the place.
     for (sql, column) in [
-        ("SELECT kind FROM events WHERE kind = = 1", "Column: 38"),
-        ("SELECT kind FROM events WHERE", "Column: 30"),
+        ("SELECT kind FROM events WHERE kind = = 1", "column 38"),
+        ("SELECT kind FROM events WHERE", "column 30"),
     ] {
         let out = run(&db, &["query", sql]);
         assert!(!out.status.success());
-        assert!(stderr(&out).contains(&format!("Line: 1, {column}")), "{sql}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("(at line 1, {column})")), "{sql}: {}", stderr(&out));
     }
     let out = run(&db, &["query", "SELECT knd FROM events"]);
     assert!(stderr(&out).contains("Did you mean 'events.kind'"), "{}", stderr(&out));

@@ -36,8 +36,7 @@ use orc_log_schemas::{Kind, Record, Target, format_rfc3339, now_ns, parse_time_s
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::convert::Infallible;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// Longest a query runs, as `orc-log query`'s default `--timeout`.
@@ -361,28 +360,6 @@ struct SqlQuery {
     max_rows: Option<u64>,
 }
 
-/// `(line, column)` from DataFusion's "Line: N, Column: M".
-fn sql_position(msg: &str) -> Option<(u64, u64)> {
-    let rest = &msg[msg.find("Line: ")? + 6..];
-    let (line, rest) = rest.split_once(", Column: ")?;
-    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    Some((line.trim().parse().ok()?, column.parse().ok()?))
-}
-
-fn sql_runtime() -> ApiResult<&'static tokio::runtime::Runtime> {
-    static RT: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("orc-log-web-sql")
-            .enable_all()
-            .build()
-            .ok()
-    })
-    .as_ref()
-    .ok_or_else(|| ApiError::internal("cannot start the query runtime"))
-}
-
 async fn query(State(app): State<App>, Query(q): Query<SqlQuery>) -> ApiResult<Response> {
     let Some(text) = q.sql.filter(|s| !s.trim().is_empty()) else {
         return Err(ApiError::bad("sql is missing: /api/query?sql=SELECT..."));
@@ -398,30 +375,13 @@ async fn query(State(app): State<App>, Query(q): Query<SqlQuery>) -> ApiResult<R
     };
     let max_rows = q.max_rows;
     let (body, written) = blocking(move || {
-        let rt = sql_runtime()?;
-        let fail = |e: sql::SqlError| {
-            let msg = if e.is_timeout() {
-                format!("query stopped after {} s", QUERY_TIMEOUT.as_secs())
-            } else {
-                format!("query failed: {e}")
-            };
-            let mut v = json!({"error": msg});
-            if let Some((line, column)) = sql_position(&e.to_string()) {
-                v["line"] = json!(line);
-                v["column"] = json!(column);
-            }
-            ApiError(StatusCode::BAD_REQUEST, v)
-        };
-        let ctx = sql::context(&app.log.snapshot(), QUERY_MEMORY_BYTES).map_err(fail)?;
-        let deadline = Instant::now() + QUERY_TIMEOUT;
-        let df = sql::run_until(rt, deadline, sql::plan(&ctx, &text)).map_err(fail)?.map_err(fail)?;
-        let columns: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let service = sql::Query { timeout: QUERY_TIMEOUT, memory_limit_bytes: QUERY_MEMORY_BYTES, max_rows };
         let mut out = Vec::new();
-        let written = sql::write_results(rt, deadline, df, format, max_rows, &mut out).map_err(fail)?;
+        let answer = service.run(&app.log.snapshot(), &text, format, &mut out).map_err(sql_error)?;
         if table {
-            out = table_json(&columns, &out)?;
+            out = table_json(&answer.columns, &out)?;
         }
-        Ok((out, written))
+        Ok((out, answer.written))
     })
     .await?;
     let mut resp = ([(header::CONTENT_TYPE, content_type)], body).into_response();
@@ -432,6 +392,26 @@ async fn query(State(app): State<App>, Query(q): Query<SqlQuery>) -> ApiResult<R
         HeaderValue::from_static(if written.truncated { "true" } else { "false" }),
     );
     Ok(resp)
+}
+
+/// A query's error as JSON: `{"error", "line"?, "column"?}` with 400 for
+/// the user's mistakes and the limits, 500 for the machine's.
+fn sql_error(e: sql::SqlError) -> ApiError {
+    let message = if e.is_timeout() {
+        format!("query stopped after {} s", QUERY_TIMEOUT.as_secs())
+    } else {
+        format!("query failed: {e}")
+    };
+    let mut v = json!({"error": message});
+    if let Some(p) = e.position() {
+        v["line"] = json!(p.line);
+        v["column"] = json!(p.column);
+    }
+    let status = match e {
+        sql::SqlError::Execution(_) | sql::SqlError::Output(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError(status, v)
 }
 
 /// `{"columns": [name, ...], "rows": [[value, ...], ...]}` from the JSON
@@ -556,12 +536,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sql_positions_are_read_from_datafusion_messages() {
-        assert_eq!(
-            sql_position("SQL error: ParserError(\"Expected: x, found: y at Line: 2, Column: 17\")"),
-            Some((2, 17))
-        );
-        assert_eq!(sql_position("no position"), None);
+    fn sql_errors_keep_their_typed_position_and_status() {
+        let e = sql_error(sql::SqlError::Syntax {
+            message: "Expected: x, found: y".into(),
+            position: Some(sql::Position { line: 2, column: 17 }),
+        });
+        assert_eq!(e.0, StatusCode::BAD_REQUEST);
+        assert_eq!((e.1["line"].as_u64(), e.1["column"].as_u64()), (Some(2), Some(17)));
+        let e = sql_error(sql::SqlError::NotAQuery { statement: "DELETE".into() });
+        assert_eq!(e.0, StatusCode::BAD_REQUEST);
+        assert!(e.1.get("line").is_none());
+        assert_eq!(sql_error(sql::SqlError::Execution("disk".into())).0, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

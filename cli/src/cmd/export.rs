@@ -149,11 +149,10 @@ fn parquet(db: &SharedLog, args: &Args, io: &mut Io) -> Result<u8> {
         std::fs::remove_dir(&dest)?;
     }
     let staged = Staged::dir(&dest)?;
-    let ctx = sql::context(&db.snapshot(), args.memory_limit_mib.saturating_mul(1 << 20))?;
     let range = ExportRange { since_ns: args.since, until_ns: args.until, after_seq: None };
     let by_day = args.partition_by == Some(Partition::Day);
-    let exported = super::query_runtime()?
-        .block_on(sql::export::export_parquet(&ctx, &staged.path, range, by_day))
+    let exported = export_service(args)
+        .export(&db.snapshot(), &staged.path, range, by_day)
         .map_err(|e| anyhow::anyhow!("export failed: {e}"))?;
     staged.commit(&dest)?;
     for e in &exported {
@@ -162,6 +161,15 @@ fn parquet(db: &SharedLog, args: &Args, io: &mut Io) -> Result<u8> {
         writeln!(io.out, "{:>10} rows  {}", e.rows, dest.join(file).display())?;
     }
     Ok(0)
+}
+
+/// The query service an export runs on: no time limit, `--memory-limit-mib`.
+fn export_service(args: &Args) -> sql::Query {
+    sql::Query {
+        timeout: std::time::Duration::MAX,
+        memory_limit_bytes: args.memory_limit_mib.saturating_mul(1 << 20),
+        max_rows: None,
+    }
 }
 
 /// Where `--append` records how far it got: DIR/_orc_log_export/FILE, outside
@@ -246,10 +254,9 @@ fn append(db: &SharedLog, args: &Args, io: &mut Io) -> Result<u8> {
     }
     let first = after + 1;
     let staged = Staged::dir(&state_dir.join(format!("run-{first}")))?;
-    let ctx = sql::context(&snapshot, args.memory_limit_mib.saturating_mul(1 << 20))?;
     let range = ExportRange { after_seq: Some(after), ..ExportRange::default() };
-    let exported = super::query_runtime()?
-        .block_on(sql::export::export_parquet(&ctx, &staged.path, range, true))
+    let exported = export_service(args)
+        .export(&snapshot, &staged.path, range, true)
         .map_err(|e| anyhow::anyhow!("export failed: {e}"))?;
     // Move each file into place under a name fixed by the run's first seq:
     // a rerun after an interrupted run covers a superset of its rows and

@@ -144,16 +144,6 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
-/// The tokio runtime SQL work runs on: two workers (the machine's cores are
-/// shared with the writer).
-pub fn query_runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the query runtime")
-}
-
 /// A file or directory being written next to its destination under a hidden
 /// temporary name (`.NAME.tmp-PID`): removed when dropped, unless
 /// [`Staged::commit`] made it durable and renamed it into place. So the

@@ -74,49 +74,42 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         bail!("--format parquet needs --output FILE (a file, not standard output)");
     }
     let max_rows = args.max_rows.or((format == Format::Table).then_some(TABLE_ROWS));
-    let ctx = sql::context(&db.snapshot(), args.memory_limit_mib.saturating_mul(1 << 20))?;
-    let rt = super::query_runtime()?;
+    let service = sql::Query {
+        timeout: args.timeout,
+        memory_limit_bytes: args.memory_limit_mib.saturating_mul(1 << 20),
+        max_rows,
+    };
+    let snapshot = db.snapshot();
     let target = output.map(|p| io.resolve(p));
     // Files are written under a temporary name and renamed when complete.
     let staged = match &target {
         Some(t) => Some(Staged::file(t)?),
         None => None,
     };
-    let deadline = std::time::Instant::now() + args.timeout;
     let mut stdout = super::PipeWatch::new(&mut *io.out);
-    let result = (|| -> Result<sql::Written, sql::SqlError> {
-        let df = sql::run_until(&rt, deadline, sql::plan(&ctx, &args.sql))??;
-        let text_format = match format {
-            Format::Parquet => {
-                let Some((staged, _)) = staged.as_ref() else {
-                    return Err(sql::SqlError::new("--format parquet needs --output FILE"));
-                };
-                let df = match max_rows {
-                    Some(n) => df.limit(0, Some(usize::try_from(n).unwrap_or(usize::MAX)))?,
-                    None => df,
-                };
-                let rows = sql::run_until(&rt, deadline, sql::export::write_parquet_file(df, &staged.path))??;
-                return Ok(sql::Written { rows, truncated: false });
-            }
-            Format::Table => OutputFormat::Table,
-            Format::Csv => OutputFormat::Csv,
-            Format::Json => OutputFormat::Json,
-            Format::Ndjson => OutputFormat::Ndjson,
-        };
-        match &staged {
-            Some((_, file)) => {
-                let mut out = std::io::BufWriter::new(file);
-                sql::write_results(&rt, deadline, df, text_format, max_rows, &mut out)
-            }
-            None => sql::write_results(&rt, deadline, df, text_format, max_rows, &mut stdout),
+    let text_format = match format {
+        Format::Table | Format::Parquet => OutputFormat::Table,
+        Format::Csv => OutputFormat::Csv,
+        Format::Json => OutputFormat::Json,
+        Format::Ndjson => OutputFormat::Ndjson,
+    };
+    let result = match (&staged, format) {
+        (Some((staged, _)), Format::Parquet) => service.run_to_parquet(&snapshot, &args.sql, &staged.path),
+        (Some((_, file)), _) => {
+            let mut out = std::io::BufWriter::new(file);
+            service.run(&snapshot, &args.sql, text_format, &mut out).map(|a| a.written)
         }
-    })();
+        (None, _) => service.run(&snapshot, &args.sql, text_format, &mut stdout).map(|a| a.written),
+    };
     let written = match result {
         Ok(w) => w,
         // `orc-log query ... | head -1`: the reader has what it wanted.
         Err(_) if stdout.closed() => return Err(super::closed_pipe()),
         Err(e) if e.is_timeout() => {
             bail!("query stopped after --timeout {}", humantime::format_duration(args.timeout))
+        }
+        Err(e @ sql::SqlError::ResourcesExhausted(_)) => {
+            bail!("query failed: {e} (raise --memory-limit-mib, now {})", args.memory_limit_mib)
         }
         Err(e) => bail!("query failed: {e}"),
     };

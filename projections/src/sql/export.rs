@@ -83,7 +83,7 @@ pub async fn write_parquet_file(df: DataFrame, path: &Path) -> Result<u64, SqlEr
 }
 
 fn utf8(path: &Path) -> Result<&str, SqlError> {
-    path.to_str().ok_or_else(|| SqlError::new(format!("{}: the path is not UTF-8", path.display())))
+    path.to_str().ok_or_else(|| SqlError::Output(format!("{}: the path is not UTF-8", path.display())))
 }
 
 /// `df` with the exported column types, the ones every Parquet engine reads
@@ -153,7 +153,7 @@ pub async fn export_parquet(
             let df = df.with_column(DAY_COLUMN, to_char(col("ts"), lit("%Y-%m-%d")))?;
             let path = dir.join(table.name());
             std::fs::create_dir_all(&path)
-                .map_err(|e| SqlError::new(format!("cannot create {}: {e}", path.display())))?;
+                .map_err(|e| SqlError::Output(format!("cannot create {}: {e}", path.display())))?;
             let mut url = utf8(&path)?.to_owned();
             url.push('/');
             let options = DataFrameWriteOptions::new().with_partition_by(vec![DAY_COLUMN.to_owned()]);

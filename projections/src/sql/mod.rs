@@ -1,69 +1,53 @@
 //! SQL over the log with DataFusion. The only module that names `datafusion`.
 //!
-//! [`context`] builds a `SessionContext` where exactly orc-log's tables are
-//! registered (`tables.rs`; README.md, "SQL"), with a memory limit; [`plan`] plans
-//! one read-only statement: DDL, DML (including `COPY`), `SET` and other
-//! statements, and multiple statements are refused
-//! (`SQLOptions` with DDL, DML and statements disallowed).
+//! [`Query`] is the one query service every front end uses (`orc-log query`,
+//! the web view's `/api/query`, the MCP `query` tool): a time limit, a
+//! memory limit and a row limit, run on the one SQL runtime ([`runtime`]).
+//! Under it, [`context`] builds a `SessionContext` where exactly orc-log's
+//! tables are registered (`tables.rs`; README.md, "SQL"), and [`plan`] plans
+//! one read-only statement: the statement is parsed first and anything but
+//! a query is refused by its parsed type ([`SqlError::NotAQuery`]); the plan
+//! is then checked again with DataFusion's `SQLOptions` (no DDL, DML or
+//! statements). Errors are typed ([`SqlError`]) and carry their position in
+//! the SQL.
 
+mod error;
 pub mod export;
 mod provider;
+mod service;
 pub mod tables;
 
 pub use datafusion::dataframe::DataFrame;
+pub use error::{Position, SqlError};
+pub use service::{Answer, Query, runtime};
 pub use tables::Table;
 
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::sql::parser::{DFParserBuilder, Statement};
+use datafusion::sql::sqlparser::ast;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use orc_log_engine::Snapshot;
 use provider::LogTable;
 use std::sync::Arc;
-
-/// Why a query failed: DataFusion's message (with the position in the SQL
-/// when the parser gives one).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SqlError(String, bool);
-
-impl SqlError {
-    /// An error with this message.
-    pub fn new(msg: impl Into<String>) -> Self {
-        SqlError(msg.into(), false)
-    }
-
-    /// The error of work stopped at its deadline (see [`run_until`]).
-    pub fn timed_out() -> Self {
-        SqlError("the query ran past its deadline".to_owned(), true)
-    }
-
-    /// Whether the work was stopped at its deadline.
-    pub fn is_timeout(&self) -> bool {
-        self.1
-    }
-}
 
 /// Runs `fut` on `rt` until it completes or `deadline` passes. Query
 /// output is written between such calls, outside the runtime, so writers
 /// that block (a server's client channel) may be used.
 ///
 /// # Errors
-/// [`SqlError::timed_out`] when the deadline passes first.
+/// [`SqlError::TimedOut`] when the deadline passes first.
 pub fn run_until<F: std::future::Future>(
     rt: &tokio::runtime::Runtime,
     deadline: std::time::Instant,
     fut: F,
 ) -> Result<F::Output, SqlError> {
     rt.block_on(async move { tokio::time::timeout_at(deadline.into(), fut).await })
-        .map_err(|_| SqlError::timed_out())
+        .map_err(|_| SqlError::TimedOut)
 }
 
-impl From<datafusion::error::DataFusionError> for SqlError {
-    fn from(e: datafusion::error::DataFusionError) -> Self {
-        SqlError::new(e.to_string())
-    }
-}
-
-/// A context with the seven tables over the events of `snapshot` (all
+/// A context with orc-log's tables over the events of `snapshot` (all
 /// tables of every query see the same head, however many events are
 /// appended meanwhile),
 /// whose queries may use at most `memory_limit_bytes` of memory for their
@@ -74,7 +58,9 @@ impl From<datafusion::error::DataFusionError> for SqlError {
 pub fn context(snapshot: &Snapshot, memory_limit_bytes: usize) -> Result<SessionContext, SqlError> {
     let until_seq = snapshot.head().seq;
     let runtime = RuntimeEnvBuilder::new().with_memory_limit(memory_limit_bytes, 1.0).build_arc()?;
-    let config = SessionConfig::new().with_target_partitions(2).with_information_schema(false);
+    let mut config = SessionConfig::new().with_target_partitions(2).with_information_schema(false);
+    // Spans let DataFusion's diagnostics say where an unknown column is.
+    config.options_mut().sql_parser.collect_spans = true;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     for table in Table::ALL {
         ctx.register_table(table.name(), Arc::new(LogTable::new(table, snapshot.clone(), until_seq)))?;
@@ -82,31 +68,99 @@ pub fn context(snapshot: &Snapshot, memory_limit_bytes: usize) -> Result<Session
     Ok(ctx)
 }
 
-/// Plans one read-only SQL statement.
+/// Splits sqlparser's message into its text and the position it appends
+/// (`" at Line: L, Column: C"`, the only form in which sqlparser's
+/// `ParserError` carries a location).
+fn split_location(message: &str) -> (String, Option<Position>) {
+    let parsed = message.rsplit_once(" at Line: ").and_then(|(text, at)| {
+        let (line, column) = at.split_once(", Column: ")?;
+        let position = Position { line: line.trim().parse().ok()?, column: column.trim().parse().ok()? };
+        Some((text.to_owned(), position))
+    });
+    match parsed {
+        Some((text, position)) => (text, Some(position)),
+        None => (message.to_owned(), None),
+    }
+}
+
+/// The leading keywords of `statement` as SQL shows it (`DELETE`,
+/// `CREATE TABLE`, `COPY`), for [`SqlError::NotAQuery`].
+fn keywords(statement: &dyn std::fmt::Display) -> String {
+    let text = statement.to_string();
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .take_while(|w| w.chars().all(|c| c.is_ascii_alphabetic() || c == '_'))
+        .take(3)
+        .collect();
+    if words.is_empty() { "this statement".to_owned() } else { words.join(" ").to_uppercase() }
+}
+
+/// Whether a DataFusion statement only reads: a query (`SELECT`, `WITH`,
+/// `VALUES`, set operations) or `EXPLAIN` of one. Everything else is named
+/// for the error.
+fn read_only(statement: &Statement) -> Result<(), SqlError> {
+    match statement {
+        Statement::Statement(s) => match &**s {
+            ast::Statement::Query(_) => Ok(()),
+            ast::Statement::Explain { statement, analyze: false, .. }
+                if matches!(&**statement, ast::Statement::Query(_)) =>
+            {
+                Ok(())
+            }
+            other => Err(SqlError::NotAQuery { statement: keywords(other) }),
+        },
+        Statement::Explain(explain) if !explain.options.analyze => read_only(&explain.statement),
+        other => Err(SqlError::NotAQuery { statement: keywords(other) }),
+    }
+}
+
+/// Parses `sql` into exactly one read-only statement.
 ///
 /// # Errors
-/// [`SqlError`] for a syntax error, an unknown table or column, more than
-/// one statement, or a statement that is not a query (DDL, DML, `COPY`,
-/// `SET`, ...).
-pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlError> {
-    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-    ctx.sql_with_options(sql, options).await.map_err(|e| {
-        let msg = e.to_string();
-        if msg.contains("not supported")
-            || msg.contains("DDL")
-            || msg.contains("DML")
-            || msg.contains("Statement")
-        {
-            SqlError::new(format!("{msg} (orc-log queries are read-only: only SELECT-style queries run)"))
-        } else if msg.contains("found: EOF") {
+/// [`SqlError::Syntax`] with the position where the tokenizer or parser
+/// stopped (the end of the text when the statement is unfinished),
+/// [`SqlError::MultipleStatements`], [`SqlError::NotAQuery`].
+pub fn parse(sql: &str) -> Result<Statement, SqlError> {
+    let tokens =
+        Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location().map_err(|e| SqlError::Syntax {
+            message: e.message.clone(),
+            position: Some(Position { line: e.location.line, column: e.location.column }),
+        })?;
+    let mut parser = DFParserBuilder::new(tokens).build()?;
+    let mut statements = match parser.parse_statements() {
+        Ok(s) => s,
+        Err(e) => {
+            let (message, position) = match e.find_root() {
+                datafusion::error::DataFusionError::SQL(p, _) => split_location(&p.to_string()),
+                root => (root.to_string(), None),
+            };
             // sqlparser gives no position at the end of the input: name it.
-            let line = sql.lines().count().max(1);
-            let column = sql.lines().last().map_or(0, |l| l.chars().count()) + 1;
-            SqlError::new(format!("{msg} at the end of the SQL (Line: {line}, Column: {column})"))
-        } else {
-            SqlError::new(msg)
+            let at_end = parser.parser.peek_token().token == Token::EOF;
+            let position = position.or_else(|| at_end.then(|| Position::end_of(sql)));
+            return Err(SqlError::Syntax { message, position });
         }
-    })
+    };
+    if statements.len() != 1 {
+        return Err(SqlError::MultipleStatements { count: statements.len() });
+    }
+    let statement = statements.pop_front().ok_or(SqlError::MultipleStatements { count: 0 })?;
+    read_only(&statement)?;
+    Ok(statement)
+}
+
+/// Plans one read-only SQL statement ([`parse`]), checked once more by
+/// DataFusion's `SQLOptions` (no DDL, DML or statements).
+///
+/// # Errors
+/// The errors of [`parse`]; [`SqlError::Plan`] (with DataFusion's
+/// diagnostic position) for an unknown table, column or function.
+pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlError> {
+    let statement = parse(sql)?;
+    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    let state = ctx.state();
+    let plan = state.statement_to_plan(statement).await?;
+    options.verify_plan(&plan)?;
+    Ok(DataFrame::new(state, plan))
 }
 
 /// Output formats of [`write_results`].
@@ -138,7 +192,7 @@ pub struct Written {
 /// written outside the runtime, between batches.
 ///
 /// # Errors
-/// [`SqlError`] for query or output failures, [`SqlError::timed_out`] when
+/// [`SqlError`] for query or output failures, [`SqlError::TimedOut`] when
 /// `deadline` passes first.
 pub fn write_results(
     rt: &tokio::runtime::Runtime,
@@ -151,8 +205,8 @@ pub fn write_results(
     use futures::StreamExt;
     let mut stream = run_until(rt, deadline, df.execute_stream())??;
     let schema = stream.schema();
-    let io = |e: std::io::Error| SqlError::new(format!("cannot write the result: {e}"));
-    let arrow = |e: arrow::error::ArrowError| SqlError::new(format!("cannot write the result: {e}"));
+    let io = SqlError::from;
+    let arrow = |e: arrow::error::ArrowError| SqlError::Output(e.to_string());
     let mut rows = 0u64;
     let mut truncated = false;
     let mut table: Vec<arrow::record_batch::RecordBatch> = Vec::new();
@@ -240,6 +294,7 @@ mod tests {
     use orc_log_engine::{Config, Log};
     use orc_log_schemas::{Event, EventBody, parse_line};
     use std::collections::BTreeMap;
+    use std::time::Duration;
 
     fn fixture() -> Vec<Event> {
         include_str!("../../../tests/fixtures/tmux-session-a.ndjson")
@@ -377,28 +432,91 @@ mod tests {
     }
 
     #[test]
-    fn anything_but_a_query_is_refused_and_writes_nothing() {
+    fn anything_but_a_query_is_refused_by_its_type_and_writes_nothing() {
         let db = db();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("out.csv");
         let f = file.display();
-        for sql in [
-            "CREATE TABLE t AS SELECT * FROM events".to_owned(),
-            "DROP TABLE events".to_owned(),
-            "INSERT INTO events SELECT * FROM events".to_owned(),
-            "DELETE FROM events".to_owned(),
-            format!("COPY (SELECT * FROM events) TO '{f}'"),
-            format!("CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '{f}'"),
-            "SET datafusion.execution.batch_size = 1".to_owned(),
-            "SELECT 1; SELECT 2".to_owned(),
-            format!("SELECT * FROM '{f}'"),
+        for (sql, statement) in [
+            ("CREATE TABLE t AS SELECT * FROM events".to_owned(), "CREATE TABLE T"),
+            ("DROP TABLE events".to_owned(), "DROP TABLE EVENTS"),
+            ("DELETE FROM events".to_owned(), "DELETE FROM EVENTS"),
+            ("INSERT INTO events VALUES (1)".to_owned(), "INSERT INTO EVENTS"),
+            (format!("COPY (SELECT * FROM events) TO '{f}'"), "COPY"),
+            (format!("CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '{f}'"), "CREATE EXTERNAL TABLE"),
+            ("SET datafusion.execution.batch_size = 1".to_owned(), "SET"),
+            ("EXPLAIN ANALYZE SELECT 1".to_owned(), "EXPLAIN ANALYZE SELECT"),
         ] {
-            let err = rows(&db, &sql).expect_err(&sql);
-            assert!(!err.to_string().is_empty(), "{sql}");
+            match rows(&db, &sql) {
+                Err(SqlError::NotAQuery { statement: got }) => {
+                    assert!(got.starts_with(statement), "{sql}: {got}")
+                }
+                other => panic!("{sql}: {other:?}"),
+            }
         }
+        assert!(matches!(rows(&db, "SELECT 1; SELECT 2"), Err(SqlError::MultipleStatements { count: 2 })));
+        assert!(matches!(rows(&db, "  ;  "), Err(SqlError::MultipleStatements { count: 0 })));
+        // A file path is not a table (no URL tables are registered).
+        assert!(matches!(rows(&db, &format!("SELECT * FROM '{f}'")), Err(SqlError::Plan { .. })));
         assert!(!file.exists(), "no file appears");
-        let err = rows(&db, "SELEC kind FROM events").unwrap_err().to_string();
-        assert!(err.contains("SELEC") || err.contains("Expected"), "{err}");
+        // Queries, and EXPLAIN of them, run.
+        assert_eq!(rows(&db, "WITH t AS (SELECT 1 AS x) SELECT x FROM t").unwrap(), [["1"]]);
+        assert!(!rows(&db, "EXPLAIN SELECT count(*) FROM events").unwrap().is_empty());
+    }
+
+    #[test]
+    fn mistakes_carry_their_position_in_the_sql() {
+        let db = db();
+        let at = |line, column| Some(Position { line, column });
+        let err = rows(&db, "SELEC kind FROM events").unwrap_err();
+        assert!(matches!(err, SqlError::Syntax { .. }), "{err:?}");
+        assert_eq!(err.position(), at(1, 1), "{err}");
+        assert!(err.to_string().contains("SELEC"), "{err}");
+        // Unfinished: the end of the text, on its last line.
+        let err = rows(&db, "SELECT kind\nFROM").unwrap_err();
+        assert_eq!(err.position(), at(2, 5), "{err}");
+        // An unterminated string: the tokenizer's position.
+        let err = rows(&db, "SELECT 'abc").unwrap_err();
+        assert!(matches!(err, SqlError::Syntax { position: Some(_), .. }), "{err:?}");
+        // An unknown column: DataFusion's diagnostic span.
+        let err = rows(&db, "SELECT kind,\n  nope FROM events").unwrap_err();
+        assert!(matches!(err, SqlError::Plan { .. }), "{err:?}");
+        assert_eq!(err.position(), at(2, 3), "{err}");
+        assert!(err.is_user_error());
+        assert!(!SqlError::TimedOut.is_user_error() && SqlError::TimedOut.is_timeout());
+    }
+
+    #[test]
+    fn the_query_service_limits_rows_time_and_memory() {
+        let db = db();
+        let snap: &Snapshot = &db.log;
+        let mut out = Vec::new();
+        let q = Query { max_rows: Some(3), ..Query::default() };
+        let answer =
+            q.run(snap, "SELECT seq, kind FROM events ORDER BY seq", OutputFormat::Ndjson, &mut out).unwrap();
+        assert_eq!(answer.columns, ["seq", "kind"]);
+        assert_eq!(answer.written, Written { rows: 3, truncated: true });
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 3);
+        // Columns are known without rows.
+        let mut out = Vec::new();
+        let answer = Query::default()
+            .run(snap, "SELECT seq AS s FROM events WHERE false", OutputFormat::Json, &mut out)
+            .unwrap();
+        assert_eq!((answer.columns, answer.written.rows), (vec!["s".to_owned()], 0));
+        assert_eq!(out, b"[]\n");
+        // A cross join of tens of millions of rows against a millisecond.
+        let q = Query { timeout: Duration::from_millis(1), ..Query::default() };
+        let sql = "SELECT count(*) FROM events a, events b, events c";
+        let err = q.run(snap, sql, OutputFormat::Csv, &mut Vec::new()).unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        // Too little memory for a sort of every capture.
+        let q = Query { memory_limit_bytes: 1024, ..Query::default() };
+        let err = q
+            .run(snap, "SELECT content FROM captures ORDER BY content", OutputFormat::Csv, &mut Vec::new())
+            .unwrap_err();
+        assert!(matches!(err, SqlError::ResourcesExhausted(_)), "{err:?}");
+        // One runtime for every query.
+        assert!(std::ptr::eq(runtime().unwrap(), runtime().unwrap()));
     }
 
     /// Rows of `sql` over a context where each table is read from the Parquet
