@@ -5,8 +5,9 @@
 //! the Python of `common::engines_python` (the `spark-sql` and `duckdb-sql`
 //! blocks run in the cross-engine test, engines.rs).
 //!
-//! The set-up block is checked, not run: `cargo test --workspace` is this
-//! run, and `orc-log demo` has its own end-to-end test (demo.rs).
+//! The set-up block is checked, not run: `.ci/run` runs this run (and
+//! `cargo test --workspace` is its last step), and `orc-log demo` has its
+//! own end-to-end test (demo.rs).
 
 use crate::common::{BASH, bin_path, fixture_path};
 use orc_log_tmux::{Server, Spawn, Tmux};
@@ -192,7 +193,17 @@ fn every_readme_command_runs() {
     let (lang, setup) = &blocks[0];
     assert_eq!(lang, "sh");
     let setup: Vec<&str> = setup.iter().map(|l| l.split(" #").next().unwrap().trim()).collect();
-    assert_eq!(setup, ["cargo run -p orc-log -- demo", "cargo test --workspace"], "the two set-up commands");
+    assert_eq!(setup, ["cargo run -p orc-log -- demo", ".ci/run"], "the two set-up commands");
+    // The second runs the workspace's tests after installing what they need.
+    let ci = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|l| l.trim_start().starts_with("cargo test --workspace")),
+        ".ci/run runs every test"
+    );
+    assert!(
+        ci.contains("unset ORC_LOG_SKIP_ENGINES ORC_LOG_SKIP_BROWSER"),
+        ".ci/run never skips the Spark or browser test"
+    );
 
     let python = crate::common::engines_python();
     let mut sandbox = Sandbox::new();
