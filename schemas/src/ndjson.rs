@@ -28,8 +28,10 @@ pub const SESSION_PHASES: &[&str] = &["start", "end"];
 /// The `phase` values of kind `tool_call`.
 pub const TOOL_PHASES: &[&str] = &["pre", "post", "failure"];
 
-/// What is wrong with a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What is wrong with a line (`snake_case` names in JSON, as the server
+/// protocol carries it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LineErrorKind {
     /// Not JSON, or not one JSON object.
@@ -75,7 +77,7 @@ impl LineErrorKind {
 /// Why one line was rejected: the kind of problem, the field, and details.
 ///
 /// Displays as `unknown field "colour": kind capture has no such field`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LineError {
     /// The kind of problem.
     pub kind: LineErrorKind,

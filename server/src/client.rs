@@ -76,7 +76,9 @@ impl Client {
 
     fn unexpected(resp: Response) -> Error {
         match resp {
-            Response::Error { message } => Error::Server(message),
+            Response::Error { code, message, index, line_error, seq } => {
+                crate::wire::RemoteError::into_error(code, message, index, line_error, seq)
+            }
             other => Error::Protocol(format!("unexpected answer from the server: {other:?}")),
         }
     }

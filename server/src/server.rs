@@ -3,7 +3,7 @@
 
 use crate::client::{Client, socket_path};
 use crate::error::{Error, Result};
-use crate::wire::{Envelope, MAX_FRAME_BYTES, PROTOCOL_VERSION, Request, Response};
+use crate::wire::{Envelope, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, RemoteError, Request, Response};
 use futures_util::{SinkExt, StreamExt};
 use orc_log_engine::SharedLog;
 use orc_log_schemas::{Event, now_ns, parse_value};
@@ -178,7 +178,10 @@ async fn serve_on(log: SharedLog, sock: PathBuf, opts: ServeOptions, runner: Arc
 /// never with an empty frame.
 fn encode(resp: Response) -> tokio_util::bytes::Bytes {
     let body = crate::wire::encode_body(resp).or_else(|e| {
-        crate::wire::encode_body(Response::Error { message: format!("the answer cannot be sent: {e}") })
+        crate::wire::encode_body(RemoteError::other(
+            ErrorCode::Internal,
+            format!("the answer cannot be sent: {e}"),
+        ))
     });
     tokio_util::bytes::Bytes::from(
         body.unwrap_or_else(|_| br#"{"v":1,"type":"error","message":"the answer cannot be sent"}"#.to_vec()),
@@ -194,14 +197,13 @@ struct Conn {
 
 /// Parses the events of an `append` request with `ingest`'s rules; the
 /// error names the event as the engine does for a library append.
-fn parse_events(values: Vec<serde_json::Value>) -> std::result::Result<Vec<Event>, String> {
+fn parse_events(values: Vec<serde_json::Value>) -> std::result::Result<Vec<Event>, orc_log_engine::Error> {
     let now = now_ns();
     values
         .into_iter()
         .enumerate()
         .map(|(index, v)| {
-            parse_value(v, now)
-                .map_err(|source| orc_log_engine::Error::InvalidEvent { index, source }.to_string())
+            parse_value(v, now).map_err(|source| orc_log_engine::Error::InvalidEvent { index, source })
         })
         .collect()
 }
@@ -232,7 +234,9 @@ impl Conn {
                 Some(Ok(f)) => f,
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "bad frame from a client; closing its connection");
-                    let _ = framed.send(encode(Response::Error { message: format!("bad frame: {e}") })).await;
+                    let _ = framed
+                        .send(encode(RemoteError::other(ErrorCode::BadRequest, format!("bad frame: {e}"))))
+                        .await;
                     break;
                 }
             };
@@ -240,7 +244,7 @@ impl Conn {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(error = %e, "malformed request");
-                    let msg = Response::Error { message: format!("malformed request: {e}") };
+                    let msg = RemoteError::other(ErrorCode::BadRequest, format!("malformed request: {e}"));
                     if framed.send(encode(msg)).await.is_err() {
                         break;
                     }
@@ -250,7 +254,7 @@ impl Conn {
             if req.v != PROTOCOL_VERSION {
                 let message =
                     format!("protocol {} is not supported; this server speaks {PROTOCOL_VERSION}", req.v);
-                let _ = framed.send(encode(Response::Error { message })).await;
+                let _ = framed.send(encode(RemoteError::other(ErrorCode::BadRequest, message))).await;
                 break;
             }
             let ok = match req.body {
@@ -262,8 +266,8 @@ impl Conn {
                     let snap = self.log.snapshot();
                     let resp = match tokio::task::spawn_blocking(move || snap.seq_of_id(&id)).await {
                         Ok(Ok(seq)) => Response::Seq { seq },
-                        Ok(Err(e)) => Response::Error { message: e.to_string() },
-                        Err(e) => Response::Error { message: e.to_string() },
+                        Ok(Err(e)) => RemoteError::response(&e),
+                        Err(e) => RemoteError::other(ErrorCode::Internal, e.to_string()),
                     };
                     framed.send(encode(resp)).await.is_ok()
                 }
@@ -282,18 +286,14 @@ impl Conn {
     /// Checks and appends one request's events; answers once durable.
     async fn append(&self, events: Vec<serde_json::Value>) -> Response {
         let Ok(_permit) = self.appends.acquire().await else {
-            return Response::Error { message: "the server is stopping".into() };
+            return RemoteError::other(ErrorCode::Stopping, "the server is stopping");
         };
         let log = self.log.clone();
-        let done = tokio::task::spawn_blocking(move || match parse_events(events) {
-            Err(message) => Err(message),
-            Ok(events) => log.append(events).map_err(|e| e.to_string()),
-        })
-        .await;
+        let done = tokio::task::spawn_blocking(move || log.append(parse_events(events)?)).await;
         match done {
             Ok(Ok(receipt)) => Response::Appended { receipt },
-            Ok(Err(message)) => Response::Error { message },
-            Err(e) => Response::Error { message: format!("the append failed: {e}") },
+            Ok(Err(e)) => RemoteError::response(&e),
+            Err(e) => RemoteError::other(ErrorCode::Internal, format!("the append failed: {e}")),
         }
     }
 
