@@ -5,7 +5,7 @@
 //! it: each batch is read from a fresh [`crate::Snapshot`] (so a seal or a
 //! segment switch under way is handled by the scan, as for any reader), and
 //! when it is caught up it sleeps on the commit announcement
-//! ([`SharedLog::wait_for_head`]) until the head moves, the wait passes, or
+//! (the crate-private `SharedLog::wait_for_head`) until the head moves, the wait passes, or
 //! the log stops its followers.
 
 use crate::error::Result;
