@@ -20,7 +20,7 @@ use orc_log_engine::EventMeta;
 use orc_log_projections::Projection;
 use orc_log_projections::state::State;
 use orc_log_schemas::{Event, EventBody, Target, format_rfc3339, parse_rfc3339};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Tool failures kept per (pane, tool): enough for any `count` up to this.
@@ -83,13 +83,18 @@ pub struct Evaluation {
     pub before_cutoff: Vec<Firing>,
 }
 
-/// The log facts rules are evaluated on. Build it with [`Tracker::apply`].
-#[derive(Debug, Clone, Default)]
+/// The log facts rules are evaluated on: a [`Projection`] (the `state`
+/// projection and what rules need besides), folded by the projections'
+/// runner ([`orc_log_projections::fold_batch`], [`orc_log_projections::view_at`]).
+/// It is never checkpointed today (it serializes, as every projection does;
+/// maps with tuple keys as lists of pairs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Tracker {
     state: State,
     /// Pane -> (ts, seq) of its newest crash.
     crash_seq: BTreeMap<Target, (i64, u64)>,
     /// (pane, tool) -> (seq, ts) of its recent failures, oldest ts first.
+    #[serde(with = "pairs")]
     failures: BTreeMap<(Target, String), VecDeque<(u64, i64)>>,
     /// Session -> ts of its newest capture.
     last_capture: BTreeMap<String, i64>,
@@ -98,7 +103,30 @@ pub struct Tracker {
     /// (rule, incident) alerted.
     fired: BTreeSet<(String, String)>,
     /// (rule, target or session) -> ts of its last alert.
+    #[serde(with = "pairs")]
     last_alert: BTreeMap<(String, String), i64>,
+}
+
+/// A map with keys JSON cannot take (tuples) as a list of `[key, value]` pairs.
+mod pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Vec::<(K, V)>::deserialize(d).map(|pairs| pairs.into_iter().collect())
+    }
 }
 
 impl Firing {
@@ -108,12 +136,14 @@ impl Firing {
     }
 }
 
-impl Tracker {
+impl Projection for Tracker {
+    const NAME: &'static str = "alerts-tracker";
+
     /// Folds one event in (events must come in log order).
     ///
     /// # Errors
     /// When the state projection rejects the event (its reason).
-    pub fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String> {
+    fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String> {
         self.state.apply(event, meta)?;
         if let Some(session) = event.body.session() {
             self.first_seen.entry(session.to_owned()).or_insert(event.ts_ns);
@@ -146,7 +176,9 @@ impl Tracker {
         }
         Ok(())
     }
+}
 
+impl Tracker {
     /// Records that `rule` fired for `incident` about `key` (target or
     /// session) at `ts_ns`, as an `alert` event in the log does. The server
     /// calls it when it dispatches a firing, before the `alert` is appended.
@@ -514,6 +546,22 @@ mod tests {
     }
 
     const CRASH_RULE: &str = "[[rule]]\nname = \"crashed\"\nwhen = \"crash\"\ntarget = \"team:*\"\n[rule.action]\ntmux = \"team:0.0\"\nmessage = \"{target} crashed: {reason}\"\n";
+
+    #[test]
+    fn the_tracker_serializes_as_every_projection_does() {
+        let r = rules(CRASH_RULE);
+        let mut t = tracker(vec![
+            (T0, capture("team:1.0", "a")),
+            (T0 + S, failure("team:1.0", "Bash")),
+            (T0 + S, alert("crashed", "crash:team:1.0:9", "team:1.0")),
+            (T0 + 2 * S, crash("team:1.0")),
+        ]);
+        t.note_fired("other", "x", "team", T0);
+        let json = serde_json::to_string(&t).unwrap();
+        let back: Tracker = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        assert_eq!(evaluate(&r, &back, T0 + 3 * S), evaluate(&r, &t, T0 + 3 * S));
+    }
 
     #[test]
     fn crash_fires_once_per_incident_and_respects_target_glob() {

@@ -15,7 +15,8 @@ pub use actions::Actor;
 pub use config::{ConfigError, Rules};
 pub use eval::{Cutoff, Evaluation, Firing, Tracker, evaluate, evaluate_all};
 
-use orc_log_engine::{Filter, SharedLog, Snapshot};
+use orc_log_engine::{Batch, Filter, SharedLog};
+use orc_log_projections::{ProjectionError, fold_batch, view_at};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -40,28 +41,19 @@ pub enum Error {
     },
 }
 
-/// Folds events `tracker.seq()+1 ..= until` (or to the snapshot's head) into
-/// `tracker`, calling `after_each` after each one.
-///
-/// # Errors
-/// [`Error::Log`] when the log cannot be read, [`Error::Apply`] when the
-/// state projection rejects an event.
-pub fn fold(
-    snap: &Snapshot,
-    tracker: &mut Tracker,
-    until: Option<u64>,
-    mut after_each: impl FnMut(&mut Tracker),
-) -> Result<u64, Error> {
-    let mut applied = 0;
-    let filter = Filter { from_seq: tracker.seq() + 1, until_seq: until, ..Filter::default() };
-    for item in snap.scan_with_meta(filter)? {
-        let (meta, record) = item?;
-        tracker.apply(&record.event, &meta).map_err(|reason| Error::Apply { seq: meta.seq, reason })?;
-        applied += 1;
-        after_each(tracker);
+impl From<ProjectionError> for Error {
+    fn from(e: ProjectionError) -> Self {
+        match e {
+            ProjectionError::Apply { seq, reason, .. } => Self::Apply { seq, reason },
+            ProjectionError::Log(e) => Self::Log(e),
+            other => Self::Apply { seq: 0, reason: other.to_string() },
+        }
     }
-    Ok(applied)
 }
+
+/// Events folded at most at once while following the log (after each one
+/// the rules are evaluated).
+const FOLLOW_BATCH: usize = 1024;
 
 /// Evaluates rules inside the server: as events commit (after each event)
 /// and every [`TICK`]. Firings are handed to a worker thread that runs their
@@ -113,18 +105,27 @@ impl Alerter {
                 }
             }
         };
-        let mut tracker = Tracker::default();
         let result = (|| {
-            fold(&self.log.snapshot(), &mut tracker, None, |_| {})?;
-            cutoff.seq = tracker.seq();
+            // The log as of now, read on a second thread as every catch-up
+            // fold of the projections' runner is; then followed from there.
+            let snap = self.log.snapshot();
+            let start = view_at::<Tracker>(&snap, snap.head().seq)?;
+            drop(snap);
+            let (mut tracker, mut seq) = (start.projection, start.seq);
+            cutoff.seq = seq;
             on_start(cutoff, &evaluate_all(rules, &tracker, start_ns, Some(cutoff)).before_cutoff);
             dispatch(&mut tracker, &tx, cutoff);
+            let mut follower = self.log.follow(Filter { from_seq: seq + 1, ..Filter::default() });
             loop {
-                let Some(head) = self.log.wait_for_head(tracker.seq(), TICK) else { return Ok(()) };
-                if head > tracker.seq() {
-                    fold(&self.log.snapshot(), &mut tracker, None, |t| dispatch(t, &tx, cutoff))?;
-                } else {
-                    dispatch(&mut tracker, &tx, cutoff);
+                match follower.next_batch(TICK, FOLLOW_BATCH)? {
+                    Batch::Closed => return Ok(()),
+                    Batch::Idle => dispatch(&mut tracker, &tx, cutoff),
+                    Batch::Events(batch) => {
+                        seq = fold_batch(&mut tracker, seq, &batch, |t, _| {
+                            dispatch(t, &tx, cutoff);
+                            Ok::<_, Error>(())
+                        })?;
+                    }
                 }
             }
         })();

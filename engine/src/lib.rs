@@ -32,6 +32,7 @@
 pub mod backup;
 mod config;
 mod error;
+mod follow;
 mod log;
 mod position;
 mod scan;
@@ -43,6 +44,7 @@ mod verify;
 
 pub use config::{Config, FORMAT_VERSION};
 pub use error::{Error, Result};
+pub use follow::{Batch, Follower};
 pub use log::{AppendReceipt, Log, RESTORE_MARKER, STORAGE_ENTRIES};
 pub use position::Head;
 pub use scan::{EventMeta, Filter, Scan};

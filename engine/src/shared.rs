@@ -13,8 +13,9 @@
 //!   scheme): each [`SharedLog::append`] queues its batch; one caller becomes
 //!   the leader, commits every queued batch with one fsync, publishes the new
 //!   snapshot and wakes the others with their own receipts.
-//! - **Commits are announced**: [`SharedLog::wait_for_head`] lets a follower
-//!   (`tail --follow`, the projection keeper) sleep until the head moves.
+//! - **Commits are announced**: a [`crate::Follower`] ([`SharedLog::follow`]:
+//!   `tail --follow`, the web view, alerts, the projection keeper) sleeps on
+//!   the announcement until the head moves, then reads what was committed.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -315,7 +316,8 @@ impl SharedLog {
 
     /// Waits up to `timeout` for the head to pass `seq`. Returns the head
     /// seq then (or at the timeout), or `None` once the database is closing.
-    pub fn wait_for_head(&self, seq: u64, timeout: Duration) -> Option<u64> {
+    /// The primitive of [`crate::Follower`], the one follower of the log.
+    pub(crate) fn wait_for_head(&self, seq: u64, timeout: Duration) -> Option<u64> {
         let inner = &*self.inner;
         let h = lock(&inner.head);
         let (h, _) = inner
@@ -325,9 +327,21 @@ impl SharedLog {
         if h.closing { None } else { Some(h.seq) }
     }
 
-    /// Wakes every follower with `None` (and makes later
-    /// [`SharedLog::wait_for_head`] calls return `None` at once), so
-    /// long-running readers end; appends still work. A server calls this
+    /// Whether [`SharedLog::stop_followers`] was called.
+    pub(crate) fn stopping(&self) -> bool {
+        lock(&self.inner.head).closing
+    }
+
+    /// Sleeps up to `timeout` (a periodic task's tick, e.g. the server's
+    /// sealer), waking early when the log stops its followers. Returns
+    /// whether it did: `true` means stop.
+    pub fn wait_for_stop(&self, timeout: Duration) -> bool {
+        self.wait_for_head(u64::MAX, timeout).is_none()
+    }
+
+    /// Ends every follower: waiting [`crate::Follower`]s wake and return
+    /// [`crate::Batch::Closed`], as every later batch does, so long-running
+    /// readers end; appends still work. A server calls this
     /// when it starts to shut down, before it lets requests in hand finish.
     pub fn stop_followers(&self) {
         let inner = &*self.inner;

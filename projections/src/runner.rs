@@ -14,7 +14,8 @@
 //! recent past.
 
 use crate::projection::{Projection, ProjectionError};
-use orc_log_engine::{Filter, SharedLog, Snapshot};
+use orc_log_engine::{EventMeta, Filter, SharedLog, Snapshot};
+use orc_log_schemas::Record;
 use serde::{Deserialize, Serialize};
 
 /// Checkpoints of another format are rebuilt (time-travel ones dropped).
@@ -178,39 +179,56 @@ fn fold<P: Projection>(
     until: Option<u64>,
     keep: Option<&SharedLog>,
 ) -> Result<(u64, u64), ProjectionError> {
-    fold_each(log, after, until, |event, meta| {
-        p.apply(event, meta).map_err(|reason| ProjectionError::Apply {
-            name: P::NAME,
-            seq: meta.seq,
-            reason,
-        })?;
-        keep_history(keep, p, meta.seq)
-    })
-}
-
-/// Calls `apply` on events `after+1 ..= until` (or to the head) in seq
-/// order; returns the last seq and how many were applied. The log is read
-/// and decoded (decompression, bincode) on a second thread, a batch ahead of
-/// `apply`, so the two overlap on two cores.
-fn fold_each(
-    log: &Snapshot,
-    after: u64,
-    until: Option<u64>,
-    mut apply: impl FnMut(&orc_log_schemas::Event, &orc_log_engine::EventMeta) -> Result<(), ProjectionError>,
-) -> Result<(u64, u64), ProjectionError> {
     fold_batches(log, after, until, |batch| {
-        for (meta, record) in batch.iter() {
-            apply(&record.event, meta)?;
-        }
+        fold_batch(p, after, &batch, |p, meta| keep_history(keep, p, meta.seq))?;
         Ok(batch)
     })
 }
 
+/// The one fold of a projection: applies the events of `batch` (in seq
+/// order, as a [`Follower`] yields them in [`Batch::Events`]) with a seq
+/// past `after` to `p`, calling `after_each` after each one applied (to
+/// store a time-travel checkpoint, evaluate rules, ...). Events at or
+/// before `after` (already in `p`) are skipped, so a projection ahead of
+/// its follower never sees an event twice. The catch-up folds of this
+/// module ([`catch_up`], [`rebuild`], [`view_at`], [`travel`]), alerts
+/// and the web view's live team all fold through it.
+///
+/// Returns the seq of the last event applied (`after` when none was).
+/// Stores nothing itself: what `after_each` stores is durable as it says.
+///
+/// # Errors
+/// [`ProjectionError::Apply`] with the seq `p` rejected (converted into
+/// `E`): the events before it are applied, it and the later ones are not;
+/// the first error `after_each` returns, after its event was applied.
+///
+/// [`Follower`]: orc_log_engine::Follower
+/// [`Batch::Events`]: orc_log_engine::Batch::Events
+pub fn fold_batch<P: Projection, E: From<ProjectionError>>(
+    p: &mut P,
+    after: u64,
+    batch: &[(EventMeta, Record)],
+    mut after_each: impl FnMut(&mut P, &EventMeta) -> Result<(), E>,
+) -> Result<u64, E> {
+    let mut seq = after;
+    for (meta, record) in batch.iter().filter(|(meta, _)| meta.seq > after) {
+        p.apply(&record.event, meta).map_err(|reason| ProjectionError::Apply {
+            name: P::NAME,
+            seq: meta.seq,
+            reason,
+        })?;
+        seq = meta.seq;
+        after_each(p, meta)?;
+    }
+    Ok(seq)
+}
+
 /// A batch of decoded events shared between folding threads.
-type SharedBatch = std::sync::Arc<Vec<(orc_log_engine::EventMeta, orc_log_schemas::Record)>>;
+type SharedBatch = std::sync::Arc<Vec<(EventMeta, Record)>>;
 
 /// Reads events `after+1 ..= until` (or to the head) on a second thread
-/// and hands them to `fold` a batch at a time, in seq order; `fold` gives
+/// (decompression and bincode overlap with the fold on two cores) and
+/// hands them to `fold` a batch at a time, in seq order; `fold` gives
 /// each batch back when done with it, and it is freed on the reading thread
 /// (its strings were allocated there; freeing them on the folding thread,
 /// the slower of the two, cost it a good part of its time). Returns the last
@@ -221,7 +239,7 @@ fn fold_batches(
     until: Option<u64>,
     mut fold: impl FnMut(SharedBatch) -> Result<SharedBatch, ProjectionError>,
 ) -> Result<(u64, u64), ProjectionError> {
-    type Batch = Vec<(orc_log_engine::EventMeta, orc_log_schemas::Record)>;
+    type Batch = Vec<(EventMeta, Record)>;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch, orc_log_engine::Error>>(2);
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<SharedBatch>();
     let snap = log.clone();
@@ -295,19 +313,10 @@ pub fn rebuild_pair<A: Projection, B: Projection>(
 ) -> Result<(Outcome<A>, Outcome<B>), ProjectionError> {
     let (mut a, mut b) = (A::default(), B::default());
     let keep = until.is_none().then_some(log);
-    let (seq, applied) = fold_each(&log.snapshot(), 0, until, |event, meta| {
-        a.apply(event, meta).map_err(|reason| ProjectionError::Apply {
-            name: A::NAME,
-            seq: meta.seq,
-            reason,
-        })?;
-        b.apply(event, meta).map_err(|reason| ProjectionError::Apply {
-            name: B::NAME,
-            seq: meta.seq,
-            reason,
-        })?;
-        keep_history(keep, &a, meta.seq)?;
-        keep_history(keep, &b, meta.seq)
+    let (seq, applied) = fold_batches(&log.snapshot(), 0, until, |batch| {
+        fold_batch(&mut a, 0, &batch, |a, meta| keep_history(keep, a, meta.seq))?;
+        fold_batch(&mut b, 0, &batch, |b, meta| keep_history(keep, b, meta.seq))?;
+        Ok(batch)
     })?;
     if until.is_none() {
         save(log, &a, seq)?;

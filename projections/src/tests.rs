@@ -803,3 +803,29 @@ fn checkpoints_are_json_and_a_damaged_one_is_rebuilt() {
     log.put_checkpoint("state", &damaged).unwrap();
     assert_eq!(catch_up::<State>(&log).unwrap().from_checkpoint, 0);
 }
+
+#[test]
+fn fold_batch_over_a_follower_matches_the_catch_up_fold() {
+    use crate::{ProjectionError, fold_batch};
+    use orc_log_engine::{Batch, Filter};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let log = fixture_log(dir.path());
+    let whole = rebuild::<Metrics>(&log, None).unwrap();
+    // Half of it from a catch-up, the rest from a follower that starts
+    // earlier: the events already folded are skipped, none is applied twice.
+    let half = view_at::<Metrics>(&log.snapshot(), 100).unwrap();
+    let (mut m, mut seq) = (half.projection, half.seq);
+    let mut follower = log.follow(Filter { from_seq: 90, ..Filter::default() });
+    let mut seen = Vec::new();
+    while let Batch::Events(batch) = follower.next_batch(Duration::ZERO, 16).unwrap() {
+        seq = fold_batch(&mut m, seq, &batch, |_, meta| {
+            seen.push(meta.seq);
+            Ok::<_, ProjectionError>(())
+        })
+        .unwrap();
+    }
+    assert_eq!(seq, whole.seq);
+    assert_eq!(seen, (101..=whole.seq).collect::<Vec<_>>());
+    assert_eq!(serde_json::to_string(&m).unwrap(), serde_json::to_string(&whole.projection).unwrap());
+}

@@ -25,7 +25,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::Stream;
-use orc_log_engine::{Filter, SharedLog, Snapshot};
+use orc_log_engine::{Batch, Filter, SharedLog, Snapshot};
 use orc_log_projections::cast::{CastFormat, CastOptions, write_cast};
 use orc_log_projections::metrics::Metrics;
 use orc_log_projections::search::{SearchOptions, search};
@@ -264,30 +264,30 @@ fn event_line(r: &Record, with_summary: bool) -> String {
     }
 }
 
-/// Sends the events `filter` selects, then new ones as they commit, until
-/// the client goes away or the log stops its followers.
-fn follow_events(log: &SharedLog, mut filter: Filter, with_summary: bool, tx: &mpsc::Sender<(u64, String)>) {
+/// Events read at most at once for a stream (the channel to the client
+/// holds [`STREAM_BUFFER`]).
+const STREAM_BATCH: usize = 1024;
+
+/// Sends the events `filter` selects, then new ones as they commit (an
+/// engine [`orc_log_engine::Follower`]), until the client goes away, the
+/// log cannot be read or the log stops its followers.
+fn follow_events(log: &SharedLog, filter: Filter, with_summary: bool, tx: &mpsc::Sender<(u64, String)>) {
+    let mut follower = log.follow(filter);
     loop {
-        let snap = log.snapshot();
-        let head = snap.head().seq;
-        if head >= filter.from_seq {
-            filter.until_seq = Some(head);
-            let sent = snap.for_each_record(&filter, |r: Record| {
-                Ok::<_, orc_log_engine::Error>(
-                    tx.blocking_send((r.seq, event_line(&r, with_summary))).is_ok(),
-                )
-            });
-            if sent.is_err() || tx.is_closed() {
-                return;
-            }
-            filter.from_seq = head + 1;
-        }
-        drop(snap);
         // Wake at least once a second to notice a client that went away.
-        match log.wait_for_head(head, Duration::from_secs(1)) {
-            None => return,
-            Some(_) if tx.is_closed() => return,
-            Some(_) => {}
+        match follower.next_batch(Duration::from_secs(1), STREAM_BATCH) {
+            Ok(Batch::Events(batch)) => {
+                for (_, r) in batch {
+                    if tx.blocking_send((r.seq, event_line(&r, with_summary))).is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(Batch::Idle) => {}
+            Ok(Batch::Closed) | Err(_) => return,
+        }
+        if tx.is_closed() {
+            return;
         }
     }
 }

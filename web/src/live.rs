@@ -1,5 +1,6 @@
-//! The live team view: one thread follows the log's head, folds new events
-//! into a [`Team`] and publishes its JSON (at most [`PUBLISH_EVERY`] apart,
+//! The live team view: one thread follows the log (an engine
+//! [`orc_log_engine::Follower`]), folds new events into a [`Team`] with the
+//! projections' fold ([`fold_batch`]) and publishes its JSON (at most [`PUBLISH_EVERY`] apart,
 //! and every [`REFRESH_EVERY`] without events, as idle statuses depend on
 //! the clock). Every client of the team page gets the same serialized bytes,
 //! so a hundred open pages cost one fold and one serialization.
@@ -10,9 +11,9 @@
 //! `/api/team?at=` starts from the nearest one.
 
 use crate::team::Team;
-use orc_log_engine::{Filter, SharedLog};
-use orc_log_projections::{Projection, history_due, save_history, travel};
-use orc_log_schemas::now_ns;
+use orc_log_engine::{Batch, EventMeta, Filter, SharedLog};
+use orc_log_projections::{ProjectionError, fold_batch, history_due, save_history, travel};
+use orc_log_schemas::{Record, now_ns};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -53,6 +54,9 @@ fn publish(team: &Team, tx: &watch::Sender<Published>) -> bool {
     }
 }
 
+/// Events folded at most at once.
+const FOLD_BATCH: usize = 2048;
+
 fn follow(log: &SharedLog, tx: &watch::Sender<Published>) {
     let mut team = match travel::<Team>(log, log.head().seq) {
         Ok(o) => o.projection,
@@ -61,42 +65,74 @@ fn follow(log: &SharedLog, tx: &watch::Sender<Published>) {
             return;
         }
     };
-    let mut done = team.seq();
+    let mut seq = team.seq();
     if !publish(&team, tx) {
         return;
     }
+    let mut follower = log.follow(Filter { from_seq: seq + 1, ..Filter::default() });
     let mut last = Instant::now();
     loop {
-        let Some(head) = log.wait_for_head(done, REFRESH_EVERY) else { return };
-        if head > done {
-            // Let a burst of commits gather, then fold them at once.
-            let wait = PUBLISH_EVERY.saturating_sub(last.elapsed());
-            std::thread::sleep(wait);
-            let snap = log.snapshot();
-            let filter = Filter { from_seq: done + 1, until_seq: Some(snap.head().seq), ..Filter::default() };
-            let folded = snap.scan_with_meta(filter).map(|scan| {
-                for item in scan {
-                    let (meta, record) = item?;
-                    if let Err(reason) = team.apply(&record.event, &meta) {
-                        tracing::warn!(seq = meta.seq, reason, "the web view cannot fold an event");
-                    }
-                    done = meta.seq;
-                    if history_due::<Team>(done)
-                        && let Err(e) = save_history(log, &team, done)
-                    {
-                        tracing::warn!(seq = done, error = %e, "the web view cannot store a time-travel checkpoint");
+        match follower.next_batch(REFRESH_EVERY, FOLD_BATCH) {
+            Ok(Batch::Closed) => return,
+            Ok(Batch::Idle) => {}
+            Ok(Batch::Events(batch)) => {
+                // Let a burst of commits gather, then fold them at once: up
+                // to the head after the wait (so a steady stream of commits
+                // still gets a view published).
+                std::thread::sleep(PUBLISH_EVERY.saturating_sub(last.elapsed()));
+                let head = log.head().seq;
+                seq = fold(log, &mut team, seq, &batch);
+                while follower.next_seq() <= head {
+                    match follower.next_batch(Duration::ZERO, FOLD_BATCH) {
+                        Ok(Batch::Events(batch)) => seq = fold(log, &mut team, seq, &batch),
+                        Ok(Batch::Idle) => break,
+                        Ok(Batch::Closed) => return,
+                        Err(e) => {
+                            read_failed(&e);
+                            break;
+                        }
                     }
                 }
-                Ok::<_, orc_log_engine::Error>(())
-            });
-            if let Err(e) | Ok(Err(e)) = folded {
-                tracing::warn!(error = %e, "the web view cannot read the log");
-                std::thread::sleep(REFRESH_EVERY);
             }
+            Err(e) => read_failed(&e),
         }
         if !publish(&team, tx) {
             return;
         }
         last = Instant::now();
+    }
+}
+
+/// Says that the log cannot be read and waits before trying again.
+fn read_failed(e: &orc_log_engine::Error) {
+    tracing::warn!(error = %e, "the web view cannot read the log");
+    std::thread::sleep(REFRESH_EVERY);
+}
+
+/// Folds the events of `batch` past `seq` into `team` with the projections'
+/// fold, storing the time-travel checkpoints it passes; an event the team
+/// rejects is skipped with a warning (the view goes on). Returns the last
+/// seq folded.
+fn fold(log: &SharedLog, team: &mut Team, mut seq: u64, batch: &[(EventMeta, Record)]) -> u64 {
+    loop {
+        let folded = fold_batch(team, seq, batch, |team, meta| {
+            if history_due::<Team>(meta.seq)
+                && let Err(e) = save_history(log, team, meta.seq)
+            {
+                tracing::warn!(seq = meta.seq, error = %e, "the web view cannot store a time-travel checkpoint");
+            }
+            Ok::<_, ProjectionError>(())
+        });
+        match folded {
+            Ok(last) => return last,
+            Err(ProjectionError::Apply { seq: bad, reason, .. }) => {
+                tracing::warn!(seq = bad, reason, "the web view cannot fold an event");
+                seq = bad;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the web view cannot fold the log");
+                return seq;
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::ctx::Io;
 use anyhow::{Context, Result};
-use orc_log_alerts::{Cutoff, Firing, Rules, Tracker, evaluate_all, fold};
+use orc_log_alerts::{Cutoff, Firing, Rules, Tracker, evaluate_all};
 use orc_log_engine::SharedLog;
 use orc_log_schemas::format_rfc3339;
 use std::path::{Path, PathBuf};
@@ -192,8 +192,8 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         Some(t) => Some(snap.seq_at_time(t).context("cannot find the log position at --at")?),
         None => None,
     };
-    let mut tracker = Tracker::default();
-    fold(&snap, &mut tracker, until, |_| {})?;
+    let tracker =
+        orc_log_projections::view_at::<Tracker>(&snap, until.unwrap_or(snap.head().seq))?.projection;
     let now = at.unwrap_or_else(orc_log_schemas::now_ns);
     let cutoff = since.map(|ts_ns| Cutoff { ts_ns, seq: u64::MAX });
     let found = evaluate_all(&rules, &tracker, now, cutoff);

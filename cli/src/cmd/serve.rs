@@ -230,29 +230,122 @@ fn start_web(
     Ok((stop, thread))
 }
 
-/// Keeps the projections' checkpoints current while the server runs: at most
-/// once a second after new commits, each projection is folded forward from
-/// its checkpoint on a snapshot (appends go on meanwhile) and its new
-/// checkpoint stored. `state` and `metrics` then have little to catch up.
-/// Ends when the log closes.
+/// Keeps the projections' checkpoints current while the server runs:
+/// `state` and `metrics` are brought up from their checkpoints once
+/// ([`orc_log_projections::catch_up`]), then kept in memory by one follower
+/// of the log, each batch folded into both with the projections' fold
+/// ([`orc_log_projections::fold_batch`], which also stores the time-travel
+/// checkpoints they pass), and their checkpoints stored at most once a
+/// second after new commits. `state` and `metrics` then have little to
+/// catch up. A projection that fails is reported and brought up from its
+/// checkpoint again at the next store. Ends when the log closes.
 fn keep_projections(log: &SharedLog) {
-    use orc_log_projections::{Projection, catch_up, metrics::Metrics, state::State};
-    fn advance<P: Projection>(log: &SharedLog) {
-        if let Err(e) = catch_up::<P>(log) {
-            tracing::warn!(projection = P::NAME, error = %e, "cannot keep the projection current");
+    use orc_log_engine::{Batch, Filter};
+    use orc_log_projections::{metrics::Metrics, state::State};
+    let mut state = Kept::<State>::start(log);
+    let mut metrics = Kept::<Metrics>::start(log);
+    let from = [state.seq(), metrics.seq()].into_iter().flatten().min();
+    let from = from.unwrap_or_else(|| log.head().seq) + 1;
+    let mut follower = log.follow(Filter { from_seq: from, ..Filter::default() });
+    let mut stored = std::time::Instant::now();
+    loop {
+        let due = state.unsaved() || metrics.unsaved();
+        let wait = if due { STORE_EVERY.saturating_sub(stored.elapsed()) } else { Duration::from_secs(5) };
+        match follower.next_batch(wait, KEEP_BATCH) {
+            Ok(Batch::Closed) => return,
+            Ok(Batch::Idle) => {}
+            Ok(Batch::Events(batch)) => {
+                state.fold(log, &batch);
+                metrics.fold(log, &batch);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the projection keeper cannot read the log");
+                if log.wait_for_stop(Duration::from_secs(5)) {
+                    return;
+                }
+            }
+        }
+        if stored.elapsed() >= STORE_EVERY {
+            state.store(log);
+            metrics.store(log);
+            stored = std::time::Instant::now();
         }
     }
-    let mut done = 0;
-    loop {
-        let head = log.head().seq;
-        if head > done {
-            advance::<State>(log);
-            advance::<Metrics>(log);
-            done = head;
+}
+
+/// Shortest time between two checkpoint stores of the projection keeper.
+const STORE_EVERY: Duration = Duration::from_secs(1);
+/// Events the projection keeper folds at most at once.
+const KEEP_BATCH: usize = 2048;
+
+/// A projection the keeper holds: its state and last seq folded (none
+/// until it is brought up from its checkpoint), and the seq of the
+/// checkpoint it stored last.
+struct Kept<P> {
+    folded: Option<(P, u64)>,
+    saved: u64,
+}
+
+impl<P: orc_log_projections::Projection> Kept<P> {
+    /// `P` brought up from its checkpoint to the head (stored there).
+    fn start(log: &SharedLog) -> Self {
+        let mut kept = Self { folded: None, saved: 0 };
+        kept.catch_up(log);
+        kept
+    }
+
+    fn catch_up(&mut self, log: &SharedLog) {
+        match orc_log_projections::catch_up::<P>(log) {
+            Ok(o) => {
+                self.saved = o.seq;
+                self.folded = Some((o.projection, o.seq));
+            }
+            Err(e) => tracing::warn!(projection = P::NAME, error = %e, "cannot keep the projection current"),
         }
-        std::thread::sleep(Duration::from_secs(1));
-        if log.wait_for_head(done, Duration::from_secs(5)).is_none() {
-            return;
+    }
+
+    /// Folds the events of `batch` it has not seen, storing the time-travel
+    /// checkpoints it passes; on an error it is dropped (brought up again
+    /// at the next store).
+    fn fold(&mut self, log: &SharedLog, batch: &[(orc_log_engine::EventMeta, orc_log_schemas::Record)]) {
+        let Some((p, seq)) = &mut self.folded else { return };
+        let folded = orc_log_projections::fold_batch(p, *seq, batch, |p, meta| {
+            if orc_log_projections::history_due::<P>(meta.seq) {
+                orc_log_projections::save_history(log, p, meta.seq)?;
+            }
+            Ok::<_, orc_log_projections::ProjectionError>(())
+        });
+        match folded {
+            Ok(last) => *seq = last,
+            Err(e) => {
+                tracing::warn!(projection = P::NAME, error = %e, "cannot keep the projection current");
+                self.folded = None;
+            }
+        }
+    }
+
+    /// The last seq folded (none until brought up).
+    fn seq(&self) -> Option<u64> {
+        self.folded.as_ref().map(|(_, seq)| *seq)
+    }
+
+    /// Whether it folded events its checkpoint does not hold yet.
+    fn unsaved(&self) -> bool {
+        self.folded.as_ref().is_some_and(|(_, seq)| *seq > self.saved)
+    }
+
+    /// Stores its checkpoint when it is behind (durable when stored), or
+    /// brings it up again after a failure.
+    fn store(&mut self, log: &SharedLog) {
+        match &self.folded {
+            None => self.catch_up(log),
+            Some((p, seq)) if *seq > self.saved => match orc_log_projections::save(log, p, *seq) {
+                Ok(()) => self.saved = *seq,
+                Err(e) => {
+                    tracing::warn!(projection = P::NAME, error = %e, "cannot store the projection's checkpoint")
+                }
+            },
+            Some(_) => {}
         }
     }
 }
@@ -266,7 +359,7 @@ fn keep_sealed(log: &SharedLog, idle: Duration, age: Duration) {
     // Short, so a segment the roll size closed is sealed within a second.
     let tick = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(1));
     let mut last_error = String::new();
-    while log.wait_for_head(u64::MAX, tick).is_some() {
+    while !log.wait_for_stop(tick) {
         match log.seal_if_due(idle, age) {
             Ok(r) if r.segments > 0 => {
                 last_error.clear();

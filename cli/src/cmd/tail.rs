@@ -3,8 +3,7 @@
 use crate::ctx::Io;
 use crate::render;
 use anyhow::{Context, Result, bail};
-use orc_log_engine::Filter;
-use orc_log_engine::SharedLog;
+use orc_log_engine::{Batch, Filter, SharedLog};
 use orc_log_schemas::{Kind, Record, Target, to_json_line};
 use std::collections::VecDeque;
 use std::io::Write;
@@ -103,28 +102,31 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     if !args.follow {
         return Ok(0);
     }
-    // Follow: after the head seen at the start, each newly committed range
-    // [from, head] is read page by page; the lock is free between pages.
+    // Follow: after the head seen at the start, every event committed
+    // since, a batch at a time from a fresh snapshot (no lock is held between
+    // batches), until the server stops its followers.
     filter.from_seq = head + 1;
+    filter.until_seq = None;
+    let mut follower = db.follow(filter);
     loop {
-        let head_now = db.head().seq;
-        if head_now >= filter.from_seq {
-            filter.until_seq = Some(head_now);
-            db.snapshot().for_each_record(&filter, |r| {
-                write(io.out, &r)?;
-                anyhow::Ok(true)
-            })?;
-            filter.from_seq = head_now + 1;
+        let batch = follower.next_batch(Duration::from_secs(1), FOLLOW_BATCH)?;
+        if let Batch::Events(events) = &batch {
+            for (_, r) in events {
+                write(io.out, r)?;
+            }
         }
         // A flush to a client that went away fails, which ends the follow.
         io.out.flush()?;
-        if db.wait_for_head(head_now, Duration::from_secs(1)).is_none() {
+        if let Batch::Closed = batch {
             // The server is stopping: its client (`follow_via_server`)
             // waits for the next one and resumes after the last seq shown.
             return Ok(SERVER_STOPPED);
         }
     }
 }
+
+/// Events read at most at once by `tail --follow`.
+const FOLLOW_BATCH: usize = 1024;
 
 /// The exit status of `tail --follow` run inside a server that stops
 /// (EX_TEMPFAIL): [`follow_via_server`] waits for the server to come back.
