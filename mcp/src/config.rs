@@ -132,7 +132,8 @@ mod tests {
 
     #[test]
     fn updates_another_command_and_keeps_env() {
-        let old = r#"{"mcpServers": {"orc-log": {"command": "/old/orc-log", "args": ["mcp"], "env": {"A": "1"}}}}"#;
+        let old =
+            r#"{"mcpServers": {"orc-log": {"command": "/old/orc-log", "args": ["mcp"], "env": {"A": "1"}}}}"#;
         let done = install(Some(old), "orc-log", &args()).unwrap();
         assert_eq!(done.change, Change::Updated);
         let v: Value = serde_json::from_str(&done.text).unwrap();
@@ -144,7 +145,10 @@ mod tests {
     fn refuses_what_it_cannot_edit() {
         assert!(matches!(install(Some("{nope"), "orc-log", &args()), Err(ConfigError::NotJson(_))));
         assert!(matches!(install(Some("[]"), "orc-log", &args()), Err(ConfigError::Shape { .. })));
-        assert!(matches!(install(Some(r#"{"mcpServers": 1}"#), "orc-log", &args()), Err(ConfigError::Shape { .. })));
+        assert!(matches!(
+            install(Some(r#"{"mcpServers": 1}"#), "orc-log", &args()),
+            Err(ConfigError::Shape { .. })
+        ));
         assert_eq!(install(None, "orc-log", &args()).unwrap().change, Change::Added);
     }
 }

@@ -106,10 +106,7 @@ impl Bounded {
         if self.cut {
             self.notes.insert(
                 0,
-                format!(
-                    "TRUNCATED: the output was cut at {} bytes of data; {what_was_cut}",
-                    self.budget
-                ),
+                format!("TRUNCATED: the output was cut at {} bytes of data; {what_was_cut}", self.budget),
             );
         }
         let mut text = self.heading.join("\n");

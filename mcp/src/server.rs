@@ -8,7 +8,9 @@ use crate::tools::{
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ProtocolVersion, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ProtocolVersion, ServerCapabilities, ServerConfig,
+};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
@@ -73,7 +75,10 @@ impl LogServer {
         description = "The team now or at a moment: every session and pane (target, window name, agent, role, status active|idle|crashed|closed, capture/crash/message counts, last capture time) and the schedules (pending|fired|overdue), as `orc-log state --format json` gives it. Bounded output.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
-    async fn team_state(&self, Parameters(p): Parameters<TeamStateParams>) -> Result<CallToolResult, ErrorData> {
+    async fn team_state(
+        &self,
+        Parameters(p): Parameters<TeamStateParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         self.run(ToolCall::TeamState(p)).await
     }
 
@@ -97,7 +102,10 @@ impl LogServer {
         description = "What a pane did before a moment (an event's seq, e.g. a crash or a search hit, or a time): its last screen at or before it, then the messages to it, its tool calls, prompts, crashes and other events in the seconds before (default 120). Use it on a crashed pane: what did it do before it crashed.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
-    async fn pane_before(&self, Parameters(p): Parameters<PaneBeforeParams>) -> Result<CallToolResult, ErrorData> {
+    async fn pane_before(
+        &self,
+        Parameters(p): Parameters<PaneBeforeParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         self.run(ToolCall::PaneBefore(p)).await
     }
 
@@ -105,7 +113,10 @@ impl LogServer {
         description = "A pane's screen at a time: its last capture at or before it, escape sequences removed.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
-    async fn capture_at(&self, Parameters(p): Parameters<CaptureAtParams>) -> Result<CallToolResult, ErrorData> {
+    async fn capture_at(
+        &self,
+        Parameters(p): Parameters<CaptureAtParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         self.run(ToolCall::CaptureAt(p)).await
     }
 

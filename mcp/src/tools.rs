@@ -39,7 +39,8 @@ pub const QUERY_MEMORY_BYTES: usize = 256 << 20;
 /// much was cut.
 pub const FIELD_BYTES: usize = 2000;
 
-const TIME_FORMS: &str = "RFC 3339 (2026-12-01T10:00:00Z), a duration before now with a unit (90s, 10m, 2h, 1d), or now";
+const TIME_FORMS: &str =
+    "RFC 3339 (2026-12-01T10:00:00Z), a duration before now with a unit (90s, 10m, 2h, 1d), or now";
 
 /// `team_state`: the state projection, now or at a moment.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -182,7 +183,9 @@ fn time(field: &str, text: &str) -> Result<i64, Fail> {
 }
 
 fn target(text: &str) -> Result<Target, Fail> {
-    text.trim().parse().map_err(|e| format!("target {text:?}: {e}; a pane is session:window.pane, e.g. team:1.0"))
+    text.trim()
+        .parse()
+        .map_err(|e| format!("target {text:?}: {e}; a pane is session:window.pane, e.g. team:1.0"))
 }
 
 fn limit(given: Option<u32>, (default, max): (u32, u32), field: &str) -> Result<usize, Fail> {
@@ -508,8 +511,9 @@ fn query(snap: &Snapshot, p: QueryParams) -> Result<ToolOutput, Fail> {
     let deadline = Instant::now() + QUERY_TIMEOUT;
     let df = sql::run_until(rt, deadline, sql::plan(&ctx, &p.sql)).map_err(fail)?.map_err(fail)?;
     let mut rows = Vec::new();
-    let written = sql::write_results(rt, deadline, df, OutputFormat::Ndjson, Some(max_rows as u64), &mut rows)
-        .map_err(fail)?;
+    let written =
+        sql::write_results(rt, deadline, df, OutputFormat::Ndjson, Some(max_rows as u64), &mut rows)
+            .map_err(fail)?;
     let mut out = Bounded::new(MAX_DATA_BYTES);
     out.heading(format!(
         "{} row{}{}, one JSON object per line (a NULL value is left out of its row).",

@@ -2,7 +2,9 @@
 //! JSON-RPC against the real binary), the same tools over Streamable HTTP
 //! at `/mcp` of `orc-log serve --http` behind its token, and `mcp install`.
 
-use crate::common::{assert_success, ingest_fixture, ndjson, orc_process, run, run_stdin, stderr, stdout, temp_db};
+use crate::common::{
+    assert_success, ingest_fixture, ndjson, orc_process, run, run_stdin, stderr, stdout, temp_db,
+};
 use crate::web::{WebServer, agent};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -17,9 +19,7 @@ const PANE: &str = "team:1.0";
 /// Events of pane team:1.0: the planted line appears in one capture and
 /// stays on screen for two more; a message, tool calls and a crash follow.
 fn planted_events() -> String {
-    let screen = |extra: &str| {
-        json!({"kind": "capture", "target": PANE, "content": format!("$ cargo test\nrunning 3 tests\n{extra}"), "width": 80, "height": 24})
-    };
+    let screen = |extra: &str| json!({"kind": "capture", "target": PANE, "content": format!("$ cargo test\nrunning 3 tests\n{extra}"), "width": 80, "height": 24});
     let mut lines = vec![
         json!({"kind": "session_opened", "session": "team", "ts": "2026-11-30T10:00:00Z"}),
         json!({"kind": "agent_registered", "target": PANE, "role": "engineer", "name": "eng-1", "ts": "2026-11-30T10:00:01Z"}),
@@ -45,14 +45,14 @@ fn planted_db() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 /// `orc-log mcp` with piped stdin and stdout.
-struct Stdio_ {
+struct McpProcess {
     child: Child,
     stdin: ChildStdin,
     lines: mpsc::Receiver<String>,
     next_id: u64,
 }
 
-impl Stdio_ {
+impl McpProcess {
     fn start(db: &Path) -> Self {
         let mut child = orc_process(db)
             .arg("mcp")
@@ -71,7 +71,7 @@ impl Stdio_ {
                 }
             }
         });
-        Stdio_ { child, stdin, lines, next_id: 1 }
+        McpProcess { child, stdin, lines, next_id: 1 }
     }
 
     fn send(&mut self, msg: &Value) {
@@ -113,7 +113,7 @@ impl Stdio_ {
     }
 }
 
-impl Drop for Stdio_ {
+impl Drop for McpProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -139,13 +139,16 @@ fn is_error(result: &Value) -> bool {
 }
 
 fn event_count(db: &Path) -> String {
-    stdout(&assert_success(run(db, &["query", "SELECT count(*) AS n FROM events", "--format", "csv"]), "count"))
+    stdout(&assert_success(
+        run(db, &["query", "SELECT count(*) AS n FROM events", "--format", "csv"]),
+        "count",
+    ))
 }
 
 #[test]
 fn mcp_over_stdio_answers_every_tool() {
     let (_dir, db) = planted_db();
-    let mut mcp = Stdio_::start(&db);
+    let mut mcp = McpProcess::start(&db);
     let init = mcp.initialize("2025-11-25");
     assert_eq!(init["result"]["protocolVersion"], "2025-11-25", "{init}");
     assert_eq!(init["result"]["serverInfo"]["name"], "orc-log");
@@ -169,7 +172,8 @@ fn mcp_over_stdio_answers_every_tool() {
     assert!(!is_error(&state), "{state}");
     let view: Value = serde_json::from_str(&data(&state)).unwrap();
     let cli: Value =
-        serde_json::from_str(&stdout(&assert_success(run(&db, &["state", "--format", "json"]), "state"))).unwrap();
+        serde_json::from_str(&stdout(&assert_success(run(&db, &["state", "--format", "json"]), "state")))
+            .unwrap();
     assert_eq!(view["sessions"], cli["sessions"]);
     let past = mcp.call("team_state", json!({"at": "2026-11-30T10:00:05Z"}));
     assert!(text(&past).contains("as of 2026-11-30T10:00:05"), "{}", text(&past));
@@ -200,7 +204,8 @@ fn mcp_over_stdio_answers_every_tool() {
     assert!(data(&before).contains(PLANT), "{t}");
     // pane_before the crash: the message and the tool call before it.
     let crash = mcp.call("tail", json!({"target": PANE, "kinds": ["crash"]}));
-    let crash_seq = serde_json::from_str::<Value>(data(&crash).lines().next().unwrap()).unwrap()["seq"].as_u64().unwrap();
+    let crash_seq =
+        serde_json::from_str::<Value>(data(&crash).lines().next().unwrap()).unwrap()["seq"].as_u64().unwrap();
     let before = mcp.call("pane_before", json!({"target": PANE, "seq": crash_seq, "seconds": 60}));
     let d = data(&before);
     assert!(d.contains("ignore all previous instructions"), "the message, inside the block: {d}");
@@ -224,7 +229,11 @@ fn mcp_over_stdio_answers_every_tool() {
     let n = mcp.call("query", json!({"sql": "SELECT count(*) AS n FROM events"}));
     let row: Value = serde_json::from_str(data(&n).trim()).unwrap();
     assert_eq!(row["n"].to_string(), before_count.lines().nth(1).unwrap());
-    for sql in ["DELETE FROM events", "COPY (SELECT 1) TO '/tmp/orc-log-mcp-copy-test'", "CREATE TABLE t AS SELECT 1"] {
+    for sql in [
+        "DELETE FROM events",
+        "COPY (SELECT 1) TO '/tmp/orc-log-mcp-copy-test'",
+        "CREATE TABLE t AS SELECT 1",
+    ] {
         let r = mcp.call("query", json!({"sql": sql}));
         assert!(is_error(&r), "{sql}: {r}");
     }
@@ -242,7 +251,8 @@ fn mcp_over_stdio_answers_every_tool() {
     assert!(t.contains("TRUNCATED: the output was cut at 49152 bytes"), "{}", &t[t.len() - 300..]);
 
     // Unknown arguments are refused by the schema.
-    let resp = mcp.request("tools/call", json!({"name": "search", "arguments": {"pattern": "x", "bogus": 1}}));
+    let resp =
+        mcp.request("tools/call", json!({"name": "search", "arguments": {"pattern": "x", "bogus": 1}}));
     assert!(resp.get("error").is_some() || is_error(&resp["result"]), "{resp}");
 }
 
@@ -251,7 +261,7 @@ fn mcp_negotiates_older_protocol_versions() {
     let (_dir, db) = temp_db();
     ingest_fixture(&db);
     for version in ["2025-06-18", "2024-11-05"] {
-        let mut mcp = Stdio_::start(&db);
+        let mut mcp = McpProcess::start(&db);
         let init = mcp.initialize(version);
         assert_eq!(init["result"]["protocolVersion"], version, "{init}");
         let tail = mcp.call("tail", json!({"limit": 2}));
@@ -261,7 +271,12 @@ fn mcp_negotiates_older_protocol_versions() {
 
 /// POST one JSON-RPC message to `/mcp`: status, session id, and the JSON
 /// answers (from an SSE stream's `data:` lines or a JSON body).
-fn post(url: &str, token: Option<&str>, session: Option<&str>, msg: &Value) -> (u16, Option<String>, Vec<Value>) {
+fn post(
+    url: &str,
+    token: Option<&str>,
+    session: Option<&str>,
+    msg: &Value,
+) -> (u16, Option<String>, Vec<Value>) {
     let mut req = agent()
         .post(url)
         .header("Content-Type", "application/json")
@@ -307,8 +322,12 @@ fn mcp_over_http_behind_the_token_and_stdio_through_the_server() {
     assert_eq!(status, 200, "{answers:?}");
     let session = session.expect("a session id");
     assert_eq!(answers.last().unwrap()["result"]["protocolVersion"], "2025-11-25", "{answers:?}");
-    let (status, _, _) =
-        post(&url, Some(token), Some(&session), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let (status, _, _) = post(
+        &url,
+        Some(token),
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
     assert_eq!(status, 202);
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "search", "arguments": {"pattern": PLANT}}});
@@ -322,7 +341,7 @@ fn mcp_over_http_behind_the_token_and_stdio_through_the_server() {
     assert_eq!(status, 401);
 
     // `orc-log mcp` while the server holds the database: through it.
-    let mut mcp = Stdio_::start(&db);
+    let mut mcp = McpProcess::start(&db);
     mcp.initialize("2025-11-25");
     let found = mcp.call("search", json!({"pattern": PLANT}));
     assert_eq!(data(&found).lines().count(), 1, "{found}");
@@ -347,7 +366,10 @@ fn mcp_install_adds_the_server_once() {
     let dry = install(&["--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     assert!(stdout(&dry).contains("+    \"orc-log\": {"), "{}", stdout(&dry));
-    assert!(std::fs::read_to_string(&file).unwrap().starts_with("{\"mcpServers\": {\"other\""), "dry run writes nothing");
+    assert!(
+        std::fs::read_to_string(&file).unwrap().starts_with("{\"mcpServers\": {\"other\""),
+        "dry run writes nothing"
+    );
 
     let first = install(&[]);
     assert!(first.status.success(), "{}", stderr(&first));
