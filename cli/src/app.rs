@@ -69,6 +69,7 @@ pub enum Command {
     Hook(cmd::hook::Args),
     Import(cmd::import::Args),
     Alerts(cmd::alerts::Args),
+    Mcp(cmd::mcp::Args),
 }
 
 /// Parses the process's arguments (exits with clap's message on bad ones).
@@ -82,6 +83,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // A hook never fails: it resolves the database and reports problems itself.
     let command = match cli.command {
         Command::Hook(a) => return Ok(ExitCode::from(cmd::hook::run(cli.db, a)?)),
+        // The MCP server connects for each tool call; install edits a file.
+        Command::Mcp(a) if !a.is_call() => return Ok(ExitCode::from(cmd::mcp::run(cli.db, a)?)),
         other => other,
     };
     let db_dir = db::resolve(cli.db)?;
@@ -207,6 +210,7 @@ fn dispatch_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Resul
         Command::Search(a) => cmd::search::run(db, a, io),
         Command::Export(a) => cmd::export::run(db, a, io),
         Command::Alerts(a) => cmd::alerts::run(db, a, io),
+        Command::Mcp(a) if a.is_call() => cmd::mcp::run_call(db, a, io),
         command => {
             debug_assert!(command.runs_in_its_own_process());
             anyhow::bail!("internal: this command does not run against a shared database")
@@ -227,6 +231,7 @@ impl Command {
             | Command::Hook(_)
             | Command::Demo(_)
             | Command::Import(_) => true,
+            Command::Mcp(a) => !a.is_call(),
             Command::Tail(_)
             | Command::Stats(_)
             | Command::Verify(_)

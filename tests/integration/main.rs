@@ -19,6 +19,7 @@ mod docs;
 mod emit;
 mod engines;
 mod hooks;
+mod mcp;
 mod projections;
 mod readme;
 mod record;

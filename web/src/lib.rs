@@ -7,8 +7,9 @@
 //! Content-Security-Policy forbids inline script, so captured text can only
 //! ever be shown as text (the UI builds it with `textContent`).
 //!
-//! This crate only reads the log: every route is `GET`. It never parses
-//! command lines (that is the binary's business).
+//! This crate only reads the log: every route is `GET`, except `/mcp`, the
+//! MCP tools of `orc-log-mcp` as Streamable HTTP (JSON-RPC `POST`s, which
+//! read too). It never parses command lines (that is the binary's business).
 
 pub mod api;
 pub mod assets;
@@ -66,12 +67,16 @@ pub struct WebOptions {
 /// a token is set) and the security headers on every response.
 pub fn router(log: SharedLog, opts: &WebOptions) -> Router {
     let token: Option<Arc<str>> = opts.token.as_deref().map(Arc::from);
+    // MCP's Streamable HTTP (POST and GET), behind the same token. With a
+    // token any Host may ask; without one only loopback names (DNS rebinding).
+    let mcp = orc_log_mcp::http_service(Arc::new(log.clone()), token.is_some());
     let app = api::App::new(log);
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
     };
     api::routes(app)
         .merge(assets::routes())
+        .nest_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(token, auth::require_token))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

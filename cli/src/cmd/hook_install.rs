@@ -72,7 +72,7 @@ fn default_command(db: Option<&Path>) -> Result<String> {
 
 /// Writes `text` to `path` atomically: a temporary file beside it, fsync,
 /// rename, fsync of the directory.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

@@ -9,6 +9,7 @@ pub mod hook;
 pub mod hook_install;
 pub mod import;
 pub mod ingest;
+pub mod mcp;
 pub mod metrics;
 pub mod point;
 pub mod query;

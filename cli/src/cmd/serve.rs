@@ -29,7 +29,8 @@ use std::time::Duration;
 ///
 /// `--http [ADDR]` also serves the web view (team grid, timeline, pane
 /// player, time travel, SQL, metrics) and its read-only HTTP API, including
-/// `/metrics` for Prometheus, on ADDR: `HOST:PORT` with an IP address or a
+/// `/metrics` for Prometheus, and the MCP tools of `orc-log mcp` as
+/// Streamable HTTP at `/mcp`, on ADDR: `HOST:PORT` with an IP address or a
 /// host name (`localhost:8642`, resolved once at start), or `HOST` alone
 /// for port 8642 (default 127.0.0.1:8642; port 0 picks a free one). It prints `orc-log: web view on http://ADDR/` on stderr.
 /// An address other than loopback needs `--http-token`.
