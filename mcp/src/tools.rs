@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Default and largest `limit` of `tail`.
 pub const TAIL_LIMIT: (u32, u32) = (50, 500);
@@ -482,38 +482,19 @@ fn capture_at(snap: &Snapshot, p: CaptureAtParams) -> Result<ToolOutput, Fail> {
     Ok(out.finish("the screen's first part is shown"))
 }
 
-/// The runtime SQL runs on: two workers, started once.
-fn sql_runtime() -> Result<&'static tokio::runtime::Runtime, Fail> {
-    static RT: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("orc-log-mcp-sql")
-            .enable_all()
-            .build()
-            .ok()
-    })
-    .as_ref()
-    .ok_or_else(|| "cannot start the query runtime".to_owned())
-}
-
 fn query(snap: &Snapshot, p: QueryParams) -> Result<ToolOutput, Fail> {
     let max_rows = limit(p.max_rows, QUERY_ROWS, "max_rows")?;
-    let rt = sql_runtime()?;
-    let fail = |e: sql::SqlError| {
-        if e.is_timeout() {
-            format!("query stopped after {} s", QUERY_TIMEOUT.as_secs())
-        } else {
-            format!("query failed: {e}")
-        }
+    let service = sql::Query {
+        timeout: QUERY_TIMEOUT,
+        memory_limit_bytes: QUERY_MEMORY_BYTES,
+        max_rows: Some(max_rows as u64),
     };
-    let ctx = sql::context(snap, QUERY_MEMORY_BYTES).map_err(fail)?;
-    let deadline = Instant::now() + QUERY_TIMEOUT;
-    let df = sql::run_until(rt, deadline, sql::plan(&ctx, &p.sql)).map_err(fail)?.map_err(fail)?;
     let mut rows = Vec::new();
-    let written =
-        sql::write_results(rt, deadline, df, OutputFormat::Ndjson, Some(max_rows as u64), &mut rows)
-            .map_err(fail)?;
+    let written = match service.run(snap, &p.sql, OutputFormat::Ndjson, &mut rows) {
+        Ok(answer) => answer.written,
+        Err(e) if e.is_timeout() => return Err(format!("query stopped after {} s", QUERY_TIMEOUT.as_secs())),
+        Err(e) => return Err(format!("query failed: {e}")),
+    };
     let mut out = Bounded::new(MAX_DATA_BYTES);
     out.heading(format!(
         "{} row{}{}, one JSON object per line (a NULL value is left out of its row).",
