@@ -338,15 +338,7 @@ fn search_tool(snap: &Snapshot, p: SearchParams) -> Result<ToolOutput, Fail> {
     ));
     let mut shown = 0usize;
     for hit in &hits {
-        let line = serde_json::json!({
-            "seq": hit.seq,
-            "ts": format_rfc3339(hit.ts_ns),
-            "kind": hit.kind,
-            "target": hit.target,
-            "snippet": hit.snippet,
-            "replay_since": format_rfc3339(hit.replay_since_ns),
-        });
-        if !out.line(&line.to_string()) {
+        if !out.line(&hit.to_json().to_string()) {
             break;
         }
         shown += 1;

@@ -61,6 +61,23 @@ pub struct Hit {
     pub replay_since_ns: i64,
 }
 
+impl Hit {
+    /// The hit as `orc-log search --format json` and the MCP `search` tool
+    /// show it: `{seq, ts, kind, target, snippet, replay_since}`, times in
+    /// RFC 3339.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seq": self.seq,
+            "ts": orc_log_schemas::format_rfc3339(self.ts_ns),
+            "kind": self.kind,
+            "target": self.target,
+            "snippet": self.snippet,
+            "replay_since": orc_log_schemas::format_rfc3339(self.replay_since_ns),
+        })
+    }
+}
+
 /// A literal matcher, optionally ignoring case.
 struct Matcher {
     needle: String,

@@ -70,6 +70,33 @@ fn default_command(db: Option<&Path>) -> Result<String> {
     Ok(command)
 }
 
+/// The text of the configuration file at `path`, `None` when there is none.
+///
+/// # Errors
+/// A file that exists but cannot be read.
+pub fn read_if_exists(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// `--dry-run`: prints the unified diff from `old` (none: an empty file) to
+/// `new` on standard output and says nothing was written.
+///
+/// # Errors
+/// Standard output cannot be written.
+pub fn print_dry_run(path: &Path, old: Option<&str>, new: &str) -> Result<()> {
+    let shown = path.display();
+    let diff = similar::TextDiff::from_lines(old.unwrap_or_default(), new);
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", diff.unified_diff().header(&format!("{shown}"), &format!("{shown} (new)")))?;
+    out.flush()?;
+    eprintln!("orc-log: dry run; {shown} not written");
+    Ok(())
+}
+
 /// Writes `text` to `path` atomically: a temporary file beside it, fsync,
 /// rename, fsync of the directory.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
@@ -95,11 +122,7 @@ pub fn run(args: InstallArgs, db: Option<&Path>) -> Result<()> {
         Some(c) => c.clone(),
         None => default_command(db)?,
     };
-    let existing = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
+    let existing = read_if_exists(&path)?;
     let done = settings::install(existing.as_deref(), &command)
         .with_context(|| format!("{}: cannot add the hooks", path.display()))?;
     let shown = path.display();
@@ -108,13 +131,7 @@ pub fn run(args: InstallArgs, db: Option<&Path>) -> Result<()> {
         return Ok(());
     }
     if args.dry_run {
-        let old = existing.unwrap_or_default();
-        let diff = similar::TextDiff::from_lines(&old, &done.text);
-        let mut out = std::io::stdout().lock();
-        write!(out, "{}", diff.unified_diff().header(&format!("{shown}"), &format!("{shown} (new)")))?;
-        out.flush()?;
-        eprintln!("orc-log: dry run; {shown} not written");
-        return Ok(());
+        return print_dry_run(&path, existing.as_deref(), &done.text);
     }
     write_atomic(&path, &done.text)?;
     let mut what = Vec::new();

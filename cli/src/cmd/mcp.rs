@@ -8,7 +8,6 @@ use orc_log_engine::SharedLog;
 use orc_log_mcp::config::{self, Change};
 use orc_log_mcp::{Backend, ToolCall, ToolOutput};
 use orc_log_server::Endpoint;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -172,11 +171,7 @@ fn install(args: InstallArgs, db: Option<&Path>) -> Result<()> {
         server_args.extend(["--db".to_owned(), db.to_owned()]);
     }
     server_args.push("mcp".to_owned());
-    let existing = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
+    let existing = super::hook_install::read_if_exists(&path)?;
     let done = config::install(existing.as_deref(), &command, &server_args)
         .with_context(|| format!("{}: cannot add the MCP server", path.display()))?;
     let shown = path.display();
@@ -186,13 +181,7 @@ fn install(args: InstallArgs, db: Option<&Path>) -> Result<()> {
         return Ok(());
     }
     if args.dry_run {
-        let old = existing.unwrap_or_default();
-        let diff = similar::TextDiff::from_lines(&old, &done.text);
-        let mut out = std::io::stdout().lock();
-        write!(out, "{}", diff.unified_diff().header(&format!("{shown}"), &format!("{shown} (new)")))?;
-        out.flush()?;
-        eprintln!("orc-log: dry run; {shown} not written");
-        return Ok(());
+        return super::hook_install::print_dry_run(&path, existing.as_deref(), &done.text);
     }
     super::hook_install::write_atomic(&path, &done.text)?;
     let what = if done.change == Change::Added { "added" } else { "updated" };

@@ -95,19 +95,11 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                 hit.kind,
                 hit.snippet
             ),
-            Format::Json => writeln!(
-                io.out,
-                "{}",
-                json!({
-                    "seq": hit.seq,
-                    "ts": format_rfc3339(hit.ts_ns),
-                    "kind": hit.kind,
-                    "target": hit.target,
-                    "snippet": hit.snippet,
-                    "replay_since": format_rfc3339(hit.replay_since_ns),
-                    "replay": replay,
-                })
-            ),
+            Format::Json => {
+                let mut line = hit.to_json();
+                line["replay"] = json!(replay);
+                writeln!(io.out, "{line}")
+            }
         };
         match written {
             Ok(()) => true,
