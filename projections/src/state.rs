@@ -103,8 +103,11 @@ struct PaneFacts {
     /// The last `pane_state`: (cwd, command, cmdline). Absent from
     /// checkpoints written before the kind existed.
     #[serde(default)]
-    restore: Latest<Option<(Option<String>, Option<String>, Option<String>)>>,
+    restore: Latest<Option<Restore>>,
 }
+
+/// A pane's last `pane_state`: (cwd, command, cmdline).
+type Restore = (Option<String>, Option<String>, Option<String>);
 
 impl PaneFacts {
     /// A pane first seen at `ts` (UTC ns): its "latest" facts start there,

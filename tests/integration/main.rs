@@ -22,6 +22,8 @@ mod hooks;
 mod projections;
 mod readme;
 mod record;
+mod report;
+mod resurrect;
 mod roundtrip;
 mod scripts;
 mod search;
