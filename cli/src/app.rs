@@ -61,10 +61,12 @@ pub enum Command {
     Metrics(cmd::metrics::Args),
     Backup(cmd::backup::Args),
     Restore(cmd::restore::Args),
+    Resurrect(cmd::resurrect::Args),
     Session(cmd::session::Args),
     Query(cmd::query::Args),
     Search(cmd::search::Args),
     Export(cmd::export::Args),
+    Report(cmd::report::Args),
     Demo(cmd::demo::Args),
     Hook(cmd::hook::Args),
     Import(cmd::import::Args),
@@ -94,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Emit(a) => cmd::emit::run(&db_dir, a)?,
         Command::Serve(a) => cmd::serve::run(&db_dir, a, std::sync::Arc::new(CommandRunner))?,
         Command::Restore(a) => cmd::restore::run(a)?,
+        Command::Resurrect(a) => cmd::resurrect::run(&db_dir, a)?,
         Command::Demo(a) => cmd::demo::run(&db_dir, a)?,
         Command::Import(a) => cmd::import::run(&db_dir, a)?,
         Command::Session(a) if a.is_record() => cmd::session::run_record(&db_dir, a)?,
@@ -209,6 +212,7 @@ fn dispatch_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Resul
         Command::Query(a) => cmd::query::run(db, a, io),
         Command::Search(a) => cmd::search::run(db, a, io),
         Command::Export(a) => cmd::export::run(db, a, io),
+        Command::Report(a) => cmd::report::run(db, a, io),
         Command::Alerts(a) => cmd::alerts::run(db, a, io),
         Command::Mcp(a) if a.is_call() => cmd::mcp::run_call(db, a, io),
         command => {
@@ -228,6 +232,7 @@ impl Command {
             | Command::Emit(_)
             | Command::Serve(_)
             | Command::Restore(_)
+            | Command::Resurrect(_)
             | Command::Hook(_)
             | Command::Demo(_)
             | Command::Import(_) => true,
@@ -244,6 +249,7 @@ impl Command {
             | Command::Query(_)
             | Command::Search(_)
             | Command::Export(_)
+            | Command::Report(_)
             | Command::Alerts(_) => false,
         }
     }

@@ -3,7 +3,8 @@
 //! `tmux capture-pane -e` output holds SGR sequences (colours, bold, ...);
 //! programs can also leave others (titles, cursor moves, hyperlinks, OSC 52
 //! clipboard writes) that would take over a viewer's terminal. [`strip`]
-//! keeps SGR and the text; [`plain`] keeps the text only.
+//! keeps SGR and the text; [`plain`] keeps the text only; [`to_html`]
+//! turns the SGR colours into HTML spans and escapes everything else.
 
 const ESC: char = '\x1b';
 const BEL: char = '\x07';
@@ -126,6 +127,192 @@ pub fn plain(text: &str) -> String {
     out
 }
 
+/// The 16 basic colours (0-7 normal, 8-15 bright), xterm's defaults.
+const BASIC: [&str; 16] = [
+    "#000000", "#cd0000", "#00cd00", "#cdcd00", "#0000ee", "#cd00cd", "#00cdcd", "#e5e5e5", "#7f7f7f",
+    "#ff0000", "#00ff00", "#ffff00", "#5c5cff", "#ff00ff", "#00ffff", "#ffffff",
+];
+
+/// Colour `n` of the xterm 256-colour palette as `#rrggbb`.
+fn palette(n: u8) -> String {
+    match n {
+        0..=15 => BASIC[usize::from(n)].to_owned(),
+        16..=231 => {
+            let i = n - 16;
+            let level = |v: u8| if v == 0 { 0 } else { 55 + 40 * v };
+            format!("#{:02x}{:02x}{:02x}", level(i / 36), level(i / 6 % 6), level(i % 6))
+        }
+        232..=255 => {
+            let g = 8 + 10 * (n - 232);
+            format!("#{g:02x}{g:02x}{g:02x}")
+        }
+    }
+}
+
+/// The SGR attributes in effect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Pen {
+    fg: Option<String>,
+    bg: Option<String>,
+    bold: bool,
+    dim: bool,
+    italic: bool,
+    underline: bool,
+    inverse: bool,
+}
+
+impl Pen {
+    /// Applies one SGR parameter list (`1;31`, `38;5;208`, `38:2::1:2:3`).
+    fn apply(&mut self, params: &str) {
+        let nums: Vec<u32> = params
+            .split([';', ':'])
+            .map(|p| if p.is_empty() { 0 } else { p.parse().unwrap_or(u32::MAX) })
+            .collect();
+        let mut i = 0;
+        while i < nums.len() {
+            let n = nums[i];
+            match n {
+                0 => *self = Pen::default(),
+                1 => self.bold = true,
+                2 => self.dim = true,
+                3 => self.italic = true,
+                4 => self.underline = true,
+                7 => self.inverse = true,
+                22 => (self.bold, self.dim) = (false, false),
+                23 => self.italic = false,
+                24 => self.underline = false,
+                27 => self.inverse = false,
+                30..=37 => self.fg = Some(BASIC[(n - 30) as usize].to_owned()),
+                39 => self.fg = None,
+                40..=47 => self.bg = Some(BASIC[(n - 40) as usize].to_owned()),
+                49 => self.bg = None,
+                90..=97 => self.fg = Some(BASIC[(n - 90 + 8) as usize].to_owned()),
+                100..=107 => self.bg = Some(BASIC[(n - 100 + 8) as usize].to_owned()),
+                38 | 48 => {
+                    let colour = match nums.get(i + 1) {
+                        Some(5) => {
+                            let c = nums.get(i + 2).and_then(|v| u8::try_from(*v).ok()).map(palette);
+                            i += 2;
+                            c
+                        }
+                        Some(2) => {
+                            // `38;2;R;G;B`, or `38:2::R:G:B` with an empty colour-space id.
+                            let rest = &nums[(i + 2).min(nums.len())..];
+                            let rgb =
+                                if params.contains(':') && rest.len() >= 4 { &rest[1..4] } else { rest };
+                            let skip = if params.contains(':') && rest.len() >= 4 { 4 } else { 3 };
+                            let c = (rgb.len() >= 3)
+                                .then(|| {
+                                    rgb[..3]
+                                        .iter()
+                                        .map(|v| u8::try_from(*v).ok())
+                                        .collect::<Option<Vec<u8>>>()
+                                })
+                                .flatten()
+                                .map(|c| format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2]));
+                            i += 1 + skip;
+                            c
+                        }
+                        _ => None,
+                    };
+                    if n == 38 {
+                        self.fg = colour;
+                    } else {
+                        self.bg = colour;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    /// The inline CSS for this pen; empty for the default pen.
+    fn style(&self) -> String {
+        let (mut fg, mut bg) = (self.fg.clone(), self.bg.clone());
+        if self.inverse {
+            (fg, bg) = (bg.or_else(|| Some("#000000".to_owned())), fg.or_else(|| Some("#e5e5e5".to_owned())));
+        }
+        let mut css = Vec::new();
+        if let Some(c) = fg {
+            css.push(format!("color:{c}"));
+        }
+        if let Some(c) = bg {
+            css.push(format!("background:{c}"));
+        }
+        if self.bold {
+            css.push("font-weight:bold".to_owned());
+        }
+        if self.dim {
+            css.push("opacity:0.7".to_owned());
+        }
+        if self.italic {
+            css.push("font-style:italic".to_owned());
+        }
+        if self.underline {
+            css.push("text-decoration:underline".to_owned());
+        }
+        css.join(";")
+    }
+}
+
+/// `text` with `&`, `<`, `>`, `"` and `'` as HTML character references.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Captured terminal text as HTML for the inside of a `<pre>`: the text
+/// HTML-escaped, SGR colours and attributes (16, 256 and 24-bit colours,
+/// bold, dim, italic, underline, inverse) as `<span style="...">`, every
+/// other escape sequence and control character removed ([`strip`]). The
+/// output holds no markup but those spans and character references.
+pub fn to_html(text: &str) -> String {
+    let kept = strip(text);
+    let mut out = String::with_capacity(kept.len() + kept.len() / 4);
+    let mut pen = Pen::default();
+    let mut open = false;
+    let mut rest = kept.as_str();
+    loop {
+        let (chunk, sgr) = match rest.find('\x1b') {
+            Some(i) => (&rest[..i], true),
+            None => (rest, false),
+        };
+        out.push_str(&html_escape(chunk));
+        if !sgr {
+            break;
+        }
+        rest = &rest[chunk.len()..];
+        // After strip only `ESC [` params `m` is left.
+        let end = rest.find('m').unwrap_or(rest.len().saturating_sub(1));
+        pen.apply(rest.get(2..end).unwrap_or(""));
+        rest = rest.get(end + 1..).unwrap_or("");
+        if open {
+            out.push_str("</span>");
+            open = false;
+        }
+        let style = pen.style();
+        if !style.is_empty() {
+            out.push_str(&format!("<span style=\"{style}\">"));
+            open = true;
+        }
+    }
+    if open {
+        out.push_str("</span>");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +406,24 @@ mod tests {
             "red and green!"
         );
         assert_eq!(plain("a\nb\tc"), "a\nb\tc");
+    }
+
+    #[test]
+    fn to_html_colours_spans_and_escapes_everything_else() {
+        let text = "\x1b[1;31mred <b>&\x1b[0m plain \x1b]0;title\x07\x1b]8;;http://x.example\x1b\\link\x1b]8;;\x1b\\ \x1b[38;5;208mo\x1b[38;2;1;2;3mt\x1b[m";
+        assert_eq!(
+            to_html(text),
+            "<span style=\"color:#cd0000;font-weight:bold\">red &lt;b&gt;&amp;</span> plain link \
+             <span style=\"color:#ff8700\">o</span><span style=\"color:#010203\">t</span>"
+        );
+        assert_eq!(to_html("<script>alert('x')</script>"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;");
+        assert_eq!(palette(16), "#000000");
+        assert_eq!(palette(231), "#ffffff");
+        assert_eq!(palette(232), "#080808");
+        // Inverse with default colours, then reset.
+        assert_eq!(
+            to_html("\x1b[7mx\x1b[27my"),
+            "<span style=\"color:#000000;background:#e5e5e5\">x</span>y"
+        );
     }
 }

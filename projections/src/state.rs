@@ -100,7 +100,14 @@ struct PaneFacts {
     waiting: Latest<bool>,
     tool_calls: u64,
     tool_failures: u64,
+    /// The last `pane_state`: (cwd, command, cmdline). Absent from
+    /// checkpoints written before the kind existed.
+    #[serde(default)]
+    restore: Latest<Option<Restore>>,
 }
+
+/// A pane's last `pane_state`: (cwd, command, cmdline).
+type Restore = (Option<String>, Option<String>, Option<String>);
 
 impl PaneFacts {
     /// A pane first seen at `ts` (UTC ns): its "latest" facts start there,
@@ -159,6 +166,10 @@ pub struct State {
     sessions: BTreeMap<String, Latest<bool>>,
     /// `session:window` -> window name.
     windows: BTreeMap<String, Latest<String>>,
+    /// `session:window` -> its layout (`#{window_layout}`) from the last
+    /// `pane_state` of one of its panes.
+    #[serde(default)]
+    layouts: BTreeMap<String, Latest<String>>,
     panes: BTreeMap<Target, PaneFacts>,
     /// Sender (agent name or target) -> messages sent.
     senders: BTreeMap<String, u64>,
@@ -252,6 +263,10 @@ impl State {
                     .map(|(ts, text)| PromptView { ts: format_rfc3339(*ts), text: text.clone() }),
                 tool_calls: p.tool_calls,
                 tool_failures: p.tool_failures,
+                cwd: p.restore.get().and_then(|r| r.0.clone()),
+                command: p.restore.get().and_then(|r| r.1.clone()),
+                cmdline: p.restore.get().and_then(|r| r.2.clone()),
+                layout: self.layouts.get(&window_key(target)).map(|l| l.value.clone()),
             };
             if let Some(s) = sessions.iter_mut().find(|s| s.name == target.session) {
                 s.panes.push(view);
@@ -393,8 +408,16 @@ impl Projection for State {
                 p.stopped.set(ts, true);
                 p.current_tool.set(ts, None);
             }
+            EventBody::PaneState { target, cwd, command, cmdline, layout } => {
+                if let Some(l) = layout {
+                    let key = window_key(target);
+                    self.layouts.entry(key).or_insert_with(|| Latest::new(ts, l.clone())).set(ts, l.clone());
+                }
+                let p = self.pane(target, ts);
+                p.restore.set(ts, Some((cwd.clone(), command.clone(), cmdline.clone())));
+            }
             // Untargeted agent events, subagent stops, other hook events,
-            // alerts and markers change no pane.
+            // alerts, markers and resurrections change no pane.
             EventBody::AgentSession { target: None, .. }
             | EventBody::Prompt { target: None, .. }
             | EventBody::ToolCall { target: None, .. }
@@ -402,6 +425,7 @@ impl Projection for State {
             | EventBody::AgentStop { .. }
             | EventBody::AgentHook { .. }
             | EventBody::Alert { .. }
+            | EventBody::Resurrected { .. }
             | EventBody::Marker { .. } => {}
         }
         Ok(())
@@ -473,6 +497,15 @@ pub struct PaneView {
     pub tool_calls: u64,
     /// Tool calls that failed.
     pub tool_failures: u64,
+    /// Working directory (`#{pane_current_path}`) from the last `pane_state`.
+    pub cwd: Option<String>,
+    /// Foreground command (`#{pane_current_command}`) from the last `pane_state`.
+    pub command: Option<String>,
+    /// Full command line of the foreground process from the last `pane_state`.
+    pub cmdline: Option<String>,
+    /// The window's layout string (`#{window_layout}`) from the last
+    /// `pane_state` of any of its panes.
+    pub layout: Option<String>,
 }
 
 /// An agent session.

@@ -88,6 +88,16 @@ pub fn summary(body: &EventBody) -> String {
         EventBody::Alert { rule, message, .. } => {
             format!("[{}] {}", one_line(rule, 40), one_line(message, 100))
         }
+        EventBody::PaneState { cwd, command, layout, .. } => format!(
+            "in {} running {}{}",
+            one_line(cwd.as_deref().unwrap_or("?"), 80),
+            one_line(command.as_deref().unwrap_or("?"), 40),
+            layout.as_deref().map(|l| format!(" layout {}", one_line(l, 60))).unwrap_or_default()
+        ),
+        EventBody::Resurrected { targets, .. } => {
+            let n = targets.lines().count();
+            format!("{n} pane{} | {}", if n == 1 { "" } else { "s" }, one_line(targets, 100))
+        }
     };
     text.trim_end().to_owned()
 }

@@ -49,11 +49,16 @@ pub enum Kind {
     AgentHook,
     /// An alert rule fired (see `orc-log alerts`).
     Alert,
+    /// What a restore needs to know about a pane: its working directory,
+    /// foreground command, command line and its window's layout.
+    PaneState,
+    /// `orc-log resurrect` rebuilt panes: the old and new targets.
+    Resurrected,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 21] = [
         Kind::Capture,
         Kind::Message,
         Kind::Schedule,
@@ -73,6 +78,8 @@ impl Kind {
         Kind::AgentStop,
         Kind::AgentHook,
         Kind::Alert,
+        Kind::PaneState,
+        Kind::Resurrected,
     ];
 
     /// The `kind` string of format v1, e.g. `"schedule_fired"`.
@@ -97,6 +104,8 @@ impl Kind {
             Kind::AgentStop => "agent_stop",
             Kind::AgentHook => "agent_hook",
             Kind::Alert => "alert",
+            Kind::PaneState => "pane_state",
+            Kind::Resurrected => "resurrected",
         }
     }
 
@@ -105,7 +114,7 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// The on-disk code, 1..=19.
+    /// The on-disk code, 1..=21.
     pub fn code(self) -> u8 {
         // ALL is in code order; the position is the code minus one.
         Kind::ALL.iter().position(|k| *k == self).map_or(0, |i| i as u8 + 1)
@@ -231,6 +240,23 @@ pub enum EventBody {
     /// Alert `rule` fired for `incident` (a key naming what it fired about,
     /// unique per incident); `actions` says what was done and how it went.
     Alert { rule: String, incident: String, target: Option<Target>, message: String, actions: Option<String> },
+    /// What a restore needs about pane `target`, recorded when any of it
+    /// changes: `cwd` its working directory (`#{pane_current_path}`),
+    /// `command` its foreground command (`#{pane_current_command}`),
+    /// `cmdline` the full command line of that process where readable
+    /// (arguments joined by spaces, from `/proc/PID/cmdline`), `layout` its
+    /// window's layout string (`#{window_layout}`, for `select-layout`).
+    PaneState {
+        target: Target,
+        cwd: Option<String>,
+        command: Option<String>,
+        cmdline: Option<String>,
+        layout: Option<String>,
+    },
+    /// `orc-log resurrect` rebuilt panes; `targets` holds one line per pane,
+    /// `OLD NEW` (old target, new target), `at` the time restored
+    /// (RFC 3339), `socket` the tmux socket name used.
+    Resurrected { targets: String, at: Option<String>, socket: Option<String> },
 }
 
 impl EventBody {
@@ -256,6 +282,8 @@ impl EventBody {
             EventBody::AgentStop { .. } => Kind::AgentStop,
             EventBody::AgentHook { .. } => Kind::AgentHook,
             EventBody::Alert { .. } => Kind::Alert,
+            EventBody::PaneState { .. } => Kind::PaneState,
+            EventBody::Resurrected { .. } => Kind::Resurrected,
         }
     }
 
@@ -269,7 +297,8 @@ impl EventBody {
             | EventBody::WindowOpened { target, .. }
             | EventBody::WindowRenamed { target, .. }
             | EventBody::WindowClosed { target }
-            | EventBody::AgentRegistered { target, .. } => Some(target),
+            | EventBody::AgentRegistered { target, .. }
+            | EventBody::PaneState { target, .. } => Some(target),
             EventBody::Message { to, .. } => Some(to),
             EventBody::Marker { target, .. }
             | EventBody::AgentSession { target, .. }
@@ -279,7 +308,9 @@ impl EventBody {
             | EventBody::AgentStop { target, .. }
             | EventBody::AgentHook { target, .. }
             | EventBody::Alert { target, .. } => target.as_ref(),
-            EventBody::SessionOpened { .. } | EventBody::SessionClosed { .. } => None,
+            EventBody::SessionOpened { .. }
+            | EventBody::SessionClosed { .. }
+            | EventBody::Resurrected { .. } => None,
         }
     }
 
@@ -311,7 +342,7 @@ mod tests {
             assert_eq!(Kind::from_name(k.as_str()), Some(k));
         }
         assert_eq!(Kind::from_code(0), None);
-        assert_eq!(Kind::from_code(20), None);
+        assert_eq!(Kind::from_code(22), None);
         assert_eq!(Kind::from_name("Capture"), None);
     }
 }

@@ -234,6 +234,14 @@ pub fn fields(kind: Kind) -> &'static [FieldSpec] {
             req!("message", Text),
             opt!("actions", Text),
         ],
+        Kind::PaneState => &[
+            req!("target", Target),
+            opt!("cwd", Text),
+            opt!("command", Text),
+            opt!("cmdline", Text),
+            opt!("layout", Text),
+        ],
+        Kind::Resurrected => &[req!("targets", Text), opt!("at", Text), opt!("socket", Text)],
     }
 }
 
@@ -630,6 +638,16 @@ fn build_body(kind: Kind, f: &Fields) -> Result<EventBody, LineError> {
             message: f.req_str("message"),
             actions: f.str("actions"),
         },
+        Kind::PaneState => EventBody::PaneState {
+            target: f.req_target("target")?,
+            cwd: f.str("cwd"),
+            command: f.str("command"),
+            cmdline: f.str("cmdline"),
+            layout: f.str("layout"),
+        },
+        Kind::Resurrected => {
+            EventBody::Resurrected { targets: f.req_str("targets"), at: f.str("at"), socket: f.str("socket") }
+        }
     })
 }
 
@@ -654,7 +672,8 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::WindowOpened { target: t, .. }, "target")
         | (EventBody::WindowRenamed { target: t, .. }, "target")
         | (EventBody::WindowClosed { target: t }, "target")
-        | (EventBody::AgentRegistered { target: t, .. }, "target") => FieldRef::Target(t),
+        | (EventBody::AgentRegistered { target: t, .. }, "target")
+        | (EventBody::PaneState { target: t, .. }, "target") => FieldRef::Target(t),
         (
             EventBody::Marker { .. }
             | EventBody::AgentSession { .. }
@@ -688,7 +707,8 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::AgentHook { event: v, .. }, "event")
         | (EventBody::Alert { rule: v, .. }, "rule")
         | (EventBody::Alert { incident: v, .. }, "incident")
-        | (EventBody::Alert { message: v, .. }, "message") => s(v),
+        | (EventBody::Alert { message: v, .. }, "message")
+        | (EventBody::Resurrected { targets: v, .. }, "targets") => s(v),
         (EventBody::ScheduleFired { note: v, .. }, "note")
         | (EventBody::Crash { excerpt: v, .. }, "excerpt")
         | (EventBody::Crash { detector: v, .. }, "detector")
@@ -710,7 +730,13 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::AgentStop { raw: v, .. }, "raw")
         | (EventBody::AgentHook { agent_session_id: v, .. }, "agent_session_id")
         | (EventBody::AgentHook { raw: v, .. }, "raw")
-        | (EventBody::Alert { actions: v, .. }, "actions") => os(v),
+        | (EventBody::Alert { actions: v, .. }, "actions")
+        | (EventBody::PaneState { cwd: v, .. }, "cwd")
+        | (EventBody::PaneState { command: v, .. }, "command")
+        | (EventBody::PaneState { cmdline: v, .. }, "cmdline")
+        | (EventBody::PaneState { layout: v, .. }, "layout")
+        | (EventBody::Resurrected { at: v, .. }, "at")
+        | (EventBody::Resurrected { socket: v, .. }, "socket") => os(v),
         // Numbers and times: any value of the Rust type is a valid v1 value.
         _ => FieldRef::Other,
     }
@@ -867,7 +893,9 @@ fn event_fields(ev: &Event, m: &mut Map<String, Value>) {
         | EventBody::Notification { .. }
         | EventBody::AgentStop { .. }
         | EventBody::AgentHook { .. }
-        | EventBody::Alert { .. }) => {
+        | EventBody::Alert { .. }
+        | EventBody::PaneState { .. }
+        | EventBody::Resurrected { .. }) => {
             for spec in fields(body.kind()) {
                 match field_ref(body, spec.name) {
                     FieldRef::Str(v) => put(spec.name, v.into()),

@@ -23,6 +23,8 @@ mod mcp;
 mod projections;
 mod readme;
 mod record;
+mod report;
+mod resurrect;
 mod roundtrip;
 mod scripts;
 mod search;

@@ -106,19 +106,28 @@ pub struct Pane {
     pub cursor_y: u32,
     /// The pane's foreground command (`#{pane_current_command}`, e.g. `bash`).
     pub command: String,
+    /// The process id of the program the pane was started with
+    /// (`#{pane_pid}`, usually its shell); 0 when tmux gave none.
+    pub pid: u32,
+    /// The pane's working directory (`#{pane_current_path}`); empty when
+    /// tmux does not know it.
+    pub cwd: String,
+    /// The layout string of the pane's window (`#{window_layout}`), as
+    /// `select-layout` takes it.
+    pub layout: String,
 }
 
 /// The `list-panes -F` format [`parse_panes`] reads: tab-separated, the
 /// window name last (it may hold tabs).
-pub const LIST_FORMAT: &str = "#{session_name}\t#{window_index}\t#{pane_index}\t#{pane_id}\t#{pane_width}\t#{pane_height}\t#{cursor_x}\t#{cursor_y}\t#{pane_current_command}\t#{window_name}";
+pub const LIST_FORMAT: &str = "#{session_name}\t#{window_index}\t#{pane_index}\t#{pane_id}\t#{pane_width}\t#{pane_height}\t#{cursor_x}\t#{cursor_y}\t#{pane_current_command}\t#{pane_pid}\t#{window_layout}\t#{pane_current_path}\t#{window_name}";
 
 /// Parses `list-panes -F` output in [`LIST_FORMAT`], one pane per line;
 /// lines that do not fit are skipped.
 pub fn parse_panes(text: &str) -> Vec<Pane> {
     text.lines()
         .filter_map(|line| {
-            let f: Vec<&str> = line.splitn(10, '\t').collect();
-            if f.len() != 10 {
+            let f: Vec<&str> = line.splitn(13, '\t').collect();
+            if f.len() != 13 {
                 return None;
             }
             let n = |s: &str| s.parse::<u32>().ok();
@@ -130,7 +139,10 @@ pub fn parse_panes(text: &str) -> Vec<Pane> {
                 cursor_x: n(f[6])?,
                 cursor_y: n(f[7])?,
                 command: f[8].to_owned(),
-                window_name: f[9].to_owned(),
+                pid: n(f[9]).unwrap_or(0),
+                layout: f[10].to_owned(),
+                cwd: f[11].to_owned(),
+                window_name: f[12].to_owned(),
             })
         })
         .collect()
@@ -672,13 +684,17 @@ mod tests {
 
     #[test]
     fn parses_list_panes_lines() {
-        let panes = parse_panes("proj\t1\t0\t%3\t160\t48\t10\t2\tbash\teng\tx\nbad line\n");
+        let panes = parse_panes(
+            "proj\t1\t0\t%3\t160\t48\t10\t2\tbash\t4242\tb25d,80x24,0,0,0\t/tmp/a b\teng\tx\nbad line\n",
+        );
         assert_eq!(panes.len(), 1);
         assert_eq!(panes[0].target.to_string(), "proj:1.0");
         assert_eq!(panes[0].id, "%3");
         assert_eq!(panes[0].window_name, "eng\tx");
         assert_eq!((panes[0].width, panes[0].height, panes[0].cursor_x, panes[0].cursor_y), (160, 48, 10, 2));
         assert_eq!(panes[0].command, "bash");
+        assert_eq!((panes[0].pid, panes[0].layout.as_str()), (4242, "b25d,80x24,0,0,0"));
+        assert_eq!(panes[0].cwd, "/tmp/a b");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - [`recorder`]: the pure [`Recorder`] (layout diff, change-only captures,
 //!   redaction, crash detection) and the polling loop [`record`] that feeds a
 //!   caller's [`Sink`].
+//! - [`proc`]: the command line of a pane's foreground process, read from
+//!   `/proc` as tmux-resurrect does.
 //! - [`detect`]: crash patterns in pane text; [`redact`]: secret shapes
 //!   replaced before anything is stored (also used by `orc-log emit`).
 //!
@@ -14,6 +16,7 @@
 
 pub mod detect;
 pub mod driver;
+pub mod proc;
 pub mod recorder;
 pub mod redact;
 

@@ -6,7 +6,9 @@
 //!   `window_opened/renamed/closed`), a `capture` only when a pane's
 //!   (redacted) text or size changed, and `crash` events from the text
 //!   ([`crate::detect`]) and from an agent program giving way to the shell
-//!   prompt (`prompt-returned`). Unit tests drive it without tmux.
+//!   prompt (`prompt-returned`), and a `pane_state` (working directory,
+//!   foreground command, its command line, the window's layout) only when
+//!   one of them changed. Unit tests drive it without tmux.
 //! - [`record`], the thin polling loop: each interval one
 //!   [`Tmux::list_panes`] and one [`Tmux::capture_panes`], the recorder's
 //!   events handed to a [`Sink`] (the caller decides how they are stored).
@@ -33,6 +35,10 @@ pub struct Options {
     pub agent_min_polls: u32,
     /// Record only these sessions; empty: all.
     pub sessions: BTreeSet<String>,
+    /// Reads the command line of a pane's foreground process from its
+    /// `#{pane_pid}` and `#{pane_current_command}` (see
+    /// [`crate::proc::foreground_cmdline`]); called only when either changed.
+    pub cmdline: fn(u32, &str) -> Option<String>,
 }
 
 impl Default for Options {
@@ -45,6 +51,7 @@ impl Default for Options {
             patterns: default_patterns(),
             agent_min_polls: 30,
             sessions: BTreeSet::new(),
+            cmdline: crate::proc::foreground_cmdline,
         }
     }
 }
@@ -140,7 +147,26 @@ pub struct Recorder {
     /// Per pane: the crashes the log holds (detector -> excerpt), checked
     /// against the pane's first poll ([`Recorder::resume`]).
     logged_crashes: HashMap<Target, BTreeMap<String, String>>,
+    /// Per pane: the last `pane_state` recorded.
+    states: HashMap<Target, PaneState>,
+    /// Per pane: the pid and command its command line was last read for,
+    /// and what was read.
+    cmdlines: HashMap<Target, (u32, String, Option<String>)>,
+    read_cmdline: fn(u32, &str) -> Option<String>,
     stats: Stats,
+}
+
+/// The fields of a `pane_state` event (see [`EventBody::PaneState`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PaneState {
+    cwd: Option<String>,
+    command: Option<String>,
+    cmdline: Option<String>,
+    layout: Option<String>,
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
 }
 
 impl Recorder {
@@ -156,6 +182,9 @@ impl Recorder {
             windows: BTreeMap::new(),
             last: HashMap::new(),
             logged_crashes: HashMap::new(),
+            states: HashMap::new(),
+            cmdlines: HashMap::new(),
+            read_cmdline: options.cmdline,
             stats: Stats::default(),
         }
     }
@@ -165,7 +194,8 @@ impl Recorder {
     /// capture of each pane and the crashes; other kinds are ignored).
     /// Afterwards the open sessions and windows are not opened again (ones
     /// that tmux no longer has are closed at the first poll), a pane whose
-    /// text is the same as its last capture is not captured again, and a
+    /// text is the same as its last capture is not captured again, a pane
+    /// whose `pane_state` is unchanged gets none, and a
     /// crash whose incident is still on screen (same pane, detector and
     /// excerpt) is not reported again. Only sessions this recorder
     /// [wants](Recorder::wants) are taken.
@@ -175,6 +205,7 @@ impl Recorder {
         let mut windows: BTreeMap<(String, u32), (Target, String)> = BTreeMap::new();
         let mut last = HashMap::new();
         let mut crashes: HashMap<Target, BTreeMap<String, String>> = HashMap::new();
+        let mut states = HashMap::new();
         for ev in history {
             match ev.body {
                 EventBody::SessionOpened { session } if wanted(&session) => {
@@ -202,6 +233,9 @@ impl Recorder {
                 {
                     crashes.entry(target).or_default().insert(detector, excerpt);
                 }
+                EventBody::PaneState { target, cwd, command, cmdline, layout } if wanted(&target.session) => {
+                    states.insert(target, PaneState { cwd, command, cmdline, layout });
+                }
                 _ => {}
             }
         }
@@ -209,6 +243,7 @@ impl Recorder {
         self.windows = windows;
         self.last = last;
         self.logged_crashes = crashes;
+        self.states = states;
     }
 
     /// Whether `pane` is recorded ([`Options::sessions`]): the polling loop
@@ -226,10 +261,16 @@ impl Recorder {
     /// text of `panes[i]` (`None`: not captured this time; missing entries
     /// count as `None`), `ts_ns` the time of the poll (UTC ns), given to
     /// every event. Returns the events to append, lifecycle events first
-    /// (opened, renamed, closed), then per pane its crashes and capture.
+    /// (opened, renamed, closed), then the changed `pane_state`s, then per
+    /// pane its crashes and capture.
     pub fn observe(&mut self, panes: &[Pane], captures: &[Option<String>], ts_ns: i64) -> Vec<Event> {
         let mut events = self.layout(panes, ts_ns);
         self.last.retain(|t, _| panes.iter().any(|p| p.target == *t));
+        self.states.retain(|t, _| panes.iter().any(|p| p.target == *t));
+        self.cmdlines.retain(|t, _| panes.iter().any(|p| p.target == *t));
+        for pane in panes {
+            self.pane_state(pane, ts_ns, &mut events);
+        }
         for (i, pane) in panes.iter().enumerate() {
             let Some(Some(text)) = captures.get(i) else { continue };
             self.pane(pane, text, ts_ns, &mut events);
@@ -289,6 +330,40 @@ impl Recorder {
         self.sessions = sessions;
         self.windows = windows;
         events
+    }
+
+    /// A `pane_state` for `p` when its directory, command, command line or
+    /// window layout differs from the last one recorded.
+    fn pane_state(&mut self, p: &Pane, ts_ns: i64, events: &mut Vec<Event>) {
+        let read = self.read_cmdline;
+        let seen = self.cmdlines.get(&p.target);
+        let cmdline = match seen {
+            Some((pid, command, line)) if *pid == p.pid && *command == p.command => line.clone(),
+            _ => {
+                let line = read(p.pid, &p.command);
+                self.cmdlines.insert(p.target.clone(), (p.pid, p.command.clone(), line.clone()));
+                line
+            }
+        };
+        let cmdline = match cmdline {
+            Some(line) if self.redact => Some(redact(&line).into_owned()),
+            other => other,
+        };
+        let state = PaneState {
+            cwd: non_empty(&p.cwd),
+            command: non_empty(&p.command),
+            cmdline,
+            layout: non_empty(&p.layout),
+        };
+        if self.states.get(&p.target) == Some(&state) {
+            return;
+        }
+        self.states.insert(p.target.clone(), state.clone());
+        let PaneState { cwd, command, cmdline, layout } = state;
+        events.push(event(
+            ts_ns,
+            EventBody::PaneState { target: p.target.clone(), cwd, command, cmdline, layout },
+        ));
     }
 
     /// One pane's crashes and (changed) capture.
@@ -481,6 +556,9 @@ mod tests {
             cursor_x: 0,
             cursor_y: 0,
             command: command.to_owned(),
+            pid: 0,
+            cwd: String::new(),
+            layout: String::new(),
         }
     }
 
@@ -488,14 +566,17 @@ mod tests {
         texts.iter().map(|t| Some((*t).to_owned())).collect()
     }
 
+    /// The kinds of the events other than `pane_state` (which
+    /// `pane_states_are_recorded_when_they_change` checks).
     fn kinds(events: &[Event]) -> Vec<Kind> {
-        events.iter().map(Event::kind).collect()
+        events.iter().map(Event::kind).filter(|k| *k != Kind::PaneState).collect()
     }
 
-    /// `(kind, target or session)` of each event, for layout checks.
+    /// `(kind, target or session)` of each event but `pane_state`, for layout checks.
     fn summary(events: &[Event]) -> Vec<(Kind, String)> {
         events
             .iter()
+            .filter(|e| e.kind() != Kind::PaneState)
             .map(|e| {
                 let what = match &e.body {
                     EventBody::SessionOpened { session } | EventBody::SessionClosed { session } => {
@@ -528,6 +609,7 @@ mod tests {
                 (Kind::WindowOpened, "s:1.0 logs".into()),
             ]
         );
+        assert_eq!(events.iter().filter(|e| e.kind() == Kind::PaneState).count(), 3, "one per new pane");
         assert!(r.observe(&a, &[], 8).is_empty(), "an unchanged layout says nothing");
         let b = [pane("s:0.0", "renamed", "bash"), pane("t:0.0", "w", "bash")];
         assert_eq!(
@@ -543,7 +625,8 @@ mod tests {
         assert_eq!(summary(&r.observe(&b[1..], &[], 10)), [(Kind::SessionClosed, "s".into())]);
         assert_eq!(summary(&r.server_gone(11)), [(Kind::SessionClosed, "t".into())]);
         assert!(r.server_gone(12).is_empty());
-        assert_eq!(r.stats().events, 9);
+        // 9 lifecycle events and 4 pane_states (3 panes, then t:0.0).
+        assert_eq!(r.stats().events, 13);
     }
 
     #[test]
@@ -676,6 +759,66 @@ mod tests {
         }
         assert_eq!(w.observe(&t, "-bash"), None);
         assert_eq!(w.observe(&t, "zsh").as_deref(), Some("python3"));
+    }
+
+    fn fake_cmdline(pid: u32, command: &str) -> Option<String> {
+        (pid != 0).then(|| format!("{command} --pid {pid} --token AKIAIOSFODNN7EXAMPLE"))
+    }
+
+    fn states(events: &[Event]) -> Vec<(String, EventBody)> {
+        events
+            .iter()
+            .filter(|e| e.kind() == Kind::PaneState)
+            .map(|e| (e.body.target().unwrap().to_string(), e.body.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn pane_states_are_recorded_when_they_change() {
+        let mut r = Recorder::new(Options { cmdline: fake_cmdline, ..Options::default() });
+        let mut p = [pane("s:0.0", "w", "bash"), pane("s:0.1", "w", "claude")];
+        for (i, q) in p.iter_mut().enumerate() {
+            q.pid = 100 + i as u32;
+            q.cwd = format!("/work/{i}");
+            q.layout = "aa,80x24,0,0{40x24,0,0,1,39x24,41,0,2}".into();
+        }
+        let first = states(&r.observe(&p, &[], 1));
+        assert_eq!(first.len(), 2);
+        match &first[1] {
+            (t, EventBody::PaneState { cwd, command, cmdline, layout, .. }) => {
+                assert_eq!(t, "s:0.1");
+                assert_eq!(cwd.as_deref(), Some("/work/1"));
+                assert_eq!(command.as_deref(), Some("claude"));
+                // The command line is redacted like a capture.
+                assert_eq!(cmdline.as_deref(), Some("claude --pid 101 --token [REDACTED:aws-access-key-id]"));
+                assert_eq!(layout.as_deref(), Some("aa,80x24,0,0{40x24,0,0,1,39x24,41,0,2}"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(states(&r.observe(&p, &[], 2)).is_empty(), "nothing changed, nothing recorded");
+        // A directory change is one event for that pane; a layout change one per pane of the window.
+        p[0].cwd = "/elsewhere".into();
+        let moved = states(&r.observe(&p, &[], 3));
+        assert_eq!(moved.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), ["s:0.0"]);
+        for q in &mut p {
+            q.layout = "bb,80x24,0,0[80x12,0,0,1,80x11,0,13,2]".into();
+        }
+        assert_eq!(states(&r.observe(&p, &[], 4)).len(), 2);
+        // A resumed recorder does not record the same states again.
+        let history =
+            Recorder::new(Options { cmdline: fake_cmdline, ..Options::default() }).observe(&p, &[], 6);
+        let mut again = Recorder::new(Options { cmdline: fake_cmdline, ..Options::default() });
+        again.resume(history);
+        assert!(states(&again.observe(&p, &[], 7)).is_empty());
+        p[1].command = "bash".into();
+        match &states(&again.observe(&p, &[], 8))[..] {
+            [(t, EventBody::PaneState { command, cmdline, .. })] => {
+                assert_eq!(t, "s:0.1");
+                assert_eq!(command.as_deref(), Some("bash"));
+                assert!(cmdline.as_deref().is_some_and(|c| c.starts_with("bash --pid 101")));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

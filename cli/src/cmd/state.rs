@@ -7,7 +7,9 @@ use orc_log_engine::SharedLog;
 use orc_log_projections::state::{DEFAULT_IDLE_SECS, StateView};
 
 /// Show the state projection: every session and pane (target, window name,
-/// agent, role, status active|idle|crashed|closed, counts) and the schedules
+/// agent, role, status active|idle|crashed|closed, counts, working directory
+/// and foreground command; JSON adds the command line and the window
+/// layout, as `session record` last saw them) and the schedules
 /// (pending|fired|overdue): every pending one and, per pane, the overdue ones
 /// up to ten minutes past due, the newest four older ones and the last two
 /// fired (the whole history: `orc-log query` on `schedules`).
@@ -69,6 +71,8 @@ fn print_tables(view: &StateView, point: Point, io: &mut Io) -> std::io::Result<
         "msgs in",
         "msgs out",
         "last capture",
+        "dir",
+        "command",
     ]);
     for s in &view.sessions {
         if s.panes.is_empty() {
@@ -87,6 +91,8 @@ fn print_tables(view: &StateView, point: Point, io: &mut Io) -> std::io::Result<
                 p.messages_in.to_string(),
                 p.messages_out.to_string(),
                 opt(&p.last_capture_ts),
+                opt(&p.cwd),
+                opt(&p.command),
             ]);
         }
     }

@@ -65,6 +65,10 @@ pub(crate) fn encode_body(event: &Event, out: &mut Vec<u8>) -> Result<()> {
         EventBody::Alert { rule, incident, message, actions, .. } => {
             enc(&(id, rule, incident, message, actions), out)
         }
+        EventBody::PaneState { cwd, command, cmdline, layout, .. } => {
+            enc(&(id, cwd, command, cmdline, layout), out)
+        }
+        EventBody::Resurrected { targets, at, socket } => enc(&(id, targets, at, socket), out),
     }
 }
 
@@ -198,6 +202,14 @@ pub(crate) fn decode_body(
             let (id, rule, incident, message, actions) = dec(bytes)?;
             (id, EventBody::Alert { rule, incident, target: opt_target()?, message, actions })
         }
+        Kind::PaneState => {
+            let (id, cwd, command, cmdline, layout) = dec(bytes)?;
+            (id, EventBody::PaneState { target: target()?, cwd, command, cmdline, layout })
+        }
+        Kind::Resurrected => {
+            let (id, targets, at, socket) = dec(bytes)?;
+            (id, EventBody::Resurrected { targets, at, socket })
+        }
     };
     Ok(Event { ts_ns, id, body })
 }
@@ -222,6 +234,24 @@ mod tests {
             let scope = scope_of(&ev.body);
             let back = decode_body(ev.kind(), ev.ts_ns, scope.as_deref(), &buf).unwrap();
             assert_eq!(back, ev);
+        }
+    }
+
+    #[test]
+    fn pane_state_and_resurrected_round_trip() {
+        let lines = [
+            r#"{"kind":"pane_state","target":"s:1.2","cwd":"/w/a b","command":"claude","cmdline":"claude --resume x","layout":"b25d,80x24,0,0,0"}"#,
+            r#"{"kind":"pane_state","target":"s:1.2"}"#,
+            r#"{"kind":"resurrected","targets":"s:0.0 s:0.0\ns:0.1 s:0.1","at":"2026-11-20T10:00:00Z","socket":"work"}"#,
+            r#"{"kind":"resurrected","targets":""}"#,
+        ];
+        for line in lines {
+            let ev = parse_line(line, 5).unwrap();
+            let mut buf = Vec::new();
+            encode_body(&ev, &mut buf).unwrap();
+            let scope = scope_of(&ev.body);
+            assert_eq!(scope.is_none(), ev.kind() == Kind::Resurrected, "{line}");
+            assert_eq!(decode_body(ev.kind(), ev.ts_ns, scope.as_deref(), &buf).unwrap(), ev, "{line}");
         }
     }
 

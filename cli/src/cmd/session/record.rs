@@ -146,14 +146,16 @@ const RESUME_KINDS: &[Kind] = &[
     Kind::WindowRenamed,
     Kind::WindowClosed,
     Kind::Crash,
+    Kind::PaneState,
 ];
 
-/// Events of the log read with `tail --format json` and these arguments,
-/// through the server or in the database opened here (the same command
-/// either way).
-fn read_log(appender: &mut Appender, filter: Vec<String>) -> Result<Vec<Event>> {
-    let args: Vec<String> =
-        ["tail", "--format", "json"].into_iter().map(str::to_owned).chain(filter).collect();
+/// The standard output of `orc-log ARGS` run through the server or in the
+/// database opened here (the same command either way), for a command that
+/// runs in its own process and needs to read the log.
+///
+/// # Errors
+/// The command failed (its stderr) or the server connection broke.
+pub(crate) fn log_output(appender: &mut Appender, args: Vec<String>) -> Result<String> {
     let cwd = std::env::current_dir()?;
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = match appender {
@@ -163,7 +165,15 @@ fn read_log(appender: &mut Appender, filter: Vec<String>) -> Result<Vec<Event>> 
     if code != 0 {
         bail!("cannot read the log: {}", String::from_utf8_lossy(&err).trim());
     }
-    String::from_utf8_lossy(&out)
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Events of the log read with `tail --format json` and these arguments,
+/// through the server or in the database opened here.
+pub(crate) fn read_log(appender: &mut Appender, filter: Vec<String>) -> Result<Vec<Event>> {
+    let args: Vec<String> =
+        ["tail", "--format", "json"].into_iter().map(str::to_owned).chain(filter).collect();
+    log_output(appender, args)?
         .lines()
         .map(|line| {
             orc_log_schemas::parse_line(line, 0).map_err(|e| anyhow::anyhow!("the log sent a bad event: {e}"))
@@ -201,6 +211,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         patterns,
         agent_min_polls: orc_log_tmux::polls_for(args.agent_min_runtime, args.interval),
         sessions: args.sessions.iter().cloned().collect(),
+        cmdline: orc_log_tmux::proc::foreground_cmdline,
     });
     let tmux = Tmux::new(match (args.tmux_socket, args.tmux_socket_path) {
         (Some(name), _) => Socket::Name(name),
