@@ -83,7 +83,12 @@ fn the_loop_records_until_the_server_goes_away() {
     .unwrap();
     assert_eq!(end, End::ServerGone);
     let kinds: Vec<Kind> = events.iter().map(Event::kind).collect();
-    assert_eq!(kinds[..3], [Kind::SessionOpened, Kind::WindowOpened, Kind::Capture], "{kinds:?}");
+    // The pane's state (directory, command, layout) comes before its first capture.
+    assert_eq!(
+        kinds[..4],
+        [Kind::SessionOpened, Kind::WindowOpened, Kind::PaneState, Kind::Capture],
+        "{kinds:?}"
+    );
     assert_eq!(kinds.last(), Some(&Kind::SessionClosed));
     let text: String = events
         .iter()
