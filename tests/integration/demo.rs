@@ -69,7 +69,7 @@ fn the_demo_records_a_team_a_schedule_and_exactly_one_crash() {
     // It holds exactly the events before the crash's time (the recorder's
     // pane_state of the same poll shares the crash's ts, so it is left out too).
     let ts = |e: &serde_json::Value| orc_log_schemas::parse_rfc3339(e["ts"].as_str().unwrap()).unwrap();
-    let crash_ns = ts(&crashes[0]);
+    let crash_ns = ts(crashes[0]);
     let want: Vec<u64> =
         events.iter().filter(|e| ts(e) < crash_ns).map(|e| e["seq"].as_u64().unwrap()).collect();
     let got: Vec<u64> = restored.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
