@@ -159,12 +159,21 @@ pub fn history_due<P: Projection>(seq: u64) -> bool {
 }
 
 /// After applying event `seq` to `p`: stores its time-travel checkpoint
-/// when one is due there and `keep` gives the log to store it in.
+/// when one is due there ([`history_due`], [`save_history`]). Every fold
+/// that keeps history (the catch-up folds here, the server's projection
+/// keeper, the web view's live team) calls it after each event.
+///
+/// **Durability:** a checkpoint stored is on disk when this returns Ok.
+///
+/// # Errors
+/// As [`save_history`].
+pub fn save_history_if_due<P: Projection>(log: &SharedLog, p: &P, seq: u64) -> Result<(), ProjectionError> {
+    if history_due::<P>(seq) { save_history(log, p, seq) } else { Ok(()) }
+}
+
+/// [`save_history_if_due`] when `keep` gives the log to store in.
 fn keep_history<P: Projection>(keep: Option<&SharedLog>, p: &P, seq: u64) -> Result<(), ProjectionError> {
-    match keep {
-        Some(log) if history_due::<P>(seq) => save_history(log, p, seq),
-        _ => Ok(()),
-    }
+    keep.map_or(Ok(()), |log| save_history_if_due(log, p, seq))
 }
 
 /// Events handed from the reading thread to the folding one at a time.

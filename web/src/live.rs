@@ -12,7 +12,7 @@
 
 use crate::team::Team;
 use orc_log_engine::{Batch, EventMeta, Filter, SharedLog};
-use orc_log_projections::{ProjectionError, fold_batch, history_due, save_history, travel};
+use orc_log_projections::{ProjectionError, fold_batch, save_history_if_due, travel};
 use orc_log_schemas::{Record, now_ns};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -116,9 +116,7 @@ fn read_failed(e: &orc_log_engine::Error) {
 fn fold(log: &SharedLog, team: &mut Team, mut seq: u64, batch: &[(EventMeta, Record)]) -> u64 {
     loop {
         let folded = fold_batch(team, seq, batch, |team, meta| {
-            if history_due::<Team>(meta.seq)
-                && let Err(e) = save_history(log, team, meta.seq)
-            {
+            if let Err(e) = save_history_if_due(log, team, meta.seq) {
                 tracing::warn!(seq = meta.seq, error = %e, "the web view cannot store a time-travel checkpoint");
             }
             Ok::<_, ProjectionError>(())

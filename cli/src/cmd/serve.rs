@@ -311,10 +311,7 @@ impl<P: orc_log_projections::Projection> Kept<P> {
     fn fold(&mut self, log: &SharedLog, batch: &[(orc_log_engine::EventMeta, orc_log_schemas::Record)]) {
         let Some((p, seq)) = &mut self.folded else { return };
         let folded = orc_log_projections::fold_batch(p, *seq, batch, |p, meta| {
-            if orc_log_projections::history_due::<P>(meta.seq) {
-                orc_log_projections::save_history(log, p, meta.seq)?;
-            }
-            Ok::<_, orc_log_projections::ProjectionError>(())
+            orc_log_projections::save_history_if_due(log, p, meta.seq)
         });
         match folded {
             Ok(last) => *seq = last,

@@ -64,6 +64,20 @@ impl Query {
         now.checked_add(self.timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
     }
 
+    /// `sql` planned over `snapshot` within this query's limits, with the
+    /// runtime to run it on and the deadline its output must meet.
+    fn planned(
+        &self,
+        snapshot: &Snapshot,
+        sql: &str,
+    ) -> Result<(&'static tokio::runtime::Runtime, Instant, super::DataFrame), SqlError> {
+        let rt = runtime()?;
+        let deadline = self.deadline();
+        let ctx = context(snapshot, self.memory_limit_bytes)?;
+        let df = run_until(rt, deadline, plan(&ctx, sql))??;
+        Ok((rt, deadline, df))
+    }
+
     /// Runs one read-only statement over `snapshot` (every table sees its
     /// head) and streams the rows to `out` in `format` (see
     /// [`write_results`]).
@@ -79,10 +93,7 @@ impl Query {
         format: OutputFormat,
         out: &mut dyn std::io::Write,
     ) -> Result<Answer, SqlError> {
-        let rt = runtime()?;
-        let deadline = self.deadline();
-        let ctx = context(snapshot, self.memory_limit_bytes)?;
-        let df = run_until(rt, deadline, plan(&ctx, sql))??;
+        let (rt, deadline, df) = self.planned(snapshot, sql)?;
         let columns = df.schema().fields().iter().map(|f| f.name().clone()).collect();
         let written = write_results(rt, deadline, df, format, self.max_rows, out)?;
         Ok(Answer { columns, written })
@@ -96,10 +107,7 @@ impl Query {
     /// # Errors
     /// As [`Query::run`].
     pub fn run_to_parquet(&self, snapshot: &Snapshot, sql: &str, path: &Path) -> Result<Written, SqlError> {
-        let rt = runtime()?;
-        let deadline = self.deadline();
-        let ctx = context(snapshot, self.memory_limit_bytes)?;
-        let df = run_until(rt, deadline, plan(&ctx, sql))??;
+        let (rt, deadline, df) = self.planned(snapshot, sql)?;
         let df = match self.max_rows {
             Some(n) => df.limit(0, Some(usize::try_from(n).unwrap_or(usize::MAX)))?,
             None => df,
