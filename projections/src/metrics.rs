@@ -75,11 +75,27 @@ impl Histogram {
     }
 }
 
+/// Reads per-kind counts of at most [`Kind::ALL`]`.len()` entries, the
+/// missing ones (kinds added since the checkpoint) as 0.
+fn per_kind_counts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u64; Kind::ALL.len()], D::Error> {
+    let counts = Vec::<u64>::deserialize(d)?;
+    let mut out = [0; Kind::ALL.len()];
+    if counts.len() > out.len() {
+        return Err(serde::de::Error::invalid_length(counts.len(), &"at most one count per known kind"));
+    }
+    out[..counts.len()].copy_from_slice(&counts);
+    Ok(out)
+}
+
 /// The metrics projection's state. Serialized as its checkpoint.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     seq: u64,
-    /// Events by kind, indexed by kind code - 1.
+    /// Events by kind, indexed by kind code - 1. A checkpoint written
+    /// before a kind existed has a shorter array: it reads with 0 for the
+    /// new kinds (no such event could have been folded), so adding a kind
+    /// needs no rebuild.
+    #[serde(deserialize_with = "per_kind_counts")]
     events: [u64; Kind::ALL.len()],
     stored_bytes: u64,
     raw_bytes: u64,

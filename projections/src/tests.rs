@@ -829,3 +829,17 @@ fn fold_batch_over_a_follower_matches_the_catch_up_fold() {
     assert_eq!(seen, (101..=whole.seq).collect::<Vec<_>>());
     assert_eq!(serde_json::to_string(&m).unwrap(), serde_json::to_string(&whole.projection).unwrap());
 }
+
+#[test]
+fn a_metrics_checkpoint_from_before_a_kind_was_added_still_reads() {
+    let metrics: Metrics = given(&fixture());
+    let mut json: serde_json::Value = serde_json::to_value(&metrics).unwrap();
+    let events = json["events"].as_array_mut().unwrap();
+    assert!(events.iter().any(|n| n.as_u64() > Some(0)), "{events:?}");
+    // As written by a binary that knew two kinds fewer (none of those events).
+    events.truncate(events.len() - 2);
+    let read: Metrics = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(read, metrics);
+    json["events"].as_array_mut().unwrap().extend([0, 0, 0].map(serde_json::Value::from));
+    assert!(serde_json::from_value::<Metrics>(json).is_err(), "more kinds than known is refused");
+}

@@ -81,6 +81,12 @@ impl Env {
     }
 }
 
+/// Whether pane alpha:1.0 shows the recorded `SCREEN-MARK-42` output line.
+fn shows_mark(tmux: &Tmux) -> bool {
+    tmux.run(["capture-pane", "-p", "-t", "alpha:1.0"])
+        .is_ok_and(|screen| screen.lines().any(|l| l.trim_end() == "SCREEN-MARK-42"))
+}
+
 fn resurrect(db: &Path, env: &Env, args: &[&str]) -> Output {
     let mut cmd = crate::common::orc_process(db);
     cmd.arg("resurrect").args(args);
@@ -120,6 +126,16 @@ fn resurrect_rebuilds_the_team_and_resumes_the_latest_agent_session() {
     wait("a pane_state with its directory for every pane", || {
         let states: Vec<Value> = tail_json(&db).into_iter().filter(|e| e["kind"] == "pane_state").collect();
         (0..5).all(|i| states.iter().any(|s| s["cwd"] == dir(i).as_str()))
+    });
+    // A screen to show again in a pane without an agent.
+    server.run(["send-keys", "-t", "alpha:1.0", "-l", "echo SCREEN-MARK-$((6*7))"]).unwrap();
+    server.run(["send-keys", "-t", "alpha:1.0", "Enter"]).unwrap();
+    wait("a capture of the mark", || {
+        tail_json(&db).iter().any(|e| {
+            e["kind"] == "capture"
+                && e["target"] == "alpha:1.0"
+                && e["content"].as_str().is_some_and(|c| c.contains("SCREEN-MARK-42"))
+        })
     });
     // Agents: alpha:0.1 started, then resumed (a new session id); beta:0.0
     // started but its transcript is gone.
@@ -166,6 +182,7 @@ fn resurrect_rebuilds_the_team_and_resumes_the_latest_agent_session() {
         "{text}"
     );
     assert_eq!(panes(&tmux), before, "same sessions, windows, names, layouts and directories");
+    wait("the last screen shown in a pane without an agent", || shows_mark(&tmux));
     wait("the fake claude ran", || !env.calls().is_empty());
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
@@ -215,6 +232,7 @@ fn resurrect_rebuilds_the_team_and_resumes_the_latest_agent_session() {
     let ran = sh.output().unwrap();
     assert!(ran.status.success(), "{ran:?}\n{}", String::from_utf8_lossy(&script.stdout));
     assert_eq!(panes(&tmux), before, "the script gives the same result");
+    wait("the script shows the last screen too", || shows_mark(&tmux));
     wait("the script's claude ran", || env.calls().len() == 3);
     assert_eq!(env.calls()[2], format!("{} --resume sess-new", dir(1)));
 }

@@ -248,6 +248,14 @@ fn the_web_view_in_a_real_browser() {
     );
     let detail: Value = serde_json::from_str(detail.as_str().unwrap()).unwrap();
     assert_eq!(detail["kind"], "crash");
+    // Its Share link: the report of the crash's pane around the crash's seq.
+    let share = browser.wait(
+        "the crash's Share link",
+        10,
+        "const a = document.getElementById('tl-share'); return !a.hidden && a.href;",
+    );
+    let want = format!("/api/panes/proj%3A1.0/report?around={}&format=html", detail["seq"]);
+    assert!(share.as_str().unwrap().ends_with(&want), "{share} ends with {want}");
     // A summary on every agent kind's row, and the columns never overlap.
     let rows = browser.js(
         "return [...document.querySelectorAll('#tl-list li')].map(li => [li.className.split(' ')[0].slice(5), li.children[4].textContent]);",
@@ -335,6 +343,44 @@ fn the_web_view_in_a_real_browser() {
     assert_eq!(idle[4], 4.0, "{idle}");
     assert!(idle[5].as_str().unwrap().contains("with idle limit 3 s"), "{idle}");
     browser.screenshot("web-player");
+    // Share: the report of the pane around the shown frame (before the
+    // crash), a page the browser parses, with no script and no link out.
+    let share = browser.js("return document.getElementById('pl-share').href;", json!([]));
+    let share = share.as_str().unwrap().to_owned();
+    assert!(share.contains("/api/panes/proj%3A1.0/report?around=2026-11-20T23%3A04%3A"), "{share}");
+    browser.goto(&share);
+    let page = browser.wait(
+        "the shared report",
+        20,
+        "return document.readyState === 'complete' && document.querySelector('h1') && [document.title, document.querySelector('.moment pre.screen').textContent, [...document.querySelectorAll('.entry')].map(e => e.classList[1]), document.querySelectorAll('script, img, iframe, link, object, embed, [src], [href], [onerror]').length, getComputedStyle(document.querySelector('pre.screen')).backgroundColor];",
+    );
+    assert_eq!(page[0], "orc-log report: proj:1.0", "{page}");
+    assert!(
+        page[1].as_str().unwrap().contains("ModuleNotFoundError: No module named 'missing_agent_module'"),
+        "the screen just before the crash: {page}"
+    );
+    let kinds: Vec<String> = serde_json::from_value(page[2].clone()).unwrap();
+    for kind in ["capture", "message", "crash"] {
+        assert!(kinds.iter().any(|k| k == kind), "a {kind} entry in {kinds:?}");
+    }
+    assert_eq!(page[3], 0, "nothing that runs or loads: {page}");
+    assert_eq!(page[4], "rgb(17, 17, 17)", "the inline CSS applies under the report's CSP: {page}");
+    // A hostile capture stays text in a report too.
+    browser.goto(&web.url("/api/panes/proj%3A2.0/report"));
+    let hostile = browser.wait(
+        "the hostile pane's report",
+        20,
+        "const pre = document.querySelector('.moment pre.screen'); return pre && [pre.textContent, document.querySelectorAll('script, img, pre b, [onerror]').length, document.title];",
+    );
+    assert!(
+        hostile[0]
+            .as_str()
+            .unwrap()
+            .starts_with("<script>alert(1)</script><img src=x onerror=alert(2)>\nred &amp; <b>bold</b>"),
+        "{hostile}"
+    );
+    assert_eq!(hostile[1], 0, "no element made from captured text: {hostile}");
+    assert_eq!(hostile[2], "orc-log report: proj:2.0", "OSC 0 did not retitle the report");
 
     // SQL: the rows of `orc-log query`.
     browser.goto(&web.url("/#sql"));

@@ -375,6 +375,7 @@ const timeline = {
     try {
       const e = await getJSON('api/event/' + seq);
       $('tl-detail').textContent = JSON.stringify(e, null, 2);
+      shareLinks($('tl-share'), $('tl-share-md'), e.target || e.to || '', seq);
     } catch (err) { $('tl-detail').textContent = err.message; }
   },
 
@@ -426,6 +427,16 @@ const timeline = {
 };
 
 $('tl-form').addEventListener('submit', (ev) => { ev.preventDefault(); timeline.load(); });
+
+// The `orc-log report` of a pane around a seq or time: the Share links.
+function shareLinks(htmlLink, mdLink, target, around) {
+  for (const [a, format] of [[htmlLink, 'html'], [mdLink, 'md']]) {
+    if (!target) { a.hidden = true; a.removeAttribute('href'); continue; }
+    const q = new URLSearchParams({ around: String(around), format });
+    a.href = 'api/panes/' + encodeURIComponent(target) + '/report?' + q;
+    a.hidden = false;
+  }
+}
 
 // -------------------------------------------------------------------- player
 
@@ -578,6 +589,11 @@ const player = {
     $('pl-time').textContent =
       `${this.pos.toFixed(1)} s / ${end.toFixed(1)} s · frame ${i + 1}/${this.frames.length} · ${when}${plays}`;
     screen.dataset.pos = this.pos.toFixed(3);
+    // The report's moment: the shown frame's time, 2 ms later so that the
+    // start's millisecond truncation (Date keeps no more) cannot put it
+    // before the frame: the report's "screen at the moment" is this frame.
+    const moment = this.start ? new Date(Math.floor(this.start + this.pos * 1000) + 2).toISOString() : '';
+    shareLinks($('pl-share'), $('pl-share-md'), moment ? this.target : '', moment);
   },
 
   play() {

@@ -10,6 +10,7 @@
 //! | `/api/event/{seq}` | one event's NDJSON-v1 JSON |
 //! | `/api/query?sql=...&format=json\|table\|csv\|ndjson[&max_rows=N]` | rows (`table`: `{"columns", "rows": [[...]]}`, the columns from the result's schema), or `400 {"error", "line", "column"}` |
 //! | `/api/panes/{target}/cast[?since=&until=&format=v2\|v3]` | the `session export` asciicast |
+//! | `/api/panes/{target}/report[?around=SEQ\|TIME&before=10m&after=1m&format=html\|md]` | the `orc-log report` file (inline, with a file name; a CSP that allows no script and no load) |
 //! | `/api/search?q=&target=&since=&until=&ignore_case=&limit=` | search hits |
 //! | `/api/metrics` | the JSON of `orc-log metrics --format json` |
 //! | `/metrics` | Prometheus text exposition (`metrics --format prometheus`) |
@@ -76,6 +77,7 @@ pub fn routes(app: App) -> Router {
         .route("/api/event/{seq}", get(event))
         .route("/api/query", get(query))
         .route("/api/panes/{target}/cast", get(cast))
+        .route("/api/panes/{target}/report", get(report))
         .route("/api/search", get(search_hits))
         .route("/api/metrics", get(metrics_json))
         .route("/metrics", get(metrics_text))
@@ -461,6 +463,67 @@ async fn cast(
     if let Ok(v) = HeaderValue::from_str(&format_rfc3339(start)) {
         resp.headers_mut().insert("x-orc-log-start", v);
     }
+    Ok(resp)
+}
+
+#[derive(Debug, Deserialize)]
+struct ReportQuery {
+    around: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+    format: Option<String>,
+}
+
+/// A duration query parameter (`90s`, `10m`, `1h30m`), or `default`.
+fn duration_param(name: &str, v: Option<&str>, default: Duration) -> ApiResult<Duration> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => humantime::parse_duration(s).map_err(|e| {
+            ApiError::bad(format!("{name} {s:?}: {e}; a duration needs a unit, e.g. 90s, 10m, 1h"))
+        }),
+    }
+}
+
+/// `orc-log report` of one pane, for the player's and timeline's "Share".
+async fn report(
+    State(app): State<App>,
+    Path(target): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> ApiResult<Response> {
+    use crate::report::{Around, ReportError, ReportFormat, ReportOptions, write_report};
+    let target = target_param(Some(&target))?.ok_or_else(|| ApiError::bad("target is empty"))?;
+    let around = match q.around.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(Around::parse(s, now_ns()).map_err(|e| ApiError::bad(format!("around: {e}")))?),
+    };
+    let format = match q.format.as_deref().unwrap_or("html") {
+        "html" => ReportFormat::Html,
+        "md" | "markdown" => ReportFormat::Markdown,
+        other => return Err(ApiError::bad(format!("format {other:?}: use html or md"))),
+    };
+    let opts = ReportOptions {
+        target: target.clone(),
+        around,
+        before: duration_param("before", q.before.as_deref(), Duration::from_secs(600))?,
+        after: duration_param("after", q.after.as_deref(), Duration::from_secs(60))?,
+        format,
+        redact_patterns: Vec::new(),
+    };
+    let report = blocking(move || {
+        write_report(&app.log.snapshot(), &opts).map_err(|e| match e {
+            ReportError::Engine(e) => ApiError::internal(e),
+            e @ ReportError::NoSuchSeq(_) => ApiError::bad(e.to_string()),
+            e => ApiError::not_found(e.to_string()),
+        })
+    })
+    .await?;
+    let disposition = format!("inline; filename=\"{}\"", report.file_name(&target, format));
+    let mut resp = ([(header::CONTENT_TYPE, format.content_type())], report.text).into_response();
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(crate::REPORT_CSP));
     Ok(resp)
 }
 

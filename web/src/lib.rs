@@ -15,6 +15,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod live;
+pub mod report;
 pub mod team;
 
 pub use auth::{BindError, check_bind, generate_token};
@@ -30,10 +31,16 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// The address `--http` alone binds.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8642";
 
-/// The Content-Security-Policy of every response: only this origin's own
-/// script, style and connections; no inline script, no plugins, no framing.
+/// The Content-Security-Policy of every response that sets none of its own:
+/// only this origin's own script, style and connections; no inline script,
+/// no plugins, no framing. (A report sets the stricter [`REPORT_CSP`].)
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The Content-Security-Policy of a report (`/api/panes/{target}/report`):
+/// its inline `<style>` and colour spans, nothing else: no script, no
+/// request to anywhere, no form, no framing.
+pub const REPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// How long open connections get to finish once the web view is told to stop.
 pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -78,7 +85,11 @@ pub fn router(log: SharedLog, opts: &WebOptions) -> Router {
         .merge(assets::routes())
         .nest_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(token, auth::require_token))
-        .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+        // A handler may set a stricter policy of its own (the report's).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))

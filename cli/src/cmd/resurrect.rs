@@ -17,6 +17,7 @@ use orc_log_schemas::{Event, EventBody, Target, format_rfc3339, now_ns};
 use orc_log_tmux::{Socket, Tmux};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::Path;
 
 /// Rebuild the recorded tmux sessions, windows and panes (names, layouts,
@@ -30,9 +31,10 @@ use std::path::Path;
 /// recorded working directory and addressed by the pane id tmux gives them;
 /// each window gets its recorded layout last (`select-layout`). A pane whose
 /// last hook `SessionStart` at or before --at names a session whose
-/// transcript file exists gets the --agent-command typed into its shell;
-/// otherwise the pane is created, the reason printed, and no agent started.
-/// Other programs are not restarted.
+/// transcript file exists runs the --agent-command as its command (then the
+/// user's shell, so the pane stays when the agent exits); otherwise the
+/// reason is printed and no agent started. Other programs are not
+/// restarted: their pane shows its last recorded screen, then a shell.
 ///
 /// A session that already exists is refused unless --merge (then only
 /// missing windows and panes are created, so a second run creates nothing).
@@ -60,8 +62,8 @@ pub struct Args {
     /// Add missing windows and panes to sessions that exist instead of refusing them.
     #[arg(long)]
     merge: bool,
-    /// The command typed into an agent's pane; `{session_id}` is replaced by
-    /// the agent session id (shell-quoted when it needs to be).
+    /// The command an agent's pane runs; `{session_id}` is replaced by the
+    /// agent session id (shell-quoted when it needs to be).
     #[arg(long, default_value = "claude --resume {session_id}", value_name = "TEMPLATE")]
     agent_command: String,
 }
@@ -102,8 +104,11 @@ struct PaneJson {
 struct PaneSpec {
     target: Target,
     cwd: Option<String>,
-    /// The command to type into it, or why none.
+    /// The agent command to run as the pane's command, or why none.
     agent: std::result::Result<String, String>,
+    /// For a pane without an agent: its last capture at the chosen time
+    /// (SGR colours kept, every other escape removed), shown in it.
+    screen: Option<String>,
 }
 
 /// One recorded window.
@@ -116,13 +121,20 @@ struct WindowSpec {
     panes: Vec<PaneSpec>,
 }
 
-/// One word of a planned tmux command: text, or the id of a pane made
-/// earlier in the plan (shell variable `$pN`).
+/// One word of a planned tmux command: text, the id of a pane made
+/// earlier in the plan (shell variable `$pN`), or the command of new pane
+/// `n` that shows its recorded screen (plan `screens[n]`, written to a file
+/// first) and then starts the user's shell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Word {
     Lit(String),
     Pane(usize),
+    ShowScreen(usize),
 }
+
+/// What runs after an agent, or after a shown screen, so that the pane
+/// stays (as tmux-resurrect's `cat FILE; exec SHELL` pane contents restore).
+const THEN_SHELL: &str = "exec \"${SHELL:-/bin/sh}\"";
 
 /// One planned tmux command.
 #[derive(Debug, Clone)]
@@ -145,6 +157,8 @@ struct Plan {
     panes: Vec<Target>,
     /// One line per session, window and pane, for `--dry-run` and the report.
     lines: Vec<String>,
+    /// New pane number -> the screen it shows ([`Word::ShowScreen`]).
+    screens: BTreeMap<usize, String>,
     /// Sessions refused because they exist (without --merge).
     refused: Vec<String>,
 }
@@ -183,7 +197,7 @@ fn recorded(state: StateJson, only: &[String]) -> Result<Vec<WindowSpec>> {
                 layout: p.layout.clone(),
                 panes: Vec::new(),
             });
-            w.panes.push(PaneSpec { target, cwd: p.cwd, agent: Err(String::new()) });
+            w.panes.push(PaneSpec { target, cwd: p.cwd, agent: Err(String::new()), screen: None });
         }
     }
     for w in windows.values_mut() {
@@ -297,6 +311,15 @@ fn plan(windows: &[WindowSpec], have: &Existing, merge: bool) -> Plan {
                 args.extend([lit("-c"), lit(dir.clone())]);
             }
             args.extend([lit("-P"), lit("-F"), lit("#{pane_id}")]);
+            // The pane's command: its agent, or its last screen, then a shell.
+            match (&p.agent, &p.screen) {
+                (Ok(command), _) => args.push(lit(format!("{command}; {THEN_SHELL}"))),
+                (Err(_), Some(screen)) => {
+                    plan.screens.insert(n, screen.clone());
+                    args.push(Word::ShowScreen(n));
+                }
+                (Err(_), None) => {}
+            }
             let new_session = matches!(&args[0], Word::Lit(c) if c == "new-session");
             plan.steps.push(Step::Run { args, makes: Some(n) });
             if new_session {
@@ -305,26 +328,13 @@ fn plan(windows: &[WindowSpec], have: &Existing, merge: bool) -> Plan {
             first.get_or_insert(n);
             prev = Some(n);
             let dir = p.cwd.as_deref().unwrap_or("(tmux's default directory)");
+            let shown = if p.screen.is_some() { ", its last screen shown" } else { "" };
             match &p.agent {
                 Ok(command) => {
-                    plan.lines.push(format!("  pane {} in {dir}: start agent: {command}", p.target));
-                    plan.steps.push(Step::Run {
-                        args: vec![
-                            lit("send-keys"),
-                            lit("-t"),
-                            Word::Pane(n),
-                            lit("-l"),
-                            lit(command.clone()),
-                        ],
-                        makes: None,
-                    });
-                    plan.steps.push(Step::Run {
-                        args: vec![lit("send-keys"), lit("-t"), Word::Pane(n), lit("Enter")],
-                        makes: None,
-                    });
+                    plan.lines.push(format!("  pane {} in {dir}: start agent: {command}", p.target))
                 }
                 Err(why) => {
-                    plan.lines.push(format!("  pane {} in {dir}: no agent started ({why})", p.target))
+                    plan.lines.push(format!("  pane {} in {dir}: no agent started ({why}){shown}", p.target))
                 }
             }
         }
@@ -347,8 +357,18 @@ fn to_sh(plan: &Plan, socket: Option<&str>) -> String {
     let word = |w: &Word| match w {
         Word::Lit(s) => sh_quote(s),
         Word::Pane(n) => format!("\"$p{n}\""),
+        // `$screens` expands now, `${SHELL}` in the pane.
+        Word::ShowScreen(n) => {
+            format!(r#""cat \"$screens/p{n}\"; rm -f \"$screens/p{n}\"; exec \"\${{SHELL:-/bin/sh}}\"""#)
+        }
     };
     let mut out = String::from("#!/bin/sh\n# orc-log resurrect --dry-run --format sh\nset -e\n");
+    if !plan.screens.is_empty() {
+        out.push_str("screens=$(mktemp -d \"${TMPDIR:-/tmp}/orc-log-resurrect.XXXXXX\")\n");
+        for (n, screen) in &plan.screens {
+            out.push_str(&format!("printf '%s\\n' {} > \"$screens/p{n}\"\n", sh_quote(screen)));
+        }
+    }
     for step in &plan.steps {
         match step {
             Step::Run { args, makes } => {
@@ -367,8 +387,35 @@ fn to_sh(plan: &Plan, socket: Option<&str>) -> String {
     out
 }
 
+/// The command of a pane that shows the screen in `file` (and removes it),
+/// then starts the user's shell.
+fn show_screen(file: &Path) -> String {
+    let f = sh_quote(&file.display().to_string());
+    format!("cat {f}; rm -f {f}; {THEN_SHELL}")
+}
+
+/// Writes the plan's screens to files in a new private directory under
+/// the temporary directory; returns it (empty path when there are none).
+fn write_screens(plan: &Plan) -> Result<std::path::PathBuf> {
+    if plan.screens.is_empty() {
+        return Ok(std::path::PathBuf::new());
+    }
+    let dir = std::env::temp_dir().join(format!("orc-log-resurrect.{}.{}", std::process::id(), now_ns()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    for (n, screen) in &plan.screens {
+        let file = dir.join(format!("p{n}"));
+        std::fs::write(&file, format!("{screen}\n"))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    Ok(dir)
+}
+
 /// Runs the plan; returns the new pane ids, by new pane number.
 fn execute(plan: &Plan, tmux: &Tmux) -> Result<Vec<String>> {
+    let screens = write_screens(plan)?;
     let mut ids: Vec<String> = Vec::new();
     let id = |ids: &[String], n: usize| ids.get(n).cloned().context("internal: pane used before it was made");
     for step in &plan.steps {
@@ -379,6 +426,7 @@ fn execute(plan: &Plan, tmux: &Tmux) -> Result<Vec<String>> {
                     .map(|w| match w {
                         Word::Lit(s) => Ok(s.clone()),
                         Word::Pane(n) => id(&ids, *n),
+                        Word::ShowScreen(n) => Ok(show_screen(&screens.join(format!("p{n}")))),
                     })
                     .collect::<Result<_>>()?;
                 let out = tmux.run(&args)?;
@@ -428,6 +476,21 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
     }
     let starts = read_log(&mut appender, ["--kind", "agent_session"].map(str::to_owned).into())?;
     agents(&mut windows, &starts, at_ns, &args.agent_command);
+    for p in windows.iter_mut().flat_map(|w| w.panes.iter_mut()).filter(|p| p.agent.is_err()) {
+        let last = ["--kind", "capture", "-n", "1", "--until", &format_rfc3339(at_ns), "--target"]
+            .map(str::to_owned)
+            .into_iter()
+            .chain([p.target.to_string()])
+            .collect();
+        p.screen = read_log(&mut appender, last)?.pop().and_then(|ev| match ev.body {
+            EventBody::Capture { content, .. } => {
+                let screen = orc_log_projections::ansi::strip(&content);
+                let screen = screen.trim_end();
+                (!screen.is_empty()).then(|| screen.to_owned())
+            }
+            _ => None,
+        });
+    }
     let tmux = Tmux::new(args.tmux_socket.clone().map_or(Socket::Default, Socket::Name));
     let have = existing(&tmux)?;
     let plan = plan(&windows, &have, args.merge);
@@ -492,6 +555,7 @@ mod tests {
                     target: Target::new(session, index, i as u32).unwrap(),
                     cwd: Some((*d).into()),
                     agent: if i == 0 { Ok("claude --resume abc".into()) } else { Err("none".into()) },
+                    screen: (i == 1).then(|| "it's \u{1b}[31mred\u{1b}[0m".to_owned()),
                 })
                 .collect(),
         }
@@ -507,17 +571,20 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "p0=$(tmux -L sock new-session -d -s s -x 120 -y 40 -n w0 -c /a -P -F '#{pane_id}')",
+                "screens=$(mktemp -d \"${TMPDIR:-/tmp}/orc-log-resurrect.XXXXXX\")",
+                "printf '%s\\n' 'it'\\''s \u{1b}[31mred\u{1b}[0m' > \"$screens/p1\"",
+                "p0=$(tmux -L sock new-session -d -s s -x 120 -y 40 -n w0 -c /a -P -F '#{pane_id}' 'claude --resume abc; exec \"${SHELL:-/bin/sh}\"')",
                 "[ \"$(tmux -L sock display-message -p -t \"$p0\" '#{window_index}')\" = 0 ] || tmux -L sock move-window -s \"$p0\" -t s:0",
-                "tmux -L sock send-keys -t \"$p0\" -l 'claude --resume abc'",
-                "tmux -L sock send-keys -t \"$p0\" Enter",
-                "p1=$(tmux -L sock split-window -d -t \"$p0\" -c '/b c' -P -F '#{pane_id}')",
+                "p1=$(tmux -L sock split-window -d -t \"$p0\" -c '/b c' -P -F '#{pane_id}' \"cat \\\"$screens/p1\\\"; rm -f \\\"$screens/p1\\\"; exec \\\"\\${SHELL:-/bin/sh}\\\"\")",
                 "tmux -L sock select-layout -t \"$p0\" abcd,120x40,0,0,1",
-                "p2=$(tmux -L sock new-window -d -t s:2 -n w2 -c /d -P -F '#{pane_id}')",
-                "tmux -L sock send-keys -t \"$p2\" -l 'claude --resume abc'",
-                "tmux -L sock send-keys -t \"$p2\" Enter",
+                "p2=$(tmux -L sock new-window -d -t s:2 -n w2 -c /d -P -F '#{pane_id}' 'claude --resume abc; exec \"${SHELL:-/bin/sh}\"')",
                 "tmux -L sock select-layout -t \"$p2\" abcd,120x40,0,0,1",
             ]
+        );
+        assert!(
+            plan.lines.iter().any(|l| l.ends_with("no agent started (none), its last screen shown")),
+            "{:?}",
+            plan.lines
         );
         assert!(
             plan.lines.iter().any(|l| l.contains("pane s:0.1 in /b c: no agent started (none)")),

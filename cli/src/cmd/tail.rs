@@ -10,7 +10,7 @@ use std::io::Write;
 use std::time::Duration;
 
 /// Print events, oldest first: the whole log from seq 1 unless --since,
-/// --from-seq or -n narrow it.
+/// --until, --from-seq or -n narrow it.
 ///
 /// `--format json` writes NDJSON format v1 with `seq`, so
 /// `orc-log tail --format json | orc-log --db OTHER ingest` reproduces the events.
@@ -27,6 +27,9 @@ pub struct Args {
     /// Only events at or after this time (RFC 3339, a duration before now such as 10m, or now).
     #[arg(long, value_parser = super::parse_time, value_name = "TIME")]
     since: Option<i64>,
+    /// Only events at or before this time (same forms as --since).
+    #[arg(long, value_parser = super::parse_time, value_name = "TIME", conflicts_with = "follow")]
+    until: Option<i64>,
     /// Start at this seq.
     #[arg(long, value_name = "N")]
     from_seq: Option<u64>,
@@ -64,9 +67,13 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         kinds: args.kind.clone(),
         scope: args.target.as_ref().map(ToString::to_string),
         since_ns: args.since,
+        until_ns: args.until,
         ..Filter::default()
     };
-    let unfiltered = filter.kinds.is_empty() && filter.scope.is_none() && filter.since_ns.is_none();
+    let unfiltered = filter.kinds.is_empty()
+        && filter.scope.is_none()
+        && filter.since_ns.is_none()
+        && filter.until_ns.is_none();
     if let (Some(n), true) = (args.n, unfiltered) {
         // Every event matches: the last n are simply the last n seqs.
         filter.from_seq = filter.from_seq.max(head.saturating_sub(n as u64) + 1);
