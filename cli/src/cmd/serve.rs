@@ -236,8 +236,9 @@ fn start_web(
 /// ([`orc_log_projections::catch_up`]), then kept in memory by one follower
 /// of the log, each batch folded into both with the projections' fold
 /// ([`orc_log_projections::fold_batch`], which also stores the time-travel
-/// checkpoints they pass), and their checkpoints stored at most once a
-/// second after new commits. `state` and `metrics` then have little to
+/// checkpoints they pass), commits gathered for [`KEEP_GATHER`] once it has
+/// caught up, and their checkpoints stored at most once a second after new
+/// commits. `state` and `metrics` then have little to
 /// catch up. A projection that fails is reported and brought up from its
 /// checkpoint again at the next store. Ends when the log closes.
 fn keep_projections(log: &SharedLog) {
@@ -258,6 +259,12 @@ fn keep_projections(log: &SharedLog) {
             Ok(Batch::Events(batch)) => {
                 state.fold(log, &batch);
                 metrics.fold(log, &batch);
+                // Caught up: let commits gather before reading again, so a
+                // writer committing a few events at a time is read in
+                // batches (one snapshot and scan each), not per commit.
+                if batch.len() < KEEP_BATCH && log.wait_for_stop(KEEP_GATHER) {
+                    return;
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the projection keeper cannot read the log");
@@ -278,6 +285,9 @@ fn keep_projections(log: &SharedLog) {
 const STORE_EVERY: Duration = Duration::from_secs(1);
 /// Events the projection keeper folds at most at once.
 const KEEP_BATCH: usize = 2048;
+/// How long the projection keeper lets commits gather after catching up:
+/// its checkpoints are stored at most once a [`STORE_EVERY`] anyway.
+const KEEP_GATHER: Duration = Duration::from_millis(250);
 
 /// A projection the keeper holds: its state and last seq folded (none
 /// until it is brought up from its checkpoint), and the seq of the
