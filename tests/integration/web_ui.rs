@@ -148,6 +148,22 @@ impl Drop for Browser {
     }
 }
 
+/// Checks what a page shows of the hostile capture, `[text, elements made
+/// from it, document title]`: the text as it was, no element, the title
+/// untouched by its OSC 0.
+#[track_caller]
+fn assert_inert(shown: &Value, title: &str) {
+    assert!(
+        shown[0]
+            .as_str()
+            .unwrap()
+            .starts_with("<script>alert(1)</script><img src=x onerror=alert(2)>\nred &amp; <b>bold</b>"),
+        "{shown}"
+    );
+    assert_eq!(shown[1], 0, "no element made from captured text: {shown}");
+    assert_eq!(shown[2], title, "OSC 0 did not retitle the page");
+}
+
 #[test]
 fn the_web_view_in_a_real_browser() {
     let Some(browser) = Browser::start() else { return };
@@ -182,15 +198,7 @@ fn the_web_view_in_a_real_browser() {
         "const pre = document.querySelector('.card[data-target=\"proj:2.0\"] pre'); return [pre.textContent, document.querySelectorAll('#team-grid script, #team-grid img, #team-grid b').length, document.title];",
         json!([]),
     );
-    assert!(
-        hostile[0]
-            .as_str()
-            .unwrap()
-            .starts_with("<script>alert(1)</script><img src=x onerror=alert(2)>\nred &amp; <b>bold</b>"),
-        "{hostile}"
-    );
-    assert_eq!(hostile[1], 0, "no element made from captured text");
-    assert_eq!(hostile[2], "orc-log", "OSC 0 did not retitle anything");
+    assert_inert(&hostile, "orc-log");
     // Targets only a script named: listed apart, not as sessions of the team.
     let unknown = browser.js(
         "return [[...document.querySelectorAll('#team-unknown-list li')].map(li => li.dataset.target), document.getElementById('team-unknown').hidden, [...document.querySelectorAll('#team-grid .session')].map(s => s.dataset.session)];",
@@ -372,15 +380,7 @@ fn the_web_view_in_a_real_browser() {
         20,
         "const pre = document.querySelector('.moment pre.screen'); return pre && [pre.textContent, document.querySelectorAll('script, img, pre b, [onerror]').length, document.title];",
     );
-    assert!(
-        hostile[0]
-            .as_str()
-            .unwrap()
-            .starts_with("<script>alert(1)</script><img src=x onerror=alert(2)>\nred &amp; <b>bold</b>"),
-        "{hostile}"
-    );
-    assert_eq!(hostile[1], 0, "no element made from captured text: {hostile}");
-    assert_eq!(hostile[2], "orc-log report: proj:2.0", "OSC 0 did not retitle the report");
+    assert_inert(&hostile, "orc-log report: proj:2.0");
 
     // SQL: the rows of `orc-log query`.
     browser.goto(&web.url("/#sql"));

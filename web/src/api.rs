@@ -139,6 +139,11 @@ fn target_param(v: Option<&str>) -> ApiResult<Option<Target>> {
         .transpose()
 }
 
+/// The `{target}` of a `/api/panes/{target}/...` path.
+fn pane_path(target: &str) -> ApiResult<Target> {
+    target_param(Some(target))?.ok_or_else(|| ApiError::bad("target is empty"))
+}
+
 fn kinds_param(v: Option<&str>) -> ApiResult<Vec<Kind>> {
     v.unwrap_or("")
         .split(',')
@@ -440,7 +445,7 @@ async fn cast(
     Path(target): Path<String>,
     Query(q): Query<CastQuery>,
 ) -> ApiResult<Response> {
-    let target = target_param(Some(&target))?.ok_or_else(|| ApiError::bad("target is empty"))?;
+    let target = pane_path(&target)?;
     let opts = CastOptions {
         format: match q.format.as_deref().unwrap_or("v2") {
             "v2" | "asciicast" | "asciicast-v2" => CastFormat::V2,
@@ -491,7 +496,7 @@ async fn report(
     Query(q): Query<ReportQuery>,
 ) -> ApiResult<Response> {
     use crate::report::{Around, ReportError, ReportFormat, ReportOptions, write_report};
-    let target = target_param(Some(&target))?.ok_or_else(|| ApiError::bad("target is empty"))?;
+    let target = pane_path(&target)?;
     let around = match q.around.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(Around::parse(s, now_ns()).map_err(|e| ApiError::bad(format!("around: {e}")))?),
