@@ -7,11 +7,16 @@
 //! - [`transcript`]: a session transcript (JSONL) -> prompts, tool calls and
 //!   session starts, with the hooks' ids.
 //! - [`settings`]: the `orc-log hook` entries of a Claude Code settings file.
+//! - [`otel`]: OTLP log records and metrics of Claude Code, Codex and Gemini
+//!   CLI -> `agent_usage` events.
+//! - [`prices`]: the price table (`agents/prices.toml`) for usage without a cost.
 //!
 //! Nothing here does I/O beyond the buffers it is handed; the `orc-log hook`
 //! command reads stdin, resolves the pane and appends.
 
 pub mod hook;
+pub mod otel;
+pub mod prices;
 pub mod settings;
 pub mod text;
 pub mod transcript;

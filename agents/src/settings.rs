@@ -196,8 +196,80 @@ pub fn install(existing: Option<&str>, command: &str) -> Result<Installed, Setti
     Ok(Installed { text, added, updated })
 }
 
+/// The `env` settings that make Claude Code export its usage to an OTLP/HTTP
+/// receiver (Claude Code's monitoring documentation,
+/// <https://docs.claude.com/en/docs/claude-code/monitoring-usage>), with the
+/// endpoint last.
+pub const OTEL_ENV: [(&str, &str); 4] = [
+    ("CLAUDE_CODE_ENABLE_TELEMETRY", "1"),
+    ("OTEL_LOGS_EXPORTER", "otlp"),
+    ("OTEL_METRICS_EXPORTER", "otlp"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+];
+
+/// The `env` key naming the receiver's address.
+pub const OTEL_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// Sets [`OTEL_ENV`] and `OTEL_EXPORTER_OTLP_ENDPOINT` = `endpoint` in the
+/// settings file's `env` object (created when missing), keeping every other
+/// key. `added` lists the keys that were missing, `updated` those that had
+/// another value; installing twice changes nothing.
+///
+/// # Errors
+/// [`SettingsError::NotJson`], or [`SettingsError::Shape`] when the file or
+/// its `env` is not an object or a value there is not a string.
+pub fn install_otel(existing: Option<&str>, endpoint: &str) -> Result<Installed, SettingsError> {
+    let old = existing.filter(|t| !t.trim().is_empty());
+    let mut root = match old {
+        Some(text) => {
+            serde_json::from_str::<Value>(text).map_err(|e| SettingsError::NotJson(e.to_string()))?
+        }
+        None => Value::Object(Map::new()),
+    };
+    let root_map = expect_object(&mut root, "(top level)")?;
+    let env = expect_object(root_map.entry("env").or_insert_with(|| Value::Object(Map::new())), "env")?;
+    let (mut added, mut updated) = (Vec::new(), Vec::new());
+    for (key, value) in OTEL_ENV.into_iter().chain([(OTEL_ENDPOINT_ENV, endpoint)]) {
+        match env.get(key) {
+            None => added.push(key),
+            Some(Value::String(v)) if v == value => continue,
+            Some(Value::String(_)) => updated.push(key),
+            Some(_) => {
+                return Err(SettingsError::Shape { field: format!("env.{key}"), expected: "a string" });
+            }
+        }
+        env.insert(key.to_owned(), Value::from(value));
+    }
+    let text = if added.is_empty() && updated.is_empty() {
+        existing.unwrap_or_default().to_owned()
+    } else {
+        let mut t = serde_json::to_string_pretty(&root).map_err(|e| SettingsError::NotJson(e.to_string()))?;
+        t.push('\n');
+        t
+    };
+    Ok(Installed { text, added, updated })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn otel_env_is_set_once_keeping_other_keys() {
+        let first =
+            super::install_otel(Some(r#"{"env": {"FOO": "bar"}, "model": "opus"}"#), "http://127.0.0.1:4318")
+                .unwrap();
+        assert_eq!(first.added.len(), 5);
+        let v: serde_json::Value = serde_json::from_str(&first.text).unwrap();
+        assert_eq!(v["env"]["FOO"], "bar");
+        assert_eq!(v["model"], "opus");
+        assert_eq!(v["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://127.0.0.1:4318");
+        assert_eq!(v["env"]["CLAUDE_CODE_ENABLE_TELEMETRY"], "1");
+        let again = super::install_otel(Some(&first.text), "http://127.0.0.1:4318").unwrap();
+        assert!(!again.changed());
+        let moved = super::install_otel(Some(&first.text), "http://127.0.0.1:9999").unwrap();
+        assert_eq!(moved.updated, ["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        assert!(super::install_otel(Some(r#"{"env": []}"#), "x").is_err());
+    }
+
     use super::*;
 
     const CMD: &str = "/opt/bin/orc-log hook";

@@ -15,6 +15,20 @@
 //! | "user" entry whose content is text (not `isMeta`) | `prompt` | `cc-prompt:{uuid}` |
 //! | `tool_use` block of an "assistant" entry | `tool_call` phase pre | `cc-tool:{id}:pre` |
 //! | `tool_result` block of a "user" entry | `tool_call` phase post, or failure when `is_error` | `cc-tool:{tool_use_id}:post` / `:failure` |
+//! | `message.usage` of an "assistant" entry (model not `<synthetic>`) | `agent_usage` source transcript | `cc-usage:{message.id}:{requestId}` (else `cc-usage:{uuid}`) |
+//!
+//! Usage is counted once per request the way ccusage counts it
+//! (<https://github.com/ryoppippi/ccusage>, its data loader): Claude Code
+//! writes one entry per content block of a streamed message, each with the
+//! message's `usage`, so entries with the same `message.id` and `requestId`
+//! are one request and only the first is kept; an entry lacking either id is
+//! counted on its own; `<synthetic>` messages (made by Claude Code, not the
+//! API) are skipped. Tokens are `usage.input_tokens`, `output_tokens`,
+//! `cache_read_input_tokens` and `cache_creation_input_tokens`; the cost is
+//! the entry's `costUSD` when it has one, else from [`Options::prices`]
+//! (none for a model the table lacks). A subagent's transcript
+//! (`<session>/subagents/*.jsonl`, see [`subagent_transcripts`]) carries its
+//! parent's `sessionId`, so its usage counts for the parent session.
 //!
 //! Tool call ids are the ones [`crate::hook`] gives, so a call seen both by
 //! the hooks and in a transcript is stored once. A transcript does not say
@@ -71,6 +85,30 @@ pub struct Options {
     /// Skip bad lines (reported in [`Import::bad_lines`]) instead of failing
     /// at the first one.
     pub skip_bad_lines: bool,
+    /// Prices for usage entries without `costUSD`; `None`: such usage has no cost.
+    pub prices: Option<crate::prices::Prices>,
+}
+
+/// The subagent transcripts of session transcript `path`
+/// (`DIR/SESSION.jsonl` -> `DIR/SESSION/subagents/*.jsonl`), sorted by
+/// name; empty when there is no such directory.
+///
+/// # Errors
+/// Reading an existing `subagents` directory fails.
+pub fn subagent_transcripts(path: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let dir = path.with_extension("").join("subagents");
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let p = entry?.path();
+        if p.extension().is_some_and(|e| e == "jsonl") && p.is_file() {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// What one transcript yielded.
@@ -170,6 +208,9 @@ impl Parser<'_> {
         let Some(content) = content.filter(|_| makes_events) else { return Ok(()) };
         let blocks = content.as_array().map(Vec::as_slice).unwrap_or_default();
         if kind == "assistant" {
+            if let Some(ev) = self.usage(m, ts_ns, &session) {
+                self.push(ev);
+            }
             for b in blocks.iter().filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use")) {
                 let Some(id) = b.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
                     continue;
@@ -246,6 +287,63 @@ impl Parser<'_> {
     }
 }
 
+impl Parser<'_> {
+    /// The `agent_usage` of an "assistant" entry with `message.usage`
+    /// (see the module docs); `None` without usage or for `<synthetic>`.
+    fn usage(&self, m: &Map<String, Value>, ts_ns: i64, session: &str) -> Option<Event> {
+        let msg = m.get("message").and_then(Value::as_object)?;
+        let usage = msg.get("usage").and_then(Value::as_object)?;
+        let model = msg.get("model").and_then(Value::as_str).filter(|s| !s.is_empty());
+        if model == Some("<synthetic>") {
+            return None;
+        }
+        let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let tokens = crate::prices::Tokens {
+            input: n("input_tokens"),
+            output: n("output_tokens"),
+            cache_read: n("cache_read_input_tokens"),
+            cache_creation: n("cache_creation_input_tokens"),
+        };
+        let message_id = msg.get("id").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let request_id = string(m, "requestId").filter(|s| !s.is_empty());
+        let id = match (message_id, &request_id) {
+            (Some(mid), Some(rid)) => format!("cc-usage:{mid}:{rid}"),
+            _ => format!("cc-usage:{}", string(m, "uuid").unwrap_or_else(|| format!("{session}:{ts_ns}"))),
+        };
+        let cost = match m.get("costUSD").and_then(Value::as_f64) {
+            Some(c) => orc_log_schemas::Usd::from_dollars(c),
+            None => model.and_then(|md| self.opts.prices.as_ref()?.cost(md, tokens)),
+        };
+        let mut raw = Map::new();
+        if let Some(mid) = message_id {
+            raw.insert("message_id".into(), mid.into());
+        }
+        if let Some(rid) = request_id {
+            raw.insert("request_id".into(), rid.into());
+        }
+        Some(Event {
+            ts_ns,
+            id: Some(bounded_id(id)),
+            body: EventBody::AgentUsage {
+                target: self.opts.target.clone(),
+                agent: "claude_code".to_owned(),
+                agent_session_id: Some(session.to_owned()),
+                source: "transcript".to_owned(),
+                event: "message".to_owned(),
+                model: model.map(str::to_owned),
+                prompt_id: None,
+                input_tokens: tokens.input,
+                output_tokens: tokens.output,
+                cache_read_tokens: tokens.cache_read,
+                cache_creation_tokens: tokens.cache_creation,
+                cost_usd: cost,
+                duration_ns: None,
+                raw: (!raw.is_empty()).then(|| bounded(&Value::Object(raw).to_string(), MAX_TEXT_BYTES)),
+            },
+        })
+    }
+}
+
 /// Reads a transcript from `reader` (named `path` in events and errors) and
 /// maps its entries to events (see the module docs). Blank lines are
 /// ignored.
@@ -309,6 +407,81 @@ pub fn parse<R: BufRead>(mut reader: R, path: &Path, opts: &Options) -> Result<I
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Usage counted once per `message.id` + `requestId` across a session's
+    /// transcript and its subagents', `<synthetic>` skipped; the totals
+    /// equal a count made here straight from the JSON.
+    #[test]
+    fn usage_counts_each_request_once_across_subagents() {
+        let main = fixture("usage/usage-session.jsonl");
+        let files = [vec![main.clone()], subagent_transcripts(&main).unwrap()].concat();
+        assert_eq!(files.len(), 2, "{files:?}");
+        let opts = Options { prices: Some(crate::prices::Prices::builtin().unwrap()), ..Options::default() };
+        let mut ids = HashSet::new();
+        let mut got = [0u64; 4];
+        let mut costs = Vec::new();
+        for f in &files {
+            let imp = parse(std::io::BufReader::new(std::fs::File::open(f).unwrap()), f, &opts).unwrap();
+            for ev in imp.events {
+                if let EventBody::AgentUsage {
+                    input_tokens,
+                    output_tokens,
+                    cache_read_tokens,
+                    cache_creation_tokens,
+                    cost_usd,
+                    ..
+                } = ev.body
+                    && ids.insert(ev.id.clone().unwrap())
+                {
+                    for (g, n) in got.iter_mut().zip([
+                        input_tokens,
+                        output_tokens,
+                        cache_read_tokens,
+                        cache_creation_tokens,
+                    ]) {
+                        *g += n;
+                    }
+                    costs.push(cost_usd);
+                }
+            }
+        }
+        // The independent count: dedupe by (message.id, requestId) when both are there.
+        let mut seen = HashSet::new();
+        let mut want = [0u64; 4];
+        let mut requests = 0;
+        for f in &files {
+            for line in std::fs::read_to_string(f).unwrap().lines() {
+                let v: Value = serde_json::from_str(line).unwrap();
+                let (Some(u), Some(model)) = (v["message"].get("usage"), v["message"]["model"].as_str())
+                else {
+                    continue;
+                };
+                if model == "<synthetic>" {
+                    continue;
+                }
+                if let (Some(m), Some(r)) = (v["message"]["id"].as_str(), v["requestId"].as_str())
+                    && !seen.insert((m.to_owned(), r.to_owned()))
+                {
+                    continue;
+                }
+                requests += 1;
+                for (w, k) in want.iter_mut().zip([
+                    "input_tokens",
+                    "output_tokens",
+                    "cache_read_input_tokens",
+                    "cache_creation_input_tokens",
+                ]) {
+                    *w += u[k].as_u64().unwrap();
+                }
+            }
+        }
+        assert_eq!(requests, 5);
+        assert_eq!(ids.len(), requests);
+        assert_eq!(got, want);
+        // Every model is priced; the entry with costUSD keeps it.
+        assert!(costs.iter().all(Option::is_some), "{costs:?}");
+        assert!(costs.contains(&orc_log_schemas::Usd::from_dollars(0.5)));
+    }
     use orc_log_schemas::ndjson::MAX_ID_BYTES;
     use std::path::PathBuf;
 
@@ -361,7 +534,9 @@ mod tests {
     fn fixture_tool_calls_and_prompts_match_its_blocks() {
         let name = "representative_messages.jsonl";
         let target: Target = "team:1.0".parse().unwrap();
-        let imp = import(name, &Options { target: Some(target.clone()), skip_bad_lines: false }).unwrap();
+        let imp =
+            import(name, &Options { target: Some(target.clone()), skip_bad_lines: false, prices: None })
+                .unwrap();
         let (uses, results, errors, prompts) = counts(name);
         assert!(uses > 0 && results > 0 && prompts > 0, "the fixture has tool calls and prompts");
         assert_eq!(tool_calls(&imp.events, "pre").len(), uses);
@@ -373,7 +548,10 @@ mod tests {
             imp.events.iter().filter(|e| matches!(e.body, EventBody::AgentSession { .. })).collect();
         assert_eq!(starts.len(), 1);
         assert_eq!(starts[0].id.as_deref(), Some("cc-session:test_session:start"));
-        assert_eq!(imp.events.len(), uses + results + prompts + 1);
+        // Its five assistant entries with `usage` are five requests.
+        let usage = imp.events.iter().filter(|e| matches!(e.body, EventBody::AgentUsage { .. })).count();
+        assert_eq!(usage, 5);
+        assert_eq!(imp.events.len(), uses + results + prompts + 1 + usage);
         for ev in &imp.events {
             ev.validate().unwrap();
             assert!(ev.id.as_ref().unwrap().len() <= MAX_ID_BYTES);
@@ -399,7 +577,7 @@ mod tests {
         let err = import(name, &Options::default()).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("edge_cases.jsonl:13:") && msg.contains("expected a JSON object"), "{msg}");
-        let imp = import(name, &Options { target: None, skip_bad_lines: true }).unwrap();
+        let imp = import(name, &Options { target: None, skip_bad_lines: true, prices: None }).unwrap();
         let lines: Vec<u64> = imp.bad_lines.iter().map(|b| b.line).collect();
         assert_eq!(lines, [13, 15, 16], "a string, a number and an array are not entries");
         let (uses, results, errors, _) = counts(name);
@@ -435,7 +613,8 @@ mod tests {
         let p = Path::new("t.jsonl");
         let err = parse(text.as_bytes(), p, &Options::default()).unwrap_err().to_string();
         assert!(err.starts_with("t.jsonl:11: field timestamp:"), "{err}");
-        let imp = parse(text.as_bytes(), p, &Options { target: None, skip_bad_lines: true }).unwrap();
+        let imp =
+            parse(text.as_bytes(), p, &Options { target: None, skip_bad_lines: true, prices: None }).unwrap();
         assert_eq!(imp.lines, 6);
         assert_eq!(imp.bad_lines.len(), 1);
         let kinds: Vec<&str> = imp.events.iter().map(|e| e.kind().as_str()).collect();

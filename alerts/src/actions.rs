@@ -1,6 +1,8 @@
 //! Running a firing's actions and recording it as an `alert` event.
 //!
-//! Actions run in this order: tmux (type the message into the pane, then
+//! A `rate_limited` rule's resume firing types its text into the limited
+//! pane (then Enter) and appends a `message` event, and nothing else.
+//! Other firings run their actions in this order: tmux (type the message into the pane, then
 //! Enter, and append a `message` event from [`SENDER`]), command (`sh -c`,
 //! the alert in `ORC_LOG_*` environment variables, at most
 //! [`COMMAND_TIMEOUT`]), webhook (POST of the alert as JSON, at most
@@ -45,14 +47,22 @@ impl Actor {
     /// the summary is returned.
     pub fn act(&self, rule: &Rule, firing: &Firing) -> String {
         let mut outcomes: Vec<String> = Vec::new();
-        if let Some(pane) = &rule.action.tmux {
-            outcomes.push(self.type_into(pane, firing));
-        }
-        if let Some(command) = &rule.action.command {
-            outcomes.push(run_command(command, firing));
-        }
-        if let Some(url) = &rule.action.webhook {
-            outcomes.push(post(url, firing));
+        match (&firing.resume, &firing.target) {
+            // A resume types its text into the limited pane, and does nothing else.
+            (Some(text), Some(pane)) => {
+                outcomes.push(format!("resume: {}", self.type_into(pane, text, firing)));
+            }
+            _ => {
+                if let Some(pane) = &rule.action.tmux {
+                    outcomes.push(self.type_into(pane, &firing.message, firing));
+                }
+                if let Some(command) = &rule.action.command {
+                    outcomes.push(run_command(command, firing));
+                }
+                if let Some(url) = &rule.action.webhook {
+                    outcomes.push(post(url, firing));
+                }
+            }
         }
         let actions = outcomes.join("; ");
         let alert = Event {
@@ -72,10 +82,10 @@ impl Actor {
         actions
     }
 
-    fn type_into(&self, pane: &orc_log_schemas::Target, firing: &Firing) -> String {
+    fn type_into(&self, pane: &orc_log_schemas::Target, text: &str, firing: &Firing) -> String {
         let p = pane.to_string();
         // One line: a newline inside would submit early.
-        let text = firing.message.replace(['\n', '\r'], " ");
+        let text = text.replace(['\n', '\r'], " ");
         match self.tmux.send_keys(&p, &text) {
             Ok(()) => {
                 let msg = Event {

@@ -5,7 +5,7 @@
 //!
 //! [[rule]]
 //! name = "engineer-crashed"      # unique; letters, digits, '-', '_', '.'
-//! when = "crash"                 # crash | idle | overdue | tool_failures | no_capture
+//! when = "crash"                 # crash | idle | overdue | tool_failures | no_capture | cost | rate_limited
 //! target = "team:*"              # optional glob on the pane target (session for no_capture)
 //! cooldown = "10m"               # optional, default 10m: at most one alert per (rule, target) in this time
 //! [rule.action]
@@ -17,7 +17,18 @@
 //!
 //! Condition keys: `idle`: `for = "10m"`; `overdue`: `by = "5m"`;
 //! `tool_failures`: `count = 3`, `within = "10m"`; `no_capture`: `for = "5m"`
-//! and optional `session = "team"` (a glob). Durations use humantime syntax
+//! and optional `session = "team"` (a glob); `cost`: `over = 5.0` (US
+//! dollars), `within = "1h"` (at most 7 days) and optional `per = "agent"`
+//! (each pane, the default) or `"team"` (every agent together);
+//! `rate_limited`: optional `grace = "2m"` (default 1 minute), the wait
+//! after the reset time before the action `resume`.
+//!
+//! The action `resume = "continue"` (or `resume = true`, which types
+//! `continue`) applies to `rate_limited` rules only: at the limit's reset
+//! time plus `grace`, if the pane still shows that same limit, the text is
+//! typed into the limited pane (then Enter) once, logged as a `message`
+//! and an `alert` (incident `resume:TARGET:SEQ`); its other actions run
+//! when the limit is first seen (incident `rate_limited:TARGET:SEQ`). Durations use humantime syntax
 //! (`30s`, `10m`, `1h 30m`). Unknown keys, a key that does not belong to the
 //! rule's condition, a bad duration or glob, an unknown placeholder in
 //! `message`, an empty action and duplicate rule names are errors naming the
@@ -34,8 +45,29 @@ use toml::Spanned;
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(600);
 
 /// Placeholders a `message` template may use (`{name}`).
-pub const PLACEHOLDERS: [&str; 10] =
-    ["rule", "target", "reason", "incident", "since", "tool", "count", "note", "due", "session"];
+pub const PLACEHOLDERS: [&str; 12] = [
+    "rule",
+    "target",
+    "reason",
+    "incident",
+    "since",
+    "tool",
+    "count",
+    "note",
+    "due",
+    "session",
+    "cost",
+    "resets_at",
+];
+
+/// The text a `resume = true` action types.
+pub const DEFAULT_RESUME_TEXT: &str = "continue";
+
+/// The default `grace` of a `rate_limited` rule.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(60);
+
+/// The longest `within` of a `cost` rule (what the evaluation keeps of the usage).
+pub const MAX_COST_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A rule file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +114,21 @@ pub enum Condition {
         /// Threshold, ns.
         for_ns: i64,
     },
+    /// An agent's (a pane's) or the team's cost within the last `within_ns`
+    /// (ns) is over `over_nanos` (nano-dollars).
+    Cost {
+        /// Threshold, nano-dollars.
+        over_nanos: u64,
+        /// Window, ns.
+        within_ns: i64,
+        /// Every agent together (`per = "team"`) instead of each pane.
+        team: bool,
+    },
+    /// A pane shows a usage-limit banner (status `rate_limited`).
+    RateLimited {
+        /// Wait after the reset time before `resume`, ns.
+        grace_ns: i64,
+    },
 }
 
 impl Condition {
@@ -93,6 +140,8 @@ impl Condition {
             Condition::Overdue { .. } => "overdue",
             Condition::ToolFailures { .. } => "tool_failures",
             Condition::NoCapture { .. } => "no_capture",
+            Condition::Cost { .. } => "cost",
+            Condition::RateLimited { .. } => "rate_limited",
         }
     }
 }
@@ -108,6 +157,9 @@ pub struct Action {
     pub webhook: Option<String>,
     /// Message template (the condition's default when `None`).
     pub message: Option<String>,
+    /// `rate_limited` only: the text typed into the limited pane once the
+    /// limit reset (see the module docs).
+    pub resume: Option<String>,
 }
 
 /// One checked rule.
@@ -154,9 +206,19 @@ struct RawRule {
     count: Option<Spanned<i64>>,
     within: Option<Spanned<String>>,
     session: Option<Spanned<String>>,
+    over: Option<Spanned<f64>>,
+    per: Option<Spanned<String>>,
+    grace: Option<Spanned<String>>,
     target: Option<Spanned<String>>,
     cooldown: Option<Spanned<String>>,
     action: Spanned<RawAction>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawResume {
+    On(bool),
+    Text(String),
 }
 
 #[derive(Deserialize)]
@@ -166,6 +228,7 @@ struct RawAction {
     command: Option<Spanned<String>>,
     webhook: Option<Spanned<String>>,
     message: Option<Spanned<String>>,
+    resume: Option<Spanned<RawResume>>,
 }
 
 /// Turns byte offsets into line numbers and errors.
@@ -267,11 +330,13 @@ impl Rules {
                 "overdue" => &["by"],
                 "tool_failures" => &["count", "within"],
                 "no_capture" => &["for", "session"],
+                "cost" => &["over", "within", "per"],
+                "rate_limited" => &["grace"],
                 other => {
                     return src.err(
                         r.when.span(),
                         format!(
-                            "rule {name:?}: unknown condition `when` = {other:?} (expected crash, idle, overdue, tool_failures or no_capture)"
+                            "rule {name:?}: unknown condition `when` = {other:?} (expected crash, idle, overdue, tool_failures, no_capture, cost or rate_limited)"
                         ),
                     );
                 }
@@ -282,6 +347,9 @@ impl Rules {
                 ("count", r.count.as_ref().map(Spanned::span)),
                 ("within", r.within.as_ref().map(Spanned::span)),
                 ("session", r.session.as_ref().map(Spanned::span)),
+                ("over", r.over.as_ref().map(Spanned::span)),
+                ("per", r.per.as_ref().map(Spanned::span)),
+                ("grace", r.grace.as_ref().map(Spanned::span)),
             ];
             for (key, span) in present {
                 if let Some(span) = span
@@ -322,6 +390,53 @@ impl Rules {
                     };
                     Condition::ToolFailures { count, within_ns: need("within", r.within.as_ref())? }
                 }
+                "cost" => {
+                    let over_nanos = match &r.over {
+                        Some(o) => {
+                            match orc_log_schemas::Usd::from_dollars(*o.get_ref()) {
+                                Some(u) if u.nanos > 0 => u.nanos,
+                                _ => {
+                                    return src.err(
+                                    o.span(),
+                                    format!("rule {name:?}: `over` = {} must be a positive number of US dollars", o.get_ref()),
+                                );
+                                }
+                            }
+                        }
+                        None => {
+                            return src.err(
+                                r.when.span(),
+                                format!("rule {name:?}: when = \"cost\" needs `over` (US dollars, e.g. 5.0)"),
+                            );
+                        }
+                    };
+                    let within_ns = need("within", r.within.as_ref())?;
+                    if within_ns > MAX_COST_WINDOW.as_nanos() as i64
+                        && let Some(w) = &r.within
+                    {
+                        return src.err(
+                            w.span(),
+                            format!("rule {name:?}: `within` = {:?} is over 7 days", w.get_ref()),
+                        );
+                    }
+                    let team = match r.per.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+                        None | Some(("agent", _)) => false,
+                        Some(("team", _)) => true,
+                        Some((other, span)) => {
+                            return src.err(
+                                span,
+                                format!("rule {name:?}: `per` = {other:?} must be \"agent\" or \"team\""),
+                            );
+                        }
+                    };
+                    Condition::Cost { over_nanos, within_ns, team }
+                }
+                "rate_limited" => Condition::RateLimited {
+                    grace_ns: match &r.grace {
+                        Some(g) => src.duration(&name, "grace", g)?,
+                        None => DEFAULT_GRACE.as_nanos() as i64,
+                    },
+                },
                 _ => Condition::NoCapture {
                     session: r.session.as_ref().map(|s| src.glob(&name, "session", s)).transpose()?,
                     for_ns: need("for", r.for_.as_ref())?,
@@ -363,11 +478,32 @@ impl Rules {
             {
                 return src.err(m.span(), format!("rule {name:?}: `message` = {:?} {why}", m.get_ref()));
             }
-            if tmux.is_none() && a.command.is_none() && a.webhook.is_none() {
+            let resume = match &a.resume {
+                None => None,
+                Some(res) if when != "rate_limited" => {
+                    return src.err(
+                        res.span(),
+                        format!("rule {name:?}: action `resume` applies to when = \"rate_limited\" only"),
+                    );
+                }
+                Some(res) => match res.get_ref() {
+                    RawResume::On(true) => Some(DEFAULT_RESUME_TEXT.to_owned()),
+                    RawResume::On(false) => None,
+                    RawResume::Text(t) if t.trim().is_empty() || t.contains(['\n', '\r']) => {
+                        return src.err(
+                            res.span(),
+                            format!("rule {name:?}: action `resume` = {t:?} must be one non-empty line"),
+                        );
+                    }
+                    RawResume::Text(t) => Some(t.clone()),
+                },
+            };
+            if tmux.is_none() && a.command.is_none() && a.webhook.is_none() && resume.is_none() {
                 return src.err(
                     r.action.span(),
                     format!(
-                        "rule {name:?}: [rule.action] needs at least one of `tmux`, `command`, `webhook`"
+                        "rule {name:?}: [rule.action] needs at least one of `tmux`, `command`, `webhook`{}",
+                        if when == "rate_limited" { ", `resume`" } else { "" }
                     ),
                 );
             }
@@ -381,6 +517,7 @@ impl Rules {
                     command: a.command.as_ref().map(|c| c.get_ref().clone()),
                     webhook: a.webhook.as_ref().map(|w| w.get_ref().clone()),
                     message: a.message.as_ref().map(|m| m.get_ref().clone()),
+                    resume,
                 },
             });
         }

@@ -49,6 +49,9 @@ pub struct Firing {
     /// When the incident began, UTC ns: the crash, the failure that made
     /// the count, or when the idle, overdue or no-capture threshold was crossed.
     pub began_ns: i64,
+    /// A `rate_limited` rule's resume: the text to type into the limited
+    /// pane (`target`) instead of running the rule's other actions.
+    pub resume: Option<String>,
 }
 
 /// A point before which incidents are not fired: those that began before
@@ -105,7 +108,18 @@ pub struct Tracker {
     /// (rule, target or session) -> ts of its last alert.
     #[serde(with = "pairs")]
     last_alert: BTreeMap<(String, String), i64>,
+    /// Agent sessions' panes, for usage recorded without one.
+    #[serde(default)]
+    sessions: orc_log_projections::usage::Join,
+    /// Pane (or "-": unknown) -> UTC minute -> cost in that minute,
+    /// nano-dollars; minutes older than [`crate::config::MAX_COST_WINDOW`]
+    /// before the newest are dropped.
+    #[serde(default)]
+    cost: BTreeMap<String, BTreeMap<i64, u64>>,
 }
+
+/// Nanoseconds per minute (the cost buckets' width).
+const MINUTE_NS: i64 = 60_000_000_000;
 
 /// A map with keys JSON cannot take (tuples) as a list of `[key, value]` pairs.
 mod pairs {
@@ -130,9 +144,13 @@ mod pairs {
 }
 
 impl Firing {
-    /// The cool-down key: the target, or the session when there is none.
+    /// The cool-down key: the target, or the session when there is none
+    /// (`resume:TARGET` for a resume, whose cool-down is its own).
     pub fn key(&self) -> String {
-        self.target.as_ref().map_or_else(|| self.session.clone(), ToString::to_string)
+        match (&self.resume, &self.target) {
+            (Some(_), Some(t)) => format!("resume:{t}"),
+            _ => self.target.as_ref().map_or_else(|| self.session.clone(), ToString::to_string),
+        }
     }
 }
 
@@ -169,8 +187,33 @@ impl Projection for Tracker {
                 q.insert(at, (meta.seq, event.ts_ns));
             }
             EventBody::Alert { rule, incident, target, .. } => {
-                let key = target.as_ref().map_or_else(|| incident_session(incident), ToString::to_string);
+                let key = if incident.starts_with("resume:") {
+                    format!("resume:{}", target.as_ref().map(ToString::to_string).unwrap_or_default())
+                } else {
+                    target.as_ref().map_or_else(|| incident_session(incident), ToString::to_string)
+                };
                 self.note_fired(rule, incident, &key, event.ts_ns);
+            }
+            EventBody::AgentSession { target: Some(t), agent_session_id, phase, .. } if phase == "start" => {
+                self.sessions.started(agent_session_id, t, event.ts_ns);
+            }
+            body @ EventBody::AgentUsage { target, agent_session_id, .. } => {
+                let amount = orc_log_projections::usage::Amount::of(event.ts_ns, body).unwrap_or_default();
+                if amount.cost_nanos > 0 {
+                    let pane = match target {
+                        Some(t) => Some(t.clone()),
+                        None => agent_session_id.as_deref().and_then(|s| self.sessions.pane_of(s)).cloned(),
+                    };
+                    let key = pane.map_or_else(|| "-".to_owned(), |t| t.to_string());
+                    let minute = event.ts_ns.div_euclid(MINUTE_NS);
+                    let buckets = self.cost.entry(key).or_default();
+                    *buckets.entry(minute).or_default() += amount.cost_nanos;
+                    let keep = (crate::config::MAX_COST_WINDOW.as_nanos() as i64) / MINUTE_NS + 1;
+                    let newest = buckets.keys().next_back().copied().unwrap_or(minute);
+                    while buckets.first_key_value().is_some_and(|(m, _)| *m < newest - keep) {
+                        buckets.pop_first();
+                    }
+                }
             }
             _ => {}
         }
@@ -220,6 +263,8 @@ struct Vars {
     note: String,
     due: String,
     session: String,
+    cost: String,
+    resets_at: String,
 }
 
 fn render(template: &str, rule: &str, incident: &str, v: &Vars) -> String {
@@ -240,6 +285,8 @@ fn render(template: &str, rule: &str, incident: &str, v: &Vars) -> String {
             "note" => &v.note,
             "due" => &v.due,
             "session" => &v.session,
+            "cost" => &v.cost,
+            "resets_at" => &v.resets_at,
             other => {
                 out.push('{');
                 out.push_str(other);
@@ -266,7 +313,24 @@ fn default_template(c: &Condition) -> &'static str {
         Condition::NoCapture { .. } => {
             "orc-log alert {rule}: no capture from session {session} since {since}"
         }
+        Condition::Cost { .. } => "orc-log alert {rule}: {target} cost ${cost} since {since}",
+        Condition::RateLimited { .. } => {
+            "orc-log alert {rule}: {target} hit its usage limit ({reason}); resets at {resets_at}"
+        }
     }
+}
+
+/// The first minute of `buckets` (in the window since `from_min`) at which
+/// the running sum passes `over`; the sum of the whole window.
+fn crossing(buckets: &BTreeMap<i64, u64>, from_min: i64, over: u64) -> (Option<i64>, u64) {
+    let (mut sum, mut crossed) = (0u64, None);
+    for (m, c) in buckets.range(from_min..) {
+        sum = sum.saturating_add(*c);
+        if crossed.is_none() && sum > over {
+            crossed = Some(*m);
+        }
+    }
+    (crossed, sum)
 }
 
 /// Which rules fire at `now_ns` (UTC ns) on the facts in `tracker`, in rule
@@ -298,13 +362,19 @@ pub fn evaluate_all(rules: &Rules, tracker: &Tracker, now_ns: i64, cutoff: Optio
                         session: &str,
                         (seq, about): (u64, Option<u64>),
                         began_ns: i64,
-                        vars: Vars| {
+                        vars: Vars,
+                        resume: Option<String>| {
             if tracker.fired.contains(&(rule.name.clone(), incident.clone())) {
                 return;
             }
-            let template =
-                rule.action.message.as_deref().unwrap_or_else(|| default_template(&rule.condition));
+            let template = match &resume {
+                Some(_) => {
+                    "orc-log alert {rule}: {target}: its usage limit reset at {resets_at}; resuming it"
+                }
+                None => rule.action.message.as_deref().unwrap_or_else(|| default_template(&rule.condition)),
+            };
             let firing = || Firing {
+                resume: resume.clone(),
                 rule: rule.name.clone(),
                 message: render(template, &rule.name, &incident, &vars),
                 incident: incident.clone(),
@@ -354,6 +424,7 @@ pub fn evaluate_all(rules: &Rules, tracker: &Tracker, now_ns: i64, cutoff: Optio
                         (seq, Some(seq)),
                         crash_ns,
                         vars,
+                        None,
                     );
                 }
             }
@@ -382,6 +453,7 @@ pub fn evaluate_all(rules: &Rules, tracker: &Tracker, now_ns: i64, cutoff: Optio
                         (head, None),
                         changed.saturating_add(*for_ns),
                         vars,
+                        None,
                     );
                 }
             }
@@ -405,7 +477,16 @@ pub fn evaluate_all(rules: &Rules, tracker: &Tracker, now_ns: i64, cutoff: Optio
                     };
                     let session = target.session.clone();
                     let (incident, began_ns) = (format!("overdue:{}", s.seq), due.saturating_add(*by_ns));
-                    fire(&s.target, incident, Some(target), &session, (s.seq, Some(s.seq)), began_ns, vars);
+                    fire(
+                        &s.target,
+                        incident,
+                        Some(target),
+                        &session,
+                        (s.seq, Some(s.seq)),
+                        began_ns,
+                        vars,
+                        None,
+                    );
                 }
             }
             Condition::ToolFailures { count, within_ns } => {
@@ -435,7 +516,7 @@ pub fn evaluate_all(rules: &Rules, tracker: &Tracker, now_ns: i64, cutoff: Optio
                     };
                     let incident = format!("tool_failures:{t}:{tool}:{}", first.0);
                     let about = (last.0, Some(newest_seq));
-                    fire(&t, incident, Some(target.clone()), &target.session, about, nth.1, vars);
+                    fire(&t, incident, Some(target.clone()), &target.session, about, nth.1, vars, None);
                 }
             }
             Condition::NoCapture { session: wanted, for_ns } => {
@@ -461,7 +542,112 @@ pub fn evaluate_all(rules: &Rules, tracker: &Tracker, now_ns: i64, cutoff: Optio
                         ..Vars::default()
                     };
                     let incident = format!("no_capture:{}:{since}", s.name);
-                    fire(&s.name, incident, None, &s.name, (head, None), since.saturating_add(*for_ns), vars);
+                    let began = since.saturating_add(*for_ns);
+                    fire(&s.name, incident, None, &s.name, (head, None), began, vars, None);
+                }
+            }
+            Condition::Cost { over_nanos, within_ns, team } => {
+                let from_min = now_ns.saturating_sub(*within_ns).div_euclid(MINUTE_NS) + 1;
+                let dollars = |n: u64| format!("{:.2}", n as f64 / 1e9);
+                if *team {
+                    let mut all: BTreeMap<i64, u64> = BTreeMap::new();
+                    for buckets in tracker.cost.values() {
+                        for (m, c) in buckets.range(from_min..) {
+                            *all.entry(*m).or_default() += c;
+                        }
+                    }
+                    let (Some(minute), sum) = crossing(&all, from_min, *over_nanos) else { continue };
+                    let since = format_rfc3339(from_min * MINUTE_NS);
+                    let vars = Vars {
+                        target: "team".into(),
+                        cost: dollars(sum),
+                        since,
+                        session: "team".into(),
+                        ..Vars::default()
+                    };
+                    let began = minute * MINUTE_NS;
+                    fire(
+                        "team",
+                        format!("cost:team:{minute}"),
+                        None,
+                        "team",
+                        (head, None),
+                        began,
+                        vars,
+                        None,
+                    );
+                    continue;
+                }
+                for (key, buckets) in &tracker.cost {
+                    if key == "-" || !matches(key) {
+                        continue;
+                    }
+                    let Ok(target) = key.parse::<Target>() else { continue };
+                    let (Some(minute), sum) = crossing(buckets, from_min, *over_nanos) else { continue };
+                    let vars = Vars {
+                        target: key.clone(),
+                        cost: dollars(sum),
+                        since: format_rfc3339(from_min * MINUTE_NS),
+                        session: target.session.clone(),
+                        ..Vars::default()
+                    };
+                    let session = target.session.clone();
+                    let incident = format!("cost:{key}:{minute}");
+                    fire(key, incident, Some(target), &session, (head, None), minute * MINUTE_NS, vars, None);
+                }
+            }
+            Condition::RateLimited { grace_ns } => {
+                for pane in view.sessions.iter().flat_map(|s| &s.panes) {
+                    let Some(limit) = &pane.rate_limit else { continue };
+                    if pane.status != "rate_limited" || !matches(&pane.target) {
+                        continue;
+                    }
+                    let Ok(target) = pane.target.parse::<Target>() else { continue };
+                    let since = parse_rfc3339(&limit.since).unwrap_or(now_ns);
+                    let vars = || Vars {
+                        target: pane.target.clone(),
+                        reason: limit.banner.clone(),
+                        since: limit.since.clone(),
+                        resets_at: limit.resets_at.clone().unwrap_or_else(|| "an unknown time".into()),
+                        session: target.session.clone(),
+                        ..Vars::default()
+                    };
+                    let session = target.session.clone();
+                    let about = (limit.seq, Some(limit.seq));
+                    let a = &rule.action;
+                    if a.tmux.is_some() || a.command.is_some() || a.webhook.is_some() {
+                        let incident = format!("rate_limited:{}:{}", pane.target, limit.seq);
+                        fire(
+                            &pane.target,
+                            incident,
+                            Some(target.clone()),
+                            &session,
+                            about,
+                            since,
+                            vars(),
+                            None,
+                        );
+                    }
+                    // Resume once the limit reset (plus grace), while the pane still shows it.
+                    if let (Some(text), Some(resets)) =
+                        (&a.resume, limit.resets_at.as_deref().and_then(|r| parse_rfc3339(r).ok()))
+                    {
+                        let due = resets.saturating_add(*grace_ns);
+                        if now_ns >= due {
+                            let incident = format!("resume:{}:{}", pane.target, limit.seq);
+                            let key = format!("resume:{}", pane.target);
+                            fire(
+                                &key,
+                                incident,
+                                Some(target.clone()),
+                                &session,
+                                about,
+                                due,
+                                vars(),
+                                Some(text.clone()),
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -816,5 +1002,131 @@ mod tests {
             "alert evaluation: {per:?} per event (fold + evaluate, 160 panes, 5 rules); {share:.2}% of a core at 50 ev/s; {fired} firings"
         );
         assert!(fired > 0, "the crashes and failures fire");
+    }
+
+    fn usage(t: Option<&str>, session: &str, dollars: f64) -> EventBody {
+        EventBody::AgentUsage {
+            target: t.map(tgt),
+            agent: "claude_code".into(),
+            agent_session_id: Some(session.into()),
+            source: "otel".into(),
+            event: "claude_code.api_request".into(),
+            model: Some("claude-opus-5".into()),
+            prompt_id: None,
+            input_tokens: 1,
+            output_tokens: 1,
+            cache_read_tokens: 0,
+            cache_creation_tokens: 0,
+            cost_usd: orc_log_schemas::Usd::from_dollars(dollars),
+            duration_ns: None,
+            raw: None,
+        }
+    }
+
+    fn session_start(t: &str, id: &str) -> EventBody {
+        EventBody::AgentSession {
+            target: Some(tgt(t)),
+            agent_session_id: id.into(),
+            phase: "start".into(),
+            reason: None,
+            cwd: None,
+            transcript_path: None,
+            raw: None,
+        }
+    }
+
+    /// `cost` fires for the pane whose cost in the window passes `over`
+    /// (usage joined by session too), and for the team on the sum.
+    #[test]
+    fn cost_rules_fire_per_agent_and_for_the_team() {
+        let r = rules(
+            "[[rule]]\nname = \"agent\"\nwhen = \"cost\"\nover = 1.0\nwithin = \"1h\"\n[rule.action]\ntmux = \"team:0.0\"\n\
+             [[rule]]\nname = \"team\"\nwhen = \"cost\"\nover = 1.5\nwithin = \"1h\"\nper = \"team\"\n[rule.action]\ncommand = \"true\"\n",
+        );
+        let t = tracker(vec![
+            (T0, session_start("team:1.0", "s1")),
+            (T0 + S, usage(None, "s1", 0.6)),
+            (T0 + 120 * S, usage(Some("team:1.0"), "s1", 0.6)),
+            (T0 + 180 * S, usage(Some("team:2.0"), "s2", 0.5)),
+            // Outside the window by the time of the evaluation below.
+            (T0 - 7200 * S, usage(Some("team:2.0"), "s2", 5.0)),
+        ]);
+        let f = evaluate(&r, &t, T0 + 200 * S);
+        let got: Vec<(&str, &str, Option<String>)> = f
+            .iter()
+            .map(|x| (x.rule.as_str(), x.incident.as_str(), x.target.as_ref().map(ToString::to_string)))
+            .collect();
+        let minute = |ts: i64| ts.div_euclid(MINUTE_NS);
+        assert_eq!(
+            got,
+            [
+                (
+                    "agent",
+                    format!("cost:team:1.0:{}", minute(T0 + 120 * S)).as_str(),
+                    Some("team:1.0".to_owned())
+                ),
+                ("team", format!("cost:team:{}", minute(T0 + 180 * S)).as_str(), None),
+            ]
+        );
+        assert!(f[0].message.contains("team:1.0 cost $1.20"), "{}", f[0].message);
+        // Much later the window holds nothing: no firing.
+        assert!(evaluate(&r, &t, T0 + 3 * 3600 * S).is_empty());
+        assert!(Rules::parse(Path::new("t.toml"), "[[rule]]\nname = \"x\"\nwhen = \"cost\"\nover = -1.0\nwithin = \"1h\"\n[rule.action]\ncommand = \"true\"\n").is_err());
+        assert!(Rules::parse(Path::new("t.toml"), "[[rule]]\nname = \"x\"\nwhen = \"cost\"\nover = 1.0\nwithin = \"1h\"\nper = \"pane\"\n[rule.action]\ncommand = \"true\"\n").is_err());
+    }
+
+    fn limited(t: &str, resets: &str) -> EventBody {
+        EventBody::AgentHook {
+            target: Some(tgt(t)),
+            agent_session_id: None,
+            event: "RateLimited".into(),
+            raw: Some(format!(
+                r#"{{"banner":"You've hit your limit · resets 3pm (UTC)","resets_at":"{resets}"}}"#
+            )),
+        }
+    }
+
+    /// A `rate_limited` rule alerts when the limit is seen and resumes once
+    /// the reset time plus grace passed, only while the pane still shows it.
+    #[test]
+    fn rate_limited_alerts_then_resumes_once_after_the_reset() {
+        let r = rules(
+            "[[rule]]\nname = \"limit\"\nwhen = \"rate_limited\"\ngrace = \"30s\"\n[rule.action]\nwebhook = \"http://127.0.0.1:1/x\"\nresume = true\n",
+        );
+        let reset = T0 + 600 * S;
+        let screen = "> go\nYou've hit your limit · resets 3pm (UTC)\n";
+        let mut t = tracker(vec![
+            (T0, capture("team:1.0", screen)),
+            (T0 + S, limited("team:1.0", &format_rfc3339(reset))),
+        ]);
+        let now = evaluate(&r, &t, T0 + 2 * S);
+        assert_eq!(now.len(), 1);
+        assert_eq!((now[0].incident.as_str(), now[0].resume.as_deref()), ("rate_limited:team:1.0:2", None));
+        t.note_fired(&now[0].rule, &now[0].incident, &now[0].key(), now[0].ts_ns);
+        assert!(evaluate(&r, &t, reset + 29 * S).is_empty(), "not before the reset plus grace");
+        let resume = evaluate(&r, &t, reset + 30 * S);
+        assert_eq!(resume.len(), 1);
+        assert_eq!(
+            (resume[0].incident.as_str(), resume[0].resume.as_deref(), resume[0].key().as_str()),
+            ("resume:team:1.0:2", Some("continue"), "resume:team:1.0")
+        );
+        // Once fired (the alert in the log), never again.
+        let mut again = t.clone();
+        again.note_fired(&resume[0].rule, &resume[0].incident, &resume[0].key(), resume[0].ts_ns);
+        assert!(evaluate(&r, &again, reset + 3600 * S).is_empty());
+        // A pane whose banner left the screen is no longer limited: no resume.
+        let gone = tracker(vec![
+            (T0, capture("team:1.0", screen)),
+            (T0 + S, limited("team:1.0", &format_rfc3339(reset))),
+            (T0 + 5 * S, capture("team:1.0", "> working on it")),
+        ]);
+        assert!(evaluate(&r, &gone, reset + 60 * S).is_empty());
+        assert!(
+            Rules::parse(
+                Path::new("t.toml"),
+                "[[rule]]\nname = \"x\"\nwhen = \"crash\"\n[rule.action]\nresume = true\n"
+            )
+            .is_err()
+        );
     }
 }

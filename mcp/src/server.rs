@@ -121,7 +121,7 @@ impl LogServer {
     }
 
     #[tool(
-        description = "One read-only SQL query (DataFusion) over the log's tables: events, captures, messages, schedules, crashes, markers, lifecycle, agent_sessions, prompts, tool_calls, notifications, alerts. Rows come back as JSON lines, at most max_rows (default 100, at most 1000), within 30 s. DDL, DML, COPY and SET are refused.",
+        description = "One read-only SQL query (DataFusion) over the log's tables: events, captures, messages, schedules, crashes, markers, lifecycle, agent_sessions, prompts, tool_calls, notifications, alerts, agent_usage (tokens and cost per request), agent_hooks. Rows come back as JSON lines, at most max_rows (default 100, at most 1000), within 30 s. DDL, DML, COPY and SET are refused.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn query(&self, Parameters(p): Parameters<QueryParams>) -> Result<CallToolResult, ErrorData> {

@@ -19,6 +19,7 @@ pub mod search;
 pub mod sql;
 pub mod state;
 pub mod summary;
+pub mod usage;
 
 mod content;
 mod maps;

@@ -118,6 +118,14 @@ pub struct Metrics {
     tool_duration: BTreeMap<String, Histogram>,
     /// Alerts fired, by rule.
     alerts: BTreeMap<String, u64>,
+    /// Agent usage: target (or "-": not known when folded) -> model (or
+    /// "-") -> [cost nano-dollars, input, output, cache read, cache
+    /// creation tokens]. Absent from checkpoints written before the kind.
+    #[serde(default)]
+    usage: BTreeMap<String, BTreeMap<String, [u64; 5]>>,
+    /// Agent sessions' panes (the usage records' own bounded join).
+    #[serde(default)]
+    sessions: crate::usage::Join,
 }
 
 /// The key pairing a tool call's "pre" with its "post"/"failure": the
@@ -205,6 +213,44 @@ impl Projection for Metrics {
                 }
             }
             EventBody::Alert { rule, .. } => bump(&mut self.alerts, rule),
+            EventBody::AgentSession { target: Some(target), agent_session_id, phase, .. }
+                if phase == "start" =>
+            {
+                // Held records are not counted again: counters never move
+                // between targets (see `usage` above).
+                self.sessions.started(agent_session_id, target, event.ts_ns);
+            }
+            EventBody::AgentUsage {
+                target,
+                agent_session_id,
+                model,
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_creation_tokens,
+                cost_usd,
+                ..
+            } => {
+                let t = match (target, agent_session_id) {
+                    (Some(t), _) => t.to_string(),
+                    (None, Some(s)) => {
+                        self.sessions.pane_of(s).map_or_else(|| "-".to_owned(), Target::to_string)
+                    }
+                    (None, None) => "-".to_owned(),
+                };
+                let m = model.clone().unwrap_or_else(|| "-".to_owned());
+                let row = self.usage.entry(t).or_default().entry(m).or_default();
+                let add = [
+                    cost_usd.map_or(0, |c| c.nanos),
+                    *input_tokens,
+                    *output_tokens,
+                    *cache_read_tokens,
+                    *cache_creation_tokens,
+                ];
+                for (r, a) in row.iter_mut().zip(add) {
+                    *r = r.saturating_add(a);
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -270,6 +316,27 @@ impl Metrics {
                             value: *n as f64,
                         });
                     }
+                }
+            }
+        }
+        let (mut cost, mut tokens) = (Vec::new(), Vec::new());
+        for (target, models) in &self.usage {
+            for (model, row) in models {
+                let labels = vec![("target".to_owned(), target.clone()), ("model".to_owned(), model.clone())];
+                cost.push(Sample {
+                    name: "orc_log_agent_cost_usd_total".into(),
+                    labels: labels.clone(),
+                    value: row[0] as f64 / 1e9,
+                });
+                for (ty, n) in ["input", "output", "cache_read", "cache_creation"].into_iter().zip(&row[1..])
+                {
+                    let mut l = labels.clone();
+                    l.push(("type".into(), ty.into()));
+                    tokens.push(Sample {
+                        name: "orc_log_agent_tokens_total".into(),
+                        labels: l,
+                        value: *n as f64,
+                    });
                 }
             }
         }
@@ -339,6 +406,16 @@ impl Metrics {
                 "orc_log_alerts_total",
                 "Alerts fired, by rule.",
                 by_label("orc_log_alerts_total", "rule", &self.alerts),
+            ),
+            counter(
+                "orc_log_agent_cost_usd_total",
+                "Agents' cost in US dollars (agent_usage), by target (\"-\": not known when recorded) and model.",
+                cost,
+            ),
+            counter(
+                "orc_log_agent_tokens_total",
+                "Agents' tokens (agent_usage), by target, model and type (input, output, cache_read, cache_creation).",
+                tokens,
             ),
         ]
     }

@@ -104,7 +104,29 @@ struct PaneFacts {
     /// checkpoints written before the kind existed.
     #[serde(default)]
     restore: Latest<Option<Restore>>,
+    /// Token usage and cost (`agent_usage`). Absent from checkpoints
+    /// written before the kind existed.
+    #[serde(default)]
+    usage: crate::usage::PaneUsage,
+    /// The usage limit the pane shows (an `agent_hook` `RateLimited`), until
+    /// its agent acts again or a capture no longer shows the banner.
+    #[serde(default)]
+    limit: Latest<Option<Limit>>,
 }
+
+/// A usage limit a pane showed: the `RateLimited` event's seq, its banner
+/// line and reset time (UTC ns, when known).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Limit {
+    seq: u64,
+    banner: String,
+    resets_at_ns: Option<i64>,
+}
+
+/// The `event` of the `agent_hook` that says a pane shows a usage-limit
+/// banner (written by `session record` and `orc-log hook`; `raw` is
+/// `{"banner", "detector", "resets_at"}`).
+pub const RATE_LIMITED: &str = "RateLimited";
 
 /// A pane's last `pane_state`: (cwd, command, cmdline).
 type Restore = (Option<String>, Option<String>, Option<String>);
@@ -127,6 +149,7 @@ impl PaneFacts {
             last_prompt: Latest::new(ts, None),
             stopped: Latest::new(ts, false),
             waiting: Latest::new(ts, false),
+            limit: Latest::new(ts, None),
             ..Self::default()
         }
     }
@@ -144,6 +167,7 @@ impl PaneFacts {
         self.stopped.set(ts, false);
         self.waiting.set(ts, false);
         self.crashed.set(ts, false);
+        self.limit.set(ts, None);
     }
 }
 
@@ -177,6 +201,9 @@ pub struct State {
     /// (bounded: see [`crate::schedules`]).
     schedules: Schedules,
     content: ContentTracker,
+    /// Agent sessions' panes, and usage held until its pane is known.
+    #[serde(default)]
+    usage: crate::usage::Join,
 }
 
 fn window_key(t: &Target) -> String {
@@ -218,6 +245,8 @@ impl State {
                 "closed"
             } else if p.crashed.value {
                 "crashed"
+            } else if p.limit.value.is_some() {
+                "rate_limited"
             } else if p.waiting.value {
                 "waiting"
             } else if p.stopped.value || as_of_ns.saturating_sub(p.last_change_ts) >= idle_ns {
@@ -267,6 +296,21 @@ impl State {
                 command: p.restore.get().and_then(|r| r.1.clone()),
                 cmdline: p.restore.get().and_then(|r| r.2.clone()),
                 layout: self.layouts.get(&window_key(target)).map(|l| l.value.clone()),
+                rate_limit: p.limit.get().map(|l| RateLimitView {
+                    seq: l.seq,
+                    since: format_rfc3339(p.limit.ts),
+                    banner: l.banner.clone(),
+                    resets_at: l.resets_at_ns.map(format_rfc3339),
+                }),
+                usage: (p.usage.records > 0).then(|| {
+                    let (cost_today, tokens_today) = p.usage.today(as_of_ns);
+                    UsageView {
+                        cost_usd: Dollars(p.usage.cost_nanos),
+                        cost_today_usd: Dollars(cost_today),
+                        tokens: p.usage.tokens,
+                        tokens_today,
+                    }
+                }),
             };
             if let Some(s) = sessions.iter_mut().find(|s| s.name == target.session) {
                 s.panes.push(view);
@@ -346,6 +390,9 @@ impl Projection for State {
                     p.changed_at(ts);
                     p.crashed.set(ts, false);
                 }
+                if p.limit.get().is_some_and(|l| !content.contains(l.banner.as_str())) {
+                    p.limit.set(ts, None);
+                }
             }
             EventBody::Crash { target, reason, .. } => {
                 let p = self.pane(target, ts);
@@ -368,6 +415,11 @@ impl Projection for State {
                 self.schedules.fire(target, ts, note.as_deref());
             }
             EventBody::AgentSession { target: Some(target), agent_session_id, phase, .. } => {
+                if phase == "start" {
+                    for held in self.usage.started(agent_session_id, target, ts) {
+                        self.pane(target, ts).usage.add(held);
+                    }
+                }
                 let p = self.pane(target, ts);
                 let running = phase == "start";
                 if !p.agent_session.set(ts, Some((agent_session_id.clone(), running))) {
@@ -415,6 +467,25 @@ impl Projection for State {
                 }
                 let p = self.pane(target, ts);
                 p.restore.set(ts, Some((cwd.clone(), command.clone(), cmdline.clone())));
+            }
+            body @ EventBody::AgentUsage { target, agent_session_id, .. } => {
+                let amount = crate::usage::Amount::of(ts, body).unwrap_or_default();
+                if let Some(t) = self.usage.attribute(target.as_ref(), agent_session_id.as_deref(), amount) {
+                    self.pane(&t, ts).usage.add(amount);
+                }
+            }
+            EventBody::AgentHook { target: Some(target), event: name, raw, .. } if name == RATE_LIMITED => {
+                let parsed: Option<serde_json::Value> =
+                    raw.as_deref().and_then(|r| serde_json::from_str(r).ok());
+                let field = |k: &str| parsed.as_ref().and_then(|v| v.get(k)).and_then(|v| v.as_str());
+                if let Some(banner) = field("banner") {
+                    let limit = Limit {
+                        seq: meta.seq,
+                        banner: banner.to_owned(),
+                        resets_at_ns: field("resets_at").and_then(|r| orc_log_schemas::parse_rfc3339(r).ok()),
+                    };
+                    self.pane(target, ts).limit.set(ts, Some(limit));
+                }
             }
             // Untargeted agent events, subagent stops, other hook events,
             // alerts, markers and resurrections change no pane.
@@ -468,7 +539,8 @@ pub struct PaneView {
     /// Agent role from `agent_registered`.
     pub role: Option<String>,
     /// `active`, `idle`, `waiting` (the agent asked for permission: a
-    /// person is needed), `crashed` or `closed`.
+    /// person is needed), `rate_limited` (it shows a usage-limit banner),
+    /// `crashed` or `closed`.
     pub status: String,
     /// Captures recorded.
     pub captures: u64,
@@ -506,6 +578,53 @@ pub struct PaneView {
     /// The window's layout string (`#{window_layout}`) from the last
     /// `pane_state` of any of its panes.
     pub layout: Option<String>,
+    /// The usage limit the pane shows (status `rate_limited`).
+    pub rate_limit: Option<RateLimitView>,
+    /// Token usage and cost of the pane's agents (`agent_usage`), when any.
+    pub usage: Option<UsageView>,
+}
+
+/// A usage limit a pane shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RateLimitView {
+    /// Seq of the `agent_hook` `RateLimited` event.
+    pub seq: u64,
+    /// When it was seen.
+    pub since: String,
+    /// The banner line.
+    pub banner: String,
+    /// When the limit resets (UTC), when the banner says.
+    pub resets_at: Option<String>,
+}
+
+/// A pane's token usage and cost. "Today" is the UTC day of the view's time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageView {
+    /// Total cost, US dollars.
+    pub cost_usd: Dollars,
+    /// Cost today, US dollars.
+    pub cost_today_usd: Dollars,
+    /// Tokens of every type, in total.
+    pub tokens: u64,
+    /// Tokens today.
+    pub tokens_today: u64,
+}
+
+/// US dollars held as nano-dollars; serialized as a JSON number of dollars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dollars(pub u64);
+
+impl Dollars {
+    /// The amount in dollars.
+    pub fn dollars(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+}
+
+impl Serialize for Dollars {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.dollars())
+    }
 }
 
 /// An agent session.

@@ -94,6 +94,27 @@ pub fn summary(body: &EventBody) -> String {
             one_line(command.as_deref().unwrap_or("?"), 40),
             layout.as_deref().map(|l| format!(" layout {}", one_line(l, 60))).unwrap_or_default()
         ),
+        EventBody::AgentUsage {
+            agent,
+            event,
+            model,
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_creation_tokens,
+            cost_usd,
+            ..
+        } => format!(
+            "{} {}{} in {} out {} cache {}+{}{}",
+            one_line(agent, 20),
+            one_line(event, 40),
+            model.as_deref().map(|m| format!(" {}", one_line(m, 40))).unwrap_or_default(),
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_creation_tokens,
+            cost_usd.map(|c| format!(" ${:.4}", c.dollars())).unwrap_or_default()
+        ),
         EventBody::Resurrected { targets, .. } => {
             let n = targets.lines().count();
             format!("{n} pane{} | {}", if n == 1 { "" } else { "s" }, one_line(targets, 100))

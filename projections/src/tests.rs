@@ -843,3 +843,88 @@ fn a_metrics_checkpoint_from_before_a_kind_was_added_still_reads() {
     json["events"].as_array_mut().unwrap().extend([0, 0, 0].map(serde_json::Value::from));
     assert!(serde_json::from_value::<Metrics>(json).is_err(), "more kinds than known is refused");
 }
+
+fn usage(ts: i64, target: Option<&str>, session: &str, model: &str, tokens: [u64; 4], cost: f64) -> Event {
+    ev(
+        ts,
+        EventBody::AgentUsage {
+            target: target.map(t),
+            agent: "claude_code".into(),
+            agent_session_id: Some(session.into()),
+            source: "otel".into(),
+            event: "claude_code.api_request".into(),
+            model: Some(model.into()),
+            prompt_id: None,
+            input_tokens: tokens[0],
+            output_tokens: tokens[1],
+            cache_read_tokens: tokens[2],
+            cache_creation_tokens: tokens[3],
+            cost_usd: orc_log_schemas::Usd::from_dollars(cost),
+            duration_ns: None,
+            raw: None,
+        },
+    )
+}
+
+/// Usage lands on its pane: directly, through the session's start, or held
+/// until a later start names the session's pane; "today" is the view's UTC day.
+#[test]
+fn agent_usage_adds_cost_and_tokens_per_pane_joined_by_session() {
+    let day = 20_000 * 86_400;
+    let s: State = given(&[
+        usage(day - 10, None, "late", "m", [1, 2, 3, 4], 0.5),
+        session(day, "s1", "start"),
+        usage(day + 1, None, "s1", "m", [10, 20, 0, 0], 0.25),
+        usage(day + 2, Some("p:1.0"), "other", "m", [1, 0, 0, 0], 0.125),
+        ev(
+            day + 3,
+            EventBody::AgentSession {
+                target: Some(t("p:2.0")),
+                agent_session_id: "late".into(),
+                phase: "start".into(),
+                reason: None,
+                cwd: None,
+                transcript_path: None,
+                raw: None,
+            },
+        ),
+    ]);
+    let view = s.view((day + 5) * SEC, 300);
+    let u = pane(&view, "p:1.0").usage.as_ref().unwrap();
+    assert_eq!((u.cost_usd.dollars(), u.tokens), (0.375, 31));
+    assert_eq!((u.cost_today_usd.dollars(), u.tokens_today), (0.375, 31));
+    let late = pane(&view, "p:2.0").usage.as_ref().unwrap();
+    assert_eq!((late.cost_usd.dollars(), late.tokens), (0.5, 10), "held until its session's pane was known");
+    assert_eq!(late.tokens_today, 0, "recorded the day before");
+    let json = serde_json::to_value(&view).unwrap();
+    assert_eq!(json["sessions"][0]["panes"][0]["usage"]["cost_usd"], 0.375);
+    let tomorrow = s.view((day + 86_400) * SEC, 300);
+    assert_eq!(pane(&tomorrow, "p:1.0").usage.as_ref().unwrap().cost_today_usd.dollars(), 0.0);
+}
+
+#[test]
+fn agent_cost_and_token_counters_parse_with_a_prometheus_parser() {
+    let m: Metrics = given(&[
+        session(0, "s1", "start"),
+        usage(1, None, "s1", "opus", [10, 20, 30, 40], 0.5),
+        usage(2, None, "s1", "opus", [1, 1, 1, 1], 0.25),
+        usage(3, None, "nobody", "haiku", [5, 0, 0, 0], 0.001),
+    ]);
+    let text = prometheus::render(&m.families(0));
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) => v,
+                ref other => panic!("{name} is not a counter: {other:?}"),
+            })
+    };
+    let p = [("target", "p:1.0"), ("model", "opus")];
+    assert_eq!(value("orc_log_agent_cost_usd_total", &p), Some(0.75));
+    assert_eq!(value("orc_log_agent_tokens_total", &[p[0], p[1], ("type", "input")]), Some(11.0));
+    assert_eq!(value("orc_log_agent_tokens_total", &[p[0], p[1], ("type", "cache_creation")]), Some(41.0));
+    assert_eq!(value("orc_log_agent_cost_usd_total", &[("target", "-"), ("model", "haiku")]), Some(0.001));
+}

@@ -54,11 +54,14 @@ pub enum Kind {
     PaneState,
     /// `orc-log resurrect` rebuilt panes: the old and new targets.
     Resurrected,
+    /// An agent's token usage and cost for one request (or one metric
+    /// point), from OpenTelemetry or a transcript.
+    AgentUsage,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::Capture,
         Kind::Message,
         Kind::Schedule,
@@ -80,6 +83,7 @@ impl Kind {
         Kind::Alert,
         Kind::PaneState,
         Kind::Resurrected,
+        Kind::AgentUsage,
     ];
 
     /// The `kind` string of format v1, e.g. `"schedule_fired"`.
@@ -106,6 +110,7 @@ impl Kind {
             Kind::Alert => "alert",
             Kind::PaneState => "pane_state",
             Kind::Resurrected => "resurrected",
+            Kind::AgentUsage => "agent_usage",
         }
     }
 
@@ -114,7 +119,7 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// The on-disk code, 1..=21.
+    /// The on-disk code, 1..=22.
     pub fn code(self) -> u8 {
         // ALL is in code order; the position is the code minus one.
         Kind::ALL.iter().position(|k| *k == self).map_or(0, |i| i as u8 + 1)
@@ -257,6 +262,55 @@ pub enum EventBody {
     /// `OLD NEW` (old target, new target), `at` the time restored
     /// (RFC 3339), `socket` the tmux socket name used.
     Resurrected { targets: String, at: Option<String>, socket: Option<String> },
+    /// Token usage and cost of one model request by `agent` (`claude_code`,
+    /// `codex`, `gemini_cli`), or one metric point, in agent session
+    /// `agent_session_id`. `source` is `otel` (an OTLP log record or metric
+    /// point; `event` its event or metric name, e.g.
+    /// `claude_code.api_request`, `claude_code.cost.usage`) or `transcript`
+    /// (an assistant message of a transcript; `event` is `message`). Token
+    /// counts are per type (absent: 0); `cost_usd` is as reported, or from
+    /// the price table (`agents/prices.toml`) when the record had none;
+    /// `duration_ns` the request's duration. `raw` holds the record's other
+    /// attributes (bounded, redacted, identities hashed).
+    AgentUsage {
+        target: Option<Target>,
+        agent: String,
+        agent_session_id: Option<String>,
+        source: String,
+        event: String,
+        model: Option<String>,
+        prompt_id: Option<String>,
+        input_tokens: u64,
+        output_tokens: u64,
+        cache_read_tokens: u64,
+        cache_creation_tokens: u64,
+        cost_usd: Option<Usd>,
+        duration_ns: Option<u64>,
+        raw: Option<String>,
+    },
+}
+
+/// An amount of US dollars, held exactly as whole nano-dollars (10^-9 USD)
+/// so that events compare and sum exactly; format v1 writes it as a JSON
+/// number of dollars (`cost_usd`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Usd {
+    /// Nano-dollars.
+    pub nanos: u64,
+}
+
+impl Usd {
+    /// The amount nearest to `dollars`; `None` for a negative, NaN or
+    /// infinite value, or one above 18 billion dollars.
+    pub fn from_dollars(dollars: f64) -> Option<Usd> {
+        let nanos = (dollars * 1e9).round();
+        (dollars.is_finite() && dollars >= 0.0 && nanos < 1.8e19).then(|| Usd { nanos: nanos as u64 })
+    }
+
+    /// The amount in dollars (as a float, for display and SQL).
+    pub fn dollars(self) -> f64 {
+        self.nanos as f64 / 1e9
+    }
 }
 
 impl EventBody {
@@ -284,6 +338,7 @@ impl EventBody {
             EventBody::Alert { .. } => Kind::Alert,
             EventBody::PaneState { .. } => Kind::PaneState,
             EventBody::Resurrected { .. } => Kind::Resurrected,
+            EventBody::AgentUsage { .. } => Kind::AgentUsage,
         }
     }
 
@@ -307,7 +362,8 @@ impl EventBody {
             | EventBody::Notification { target, .. }
             | EventBody::AgentStop { target, .. }
             | EventBody::AgentHook { target, .. }
-            | EventBody::Alert { target, .. } => target.as_ref(),
+            | EventBody::Alert { target, .. }
+            | EventBody::AgentUsage { target, .. } => target.as_ref(),
             EventBody::SessionOpened { .. }
             | EventBody::SessionClosed { .. }
             | EventBody::Resurrected { .. } => None,
@@ -342,7 +398,18 @@ mod tests {
             assert_eq!(Kind::from_name(k.as_str()), Some(k));
         }
         assert_eq!(Kind::from_code(0), None);
-        assert_eq!(Kind::from_code(22), None);
+        assert_eq!(Kind::from_code(22), Some(Kind::AgentUsage));
+        assert_eq!(Kind::from_code(23), None);
         assert_eq!(Kind::from_name("Capture"), None);
+    }
+
+    #[test]
+    fn usd_is_exact_nano_dollars() {
+        assert_eq!(Usd::from_dollars(0.123456789), Some(Usd { nanos: 123_456_789 }));
+        assert_eq!(Usd::from_dollars(1.5).map(Usd::dollars), Some(1.5));
+        assert_eq!(Usd::from_dollars(-0.01), None);
+        assert_eq!(Usd::from_dollars(f64::NAN), None);
+        assert_eq!(Usd::from_dollars(f64::INFINITY), None);
+        assert_eq!(Usd::from_dollars(1e11), None);
     }
 }

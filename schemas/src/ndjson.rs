@@ -6,7 +6,7 @@
 //! output parses back to the same event. The accepted shape is also published
 //! as JSON Schema in `schemas/event-v1.schema.json`; a test keeps the two equal.
 
-use crate::event::{Event, EventBody, Kind, Record};
+use crate::event::{Event, EventBody, Kind, Record, Usd};
 use crate::target::{Target, validate_session};
 use crate::time::{format_rfc3339, parse_rfc3339};
 use serde_json::{Map, Value};
@@ -27,6 +27,9 @@ pub const SESSION_PHASES: &[&str] = &["start", "end"];
 
 /// The `phase` values of kind `tool_call`.
 pub const TOOL_PHASES: &[&str] = &["pre", "post", "failure"];
+
+/// The `source` values of kind `agent_usage`.
+pub const USAGE_SOURCES: &[&str] = &["otel", "transcript"];
 
 /// What is wrong with a line (`snake_case` names in JSON, as the server
 /// protocol carries it).
@@ -128,6 +131,11 @@ pub enum FieldType {
     Time,
     /// An integer 0..=4294967295.
     U32,
+    /// An integer 0..=18446744073709551615.
+    U64,
+    /// A non-negative number of US dollars, below 1.8e10 (kept to the
+    /// nano-dollar: see [`Usd`]).
+    Usd,
     /// One of the listed strings.
     OneOf(&'static [&'static str]),
 }
@@ -242,6 +250,22 @@ pub fn fields(kind: Kind) -> &'static [FieldSpec] {
             opt!("layout", Text),
         ],
         Kind::Resurrected => &[req!("targets", Text), opt!("at", Text), opt!("socket", Text)],
+        Kind::AgentUsage => &[
+            opt!("target", Target),
+            req!("agent", NonEmpty),
+            opt!("agent_session_id", NonEmpty),
+            FieldSpec { name: "source", ty: FieldType::OneOf(USAGE_SOURCES), required: true },
+            req!("event", NonEmpty),
+            opt!("model", NonEmpty),
+            opt!("prompt_id", NonEmpty),
+            opt!("input_tokens", U64),
+            opt!("output_tokens", U64),
+            opt!("cache_read_tokens", U64),
+            opt!("cache_creation_tokens", U64),
+            opt!("cost_usd", Usd),
+            opt!("duration_ns", U64),
+            opt!("raw", Text),
+        ],
     }
 }
 
@@ -265,6 +289,12 @@ impl Fields {
     }
     fn u32(&self, name: &str) -> Option<u32> {
         self.map.get(name).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
+    }
+    fn u64(&self, name: &str) -> Option<u64> {
+        self.map.get(name).and_then(Value::as_u64)
+    }
+    fn usd(&self, name: &str) -> Option<Usd> {
+        self.map.get(name).and_then(Value::as_f64).and_then(Usd::from_dollars)
     }
 }
 
@@ -294,9 +324,26 @@ fn check_field(spec: &FieldSpec, value: &Value) -> Result<(), LineError> {
             _ => Err(wrong("an integer 0..=4294967295")),
         };
     }
+    if spec.ty == FieldType::U64 {
+        return match value.as_u64() {
+            Some(_) => Ok(()),
+            _ => Err(wrong("an integer 0..=18446744073709551615")),
+        };
+    }
+    if spec.ty == FieldType::Usd {
+        return match value.as_f64() {
+            Some(d) if Usd::from_dollars(d).is_some() => Ok(()),
+            Some(_) => Err(LineError::new(
+                LineErrorKind::BadValue,
+                field,
+                format!("{value} is not an amount of dollars 0..1.8e10"),
+            )),
+            None => Err(wrong("a number of US dollars")),
+        };
+    }
     let Some(s) = value.as_str() else { return Err(wrong("a string")) };
     match spec.ty {
-        FieldType::Text | FieldType::U32 => Ok(()),
+        FieldType::Text | FieldType::U32 | FieldType::U64 | FieldType::Usd => Ok(()),
         FieldType::NonEmpty if s.is_empty() => {
             Err(LineError::new(LineErrorKind::BadValue, field, "must not be empty"))
         }
@@ -648,6 +695,22 @@ fn build_body(kind: Kind, f: &Fields) -> Result<EventBody, LineError> {
         Kind::Resurrected => {
             EventBody::Resurrected { targets: f.req_str("targets"), at: f.str("at"), socket: f.str("socket") }
         }
+        Kind::AgentUsage => EventBody::AgentUsage {
+            target: f.target("target"),
+            agent: f.req_str("agent"),
+            agent_session_id: f.str("agent_session_id"),
+            source: f.req_str("source"),
+            event: f.req_str("event"),
+            model: f.str("model"),
+            prompt_id: f.str("prompt_id"),
+            input_tokens: f.u64("input_tokens").unwrap_or(0),
+            output_tokens: f.u64("output_tokens").unwrap_or(0),
+            cache_read_tokens: f.u64("cache_read_tokens").unwrap_or(0),
+            cache_creation_tokens: f.u64("cache_creation_tokens").unwrap_or(0),
+            cost_usd: f.usd("cost_usd"),
+            duration_ns: f.u64("duration_ns"),
+            raw: f.str("raw"),
+        },
     })
 }
 
@@ -682,7 +745,8 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
             | EventBody::Notification { .. }
             | EventBody::AgentStop { .. }
             | EventBody::AgentHook { .. }
-            | EventBody::Alert { .. },
+            | EventBody::Alert { .. }
+            | EventBody::AgentUsage { .. },
             "target",
         ) => body.target().map_or(FieldRef::Absent, FieldRef::Target),
         (EventBody::Capture { content: v, .. }, "content")
@@ -708,7 +772,10 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::Alert { rule: v, .. }, "rule")
         | (EventBody::Alert { incident: v, .. }, "incident")
         | (EventBody::Alert { message: v, .. }, "message")
-        | (EventBody::Resurrected { targets: v, .. }, "targets") => s(v),
+        | (EventBody::Resurrected { targets: v, .. }, "targets")
+        | (EventBody::AgentUsage { agent: v, .. }, "agent")
+        | (EventBody::AgentUsage { source: v, .. }, "source")
+        | (EventBody::AgentUsage { event: v, .. }, "event") => s(v),
         (EventBody::ScheduleFired { note: v, .. }, "note")
         | (EventBody::Crash { excerpt: v, .. }, "excerpt")
         | (EventBody::Crash { detector: v, .. }, "detector")
@@ -736,7 +803,11 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::PaneState { cmdline: v, .. }, "cmdline")
         | (EventBody::PaneState { layout: v, .. }, "layout")
         | (EventBody::Resurrected { at: v, .. }, "at")
-        | (EventBody::Resurrected { socket: v, .. }, "socket") => os(v),
+        | (EventBody::Resurrected { socket: v, .. }, "socket")
+        | (EventBody::AgentUsage { agent_session_id: v, .. }, "agent_session_id")
+        | (EventBody::AgentUsage { model: v, .. }, "model")
+        | (EventBody::AgentUsage { prompt_id: v, .. }, "prompt_id")
+        | (EventBody::AgentUsage { raw: v, .. }, "raw") => os(v),
         // Numbers and times: any value of the Rust type is a valid v1 value.
         _ => FieldRef::Other,
     }
@@ -884,6 +955,33 @@ fn event_fields(ev: &Event, m: &mut Map<String, Value>) {
             put("target", t(target));
             put("role", role.as_str().into());
             put("name", o(name));
+        }
+        body @ EventBody::AgentUsage {
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_creation_tokens,
+            cost_usd,
+            duration_ns,
+            ..
+        } => {
+            // Strings from the field table; token counts of 0 are left out
+            // (absent reads as 0).
+            let nz = |v: u64| if v == 0 { Value::Null } else { Value::from(v) };
+            for spec in fields(body.kind()) {
+                let value = match (field_ref(body, spec.name), spec.name) {
+                    (FieldRef::Str(v), _) => v.into(),
+                    (FieldRef::Target(v), _) => t(v),
+                    (_, "input_tokens") => nz(*input_tokens),
+                    (_, "output_tokens") => nz(*output_tokens),
+                    (_, "cache_read_tokens") => nz(*cache_read_tokens),
+                    (_, "cache_creation_tokens") => nz(*cache_creation_tokens),
+                    (_, "cost_usd") => cost_usd.map_or(Value::Null, |c| Value::from(c.dollars())),
+                    (_, "duration_ns") => duration_ns.map_or(Value::Null, Value::from),
+                    _ => Value::Null,
+                };
+                put(spec.name, value);
+            }
         }
         // The agent and alert kinds hold only strings and targets: their
         // fields come straight from the field table.
@@ -1128,6 +1226,8 @@ mod tests {
                     FieldType::Session => "#/$defs/session",
                     FieldType::Time => "#/$defs/time",
                     FieldType::U32 => "#/$defs/u32",
+                    FieldType::U64 => "#/$defs/u64",
+                    FieldType::Usd => "#/$defs/usd",
                     FieldType::OneOf(allowed) => {
                         let listed: Vec<&str> = v["properties"][f.name]["enum"]
                             .as_array()

@@ -9,13 +9,16 @@ fn transcript(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/claude-transcripts")).join(name)
 }
 
-/// tool_use blocks, tool_result blocks and user text prompts in a fixture,
-/// counted from its JSON without orc-log.
-fn fixture_counts(name: &str) -> (u64, u64, u64) {
+/// tool_use blocks, tool_result blocks, user text prompts and assistant
+/// entries with usage in a fixture, counted from its JSON without orc-log.
+fn fixture_counts(name: &str) -> (u64, u64, u64, u64) {
     let text = std::fs::read_to_string(transcript(name)).unwrap();
-    let (mut uses, mut results, mut prompts) = (0, 0, 0);
+    let (mut uses, mut results, mut prompts, mut usage) = (0, 0, 0, 0);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line).unwrap();
+        if v["type"] == "assistant" && v.pointer("/message/usage").is_some() {
+            usage += 1;
+        }
         let Some(blocks) = v.pointer("/message/content").and_then(Value::as_array) else { continue };
         let of = |t: &str| blocks.iter().filter(|b| b["type"] == t).count() as u64;
         match v["type"].as_str() {
@@ -25,7 +28,7 @@ fn fixture_counts(name: &str) -> (u64, u64, u64) {
             _ => {}
         }
     }
-    (uses, results, prompts)
+    (uses, results, prompts, usage)
 }
 
 fn count(db: &std::path::Path, sql: &str) -> u64 {
@@ -34,15 +37,79 @@ fn count(db: &std::path::Path, sql: &str) -> u64 {
     rows[0].as_object().unwrap().values().next().unwrap().as_u64().unwrap()
 }
 
+/// Token usage from a transcript and its subagent's: each request
+/// (`message.id` + `requestId`) counted once, `<synthetic>` skipped; the
+/// SQL totals equal a count made here from the JSON; a second import adds
+/// nothing.
+#[test]
+fn transcript_usage_counts_each_request_once_with_subagents() {
+    use std::collections::HashSet;
+    let (_tmp, db) = temp_db();
+    let main = transcript("usage/usage-session.jsonl");
+    let sub = transcript("usage/usage-session/subagents/agent-a1.jsonl");
+    let (mut seen, mut want, mut requests) = (HashSet::new(), [0u64; 4], 0u64);
+    for f in [&main, &sub] {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let Some(u) = v.pointer("/message/usage") else { continue };
+            if v["message"]["model"] == "<synthetic>" {
+                continue;
+            }
+            if let (Some(m), Some(r)) = (v["message"]["id"].as_str(), v["requestId"].as_str())
+                && !seen.insert((m.to_owned(), r.to_owned()))
+            {
+                continue;
+            }
+            requests += 1;
+            let keys =
+                ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"];
+            for (w, k) in want.iter_mut().zip(keys) {
+                *w += u[k].as_u64().unwrap();
+            }
+        }
+    }
+    let out = assert_success(
+        run(&db, &["import", "claude-transcript", main.to_str().unwrap(), "--target", "team:2.0"]),
+        "import",
+    );
+    assert!(stderr(&out).contains("read from 2 file(s)"), "{}", describe(&out));
+    assert_eq!(count(&db, "SELECT count(*) FROM agent_usage"), requests);
+    let sums = [
+        "SELECT sum(input_tokens) FROM agent_usage",
+        "SELECT sum(output_tokens) FROM agent_usage",
+        "SELECT sum(cache_read_tokens) FROM agent_usage",
+        "SELECT sum(cache_creation_tokens) FROM agent_usage",
+    ];
+    for (sql, w) in sums.iter().zip(want) {
+        assert_eq!(count(&db, sql), w, "{sql}");
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM agent_usage WHERE cost_usd IS NULL OR target <> 'team:2.0'"),
+        0
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM agent_usage WHERE cost_usd = 0.5"), 1, "costUSD is kept");
+    // The pane's state carries the cost; a second import adds nothing.
+    let again = assert_success(run(&db, &["import", "claude-transcript", main.to_str().unwrap()]), "again");
+    assert!(stderr(&again).contains(" 0 appended"), "{}", describe(&again));
+    assert_eq!(count(&db, "SELECT count(*) FROM agent_usage"), requests);
+    let state: Value =
+        serde_json::from_str(&stdout(&assert_success(run(&db, &["state", "--format", "json"]), "state")))
+            .unwrap();
+    let pane = state["sessions"][0]["panes"][0].clone();
+    assert_eq!(pane["target"], "team:2.0");
+    assert_eq!(pane["usage"]["tokens"].as_u64(), Some(want.iter().sum::<u64>()));
+    assert!(pane["usage"]["cost_usd"].as_f64().unwrap() > 0.5);
+}
+
 #[test]
 fn importing_a_transcript_twice_appends_it_once() {
     let (_tmp, db) = temp_db();
     let name = "representative_messages.jsonl";
     let file = transcript(name);
     let file = file.to_str().unwrap();
-    let (uses, results, prompts) = fixture_counts(name);
-    assert!(uses > 0 && results > 0 && prompts > 0);
-    let total = uses + results + prompts + 1; // + the session start
+    let (uses, results, prompts, usage) = fixture_counts(name);
+    assert!(uses > 0 && results > 0 && prompts > 0 && usage > 0);
+    let total = uses + results + prompts + usage + 1; // + the session start
     let first = assert_success(
         run(&db, &["import", "claude-transcript", file, "--target", "team:1.0"]),
         "first import",
@@ -61,6 +128,7 @@ fn importing_a_transcript_twice_appends_it_once() {
     assert_eq!(count(&db, "SELECT count(*) FROM tool_calls"), uses + results);
     assert_eq!(count(&db, "SELECT count(*) FROM tool_calls WHERE phase = 'pre'"), uses);
     assert_eq!(count(&db, "SELECT count(*) FROM prompts"), prompts);
+    assert_eq!(count(&db, "SELECT count(*) FROM agent_usage"), usage);
     let events = tail_json(&db);
     assert_eq!(events.len() as u64, total);
     let start = of_kind(&events, "agent_session");
@@ -160,7 +228,7 @@ fn an_older_session_imported_into_a_live_pane_leaves_its_present_unchanged() {
     assert_eq!(present(&before, "proj:1.0")["status"], "active", "{before:#}");
 
     let name = "representative_messages.jsonl";
-    let (uses, results, prompts) = fixture_counts(name);
+    let (uses, results, prompts, _usage) = fixture_counts(name);
     let file = transcript(name);
     assert_success(
         run(&db, &["import", "claude-transcript", file.to_str().unwrap(), "--target", "proj:1.0"]),

@@ -346,3 +346,94 @@ fn first_serve_on_an_existing_log_fires_nothing_that_began_before_its_start() {
     assert!(stdout(&out).contains(": 0 would fire"), "{}", describe(&out));
     assert!(stdout(&out).contains("2 began before --since"), "{}", describe(&out));
 }
+
+/// A pane showing Claude Code's usage-limit banner turns `rate_limited`
+/// with the reset time the banner names; a `rate_limited` rule with
+/// `resume` types `continue` into it exactly once after the reset (plus
+/// grace): not again at later polls, nor after the server restarts.
+#[test]
+fn a_rate_limited_pane_is_resumed_once_after_its_reset() {
+    let tmux = tmux_server("lim", 120, 20);
+    let (_tmp, db) = temp_db();
+    let typed = db.parent().unwrap().join("typed.txt");
+    // The older banner form carries the reset time as Unix seconds: a few seconds from now.
+    let reset_secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 4;
+    tmux.send_keys(
+        "lim:0.0",
+        &format!("printf 'Claude AI usage limit reached|%s\\n' {reset_secs}; cat > {}", typed.display()),
+    )
+    .unwrap();
+    wait_for_pane(&tmux, "lim:0.0", "the banner", |t| t.contains("usage limit reached|"));
+    let rules = db.parent().unwrap().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "tmux_socket = \"{}\"\n[[rule]]\nname = \"resume-limited\"\nwhen = \"rate_limited\"\ngrace = \"1s\"\n\
+             [rule.action]\nresume = true\n",
+            socket_of(&tmux)
+        ),
+    )
+    .unwrap();
+    let mut server = serve_with(&db, &rules);
+    let mut recorder = spawn_recorder(&db, &tmux);
+    // The pane turns rate_limited with the banner's reset time.
+    let want_reset = orc_log_schemas::format_rfc3339(reset_secs as i64 * 1_000_000_000);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let limited = loop {
+        let state: Value =
+            serde_json::from_str(&stdout(&assert_success(run(&db, &["state", "--format", "json"]), "state")))
+                .unwrap();
+        let pane = state["sessions"][0]["panes"][0].clone();
+        if pane["status"] == "rate_limited" {
+            break pane;
+        }
+        assert!(Instant::now() < deadline, "the pane did not turn rate_limited: {state:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(limited["rate_limit"]["resets_at"], want_reset.as_str(), "{limited:#}");
+    let sql = stdout(&assert_success(
+        run(&db, &["query", "SELECT target, event FROM agent_hooks", "--format", "csv"]),
+        "agent_hooks",
+    ));
+    assert!(sql.contains("lim:0.0,RateLimited"), "{sql}");
+    // Typed once after the reset + grace.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&typed).unwrap_or_default().is_empty() {
+        assert!(Instant::now() < deadline, "nothing was typed after the reset");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let resumed_at = Instant::now();
+    assert!(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() > reset_secs,
+        "typed before the reset time"
+    );
+    // More polls (the banner is still on screen), then a server restart.
+    std::thread::sleep(Duration::from_secs(3));
+    signal(&server, "TERM");
+    wait_exit(&mut server);
+    let mut server = serve_with(&db, &rules);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(resumed_at.elapsed() >= Duration::from_secs(6));
+    assert_eq!(std::fs::read_to_string(&typed).unwrap(), "continue\n", "typed exactly once");
+    let events = tail_json(&db);
+    let messages: Vec<&Value> =
+        events.iter().filter(|e| e["kind"] == "message" && e["from"] == "orc-log-alerts").collect();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert_eq!(
+        (messages[0]["to"].as_str(), messages[0]["text"].as_str()),
+        (Some("lim:0.0"), Some("continue"))
+    );
+    let resumes: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["kind"] == "alert" && e["incident"].as_str().is_some_and(|i| i.starts_with("resume:lim:0.0:"))
+        })
+        .collect();
+    assert_eq!(resumes.len(), 1, "{resumes:#?}");
+    assert!(resumes[0]["actions"].as_str().unwrap().contains("resume: tmux lim:0.0 ok"), "{resumes:#?}");
+    signal(&server, "TERM");
+    wait_exit(&mut server);
+    drop(tmux);
+    let _ = wait_recorder(&mut recorder);
+}

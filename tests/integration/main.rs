@@ -20,6 +20,7 @@ mod emit;
 mod engines;
 mod hooks;
 mod mcp;
+mod otlp;
 mod projections;
 mod readme;
 mod record;

@@ -5,7 +5,7 @@
 //! With `ORC_LOG_SCREENSHOTS=DIR` each page's screenshot is written there
 //! (`docs/web-*.png` in the repository were made so).
 
-use crate::common::{assert_success, run, stdout};
+use crate::common::{assert_success, ndjson, run, run_stdin, stdout};
 use crate::web::{UNREPORTED, WebServer, web_db};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -168,6 +168,20 @@ fn assert_inert(shown: &Value, title: &str) {
 fn the_web_view_in_a_real_browser() {
     let Some(browser) = Browser::start() else { return };
     let (_dir, db) = web_db();
+    // What two agents cost (agent_usage, as serve --otlp records it).
+    let usage = [
+        json!({"kind": "agent_usage", "target": "proj:1.0", "agent": "claude_code", "agent_session_id": "s-eng",
+               "source": "otel", "event": "claude_code.api_request", "model": "claude-opus-5",
+               "input_tokens": 1000, "output_tokens": 500, "cost_usd": 1.25, "ts": "2026-11-20T23:04:30Z"}),
+        json!({"kind": "agent_usage", "target": "proj:1.0", "agent": "claude_code", "agent_session_id": "s-eng",
+               "source": "otel", "event": "claude_code.api_request", "model": "claude-opus-5",
+               "output_tokens": 100, "cost_usd": 0.5, "ts": "2026-11-20T23:20:00Z"}),
+        json!({"kind": "agent_usage", "target": "proj:2.0", "agent": "claude_code", "agent_session_id": "s-2",
+               "source": "otel", "event": "claude_code.api_request", "model": "claude-sonnet-5-5",
+               "input_tokens": 10, "cost_usd": 0.25, "ts": "2026-11-20T23:10:00Z"}),
+    ];
+    let usage: Vec<String> = usage.iter().map(Value::to_string).collect();
+    assert_success(run_stdin(&db, &["ingest", "-"], ndjson(&usage)), "ingest usage");
     let web = WebServer::start(&db, &[]);
 
     // Team: every agent, the crashed pane marked crashed, the hostile capture as text.
@@ -194,6 +208,17 @@ fn the_web_view_in_a_real_browser() {
     }
     let eng = cards.iter().find(|c| c[0] == "proj:1.0").unwrap();
     assert_eq!((eng[1].as_str(), eng[2].as_str()), ("crashed", "proj-eng"));
+    // Each agent's cost on its card, as `state` has it.
+    let costs = browser.js(
+        "return [...document.querySelectorAll('.card')].filter(c => c.querySelector('.cost')).map(c => [c.dataset.target, Number(c.querySelector('.cost').dataset.costUsd), c.querySelector('.cost').textContent]);",
+        json!([]),
+    );
+    let costs: Vec<(String, f64, String)> = serde_json::from_value(costs).unwrap();
+    assert_eq!(
+        costs.iter().map(|c| (c.0.as_str(), c.1)).collect::<Vec<_>>(),
+        [("proj:1.0", 1.75), ("proj:2.0", 0.25)]
+    );
+    assert!(costs[0].2.contains("$1.75 total"), "{costs:?}");
     let hostile = browser.js(
         "const pre = document.querySelector('.card[data-target=\"proj:2.0\"] pre'); return [pre.textContent, document.querySelectorAll('#team-grid script, #team-grid img, #team-grid b').length, document.title];",
         json!([]),
@@ -481,5 +506,16 @@ fn the_web_view_in_a_real_browser() {
     let legend: Vec<(String, bool)> = serde_json::from_value(legend).unwrap();
     assert_eq!(legend.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(), kinds);
     assert!(legend.iter().all(|l| l.1), "{legend:?}");
+    // Cost per agent over time: bars per agent (by registered name), and the totals.
+    let per_agent = browser.wait(
+        "the cost chart",
+        20,
+        "const li = [...document.querySelectorAll('#m-cost-agents li')]; return document.querySelector('#m-cost svg rect') && li.length === 2 && [li.map(l => [l.dataset.agent, Number(l.dataset.costUsd)]), [...document.querySelectorAll('#m-cost .legend-item')].map(i => i.textContent).sort()];",
+    );
+    assert_eq!(
+        per_agent,
+        json!([[["proj-eng", 1.75], ["proj:2.0", 0.25]], ["proj-eng", "proj:2.0"]]),
+        "{per_agent}"
+    );
     browser.screenshot("web-metrics");
 }

@@ -8,6 +8,7 @@
 //!   caller's [`Sink`].
 //! - [`proc`]: the command line of a pane's foreground process, read from
 //!   `/proc` as tmux-resurrect does.
+//! - [`limits`]: usage-limit banners in pane text and their reset times.
 //! - [`detect`]: crash patterns in pane text; [`redact`]: secret shapes
 //!   replaced before anything is stored (also used by `orc-log emit`).
 //!
@@ -16,6 +17,7 @@
 
 pub mod detect;
 pub mod driver;
+pub mod limits;
 pub mod proc;
 pub mod recorder;
 pub mod redact;

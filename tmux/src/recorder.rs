@@ -6,7 +6,8 @@
 //!   `window_opened/renamed/closed`), a `capture` only when a pane's
 //!   (redacted) text or size changed, and `crash` events from the text
 //!   ([`crate::detect`]) and from an agent program giving way to the shell
-//!   prompt (`prompt-returned`), and a `pane_state` (working directory,
+//!   prompt (`prompt-returned`), an `agent_hook` `RateLimited` when a
+//!   usage-limit banner appears ([`crate::limits`], see [`limit_event`]), and a `pane_state` (working directory,
 //!   foreground command, its command line, the window's layout) only when
 //!   one of them changed. Unit tests drive it without tmux.
 //! - [`record`], the thin polling loop: each interval one
@@ -30,6 +31,10 @@ pub struct Options {
     pub detect_crashes: bool,
     /// The text patterns (see [`crate::detect`]).
     pub patterns: Vec<Pattern>,
+    /// Report usage-limit banners (`agent_hook` `RateLimited` events).
+    pub detect_limits: bool,
+    /// The usage-limit patterns (see [`crate::limits`]).
+    pub limit_patterns: Vec<crate::limits::LimitPattern>,
     /// Polls a program must hold a pane's foreground before its exit to the
     /// shell counts as a crashed agent (see [`polls_for`]); at least 1.
     pub agent_min_polls: u32,
@@ -49,6 +54,8 @@ impl Default for Options {
             redact: true,
             detect_crashes: true,
             patterns: default_patterns(),
+            detect_limits: true,
+            limit_patterns: crate::limits::default_limit_patterns(),
             agent_min_polls: 30,
             sessions: BTreeSet::new(),
             cmdline: crate::proc::foreground_cmdline,
@@ -147,6 +154,9 @@ pub struct Recorder {
     /// Per pane: the crashes the log holds (detector -> excerpt), checked
     /// against the pane's first poll ([`Recorder::resume`]).
     logged_crashes: HashMap<Target, BTreeMap<String, String>>,
+    /// Usage-limit detection, when on: the patterns, and per pane the
+    /// banner line last reported (reported again only once it went away).
+    limits: Option<(Vec<crate::limits::LimitPattern>, HashMap<Target, String>)>,
     /// Per pane: the last `pane_state` recorded.
     states: HashMap<Target, PaneState>,
     /// Per pane: the pid and command its command line was last read for,
@@ -182,6 +192,7 @@ impl Recorder {
             windows: BTreeMap::new(),
             last: HashMap::new(),
             logged_crashes: HashMap::new(),
+            limits: options.detect_limits.then(|| (options.limit_patterns, HashMap::new())),
             states: HashMap::new(),
             cmdlines: HashMap::new(),
             read_cmdline: options.cmdline,
@@ -206,6 +217,7 @@ impl Recorder {
         let mut last = HashMap::new();
         let mut crashes: HashMap<Target, BTreeMap<String, String>> = HashMap::new();
         let mut states = HashMap::new();
+        let mut limit_lines = HashMap::new();
         for ev in history {
             match ev.body {
                 EventBody::SessionOpened { session } if wanted(&session) => {
@@ -233,6 +245,13 @@ impl Recorder {
                 {
                     crashes.entry(target).or_default().insert(detector, excerpt);
                 }
+                EventBody::AgentHook { target: Some(target), event, raw: Some(raw), .. }
+                    if event == RATE_LIMITED && wanted(&target.session) =>
+                {
+                    if let Some(line) = limit_line(&raw) {
+                        limit_lines.insert(target, line);
+                    }
+                }
                 EventBody::PaneState { target, cwd, command, cmdline, layout } if wanted(&target.session) => {
                     states.insert(target, PaneState { cwd, command, cmdline, layout });
                 }
@@ -244,6 +263,9 @@ impl Recorder {
         self.last = last;
         self.logged_crashes = crashes;
         self.states = states;
+        if let Some((_, seen)) = &mut self.limits {
+            *seen = limit_lines;
+        }
     }
 
     /// Whether `pane` is recorded ([`Options::sessions`]): the polling loop
@@ -385,6 +407,18 @@ impl Recorder {
                 events.push(self.crash(p, ts_ns, f.reason, f.excerpt, f.detector));
             }
         }
+        if let Some((patterns, seen)) = &mut self.limits {
+            match crate::limits::find(patterns, &content, ts_ns) {
+                Some(b) if seen.get(&p.target) != Some(&b.line) => {
+                    seen.insert(p.target.clone(), b.line.clone());
+                    events.push(limit_event(&p.target, &b, ts_ns));
+                }
+                Some(_) => {}
+                None => {
+                    seen.remove(&p.target);
+                }
+            }
+        }
         let hash = *blake3::hash(content.as_bytes()).as_bytes();
         if self.last.get(&p.target) == Some(&(hash, p.width, p.height)) {
             return;
@@ -421,6 +455,40 @@ impl Recorder {
 
 fn event(ts_ns: i64, body: EventBody) -> Event {
     Event { ts_ns, id: None, body }
+}
+
+/// The `event` of the `agent_hook` that says a pane shows a usage-limit banner.
+pub const RATE_LIMITED: &str = "RateLimited";
+
+/// The `agent_hook` event saying `target` shows usage-limit banner `b`
+/// (seen at `ts_ns`): `event` [`RATE_LIMITED`], `raw` the JSON object
+/// `{"banner": LINE, "detector": NAME, "resets_at": RFC 3339 or absent}`,
+/// id `limit:TARGET:HASH:RESET` (BLAKE3 of the line; the reset time in
+/// ns, 0 when unknown), so the same banner for the same reset is stored once
+/// whoever sees it (the recorder after a restart, the hook's notification).
+pub fn limit_event(target: &Target, b: &crate::limits::Banner, ts_ns: i64) -> Event {
+    let mut raw = serde_json::Map::new();
+    raw.insert("banner".into(), b.line.clone().into());
+    raw.insert("detector".into(), b.detector.clone().into());
+    if let Some(r) = b.resets_at_ns {
+        raw.insert("resets_at".into(), orc_log_schemas::format_rfc3339(r).into());
+    }
+    let hash = blake3::hash(b.line.as_bytes()).to_hex();
+    Event {
+        ts_ns,
+        id: Some(format!("limit:{target}:{}:{}", &hash[..16], b.resets_at_ns.unwrap_or(0))),
+        body: EventBody::AgentHook {
+            target: Some(target.clone()),
+            agent_session_id: None,
+            event: RATE_LIMITED.to_owned(),
+            raw: Some(serde_json::Value::Object(raw).to_string()),
+        },
+    }
+}
+
+/// The banner line of a [`limit_event`]'s `raw`.
+fn limit_line(raw: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(raw).ok()?.get("banner")?.as_str().map(str::to_owned)
 }
 
 /// When the polling loop polls and for how long.
@@ -564,6 +632,43 @@ mod tests {
 
     fn texts(texts: &[&str]) -> Vec<Option<String>> {
         texts.iter().map(|t| Some((*t).to_owned())).collect()
+    }
+
+    /// A usage-limit banner is reported once while it stays on screen, again
+    /// after it went away and came back, and not again by a recorder that
+    /// resumes from the log.
+    #[test]
+    fn a_usage_limit_banner_is_reported_once_while_on_screen() {
+        let panes = [pane("t:0.0", "w", "claude")];
+        let banner = "> go on\nYou've hit your limit · resets 3pm (UTC)\n";
+        let limits = |events: &[Event]| -> Vec<Event> {
+            events
+                .iter()
+                .filter(|e| matches!(&e.body, EventBody::AgentHook { event, .. } if event == RATE_LIMITED))
+                .cloned()
+                .collect()
+        };
+        let day = orc_log_schemas::parse_rfc3339("2026-12-01T09:00:00Z").unwrap();
+        let mut r = Recorder::new(Options::default());
+        let first = limits(&r.observe(&panes, &texts(&[banner]), day));
+        assert_eq!(first.len(), 1);
+        let EventBody::AgentHook { raw: Some(raw), target, .. } = &first[0].body else { panic!() };
+        assert_eq!(target.as_ref().map(ToString::to_string).as_deref(), Some("t:0.0"));
+        let v: serde_json::Value = serde_json::from_str(raw).unwrap();
+        assert_eq!(v["resets_at"], "2026-12-01T15:00:00Z");
+        assert_eq!(v["banner"], "You've hit your limit · resets 3pm (UTC)");
+        assert!(limits(&r.observe(&panes, &texts(&[&format!("{banner}more")]), day + 1)).is_empty());
+        let mut resumed = Recorder::new(Options::default());
+        resumed.resume(first.clone());
+        assert!(limits(&resumed.observe(&panes, &texts(&[banner]), day + 2)).is_empty());
+        assert!(limits(&r.observe(&panes, &texts(&["working again"]), day + 3)).is_empty());
+        assert_eq!(limits(&r.observe(&panes, &texts(&[banner]), day + 4)).len(), 1);
+        let off = Recorder::new(Options { detect_limits: false, ..Options::default() }).observe(
+            &panes,
+            &texts(&[banner]),
+            day,
+        );
+        assert!(limits(&off).is_empty());
     }
 
     /// The kinds of the events other than `pane_state` (which

@@ -276,7 +276,7 @@ const team = {
   // and the crash signals on the cards (a crashed pane that printed again
   // is no longer "crashed", but its crashes still count).
   summary(view) {
-    const counts = { active: 0, idle: 0, waiting: 0, crashed: 0, closed: 0 };
+    const counts = { active: 0, idle: 0, waiting: 0, rate_limited: 0, crashed: 0, closed: 0 };
     let crashes = 0;
     const cards = [...document.querySelectorAll('#team-grid .card')];
     for (const c of cards) {
@@ -312,6 +312,17 @@ const team = {
     const msgIn = el('div', 'msg', p.last_message ? `← ${p.last_message.from}: ${p.last_message.text}` : '← -');
     const msgOut = el('div', 'msg', extra.last_out ? `→ ${extra.last_out.to}: ${extra.last_out.text}` : '→ -');
     const parts = [head, role, pre, meta, msgIn, msgOut];
+    if (p.usage) {
+      const u = p.usage;
+      const cost = el('div', 'meta cost',
+        `$${u.cost_today_usd.toFixed(2)} today · $${u.cost_usd.toFixed(2)} total · ${u.tokens_today} tokens today`);
+      cost.dataset.costUsd = String(u.cost_usd);
+      parts.push(cost);
+    }
+    if (p.rate_limit) {
+      const r = p.rate_limit;
+      parts.push(el('div', 'msg limit', `⏸ ${r.banner}${r.resets_at ? ' · resets ' + r.resets_at : ''}`));
+    }
     if (p.last_crash) parts.push(el('div', 'msg', `✖ ${p.last_crash.ts}: ${p.last_crash.reason}`));
     const link = el('a', null, '▶ replay');
     link.href = '#player/' + encodeURIComponent(p.target);
@@ -697,13 +708,18 @@ const KIND_COLOURS = { capture: '#3b8eea', message: '#23d18b', crash: '#f14c4c',
   prompt: '#ff7b72', tool_call: '#d2a8ff', notification: '#e3b341', agent_stop: '#7ee787', agent_hook: '#56d4dd',
   alert: '#ff4d8d' };
 
+// Colours for series that are not event kinds (agents), by name.
+const PALETTE = ['#3b8eea', '#23d18b', '#f14c4c', '#f5f543', '#d670d6', '#29b8db', '#ffa657', '#ff7b72', '#d2a8ff', '#7ee787'];
+const colourOf = (name) => KIND_COLOURS[name] ||
+  PALETTE[[...String(name)].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % PALETTE.length];
+
 // A legend as HTML under a chart: it wraps, so no name is ever cut.
 function legend(names) {
   const box = el('div', 'chart-legend');
   for (const name of names) {
     const item = el('span', 'legend-item');
     const sw = el('span', 'swatch');
-    sw.style.background = KIND_COLOURS[name] || '#58a6ff';
+    sw.style.background = colourOf(name);
     item.append(sw, el('span', null, name));
     box.appendChild(item);
   }
@@ -742,7 +758,7 @@ function timeChart(target, buckets, start, end, bucketMs) {
       kinds.add(name);
       const bh = (v / max) * (h - 10);
       y -= bh;
-      const r = svgEl('rect', { x: bx, y, width: bw, height: bh, fill: KIND_COLOURS[name] || '#58a6ff' });
+      const r = svgEl('rect', { x: bx, y, width: bw, height: bh, fill: colourOf(name) });
       r.dataset.ts = new Date(t).toISOString();
       r.appendChild(svgEl('title', {}, `${new Date(t).toISOString()} ${name}: ${v}`));
       svg.appendChild(r);
@@ -759,7 +775,7 @@ function timeChart(target, buckets, start, end, bucketMs) {
     svg.appendChild(svgEl('text', { x: x(t), y: h + 16, 'text-anchor': 'middle', class: 'tick-label' }, label));
   }
   svg.appendChild(svgEl('line', { x1: pad, x2: w - right, y1: h, y2: h, stroke: '#2a2f3a' }));
-  svg.appendChild(svgEl('text', { x: 2, y: 12 }, max));
+  svg.appendChild(svgEl('text', { x: 2, y: 12 }, Number.isInteger(max) ? max : max.toFixed(2)));
   svg.appendChild(svgEl('text', { x: 2, y: h }, 0));
   target.replaceChildren(svg, legend([...kinds].sort()));
 }
@@ -840,6 +856,51 @@ const metrics = {
       });
       barChart($('m-latency'), items, { colour: '#23d18b', height: 160 });
     } catch (e) { $('m-latency').textContent = e.message; }
+    try {
+      await this.cost();
+    } catch (e) { $('m-cost').textContent = e.message; }
+  },
+
+  // Cost per agent over time (agent_usage, by pane; the agent's registered
+  // name when it has one), and each agent's total as a bar with its value.
+  async cost() {
+    const q = (sql) => getJSON('api/query?format=json&sql=' + encodeURIComponent(sql));
+    const range = (await q('SELECT CAST(min(ts) AS BIGINT) / 1000000 AS first_ms, ' +
+      'CAST(max(ts) AS BIGINT) / 1000000 AS last_ms FROM agent_usage WHERE cost_usd IS NOT NULL'))[0] || {};
+    if (range.first_ms === undefined || range.first_ms === null) {
+      $('m-cost').textContent = 'no cost recorded (serve --otlp, or import claude-transcript)';
+      $('m-cost-agents').replaceChildren();
+      return;
+    }
+    const names = new Map();
+    for (const r of await q("SELECT target, max(name) AS name FROM lifecycle WHERE kind = 'agent_registered' GROUP BY target")) {
+      if (r.name) names.set(r.target, r.name);
+    }
+    const who = (t) => (t ? names.get(t) || t : 'unknown pane');
+    const first = Number(range.first_ms), last = Number(range.last_ms);
+    const bucketMs = BUCKETS_MS.find((b) => (last - first) / b < MAX_BUCKETS) || BUCKETS_MS[BUCKETS_MS.length - 1];
+    const rows = await q(`SELECT CAST(ts AS BIGINT) / ${bucketMs * 1000000} AS bucket, target, sum(cost_usd) AS c ` +
+      'FROM agent_usage WHERE cost_usd IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2');
+    const buckets = new Map();
+    const totals = new Map();
+    for (const r of rows) {
+      const t = Number(r.bucket) * bucketMs;
+      const name = who(r.target);
+      if (!buckets.has(t)) buckets.set(t, []);
+      buckets.get(t).push([name, Number(r.c)]);
+      totals.set(name, (totals.get(name) || 0) + Number(r.c));
+    }
+    const start = Math.floor(first / bucketMs) * bucketMs;
+    timeChart($('m-cost'), [...buckets], start, Math.floor(last / bucketMs) * bucketMs + bucketMs, bucketMs);
+    $('m-cost-title').textContent = `Cost per agent over time (US dollars, ${bucketLabel(bucketMs)} buckets, UTC)`;
+    const list = el('ul', 'cost-agents');
+    for (const [name, c] of [...totals].sort((a, b) => b[1] - a[1])) {
+      const li = el('li', null, `${name}: $${c.toFixed(4)}`);
+      li.dataset.agent = name;
+      li.dataset.costUsd = String(c);
+      list.appendChild(li);
+    }
+    $('m-cost-agents').replaceChildren(list);
   },
 };
 

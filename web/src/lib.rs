@@ -7,15 +7,18 @@
 //! Content-Security-Policy forbids inline script, so captured text can only
 //! ever be shown as text (the UI builds it with `textContent`).
 //!
-//! This crate only reads the log: every route is `GET`, except `/mcp`, the
+//! The web view only reads the log: every route is `GET`, except `/mcp`, the
 //! MCP tools of `orc-log-mcp` as Streamable HTTP (JSON-RPC `POST`s, which
-//! read too). It never parses command lines (that is the binary's business).
+//! read too). The one writer here is [`otlp`], the OTLP/HTTP receiver, served
+//! on an address of its own (`serve --otlp`). It never parses command lines
+//! (that is the binary's business).
 
 pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod live;
 pub mod report;
+pub mod otlp;
 pub mod team;
 
 pub use auth::{BindError, check_bind, generate_token};
@@ -122,6 +125,20 @@ pub fn serve_blocking(
     opts: &WebOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
+    serve_router_blocking(router(log, opts), listener, shutdown)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, on a small
+/// runtime of its own (one worker thread, and its blocking pool), as
+/// [`serve_blocking`] does for the web view (the OTLP receiver uses it too).
+///
+/// # Errors
+/// [`WebError::Io`] when the runtime cannot start or serving fails.
+pub fn serve_router_blocking(
+    router: Router,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebError> {
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let io = |source| WebError::Io { addr: addr.clone(), source };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -130,7 +147,6 @@ pub fn serve_blocking(
         .enable_all()
         .build()
         .map_err(io)?;
-    let router = router(log, opts);
     let served = rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -110,6 +110,13 @@ pub fn describe(rules: &Rules) -> Vec<String> {
                     session.as_ref().map_or("any session", |p| p.as_str()),
                     d(*for_ns)
                 ),
+                Condition::Cost { over_nanos, within_ns, team } => format!(
+                    "{} cost over ${} within {}",
+                    if *team { "team" } else { "agent" },
+                    *over_nanos as f64 / 1e9,
+                    d(*within_ns)
+                ),
+                Condition::RateLimited { grace_ns } => format!("rate limited (grace {})", d(*grace_ns)),
             };
             let mut actions = Vec::new();
             if let Some(t) = &r.action.tmux {
@@ -120,6 +127,9 @@ pub fn describe(rules: &Rules) -> Vec<String> {
             }
             if let Some(w) = &r.action.webhook {
                 actions.push(format!("webhook {w}"));
+            }
+            if let Some(text) = &r.action.resume {
+                actions.push(format!("resume {text:?}"));
             }
             let target = r.target.as_ref().map_or("*", |p| p.as_str());
             format!(
@@ -174,6 +184,9 @@ fn actions_of(rule: Option<&orc_log_alerts::config::Rule>) -> String {
         }
         if r.action.webhook.is_some() {
             actions.push("webhook".into());
+        }
+        if r.action.resume.is_some() {
+            actions.push("resume".into());
         }
     }
     actions.join(", ")

@@ -73,6 +73,15 @@ fn record(db_flag: Option<PathBuf>, args: Args) -> u8 {
     let payload = String::from_utf8_lossy(&payload);
     let target = pane_target().or(args.target);
     let event = orc_log_agents::hook::to_event(&payload, target, ts_ns);
+    // A notification showing a usage-limit banner also says the pane is limited.
+    let limit = match &event.body {
+        orc_log_schemas::EventBody::Notification { target: Some(t), message, .. } => {
+            orc_log_tmux::limits::find(&orc_log_tmux::limits::default_limit_patterns(), message, ts_ns)
+                .map(|b| orc_log_tmux::recorder::limit_event(t, &b, ts_ns))
+        }
+        _ => None,
+    };
+    let events: Vec<Event> = std::iter::once(event).chain(limit).collect();
     let dir = match db::resolve(db_flag) {
         Ok(d) => d,
         Err(e) => {
@@ -81,10 +90,12 @@ fn record(db_flag: Option<PathBuf>, args: Args) -> u8 {
         }
     };
     let spool = Spool::for_db(&dir);
-    if let Err(e) = append(&dir, &spool, event.clone(), args.timeout) {
-        match spool.push(&event) {
-            Ok(()) => eprintln!("orc-log hook: {e}; spooled to {}", spool.path().display()),
-            Err(s) => eprintln!("orc-log hook: {e}; spooling failed too ({s}); the event is lost"),
+    if let Err(e) = append(&dir, &spool, events.clone(), args.timeout) {
+        for event in &events {
+            match spool.push(event) {
+                Ok(()) => eprintln!("orc-log hook: {e}; spooled to {}", spool.path().display()),
+                Err(s) => eprintln!("orc-log hook: {e}; spooling failed too ({s}); the event is lost"),
+            }
         }
     }
     0
@@ -103,8 +114,8 @@ fn pane_target() -> Option<Target> {
     }
 }
 
-/// Appends the spooled events, then `event`, to an existing database.
-fn append(dir: &Path, spool: &Spool, event: Event, timeout: Duration) -> anyhow::Result<()> {
+/// Appends the spooled events, then `events`, to an existing database.
+fn append(dir: &Path, spool: &Spool, events: Vec<Event>, timeout: Duration) -> anyhow::Result<()> {
     let opts = OpenOptions {
         create: false,
         lock_timeout: timeout.min(db::lock_timeout()),
@@ -121,6 +132,6 @@ fn append(dir: &Path, spool: &Spool, event: Event, timeout: Duration) -> anyhow:
             );
         }
     }
-    appender.append(vec![event])?;
+    appender.append(events)?;
     Ok(())
 }

@@ -15,6 +15,13 @@ use std::path::{Path, PathBuf};
 /// that database (as an absolute path), so the hooks feed it rather than the
 /// default one.
 ///
+/// With `--otel`, also sets the `env` that makes Claude Code export its
+/// usage (tokens, cost) over OpenTelemetry to `orc-log serve --otlp`:
+/// CLAUDE_CODE_ENABLE_TELEMETRY=1, OTEL_LOGS_EXPORTER=otlp,
+/// OTEL_METRICS_EXPORTER=otlp, OTEL_EXPORTER_OTLP_PROTOCOL=http/json and
+/// OTEL_EXPORTER_OTLP_ENDPOINT (`--otel-endpoint`, default
+/// http://127.0.0.1:4318).
+///
 /// Every other setting and hook is kept. Installing again changes nothing;
 /// an entry `.../orc-log hook` from another path is updated to this one. The
 /// file (and its directory) is created when missing and replaced atomically;
@@ -35,6 +42,13 @@ pub struct InstallArgs {
     /// `--db DIR` when --db was given, then `hook`].
     #[arg(long, value_name = "CMD")]
     command: Option<String>,
+    /// Also set the OpenTelemetry `env` that exports Claude Code's usage to
+    /// `orc-log serve --otlp`.
+    #[arg(long)]
+    otel: bool,
+    /// The OTLP/HTTP endpoint `--otel` writes.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:4318", requires = "otel")]
+    otel_endpoint: String,
 }
 
 fn settings_path(args: &InstallArgs) -> Result<PathBuf> {
@@ -123,10 +137,17 @@ pub fn run(args: InstallArgs, db: Option<&Path>) -> Result<()> {
         None => default_command(db)?,
     };
     let existing = read_if_exists(&path)?;
-    let done = settings::install(existing.as_deref(), &command)
+    let mut done = settings::install(existing.as_deref(), &command)
         .with_context(|| format!("{}: cannot add the hooks", path.display()))?;
+    let mut env = None;
+    if args.otel {
+        let e = settings::install_otel(Some(&done.text), &args.otel_endpoint)
+            .with_context(|| format!("{}: cannot set the OpenTelemetry env", path.display()))?;
+        done.text = e.text.clone();
+        env = Some(e);
+    }
     let shown = path.display();
-    if !done.changed() {
+    if !done.changed() && !env.as_ref().is_some_and(settings::Installed::changed) {
         eprintln!("orc-log: {shown} already runs `{command}` for every hook event; nothing to do");
         return Ok(());
     }
@@ -140,6 +161,10 @@ pub fn run(args: InstallArgs, db: Option<&Path>) -> Result<()> {
     }
     if !done.updated.is_empty() {
         what.push(format!("updated the command in {}", done.updated.join(", ")));
+    }
+    if let Some(e) = env.filter(settings::Installed::changed) {
+        let keys: Vec<&str> = e.added.iter().chain(&e.updated).copied().collect();
+        what.push(format!("set env {}", keys.join(", ")));
     }
     eprintln!("orc-log: {shown}: {}", what.join("; "));
     Ok(())

@@ -26,7 +26,12 @@ enum What {
 /// transcript (`cc-tool:TOOL_USE_ID:PHASE` as `orc-log hook` gives them,
 /// `cc-prompt:UUID`, `cc-session:SESSION:start`), so importing a transcript
 /// again, or one the hooks already logged, adds no second copy of a tool
-/// call. Entry types orc-log does not know are skipped. A line that is not
+/// call. Each assistant message's token usage becomes an `agent_usage`
+/// (source `transcript`), counted once per `message.id` + `requestId` as
+/// ccusage counts it (`<synthetic>` messages skipped), priced from the
+/// built-in price table (agents/prices.toml) when the entry has no
+/// `costUSD`; a session's subagent transcripts (`SESSION/subagents/*.jsonl`
+/// beside `SESSION.jsonl`) are read too. Entry types orc-log does not know are skipped. A line that is not
 /// a JSON object (or has a bad `timestamp`) stops the import with FILE:LINE
 /// before anything is appended, unless --skip-bad-lines.
 #[derive(Debug, clap::Args)]
@@ -53,11 +58,19 @@ const BATCH: usize = 4096;
 /// then nothing is appended), or a failed append.
 pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
     let What::ClaudeTranscript(args) = args.what;
-    let opts = Options { target: args.target, skip_bad_lines: args.skip_bad_lines };
+    let prices = orc_log_agents::prices::Prices::builtin()?;
+    let opts = Options { target: args.target, skip_bad_lines: args.skip_bad_lines, prices: Some(prices) };
     let mut events: Vec<Event> = Vec::new();
     let mut skipped = 0usize;
-    // Read every file first: a bad line fails the import before anything is appended.
+    let mut files = Vec::new();
     for path in &args.files {
+        files.push(path.clone());
+        let subagents = transcript::subagent_transcripts(path)
+            .with_context(|| format!("cannot list the subagent transcripts of {}", path.display()))?;
+        files.extend(subagents.into_iter().filter(|p| !args.files.contains(p)));
+    }
+    // Read every file first: a bad line fails the import before anything is appended.
+    for path in &files {
         let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let imported = transcript::parse(std::io::BufReader::new(file), path, &opts)?;
         for bad in &imported.bad_lines {
@@ -68,7 +81,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
     }
     let read = events.len();
     if read == 0 && skipped > 0 {
-        bail!("no events in {} file(s): every non-blank line was bad", args.files.len());
+        bail!("no events in {} file(s): every non-blank line was bad", files.len());
     }
     let mut appender = crate::db::appender(db_dir)?;
     let (mut appended, mut duplicates) = (0u64, 0u64);
@@ -84,7 +97,7 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
     }
     let mut summary = format!(
         "orc-log: {read} events read from {} file(s), {appended} appended, {duplicates} already in the log",
-        args.files.len()
+        files.len()
     );
     if skipped > 0 {
         summary.push_str(&format!(", {skipped} bad lines skipped"));

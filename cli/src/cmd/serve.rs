@@ -35,6 +35,16 @@ use std::time::Duration;
 /// for port 8642 (default 127.0.0.1:8642; port 0 picks a free one). It prints `orc-log: web view on http://ADDR/` on stderr.
 /// An address other than loopback needs `--http-token`.
 ///
+/// `--otlp [ADDR]` also receives OpenTelemetry exports of coding agents
+/// (OTLP/HTTP, protobuf or JSON, gzip or not: `POST /v1/logs` and
+/// `/v1/metrics`) on ADDR (default 127.0.0.1:4318, the OTLP/HTTP port; a
+/// non-loopback address needs `--http-token`, which every export must then
+/// carry as `Authorization: Bearer TOKEN`). Each log record and each
+/// cost or token metric point becomes an `agent_usage` event on the pane of
+/// the hook `SessionStart` with the same session id. It prints
+/// `orc-log: OTLP receiver on http://ADDR/` on stderr. Point Claude Code at it with
+/// `orc-log hook install --otel`.
+///
 /// Alert rules (see `orc-log alerts --help`) are loaded from `--alerts PATH`,
 /// else from DIR/alerts.toml when that file exists; the rules loaded are
 /// listed on stderr. A bad rule file stops the server before it starts.
@@ -66,9 +76,19 @@ pub struct Args {
     http: Option<SocketAddr>,
     /// Every HTTP request must carry this token (`Authorization: Bearer
     /// TOKEN`, or `?token=TOKEN` once, which sets a cookie); at least 16
-    /// bytes. Required for a non-loopback --http address.
-    #[arg(long, env = "ORC_LOG_HTTP_TOKEN", hide_env_values = true, requires = "http", value_name = "TOKEN")]
+    /// bytes. Required for a non-loopback --http or --otlp address.
+    #[arg(long, env = "ORC_LOG_HTTP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     http_token: Option<String>,
+    /// Receive OTLP/HTTP exports (agents' OpenTelemetry logs and metrics)
+    /// on ADDR, `HOST:PORT` or `HOST` (`--otlp` alone: 127.0.0.1:4318).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:4318",
+        value_parser = parse_otlp_addr
+    )]
+    otlp: Option<SocketAddr>,
     /// Close and seal the active segment after this many seconds without
     /// an append (0: never seal in the background).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
@@ -82,6 +102,14 @@ pub struct Args {
 /// The port `--http HOST` (without a port) serves on.
 const DEFAULT_HTTP_PORT: u16 = 8642;
 
+/// The port `--otlp HOST` (without a port) listens on: OTLP/HTTP's.
+const DEFAULT_OTLP_PORT: u16 = 4318;
+
+/// clap value parser of `--otlp`: as [`parse_http_addr`], port 4318 by default.
+fn parse_otlp_addr(s: &str) -> Result<SocketAddr, String> {
+    parse_addr(s, DEFAULT_OTLP_PORT, "e.g. 127.0.0.1:4318, localhost:4318, [::1]:0")
+}
+
 /// clap value parser of `--http`: a socket address (`127.0.0.1:8642`,
 /// `[::1]:8642`), or a host name with or without a port, resolved here
 /// (`localhost:8642`, `localhost`). Of several addresses, the first IPv4 one
@@ -90,14 +118,18 @@ const DEFAULT_HTTP_PORT: u16 = 8642;
 /// # Errors
 /// A host that does not resolve, or a malformed port, named with examples.
 fn parse_http_addr(s: &str) -> Result<SocketAddr, String> {
+    parse_addr(s, DEFAULT_HTTP_PORT, "e.g. 127.0.0.1:8642, localhost:8642, [::1]:0")
+}
+
+/// An address, a host name with or without a port (`port` when none).
+fn parse_addr(s: &str, port: u16, examples: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(addr);
     }
     if let Ok(ip) = s.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, DEFAULT_HTTP_PORT));
+        return Ok(SocketAddr::new(ip, port));
     }
-    let with_port = if s.contains(':') { s.to_owned() } else { format!("{s}:{DEFAULT_HTTP_PORT}") };
-    let examples = "e.g. 127.0.0.1:8642, localhost:8642, [::1]:0";
+    let with_port = if s.contains(':') { s.to_owned() } else { format!("{s}:{port}") };
     let addrs: Vec<SocketAddr> =
         with_port.to_socket_addrs().map_err(|e| format!("cannot resolve {s:?}: {e} ({examples})"))?.collect();
     addrs
@@ -134,7 +166,14 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
             bail!("{who} is already serving {} on {}", db_dir.display(), socket_path(db_dir).display());
         }
     };
+    if args.http_token.is_some() && args.http.is_none() && args.otlp.is_none() {
+        bail!("--http-token is for --http or --otlp: give one of them, or leave the token out");
+    }
     drain_spool(db_dir, &log);
+    let otlp = match args.otlp {
+        Some(addr) => Some(start_otlp(&log, addr, args.http_token.clone())?),
+        None => None,
+    };
     let web = match args.http {
         Some(addr) => Some(start_web(&log, addr, args.http_token)?),
         None => None,
@@ -167,12 +206,14 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
     if let Some(s) = sealer {
         let _ = s.join();
     }
-    if let Some((stop, thread)) = web {
+    for (stop, thread) in otlp.into_iter().chain(web) {
         let _ = stop.send(());
         match thread.join() {
-            Ok(Err(e)) => tracing::warn!(error = %e, "the web view stopped with an error"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "an HTTP server (web view or OTLP receiver) stopped with an error")
+            }
             Ok(Ok(())) => {}
-            Err(_) => tracing::warn!("the web view's thread panicked"),
+            Err(_) => tracing::warn!("an HTTP server thread panicked"),
         }
     }
     if let Some(a) = alerter {
@@ -228,6 +269,37 @@ fn start_web(
             })
         })
         .context("cannot start the web view's thread")?;
+    Ok((stop, thread))
+}
+
+/// Binds the OTLP receiver's address (refusing a non-loopback one without
+/// a token) and serves it on a thread of its own until the returned sender fires.
+fn start_otlp(
+    log: &SharedLog,
+    addr: SocketAddr,
+    token: Option<String>,
+) -> Result<(tokio::sync::oneshot::Sender<()>, WebThread)> {
+    orc_log_web::check_bind(addr, token.as_deref()).map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            e.to_string().replace("--http ", "--otlp ").replace("read the log", "write to the log")
+        )
+    })?;
+    let router = orc_log_web::otlp::router(log.clone(), token).context("cannot start the OTLP receiver")?;
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on --otlp {addr}"))?;
+    listener.set_nonblocking(true).context("the OTLP receiver's socket")?;
+    let bound = listener.local_addr().context("the OTLP receiver's address")?;
+    eprintln!("orc-log: OTLP receiver on http://{bound}/");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("orc-log-otlp".into())
+        .spawn(move || {
+            orc_log_web::serve_router_blocking(router, listener, async move {
+                let _ = stopped.await;
+            })
+        })
+        .context("cannot start the OTLP receiver's thread")?;
     Ok((stop, thread))
 }
 

@@ -73,6 +73,7 @@ fn print_tables(view: &StateView, point: Point, io: &mut Io) -> std::io::Result<
         "last capture",
         "dir",
         "command",
+        "cost today",
     ]);
     for s in &view.sessions {
         if s.panes.is_empty() {
@@ -93,6 +94,10 @@ fn print_tables(view: &StateView, point: Point, io: &mut Io) -> std::io::Result<
                 opt(&p.last_capture_ts),
                 opt(&p.cwd),
                 opt(&p.command),
+                p.usage.as_ref().map_or_else(
+                    || "-".to_owned(),
+                    |u| format!("${:.2} ({} tok)", u.cost_today_usd.dollars(), u.tokens_today),
+                ),
             ]);
         }
     }

@@ -69,6 +69,40 @@ pub(crate) fn encode_body(event: &Event, out: &mut Vec<u8>) -> Result<()> {
             enc(&(id, cwd, command, cmdline, layout), out)
         }
         EventBody::Resurrected { targets, at, socket } => enc(&(id, targets, at, socket), out),
+        EventBody::AgentUsage {
+            agent,
+            agent_session_id,
+            source,
+            event,
+            model,
+            prompt_id,
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_creation_tokens,
+            cost_usd,
+            duration_ns,
+            raw,
+            ..
+        } => enc(
+            &(
+                id,
+                agent,
+                agent_session_id,
+                source,
+                event,
+                model,
+                prompt_id,
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_creation_tokens,
+                cost_usd.map(|c| c.nanos),
+                duration_ns,
+                raw,
+            ),
+            out,
+        ),
     }
 }
 
@@ -210,6 +244,57 @@ pub(crate) fn decode_body(
             let (id, targets, at, socket) = dec(bytes)?;
             (id, EventBody::Resurrected { targets, at, socket })
         }
+        Kind::AgentUsage => {
+            type Body = (
+                Id,
+                String,
+                Option<String>,
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                u64,
+                u64,
+                u64,
+                u64,
+                Option<u64>,
+                Option<u64>,
+                Option<String>,
+            );
+            let (
+                id,
+                agent,
+                agent_session_id,
+                source,
+                event,
+                model,
+                prompt_id,
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_creation_tokens,
+                cost_nanos,
+                duration_ns,
+                raw,
+            ) = dec::<Body>(bytes)?;
+            let body = EventBody::AgentUsage {
+                target: opt_target()?,
+                agent,
+                agent_session_id,
+                source,
+                event,
+                model,
+                prompt_id,
+                input_tokens,
+                output_tokens,
+                cache_read_tokens,
+                cache_creation_tokens,
+                cost_usd: cost_nanos.map(|nanos| orc_log_schemas::Usd { nanos }),
+                duration_ns,
+                raw,
+            };
+            (id, body)
+        }
     };
     Ok(Event { ts_ns, id, body })
 }
@@ -251,6 +336,21 @@ mod tests {
             encode_body(&ev, &mut buf).unwrap();
             let scope = scope_of(&ev.body);
             assert_eq!(scope.is_none(), ev.kind() == Kind::Resurrected, "{line}");
+            assert_eq!(decode_body(ev.kind(), ev.ts_ns, scope.as_deref(), &buf).unwrap(), ev, "{line}");
+        }
+    }
+
+    #[test]
+    fn agent_usage_round_trips() {
+        let lines = [
+            r#"{"kind":"agent_usage","target":"s:1.2","agent":"claude_code","agent_session_id":"abc","source":"otel","event":"claude_code.api_request","model":"claude-sonnet-4-5","prompt_id":"p1","input_tokens":12,"output_tokens":340,"cache_read_tokens":1000,"cache_creation_tokens":5,"cost_usd":0.012345678,"duration_ns":1500000000,"raw":"{}"}"#,
+            r#"{"kind":"agent_usage","agent":"codex","source":"transcript","event":"message"}"#,
+        ];
+        for line in lines {
+            let ev = parse_line(line, 5).unwrap();
+            let mut buf = Vec::new();
+            encode_body(&ev, &mut buf).unwrap();
+            let scope = scope_of(&ev.body);
             assert_eq!(decode_body(ev.kind(), ev.ts_ns, scope.as_deref(), &buf).unwrap(), ev, "{line}");
         }
     }

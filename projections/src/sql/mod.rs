@@ -655,6 +655,35 @@ mod tests {
         "SELECT seq, ts, target FROM captures WHERE content LIKE '%Traceback%' ORDER BY seq",
     ];
 
+    /// `agent_usage` rows: every column, and a row recorded before its
+    /// session's pane was known takes the pane of the session's start.
+    #[test]
+    fn agent_usage_rows_join_their_session_pane() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), Config::default()).unwrap();
+        let lines = [
+            r#"{"kind":"agent_usage","agent":"claude_code","agent_session_id":"s1","source":"otel","event":"claude_code.api_request","model":"opus","input_tokens":3,"output_tokens":4,"cost_usd":0.5,"duration_ns":7}"#,
+            r#"{"kind":"agent_session","target":"w:1.2","agent_session_id":"s1","phase":"start"}"#,
+            r#"{"kind":"agent_usage","target":"w:0.0","agent":"codex","source":"transcript","event":"message","cache_read_tokens":9}"#,
+        ];
+        let events: Vec<Event> = lines.iter().map(|l| parse_line(l, 1).unwrap()).collect();
+        log.append(&events).unwrap();
+        let db = Db { _dir: dir, log };
+        let got = rows(
+            &db,
+            "SELECT target, window, pane, agent, agent_session_id, source, model, input_tokens, output_tokens, \
+             cache_read_tokens, cost_usd, duration_ns FROM agent_usage ORDER BY seq",
+        )
+        .unwrap();
+        assert_eq!(
+            got[0],
+            ["w:1.2", "1", "2", "claude_code", "s1", "otel", "opus", "3", "4", "0", "0.5", "7"]
+        );
+        assert_eq!(got[1], ["w:0.0", "0", "0", "codex", "", "transcript", "", "0", "0", "9", "", ""]);
+        let by_target = rows(&db, "SELECT count(*) FROM agent_usage WHERE target = 'w:1.2'").unwrap();
+        assert_eq!(by_target, [["1"]], "a joined row is found by its joined target");
+    }
+
     #[test]
     fn the_readme_queries_run_and_answer() {
         let db = db();

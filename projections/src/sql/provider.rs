@@ -130,7 +130,9 @@ fn narrow(table: Table, filter: &mut Filter, e: &Expr) -> bool {
             }
             true
         }
-        ("target", Operator::Eq) => {
+        // agent_usage rows may take their target from their session's
+        // start (not the event's scope): never narrowed by target.
+        ("target", Operator::Eq) if table != Table::AgentUsage => {
             let Some(t) = as_str(v) else { return false };
             filter.scope = Some(t.to_owned());
             true
@@ -200,6 +202,7 @@ impl TableProvider for LogTable {
                     log: self.log.clone(),
                     filter: Filter { from_seq: a, until_seq: Some(b), ..filter.clone() },
                     needs_body,
+                    join_until: self.until_seq,
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -217,6 +220,8 @@ struct LogPartition {
     log: Snapshot,
     filter: Filter,
     needs_body: bool,
+    /// `agent_usage`: agent sessions are joined from the log up to this seq.
+    join_until: u64,
 }
 
 impl PartitionStream for LogPartition {
@@ -225,8 +230,9 @@ impl PartitionStream for LogPartition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let join = (self.table == Table::AgentUsage).then_some(self.join_until);
         let pages =
-            Pages::start(Rows::new(self.table), self.log.clone(), self.filter.clone(), self.needs_body);
+            Pages::start(Rows::new(self.table), self.log.clone(), self.filter.clone(), self.needs_body, join);
         Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), futures::stream::iter(pages)))
     }
 }
@@ -245,7 +251,9 @@ fn df(e: impl std::fmt::Display) -> DataFusionError {
 }
 
 impl Pages {
-    fn start(mut rows: Rows, log: Snapshot, filter: Filter, needs_body: bool) -> Self {
+    /// `join`: for `agent_usage`, the seq up to which agent sessions'
+    /// panes are read first (see [`Rows::join_sessions`]).
+    fn start(mut rows: Rows, log: Snapshot, filter: Filter, needs_body: bool, join: Option<u64>) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         if filter.until_seq == Some(0) {
             return Self { rx };
@@ -254,6 +262,9 @@ impl Pages {
             let mut n = 0usize;
             let send = |rows: &mut Rows| tx.send(rows.finish().map_err(df)).is_ok();
             let scanned = (|| -> Result<bool, DataFusionError> {
+                if let Some(until) = join {
+                    rows.join_sessions(session_panes(&log, until)?);
+                }
                 if needs_body {
                     for item in log.scan_with_meta(filter).map_err(df)? {
                         let (meta, record) = item.map_err(df)?;
@@ -286,6 +297,24 @@ impl Pages {
         });
         Self { rx }
     }
+}
+
+/// Agent session id -> the pane of its latest `agent_session` start with a
+/// target, over seqs `1..=until`.
+fn session_panes(
+    log: &Snapshot,
+    until: u64,
+) -> Result<std::collections::HashMap<String, orc_log_schemas::Target>, DataFusionError> {
+    let filter = Filter { kinds: vec![Kind::AgentSession], until_seq: Some(until), ..Filter::default() };
+    let mut panes = std::collections::HashMap::new();
+    for item in log.scan(filter).map_err(df)? {
+        if let orc_log_schemas::EventBody::AgentSession { target: Some(t), agent_session_id, .. } =
+            item.map_err(df)?.event.body
+        {
+            panes.insert(agent_session_id, t);
+        }
+    }
+    Ok(panes)
 }
 
 impl Iterator for Pages {

@@ -1,13 +1,15 @@
 //! The SQL tables over the log: their Arrow schemas and how a row is built
 //! from an event (the tables and columns README.md lists under "SQL").
 
-use arrow::array::{ArrayRef, StringBuilder, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder};
+use arrow::array::{
+    ArrayRef, Float64Builder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use orc_log_engine::EventMeta;
-use orc_log_schemas::{Event, EventBody, Kind};
-use std::collections::BTreeMap;
+use orc_log_schemas::{Event, EventBody, Kind, Target};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// One SQL table.
@@ -37,6 +39,12 @@ pub enum Table {
     Notifications,
     /// `alert` events.
     Alerts,
+    /// `agent_usage` events, a record without a target joined to the pane
+    /// of its agent session's start.
+    AgentUsage,
+    /// `agent_hook` events (other hook events, and the `RateLimited`
+    /// usage-limit banners the recorder and the hook report).
+    AgentHooks,
 }
 
 /// Running tool calls a scan remembers to pair with their end (the oldest
@@ -54,7 +62,7 @@ fn f(name: &str, ty: DataType, nullable: bool) -> Field {
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 14] = [
         Table::Events,
         Table::Captures,
         Table::Messages,
@@ -67,6 +75,8 @@ impl Table {
         Table::AgentSessions,
         Table::Notifications,
         Table::Alerts,
+        Table::AgentUsage,
+        Table::AgentHooks,
     ];
 
     /// The table's SQL name.
@@ -84,6 +94,8 @@ impl Table {
             Table::AgentSessions => "agent_sessions",
             Table::Notifications => "notifications",
             Table::Alerts => "alerts",
+            Table::AgentUsage => "agent_usage",
+            Table::AgentHooks => "agent_hooks",
         }
     }
 
@@ -109,6 +121,8 @@ impl Table {
             Table::AgentSessions => vec![Kind::AgentSession],
             Table::Notifications => vec![Kind::Notification],
             Table::Alerts => vec![Kind::Alert],
+            Table::AgentUsage => vec![Kind::AgentUsage],
+            Table::AgentHooks => vec![Kind::AgentHook],
         }
     }
 
@@ -200,6 +214,27 @@ impl Table {
                 fields.push(f("message", DataType::Utf8, false));
                 fields.push(f("actions", DataType::Utf8, true));
             }
+            Table::AgentUsage => {
+                pane(&mut fields, true);
+                fields.push(f("agent", DataType::Utf8, false));
+                fields.push(f("agent_session_id", DataType::Utf8, true));
+                fields.push(f("source", DataType::Utf8, false));
+                fields.push(f("event", DataType::Utf8, false));
+                fields.push(f("model", DataType::Utf8, true));
+                fields.push(f("prompt_id", DataType::Utf8, true));
+                fields.push(f("input_tokens", DataType::UInt64, false));
+                fields.push(f("output_tokens", DataType::UInt64, false));
+                fields.push(f("cache_read_tokens", DataType::UInt64, false));
+                fields.push(f("cache_creation_tokens", DataType::UInt64, false));
+                fields.push(f("cost_usd", DataType::Float64, true));
+                fields.push(f("duration_ns", DataType::UInt64, true));
+            }
+            Table::AgentHooks => {
+                pane(&mut fields, true);
+                fields.push(f("agent_session_id", DataType::Utf8, true));
+                fields.push(f("event", DataType::Utf8, false));
+                fields.push(f("raw", DataType::Utf8, true));
+            }
         }
         Arc::new(Schema::new(fields))
     }
@@ -232,8 +267,12 @@ pub struct Rows {
     strings: Vec<StringBuilder>,
     u32s: Vec<UInt32Builder>,
     u64s: Vec<UInt64Builder>,
+    f64s: Vec<Float64Builder>,
     times: Vec<TimestampNanosecondBuilder>,
     len: usize,
+    /// `agent_usage`: agent session id -> the pane of its start, for rows
+    /// recorded without a target (see [`Rows::join_sessions`]).
+    sessions: HashMap<String, Target>,
     /// `tool_calls`: running calls (pairing key -> ts of the "pre") seen so
     /// far in this scan; kept across [`Rows::finish`].
     tool_started: BTreeMap<String, i64>,
@@ -261,11 +300,13 @@ impl Rows {
         let mut u32s = Vec::new();
         let mut u64s = Vec::new();
         let mut times = Vec::new();
+        let mut f64s = Vec::new();
         for field in schema.fields().iter().skip(2) {
             match field.data_type() {
                 DataType::Utf8 => strings.push(StringBuilder::new()),
                 DataType::UInt32 => u32s.push(UInt32Builder::new()),
                 DataType::UInt64 => u64s.push(UInt64Builder::new()),
+                DataType::Float64 => f64s.push(Float64Builder::new()),
                 _ => times.push(TimestampNanosecondBuilder::new().with_timezone("UTC")),
             }
         }
@@ -276,10 +317,20 @@ impl Rows {
             strings,
             u32s,
             u64s,
+            f64s,
             times,
             len: 0,
             tool_started: BTreeMap::new(),
+            sessions: HashMap::new(),
         }
+    }
+
+    /// `agent_usage`: the panes of agent sessions (from `agent_session`
+    /// starts with a target), so that a usage row recorded before its
+    /// session's pane was known (an OTLP record that arrived before the
+    /// hook's `SessionStart`) gets that pane's columns.
+    pub fn join_sessions(&mut self, sessions: HashMap<String, Target>) {
+        self.sessions = sessions;
     }
 
     /// Rows appended so far.
@@ -457,11 +508,64 @@ impl Rows {
                 s(Some(message));
                 s(actions.as_deref());
             }
+            (
+                Table::AgentUsage,
+                Some(EventBody::AgentUsage {
+                    target,
+                    agent,
+                    agent_session_id,
+                    source,
+                    event,
+                    model,
+                    prompt_id,
+                    input_tokens,
+                    output_tokens,
+                    cache_read_tokens,
+                    cache_creation_tokens,
+                    cost_usd,
+                    duration_ns,
+                    ..
+                }),
+            ) => {
+                let joined = match target {
+                    Some(_) => None,
+                    None => agent_session_id.as_ref().and_then(|id| self.sessions.get(id)).cloned(),
+                };
+                match &joined {
+                    Some(j) => {
+                        s(Some(&j.to_string()));
+                        s(Some(&j.session));
+                        self.u32s[ui].append_value(j.window);
+                        self.u32s[ui + 1].append_value(j.pane);
+                        ui += 2;
+                    }
+                    None => pane_cols(&mut s, &mut self.u32s, &mut ui),
+                }
+                s(Some(agent));
+                s(agent_session_id.as_deref());
+                s(Some(source));
+                s(Some(event));
+                s(model.as_deref());
+                s(prompt_id.as_deref());
+                for v in [input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens] {
+                    self.u64s[li].append_value(*v);
+                    li += 1;
+                }
+                self.f64s[0].append_option(cost_usd.map(|c| c.dollars()));
+                self.u64s[li].append_option(*duration_ns);
+                li += 1;
+            }
+            (Table::AgentHooks, Some(EventBody::AgentHook { agent_session_id, event, raw, .. })) => {
+                pane_cols(&mut s, &mut self.u32s, &mut ui);
+                s(agent_session_id.as_deref());
+                s(Some(event));
+                s(raw.as_deref());
+            }
             // Only a body-needing table given no body gets here; its columns
             // then come out short and `finish` reports the mismatch.
             _ => {}
         }
-        let _ = (li, ti);
+        let _ = (li, ti, ui);
         self.len += 1;
     }
 
@@ -472,7 +576,7 @@ impl Rows {
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let schema = self.table.schema();
         let mut columns: Vec<ArrayRef> = vec![Arc::new(self.seq.finish()), Arc::new(self.ts.finish())];
-        let (mut si, mut ui, mut li, mut ti) = (0, 0, 0, 0);
+        let (mut si, mut ui, mut li, mut ti, mut fi) = (0, 0, 0, 0, 0);
         for field in schema.fields().iter().skip(2) {
             let col: ArrayRef = match field.data_type() {
                 DataType::Utf8 => {
@@ -486,6 +590,10 @@ impl Rows {
                 DataType::UInt64 => {
                     li += 1;
                     Arc::new(self.u64s[li - 1].finish())
+                }
+                DataType::Float64 => {
+                    fi += 1;
+                    Arc::new(self.f64s[fi - 1].finish())
                 }
                 _ => {
                     ti += 1;

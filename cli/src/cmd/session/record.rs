@@ -53,6 +53,13 @@ pub struct Args {
     /// Crash patterns, one `name regex` per line, instead of the built-in ones.
     #[arg(long, value_name = "FILE")]
     crash_patterns: Option<PathBuf>,
+    /// Do not detect agents' usage-limit banners (`rate_limited` panes).
+    #[arg(long)]
+    no_detect_limits: bool,
+    /// Usage-limit banner patterns, one `name regex` per line (named groups
+    /// `time`, `tz`, `epoch`), instead of the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    limit_patterns: Option<PathBuf>,
     /// Store text as captured, without redacting secrets (see README).
     #[arg(long)]
     no_redact: bool,
@@ -147,6 +154,8 @@ const RESUME_KINDS: &[Kind] = &[
     Kind::WindowClosed,
     Kind::Crash,
     Kind::PaneState,
+    // The usage-limit banners reported (`agent_hook` RateLimited).
+    Kind::AgentHook,
 ];
 
 /// The standard output of `orc-log ARGS` run through the server or in the
@@ -205,10 +214,16 @@ pub fn run(db_dir: &Path, args: Args) -> Result<u8> {
         Some(p) => load_patterns(p)?,
         None => default_patterns(),
     };
+    let limit_patterns = match &args.limit_patterns {
+        Some(p) => orc_log_tmux::limits::load_limit_patterns(p)?,
+        None => orc_log_tmux::limits::default_limit_patterns(),
+    };
     let mut recorder = Recorder::new(Options {
         redact: !args.no_redact,
         detect_crashes: !args.no_detect_crashes,
         patterns,
+        detect_limits: !args.no_detect_limits,
+        limit_patterns,
         agent_min_polls: orc_log_tmux::polls_for(args.agent_min_runtime, args.interval),
         sessions: args.sessions.iter().cloned().collect(),
         cmdline: orc_log_tmux::proc::foreground_cmdline,
