@@ -33,6 +33,8 @@ pub const STORAGE_ENTRIES: &[&str] = &[
     "v1-store",
     "store.damaged",
     "upgrade-v2.tmp",
+    "v2-store",
+    "upgrade-v3.tmp",
 ];
 /// Present in a database directory while a restore replaces its storage;
 /// holds the path where the old storage was moved. Opening refuses while it
@@ -99,6 +101,23 @@ impl crate::storage::upgrade::Target for Log {
 
     fn sync(&mut self) -> Result<()> {
         Log::sync(self)
+    }
+}
+
+impl crate::storage::upgrade::Source for Log {
+    fn verify_events(&self) -> Result<u64> {
+        self.verify().map(|r| r.events)
+    }
+
+    fn for_each_batch(&self, size: usize, f: &mut dyn FnMut(Vec<Event>) -> Result<()>) -> Result<()> {
+        let mut batch = Vec::with_capacity(size);
+        for rec in self.scan(crate::Filter::default())? {
+            batch.push(rec?.event);
+            if batch.len() >= size {
+                f(std::mem::take(&mut batch))?;
+            }
+        }
+        f(batch)
     }
 }
 
@@ -183,6 +202,22 @@ impl Log {
         crate::storage::upgrade::upgrade_if_needed(&dir, &config, &lock, &|tmp, config| {
             Ok(Box::new(Log::open(tmp, config.clone())?) as Box<dyn crate::storage::upgrade::Target>)
         })?;
+        crate::storage::upgrade::upgrade_v2_if_needed(
+            &dir,
+            &config,
+            &|tmp, config| {
+                Ok(Box::new(Log::open(tmp, config.clone())?) as Box<dyn crate::storage::upgrade::Target>)
+            },
+            &|| {
+                Ok(Box::new(Log::open_locked(dir.clone(), config.clone(), Arc::clone(&lock))?)
+                    as Box<dyn crate::storage::upgrade::Source>)
+            },
+        )?;
+        Self::open_locked(dir, config, lock)
+    }
+
+    /// [`Log::open`] once the lock is held and any upgrade done: recovery.
+    fn open_locked(dir: std::path::PathBuf, config: Config, lock: Arc<lock::DirLock>) -> Result<Self> {
         let segs = Arc::new(Segments::open(&dir.join(SEGMENTS_DIR))?);
         crate::storage::checkpoints::remove_leftovers(&dir);
         let open_and_recover = || -> Result<_> {

@@ -279,6 +279,117 @@ fn the_v1_fixture_database_is_upgraded_and_keeps_every_event() {
     assert_eq!(reopen_events(&db2), want);
 }
 
+/// The events of `tests/fixtures/v2-db`: made by the format 2 build (main
+/// at 8bdcea9) with `orc-log ingest tests/fixtures/tmux-session-a.ndjson`,
+/// `orc-log seal`, then `orc-log ingest tests/fixtures/agent-events.ndjson`:
+/// a sealed segment of seqs 1-166 and an unsealed one of 167-176.
+fn v2_fixture_events() -> Vec<Event> {
+    let mut want = fixture();
+    want.extend(
+        include_str!("../../tests/fixtures/agent-events.ndjson").lines().map(|l| parse_line(l, 0).unwrap()),
+    );
+    want
+}
+
+#[test]
+fn the_v2_fixture_database_is_upgraded_verified_and_keeps_every_event() {
+    let fixture_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/v2-db");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    copy_dir(&fixture_dir, &db);
+    let want = v2_fixture_events();
+    {
+        let log = Log::open(&db, Config::default()).unwrap();
+        let report = log.verify().unwrap();
+        assert_eq!(report.events, 176);
+        // The format 2 build's verify printed chain 007e75…; format 3 chains digests.
+        assert_ne!(report.chain_hex, "007e7568835d12f5dade910f10fdeed5c232ef773016c777b28a3173b0693fef");
+    }
+    assert_eq!(reopen_events(&db), want);
+    assert!(db.join("v2-store/segments/00000000000000000001.seg").exists(), "the format 2 files are kept");
+    assert!(db.join("v2-store/store").exists());
+    assert!(!db.join("upgrade-v3.tmp").exists());
+    // Every chunk is now version 3.
+    for seg in segment_files(&db) {
+        let bytes = std::fs::read(&seg).unwrap();
+        if bytes.len() > 25 {
+            assert_eq!(bytes[25], crate::storage::frame::CHUNK_VERSION, "{}", seg.display());
+        }
+    }
+    // Opening again does not upgrade again, and appends work.
+    let mut log = Log::open(&db, Config::default()).unwrap();
+    log.append(&want[..3]).unwrap();
+    log.verify().unwrap();
+    drop(log);
+
+    // Each state an interrupted upgrade can leave is finished or redone.
+    // Interrupted during step 2 (a partial new database):
+    let db2 = dir.path().join("db2");
+    copy_dir(&fixture_dir, &db2);
+    std::fs::create_dir_all(db2.join("upgrade-v3.tmp/segments")).unwrap();
+    std::fs::write(db2.join("upgrade-v3.tmp/segments/00000000000000000001.seg"), b"ORCSEG02junk").unwrap();
+    assert_eq!(reopen_events(&db2), want);
+    // After the old index was moved aside:
+    let db3 = dir.path().join("db3");
+    copy_dir(&fixture_dir, &db3);
+    std::fs::create_dir_all(db3.join("v2-store")).unwrap();
+    std::fs::rename(db3.join("store"), db3.join("v2-store/store")).unwrap();
+    assert_eq!(reopen_events(&db3), want);
+    // After the old segments were moved aside too, before the new ones came in:
+    let db4 = dir.path().join("db4");
+    copy_dir(&fixture_dir, &db4);
+    std::fs::create_dir_all(db4.join("v2-store")).unwrap();
+    std::fs::rename(db4.join("store"), db4.join("v2-store/store")).unwrap();
+    std::fs::rename(db4.join("segments"), db4.join("v2-store/segments")).unwrap();
+    assert_eq!(reopen_events(&db4), want);
+    let log = Log::open(&db4, Config::default()).unwrap();
+    log.verify().unwrap();
+    // A damaged format 2 database is not upgraded, and is left as it was.
+    let db5 = dir.path().join("db5");
+    copy_dir(&fixture_dir, &db5);
+    let seg = db5.join("segments/00000000000000000001.seg");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&seg, &bytes).unwrap();
+    assert!(Log::open(&db5, Config::default()).is_err());
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes, "the old segment is untouched");
+    assert!(!db5.join("v2-store").exists());
+}
+
+#[test]
+fn the_chain_takes_body_digests() {
+    // Seq 1 of FORMAT.md's worked example: marker "hi", ts 0, no target.
+    let raw = [0x00u8, 0x02, 0x68, 0x69];
+    let digest = crate::storage::frame::body_digest(&raw);
+    let mut input = vec![0u8; 32];
+    input.extend_from_slice(&1u64.to_be_bytes());
+    input.extend_from_slice(&0i64.to_be_bytes());
+    input.push(6);
+    input.extend_from_slice(&0u32.to_be_bytes());
+    input.extend_from_slice(&digest);
+    assert_eq!(input.len(), 85);
+    let want = *blake3::hash(&input).as_bytes();
+    let got = crate::storage::frame::chain_step_v3(
+        &crate::storage::frame::GENESIS,
+        1,
+        0,
+        orc_log_schemas::Kind::Marker,
+        None,
+        &digest,
+    );
+    assert_eq!(got, want);
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), Config::default()).unwrap();
+    log.append(&[Event { ts_ns: 0, id: None, body: EventBody::Marker { label: "hi".into(), target: None } }])
+        .unwrap();
+    assert_eq!(log.head().chain_hash, want);
+    println!("chain(1) = {}", crate::storage::head::hex(&want));
+    for raw in [&[0u8, 2, 0x68, 0x69][..], &[0, 1, 0x61], &[0, 1, 0x62]] {
+        println!("digest = {}", crate::storage::head::hex(&crate::storage::frame::body_digest(raw)));
+    }
+}
+
 #[test]
 fn many_segments_roll_verify_and_reopen() {
     let events = fixture();

@@ -139,10 +139,19 @@ impl Snapshot {
         let mut next_seq = 1u64;
         let mut max_ts = i64::MIN;
         let mut chunks = 0u64;
+        let mut version = None;
         for item in rx {
             let Decoded { ptr, chunk, raws } = item?;
             if chunk.version == frame::CHUNK_VERSION_1 {
                 return Err(Error::corrupt(chunk.first_seq, "a format 1 chunk in a segment file"));
+            }
+            // One database holds chunks of one version (3; 2 only in a
+            // format 2 database being upgraded).
+            if *version.get_or_insert(chunk.version) != chunk.version {
+                return Err(Error::corrupt(
+                    chunk.first_seq,
+                    format!("a version {} chunk among version {} chunks", chunk.version, version.unwrap_or(0)),
+                ));
             }
             chain = chunk.chain_through(chain, &raws, u64::MAX);
             max_ts = chunk.frames.iter().fold(max_ts, |m, f| m.max(f.ts_ns));

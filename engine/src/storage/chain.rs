@@ -129,7 +129,8 @@ impl ChainChecker {
     /// A delta base not seen by this checker is read from `log` when given.
     /// Version 1 chunks are checked by format 1's rules (frame checks, chain
     /// over stored bytes), version 2 chunks by format 2's (chain over the
-    /// canonical encoding).
+    /// raw bodies), version 3 chunks by format 3's (chain over the bodies'
+    /// digests).
     pub(crate) fn check<B: AsRef<[u8]>>(
         &mut self,
         chunk: &frame::Chunk<B>,
@@ -151,7 +152,7 @@ impl ChainChecker {
             }
             let raw = self.raw_of(chunk, f, &blocks, log)?;
             if chunk.version != frame::CHUNK_VERSION_1 {
-                chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), &raw);
+                chain = chunk.chain_step(&chain, f, &raw);
             }
             self.max_ts = self.max_ts.max(f.ts_ns);
             let event = codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw)

@@ -14,8 +14,12 @@ use crate::storage::varint::{self, Reader};
 use orc_log_schemas::Kind;
 use std::ops::Range;
 
-/// Chunk layout version written as the first byte of every new chunk.
-pub(crate) const CHUNK_VERSION: u8 = 2;
+/// Chunk layout version written as the first byte of every new chunk
+/// (format 3: the layout of version 2, chained over body digests).
+pub(crate) const CHUNK_VERSION: u8 = 3;
+/// The chunks of format 2 databases: the same layout, chained over raw
+/// bodies (read for upgrades and old backups only).
+pub(crate) const CHUNK_VERSION_2: u8 = 2;
 /// The layout of format 1 databases (read for upgrades only).
 pub(crate) const CHUNK_VERSION_1: u8 = 1;
 /// A column header shorter than this is stored raw (zstd would not pay).
@@ -165,13 +169,25 @@ impl<B: AsRef<[u8]>> Chunk<B> {
         chain_step_v1(prev, f.seq, f.ts_ns, f.kind, f.encoding, self.scope(f), f.ref_back, f.raw_len, body)
     }
 
-    /// The format 2 chain hash after the frames up to seq `until` (all of
-    /// them for `u64::MAX`), from `prev` (the hash before the chunk), given
-    /// each frame's raw body in order ([`chain_step_v2`]).
+    /// The chain hash after frame `f` of a version 2 or 3 chunk, given the
+    /// hash before it and the frame's raw body: [`chain_step_v3`] over the
+    /// body's digest for version 3, [`chain_step_v2`] over the raw body for
+    /// version 2.
+    pub fn chain_step(&self, prev: &[u8; HASH_BYTES], f: &FrameHeader, raw: &[u8]) -> [u8; HASH_BYTES] {
+        if self.version == CHUNK_VERSION_2 {
+            chain_step_v2(prev, f.seq, f.ts_ns, f.kind, self.scope(f), raw)
+        } else {
+            chain_step_v3(prev, f.seq, f.ts_ns, f.kind, self.scope(f), &body_digest(raw))
+        }
+    }
+
+    /// The chain hash after the frames up to seq `until` (all of them for
+    /// `u64::MAX`), from `prev` (the hash before the chunk), given each
+    /// frame's raw body in order ([`Chunk::chain_step`]).
     pub fn chain_through(&self, prev: [u8; HASH_BYTES], raws: &[Vec<u8>], until: u64) -> [u8; HASH_BYTES] {
         let mut chain = prev;
         for (f, raw) in self.frames.iter().zip(raws).take_while(|(f, _)| f.seq <= until) {
-            chain = chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, self.scope(f), raw);
+            chain = self.chain_step(&chain, f, raw);
         }
         chain
     }
@@ -319,14 +335,15 @@ fn read_block(r: &mut Reader<'_>) -> Result<Option<BlockSpec>, String> {
     }
 }
 
-/// Parses a chunk's structure (version 1 or 2): no body is decompressed and
-/// no hash checked; a version 2 chunk's column header is decompressed.
+/// Parses a chunk's structure (version 1, 2 or 3): no body is decompressed
+/// and no hash checked; a version 2 or 3 chunk's column header is
+/// decompressed.
 ///
 /// # Errors
 /// `(seq, reason)`: the seq being parsed when the bytes stopped making sense.
 pub(crate) fn decode_chunk<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>, (u64, String)> {
     match bytes.as_ref().first() {
-        Some(&CHUNK_VERSION) => decode_chunk_v2(first_seq, bytes),
+        Some(&v @ (CHUNK_VERSION | CHUNK_VERSION_2)) => decode_chunk_v2(v, first_seq, bytes),
         Some(&CHUNK_VERSION_1) => decode_chunk_v1(first_seq, bytes),
         Some(v) => Err((first_seq, format!("chunk at seq {first_seq}: unknown chunk version {v}"))),
         None => Err((first_seq, format!("chunk at seq {first_seq}: empty chunk"))),
@@ -451,7 +468,8 @@ fn decode_chunk_v1<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
     Ok(Chunk { version: CHUNK_VERSION_1, first_seq, bytes, scopes, frames, blocks: [block, None], chain_end })
 }
 
-/// The chain hash after one event (format 2): blake3 over the previous hash
+/// The chain hash after one event (format 2, read to upgrade and to check
+/// old backups): blake3 over the previous hash
 /// and the event's canonical encoding, independent of how it is stored
 /// (FORMAT.md, "Hash chain"): seq (u64 BE), ts (i64 BE), kind code (u8),
 /// scope length (u32 BE) and bytes, raw body length (u32 BE) and the raw
@@ -478,8 +496,41 @@ pub(crate) fn chain_step_v2(
     *h.finalize().as_bytes()
 }
 
+/// The digest of a raw body that the format 3 chain takes in its place:
+/// blake3 of the body's bytes (the bincode tuple of FORMAT.md, "Bodies").
+pub(crate) fn body_digest(raw: &[u8]) -> [u8; HASH_BYTES] {
+    *blake3::hash(raw).as_bytes()
+}
+
+/// The chain hash after one event (format 3): blake3 over the previous
+/// hash, the event's header fields and its body's digest (FORMAT.md, "Hash
+/// chain"): seq (u64 BE), ts (i64 BE), kind code (u8), scope length (u32
+/// BE) and bytes, then `digest` = [`body_digest`] of the raw body (32
+/// bytes). Since only the digest enters the chain, a body can later be
+/// replaced by its digest (or by other bytes, keeping the digest) while
+/// every hash still checks, as QLDB's redaction keeps a revision's hash.
+pub(crate) fn chain_step_v3(
+    prev: &[u8; HASH_BYTES],
+    seq: u64,
+    ts_ns: i64,
+    kind: Kind,
+    scope: Option<&str>,
+    digest: &[u8; HASH_BYTES],
+) -> [u8; HASH_BYTES] {
+    let mut h = blake3::Hasher::new();
+    h.update(prev);
+    h.update(&seq.to_be_bytes());
+    h.update(&ts_ns.to_be_bytes());
+    h.update(&[kind.code()]);
+    let scope = scope.unwrap_or("");
+    h.update(&(scope.len() as u32).to_be_bytes());
+    h.update(scope.as_bytes());
+    h.update(digest);
+    *h.finalize().as_bytes()
+}
+
 /// Packs `frames` (seqs `first_seq..`) after chain hash `prev` in the
-/// version 2 layout: column header (compressed with `header_zstd` when that
+/// version 3 layout (version 2's bytes, chained by [`chain_step_v3`]): column header (compressed with `header_zstd` when that
 /// is shorter), the two optional blocks (`blocks[0]`: the `Shared` bodies of
 /// every kind but captures, `blocks[1]`: of captures, each in seq order), the
 /// stored bodies of the frames that are not in a block, and the chain hash
@@ -570,13 +621,20 @@ pub(crate) fn encode_chunk(
         if f.encoding != Encoding::Shared {
             out.extend_from_slice(&f.body);
         }
-        chain = chain_step_v2(&chain, first_seq + i as u64, f.ts_ns, f.kind, f.scope.as_deref(), &f.raw);
+        chain = chain_step_v3(
+            &chain,
+            first_seq + i as u64,
+            f.ts_ns,
+            f.kind,
+            f.scope.as_deref(),
+            &body_digest(&f.raw),
+        );
     }
     out.extend_from_slice(&chain);
     Ok((out, chain))
 }
 
-fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>, (u64, String)> {
+fn decode_chunk_v2<B: AsRef<[u8]>>(version: u8, first_seq: u64, bytes: B) -> Result<Chunk<B>, (u64, String)> {
     let buf = bytes.as_ref();
     let mut r = Reader::new(buf);
     let bad = |what: &str| (first_seq, format!("chunk at seq {first_seq}: {what}"));
@@ -724,7 +782,7 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
     for f in &mut frames {
         f.stored_len += overhead;
     }
-    Ok(Chunk { version: CHUNK_VERSION, first_seq, bytes, scopes, frames, blocks, chain_end })
+    Ok(Chunk { version, first_seq, bytes, scopes, frames, blocks, chain_end })
 }
 
 #[cfg(test)]
