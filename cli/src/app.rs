@@ -55,6 +55,7 @@ pub enum Command {
     Tail(cmd::tail::Args),
     Stats(cmd::stats::Args),
     Verify(cmd::verify::Args),
+    Checkpoint(cmd::checkpoint::Args),
     Seal(cmd::seal::Args),
     Replay(cmd::replay::Args),
     State(cmd::state::Args),
@@ -203,6 +204,7 @@ fn dispatch_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Resul
         Command::Tail(a) => cmd::tail::run(db, a, io),
         Command::Stats(a) => cmd::stats::run(db, a, io),
         Command::Verify(a) => cmd::verify::run(db, a, io),
+        Command::Checkpoint(a) => cmd::checkpoint::run(db, a, io),
         Command::Seal(a) => cmd::seal::run(db, a, io),
         Command::Replay(a) => cmd::replay::run(db, a, io),
         Command::State(a) => cmd::state::run(db, a, io),
@@ -240,6 +242,7 @@ impl Command {
             Command::Tail(_)
             | Command::Stats(_)
             | Command::Verify(_)
+            | Command::Checkpoint(_)
             | Command::Seal(_)
             | Command::Replay(_)
             | Command::State(_)

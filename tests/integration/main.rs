@@ -10,6 +10,7 @@ mod agents_import;
 mod alerts;
 mod backup;
 mod bad_input;
+mod checkpoints;
 mod common;
 mod concurrency;
 mod corruption;

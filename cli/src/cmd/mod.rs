@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod backup;
+pub mod checkpoint;
 pub mod demo;
 pub mod emit;
 pub mod export;
