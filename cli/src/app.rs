@@ -57,6 +57,7 @@ pub enum Command {
     Verify(cmd::verify::Args),
     Checkpoint(cmd::checkpoint::Args),
     Seal(cmd::seal::Args),
+    Redact(cmd::redact::Args),
     Replay(cmd::replay::Args),
     State(cmd::state::Args),
     Metrics(cmd::metrics::Args),
@@ -205,6 +206,7 @@ fn dispatch_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Resul
         Command::Stats(a) => cmd::stats::run(db, a, io),
         Command::Verify(a) => cmd::verify::run(db, a, io),
         Command::Checkpoint(a) => cmd::checkpoint::run(db, a, io),
+        Command::Redact(a) => cmd::redact::run(db, a, io),
         Command::Seal(a) => cmd::seal::run(db, a, io),
         Command::Replay(a) => cmd::replay::run(db, a, io),
         Command::State(a) => cmd::state::run(db, a, io),
@@ -243,6 +245,7 @@ impl Command {
             | Command::Stats(_)
             | Command::Verify(_)
             | Command::Checkpoint(_)
+            | Command::Redact(_)
             | Command::Seal(_)
             | Command::Replay(_)
             | Command::State(_)

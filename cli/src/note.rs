@@ -126,7 +126,9 @@ impl SigningKey {
     /// Names the part that is wrong.
     pub fn decode(s: &str) -> Result<Self> {
         let s = s.trim();
-        let rest = s.strip_prefix("PRIVATE+KEY+").ok_or_else(|| anyhow!("not a private key (no PRIVATE+KEY+ prefix)"))?;
+        let rest = s
+            .strip_prefix("PRIVATE+KEY+")
+            .ok_or_else(|| anyhow!("not a private key (no PRIVATE+KEY+ prefix)"))?;
         let (name, id, key) = split_key(rest)?;
         let seed: [u8; 32] = key.try_into().map_err(|_| anyhow!("the private key is not 32 bytes"))?;
         let out = Self { name: name.to_owned(), key: ed25519_dalek::SigningKey::from_bytes(&seed) };
@@ -203,7 +205,10 @@ impl VerifierKey {
             }
         }
         if found {
-            bail!("the signature by key {} does not verify: the note was changed after it was signed", self.name)
+            bail!(
+                "the signature by key {} does not verify: the note was changed after it was signed",
+                self.name
+            )
         }
         bail!("the note has no signature by key {} (id {})", self.name, hex(&self.id))
     }
@@ -219,7 +224,9 @@ pub fn parse(note: &str) -> Result<Note> {
     let mut text = String::new();
     let mut take = |what: &str| -> Result<String> {
         let line = lines.next().ok_or_else(|| anyhow!("the note ends before its {what} line"))?;
-        let body = line.strip_suffix('\n').ok_or_else(|| anyhow!("the note's {what} line does not end in a newline"))?;
+        let body = line
+            .strip_suffix('\n')
+            .ok_or_else(|| anyhow!("the note's {what} line does not end in a newline"))?;
         text.push_str(line);
         Ok(body.to_owned())
     };
@@ -238,7 +245,6 @@ pub fn parse(note: &str) -> Result<Note> {
         .ok()
         .and_then(|r| r.try_into().ok())
         .ok_or_else(|| anyhow!("line 3: root {root_s:?} is not 32 bytes of base64"))?;
-    drop(take);
     let rest: Vec<&str> = lines.collect();
     let mut signatures = Vec::new();
     if let Some((blank, sigs)) = rest.split_first() {
@@ -251,12 +257,17 @@ pub fn parse(note: &str) -> Result<Note> {
                 .strip_suffix('\n')
                 .and_then(|l| l.strip_prefix(SIG_PREFIX))
                 .ok_or_else(|| anyhow!("line {n}: a signature line is '\u{2014} NAME SIGNATURE'"))?;
-            let (name, b64) = body.split_once(' ').ok_or_else(|| anyhow!("line {n}: no space after the key name"))?;
+            let (name, b64) =
+                body.split_once(' ').ok_or_else(|| anyhow!("line {n}: no space after the key name"))?;
             let raw = B64.decode(b64).map_err(|e| anyhow!("line {n}: the signature is not base64: {e}"))?;
             if raw.len() < 5 {
                 bail!("line {n}: the signature is shorter than a key id");
             }
-            signatures.push(NoteSignature { name: name.to_owned(), id: [raw[0], raw[1], raw[2], raw[3]], sig: raw[4..].to_vec() });
+            signatures.push(NoteSignature {
+                name: name.to_owned(),
+                id: [raw[0], raw[1], raw[2], raw[3]],
+                sig: raw[4..].to_vec(),
+            });
         }
         if signatures.is_empty() {
             bail!("the note has an empty line but no signature after it");
@@ -273,7 +284,8 @@ pub fn parse(note: &str) -> Result<Note> {
 pub fn read_key_arg(arg: &str, cwd: &Path) -> Result<String> {
     let path = cwd.join(arg);
     if path.is_file() {
-        return std::fs::read_to_string(&path).with_context(|| format!("reading key file {}", path.display()));
+        return std::fs::read_to_string(&path)
+            .with_context(|| format!("reading key file {}", path.display()));
     }
     Ok(arg.to_owned())
 }
@@ -342,7 +354,10 @@ mod tests {
         h.update(b"example.com/log\n\x01");
         h.update(pk.key.as_bytes());
         assert_eq!(pk.id[..], h.finalize()[..4]);
-        assert_eq!(cp().text(), "orc-log/00112233445566778899aabbccddeeff\n42\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n");
+        assert_eq!(
+            cp().text(),
+            "orc-log/00112233445566778899aabbccddeeff\n42\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n"
+        );
         assert!(parse("a\n01\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n").is_err(), "leading zero");
         assert!(parse("a\n1\nBwcH\n").is_err(), "short root");
         assert!(parse("a\n1").is_err(), "cut");

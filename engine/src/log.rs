@@ -67,7 +67,7 @@ pub struct Log {
     /// Why appends are refused (rollback or head mismatch found at open, or
     /// an earlier write that failed).
     pub(crate) refuse_writes: Option<Refusal>,
-    panes: HashMap<String, PaneState>,
+    pub(crate) panes: HashMap<String, PaneState>,
     /// The compressors and the encoding settings of appends.
     enc: Encoder,
     /// The segment appends go to (opened at the first append).
@@ -353,8 +353,32 @@ impl Log {
         }
     }
 
+    /// Appends `events` (already valid) as [`Log::append`] does, but a
+    /// body with `Some` digest in `digests` (one per event) is stored as a
+    /// redacted body whose chain digest is that one (FORMAT.md,
+    /// "Redaction"): a restore of a redacted backup keeps its chain.
+    ///
+    /// # Errors
+    /// As [`Log::append`].
+    pub(crate) fn append_redacted(
+        &mut self,
+        events: &[Event],
+        digests: &[Option<[u8; frame::HASH_BYTES]>],
+    ) -> Result<AppendReceipt> {
+        self.append_inner_with(&[events], Some(digests)).map(|(receipt, _)| receipt)
+    }
+
     /// Appends `events`; also returns each event's seq (`None` = duplicate id).
     fn append_inner(&mut self, groups: &[&[Event]]) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
+        self.append_inner_with(groups, None)
+    }
+
+    /// [`Log::append_inner`], with the chain digests of redacted bodies.
+    fn append_inner_with(
+        &mut self,
+        groups: &[&[Event]],
+        digests: Option<&[Option<[u8; frame::HASH_BYTES]>]>,
+    ) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
         let total: usize = groups.iter().map(|g| g.len()).sum();
         let events = groups.iter().flat_map(|g| g.iter());
         let mut seqs = Vec::with_capacity(total);
@@ -366,7 +390,7 @@ impl Log {
         // New pane states are kept aside and merged only after the commit succeeds.
         let mut panes: HashMap<String, PaneState> = HashMap::new();
         let mut next_seq = self.head.seq + 1;
-        for ev in events {
+        for (i, ev) in events.enumerate() {
             if let Some(id) = ev.id.as_deref() {
                 if !seen_ids.insert(id) || self.snap.store.get(&keys::id(id))?.is_some() {
                     receipt.duplicates += 1;
@@ -393,6 +417,7 @@ impl Log {
                 raw_len: raw.len() as u32,
                 body: Vec::new(),
                 raw,
+                digest: digests.and_then(|d| d.get(i).copied().flatten()),
             });
             seqs.push(Some(next_seq));
             next_seq += 1;

@@ -1091,3 +1091,135 @@ fn modules_have_no_import_circle_and_storage_does_not_import_the_public_face() {
     }
     assert!(graph.len() > 20, "{} modules read", graph.len());
 }
+
+mod redaction {
+    use super::*;
+    use crate::backup::{self, RestorePoint};
+
+    const SECRET: &str = "hunter2-SECRET";
+
+    /// The fixture with SECRET planted in some captures and messages,
+    /// appended a few events per commit over several small segments (so
+    /// captures are delta-compressed and segments are unsealed).
+    fn planted() -> (Vec<Event>, Vec<u64>) {
+        let mut events = fixture();
+        let mut seqs = Vec::new();
+        for (i, e) in events.iter_mut().enumerate() {
+            let hit = match &mut e.body {
+                EventBody::Capture { content, .. } if i % 7 == 3 => {
+                    content.push_str(&format!("\npassword: {SECRET} ok"));
+                    true
+                }
+                EventBody::Message { text, .. } if i % 3 == 0 => {
+                    text.push_str(&format!(" token={SECRET}"));
+                    true
+                }
+                _ => false,
+            };
+            if hit {
+                seqs.push(i as u64 + 1);
+            }
+        }
+        (events, seqs)
+    }
+
+    fn redacted(e: &Event) -> Option<Event> {
+        let mut out = e.clone();
+        match &mut out.body {
+            EventBody::Capture { content, .. } => *content = content.replace(SECRET, "[REDACTED:manual]"),
+            EventBody::Message { text, .. } => *text = text.replace(SECRET, "[REDACTED:manual]"),
+            _ => {}
+        }
+        (out != *e).then_some(out)
+    }
+
+    fn count_secret(events: &[Event]) -> usize {
+        events.iter().filter(|e| format!("{e:?}").contains(SECRET)).count()
+    }
+
+    #[test]
+    fn redacted_bodies_keep_the_chain_in_the_log_and_in_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let (events, seqs) = planted();
+        assert!(seqs.len() > 5);
+        let config = Config { segment_bytes: 4096, ..Config::default() };
+        let mut log = Log::open(dir.path().join("db"), config.clone()).unwrap();
+        for part in events.chunks(3) {
+            log.append(part).unwrap();
+        }
+        let before = log.verify().unwrap();
+        assert_eq!(before.redacted, 0);
+        let dest = dir.path().join("backup");
+        super::backups::backup(&log, &dest);
+
+        let edits: std::collections::BTreeMap<u64, Event> = all(&log, Filter::default())
+            .into_iter()
+            .filter_map(|r| redacted(&r.event).map(|e| (r.seq, e)))
+            .collect();
+        assert_eq!(edits.keys().copied().collect::<Vec<_>>(), seqs);
+        // An edit may change only the body.
+        let mut bad = edits.clone();
+        let first = *bad.keys().next().unwrap();
+        bad.get_mut(&first).unwrap().ts_ns += 1;
+        assert!(log.redact(&bad).is_err());
+        let done = log.redact(&edits).unwrap();
+        assert_eq!(done.iter().map(|r| r.seq).collect::<Vec<_>>(), seqs);
+        for r in &done {
+            assert_eq!(r.new_digest, crate::body_digest(&edits[&r.seq]).unwrap());
+        }
+        let after = log.verify().unwrap();
+        assert_eq!(after.chain_hex, before.chain_hex, "the chain is unchanged");
+        assert_eq!(after.redacted, seqs.len() as u64);
+        let now: Vec<Event> = all(&log, Filter::default()).into_iter().map(|r| r.event).collect();
+        assert_eq!(count_secret(&now), 0);
+        let want: Vec<Event> = events.iter().map(|e| redacted(e).unwrap_or_else(|| e.clone())).collect();
+        assert_eq!(now, want, "every other event is unchanged");
+        assert_eq!(
+            log.redacted_bodies().unwrap(),
+            done.iter().map(|r| crate::RedactedBody { old_digest: r.old_digest, ..*r }).collect::<Vec<_>>()
+        );
+        // Appends (captures delta-compressed against redacted ones) go on, and
+        // sealing and reopening keep everything.
+        log.append(&events[..20]).unwrap();
+        log.seal(true).unwrap();
+        drop(log);
+        let log = Log::open(dir.path().join("db"), config).unwrap();
+        assert_eq!(log.verify().unwrap().redacted, seqs.len() as u64);
+        drop(log);
+
+        // The backup: redacted the same way, verified, restored with its chain.
+        let mut edit = |_: u64, e: &Event| redacted(e);
+        let dry = crate::redact_backup(&dest, &mut edit, true).unwrap();
+        assert_eq!(dry.len(), seqs.len());
+        assert_eq!(backup::verify_backup(&dest).unwrap().events, 166);
+        let in_backup = crate::redact_backup(&dest, &mut edit, false).unwrap();
+        assert_eq!(in_backup.iter().map(|r| r.seq).collect::<Vec<_>>(), seqs);
+        let report = backup::verify_backup(&dest).unwrap();
+        assert_eq!(report.chain_hex, before.chain_hex);
+        assert!(crate::redact_backup(&dest, &mut edit, false).unwrap().is_empty(), "nothing left");
+        let to = dir.path().join("restored");
+        backup::restore(&dest, &to, RestorePoint::All, false, false).unwrap();
+        let log = Log::open(&to, Config::default()).unwrap();
+        let v = log.verify().unwrap();
+        assert_eq!((v.chain_hex, v.redacted), (before.chain_hex, seqs.len() as u64));
+        let restored: Vec<Event> = all(&log, Filter::default()).into_iter().map(|r| r.event).collect();
+        assert_eq!(restored, want);
+    }
+
+    #[test]
+    fn an_interrupted_backup_redaction_is_finished_or_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (events, _) = planted();
+        let mut log = Log::open(dir.path().join("db"), Config::default()).unwrap();
+        log.append(&events).unwrap();
+        let dest = dir.path().join("backup");
+        super::backups::backup(&log, &dest);
+        let seg = backup::Manifest::load(&dest).unwrap().unwrap().segments[0].file.clone();
+        // A rewritten file left without the new manifest is removed.
+        std::fs::write(dest.join(format!("{seg}.redact")), b"junk").unwrap();
+        let mut edit = |_: u64, e: &Event| redacted(e);
+        crate::redact_backup(&dest, &mut edit, false).unwrap();
+        assert!(!dest.join(format!("{seg}.redact")).exists());
+        assert_eq!(backup::verify_backup(&dest).unwrap().events, 166);
+    }
+}

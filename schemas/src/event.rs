@@ -54,11 +54,14 @@ pub enum Kind {
     PaneState,
     /// `orc-log resurrect` rebuilt panes: the old and new targets.
     Resurrected,
+    /// `orc-log redact` rewrote stored bodies: their seqs and old and new
+    /// body digests (never the matched text). Code 23.
+    Redaction,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::Capture,
         Kind::Message,
         Kind::Schedule,
@@ -80,6 +83,7 @@ impl Kind {
         Kind::Alert,
         Kind::PaneState,
         Kind::Resurrected,
+        Kind::Redaction,
     ];
 
     /// The `kind` string of format v1, e.g. `"schedule_fired"`.
@@ -106,6 +110,7 @@ impl Kind {
             Kind::Alert => "alert",
             Kind::PaneState => "pane_state",
             Kind::Resurrected => "resurrected",
+            Kind::Redaction => "redaction",
         }
     }
 
@@ -114,15 +119,25 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// The on-disk code, 1..=21.
+    /// The on-disk code: 1..=21 (the position in [`Kind::ALL`] plus one),
+    /// and 23 for `redaction` (22 is reserved for a kind of another branch).
     pub fn code(self) -> u8 {
-        // ALL is in code order; the position is the code minus one.
-        Kind::ALL.iter().position(|k| *k == self).map_or(0, |i| i as u8 + 1)
+        match self {
+            Kind::Redaction => 23,
+            // ALL is in code order; the position is the code minus one.
+            _ => Kind::ALL.iter().position(|k| *k == self).map_or(0, |i| i as u8 + 1),
+        }
+    }
+
+    /// The kind's position in [`Kind::ALL`], 0..`Kind::ALL.len()` (for
+    /// per-kind arrays; codes have a gap).
+    pub fn index(self) -> usize {
+        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0)
     }
 
     /// The kind for an on-disk code; `None` for an unknown code.
     pub fn from_code(code: u8) -> Option<Kind> {
-        Kind::ALL.get(usize::from(code).checked_sub(1)?).copied()
+        Kind::ALL.into_iter().find(|k| k.code() == code)
     }
 }
 
@@ -257,6 +272,11 @@ pub enum EventBody {
     /// `OLD NEW` (old target, new target), `at` the time restored
     /// (RFC 3339), `socket` the tmux socket name used.
     Resurrected { targets: String, at: Option<String>, socket: Option<String> },
+    /// `orc-log redact` rewrote stored bodies; `bodies` holds one line per
+    /// body, `SEQ OLD NEW` (its seq, and the blake3 digests of its old and
+    /// new raw body, 64 hex digits each); `note` says where else it
+    /// redacted (backups, spool). Never the matched text.
+    Redaction { bodies: String, note: Option<String> },
 }
 
 impl EventBody {
@@ -284,6 +304,7 @@ impl EventBody {
             EventBody::Alert { .. } => Kind::Alert,
             EventBody::PaneState { .. } => Kind::PaneState,
             EventBody::Resurrected { .. } => Kind::Resurrected,
+            EventBody::Redaction { .. } => Kind::Redaction,
         }
     }
 
@@ -310,7 +331,8 @@ impl EventBody {
             | EventBody::Alert { target, .. } => target.as_ref(),
             EventBody::SessionOpened { .. }
             | EventBody::SessionClosed { .. }
-            | EventBody::Resurrected { .. } => None,
+            | EventBody::Resurrected { .. }
+            | EventBody::Redaction { .. } => None,
         }
     }
 
@@ -337,7 +359,8 @@ mod tests {
     #[test]
     fn kind_codes_and_names_round_trip() {
         for (i, k) in Kind::ALL.into_iter().enumerate() {
-            assert_eq!(k.code(), i as u8 + 1);
+            assert_eq!(k.code(), if k == Kind::Redaction { 23 } else { i as u8 + 1 });
+            assert_eq!(k.index(), i);
             assert_eq!(Kind::from_code(k.code()), Some(k));
             assert_eq!(Kind::from_name(k.as_str()), Some(k));
         }

@@ -242,6 +242,7 @@ pub fn fields(kind: Kind) -> &'static [FieldSpec] {
             opt!("layout", Text),
         ],
         Kind::Resurrected => &[req!("targets", Text), opt!("at", Text), opt!("socket", Text)],
+        Kind::Redaction => &[req!("bodies", Text), opt!("note", Text)],
     }
 }
 
@@ -648,6 +649,7 @@ fn build_body(kind: Kind, f: &Fields) -> Result<EventBody, LineError> {
         Kind::Resurrected => {
             EventBody::Resurrected { targets: f.req_str("targets"), at: f.str("at"), socket: f.str("socket") }
         }
+        Kind::Redaction => EventBody::Redaction { bodies: f.req_str("bodies"), note: f.str("note") },
     })
 }
 
@@ -708,7 +710,8 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::Alert { rule: v, .. }, "rule")
         | (EventBody::Alert { incident: v, .. }, "incident")
         | (EventBody::Alert { message: v, .. }, "message")
-        | (EventBody::Resurrected { targets: v, .. }, "targets") => s(v),
+        | (EventBody::Resurrected { targets: v, .. }, "targets")
+        | (EventBody::Redaction { bodies: v, .. }, "bodies") => s(v),
         (EventBody::ScheduleFired { note: v, .. }, "note")
         | (EventBody::Crash { excerpt: v, .. }, "excerpt")
         | (EventBody::Crash { detector: v, .. }, "detector")
@@ -736,7 +739,8 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::PaneState { cmdline: v, .. }, "cmdline")
         | (EventBody::PaneState { layout: v, .. }, "layout")
         | (EventBody::Resurrected { at: v, .. }, "at")
-        | (EventBody::Resurrected { socket: v, .. }, "socket") => os(v),
+        | (EventBody::Resurrected { socket: v, .. }, "socket")
+        | (EventBody::Redaction { note: v, .. }, "note") => os(v),
         // Numbers and times: any value of the Rust type is a valid v1 value.
         _ => FieldRef::Other,
     }
@@ -895,7 +899,8 @@ fn event_fields(ev: &Event, m: &mut Map<String, Value>) {
         | EventBody::AgentHook { .. }
         | EventBody::Alert { .. }
         | EventBody::PaneState { .. }
-        | EventBody::Resurrected { .. }) => {
+        | EventBody::Resurrected { .. }
+        | EventBody::Redaction { .. }) => {
             for spec in fields(body.kind()) {
                 match field_ref(body, spec.name) {
                     FieldRef::Str(v) => put(spec.name, v.into()),

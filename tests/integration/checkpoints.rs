@@ -28,7 +28,8 @@ fn db_with_key() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) 
 }
 
 fn checkpoint(db: &Path, key: &Path, to: &Path) -> String {
-    let note = stdout(&assert_success(run(db, &["checkpoint", "--key", key.to_str().unwrap()]), "checkpoint"));
+    let note =
+        stdout(&assert_success(run(db, &["checkpoint", "--key", key.to_str().unwrap()]), "checkpoint"));
     std::fs::write(to, &note).unwrap();
     note
 }
@@ -49,7 +50,11 @@ fn checkpoint_prints_a_signed_c2sp_note_that_a_longer_log_extends() {
     let verify = stdout(&assert_success(run(&db, &["verify"]), "verify"));
     let chain_hex = verify.split("chain ").nth(1).unwrap().trim();
     let root = base64::engine::general_purpose::STANDARD.decode(lines[2]).unwrap();
-    assert_eq!(root.iter().map(|b| format!("{b:02x}")).collect::<String>(), chain_hex, "root = chain at head");
+    assert_eq!(
+        root.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        chain_hex,
+        "root = chain at head"
+    );
     assert_eq!(lines[3], "", "an empty line before the signatures");
     assert!(lines[4].starts_with("\u{2014} ops.example/orc-log "), "{note}");
     assert_eq!(lines.len(), 5);
@@ -61,7 +66,7 @@ fn checkpoint_prints_a_signed_c2sp_note_that_a_longer_log_extends() {
     assert_success(run_stdin(&db, &["ingest"], r#"{"kind":"marker","label":"later"}"#), "append");
     let out = assert_success(verify_trusted(&db, &note_path, &key), "verify --trusted");
     let text = stdout(&out);
-    assert!(text.contains(&format!("extends the trusted checkpoint")) && text.contains("at seq 166"), "{text}");
+    assert!(text.contains("extends the trusted checkpoint") && text.contains("at seq 166"), "{text}");
     assert!(text.contains("signature by ops.example/orc-log verified"), "{text}");
     let out = assert_success(run(&db, &["verify", "--trusted", note_path.to_str().unwrap()]), "no key");
     assert!(stdout(&out).contains("signature not checked"), "{}", describe(&out));
@@ -98,7 +103,11 @@ fn a_flipped_byte_in_the_note_fails_verify_trusted() {
     std::fs::write(&bad, &b).unwrap();
     let out = run(&db, &["verify", "--trusted", bad.to_str().unwrap()]);
     assert_exit(&out, 1, "an unsigned check of a changed root");
-    assert!(stderr(&out).contains("rewritten or forked") || stderr(&out).contains("malformed"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("rewritten or forked") || stderr(&out).contains("malformed"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -107,7 +116,11 @@ fn a_rollback_to_an_older_copy_with_new_appends_fails_verify_trusted() {
     let old_copy = tmp.path().join("old-copy");
     copy_dir(&db, &old_copy);
     assert_success(
-        run_stdin(&db, &["ingest"], "{\"kind\":\"marker\",\"label\":\"a\"}\n{\"kind\":\"marker\",\"label\":\"b\"}\n"),
+        run_stdin(
+            &db,
+            &["ingest"],
+            "{\"kind\":\"marker\",\"label\":\"a\"}\n{\"kind\":\"marker\",\"label\":\"b\"}\n",
+        ),
         "append two",
     );
     let note_path = tmp.path().join("cp.note");
@@ -123,13 +136,21 @@ fn a_rollback_to_an_older_copy_with_new_appends_fails_verify_trusted() {
     let forked = tmp.path().join("forked");
     copy_dir(&old_copy, &forked);
     assert_success(
-        run_stdin(&forked, &["ingest"], "{\"kind\":\"marker\",\"label\":\"x\"}\n{\"kind\":\"marker\",\"label\":\"y\"}\n{\"kind\":\"marker\",\"label\":\"z\"}\n"),
+        run_stdin(
+            &forked,
+            &["ingest"],
+            "{\"kind\":\"marker\",\"label\":\"x\"}\n{\"kind\":\"marker\",\"label\":\"y\"}\n{\"kind\":\"marker\",\"label\":\"z\"}\n",
+        ),
         "append to the old copy",
     );
     assert_verify_ok(&forked, FIXTURE_EVENTS + 3);
     let out = verify_trusted(&forked, &note_path, &key);
     assert_exit(&out, 1, "verify --trusted of a fork");
-    assert!(stderr(&out).contains("rewritten or forked") && stderr(&out).contains("seq 168"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("rewritten or forked") && stderr(&out).contains("seq 168"),
+        "{}",
+        describe(&out)
+    );
     // The real log still passes.
     assert_success(verify_trusted(&db, &note_path, &key), "the log the checkpoint was taken of");
 }

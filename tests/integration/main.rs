@@ -24,6 +24,7 @@ mod mcp;
 mod projections;
 mod readme;
 mod record;
+mod redact;
 mod report;
 mod resurrect;
 mod roundtrip;

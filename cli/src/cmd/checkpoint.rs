@@ -66,7 +66,8 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
     match &args.key {
         Some(path) => {
             let path = io.resolve(path);
-            let raw = std::fs::read_to_string(&path).with_context(|| format!("reading key file {}", path.display()))?;
+            let raw = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading key file {}", path.display()))?;
             let key = SigningKey::decode(&raw).with_context(|| format!("key file {}", path.display()))?;
             write!(io.out, "{}", key.sign(&text))?;
         }
@@ -84,7 +85,9 @@ fn write_new(path: &std::path::Path, contents: &str, mode: u32) -> Result<()> {
         .mode(mode)
         .open(path)
         .with_context(|| format!("creating {} (an existing file is never replaced)", path.display()))?;
-    f.write_all(contents.as_bytes()).and_then(|()| f.sync_all()).with_context(|| format!("writing {}", path.display()))
+    f.write_all(contents.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// What `verify --trusted` found: the trusted checkpoint's seq and whether
@@ -104,13 +107,21 @@ pub struct Extends {
 /// Why not, in words: a malformed or tampered note, a bad signature, another
 /// database, a log that ends before the checkpoint (rolled back), or a chain
 /// hash at its seq that differs (the log was rewritten or forked since).
-pub fn check_trusted(snap: &Snapshot, note_path: &std::path::Path, public_key: Option<&str>, cwd: &std::path::Path) -> Result<Extends> {
-    let text = std::fs::read_to_string(note_path).with_context(|| format!("reading checkpoint {}", note_path.display()))?;
-    let parsed = note::parse(&text).with_context(|| format!("checkpoint {} is malformed or was tampered with", note_path.display()))?;
+pub fn check_trusted(
+    snap: &Snapshot,
+    note_path: &std::path::Path,
+    public_key: Option<&str>,
+    cwd: &std::path::Path,
+) -> Result<Extends> {
+    let text = std::fs::read_to_string(note_path)
+        .with_context(|| format!("reading checkpoint {}", note_path.display()))?;
+    let parsed = note::parse(&text)
+        .with_context(|| format!("checkpoint {} is malformed or was tampered with", note_path.display()))?;
     let signed_by = match public_key {
         Some(k) => {
             let key = VerifierKey::decode(&note::read_key_arg(k, cwd)?).context("--public-key")?;
-            key.check(&parsed).with_context(|| format!("checkpoint {} was tampered with", note_path.display()))?;
+            key.check(&parsed)
+                .with_context(|| format!("checkpoint {} was tampered with", note_path.display()))?;
             Some(key.name)
         }
         None => None,

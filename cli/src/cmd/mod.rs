@@ -14,6 +14,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod point;
 pub mod query;
+pub mod redact;
 pub mod replay;
 pub mod report;
 pub mod restore;

@@ -36,7 +36,8 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         Ok(r) => {
             if let Some(note) = &args.trusted {
                 let path = io.resolve(note);
-                match crate::cmd::checkpoint::check_trusted(&snap, &path, args.public_key.as_deref(), &io.cwd) {
+                match crate::cmd::checkpoint::check_trusted(&snap, &path, args.public_key.as_deref(), &io.cwd)
+                {
                     Ok(ext) => {
                         let sig = match &ext.signed_by {
                             Some(k) => format!("signature by {k} verified"),
@@ -60,6 +61,13 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                 "ok: {} events in {} chunks, head seq {}, chain {}",
                 r.events, r.chunks, r.head_seq, r.chain_hex
             )?;
+            if r.redacted > 0 {
+                writeln!(
+                    io.out,
+                    "redacted: {} bodies (replaced by `orc-log redact`; the chain checked their original digests)",
+                    r.redacted
+                )?;
+            }
             Ok(0)
         }
         Err(e) => {

@@ -16,6 +16,8 @@ pub(crate) struct CheckedFrame {
     pub seq: u64,
     pub event: Event,
     pub chain: [u8; frame::HASH_BYTES],
+    /// A redacted body's chain digest (the original body's).
+    pub digest: Option<[u8; frame::HASH_BYTES]>,
 }
 
 /// The error for a chunk whose stored chain hash differs from the one
@@ -157,7 +159,7 @@ impl ChainChecker {
             self.max_ts = self.max_ts.max(f.ts_ns);
             let event = codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw)
                 .map_err(|e| Error::corrupt(f.seq, e))?;
-            out.push(CheckedFrame { seq: f.seq, event, chain });
+            out.push(CheckedFrame { seq: f.seq, event, chain, digest: f.digest });
         }
         if chunk.chain_end != chain {
             return Err(chain_mismatch(chunk));

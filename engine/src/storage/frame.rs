@@ -32,6 +32,9 @@ pub(crate) const HASH_BYTES: usize = 32;
 pub(crate) const MAX_RAW_BYTES: u32 = 16 * 1024 * 1024;
 
 const FLAG_HAS_SCOPE: u8 = 0x80;
+/// Version 3 only: the body was redacted (replaced); the chain takes the
+/// original body's digest, stored in the header's digest column.
+const FLAG_REDACTED: u8 = 0x20;
 const FLAG_ENCODING_MASK: u8 = 0x03;
 
 /// The chain hash before seq 1: 32 zero bytes.
@@ -95,6 +98,9 @@ pub(crate) struct PendingFrame {
     pub raw_len: u32,
     pub body: Vec<u8>,
     pub raw: Vec<u8>,
+    /// For a redacted body: the digest of the original body, which the
+    /// chain takes instead of `raw`'s (FORMAT.md, "Redaction").
+    pub digest: Option<[u8; HASH_BYTES]>,
 }
 
 /// One parsed frame header; `body` indexes the chunk's bytes.
@@ -119,6 +125,9 @@ pub(crate) struct FrameHeader {
     /// Bytes this frame occupies in the chunk (header + body + check), plus,
     /// for `Shared`, its share of the block's stored bytes (by raw length).
     pub stored_len: usize,
+    /// Version 3, a redacted body: the original body's digest (the chain
+    /// takes it instead of the stored body's).
+    pub digest: Option<[u8; HASH_BYTES]>,
 }
 
 /// A parsed chunk over its stored bytes.
@@ -177,7 +186,8 @@ impl<B: AsRef<[u8]>> Chunk<B> {
         if self.version == CHUNK_VERSION_2 {
             chain_step_v2(prev, f.seq, f.ts_ns, f.kind, self.scope(f), raw)
         } else {
-            chain_step_v3(prev, f.seq, f.ts_ns, f.kind, self.scope(f), &body_digest(raw))
+            let digest = f.digest.unwrap_or_else(|| body_digest(raw));
+            chain_step_v3(prev, f.seq, f.ts_ns, f.kind, self.scope(f), &digest)
         }
     }
 
@@ -445,6 +455,7 @@ fn decode_chunk_v1<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
             shared,
             check,
             stored_len: r.pos - start,
+            digest: None,
         });
     }
     let last = first_seq + count - 1;
@@ -568,12 +579,11 @@ pub(crate) fn encode_chunk(
         hdr.extend_from_slice(s.as_bytes());
     }
     hdr.extend(frames.iter().map(|f| f.kind.code()));
-    hdr.extend(
-        frames
-            .iter()
-            .zip(&scope_idx)
-            .map(|(f, s)| f.encoding as u8 | if s.is_some() { FLAG_HAS_SCOPE } else { 0 }),
-    );
+    hdr.extend(frames.iter().zip(&scope_idx).map(|(f, s)| {
+        f.encoding as u8
+            | if s.is_some() { FLAG_HAS_SCOPE } else { 0 }
+            | if f.digest.is_some() { FLAG_REDACTED } else { 0 }
+    }));
     let mut prev_ts = base_ts;
     for f in frames {
         varint::put_i64(&mut hdr, f.ts_ns.wrapping_sub(prev_ts));
@@ -590,6 +600,9 @@ pub(crate) fn encode_chunk(
     }
     for f in frames.iter().filter(|f| f.encoding != Encoding::Shared) {
         varint::put_u64(&mut hdr, f.body.len() as u64);
+    }
+    for d in frames.iter().filter_map(|f| f.digest.as_ref()) {
+        hdr.extend_from_slice(d);
     }
     let body_bytes: usize = frames.iter().map(|f| f.body.len()).sum();
     let mut out = Vec::with_capacity(
@@ -627,7 +640,7 @@ pub(crate) fn encode_chunk(
             f.ts_ns,
             f.kind,
             f.scope.as_deref(),
-            &body_digest(&f.raw),
+            &f.digest.unwrap_or_else(|| body_digest(&f.raw)),
         );
     }
     out.extend_from_slice(&chain);
@@ -691,7 +704,9 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(version: u8, first_seq: u64, bytes: B) -> Res
     for (i, (&code, &fl)) in kinds.iter().zip(flags).enumerate() {
         let seq = first_seq + i as u64;
         let kind = Kind::from_code(code).ok_or_else(|| (seq, format!("unknown kind code {code}")))?;
-        if fl & !(FLAG_HAS_SCOPE | FLAG_ENCODING_MASK) != 0 {
+        let allowed =
+            FLAG_HAS_SCOPE | FLAG_ENCODING_MASK | if version == CHUNK_VERSION { FLAG_REDACTED } else { 0 };
+        if fl & !allowed != 0 {
             return Err((seq, format!("unknown flags {fl:#04x}")));
         }
         let encoding = Encoding::from_bits(fl & FLAG_ENCODING_MASK)
@@ -703,6 +718,8 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(version: u8, first_seq: u64, bytes: B) -> Res
             kind,
             encoding,
             scope: if fl & FLAG_HAS_SCOPE != 0 { Some(0) } else { None },
+            // Filled from the digest column below.
+            digest: if fl & FLAG_REDACTED != 0 { Some([0; HASH_BYTES]) } else { None },
             ref_back: 0,
             raw_len: 0,
             body: 0..0,
@@ -756,6 +773,10 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(version: u8, first_seq: u64, bytes: B) -> Res
         f.stored_len = stored as usize;
         r.pos += stored as usize;
     }
+    for d in frames.iter_mut().filter_map(|f| f.digest.as_mut()) {
+        let bytes = h.bytes(HASH_BYTES).ok_or_else(|| htrunc("digest"))?;
+        d.copy_from_slice(bytes);
+    }
     if h.remaining() != 0 {
         return Err(bad(&format!("{} unexpected bytes after the column header", h.remaining())));
     }
@@ -800,6 +821,7 @@ mod tests {
                 raw_len: 10,
                 body: vec![1, 2, 3],
                 raw: Vec::new(),
+                digest: None,
             },
             PendingFrame {
                 ts_ns: 900,
@@ -810,6 +832,7 @@ mod tests {
                 raw_len: 11,
                 body: vec![4, 5],
                 raw: Vec::new(),
+                digest: None,
             },
             PendingFrame {
                 ts_ns: 2_000,
@@ -820,6 +843,7 @@ mod tests {
                 raw_len: 2,
                 body: vec![0, 0],
                 raw: Vec::new(),
+                digest: None,
             },
         ]
     }

@@ -117,7 +117,8 @@ fn segments_are_v2(segments: &Path) -> Result<bool> {
             Err(e) => return Err(Error::io("read", &path, e)),
         }
     }
-    let magic_ok = &head[..8] == crate::storage::segment::MAGIC || &head[..8] == crate::storage::segment::MAGIC_SEALED;
+    let magic_ok =
+        &head[..8] == crate::storage::segment::MAGIC || &head[..8] == crate::storage::segment::MAGIC_SEALED;
     Ok(got == head.len() && magic_ok && head[25] == frame::CHUNK_VERSION_2)
 }
 
@@ -186,10 +187,7 @@ pub(crate) fn upgrade_v2_if_needed(
     if kept.exists() {
         std::fs::remove_dir_all(&kept).map_err(|e| Error::io("remove", &kept, e))?;
     }
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&kept)
-        .map_err(|e| Error::io("create", &kept, e))?;
+    std::fs::DirBuilder::new().mode(0o700).create(&kept).map_err(|e| Error::io("create", &kept, e))?;
     if store_dir.exists() {
         rename(&store_dir, &kept.join("store"))?;
         sync_dir(dir)?;
