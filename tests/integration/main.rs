@@ -34,5 +34,6 @@ mod server;
 mod session_view;
 mod sql;
 mod times;
+mod upgrade;
 mod web;
 mod web_ui;
