@@ -55,7 +55,9 @@ pub enum Command {
     Tail(cmd::tail::Args),
     Stats(cmd::stats::Args),
     Verify(cmd::verify::Args),
+    Checkpoint(cmd::checkpoint::Args),
     Seal(cmd::seal::Args),
+    Redact(cmd::redact::Args),
     Replay(cmd::replay::Args),
     State(cmd::state::Args),
     Metrics(cmd::metrics::Args),
@@ -203,6 +205,8 @@ fn dispatch_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Resul
         Command::Tail(a) => cmd::tail::run(db, a, io),
         Command::Stats(a) => cmd::stats::run(db, a, io),
         Command::Verify(a) => cmd::verify::run(db, a, io),
+        Command::Checkpoint(a) => cmd::checkpoint::run(db, a, io),
+        Command::Redact(a) => cmd::redact::run(db, a, io),
         Command::Seal(a) => cmd::seal::run(db, a, io),
         Command::Replay(a) => cmd::replay::run(db, a, io),
         Command::State(a) => cmd::state::run(db, a, io),
@@ -240,6 +244,8 @@ impl Command {
             Command::Tail(_)
             | Command::Stats(_)
             | Command::Verify(_)
+            | Command::Checkpoint(_)
+            | Command::Redact(_)
             | Command::Seal(_)
             | Command::Replay(_)
             | Command::State(_)

@@ -10,6 +10,7 @@ mod cmd;
 mod ctx;
 mod db;
 mod lines;
+mod note;
 mod render;
 
 use std::process::ExitCode;

@@ -125,7 +125,7 @@ impl Manifest {
     }
 }
 
-fn create_file(path: &Path) -> Result<File> {
+pub(crate) fn create_file(path: &Path) -> Result<File> {
     OpenOptions::new()
         .write(true)
         .create(true)
@@ -252,6 +252,7 @@ impl Snapshot {
                 raw_len: f.raw_len,
                 body: Vec::new(),
                 raw,
+                digest: f.digest,
             });
         }
         let zstd = |e: String| Error::Invalid(format!("zstd: {e}"));
@@ -409,7 +410,7 @@ pub fn commit_segment(dest: &Path, manifest: &mut Manifest, seg: Segment) -> Res
 }
 
 /// Chunks read back from a segment file.
-fn read_segment(path: &Path) -> Result<Vec<(u64, Vec<u8>)>> {
+pub(crate) fn read_segment(path: &Path) -> Result<Vec<(u64, Vec<u8>)>> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut r = BufReader::new(file);
     let mut magic = [0u8; 8];
@@ -753,6 +754,7 @@ fn build(
     let mut last_seq = 0u64;
     let mut chain = GENESIS;
     let mut batch = Vec::new();
+    let mut digests = Vec::new();
     'segments: for seg in &manifest.segments {
         for (first, bytes) in read_segment(&backup.join(&seg.file))? {
             let chunk = frame::decode_chunk(first, bytes.as_slice())
@@ -782,9 +784,13 @@ fn build(
             last_ts = Some(chunk.frames[keep - 1].ts_ns);
             chain = frames[keep - 1].chain;
             if let Some(log) = log.as_mut() {
-                batch.extend(frames.into_iter().take(keep).map(|f| f.event));
+                for f in frames.into_iter().take(keep) {
+                    batch.push(f.event);
+                    digests.push(f.digest);
+                }
                 if batch.len() >= RESTORE_BATCH {
-                    log.append(&std::mem::take(&mut batch))?;
+                    crate::log::validate(&batch)?;
+                    log.append_redacted(&std::mem::take(&mut batch), &std::mem::take(&mut digests))?;
                 }
             }
             if keep < chunk.frames.len() {
@@ -793,7 +799,8 @@ fn build(
         }
     }
     if let Some(mut log) = log {
-        log.append(&batch)?;
+        crate::log::validate(&batch)?;
+        log.append_redacted(&batch, &digests)?;
         log.sync()?;
         let report = log.verify()?;
         if manifest.db_format == crate::FORMAT_VERSION && report.chain_hex != hex(&chain) {

@@ -1,8 +1,8 @@
 //! [`Config`]: the tuning knobs of a database, and the format version.
 
-/// The on-disk format version this build writes (and reads; format 1
-/// databases are upgraded when opened).
-pub const FORMAT_VERSION: u32 = 2;
+/// The on-disk format version this build writes (and reads; format 1 and
+/// format 2 databases are upgraded when opened).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Tuning knobs of a database. The defaults are what `orc-log` uses.
 #[derive(Debug, Clone)]

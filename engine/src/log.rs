@@ -33,6 +33,8 @@ pub const STORAGE_ENTRIES: &[&str] = &[
     "v1-store",
     "store.damaged",
     "upgrade-v2.tmp",
+    "v2-store",
+    "upgrade-v3.tmp",
 ];
 /// Present in a database directory while a restore replaces its storage;
 /// holds the path where the old storage was moved. Opening refuses while it
@@ -65,7 +67,7 @@ pub struct Log {
     /// Why appends are refused (rollback or head mismatch found at open, or
     /// an earlier write that failed).
     pub(crate) refuse_writes: Option<Refusal>,
-    panes: HashMap<String, PaneState>,
+    pub(crate) panes: HashMap<String, PaneState>,
     /// The compressors and the encoding settings of appends.
     enc: Encoder,
     /// The segment appends go to (opened at the first append).
@@ -99,6 +101,23 @@ impl crate::storage::upgrade::Target for Log {
 
     fn sync(&mut self) -> Result<()> {
         Log::sync(self)
+    }
+}
+
+impl crate::storage::upgrade::Source for Log {
+    fn verify_events(&self) -> Result<u64> {
+        self.verify().map(|r| r.events)
+    }
+
+    fn for_each_batch(&self, size: usize, f: &mut dyn FnMut(Vec<Event>) -> Result<()>) -> Result<()> {
+        let mut batch = Vec::with_capacity(size);
+        for rec in self.scan(crate::Filter::default())? {
+            batch.push(rec?.event);
+            if batch.len() >= size {
+                f(std::mem::take(&mut batch))?;
+            }
+        }
+        f(batch)
     }
 }
 
@@ -183,6 +202,22 @@ impl Log {
         crate::storage::upgrade::upgrade_if_needed(&dir, &config, &lock, &|tmp, config| {
             Ok(Box::new(Log::open(tmp, config.clone())?) as Box<dyn crate::storage::upgrade::Target>)
         })?;
+        crate::storage::upgrade::upgrade_v2_if_needed(
+            &dir,
+            &config,
+            &|tmp, config| {
+                Ok(Box::new(Log::open(tmp, config.clone())?) as Box<dyn crate::storage::upgrade::Target>)
+            },
+            &|| {
+                Ok(Box::new(Log::open_locked(dir.clone(), config.clone(), Arc::clone(&lock))?)
+                    as Box<dyn crate::storage::upgrade::Source>)
+            },
+        )?;
+        Self::open_locked(dir, config, lock)
+    }
+
+    /// [`Log::open`] once the lock is held and any upgrade done: recovery.
+    fn open_locked(dir: std::path::PathBuf, config: Config, lock: Arc<lock::DirLock>) -> Result<Self> {
         let segs = Arc::new(Segments::open(&dir.join(SEGMENTS_DIR))?);
         crate::storage::checkpoints::remove_leftovers(&dir);
         let open_and_recover = || -> Result<_> {
@@ -318,8 +353,32 @@ impl Log {
         }
     }
 
+    /// Appends `events` (already valid) as [`Log::append`] does, but a
+    /// body with `Some` digest in `digests` (one per event) is stored as a
+    /// redacted body whose chain digest is that one (FORMAT.md,
+    /// "Redaction"): a restore of a redacted backup keeps its chain.
+    ///
+    /// # Errors
+    /// As [`Log::append`].
+    pub(crate) fn append_redacted(
+        &mut self,
+        events: &[Event],
+        digests: &[Option<[u8; frame::HASH_BYTES]>],
+    ) -> Result<AppendReceipt> {
+        self.append_inner_with(&[events], Some(digests)).map(|(receipt, _)| receipt)
+    }
+
     /// Appends `events`; also returns each event's seq (`None` = duplicate id).
     fn append_inner(&mut self, groups: &[&[Event]]) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
+        self.append_inner_with(groups, None)
+    }
+
+    /// [`Log::append_inner`], with the chain digests of redacted bodies.
+    fn append_inner_with(
+        &mut self,
+        groups: &[&[Event]],
+        digests: Option<&[Option<[u8; frame::HASH_BYTES]>]>,
+    ) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
         let total: usize = groups.iter().map(|g| g.len()).sum();
         let events = groups.iter().flat_map(|g| g.iter());
         let mut seqs = Vec::with_capacity(total);
@@ -331,7 +390,7 @@ impl Log {
         // New pane states are kept aside and merged only after the commit succeeds.
         let mut panes: HashMap<String, PaneState> = HashMap::new();
         let mut next_seq = self.head.seq + 1;
-        for ev in events {
+        for (i, ev) in events.enumerate() {
             if let Some(id) = ev.id.as_deref() {
                 if !seen_ids.insert(id) || self.snap.store.get(&keys::id(id))?.is_some() {
                     receipt.duplicates += 1;
@@ -358,6 +417,7 @@ impl Log {
                 raw_len: raw.len() as u32,
                 body: Vec::new(),
                 raw,
+                digest: digests.and_then(|d| d.get(i).copied().flatten()),
             });
             seqs.push(Some(next_seq));
             next_seq += 1;

@@ -50,6 +50,11 @@ type Packed = (Head, Vec<(Vec<u8>, Vec<u8>)>, u64, u64);
 pub(crate) struct PreparedSeal {
     first: u64,
     end: u64,
+    /// A rewrite with new bodies (redaction) rather than a seal: the
+    /// segment may be sealed already.
+    rewrite: bool,
+    /// The bodies a rewrite replaced.
+    pub(crate) redacted: Vec<crate::RedactedBody>,
     /// The head after the segment's last event.
     head: Head,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
@@ -106,7 +111,7 @@ impl Log {
         }
         let mut report = SealReport::default();
         for (first, end) in self.closed_unsealed()? {
-            let prepared = self.snap.prepare_seal(first, end, &self.config)?;
+            let prepared = self.snap.prepare_seal(first, end, &self.config, None)?;
             report.add(&self.install_seal(prepared)?);
         }
         self.settle_index()?;
@@ -185,7 +190,7 @@ impl Log {
     /// Refusals as for appends; [`Error::Invalid`] when the segment was
     /// sealed meanwhile (the prepared file is removed); store and I/O errors.
     pub(crate) fn install_seal(&mut self, prepared: PreparedSeal) -> Result<SealReport> {
-        let PreparedSeal { first, end, head, puts, removes, report } = prepared;
+        let PreparedSeal { first, end, rewrite, redacted: _, head, puts, removes, report } = prepared;
         let segs = Arc::clone(&self.snap.segs);
         let mut store = self.snap.store.clone();
         let mut discard = || {
@@ -200,7 +205,7 @@ impl Log {
             discard();
             return Err(e);
         }
-        if self.sealed.contains(&first) || segment::is_sealed(&segs, first)? {
+        if !rewrite && (self.sealed.contains(&first) || segment::is_sealed(&segs, first)?) {
             discard();
             return Err(Error::Invalid(format!("segment {} is sealed already", segment::file_name(first))));
         }
@@ -218,6 +223,11 @@ impl Log {
             }
         }
         self.sealed.insert(first);
+        if rewrite {
+            // Bodies changed: the delta bases this writer remembers may be
+            // old bodies; new captures find their bases again.
+            self.panes.clear();
+        }
         Ok(report)
     }
 }
@@ -242,13 +252,25 @@ impl Snapshot {
     /// chunk of about `config.chunk_target_bytes` raw bytes is held at a
     /// time, plus the index keys of the old chunks).
     ///
+    /// With `edits` (seq -> new raw body), a *rewrite* for redaction: each
+    /// listed frame gets its new body and keeps the digest the chain took
+    /// (FORMAT.md, "Redaction"); the segment may be sealed already, and
+    /// must not hold a delta-compressed capture (the caller seals first).
+    ///
     /// **Durability:** the sealed file and the note are on disk when this
     /// returns Ok; nothing replaces the segment until [`Log::install_seal`].
     ///
     /// # Errors
     /// [`Error::Corrupt`] when the segment does not check (it is left as it
     /// is and the sealed file removed); store and I/O errors.
-    pub(crate) fn prepare_seal(&self, first: u64, end: u64, config: &Config) -> Result<PreparedSeal> {
+    pub(crate) fn prepare_seal(
+        &self,
+        first: u64,
+        end: u64,
+        config: &Config,
+        edits: Option<&HashMap<u64, Vec<u8>>>,
+    ) -> Result<PreparedSeal> {
+        let mut redacted = Vec::new();
         let segs = Arc::clone(&self.segs);
         let store = self.store.clone();
         let bytes_before = std::fs::metadata(segs.path(first)).map(|m| m.len()).unwrap_or(0);
@@ -318,6 +340,16 @@ impl Snapshot {
                 }
                 chunks_before += 1;
                 for (f, raw) in chunk.frames.iter().zip(raws) {
+                    let (raw, raw_len, digest) = match edits.and_then(|e| e.get(&f.seq)) {
+                        Some(new) => {
+                            let old_digest = frame::body_digest(&raw);
+                            let new_digest = frame::body_digest(new);
+                            redacted.push(crate::RedactedBody { seq: f.seq, old_digest, new_digest });
+                            // The chain keeps the digest it took first.
+                            (new.clone(), new.len() as u32, Some(f.digest.unwrap_or(old_digest)))
+                        }
+                        None => (raw, f.raw_len, f.digest),
+                    };
                     pending_bytes += raw.len();
                     pending.push(PendingFrame {
                         ts_ns: f.ts_ns,
@@ -325,9 +357,10 @@ impl Snapshot {
                         encoding: Encoding::Raw,
                         scope: chunk.scope(f).map(str::to_owned),
                         ref_back: 0,
-                        raw_len: f.raw_len,
+                        raw_len,
                         body: Vec::new(),
                         raw,
+                        digest,
                     });
                     if pending_bytes >= config.chunk_target_bytes {
                         pack(&mut enc, &mut pending, &mut head, &mut writer, &mut puts)?;
@@ -372,7 +405,7 @@ impl Snapshot {
             bytes_before,
             bytes_after,
         };
-        Ok(PreparedSeal { first, end, head, puts, removes, report })
+        Ok(PreparedSeal { first, end, rewrite: edits.is_some(), redacted, head, puts, removes, report })
     }
 }
 

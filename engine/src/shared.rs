@@ -284,6 +284,25 @@ impl SharedLog {
         self.seal_closed()
     }
 
+    /// Redacts stored bodies as [`Log::redact`] does, holding the writer
+    /// for the whole rewrite (appends wait; reads go on) and publishing the
+    /// new snapshot afterwards.
+    ///
+    /// # Errors
+    /// As [`Log::redact`].
+    pub fn redact(
+        &self,
+        edits: &std::collections::BTreeMap<u64, orc_log_schemas::Event>,
+    ) -> Result<Vec<crate::RedactedBody>> {
+        let _one = lock(&self.inner.sealer);
+        let mut log = lock(&self.inner.writer);
+        let out = log.redact(edits);
+        let snap = log.snap.clone();
+        drop(log);
+        self.publish(snap);
+        out
+    }
+
     /// Seals the closed segments; the caller holds `sealer`.
     fn seal_closed(&self) -> Result<crate::SealReport> {
         let inner = &*self.inner;
@@ -293,7 +312,7 @@ impl SharedLog {
         };
         let mut report = crate::SealReport::default();
         for (first, end) in closed {
-            let prepared = self.snapshot().prepare_seal(first, end, &config)?;
+            let prepared = self.snapshot().prepare_seal(first, end, &config, None)?;
             let mut log = lock(&inner.writer);
             let one = log.install_seal(prepared)?;
             let snap = log.snap.clone();

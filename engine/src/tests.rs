@@ -279,6 +279,117 @@ fn the_v1_fixture_database_is_upgraded_and_keeps_every_event() {
     assert_eq!(reopen_events(&db2), want);
 }
 
+/// The events of `tests/fixtures/v2-db`: made by the format 2 build (main
+/// at 8bdcea9) with `orc-log ingest tests/fixtures/tmux-session-a.ndjson`,
+/// `orc-log seal`, then `orc-log ingest tests/fixtures/agent-events.ndjson`:
+/// a sealed segment of seqs 1-166 and an unsealed one of 167-176.
+fn v2_fixture_events() -> Vec<Event> {
+    let mut want = fixture();
+    want.extend(
+        include_str!("../../tests/fixtures/agent-events.ndjson").lines().map(|l| parse_line(l, 0).unwrap()),
+    );
+    want
+}
+
+#[test]
+fn the_v2_fixture_database_is_upgraded_verified_and_keeps_every_event() {
+    let fixture_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/v2-db");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    copy_dir(&fixture_dir, &db);
+    let want = v2_fixture_events();
+    {
+        let log = Log::open(&db, Config::default()).unwrap();
+        let report = log.verify().unwrap();
+        assert_eq!(report.events, 176);
+        // The format 2 build's verify printed chain 007e75…; format 3 chains digests.
+        assert_ne!(report.chain_hex, "007e7568835d12f5dade910f10fdeed5c232ef773016c777b28a3173b0693fef");
+    }
+    assert_eq!(reopen_events(&db), want);
+    assert!(db.join("v2-store/segments/00000000000000000001.seg").exists(), "the format 2 files are kept");
+    assert!(db.join("v2-store/store").exists());
+    assert!(!db.join("upgrade-v3.tmp").exists());
+    // Every chunk is now version 3.
+    for seg in segment_files(&db) {
+        let bytes = std::fs::read(&seg).unwrap();
+        if bytes.len() > 25 {
+            assert_eq!(bytes[25], crate::storage::frame::CHUNK_VERSION, "{}", seg.display());
+        }
+    }
+    // Opening again does not upgrade again, and appends work.
+    let mut log = Log::open(&db, Config::default()).unwrap();
+    log.append(&want[..3]).unwrap();
+    log.verify().unwrap();
+    drop(log);
+
+    // Each state an interrupted upgrade can leave is finished or redone.
+    // Interrupted during step 2 (a partial new database):
+    let db2 = dir.path().join("db2");
+    copy_dir(&fixture_dir, &db2);
+    std::fs::create_dir_all(db2.join("upgrade-v3.tmp/segments")).unwrap();
+    std::fs::write(db2.join("upgrade-v3.tmp/segments/00000000000000000001.seg"), b"ORCSEG02junk").unwrap();
+    assert_eq!(reopen_events(&db2), want);
+    // After the old index was moved aside:
+    let db3 = dir.path().join("db3");
+    copy_dir(&fixture_dir, &db3);
+    std::fs::create_dir_all(db3.join("v2-store")).unwrap();
+    std::fs::rename(db3.join("store"), db3.join("v2-store/store")).unwrap();
+    assert_eq!(reopen_events(&db3), want);
+    // After the old segments were moved aside too, before the new ones came in:
+    let db4 = dir.path().join("db4");
+    copy_dir(&fixture_dir, &db4);
+    std::fs::create_dir_all(db4.join("v2-store")).unwrap();
+    std::fs::rename(db4.join("store"), db4.join("v2-store/store")).unwrap();
+    std::fs::rename(db4.join("segments"), db4.join("v2-store/segments")).unwrap();
+    assert_eq!(reopen_events(&db4), want);
+    let log = Log::open(&db4, Config::default()).unwrap();
+    log.verify().unwrap();
+    // A damaged format 2 database is not upgraded, and is left as it was.
+    let db5 = dir.path().join("db5");
+    copy_dir(&fixture_dir, &db5);
+    let seg = db5.join("segments/00000000000000000001.seg");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&seg, &bytes).unwrap();
+    assert!(Log::open(&db5, Config::default()).is_err());
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes, "the old segment is untouched");
+    assert!(!db5.join("v2-store").exists());
+}
+
+#[test]
+fn the_chain_takes_body_digests() {
+    // Seq 1 of FORMAT.md's worked example: marker "hi", ts 0, no target.
+    let raw = [0x00u8, 0x02, 0x68, 0x69];
+    let digest = crate::storage::frame::body_digest(&raw);
+    let mut input = vec![0u8; 32];
+    input.extend_from_slice(&1u64.to_be_bytes());
+    input.extend_from_slice(&0i64.to_be_bytes());
+    input.push(6);
+    input.extend_from_slice(&0u32.to_be_bytes());
+    input.extend_from_slice(&digest);
+    assert_eq!(input.len(), 85);
+    let want = *blake3::hash(&input).as_bytes();
+    let got = crate::storage::frame::chain_step_v3(
+        &crate::storage::frame::GENESIS,
+        1,
+        0,
+        orc_log_schemas::Kind::Marker,
+        None,
+        &digest,
+    );
+    assert_eq!(got, want);
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), Config::default()).unwrap();
+    log.append(&[Event { ts_ns: 0, id: None, body: EventBody::Marker { label: "hi".into(), target: None } }])
+        .unwrap();
+    assert_eq!(log.head().chain_hash, want);
+    println!("chain(1) = {}", crate::storage::head::hex(&want));
+    for raw in [&[0u8, 2, 0x68, 0x69][..], &[0, 1, 0x61], &[0, 1, 0x62]] {
+        println!("digest = {}", crate::storage::head::hex(&crate::storage::frame::body_digest(raw)));
+    }
+}
+
 #[test]
 fn many_segments_roll_verify_and_reopen() {
     let events = fixture();
@@ -979,4 +1090,234 @@ fn modules_have_no_import_circle_and_storage_does_not_import_the_public_face() {
         visit(n, &graph, &mut state, &mut Vec::new());
     }
     assert!(graph.len() > 20, "{} modules read", graph.len());
+}
+
+mod redaction {
+    use super::*;
+    use crate::backup::{self, RestorePoint};
+
+    const SECRET: &str = "hunter2-SECRET";
+
+    /// The fixture with SECRET planted in some captures and messages,
+    /// appended a few events per commit over several small segments (so
+    /// captures are delta-compressed and segments are unsealed).
+    fn planted() -> (Vec<Event>, Vec<u64>) {
+        let mut events = fixture();
+        let mut seqs = Vec::new();
+        for (i, e) in events.iter_mut().enumerate() {
+            let hit = match &mut e.body {
+                EventBody::Capture { content, .. } if i % 7 == 3 => {
+                    content.push_str(&format!("\npassword: {SECRET} ok"));
+                    true
+                }
+                EventBody::Message { text, .. } if i % 3 == 0 => {
+                    text.push_str(&format!(" token={SECRET}"));
+                    true
+                }
+                _ => false,
+            };
+            if hit {
+                seqs.push(i as u64 + 1);
+            }
+        }
+        (events, seqs)
+    }
+
+    fn redacted(e: &Event) -> Option<Event> {
+        let mut out = e.clone();
+        match &mut out.body {
+            EventBody::Capture { content, .. } => *content = content.replace(SECRET, "[REDACTED:manual]"),
+            EventBody::Message { text, .. } => *text = text.replace(SECRET, "[REDACTED:manual]"),
+            _ => {}
+        }
+        (out != *e).then_some(out)
+    }
+
+    fn count_secret(events: &[Event]) -> usize {
+        events.iter().filter(|e| format!("{e:?}").contains(SECRET)).count()
+    }
+
+    #[test]
+    fn redacted_bodies_keep_the_chain_in_the_log_and_in_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let (events, seqs) = planted();
+        assert!(seqs.len() > 5);
+        let config = Config { segment_bytes: 4096, ..Config::default() };
+        let mut log = Log::open(dir.path().join("db"), config.clone()).unwrap();
+        for part in events.chunks(3) {
+            log.append(part).unwrap();
+        }
+        let before = log.verify().unwrap();
+        assert_eq!(before.redacted, 0);
+        let dest = dir.path().join("backup");
+        super::backups::backup(&log, &dest);
+
+        let edits: std::collections::BTreeMap<u64, Event> = all(&log, Filter::default())
+            .into_iter()
+            .filter_map(|r| redacted(&r.event).map(|e| (r.seq, e)))
+            .collect();
+        assert_eq!(edits.keys().copied().collect::<Vec<_>>(), seqs);
+        // An edit may change only the body.
+        let mut bad = edits.clone();
+        let first = *bad.keys().next().unwrap();
+        bad.get_mut(&first).unwrap().ts_ns += 1;
+        assert!(log.redact(&bad).is_err());
+        let done = log.redact(&edits).unwrap();
+        assert_eq!(done.iter().map(|r| r.seq).collect::<Vec<_>>(), seqs);
+        for r in &done {
+            assert_eq!(r.new_digest, crate::body_digest(&edits[&r.seq]).unwrap());
+        }
+        let after = log.verify().unwrap();
+        assert_eq!(after.chain_hex, before.chain_hex, "the chain is unchanged");
+        assert_eq!(after.redacted, seqs.len() as u64);
+        let now: Vec<Event> = all(&log, Filter::default()).into_iter().map(|r| r.event).collect();
+        assert_eq!(count_secret(&now), 0);
+        let want: Vec<Event> = events.iter().map(|e| redacted(e).unwrap_or_else(|| e.clone())).collect();
+        assert_eq!(now, want, "every other event is unchanged");
+        assert_eq!(
+            log.redacted_bodies().unwrap(),
+            done.iter().map(|r| crate::RedactedBody { old_digest: r.old_digest, ..*r }).collect::<Vec<_>>()
+        );
+        // Appends (captures delta-compressed against redacted ones) go on, and
+        // sealing and reopening keep everything.
+        log.append(&events[..20]).unwrap();
+        log.seal(true).unwrap();
+        drop(log);
+        let log = Log::open(dir.path().join("db"), config).unwrap();
+        assert_eq!(log.verify().unwrap().redacted, seqs.len() as u64);
+        drop(log);
+
+        // The backup: redacted the same way, verified, restored with its chain.
+        let mut edit = |_: u64, e: &Event| redacted(e);
+        let dry = crate::redact_backup(&dest, &mut edit, true).unwrap();
+        assert_eq!(dry.len(), seqs.len());
+        assert_eq!(backup::verify_backup(&dest).unwrap().events, 166);
+        let in_backup = crate::redact_backup(&dest, &mut edit, false).unwrap();
+        assert_eq!(in_backup.iter().map(|r| r.seq).collect::<Vec<_>>(), seqs);
+        let report = backup::verify_backup(&dest).unwrap();
+        assert_eq!(report.chain_hex, before.chain_hex);
+        assert!(crate::redact_backup(&dest, &mut edit, false).unwrap().is_empty(), "nothing left");
+        let to = dir.path().join("restored");
+        backup::restore(&dest, &to, RestorePoint::All, false, false).unwrap();
+        let log = Log::open(&to, Config::default()).unwrap();
+        let v = log.verify().unwrap();
+        assert_eq!((v.chain_hex, v.redacted), (before.chain_hex, seqs.len() as u64));
+        let restored: Vec<Event> = all(&log, Filter::default()).into_iter().map(|r| r.event).collect();
+        assert_eq!(restored, want);
+    }
+
+    #[test]
+    fn an_interrupted_backup_redaction_is_finished_or_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (events, _) = planted();
+        let mut log = Log::open(dir.path().join("db"), Config::default()).unwrap();
+        log.append(&events).unwrap();
+        let dest = dir.path().join("backup");
+        super::backups::backup(&log, &dest);
+        let seg = backup::Manifest::load(&dest).unwrap().unwrap().segments[0].file.clone();
+        // A rewritten file left without the new manifest is removed.
+        std::fs::write(dest.join(format!("{seg}.redact")), b"junk").unwrap();
+        let mut edit = |_: u64, e: &Event| redacted(e);
+        crate::redact_backup(&dest, &mut edit, false).unwrap();
+        assert!(!dest.join(format!("{seg}.redact")).exists());
+        assert_eq!(backup::verify_backup(&dest).unwrap().events, 166);
+    }
+}
+
+mod torn_redaction {
+    use super::*;
+
+    const SECRET: &str = "s3cr3t-torn-Xy";
+
+    /// Every body of the whole records in a torn file, decoded (delta bases
+    /// through `log`); and the bytes after them.
+    fn torn_bodies(log: &Log, bytes: &[u8]) -> (Vec<Event>, usize) {
+        let mut at = 0;
+        let mut out = Vec::new();
+        while bytes.len() - at >= 17 {
+            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let first = u64::from_be_bytes(bytes[at + 4..at + 12].try_into().unwrap());
+            if bytes.len() - at - 17 < len {
+                break;
+            }
+            let chunk = crate::storage::frame::decode_chunk(first, &bytes[at + 17..at + 17 + len]).unwrap();
+            let sum = u32::from_be_bytes(bytes[at + 13..at + 17].try_into().unwrap());
+            assert_eq!(
+                crate::storage::segment::crc(first, bytes[at + 12], &bytes[at + 17..at + 17 + len]),
+                sum
+            );
+            let mut checker =
+                crate::storage::chain::ChainChecker::new(first - 1, crate::storage::frame::GENESIS).unwrap();
+            let raws = checker.decode_frames(&chunk, Some(&log.reader())).unwrap();
+            for (f, raw) in chunk.frames.iter().zip(raws) {
+                out.push(crate::storage::codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw).unwrap());
+            }
+            at += 17 + len;
+        }
+        (out, bytes.len() - at)
+    }
+
+    #[test]
+    fn torn_files_are_redacted_record_by_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut events: Vec<Event> = fixture()[..30].to_vec();
+        for e in &mut events {
+            if let EventBody::Message { text, .. } = &mut e.body {
+                text.push_str(&format!(" {SECRET}"));
+            }
+        }
+        let db = dir.path().join("db");
+        let mut log = Log::open(&db, Config::default()).unwrap();
+        log.append(&events[..10]).unwrap();
+        log.append(&events[10..]).unwrap();
+        drop(log);
+        // A torn file holding the segment's records (as recovery leaves the
+        // bytes it cut), then a cut-short tail with the secret in clear.
+        let seg = db.join("segments/00000000000000000001.seg");
+        let mut bytes = std::fs::read(&seg).unwrap()[8..].to_vec();
+        bytes.extend_from_slice(format!("\x00\x00partial {SECRET}").as_bytes());
+        let torn = db.join("segments/00000000000000000001.seg.torn-8");
+        std::fs::write(&torn, &bytes).unwrap();
+        let log = Log::open(&db, Config::default()).unwrap();
+        let (before, rest) = torn_bodies(&log, &bytes);
+        assert_eq!(before.len(), 30);
+        assert!(rest > 0);
+        let planted = before.iter().filter(|e| format!("{e:?}").contains(SECRET)).count();
+        assert!(planted > 0);
+        let mut edit = |_: u64, e: &Event| {
+            let mut out = e.clone();
+            if let EventBody::Message { text, .. } = &mut out.body {
+                *text = text.replace(SECRET, "[REDACTED:manual]");
+            }
+            (out != *e).then_some(out)
+        };
+        let has = |b: &[u8]| String::from_utf8_lossy(b).contains(SECRET);
+        let dry = crate::redact_torn_files(&log, &mut edit, &has, true).unwrap();
+        assert_eq!(dry.len(), 1);
+        assert_eq!(std::fs::read(&torn).unwrap(), bytes, "a dry run writes nothing");
+        let done = crate::redact_torn_files(&log, &mut edit, &has, false).unwrap();
+        assert_eq!(done[0].1.len(), planted);
+        let after = std::fs::read(&torn).unwrap();
+        let (bodies, rest) = torn_bodies(&log, &after);
+        assert_eq!(rest, 0, "the cut-short tail holding the secret was cut");
+        assert_eq!(bodies.len(), 30);
+        assert_eq!(bodies.iter().filter(|e| format!("{e:?}").contains(SECRET)).count(), 0);
+        assert_eq!(bodies.iter().filter(|e| format!("{e:?}").contains("[REDACTED:manual]")).count(), planted);
+        // Each rewritten record keeps its stored chain hash.
+        let chain_of = |b: &[u8]| -> Vec<[u8; 32]> {
+            let mut at = 0;
+            let mut v = Vec::new();
+            while b.len() - at >= 17 {
+                let len = u32::from_be_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+                if b.len() - at - 17 < len {
+                    break;
+                }
+                v.push(b[at + 17 + len - 32..at + 17 + len].try_into().unwrap());
+                at += 17 + len;
+            }
+            v
+        };
+        assert_eq!(chain_of(&after), chain_of(&bytes));
+        log.verify().unwrap();
+    }
 }

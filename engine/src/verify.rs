@@ -19,6 +19,9 @@ pub struct VerifyReport {
     pub head_seq: u64,
     /// Chain hash after the last seq, hex.
     pub chain_hex: String,
+    /// Bodies that were redacted (`orc-log redact`): stored replaced, the
+    /// chain checked through the original body's digest.
+    pub redacted: u64,
 }
 
 impl Snapshot {
@@ -58,7 +61,7 @@ impl Snapshot {
                 hasher.join().unwrap_or_else(|_| Err(Error::Invalid("the verify thread panicked".into())));
             (tail, walked)
         });
-        let (head_seq, chain, chunks) = tail?;
+        let (head_seq, chain, chunks, redacted) = tail?;
         walked?;
         if head_seq < target {
             let index_head = self.index_head_seq()?;
@@ -79,7 +82,13 @@ impl Snapshot {
                 format!("the log's head says seq {target} but the segments end at seq {head_seq}"),
             ));
         }
-        Ok(VerifyReport { events: head_seq, chunks, head_seq, chain_hex: crate::storage::head::hex(&chain) })
+        Ok(VerifyReport {
+            events: head_seq,
+            chunks,
+            head_seq,
+            chain_hex: crate::storage::head::hex(&chain),
+            redacted,
+        })
     }
 
     /// Reads every segment record up to the head in order, decodes its
@@ -134,17 +143,32 @@ impl Snapshot {
     fn verify_chain(
         &self,
         rx: std::sync::mpsc::Receiver<Result<Decoded>>,
-    ) -> Result<(u64, [u8; frame::HASH_BYTES], u64)> {
+    ) -> Result<(u64, [u8; frame::HASH_BYTES], u64, u64)> {
         let mut chain = GENESIS;
         let mut next_seq = 1u64;
         let mut max_ts = i64::MIN;
         let mut chunks = 0u64;
+        let mut redacted = 0u64;
+        let mut version = None;
         for item in rx {
             let Decoded { ptr, chunk, raws } = item?;
             if chunk.version == frame::CHUNK_VERSION_1 {
                 return Err(Error::corrupt(chunk.first_seq, "a format 1 chunk in a segment file"));
             }
+            // One database holds chunks of one version (3; 2 only in a
+            // format 2 database being upgraded).
+            if *version.get_or_insert(chunk.version) != chunk.version {
+                return Err(Error::corrupt(
+                    chunk.first_seq,
+                    format!(
+                        "a version {} chunk among version {} chunks",
+                        chunk.version,
+                        version.unwrap_or(0)
+                    ),
+                ));
+            }
             chain = chunk.chain_through(chain, &raws, u64::MAX);
+            redacted += chunk.frames.iter().filter(|f| f.digest.is_some()).count() as u64;
             max_ts = chunk.frames.iter().fold(max_ts, |m, f| m.max(f.ts_ns));
             if chunk.chain_end != chain {
                 return Err(crate::storage::chain::chain_mismatch(&chunk));
@@ -173,7 +197,7 @@ impl Snapshot {
             }
             chunks += 1;
         }
-        Ok((next_seq - 1, chain, chunks))
+        Ok((next_seq - 1, chain, chunks, redacted))
     }
 
     /// The last seq the index has recorded (the greater of its `M head` and

@@ -159,7 +159,7 @@ impl Projection for Metrics {
 
     fn apply(&mut self, event: &Event, meta: &EventMeta) -> Result<(), String> {
         self.seq = meta.seq;
-        self.events[usize::from(event.kind().code() - 1)] += 1;
+        self.events[event.kind().index()] += 1;
         self.stored_bytes += meta.stored_bytes;
         self.raw_bytes += meta.raw_bytes;
         match &event.body {

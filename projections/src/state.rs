@@ -497,6 +497,7 @@ impl Projection for State {
             | EventBody::AgentHook { .. }
             | EventBody::Alert { .. }
             | EventBody::Resurrected { .. }
+            | EventBody::Redaction { .. }
             | EventBody::Marker { .. } => {}
         }
         Ok(())

@@ -119,6 +119,14 @@ pub fn summary(body: &EventBody) -> String {
             let n = targets.lines().count();
             format!("{n} pane{} | {}", if n == 1 { "" } else { "s" }, one_line(targets, 100))
         }
+        EventBody::Redaction { bodies, note } => {
+            let n = bodies.lines().count();
+            format!(
+                "{n} bod{} redacted{}",
+                if n == 1 { "y" } else { "ies" },
+                note.as_deref().map(|t| format!(" | {}", one_line(t, 80))).unwrap_or_default()
+            )
+        }
     };
     text.trim_end().to_owned()
 }

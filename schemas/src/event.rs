@@ -57,11 +57,14 @@ pub enum Kind {
     /// An agent's token usage and cost for one request (or one metric
     /// point), from OpenTelemetry or a transcript.
     AgentUsage,
+    /// `orc-log redact` rewrote stored bodies: their seqs and old and new
+    /// body digests (never the matched text). Code 23.
+    Redaction,
 }
 
 impl Kind {
     /// Every kind, in code order.
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 23] = [
         Kind::Capture,
         Kind::Message,
         Kind::Schedule,
@@ -84,6 +87,7 @@ impl Kind {
         Kind::PaneState,
         Kind::Resurrected,
         Kind::AgentUsage,
+        Kind::Redaction,
     ];
 
     /// The `kind` string of format v1, e.g. `"schedule_fired"`.
@@ -111,6 +115,7 @@ impl Kind {
             Kind::PaneState => "pane_state",
             Kind::Resurrected => "resurrected",
             Kind::AgentUsage => "agent_usage",
+            Kind::Redaction => "redaction",
         }
     }
 
@@ -119,15 +124,21 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// The on-disk code, 1..=22.
+    /// The on-disk code, 1..=23: the position in [`Kind::ALL`] plus one.
     pub fn code(self) -> u8 {
         // ALL is in code order; the position is the code minus one.
         Kind::ALL.iter().position(|k| *k == self).map_or(0, |i| i as u8 + 1)
     }
 
+    /// The kind's position in [`Kind::ALL`], 0..`Kind::ALL.len()` (for
+    /// per-kind arrays): its code minus one.
+    pub fn index(self) -> usize {
+        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+
     /// The kind for an on-disk code; `None` for an unknown code.
     pub fn from_code(code: u8) -> Option<Kind> {
-        Kind::ALL.get(usize::from(code).checked_sub(1)?).copied()
+        Kind::ALL.into_iter().find(|k| k.code() == code)
     }
 }
 
@@ -288,6 +299,11 @@ pub enum EventBody {
         duration_ns: Option<u64>,
         raw: Option<String>,
     },
+    /// `orc-log redact` rewrote stored bodies; `bodies` holds one line per
+    /// body, `SEQ OLD NEW` (its seq, and the blake3 digests of its old and
+    /// new raw body, 64 hex digits each); `note` says where else it
+    /// redacted (backups, spool). Never the matched text.
+    Redaction { bodies: String, note: Option<String> },
 }
 
 /// An amount of US dollars, held exactly as whole nano-dollars (10^-9 USD)
@@ -339,6 +355,7 @@ impl EventBody {
             EventBody::PaneState { .. } => Kind::PaneState,
             EventBody::Resurrected { .. } => Kind::Resurrected,
             EventBody::AgentUsage { .. } => Kind::AgentUsage,
+            EventBody::Redaction { .. } => Kind::Redaction,
         }
     }
 
@@ -366,7 +383,8 @@ impl EventBody {
             | EventBody::AgentUsage { target, .. } => target.as_ref(),
             EventBody::SessionOpened { .. }
             | EventBody::SessionClosed { .. }
-            | EventBody::Resurrected { .. } => None,
+            | EventBody::Resurrected { .. }
+            | EventBody::Redaction { .. } => None,
         }
     }
 
@@ -394,12 +412,14 @@ mod tests {
     fn kind_codes_and_names_round_trip() {
         for (i, k) in Kind::ALL.into_iter().enumerate() {
             assert_eq!(k.code(), i as u8 + 1);
+            assert_eq!(k.index(), i);
             assert_eq!(Kind::from_code(k.code()), Some(k));
             assert_eq!(Kind::from_name(k.as_str()), Some(k));
         }
         assert_eq!(Kind::from_code(0), None);
         assert_eq!(Kind::from_code(22), Some(Kind::AgentUsage));
-        assert_eq!(Kind::from_code(23), None);
+        assert_eq!(Kind::from_code(23), Some(Kind::Redaction));
+        assert_eq!(Kind::from_code(24), None);
         assert_eq!(Kind::from_name("Capture"), None);
     }
 

@@ -266,6 +266,7 @@ pub fn fields(kind: Kind) -> &'static [FieldSpec] {
             opt!("duration_ns", U64),
             opt!("raw", Text),
         ],
+        Kind::Redaction => &[req!("bodies", Text), opt!("note", Text)],
     }
 }
 
@@ -711,6 +712,7 @@ fn build_body(kind: Kind, f: &Fields) -> Result<EventBody, LineError> {
             duration_ns: f.u64("duration_ns"),
             raw: f.str("raw"),
         },
+        Kind::Redaction => EventBody::Redaction { bodies: f.req_str("bodies"), note: f.str("note") },
     })
 }
 
@@ -776,6 +778,7 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::AgentUsage { agent: v, .. }, "agent")
         | (EventBody::AgentUsage { source: v, .. }, "source")
         | (EventBody::AgentUsage { event: v, .. }, "event") => s(v),
+        (EventBody::Redaction { bodies: v, .. }, "bodies") => s(v),
         (EventBody::ScheduleFired { note: v, .. }, "note")
         | (EventBody::Crash { excerpt: v, .. }, "excerpt")
         | (EventBody::Crash { detector: v, .. }, "detector")
@@ -808,6 +811,7 @@ fn field_ref<'a>(body: &'a EventBody, name: &str) -> FieldRef<'a> {
         | (EventBody::AgentUsage { model: v, .. }, "model")
         | (EventBody::AgentUsage { prompt_id: v, .. }, "prompt_id")
         | (EventBody::AgentUsage { raw: v, .. }, "raw") => os(v),
+        (EventBody::Redaction { note: v, .. }, "note") => os(v),
         // Numbers and times: any value of the Rust type is a valid v1 value.
         _ => FieldRef::Other,
     }
@@ -993,7 +997,8 @@ fn event_fields(ev: &Event, m: &mut Map<String, Value>) {
         | EventBody::AgentHook { .. }
         | EventBody::Alert { .. }
         | EventBody::PaneState { .. }
-        | EventBody::Resurrected { .. }) => {
+        | EventBody::Resurrected { .. }
+        | EventBody::Redaction { .. }) => {
             for spec in fields(body.kind()) {
                 match field_ref(body, spec.name) {
                     FieldRef::Str(v) => put(spec.name, v.into()),

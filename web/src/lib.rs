@@ -17,8 +17,8 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod live;
-pub mod report;
 pub mod otlp;
+pub mod report;
 pub mod team;
 
 pub use auth::{BindError, check_bind, generate_token};

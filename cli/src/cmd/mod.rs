@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod backup;
+pub mod checkpoint;
 pub mod demo;
 pub mod emit;
 pub mod export;
@@ -13,6 +14,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod point;
 pub mod query;
+pub mod redact;
 pub mod replay;
 pub mod report;
 pub mod restore;

@@ -16,6 +16,8 @@ pub(crate) struct CheckedFrame {
     pub seq: u64,
     pub event: Event,
     pub chain: [u8; frame::HASH_BYTES],
+    /// A redacted body's chain digest (the original body's).
+    pub digest: Option<[u8; frame::HASH_BYTES]>,
 }
 
 /// The error for a chunk whose stored chain hash differs from the one
@@ -129,7 +131,8 @@ impl ChainChecker {
     /// A delta base not seen by this checker is read from `log` when given.
     /// Version 1 chunks are checked by format 1's rules (frame checks, chain
     /// over stored bytes), version 2 chunks by format 2's (chain over the
-    /// canonical encoding).
+    /// raw bodies), version 3 chunks by format 3's (chain over the bodies'
+    /// digests).
     pub(crate) fn check<B: AsRef<[u8]>>(
         &mut self,
         chunk: &frame::Chunk<B>,
@@ -151,12 +154,12 @@ impl ChainChecker {
             }
             let raw = self.raw_of(chunk, f, &blocks, log)?;
             if chunk.version != frame::CHUNK_VERSION_1 {
-                chain = frame::chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, chunk.scope(f), &raw);
+                chain = chunk.chain_step(&chain, f, &raw);
             }
             self.max_ts = self.max_ts.max(f.ts_ns);
             let event = codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw)
                 .map_err(|e| Error::corrupt(f.seq, e))?;
-            out.push(CheckedFrame { seq: f.seq, event, chain });
+            out.push(CheckedFrame { seq: f.seq, event, chain, digest: f.digest });
         }
         if chunk.chain_end != chain {
             return Err(chain_mismatch(chunk));

@@ -103,6 +103,7 @@ pub(crate) fn encode_body(event: &Event, out: &mut Vec<u8>) -> Result<()> {
             ),
             out,
         ),
+        EventBody::Redaction { bodies, note } => enc(&(id, bodies, note), out),
     }
 }
 
@@ -295,6 +296,10 @@ pub(crate) fn decode_body(
             };
             (id, body)
         }
+        Kind::Redaction => {
+            let (id, bodies, note) = dec(bytes)?;
+            (id, EventBody::Redaction { bodies, note })
+        }
     };
     Ok(Event { ts_ns, id, body })
 }
@@ -329,13 +334,14 @@ mod tests {
             r#"{"kind":"pane_state","target":"s:1.2"}"#,
             r#"{"kind":"resurrected","targets":"s:0.0 s:0.0\ns:0.1 s:0.1","at":"2026-11-20T10:00:00Z","socket":"work"}"#,
             r#"{"kind":"resurrected","targets":""}"#,
+            r#"{"kind":"redaction","bodies":"7 00ff 11ee","note":"backups: 1"}"#,
         ];
         for line in lines {
             let ev = parse_line(line, 5).unwrap();
             let mut buf = Vec::new();
             encode_body(&ev, &mut buf).unwrap();
             let scope = scope_of(&ev.body);
-            assert_eq!(scope.is_none(), ev.kind() == Kind::Resurrected, "{line}");
+            assert_eq!(scope.is_none(), matches!(ev.kind(), Kind::Resurrected | Kind::Redaction), "{line}");
             assert_eq!(decode_body(ev.kind(), ev.ts_ns, scope.as_deref(), &buf).unwrap(), ev, "{line}");
         }
     }

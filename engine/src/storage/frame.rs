@@ -14,8 +14,12 @@ use crate::storage::varint::{self, Reader};
 use orc_log_schemas::Kind;
 use std::ops::Range;
 
-/// Chunk layout version written as the first byte of every new chunk.
-pub(crate) const CHUNK_VERSION: u8 = 2;
+/// Chunk layout version written as the first byte of every new chunk
+/// (format 3: the layout of version 2, chained over body digests).
+pub(crate) const CHUNK_VERSION: u8 = 3;
+/// The chunks of format 2 databases: the same layout, chained over raw
+/// bodies (read for upgrades and old backups only).
+pub(crate) const CHUNK_VERSION_2: u8 = 2;
 /// The layout of format 1 databases (read for upgrades only).
 pub(crate) const CHUNK_VERSION_1: u8 = 1;
 /// A column header shorter than this is stored raw (zstd would not pay).
@@ -28,6 +32,9 @@ pub(crate) const HASH_BYTES: usize = 32;
 pub(crate) const MAX_RAW_BYTES: u32 = 16 * 1024 * 1024;
 
 const FLAG_HAS_SCOPE: u8 = 0x80;
+/// Version 3 only: the body was redacted (replaced); the chain takes the
+/// original body's digest, stored in the header's digest column.
+const FLAG_REDACTED: u8 = 0x20;
 const FLAG_ENCODING_MASK: u8 = 0x03;
 
 /// The chain hash before seq 1: 32 zero bytes.
@@ -91,6 +98,9 @@ pub(crate) struct PendingFrame {
     pub raw_len: u32,
     pub body: Vec<u8>,
     pub raw: Vec<u8>,
+    /// For a redacted body: the digest of the original body, which the
+    /// chain takes instead of `raw`'s (FORMAT.md, "Redaction").
+    pub digest: Option<[u8; HASH_BYTES]>,
 }
 
 /// One parsed frame header; `body` indexes the chunk's bytes.
@@ -115,6 +125,9 @@ pub(crate) struct FrameHeader {
     /// Bytes this frame occupies in the chunk (header + body + check), plus,
     /// for `Shared`, its share of the block's stored bytes (by raw length).
     pub stored_len: usize,
+    /// Version 3, a redacted body: the original body's digest (the chain
+    /// takes it instead of the stored body's).
+    pub digest: Option<[u8; HASH_BYTES]>,
 }
 
 /// A parsed chunk over its stored bytes.
@@ -165,13 +178,26 @@ impl<B: AsRef<[u8]>> Chunk<B> {
         chain_step_v1(prev, f.seq, f.ts_ns, f.kind, f.encoding, self.scope(f), f.ref_back, f.raw_len, body)
     }
 
-    /// The format 2 chain hash after the frames up to seq `until` (all of
-    /// them for `u64::MAX`), from `prev` (the hash before the chunk), given
-    /// each frame's raw body in order ([`chain_step_v2`]).
+    /// The chain hash after frame `f` of a version 2 or 3 chunk, given the
+    /// hash before it and the frame's raw body: [`chain_step_v3`] over the
+    /// body's digest for version 3, [`chain_step_v2`] over the raw body for
+    /// version 2.
+    pub fn chain_step(&self, prev: &[u8; HASH_BYTES], f: &FrameHeader, raw: &[u8]) -> [u8; HASH_BYTES] {
+        if self.version == CHUNK_VERSION_2 {
+            chain_step_v2(prev, f.seq, f.ts_ns, f.kind, self.scope(f), raw)
+        } else {
+            let digest = f.digest.unwrap_or_else(|| body_digest(raw));
+            chain_step_v3(prev, f.seq, f.ts_ns, f.kind, self.scope(f), &digest)
+        }
+    }
+
+    /// The chain hash after the frames up to seq `until` (all of them for
+    /// `u64::MAX`), from `prev` (the hash before the chunk), given each
+    /// frame's raw body in order ([`Chunk::chain_step`]).
     pub fn chain_through(&self, prev: [u8; HASH_BYTES], raws: &[Vec<u8>], until: u64) -> [u8; HASH_BYTES] {
         let mut chain = prev;
         for (f, raw) in self.frames.iter().zip(raws).take_while(|(f, _)| f.seq <= until) {
-            chain = chain_step_v2(&chain, f.seq, f.ts_ns, f.kind, self.scope(f), raw);
+            chain = self.chain_step(&chain, f, raw);
         }
         chain
     }
@@ -319,14 +345,15 @@ fn read_block(r: &mut Reader<'_>) -> Result<Option<BlockSpec>, String> {
     }
 }
 
-/// Parses a chunk's structure (version 1 or 2): no body is decompressed and
-/// no hash checked; a version 2 chunk's column header is decompressed.
+/// Parses a chunk's structure (version 1, 2 or 3): no body is decompressed
+/// and no hash checked; a version 2 or 3 chunk's column header is
+/// decompressed.
 ///
 /// # Errors
 /// `(seq, reason)`: the seq being parsed when the bytes stopped making sense.
 pub(crate) fn decode_chunk<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>, (u64, String)> {
     match bytes.as_ref().first() {
-        Some(&CHUNK_VERSION) => decode_chunk_v2(first_seq, bytes),
+        Some(&v @ (CHUNK_VERSION | CHUNK_VERSION_2)) => decode_chunk_v2(v, first_seq, bytes),
         Some(&CHUNK_VERSION_1) => decode_chunk_v1(first_seq, bytes),
         Some(v) => Err((first_seq, format!("chunk at seq {first_seq}: unknown chunk version {v}"))),
         None => Err((first_seq, format!("chunk at seq {first_seq}: empty chunk"))),
@@ -428,6 +455,7 @@ fn decode_chunk_v1<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
             shared,
             check,
             stored_len: r.pos - start,
+            digest: None,
         });
     }
     let last = first_seq + count - 1;
@@ -451,7 +479,8 @@ fn decode_chunk_v1<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
     Ok(Chunk { version: CHUNK_VERSION_1, first_seq, bytes, scopes, frames, blocks: [block, None], chain_end })
 }
 
-/// The chain hash after one event (format 2): blake3 over the previous hash
+/// The chain hash after one event (format 2, read to upgrade and to check
+/// old backups): blake3 over the previous hash
 /// and the event's canonical encoding, independent of how it is stored
 /// (FORMAT.md, "Hash chain"): seq (u64 BE), ts (i64 BE), kind code (u8),
 /// scope length (u32 BE) and bytes, raw body length (u32 BE) and the raw
@@ -478,8 +507,41 @@ pub(crate) fn chain_step_v2(
     *h.finalize().as_bytes()
 }
 
+/// The digest of a raw body that the format 3 chain takes in its place:
+/// blake3 of the body's bytes (the bincode tuple of FORMAT.md, "Bodies").
+pub(crate) fn body_digest(raw: &[u8]) -> [u8; HASH_BYTES] {
+    *blake3::hash(raw).as_bytes()
+}
+
+/// The chain hash after one event (format 3): blake3 over the previous
+/// hash, the event's header fields and its body's digest (FORMAT.md, "Hash
+/// chain"): seq (u64 BE), ts (i64 BE), kind code (u8), scope length (u32
+/// BE) and bytes, then `digest` = [`body_digest`] of the raw body (32
+/// bytes). Since only the digest enters the chain, a body can later be
+/// replaced by its digest (or by other bytes, keeping the digest) while
+/// every hash still checks, as QLDB's redaction keeps a revision's hash.
+pub(crate) fn chain_step_v3(
+    prev: &[u8; HASH_BYTES],
+    seq: u64,
+    ts_ns: i64,
+    kind: Kind,
+    scope: Option<&str>,
+    digest: &[u8; HASH_BYTES],
+) -> [u8; HASH_BYTES] {
+    let mut h = blake3::Hasher::new();
+    h.update(prev);
+    h.update(&seq.to_be_bytes());
+    h.update(&ts_ns.to_be_bytes());
+    h.update(&[kind.code()]);
+    let scope = scope.unwrap_or("");
+    h.update(&(scope.len() as u32).to_be_bytes());
+    h.update(scope.as_bytes());
+    h.update(digest);
+    *h.finalize().as_bytes()
+}
+
 /// Packs `frames` (seqs `first_seq..`) after chain hash `prev` in the
-/// version 2 layout: column header (compressed with `header_zstd` when that
+/// version 3 layout (version 2's bytes, chained by [`chain_step_v3`]): column header (compressed with `header_zstd` when that
 /// is shorter), the two optional blocks (`blocks[0]`: the `Shared` bodies of
 /// every kind but captures, `blocks[1]`: of captures, each in seq order), the
 /// stored bodies of the frames that are not in a block, and the chain hash
@@ -517,12 +579,11 @@ pub(crate) fn encode_chunk(
         hdr.extend_from_slice(s.as_bytes());
     }
     hdr.extend(frames.iter().map(|f| f.kind.code()));
-    hdr.extend(
-        frames
-            .iter()
-            .zip(&scope_idx)
-            .map(|(f, s)| f.encoding as u8 | if s.is_some() { FLAG_HAS_SCOPE } else { 0 }),
-    );
+    hdr.extend(frames.iter().zip(&scope_idx).map(|(f, s)| {
+        f.encoding as u8
+            | if s.is_some() { FLAG_HAS_SCOPE } else { 0 }
+            | if f.digest.is_some() { FLAG_REDACTED } else { 0 }
+    }));
     let mut prev_ts = base_ts;
     for f in frames {
         varint::put_i64(&mut hdr, f.ts_ns.wrapping_sub(prev_ts));
@@ -539,6 +600,9 @@ pub(crate) fn encode_chunk(
     }
     for f in frames.iter().filter(|f| f.encoding != Encoding::Shared) {
         varint::put_u64(&mut hdr, f.body.len() as u64);
+    }
+    for d in frames.iter().filter_map(|f| f.digest.as_ref()) {
+        hdr.extend_from_slice(d);
     }
     let body_bytes: usize = frames.iter().map(|f| f.body.len()).sum();
     let mut out = Vec::with_capacity(
@@ -570,13 +634,20 @@ pub(crate) fn encode_chunk(
         if f.encoding != Encoding::Shared {
             out.extend_from_slice(&f.body);
         }
-        chain = chain_step_v2(&chain, first_seq + i as u64, f.ts_ns, f.kind, f.scope.as_deref(), &f.raw);
+        chain = chain_step_v3(
+            &chain,
+            first_seq + i as u64,
+            f.ts_ns,
+            f.kind,
+            f.scope.as_deref(),
+            &f.digest.unwrap_or_else(|| body_digest(&f.raw)),
+        );
     }
     out.extend_from_slice(&chain);
     Ok((out, chain))
 }
 
-fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>, (u64, String)> {
+fn decode_chunk_v2<B: AsRef<[u8]>>(version: u8, first_seq: u64, bytes: B) -> Result<Chunk<B>, (u64, String)> {
     let buf = bytes.as_ref();
     let mut r = Reader::new(buf);
     let bad = |what: &str| (first_seq, format!("chunk at seq {first_seq}: {what}"));
@@ -633,7 +704,9 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
     for (i, (&code, &fl)) in kinds.iter().zip(flags).enumerate() {
         let seq = first_seq + i as u64;
         let kind = Kind::from_code(code).ok_or_else(|| (seq, format!("unknown kind code {code}")))?;
-        if fl & !(FLAG_HAS_SCOPE | FLAG_ENCODING_MASK) != 0 {
+        let allowed =
+            FLAG_HAS_SCOPE | FLAG_ENCODING_MASK | if version == CHUNK_VERSION { FLAG_REDACTED } else { 0 };
+        if fl & !allowed != 0 {
             return Err((seq, format!("unknown flags {fl:#04x}")));
         }
         let encoding = Encoding::from_bits(fl & FLAG_ENCODING_MASK)
@@ -645,6 +718,8 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
             kind,
             encoding,
             scope: if fl & FLAG_HAS_SCOPE != 0 { Some(0) } else { None },
+            // Filled from the digest column below.
+            digest: if fl & FLAG_REDACTED != 0 { Some([0; HASH_BYTES]) } else { None },
             ref_back: 0,
             raw_len: 0,
             body: 0..0,
@@ -698,6 +773,10 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
         f.stored_len = stored as usize;
         r.pos += stored as usize;
     }
+    for d in frames.iter_mut().filter_map(|f| f.digest.as_mut()) {
+        let bytes = h.bytes(HASH_BYTES).ok_or_else(|| htrunc("digest"))?;
+        d.copy_from_slice(bytes);
+    }
     if h.remaining() != 0 {
         return Err(bad(&format!("{} unexpected bytes after the column header", h.remaining())));
     }
@@ -724,7 +803,7 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
     for f in &mut frames {
         f.stored_len += overhead;
     }
-    Ok(Chunk { version: CHUNK_VERSION, first_seq, bytes, scopes, frames, blocks, chain_end })
+    Ok(Chunk { version, first_seq, bytes, scopes, frames, blocks, chain_end })
 }
 
 #[cfg(test)]
@@ -742,6 +821,7 @@ mod tests {
                 raw_len: 10,
                 body: vec![1, 2, 3],
                 raw: Vec::new(),
+                digest: None,
             },
             PendingFrame {
                 ts_ns: 900,
@@ -752,6 +832,7 @@ mod tests {
                 raw_len: 11,
                 body: vec![4, 5],
                 raw: Vec::new(),
+                digest: None,
             },
             PendingFrame {
                 ts_ns: 2_000,
@@ -762,6 +843,7 @@ mod tests {
                 raw_len: 2,
                 body: vec![0, 0],
                 raw: Vec::new(),
+                digest: None,
             },
         ]
     }

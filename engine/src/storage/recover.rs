@@ -349,7 +349,8 @@ fn index_start(log: &mut Rec<'_>) -> Result<std::result::Result<Start, (Refusal,
     let problem = match (&format, head, &last) {
         _ if fresh && has_segments => Some("it is missing or empty".to_owned()),
         _ if fresh => None,
-        (Some(f), _, _) if *f != FORMAT_VERSION.to_string() => Some(format!("it has format {f}")),
+        // Format 2's index keys and values are format 3's: only the chunks' chain changed.
+        (Some(f), _, _) if *f != FORMAT_VERSION.to_string() && f != "2" => Some(format!("it has format {f}")),
         (None, _, _) => Some("it has no format record".to_owned()),
         (_, None, _) => Some("its head record is malformed".to_owned()),
         (_, Some(h), None) if h.seq == 0 => return Ok(Ok(Start::Beginning)),

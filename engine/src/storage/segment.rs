@@ -114,7 +114,7 @@ impl Pointer {
     }
 }
 
-fn crc(first_seq: u64, flags: u8, chunk: &[u8]) -> u32 {
+pub(crate) fn crc(first_seq: u64, flags: u8, chunk: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&first_seq.to_be_bytes());
     h.update(&[flags]);
