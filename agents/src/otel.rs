@@ -292,7 +292,7 @@ const MAPPED: &[&str] = &[
 ];
 
 fn tokens(m: &Map<String, Value>, keys: &[&str]) -> u64 {
-    keys.iter().filter_map(|k| m.get(*k).and_then(number)).map(|f| f.max(0.0) as u64).next().unwrap_or(0)
+    keys.iter().find_map(|k| m.get(*k).and_then(number)).map_or(0, |f| f.max(0.0) as u64)
 }
 
 fn raw_of(m: &Map<String, Value>, skip: &[&str]) -> Option<String> {

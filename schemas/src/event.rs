@@ -320,7 +320,7 @@ impl Usd {
     /// infinite value, or one above 18 billion dollars.
     pub fn from_dollars(dollars: f64) -> Option<Usd> {
         let nanos = (dollars * 1e9).round();
-        (dollars.is_finite() && dollars >= 0.0 && nanos < 1.8e19).then(|| Usd { nanos: nanos as u64 })
+        (dollars.is_finite() && dollars >= 0.0 && nanos < 1.8e19).then_some(Usd { nanos: nanos as u64 })
     }
 
     /// The amount in dollars (as a float, for display and SQL).

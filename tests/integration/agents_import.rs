@@ -204,7 +204,10 @@ fn present(state: &Value, target: &str) -> Value {
         .find(|p| p["target"] == target)
         .unwrap_or_else(|| panic!("no pane {target} in {state:#}"))
         .clone();
-    for counter in ["captures", "crashes", "messages_in", "messages_out", "tool_calls", "tool_failures"] {
+    // Counters (and usage totals) count history too.
+    for counter in
+        ["captures", "crashes", "messages_in", "messages_out", "tool_calls", "tool_failures", "usage"]
+    {
         pane.as_object_mut().unwrap().remove(counter);
     }
     pane

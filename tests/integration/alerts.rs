@@ -240,10 +240,14 @@ fn the_example_in_alerts_help_is_a_valid_rule_file() {
     std::fs::write(&rules, &example).unwrap();
     let out =
         assert_success(run(&db, &["alerts", "check", "--rules", rules.to_str().unwrap()]), "check example");
-    assert!(stdout(&out).contains("ok: 3 rules"), "{}", describe(&out));
-    for rule in
-        ["engineer-crashed: crash on team:*", "agent-idle: idle for 10m", "check-in-overdue: overdue by 5m"]
-    {
+    assert!(stdout(&out).contains("ok: 5 rules"), "{}", describe(&out));
+    for rule in [
+        "engineer-crashed: crash on team:*",
+        "agent-idle: idle for 10m",
+        "check-in-overdue: overdue by 5m",
+        "agent-spending: agent cost over $5 within 1h",
+        "resume-limited: rate limited (grace 2m) on * -> resume \"continue\"",
+    ] {
         assert!(stdout(&out).contains(rule), "{rule}: {}", describe(&out));
     }
 }

@@ -224,7 +224,7 @@ fn export_parquet_writes_one_file_per_table_or_day_partitions() {
         assert!(bytes.starts_with(b"PAR1"), "{}", file.display());
         assert!(text.contains(&format!("{rows} rows  {}", file.display())), "{text}");
     }
-    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 12, "twelve tables, no leftovers");
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 14, "fourteen tables, no leftovers");
     let out = run(&db, &["export", "--format", "parquet", "--output", out_dir.to_str().unwrap()]);
     assert!(!out.status.success() && stderr(&out).contains("already exists"), "{}", stderr(&out));
     let out = run(&db, &["export", "--format", "parquet"]);
