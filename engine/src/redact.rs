@@ -278,17 +278,7 @@ pub fn redact_backup(
                     }
                     None => (raw, f.digest),
                 };
-                pending.push(frame::PendingFrame {
-                    ts_ns: f.ts_ns,
-                    kind: f.kind,
-                    encoding: frame::Encoding::Raw,
-                    scope: chunk.scope(f).map(str::to_owned),
-                    ref_back: 0,
-                    raw_len: raw.len() as u32,
-                    body: Vec::new(),
-                    raw,
-                    digest,
-                });
+                pending.push(frame::PendingFrame::raw_again(&chunk, f, raw, digest));
             }
             let stored = if rewrite {
                 file_changed = true;
@@ -462,17 +452,7 @@ fn redact_chunk(
             }
             None => (raw, f.digest),
         };
-        pending.push(frame::PendingFrame {
-            ts_ns: f.ts_ns,
-            kind: f.kind,
-            encoding: frame::Encoding::Raw,
-            scope: chunk.scope(f).map(str::to_owned),
-            ref_back: 0,
-            raw_len: raw.len() as u32,
-            body: Vec::new(),
-            raw,
-            digest,
-        });
+        pending.push(frame::PendingFrame::raw_again(&chunk, f, raw, digest));
     }
     if mine.is_empty() {
         return Ok(None);

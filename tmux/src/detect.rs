@@ -78,6 +78,15 @@ pub enum PatternError {
 /// The file cannot be read, or a line has no regex or a bad one (named by
 /// line, from 1).
 pub fn load_patterns(path: &Path) -> Result<Vec<Pattern>, PatternError> {
+    Ok(load_named_regexes(path)?.into_iter().map(|(name, regex)| Pattern { name, regex }).collect())
+}
+
+/// The `name regex` lines of a pattern file, in order (the file format of
+/// [`load_patterns`], also read by the usage-limit patterns).
+///
+/// # Errors
+/// As [`load_patterns`].
+pub(crate) fn load_named_regexes(path: &Path) -> Result<Vec<(String, Regex)>, PatternError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| PatternError::Read { path: path.to_owned(), source })?;
     let mut out = Vec::new();
@@ -95,7 +104,7 @@ pub fn load_patterns(path: &Path) -> Result<Vec<Pattern>, PatternError> {
             name: name.to_owned(),
             source,
         })?;
-        out.push(Pattern { name: name.to_owned(), regex });
+        out.push((name.to_owned(), regex));
     }
     Ok(out)
 }

@@ -78,26 +78,10 @@ pub fn default_limit_patterns() -> Vec<LimitPattern> {
 /// The file cannot be read, or a line has no regex or a bad one (named by
 /// line, from 1).
 pub fn load_limit_patterns(path: &Path) -> Result<Vec<LimitPattern>, PatternError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| PatternError::Read { path: path.to_owned(), source })?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((name, pat)) = line.split_once(char::is_whitespace) else {
-            return Err(PatternError::Syntax { path: path.to_owned(), line: i + 1 });
-        };
-        let regex = Regex::new(pat.trim()).map_err(|source| PatternError::Regex {
-            path: path.to_owned(),
-            line: i + 1,
-            name: name.to_owned(),
-            source,
-        })?;
-        out.push(LimitPattern { name: name.to_owned(), regex });
-    }
-    Ok(out)
+    Ok(crate::detect::load_named_regexes(path)?
+        .into_iter()
+        .map(|(name, regex)| LimitPattern { name, regex })
+        .collect())
 }
 
 /// A usage-limit banner found in text.

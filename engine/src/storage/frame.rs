@@ -103,6 +103,30 @@ pub(crate) struct PendingFrame {
     pub digest: Option<[u8; HASH_BYTES]>,
 }
 
+impl PendingFrame {
+    /// Frame `f` of `chunk` again, its body `raw` stored raw (to be
+    /// re-encoded by the sealer), with the original body's `digest` when
+    /// `raw` is a redacted body.
+    pub fn raw_again<B: AsRef<[u8]>>(
+        chunk: &Chunk<B>,
+        f: &FrameHeader,
+        raw: Vec<u8>,
+        digest: Option<[u8; HASH_BYTES]>,
+    ) -> Self {
+        PendingFrame {
+            ts_ns: f.ts_ns,
+            kind: f.kind,
+            encoding: Encoding::Raw,
+            scope: chunk.scope(f).map(str::to_owned),
+            ref_back: 0,
+            raw_len: raw.len() as u32,
+            body: Vec::new(),
+            raw,
+            digest,
+        }
+    }
+}
+
 /// One parsed frame header; `body` indexes the chunk's bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct FrameHeader {
