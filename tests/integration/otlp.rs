@@ -71,16 +71,7 @@ impl OtlpServer {
 
 impl Drop for OtlpServer {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").arg(self.child.id().to_string()).status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(15) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::web::stop(&mut self.child);
     }
 }
 

@@ -518,6 +518,22 @@ pub(crate) fn chain_step_v2(
     scope: Option<&str>,
     raw: &[u8],
 ) -> [u8; HASH_BYTES] {
+    let mut h = chain_header(prev, seq, ts_ns, kind, scope);
+    h.update(&(raw.len() as u32).to_be_bytes());
+    h.update(raw);
+    *h.finalize().as_bytes()
+}
+
+/// A chain step's hasher after the fields both formats share: the previous
+/// hash, seq (u64 BE), ts (i64 BE), kind code (u8), scope length (u32 BE)
+/// and bytes.
+fn chain_header(
+    prev: &[u8; HASH_BYTES],
+    seq: u64,
+    ts_ns: i64,
+    kind: Kind,
+    scope: Option<&str>,
+) -> blake3::Hasher {
     let mut h = blake3::Hasher::new();
     h.update(prev);
     h.update(&seq.to_be_bytes());
@@ -526,9 +542,7 @@ pub(crate) fn chain_step_v2(
     let scope = scope.unwrap_or("");
     h.update(&(scope.len() as u32).to_be_bytes());
     h.update(scope.as_bytes());
-    h.update(&(raw.len() as u32).to_be_bytes());
-    h.update(raw);
-    *h.finalize().as_bytes()
+    h
 }
 
 /// The digest of a raw body that the format 3 chain takes in its place:
@@ -552,14 +566,7 @@ pub(crate) fn chain_step_v3(
     scope: Option<&str>,
     digest: &[u8; HASH_BYTES],
 ) -> [u8; HASH_BYTES] {
-    let mut h = blake3::Hasher::new();
-    h.update(prev);
-    h.update(&seq.to_be_bytes());
-    h.update(&ts_ns.to_be_bytes());
-    h.update(&[kind.code()]);
-    let scope = scope.unwrap_or("");
-    h.update(&(scope.len() as u32).to_be_bytes());
-    h.update(scope.as_bytes());
+    let mut h = chain_header(prev, seq, ts_ns, kind, scope);
     h.update(digest);
     *h.finalize().as_bytes()
 }
