@@ -683,6 +683,7 @@ mod tests {
                 scope: None,
                 raw_bytes: 0,
                 stored_bytes: 0,
+                expired: false,
             };
             t.apply(&e, &meta).unwrap();
         }
@@ -991,8 +992,15 @@ mod tests {
             };
             let e = Event { ts_ns: ts, id: None, body };
             let seq = t.seq() + 1;
-            let meta =
-                EventMeta { seq, ts_ns: ts, kind: e.kind(), scope: None, raw_bytes: 0, stored_bytes: 0 };
+            let meta = EventMeta {
+                seq,
+                ts_ns: ts,
+                kind: e.kind(),
+                scope: None,
+                raw_bytes: 0,
+                stored_bytes: 0,
+                expired: false,
+            };
             t.apply(&e, &meta).unwrap();
             fired += evaluate(&r, &t, ts).len();
         }

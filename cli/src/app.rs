@@ -58,6 +58,8 @@ pub enum Command {
     Checkpoint(cmd::checkpoint::Args),
     Seal(cmd::seal::Args),
     Redact(cmd::redact::Args),
+    Retention(cmd::retention::Args),
+    Compact(cmd::compact::Args),
     Replay(cmd::replay::Args),
     State(cmd::state::Args),
     Metrics(cmd::metrics::Args),
@@ -207,6 +209,8 @@ fn dispatch_read(db: &SharedLog, command: Command, io: &mut Io) -> anyhow::Resul
         Command::Verify(a) => cmd::verify::run(db, a, io),
         Command::Checkpoint(a) => cmd::checkpoint::run(db, a, io),
         Command::Redact(a) => cmd::redact::run(db, a, io),
+        Command::Retention(a) => cmd::retention::run(db, a, io),
+        Command::Compact(a) => cmd::compact::run(db, a, io),
         Command::Seal(a) => cmd::seal::run(db, a, io),
         Command::Replay(a) => cmd::replay::run(db, a, io),
         Command::State(a) => cmd::state::run(db, a, io),
@@ -246,6 +250,8 @@ impl Command {
             | Command::Verify(_)
             | Command::Checkpoint(_)
             | Command::Redact(_)
+            | Command::Retention(_)
+            | Command::Compact(_)
             | Command::Seal(_)
             | Command::Replay(_)
             | Command::State(_)

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::log::{Log, RESTORE_MARKER, STORAGE_ENTRIES};
 use crate::snapshot::Snapshot;
 use crate::storage::chain::ChainChecker;
-use crate::storage::frame::{self, GENESIS, HASH_BYTES};
+use crate::storage::frame::{self, GENESIS, HASH_BYTES, Replaced};
 use crate::storage::head::{self, hex, unhex};
 use crate::storage::keys;
 use crate::storage::lock::{self, DirLock};
@@ -213,6 +213,11 @@ impl Snapshot {
         if chunk.last_seq() == seq {
             return Ok(Some(chunk.chain_end));
         }
+        if chunk.frames.iter().any(|f| f.seq == seq && f.expired && f.chain_after.is_none()) {
+            return Err(Error::Refused(format!(
+                "the chain hash after seq {seq} is no longer stored: the event expired (`orc-log compact`) inside a run of expired events"
+            )));
+        }
         let (prev, raws) = self.chunk_raws(&chunk)?;
         Ok(Some(chunk.chain_through(prev, &raws, seq)))
     }
@@ -253,6 +258,8 @@ impl Snapshot {
                 body: Vec::new(),
                 raw,
                 digest: f.digest,
+                expired: f.expired,
+                chain_after: f.chain_after,
             });
         }
         let zstd = |e: String| Error::Invalid(format!("zstd: {e}"));
@@ -755,6 +762,9 @@ fn build(
     let mut chain = GENESIS;
     let mut batch = Vec::new();
     let mut digests = Vec::new();
+    // The last expired body (`orc-log compact`) in the backup, and in the prefix restored.
+    let backup_cutoff = expired_through(backup, manifest)?;
+    let mut cutoff: Option<crate::retention::Cutoff> = None;
     'segments: for seg in &manifest.segments {
         for (first, bytes) in read_segment(&backup.join(&seg.file))? {
             let chunk = frame::decode_chunk(first, bytes.as_slice())
@@ -783,12 +793,23 @@ fn build(
             last_seq = chunk.frames[keep - 1].seq;
             last_ts = Some(chunk.frames[keep - 1].ts_ns);
             chain = frames[keep - 1].chain;
+            for f in frames.iter().take(keep).filter(|f| f.expired) {
+                cutoff = Some(crate::retention::Cutoff { seq: f.seq, ts_ns: f.event.ts_ns });
+            }
             if let Some(log) = log.as_mut() {
                 for f in frames.into_iter().take(keep) {
                     batch.push(f.event);
-                    digests.push(f.digest);
+                    digests.push(if f.expired {
+                        Some(Replaced::Expired(f.chain_after))
+                    } else {
+                        f.digest.map(Replaced::Redacted)
+                    });
                 }
-                if batch.len() >= RESTORE_BATCH {
+                // A commit never ends inside a run of expired frames (the
+                // chain hash after it is not stored).
+                if batch.len() >= RESTORE_BATCH
+                    && !matches!(digests.last(), Some(Some(Replaced::Expired(None))))
+                {
                     crate::log::validate(&batch)?;
                     log.append_redacted(&std::mem::take(&mut batch), &std::mem::take(&mut digests))?;
                 }
@@ -797,6 +818,16 @@ fn build(
                 break 'segments;
             }
         }
+    }
+    if let Some(c) = backup_cutoff.filter(|c| c.seq > last_seq) {
+        return Err(Error::Refused(format!(
+            "the point in time is before the retention cutoff of this backup, {c}: \
+             bodies up to there expired (`orc-log compact`) before the backup was made; \
+             restore to a later point, or from a backup made before the compaction"
+        )));
+    }
+    if let Some(c) = cutoff.filter(|_| log.is_some()) {
+        c.raise(tmp)?;
     }
     if let Some(mut log) = log {
         crate::log::validate(&batch)?;
@@ -809,6 +840,22 @@ fn build(
         chain = log.head().chain_hash;
     }
     Ok(RestoreReport { events: last_seq, last_seq, last_ts_ns: last_ts, chain_hex: hex(&chain) })
+}
+
+/// The last frame of the backup in `backup` whose body expired, read from
+/// the chunks' column headers.
+fn expired_through(backup: &Path, manifest: &Manifest) -> Result<Option<crate::retention::Cutoff>> {
+    let mut out = None;
+    for seg in &manifest.segments {
+        for (first, bytes) in read_segment(&backup.join(&seg.file))? {
+            let chunk = frame::decode_chunk(first, bytes.as_slice())
+                .map_err(|(seq, why)| Error::corrupt(seq, why))?;
+            if let Some(f) = chunk.frames.iter().rev().find(|f| f.expired) {
+                out = Some(crate::retention::Cutoff { seq: f.seq, ts_ns: f.ts_ns });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Events appended per commit while restoring.

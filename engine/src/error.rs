@@ -73,6 +73,10 @@ pub enum Error {
     /// An event cannot be stored (e.g. larger than the limit).
     #[error("event cannot be stored: {0}")]
     Invalid(String),
+    /// A setting of the database is invalid: its retention rules
+    /// (`retention.toml`) or a pin, named with the key and value.
+    #[error("{0}")]
+    Config(String),
     /// An event breaks a rule of format v1 ([`orc_log_schemas::Event::validate`]);
     /// nothing of its batch was written.
     #[error("event {} of the batch is invalid: {source}", index + 1)]
@@ -126,6 +130,7 @@ impl Error {
             }
             Error::Refused(m) => Error::Refused(m.clone()),
             Error::Invalid(m) => Error::Invalid(m.clone()),
+            Error::Config(m) => Error::Config(m.clone()),
             Error::InvalidEvent { index, source } => {
                 Error::InvalidEvent { index: *index, source: source.clone() }
             }

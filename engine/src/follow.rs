@@ -40,6 +40,9 @@ pub struct Follower {
     log: SharedLog,
     /// The filter, with `from_seq` the first seq not yet passed.
     filter: Filter,
+    /// `filter.from_seq`, shared with the log's registry of followers
+    /// (`SharedLog::follower_pin`): compaction keeps what it has not read.
+    next: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SharedLog {
@@ -51,7 +54,9 @@ impl SharedLog {
     /// not end the follow. Reads nothing until [`Follower::next_batch`].
     pub fn follow(&self, mut filter: Filter) -> Follower {
         filter.from_seq = filter.from_seq.max(1);
-        Follower { log: self.clone(), filter }
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(filter.from_seq));
+        self.register_follower(&next);
+        Follower { log: self.clone(), filter, next }
     }
 }
 
@@ -94,6 +99,7 @@ impl Follower {
                     }
                 }
                 self.filter.from_seq = next;
+                self.next.store(next, std::sync::atomic::Ordering::Relaxed);
                 if !events.is_empty() {
                     return Ok(Batch::Events(events));
                 }

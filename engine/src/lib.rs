@@ -36,6 +36,7 @@ mod follow;
 mod log;
 mod position;
 mod redact;
+pub mod retention;
 mod scan;
 mod seal;
 mod shared;

@@ -35,6 +35,7 @@ pub const STORAGE_ENTRIES: &[&str] = &[
     "upgrade-v2.tmp",
     "v2-store",
     "upgrade-v3.tmp",
+    crate::retention::CUTOFF_FILE,
 ];
 /// Present in a database directory while a restore replaces its storage;
 /// holds the path where the old storage was moved. Opening refuses while it
@@ -354,16 +355,17 @@ impl Log {
     }
 
     /// Appends `events` (already valid) as [`Log::append`] does, but a
-    /// body with `Some` digest in `digests` (one per event) is stored as a
-    /// redacted body whose chain digest is that one (FORMAT.md,
-    /// "Redaction"): a restore of a redacted backup keeps its chain.
+    /// body with `Some` in `digests` (one per event) is stored as a
+    /// replaced body whose chain digest is that one, redacted or expired
+    /// (FORMAT.md, "Redaction"): a restore of a redacted or compacted backup
+    /// keeps its chain.
     ///
     /// # Errors
     /// As [`Log::append`].
     pub(crate) fn append_redacted(
         &mut self,
         events: &[Event],
-        digests: &[Option<[u8; frame::HASH_BYTES]>],
+        digests: &[Option<frame::Replaced>],
     ) -> Result<AppendReceipt> {
         self.append_inner_with(&[events], Some(digests)).map(|(receipt, _)| receipt)
     }
@@ -377,7 +379,7 @@ impl Log {
     fn append_inner_with(
         &mut self,
         groups: &[&[Event]],
-        digests: Option<&[Option<[u8; frame::HASH_BYTES]>]>,
+        digests: Option<&[Option<frame::Replaced>]>,
     ) -> Result<(AppendReceipt, Vec<Option<u64>>)> {
         let total: usize = groups.iter().map(|g| g.len()).sum();
         let events = groups.iter().flat_map(|g| g.iter());
@@ -408,6 +410,7 @@ impl Log {
                 )));
             }
             // Bodies stay raw here; each chunk compresses them once it is cut.
+            let replaced = digests.and_then(|d| d.get(i).copied().flatten());
             pending.push(PendingFrame {
                 ts_ns: ev.ts_ns,
                 kind: ev.kind(),
@@ -417,7 +420,15 @@ impl Log {
                 raw_len: raw.len() as u32,
                 body: Vec::new(),
                 raw,
-                digest: digests.and_then(|d| d.get(i).copied().flatten()),
+                digest: match replaced {
+                    Some(frame::Replaced::Redacted(d)) => Some(d),
+                    _ => None,
+                },
+                expired: matches!(replaced, Some(frame::Replaced::Expired(_))),
+                chain_after: match replaced {
+                    Some(frame::Replaced::Expired(c)) => c,
+                    _ => None,
+                },
             });
             seqs.push(Some(next_seq));
             next_seq += 1;
@@ -440,6 +451,11 @@ impl Log {
                 && (end == start || bytes + pending[end].raw.len() <= self.config.chunk_target_bytes)
             {
                 bytes += pending[end].raw.len();
+                end += 1;
+            }
+            // Never inside a run of expired frames: the chain hash after
+            // the chunk must be known.
+            while end < pending.len() && pending[end - 1].expired && pending[end - 1].chain_after.is_none() {
                 end += 1;
             }
             let chunk_first = first_seq + start as u64;

@@ -11,6 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::log::Log;
+use crate::seal::BodyEdit;
 use crate::storage::codec;
 use crate::storage::frame::{self, HASH_BYTES};
 use orc_log_schemas::Event;
@@ -73,7 +74,7 @@ impl Log {
     /// I/O errors.
     pub fn redact(&mut self, edits: &BTreeMap<u64, Event>) -> Result<Vec<RedactedBody>> {
         self.check_writable()?;
-        let mut raws: HashMap<u64, Vec<u8>> = HashMap::new();
+        let mut raws: HashMap<u64, BodyEdit> = HashMap::new();
         for (&seq, new) in edits {
             let Some(old) = self.get(seq)? else {
                 return Err(Error::Invalid(format!("seq {seq} is past the head {}", self.head().seq)));
@@ -96,8 +97,15 @@ impl Log {
             if raw.len() > frame::MAX_RAW_BYTES as usize {
                 return Err(Error::Invalid(format!("the new body of seq {seq} is over the size limit")));
             }
-            raws.insert(seq, raw);
+            raws.insert(seq, BodyEdit { raw, expired: false });
         }
+        self.rewrite_bodies(&raws)
+    }
+
+    /// Stores the bodies of `edits` in place of the ones stored (the seal's
+    /// two crash-safe steps per segment, after sealing everything, as
+    /// [`Log::redact`] says) and returns what it replaced, in seq order.
+    pub(crate) fn rewrite_bodies(&mut self, raws: &HashMap<u64, BodyEdit>) -> Result<Vec<RedactedBody>> {
         if raws.is_empty() {
             return Ok(Vec::new());
         }
@@ -106,7 +114,7 @@ impl Log {
         let mut out = Vec::new();
         for (i, &first) in segs.iter().enumerate() {
             let end = segs.get(i + 1).copied().unwrap_or(self.head().seq + 1);
-            let mine: HashMap<u64, Vec<u8>> = raws
+            let mine: HashMap<u64, BodyEdit> = raws
                 .iter()
                 .filter(|(s, _)| (first..end).contains(*s))
                 .map(|(s, r)| (*s, r.clone()))
@@ -139,7 +147,7 @@ impl crate::Snapshot {
         while next <= self.head().seq {
             let Some(chunk) = self.chunk_holding(next)? else { break };
             for f in chunk.frames.iter().filter(|f| f.seq <= self.head().seq) {
-                if let Some(original) = f.digest {
+                if let Some(original) = f.digest.filter(|_| !f.expired) {
                     let now =
                         self.get(f.seq)?.ok_or_else(|| Error::corrupt(f.seq, "redacted frame missing"))?;
                     out.push(RedactedBody {

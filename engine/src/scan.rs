@@ -49,6 +49,10 @@ pub struct EventMeta {
     /// raw length) of the block that holds it, plus its share of the
     /// chunk's column header and chain hash.
     pub stored_bytes: u64,
+    /// Whether the body expired under a retention rule: the stored body is
+    /// its stub (`EventBody::expired_stub`), the chain keeps the original
+    /// body's digest (FORMAT.md, "Retention and compaction").
+    pub expired: bool,
 }
 
 // One per scan, so the size of the larger variant does not matter.
@@ -330,6 +334,7 @@ impl<'a> Scan<'a> {
                 scope: chunk.scope(&f).map(str::to_owned),
                 raw_bytes: u64::from(f.raw_len),
                 stored_bytes: f.stored_len as u64,
+                expired: f.expired,
             };
             let record = if self.decode { Some(self.decode_frame(&chunk, &f)?) } else { None };
             self.chunk = Some(chunk);

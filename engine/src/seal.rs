@@ -41,6 +41,15 @@ use crate::storage::segment::{self, ActiveSegment, Pointer, SealedWriter};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The new raw body of one event in a rewrite ([`Snapshot::prepare_seal`]
+/// with edits): a redacted body, or the stub of an expired one.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyEdit {
+    /// The new raw body (codec bytes).
+    pub raw: Vec<u8>,
+    /// Whether the body expired (a retention rule), not redacted.
+    pub expired: bool,
+}
 /// A sealed segment's end, its new index entries, and its chunk counts
 /// before and after.
 type Packed = (Head, Vec<(Vec<u8>, Vec<u8>)>, u64, u64);
@@ -252,9 +261,10 @@ impl Snapshot {
     /// chunk of about `config.chunk_target_bytes` raw bytes is held at a
     /// time, plus the index keys of the old chunks).
     ///
-    /// With `edits` (seq -> new raw body), a *rewrite* for redaction: each
-    /// listed frame gets its new body and keeps the digest the chain took
-    /// (FORMAT.md, "Redaction"); the segment may be sealed already, and
+    /// With `edits` (seq -> new raw body), a *rewrite* for redaction or
+    /// compaction: each listed frame gets its new body and keeps the digest
+    /// the chain took (FORMAT.md, "Redaction"), flagged expired when the edit
+    /// says so ("Retention and compaction"); the segment may be sealed already, and
     /// must not hold a delta-compressed capture (the caller seals first).
     ///
     /// **Durability:** the sealed file and the note are on disk when this
@@ -268,7 +278,7 @@ impl Snapshot {
         first: u64,
         end: u64,
         config: &Config,
-        edits: Option<&HashMap<u64, Vec<u8>>>,
+        edits: Option<&HashMap<u64, BodyEdit>>,
     ) -> Result<PreparedSeal> {
         let mut redacted = Vec::new();
         let segs = Arc::clone(&self.segs);
@@ -301,6 +311,7 @@ impl Snapshot {
         let mut reader = segs.reader(first, 0)?;
         let mut writer = SealedWriter::create(&segs, first)?;
         let mut enc = Encoder::new(config, config.seal_level)?;
+        let keep = crate::retention::keep_chain_at(&self.dir)?;
         let packed = (|| -> Result<Packed> {
             let mut head = before;
             let mut old_chain = before.chain_hash;
@@ -327,6 +338,8 @@ impl Snapshot {
                 let chunk = frame::decode_chunk(rec.first_seq, rec.chunk)
                     .map_err(|(seq, why)| Error::corrupt(seq, why))?;
                 let raws = checker.decode_frames(&chunk, Some(&self.reader()))?;
+                // The chain after each frame, for the ones a compaction expires.
+                let mut frame_chain = old_chain;
                 // Replay the old chain too: sealing must keep it exactly.
                 old_chain = chunk.chain_through(old_chain, &raws, u64::MAX);
                 if old_chain != chunk.chain_end {
@@ -340,15 +353,23 @@ impl Snapshot {
                 }
                 chunks_before += 1;
                 for (f, raw) in chunk.frames.iter().zip(raws) {
-                    let (raw, raw_len, digest) = match edits.and_then(|e| e.get(&f.seq)) {
+                    frame_chain = chunk.chain_step(&frame_chain, f, &raw);
+                    let edit = edits.and_then(|e| e.get(&f.seq)).filter(|_| !f.expired);
+                    let (raw, raw_len, digest, expired, chain_after) = match edit {
+                        // Expired: the chain skips the stub; the hash after
+                        // it is kept (pack drops it inside a run).
+                        Some(new) if new.expired => {
+                            (new.raw.clone(), new.raw.len() as u32, None, true, Some(frame_chain))
+                        }
                         Some(new) => {
                             let old_digest = frame::body_digest(&raw);
-                            let new_digest = frame::body_digest(new);
+                            let new_digest = frame::body_digest(&new.raw);
                             redacted.push(crate::RedactedBody { seq: f.seq, old_digest, new_digest });
                             // The chain keeps the digest it took first.
-                            (new.clone(), new.len() as u32, Some(f.digest.unwrap_or(old_digest)))
+                            let digest = Some(f.digest.unwrap_or(old_digest));
+                            (new.raw.clone(), new.raw.len() as u32, digest, false, None)
                         }
-                        None => (raw, f.raw_len, f.digest),
+                        None => (raw, f.raw_len, f.digest, f.expired, f.chain_after),
                     };
                     pending_bytes += raw.len();
                     pending.push(PendingFrame {
@@ -361,16 +382,19 @@ impl Snapshot {
                         body: Vec::new(),
                         raw,
                         digest,
+                        expired,
+                        chain_after,
                     });
-                    if pending_bytes >= config.chunk_target_bytes {
-                        pack(&mut enc, &mut pending, &mut head, &mut writer, &mut puts)?;
+                    // A chunk never ends inside a run of expired frames.
+                    if pending_bytes >= config.chunk_target_bytes && !(expired && chain_after.is_none()) {
+                        pack(&mut enc, &mut pending, &mut head, &mut writer, &mut puts, &keep)?;
                         pending_bytes = 0;
                         chunks_after += 1;
                     }
                 }
             }
             if !pending.is_empty() {
-                pack(&mut enc, &mut pending, &mut head, &mut writer, &mut puts)?;
+                pack(&mut enc, &mut pending, &mut head, &mut writer, &mut puts, &keep)?;
                 chunks_after += 1;
             }
             if head.chain_hash != old_chain {
@@ -418,8 +442,18 @@ fn pack(
     head: &mut Head,
     writer: &mut SealedWriter,
     puts: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    keep: &std::collections::BTreeSet<u64>,
 ) -> Result<()> {
     let first = head.seq + 1;
+    // Inside a run of expired frames only the last keeps the chain hash
+    // after it, and a frame at a seq in `keep` (FORMAT.md, "Retention and
+    // compaction").
+    for i in 1..pending.len() {
+        let seq = first + i as u64 - 1;
+        if pending[i].expired && pending[i - 1].expired && !keep.contains(&seq) {
+            pending[i - 1].chain_after = None;
+        }
+    }
     let mut panes = HashMap::new();
     let blocks = enc.compress_chunk(first, pending, &mut panes, true, &mut |_| Ok(None))?;
     let blocks_ref = [blocks[0].as_ref(), blocks[1].as_ref()];

@@ -59,6 +59,9 @@ struct Inner {
     queue_moved: Condvar,
     /// Held by the one seal under way (prepared off the writer).
     sealer: Mutex<()>,
+    /// The next seq of each running [`crate::Follower`] (dropped ones are
+    /// gone from here): what they still need pins compaction.
+    followers: Mutex<Vec<std::sync::Weak<std::sync::atomic::AtomicU64>>>,
 }
 
 #[derive(Default)]
@@ -100,6 +103,7 @@ impl From<Log> for SharedLog {
                 queue: Mutex::new(Queue::default()),
                 queue_moved: Condvar::new(),
                 sealer: Mutex::new(()),
+                followers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -301,6 +305,86 @@ impl SharedLog {
         drop(log);
         self.publish(snap);
         out
+    }
+
+    /// Before a rewrite of stored bodies ([`SharedLog::compact`]): closes
+    /// the active segment and makes the writer forget its delta bases, so no
+    /// capture appended from now on is stored as a delta against a body
+    /// that may be rewritten, then seals every closed segment. Returns the
+    /// first seq of the segment appends go to now: every segment before it
+    /// is sealed and may be rewritten.
+    ///
+    /// # Errors
+    /// As [`SharedLog::seal`].
+    pub(crate) fn seal_for_rewrite(&self) -> Result<u64> {
+        let _one = lock(&self.inner.sealer);
+        let next = {
+            let mut log = lock(&self.inner.writer);
+            log.close_active()?;
+            log.panes.clear();
+            log.head().seq + 1
+        };
+        self.seal_closed()?;
+        Ok(next)
+    }
+
+    /// Rewrites the sealed segment `first..end` with `edits` (prepared off
+    /// the writer, switched in under it, as a seal is) and publishes the
+    /// new snapshot.
+    ///
+    /// **Durability:** the rewritten segment and its index are on disk when
+    /// this returns Ok.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when the segment is not sealed; as
+    /// [`Log::install_seal`].
+    pub(crate) fn rewrite_segment(
+        &self,
+        first: u64,
+        end: u64,
+        edits: &std::collections::HashMap<u64, crate::seal::BodyEdit>,
+    ) -> Result<()> {
+        let _one = lock(&self.inner.sealer);
+        let snap = self.snapshot();
+        if !crate::storage::segment::is_sealed(&snap.segs, first)? {
+            return Err(crate::Error::Invalid(format!("segment at seq {first} is not sealed")));
+        }
+        let config = lock(&self.inner.writer).config.clone();
+        let prepared = snap.prepare_seal(first, end, &config, Some(edits))?;
+        let mut log = lock(&self.inner.writer);
+        log.install_seal(prepared)?;
+        log.settle_index()?;
+        let snap = log.snap.clone();
+        drop(log);
+        self.publish(snap);
+        Ok(())
+    }
+
+    /// Registers a follower's next seq (see [`SharedLog::follower_pin`]).
+    pub(crate) fn register_follower(&self, next: &Arc<std::sync::atomic::AtomicU64>) {
+        let mut f = lock(&self.inner.followers);
+        f.retain(|w| w.strong_count() > 0);
+        f.push(Arc::downgrade(next));
+    }
+
+    /// The pin of the running followers of this log (in this process: a
+    /// server's clients follow through it): the last seq the furthest
+    /// behind has read, or `None` when no follower runs.
+    pub fn follower_pin(&self) -> Option<crate::retention::Pin> {
+        let f = lock(&self.inner.followers);
+        let live: Vec<u64> = f
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .map(|n| n.load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
+        let min = live.iter().min()?;
+        Some(crate::retention::Pin {
+            name: "followers".into(),
+            reason: format!("{} running follower(s) of this server", live.len()),
+            seq: min.saturating_sub(1),
+            pid: None,
+            updated_ns: orc_log_schemas::now_ns(),
+        })
     }
 
     /// Seals the closed segments; the caller holds `sealer`.

@@ -22,6 +22,9 @@ pub struct VerifyReport {
     /// Bodies that were redacted (`orc-log redact`): stored replaced, the
     /// chain checked through the original body's digest.
     pub redacted: u64,
+    /// Bodies that expired (`orc-log compact`): stored as stubs, the chain
+    /// checked through the original body's digest (not in `redacted`).
+    pub expired: u64,
 }
 
 impl Snapshot {
@@ -61,7 +64,7 @@ impl Snapshot {
                 hasher.join().unwrap_or_else(|_| Err(Error::Invalid("the verify thread panicked".into())));
             (tail, walked)
         });
-        let (head_seq, chain, chunks, redacted) = tail?;
+        let (head_seq, chain, chunks, (redacted, expired)) = tail?;
         walked?;
         if head_seq < target {
             let index_head = self.index_head_seq()?;
@@ -88,6 +91,7 @@ impl Snapshot {
             head_seq,
             chain_hex: crate::storage::head::hex(&chain),
             redacted,
+            expired,
         })
     }
 
@@ -143,12 +147,12 @@ impl Snapshot {
     fn verify_chain(
         &self,
         rx: std::sync::mpsc::Receiver<Result<Decoded>>,
-    ) -> Result<(u64, [u8; frame::HASH_BYTES], u64, u64)> {
+    ) -> Result<(u64, [u8; frame::HASH_BYTES], u64, (u64, u64))> {
         let mut chain = GENESIS;
         let mut next_seq = 1u64;
         let mut max_ts = i64::MIN;
         let mut chunks = 0u64;
-        let mut redacted = 0u64;
+        let (mut redacted, mut expired) = (0u64, 0u64);
         let mut version = None;
         for item in rx {
             let Decoded { ptr, chunk, raws } = item?;
@@ -168,7 +172,8 @@ impl Snapshot {
                 ));
             }
             chain = chunk.chain_through(chain, &raws, u64::MAX);
-            redacted += chunk.frames.iter().filter(|f| f.digest.is_some()).count() as u64;
+            redacted += chunk.frames.iter().filter(|f| f.digest.is_some() && !f.expired).count() as u64;
+            expired += chunk.frames.iter().filter(|f| f.expired).count() as u64;
             max_ts = chunk.frames.iter().fold(max_ts, |m, f| m.max(f.ts_ns));
             if chunk.chain_end != chain {
                 return Err(crate::storage::chain::chain_mismatch(&chunk));
@@ -197,7 +202,7 @@ impl Snapshot {
             }
             chunks += 1;
         }
-        Ok((next_seq - 1, chain, chunks, redacted))
+        Ok((next_seq - 1, chain, chunks, (redacted, expired)))
     }
 
     /// The last seq the index has recorded (the greater of its `M head` and

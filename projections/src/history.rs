@@ -109,7 +109,45 @@ pub(crate) fn store(
     if let Err(at) = index.seqs.binary_search(&seq) {
         index.seqs.insert(at, seq);
     }
+    // The checkpoint at the retention cutoff is where time travel after it
+    // starts: it is never thinned.
+    let cutoff = orc_log_engine::retention::Cutoff::load(log.dir())?.map(|c| c.seq);
+    let kept: Vec<u64> = index.seqs.iter().copied().filter(|s| Some(*s) == cutoff).collect();
+    index.seqs.retain(|s| Some(*s) != cutoff);
     gone.extend(thin(&mut index.seqs, KEEP, RECENT));
+    for s in kept {
+        if let Err(at) = index.seqs.binary_search(&s) {
+            index.seqs.insert(at, s);
+        }
+    }
+    let encoded = serde_json::to_vec(&index)
+        .map_err(|e| ProjectionError::Checkpoint { name: "history index", reason: e.to_string() })?;
+    log.put_checkpoint(&index_name(name), &encoded)?;
+    for s in gone {
+        log.delete_checkpoint(&blob_name(name, s))?;
+    }
+    Ok(())
+}
+
+/// Removes `name`'s time-travel checkpoints before `seq` (time travel
+/// there is refused once a compaction's cutoff is past them).
+///
+/// **Durability:** the index and the removals are on disk when this returns Ok.
+pub(crate) fn forget_before(
+    log: &SharedLog,
+    name: &str,
+    seq: u64,
+    format: u32,
+) -> Result<(), ProjectionError> {
+    let _one_at_a_time = UPDATING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(mut index) = read_index(&log.snapshot(), name)?.filter(|i| i.format == format) else {
+        return Ok(());
+    };
+    let gone: Vec<u64> = index.seqs.iter().copied().filter(|s| *s < seq).collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    index.seqs.retain(|s| *s >= seq);
     let encoded = serde_json::to_vec(&index)
         .map_err(|e| ProjectionError::Checkpoint { name: "history index", reason: e.to_string() })?;
     log.put_checkpoint(&index_name(name), &encoded)?;

@@ -26,8 +26,8 @@ mod maps;
 
 pub use projection::{Projection, ProjectionError};
 pub use runner::{
-    Outcome, catch_up, fold_batch, history_due, rebuild, rebuild_pair, save, save_history,
-    save_history_if_due, travel, view_at,
+    Outcome, catch_up, fold_batch, history_due, keep_for_compaction, rebuild, rebuild_pair, save,
+    save_history, save_history_if_due, travel, view_at,
 };
 
 #[cfg(test)]

@@ -31,6 +31,17 @@ pub enum ProjectionError {
     /// Reading the log failed.
     #[error(transparent)]
     Log(#[from] orc_log_engine::Error),
+    /// Time travel to before the retention cutoff (or past it without the
+    /// checkpoint compaction keeps there): the bodies it would fold expired.
+    #[error(
+        "{what} is before the retention cutoff {cutoff}: bodies up to there expired (`orc-log compact`), so the state then cannot be rebuilt; ask for a later time"
+    )]
+    BeforeCutoff {
+        /// What was asked for (`seq N`).
+        what: String,
+        /// The cutoff, `TIME (seq N)`.
+        cutoff: String,
+    },
 }
 
 /// A fold over the log. Implementations must be deterministic: the same

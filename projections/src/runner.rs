@@ -115,6 +115,73 @@ fn nearest<P: Projection>(log: &Snapshot, until_seq: u64) -> Result<(P, u64, boo
     Ok((P::default(), 0, false))
 }
 
+/// Refuses time travel to `until_seq` from a checkpoint at `from` when the
+/// fold would pass bodies a compaction expired: `until_seq` before the
+/// retention cutoff, or a fold starting before it (no checkpoint kept
+/// there, as after a restore of a compacted backup).
+fn check_cutoff<P: Projection>(log: &Snapshot, until_seq: u64, from: u64) -> Result<(), ProjectionError> {
+    let Some(cutoff) = orc_log_engine::retention::Cutoff::load(log.dir())? else { return Ok(()) };
+    if until_seq < cutoff.seq || (from < cutoff.seq && P::HISTORY_EVERY > 0) {
+        return Err(ProjectionError::BeforeCutoff {
+            what: if until_seq < cutoff.seq {
+                format!("seq {until_seq}")
+            } else {
+                format!("seq {until_seq} (no {} checkpoint is kept at the cutoff)", P::NAME)
+            },
+            cutoff: cutoff.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Keeps what time travel after a compaction needs, before it runs: `P`'s
+/// checkpoint at the head, then `P`'s time-travel checkpoint at the new
+/// retention cutoff (the state after events `1..=cutoff.seq`, folded while
+/// their bodies are all there), recording the cutoff first (the history
+/// never thins the checkpoint at the cutoff). A projection without history
+/// keeps only the former. Call it for each projection, then
+/// `SharedLog::compact`.
+///
+/// **Durability:** the cutoff and both checkpoints are on disk when this returns Ok.
+///
+/// # Errors
+/// [`ProjectionError::BeforeCutoff`] when the fold to the new cutoff would
+/// pass bodies an earlier compaction expired with no checkpoint kept at
+/// its cutoff; as [`catch_up`].
+pub fn keep_for_compaction<P: Projection>(
+    log: &SharedLog,
+    cutoff: orc_log_engine::retention::Cutoff,
+) -> Result<(), ProjectionError> {
+    catch_up::<P>(log)?;
+    let snap = log.snapshot();
+    let before = orc_log_engine::retention::Cutoff::load(snap.dir())?;
+    // At or before an earlier cutoff, the checkpoint kept there still holds.
+    if P::HISTORY_EVERY == 0
+        || before.is_some_and(|b| b.seq > cutoff.seq)
+        || crate::history::seqs(&snap, P::NAME, CHECKPOINT_FORMAT)?.contains(&cutoff.seq)
+    {
+        return cutoff.raise(snap.dir()).map_err(Into::into);
+    }
+    let (mut p, from, _) = nearest::<P>(&snap, cutoff.seq)?;
+    // (A cutoff equal to the new one was recorded by this step for another
+    // projection: nothing is expired before compaction runs.)
+    if let Some(b) = before.filter(|b| from < b.seq && b.seq < cutoff.seq) {
+        return Err(ProjectionError::BeforeCutoff {
+            what: format!(
+                "the new cutoff, seq {} (no {} checkpoint is kept at the last one)",
+                cutoff.seq,
+                P::NAME
+            ),
+            cutoff: b.to_string(),
+        });
+    }
+    fold(&snap, &mut p, from, Some(cutoff.seq), None)?;
+    cutoff.raise(snap.dir())?;
+    save_history(log, &p, cutoff.seq)?;
+    // The ones before the cutoff can never be used again.
+    crate::history::forget_before(log, P::NAME, cutoff.seq, CHECKPOINT_FORMAT)
+}
+
 /// Unreadable checkpoints are rebuilt, not fatal; say so on stderr once.
 fn tracing_free_warning(name: &str, why: &str) {
     eprintln!("orc-log: checkpoint {name} is unreadable ({why}); rebuilding from the log");
@@ -382,6 +449,7 @@ pub fn rebuild<P: Projection>(log: &SharedLog, until: Option<u64>) -> Result<Out
 /// As [`catch_up`].
 pub fn view_at<P: Projection>(log: &Snapshot, until_seq: u64) -> Result<Outcome<P>, ProjectionError> {
     let (mut p, from, _) = nearest::<P>(log, until_seq)?;
+    check_cutoff::<P>(log, until_seq, from)?;
     let (seq, applied) = fold(log, &mut p, from, Some(until_seq), None)?;
     Ok(Outcome { projection: p, seq, applied, from_checkpoint: from })
 }
@@ -395,6 +463,7 @@ pub fn view_at<P: Projection>(log: &Snapshot, until_seq: u64) -> Result<Outcome<
 pub fn travel<P: Projection>(log: &SharedLog, until_seq: u64) -> Result<Outcome<P>, ProjectionError> {
     let snap = log.snapshot();
     let (mut p, from, _) = nearest::<P>(&snap, until_seq)?;
+    check_cutoff::<P>(&snap, until_seq, from)?;
     let (seq, applied) = fold(&snap, &mut p, from, Some(until_seq), Some(log))?;
     Ok(Outcome { projection: p, seq, applied, from_checkpoint: from })
 }

@@ -43,6 +43,7 @@ fn given<P: Projection>(events: &[Event]) -> P {
             scope: None,
             raw_bytes: 10,
             stored_bytes: 4,
+            expired: false,
         };
         p.apply(e, &meta).unwrap();
     }

@@ -330,6 +330,118 @@ impl Usd {
 }
 
 impl EventBody {
+    /// The stub an expired body leaves (FORMAT.md, "Retention and
+    /// compaction"): the same kind with its target (`to` of a message, the
+    /// session of a session event) and nothing else: every text emptied,
+    /// every optional field `None`, every number 0. Stubs of the same kind
+    /// and target are equal, so the stored stub costs a few bytes.
+    pub fn expired_stub(&self) -> EventBody {
+        let t = || String::new();
+        match self {
+            EventBody::Capture { target, .. } => EventBody::Capture {
+                target: target.clone(),
+                content: t(),
+                width: None,
+                height: None,
+                cursor_x: None,
+                cursor_y: None,
+            },
+            EventBody::Message { to, .. } => EventBody::Message { from: t(), to: to.clone(), text: t() },
+            EventBody::Schedule { target, .. } => {
+                EventBody::Schedule { target: target.clone(), note: t(), due_ns: 0 }
+            }
+            EventBody::ScheduleFired { target, .. } => {
+                EventBody::ScheduleFired { target: target.clone(), note: None }
+            }
+            EventBody::Crash { target, .. } => {
+                EventBody::Crash { target: target.clone(), reason: t(), excerpt: None, detector: None }
+            }
+            EventBody::Marker { target, .. } => EventBody::Marker { label: t(), target: target.clone() },
+            EventBody::SessionOpened { session } => EventBody::SessionOpened { session: session.clone() },
+            EventBody::SessionClosed { session } => EventBody::SessionClosed { session: session.clone() },
+            EventBody::WindowOpened { target, .. } => {
+                EventBody::WindowOpened { target: target.clone(), name: None }
+            }
+            EventBody::WindowRenamed { target, .. } => {
+                EventBody::WindowRenamed { target: target.clone(), name: None }
+            }
+            EventBody::WindowClosed { target } => EventBody::WindowClosed { target: target.clone() },
+            EventBody::AgentRegistered { target, .. } => {
+                EventBody::AgentRegistered { target: target.clone(), role: t(), name: None }
+            }
+            EventBody::AgentSession { target, .. } => EventBody::AgentSession {
+                target: target.clone(),
+                agent_session_id: t(),
+                phase: t(),
+                reason: None,
+                cwd: None,
+                transcript_path: None,
+                raw: None,
+            },
+            EventBody::Prompt { target, .. } => {
+                EventBody::Prompt { target: target.clone(), agent_session_id: t(), text: t(), raw: None }
+            }
+            EventBody::ToolCall { target, .. } => EventBody::ToolCall {
+                target: target.clone(),
+                agent_session_id: t(),
+                phase: t(),
+                tool: t(),
+                tool_use_id: None,
+                input: None,
+                response: None,
+                raw: None,
+            },
+            EventBody::Notification { target, .. } => EventBody::Notification {
+                target: target.clone(),
+                agent_session_id: t(),
+                message: t(),
+                notification_type: None,
+                raw: None,
+            },
+            EventBody::AgentStop { target, .. } => EventBody::AgentStop {
+                target: target.clone(),
+                agent_session_id: t(),
+                agent_id: None,
+                raw: None,
+            },
+            EventBody::AgentHook { target, .. } => {
+                EventBody::AgentHook { target: target.clone(), agent_session_id: None, event: t(), raw: None }
+            }
+            EventBody::Alert { target, .. } => EventBody::Alert {
+                rule: t(),
+                incident: t(),
+                target: target.clone(),
+                message: t(),
+                actions: None,
+            },
+            EventBody::PaneState { target, .. } => EventBody::PaneState {
+                target: target.clone(),
+                cwd: None,
+                command: None,
+                cmdline: None,
+                layout: None,
+            },
+            EventBody::Resurrected { .. } => EventBody::Resurrected { targets: t(), at: None, socket: None },
+            EventBody::AgentUsage { target, .. } => EventBody::AgentUsage {
+                target: target.clone(),
+                agent: t(),
+                agent_session_id: None,
+                source: t(),
+                event: t(),
+                model: None,
+                prompt_id: None,
+                input_tokens: 0,
+                output_tokens: 0,
+                cache_read_tokens: 0,
+                cache_creation_tokens: 0,
+                cost_usd: None,
+                duration_ns: None,
+                raw: None,
+            },
+            EventBody::Redaction { .. } => EventBody::Redaction { bodies: t(), note: None },
+        }
+    }
+
     /// This event's kind.
     pub fn kind(&self) -> Kind {
         match self {

@@ -96,6 +96,7 @@ fn create(db: &SharedLog, dest: &Path, io: &mut Io) -> Result<u8> {
         ),
     }
     if until == manifest.head_seq {
+        pin_backup(db, dest, until)?;
         writeln!(io.out, "nothing new since the last backup (seq {until}) in {}", dest.display())?;
         return Ok(0);
     }
@@ -119,8 +120,25 @@ fn create(db: &SharedLog, dest: &Path, io: &mut Io) -> Result<u8> {
         seg.file
     );
     backup::commit_segment(dest, &mut manifest, seg)?;
+    pin_backup(db, dest, until)?;
     writeln!(io.out, "{summary}")?;
     Ok(0)
+}
+
+/// Pins the database at `seq` for the backup in `dest`: compaction keeps
+/// the bodies after it until the next `backup create` has them
+/// (`retention show` lists it; `retention unpin` drops it).
+fn pin_backup(db: &SharedLog, dest: &Path, seq: u64) -> Result<()> {
+    let dest = std::fs::canonicalize(dest).unwrap_or_else(|_| dest.to_owned());
+    let what = dest.display().to_string();
+    let pin = orc_log_engine::retention::Pin {
+        name: orc_log_engine::retention::Pin::name_for("backup", &what),
+        reason: format!("backup in {what}"),
+        seq,
+        pid: None,
+        updated_ns: orc_log_schemas::now_ns(),
+    };
+    pin.store(db.dir()).context("pinning the backed-up seq for retention")
 }
 
 fn list(dest: &Path, io: &mut Io) -> Result<u8> {

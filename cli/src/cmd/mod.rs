@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod backup;
 pub mod checkpoint;
+pub mod compact;
 pub mod demo;
 pub mod emit;
 pub mod export;
@@ -19,6 +20,7 @@ pub mod replay;
 pub mod report;
 pub mod restore;
 pub mod resurrect;
+pub mod retention;
 pub mod seal;
 pub mod search;
 pub mod serve;

@@ -97,6 +97,11 @@ pub struct Args {
     /// seconds old, even while appends go on.
     #[arg(long, value_name = "SECS", default_value_t = 900)]
     seal_age: u64,
+    /// Apply the retention rules (`orc-log retention set`) this often, as
+    /// `orc-log compact` does (the first run a minute after start); `0s`
+    /// never. Nothing happens while there are no rules.
+    #[arg(long, value_name = "DUR", default_value = "10m", value_parser = super::parse_duration)]
+    compact_every: Duration,
 }
 
 /// The port `--http HOST` (without a port) serves on.
@@ -187,6 +192,11 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
         let (idle, age) = (Duration::from_secs(args.seal_idle), Duration::from_secs(args.seal_age.max(1)));
         std::thread::spawn(move || keep_sealed(&log, idle, age))
     });
+    let compactor = (!args.compact_every.is_zero()).then(|| {
+        let log = log.clone();
+        let every = args.compact_every;
+        std::thread::spawn(move || keep_compacted(&log, every))
+    });
     let alerter = rules.filter(|r| !r.rules.is_empty()).map(|rules| {
         let alerter = orc_log_alerts::Alerter::new(log.clone(), rules);
         std::thread::spawn(move || {
@@ -203,6 +213,9 @@ pub fn run(db_dir: &Path, args: Args, runner: Arc<dyn Runner>) -> Result<u8> {
     let served = orc_log_server::serve(log.clone(), opts, runner);
     log.close();
     let _ = keeper.join();
+    if let Some(c) = compactor {
+        let _ = c.join();
+    }
     if let Some(s) = sealer {
         let _ = s.join();
     }
@@ -435,6 +448,51 @@ impl<P: orc_log_projections::Projection> Kept<P> {
 /// then seals the closed segments off the writer
 /// ([`SharedLog::seal_if_due`]). An error is logged once (until it changes)
 /// and retried at the next tick. Ends when the log closes.
+/// Applies the retention rules in the background while the server runs:
+/// the first time a minute after start (or `every`, if shorter), then every
+/// `every` ([`super::compact::apply`]); rules are read afresh each time, so
+/// `retention set` needs no restart. An error is logged once (until it
+/// changes) and retried at the next tick. Ends when the log closes.
+fn keep_compacted(log: &SharedLog, every: Duration) {
+    let mut wait = every.min(Duration::from_secs(60));
+    let mut last_error = String::new();
+    while !log.wait_for_stop(wait) {
+        wait = every;
+        let run = || -> anyhow::Result<Option<orc_log_engine::retention::CompactReport>> {
+            let Some(rules) = orc_log_engine::retention::Rules::load(log.dir())? else { return Ok(None) };
+            let plan = super::compact::plan(log, &rules)?;
+            if plan.cutoff.is_none() {
+                return Ok(None);
+            }
+            let (report, warning) = super::compact::apply(log, &plan, &mut |_, _| {})?;
+            if let Some(w) = warning {
+                tracing::warn!(warning = %w, "background compaction");
+            }
+            Ok(Some(report))
+        };
+        match run() {
+            Ok(Some(r)) => {
+                last_error.clear();
+                tracing::info!(
+                    expired = r.expired,
+                    segments = r.segments,
+                    bytes_before = r.bytes_before,
+                    bytes_after = r.bytes_after,
+                    "compacted in the background"
+                );
+            }
+            Ok(None) => last_error.clear(),
+            Err(e) => {
+                let e = format!("{e:#}");
+                if e != last_error {
+                    tracing::warn!(error = %e, "background compaction failed; retrying");
+                    last_error = e;
+                }
+            }
+        }
+    }
+}
+
 fn keep_sealed(log: &SharedLog, idle: Duration, age: Duration) {
     // Short, so a segment the roll size closed is sealed within a second.
     let tick = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(1));

@@ -68,6 +68,13 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                     r.redacted
                 )?;
             }
+            if r.expired > 0 {
+                writeln!(
+                    io.out,
+                    "expired: {} bodies (stubs left by `orc-log compact`; the chain checked their original digests)",
+                    r.expired
+                )?;
+            }
             Ok(0)
         }
         Err(e) => {

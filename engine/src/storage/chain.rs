@@ -18,6 +18,10 @@ pub(crate) struct CheckedFrame {
     pub chain: [u8; frame::HASH_BYTES],
     /// A redacted body's chain digest (the original body's).
     pub digest: Option<[u8; frame::HASH_BYTES]>,
+    /// Whether the body expired (its stub is stored).
+    pub expired: bool,
+    /// For an expired frame: the chain hash after it, when stored.
+    pub chain_after: Option<[u8; frame::HASH_BYTES]>,
 }
 
 /// The error for a chunk whose stored chain hash differs from the one
@@ -159,7 +163,14 @@ impl ChainChecker {
             self.max_ts = self.max_ts.max(f.ts_ns);
             let event = codec::decode_body(f.kind, f.ts_ns, chunk.scope(f), &raw)
                 .map_err(|e| Error::corrupt(f.seq, e))?;
-            out.push(CheckedFrame { seq: f.seq, event, chain, digest: f.digest });
+            out.push(CheckedFrame {
+                seq: f.seq,
+                event,
+                chain,
+                digest: f.digest,
+                expired: f.expired,
+                chain_after: f.chain_after,
+            });
         }
         if chunk.chain_end != chain {
             return Err(chain_mismatch(chunk));

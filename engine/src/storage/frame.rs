@@ -35,6 +35,13 @@ const FLAG_HAS_SCOPE: u8 = 0x80;
 /// Version 3 only: the body was redacted (replaced); the chain takes the
 /// original body's digest, stored in the header's digest column.
 const FLAG_REDACTED: u8 = 0x20;
+/// Version 3 only, never with `FLAG_REDACTED`: the body expired under a
+/// retention rule and the stored body is its stub; the chain does not step
+/// over it (FORMAT.md, "Retention and compaction").
+const FLAG_EXPIRED: u8 = 0x40;
+/// Version 3 only, with `FLAG_EXPIRED`: the digest column holds the chain
+/// hash after this frame (the end of a run of expired frames).
+const FLAG_CHAIN_AFTER: u8 = 0x10;
 const FLAG_ENCODING_MASK: u8 = 0x03;
 
 /// The chain hash before seq 1: 32 zero bytes.
@@ -101,12 +108,18 @@ pub(crate) struct PendingFrame {
     /// For a redacted body: the digest of the original body, which the
     /// chain takes instead of `raw`'s (FORMAT.md, "Redaction").
     pub digest: Option<[u8; HASH_BYTES]>,
+    /// The body expired and `raw` is its stub (`digest` is then `None`).
+    pub expired: bool,
+    /// For an expired frame: the chain hash after it, when stored (always
+    /// for the last frame of a chunk).
+    pub chain_after: Option<[u8; HASH_BYTES]>,
 }
 
 impl PendingFrame {
     /// Frame `f` of `chunk` again, its body `raw` stored raw (to be
     /// re-encoded by the sealer), with the original body's `digest` when
-    /// `raw` is a redacted body.
+    /// `raw` is a redacted body; an expired frame stays expired, with its
+    /// chain hash after it when `f` stores one.
     pub fn raw_again<B: AsRef<[u8]>>(
         chunk: &Chunk<B>,
         f: &FrameHeader,
@@ -122,9 +135,21 @@ impl PendingFrame {
             raw_len: raw.len() as u32,
             body: Vec::new(),
             raw,
-            digest,
+            expired: f.expired,
+            chain_after: f.chain_after,
+            digest: if f.expired { None } else { digest },
         }
     }
+}
+
+/// What the frame of a replaced body keeps (FORMAT.md, "Redaction" and
+/// "Retention and compaction").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replaced {
+    /// Redacted: the digest the chain took.
+    Redacted([u8; HASH_BYTES]),
+    /// Expired (the body is its stub): the chain hash after it, if stored.
+    Expired(Option<[u8; HASH_BYTES]>),
 }
 
 /// One parsed frame header; `body` indexes the chunk's bytes.
@@ -152,6 +177,12 @@ pub(crate) struct FrameHeader {
     /// Version 3, a redacted body: the original body's digest (the chain
     /// takes it instead of the stored body's).
     pub digest: Option<[u8; HASH_BYTES]>,
+    /// Version 3, an expired body: the stored body is the stub a retention
+    /// rule left, and the chain does not step over it.
+    pub expired: bool,
+    /// Version 3, an expired frame that ends a run of expired frames: the
+    /// chain hash after it.
+    pub chain_after: Option<[u8; HASH_BYTES]>,
 }
 
 /// A parsed chunk over its stored bytes.
@@ -209,6 +240,10 @@ impl<B: AsRef<[u8]>> Chunk<B> {
     pub fn chain_step(&self, prev: &[u8; HASH_BYTES], f: &FrameHeader, raw: &[u8]) -> [u8; HASH_BYTES] {
         if self.version == CHUNK_VERSION_2 {
             chain_step_v2(prev, f.seq, f.ts_ns, f.kind, self.scope(f), raw)
+        } else if f.expired {
+            // The chain skips an expired frame; the last of a run stores
+            // the hash after it (FORMAT.md, "Retention and compaction").
+            f.chain_after.unwrap_or(*prev)
         } else {
             let digest = f.digest.unwrap_or_else(|| body_digest(raw));
             chain_step_v3(prev, f.seq, f.ts_ns, f.kind, self.scope(f), &digest)
@@ -480,6 +515,8 @@ fn decode_chunk_v1<B: AsRef<[u8]>>(first_seq: u64, bytes: B) -> Result<Chunk<B>,
             check,
             stored_len: r.pos - start,
             digest: None,
+            expired: false,
+            chain_after: None,
         });
     }
     let last = first_seq + count - 1;
@@ -590,6 +627,9 @@ pub(crate) fn encode_chunk(
     prev: [u8; HASH_BYTES],
     header_zstd: &mut crate::storage::compress::Compressor,
 ) -> Result<(Vec<u8>, [u8; HASH_BYTES]), String> {
+    if frames.last().is_some_and(|f| f.expired && f.chain_after.is_none()) {
+        return Err("a chunk may not end inside a run of expired frames (its chain hash is unknown)".into());
+    }
     let mut scopes: Vec<&str> = Vec::new();
     let mut scope_idx = Vec::with_capacity(frames.len());
     for f in frames {
@@ -614,6 +654,8 @@ pub(crate) fn encode_chunk(
         f.encoding as u8
             | if s.is_some() { FLAG_HAS_SCOPE } else { 0 }
             | if f.digest.is_some() { FLAG_REDACTED } else { 0 }
+            | if f.expired { FLAG_EXPIRED } else { 0 }
+            | if f.expired && f.chain_after.is_some() { FLAG_CHAIN_AFTER } else { 0 }
     }));
     let mut prev_ts = base_ts;
     for f in frames {
@@ -632,8 +674,10 @@ pub(crate) fn encode_chunk(
     for f in frames.iter().filter(|f| f.encoding != Encoding::Shared) {
         varint::put_u64(&mut hdr, f.body.len() as u64);
     }
-    for d in frames.iter().filter_map(|f| f.digest.as_ref()) {
-        hdr.extend_from_slice(d);
+    for f in frames {
+        if let Some(d) = if f.expired { f.chain_after.as_ref() } else { f.digest.as_ref() } {
+            hdr.extend_from_slice(d);
+        }
     }
     let body_bytes: usize = frames.iter().map(|f| f.body.len()).sum();
     let mut out = Vec::with_capacity(
@@ -665,14 +709,18 @@ pub(crate) fn encode_chunk(
         if f.encoding != Encoding::Shared {
             out.extend_from_slice(&f.body);
         }
-        chain = chain_step_v3(
-            &chain,
-            first_seq + i as u64,
-            f.ts_ns,
-            f.kind,
-            f.scope.as_deref(),
-            &f.digest.unwrap_or_else(|| body_digest(&f.raw)),
-        );
+        chain = if f.expired {
+            f.chain_after.unwrap_or(chain)
+        } else {
+            chain_step_v3(
+                &chain,
+                first_seq + i as u64,
+                f.ts_ns,
+                f.kind,
+                f.scope.as_deref(),
+                &f.digest.unwrap_or_else(|| body_digest(&f.raw)),
+            )
+        };
     }
     out.extend_from_slice(&chain);
     Ok((out, chain))
@@ -735,9 +783,15 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(version: u8, first_seq: u64, bytes: B) -> Res
     for (i, (&code, &fl)) in kinds.iter().zip(flags).enumerate() {
         let seq = first_seq + i as u64;
         let kind = Kind::from_code(code).ok_or_else(|| (seq, format!("unknown kind code {code}")))?;
-        let allowed =
-            FLAG_HAS_SCOPE | FLAG_ENCODING_MASK | if version == CHUNK_VERSION { FLAG_REDACTED } else { 0 };
-        if fl & !allowed != 0 {
+        let allowed = FLAG_HAS_SCOPE
+            | FLAG_ENCODING_MASK
+            | if version == CHUNK_VERSION { FLAG_REDACTED | FLAG_EXPIRED | FLAG_CHAIN_AFTER } else { 0 };
+        let expired = fl & FLAG_EXPIRED != 0;
+        if fl & !allowed != 0
+            || (expired && fl & FLAG_REDACTED != 0)
+            || (!expired && fl & FLAG_CHAIN_AFTER != 0)
+            || (expired && i + 1 == count_us && fl & FLAG_CHAIN_AFTER == 0)
+        {
             return Err((seq, format!("unknown flags {fl:#04x}")));
         }
         let encoding = Encoding::from_bits(fl & FLAG_ENCODING_MASK)
@@ -751,6 +805,9 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(version: u8, first_seq: u64, bytes: B) -> Res
             scope: if fl & FLAG_HAS_SCOPE != 0 { Some(0) } else { None },
             // Filled from the digest column below.
             digest: if fl & FLAG_REDACTED != 0 { Some([0; HASH_BYTES]) } else { None },
+            expired,
+            // Filled from the digest column below.
+            chain_after: if fl & FLAG_CHAIN_AFTER != 0 { Some([0; HASH_BYTES]) } else { None },
             ref_back: 0,
             raw_len: 0,
             body: 0..0,
@@ -804,9 +861,11 @@ fn decode_chunk_v2<B: AsRef<[u8]>>(version: u8, first_seq: u64, bytes: B) -> Res
         f.stored_len = stored as usize;
         r.pos += stored as usize;
     }
-    for d in frames.iter_mut().filter_map(|f| f.digest.as_mut()) {
-        let bytes = h.bytes(HASH_BYTES).ok_or_else(|| htrunc("digest"))?;
-        d.copy_from_slice(bytes);
+    for f in &mut frames {
+        if let Some(d) = f.digest.as_mut().or(f.chain_after.as_mut()) {
+            let bytes = h.bytes(HASH_BYTES).ok_or_else(|| htrunc("digest"))?;
+            d.copy_from_slice(bytes);
+        }
     }
     if h.remaining() != 0 {
         return Err(bad(&format!("{} unexpected bytes after the column header", h.remaining())));
@@ -853,6 +912,8 @@ mod tests {
                 body: vec![1, 2, 3],
                 raw: Vec::new(),
                 digest: None,
+                expired: false,
+                chain_after: None,
             },
             PendingFrame {
                 ts_ns: 900,
@@ -864,6 +925,8 @@ mod tests {
                 body: vec![4, 5],
                 raw: Vec::new(),
                 digest: None,
+                expired: false,
+                chain_after: None,
             },
             PendingFrame {
                 ts_ns: 2_000,
@@ -875,6 +938,8 @@ mod tests {
                 body: vec![0, 0],
                 raw: Vec::new(),
                 digest: None,
+                expired: false,
+                chain_after: None,
             },
         ]
     }

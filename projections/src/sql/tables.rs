@@ -2,7 +2,8 @@
 //! from an event (the tables and columns README.md lists under "SQL").
 
 use arrow::array::{
-    ArrayRef, Float64Builder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
+    ArrayRef, BooleanBuilder, Float64Builder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder,
+    UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
@@ -142,13 +143,15 @@ impl Table {
                 pane(&mut fields, true);
                 fields.push(f("stored_bytes", DataType::UInt64, false));
                 fields.push(f("raw_bytes", DataType::UInt64, false));
+                fields.push(f("expired", DataType::Boolean, false));
             }
             Table::Captures => {
                 pane(&mut fields, false);
                 fields.push(f("width", DataType::UInt32, true));
                 fields.push(f("height", DataType::UInt32, true));
-                fields.push(f("content", DataType::Utf8, false));
-                fields.push(f("lines", DataType::UInt32, false));
+                fields.push(f("content", DataType::Utf8, true));
+                fields.push(f("lines", DataType::UInt32, true));
+                fields.push(f("expired", DataType::Boolean, false));
             }
             Table::Messages => {
                 fields.push(f("sender", DataType::Utf8, false));
@@ -268,6 +271,7 @@ pub struct Rows {
     u32s: Vec<UInt32Builder>,
     u64s: Vec<UInt64Builder>,
     f64s: Vec<Float64Builder>,
+    bools: Vec<BooleanBuilder>,
     times: Vec<TimestampNanosecondBuilder>,
     len: usize,
     /// `agent_usage`: agent session id -> the pane of its start, for rows
@@ -301,8 +305,10 @@ impl Rows {
         let mut u64s = Vec::new();
         let mut times = Vec::new();
         let mut f64s = Vec::new();
+        let mut bools = Vec::new();
         for field in schema.fields().iter().skip(2) {
             match field.data_type() {
+                DataType::Boolean => bools.push(BooleanBuilder::new()),
                 DataType::Utf8 => strings.push(StringBuilder::new()),
                 DataType::UInt32 => u32s.push(UInt32Builder::new()),
                 DataType::UInt64 => u64s.push(UInt64Builder::new()),
@@ -318,6 +324,7 @@ impl Rows {
             u32s,
             u64s,
             f64s,
+            bools,
             times,
             len: 0,
             tool_started: BTreeMap::new(),
@@ -380,10 +387,19 @@ impl Rows {
                 self.u64s[li].append_value(meta.stored_bytes);
                 self.u64s[li + 1].append_value(meta.raw_bytes);
                 li += 2;
+                self.bools[0].append_value(meta.expired);
             }
             (Table::Captures, body) => {
                 pane_cols(&mut s, &mut self.u32s, &mut ui);
+                self.bools[0].append_value(meta.expired);
                 match body {
+                    // An expired body's stub: no content, no size.
+                    Some(EventBody::Capture { .. }) if meta.expired => {
+                        self.u32s[ui].append_null();
+                        self.u32s[ui + 1].append_null();
+                        s(None);
+                        self.u32s[ui + 2].append_null();
+                    }
                     Some(EventBody::Capture { content, width, height, .. }) => {
                         self.u32s[ui].append_option(*width);
                         self.u32s[ui + 1].append_option(*height);
@@ -576,9 +592,13 @@ impl Rows {
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let schema = self.table.schema();
         let mut columns: Vec<ArrayRef> = vec![Arc::new(self.seq.finish()), Arc::new(self.ts.finish())];
-        let (mut si, mut ui, mut li, mut ti, mut fi) = (0, 0, 0, 0, 0);
+        let (mut si, mut ui, mut li, mut ti, mut fi, mut bi) = (0, 0, 0, 0, 0, 0);
         for field in schema.fields().iter().skip(2) {
             let col: ArrayRef = match field.data_type() {
+                DataType::Boolean => {
+                    bi += 1;
+                    Arc::new(self.bools[bi - 1].finish())
+                }
                 DataType::Utf8 => {
                     si += 1;
                     Arc::new(self.strings[si - 1].finish())
