@@ -41,7 +41,7 @@ pub struct Follower {
     /// The filter, with `from_seq` the first seq not yet passed.
     filter: Filter,
     /// `filter.from_seq`, shared with the log's registry of followers
-    /// (`SharedLog::follower_pin`): compaction keeps what it has not read.
+    /// (`SharedLog::follower_positions`): compaction keeps what it has not read.
     next: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 

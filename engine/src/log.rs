@@ -35,7 +35,8 @@ pub const STORAGE_ENTRIES: &[&str] = &[
     "upgrade-v2.tmp",
     "v2-store",
     "upgrade-v3.tmp",
-    crate::retention::CUTOFF_FILE,
+    // retention::CUTOFF_FILE
+    "compacted.json",
 ];
 /// Present in a database directory while a restore replaces its storage;
 /// holds the path where the old storage was moved. Opening refuses while it

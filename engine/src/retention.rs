@@ -15,6 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::seal::BodyEdit;
+pub use crate::seal::{CHECKPOINTED_FILE, record_checkpoint};
 use crate::shared::SharedLog;
 use crate::snapshot::Snapshot;
 use crate::storage::codec;
@@ -26,14 +27,10 @@ use std::path::{Path, PathBuf};
 
 /// The rules file in a database directory.
 pub const RULES_FILE: &str = "retention.toml";
-/// The cutoff file: the last seq (and its ts) whose body a compaction
+/// The cutoff file (one of [`crate::STORAGE_ENTRIES`]): the last seq (and its ts) whose body a compaction
 /// expired or was about to expire (JSON `{"seq":N,"ts_ns":T}`). Time travel
 /// before it is refused, since the bodies it would fold are stubs.
 pub const CUTOFF_FILE: &str = "compacted.json";
-/// The seqs `orc-log checkpoint` issued notes at, one per line: compaction
-/// keeps the chain hash after each of them, so `verify --trusted` can check
-/// a note whose event has since expired.
-pub const CHECKPOINTED_FILE: &str = "checkpointed-seqs";
 /// The directory of pins (one JSON file each).
 pub const PINS_DIR: &str = "pins";
 /// The key of a rule for every kind without a rule of its own.
@@ -190,50 +187,6 @@ fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", &tmp, e))?;
-    crate::storage::head::sync_dir(dir)
-}
-
-/// The seqs whose chain hash compaction keeps even inside a run of
-/// expired events: seq 1 (the checkpoint origin is made from it) and every
-/// seq in `DIR/checkpointed-seqs`.
-///
-/// # Errors
-/// I/O errors other than a missing file.
-pub(crate) fn keep_chain_at(dir: &Path) -> Result<std::collections::BTreeSet<u64>> {
-    let path = dir.join(CHECKPOINTED_FILE);
-    let mut keep: std::collections::BTreeSet<u64> = [1].into();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => keep.extend(text.lines().filter_map(|l| l.trim().parse::<u64>().ok())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("read", &path, e)),
-    }
-    Ok(keep)
-}
-
-/// Records that a checkpoint note was issued at `seq` (appended to
-/// `DIR/checkpointed-seqs` unless the last line is that seq), so
-/// compaction keeps the chain hash after it.
-///
-/// **Durability:** on disk when this returns Ok.
-///
-/// # Errors
-/// I/O errors.
-pub fn record_checkpoint(dir: &Path, seq: u64) -> Result<()> {
-    use std::io::Write;
-    let path = dir.join(CHECKPOINTED_FILE);
-    let last = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse::<u64>().ok()));
-    if last == Some(seq) {
-        return Ok(());
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
-    f.write_all(format!("{seq}\n").as_bytes()).map_err(|e| Error::io("write", &path, e))?;
-    f.sync_all().map_err(|e| Error::io("sync", &path, e))?;
     crate::storage::head::sync_dir(dir)
 }
 
@@ -403,15 +356,20 @@ pub struct Plan {
 impl Plan {
     /// Whether the plan expires the body of this event (not expired yet).
     pub fn expires(&self, m: &EventMeta) -> bool {
-        if m.expired
-            || NEVER_EXPIRES.contains(&m.kind)
-            || self.pinned.as_ref().is_some_and(|(p, _)| m.seq >= *p)
-        {
+        if self.holds(m) {
             return false;
         }
         self.age_before_ns.get(&m.kind).is_some_and(|t| m.ts_ns < *t)
             || self.count_through_seq.get(&m.kind).is_some_and(|s| m.seq <= *s)
             || self.bytes_through_seq.is_some_and(|s| m.seq <= s)
+    }
+}
+
+impl Plan {
+    /// Whether no rule may expire this event: expired already, a kind that
+    /// never expires, or at or after the pin.
+    fn holds(&self, m: &EventMeta) -> bool {
+        m.expired || NEVER_EXPIRES.contains(&m.kind) || self.pinned.as_ref().is_some_and(|(p, _)| m.seq >= *p)
     }
 }
 
@@ -460,12 +418,8 @@ impl Snapshot {
                 return Ok::<_, Error>(true);
             }
             let by_count = skip.get(&m.kind).is_some_and(|s| *n <= *s);
-            let mut expires = by_count || plan.expires(&m);
-            if !expires
-                && saved < need
-                && !NEVER_EXPIRES.contains(&m.kind)
-                && plan.pinned.as_ref().is_none_or(|(p, _)| m.seq < *p)
-            {
+            let mut expires = !plan.holds(&m) && (by_count || plan.expires(&m));
+            if !expires && saved < need && !plan.holds(&m) {
                 plan.bytes_through_seq = Some(m.seq);
                 expires = true;
             }
@@ -505,7 +459,16 @@ impl SharedLog {
     /// As [`Pin::list`].
     pub fn pins(&self) -> Result<Vec<Pin>> {
         let mut pins = Pin::list(self.dir())?;
-        pins.extend(self.follower_pin());
+        let followers = self.follower_positions();
+        if let Some(next) = followers.iter().min() {
+            pins.push(Pin {
+                name: "followers".into(),
+                reason: format!("{} running follower(s) in this process", followers.len()),
+                seq: next.saturating_sub(1),
+                pid: None,
+                updated_ns: orc_log_schemas::now_ns(),
+            });
+        }
         Ok(pins)
     }
 

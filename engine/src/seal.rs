@@ -39,7 +39,56 @@ use crate::storage::frame::{self, Encoding, PendingFrame};
 use crate::storage::keys;
 use crate::storage::segment::{self, ActiveSegment, Pointer, SealedWriter};
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
+
+/// The seqs `orc-log checkpoint` issued notes at, one per line: compaction
+/// keeps the chain hash after each of them, so `verify --trusted` can check
+/// a note whose event has since expired.
+pub const CHECKPOINTED_FILE: &str = "checkpointed-seqs";
+/// The seqs whose chain hash compaction keeps even inside a run of
+/// expired events: seq 1 (the checkpoint origin is made from it) and every
+/// seq in `DIR/checkpointed-seqs`.
+///
+/// # Errors
+/// I/O errors other than a missing file.
+pub(crate) fn keep_chain_at(dir: &Path) -> Result<std::collections::BTreeSet<u64>> {
+    let path = dir.join(CHECKPOINTED_FILE);
+    let mut keep: std::collections::BTreeSet<u64> = [1].into();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => keep.extend(text.lines().filter_map(|l| l.trim().parse::<u64>().ok())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("read", &path, e)),
+    }
+    Ok(keep)
+}
+
+/// Records that a checkpoint note was issued at `seq` (appended to
+/// `DIR/checkpointed-seqs` unless the last line is that seq), so
+/// compaction keeps the chain hash after it.
+///
+/// **Durability:** on disk when this returns Ok.
+///
+/// # Errors
+/// I/O errors.
+pub fn record_checkpoint(dir: &Path, seq: u64) -> Result<()> {
+    use std::io::Write;
+    let path = dir.join(CHECKPOINTED_FILE);
+    let last = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse::<u64>().ok()));
+    if last == Some(seq) {
+        return Ok(());
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
+    f.write_all(format!("{seq}\n").as_bytes()).map_err(|e| Error::io("write", &path, e))?;
+    f.sync_all().map_err(|e| Error::io("sync", &path, e))?;
+    crate::storage::head::sync_dir(dir)
+}
 
 /// The new raw body of one event in a rewrite ([`Snapshot::prepare_seal`]
 /// with edits): a redacted body, or the stub of an expired one.
@@ -311,7 +360,7 @@ impl Snapshot {
         let mut reader = segs.reader(first, 0)?;
         let mut writer = SealedWriter::create(&segs, first)?;
         let mut enc = Encoder::new(config, config.seal_level)?;
-        let keep = crate::retention::keep_chain_at(&self.dir)?;
+        let keep = keep_chain_at(&self.dir)?;
         let packed = (|| -> Result<Packed> {
             let mut head = before;
             let mut old_chain = before.chain_hash;

@@ -360,31 +360,22 @@ impl SharedLog {
         Ok(())
     }
 
-    /// Registers a follower's next seq (see [`SharedLog::follower_pin`]).
+    /// Registers a follower's next seq (see [`SharedLog::follower_positions`]).
     pub(crate) fn register_follower(&self, next: &Arc<std::sync::atomic::AtomicU64>) {
         let mut f = lock(&self.inner.followers);
         f.retain(|w| w.strong_count() > 0);
         f.push(Arc::downgrade(next));
     }
 
-    /// The pin of the running followers of this log (in this process: a
-    /// server's clients follow through it): the last seq the furthest
-    /// behind has read, or `None` when no follower runs.
-    pub fn follower_pin(&self) -> Option<crate::retention::Pin> {
+    /// The next seq of each running follower of this log (in this
+    /// process: a server's clients follow through it); what they have not
+    /// read yet pins compaction (`SharedLog::pins`).
+    pub fn follower_positions(&self) -> Vec<u64> {
         let f = lock(&self.inner.followers);
-        let live: Vec<u64> = f
-            .iter()
+        f.iter()
             .filter_map(std::sync::Weak::upgrade)
             .map(|n| n.load(std::sync::atomic::Ordering::Relaxed))
-            .collect();
-        let min = live.iter().min()?;
-        Some(crate::retention::Pin {
-            name: "followers".into(),
-            reason: format!("{} running follower(s) of this server", live.len()),
-            seq: min.saturating_sub(1),
-            pid: None,
-            updated_ns: orc_log_schemas::now_ns(),
-        })
+            .collect()
     }
 
     /// Seals the closed segments; the caller holds `sealer`.

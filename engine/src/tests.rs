@@ -562,7 +562,7 @@ mod backups {
     use crate::backup::{self, RestorePoint, SegmentWriter};
 
     /// Backs up everything new in `log` into `dest` (what `orc-log backup create` does).
-    pub(crate) fn backup(log: &Log, dest: &std::path::Path) {
+    pub(crate) fn backup(log: &crate::Snapshot, dest: &std::path::Path) {
         let mut manifest = backup::open_backup(dest).unwrap();
         let chain = log.chain_at_chunk_end(manifest.head_seq).unwrap().unwrap();
         assert_eq!(crate::storage::head::hex(&chain), manifest.head_chain);
@@ -1319,5 +1319,195 @@ mod torn_redaction {
         };
         assert_eq!(chain_of(&after), chain_of(&bytes));
         log.verify().unwrap();
+    }
+}
+
+mod compaction {
+    use super::*;
+    use crate::SharedLog;
+    use crate::backup::{self, RestorePoint};
+    use crate::retention::{Cutoff, KindRule, Rules};
+
+    fn rules_keep_captures(n: u64) -> Rules {
+        let mut rules = Rules::default();
+        rules.kind.insert("capture".into(), KindRule { max_age_secs: None, max_count: Some(n) });
+        rules
+    }
+
+    fn compact(log: &SharedLog, rules: &Rules) -> crate::retention::CompactReport {
+        let plan =
+            log.snapshot().retention_plan(rules, orc_log_schemas::now_ns(), &log.pins().unwrap()).unwrap();
+        log.compact(&plan, &mut |_, _| {}).unwrap()
+    }
+
+    /// Every capture but the newest `keep` expires: the stubs keep seq, ts,
+    /// kind and target; every other event and the chain after every kept
+    /// one stay; the chain hash at a checkpointed seq inside a run of
+    /// expired events stays; a second compaction merges runs; reopening,
+    /// sealing, a backup made after it and its restore keep it all; a
+    /// restore to before the cutoff is refused.
+    #[test]
+    fn compaction_expires_bodies_and_keeps_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = fixture();
+        let db = dir.path().join("db");
+        let log = SharedLog::open(&db, shared_config()).unwrap();
+        for part in events.chunks(7) {
+            log.append(part.to_vec()).unwrap();
+        }
+        log.seal(true).unwrap();
+        let snap = log.snapshot();
+        let before = snap.verify().unwrap();
+        let segment_bytes = snap.segment_bytes().unwrap();
+        let chains: Vec<[u8; 32]> =
+            (1..=snap.head().seq).map(|s| snap.chain_at_chunk_end(s).unwrap().unwrap()).collect();
+        let captures: Vec<u64> =
+            all_shared(&log).iter().filter(|r| r.event.kind() == Kind::Capture).map(|r| r.seq).collect();
+        assert!(captures.len() > 40, "{}", captures.len());
+        // A checkpoint note was issued at a capture that will expire mid-run.
+        let noted = captures[10];
+        assert_eq!(captures[11], noted + 1, "the fixture has consecutive captures there");
+        crate::retention::record_checkpoint(&db, noted).unwrap();
+
+        drop(snap);
+        let report = compact(&log, &rules_keep_captures(5));
+        let expired: Vec<u64> = captures[..captures.len() - 5].to_vec();
+        assert_eq!(report.expired, expired.len() as u64);
+        let snap = log.snapshot();
+        assert!(snap.segment_bytes().unwrap() < segment_bytes, "{report:?}");
+        let after = snap.verify().unwrap();
+        assert_eq!(
+            (after.chain_hex.clone(), after.expired),
+            (before.chain_hex.clone(), expired.len() as u64)
+        );
+        for r in all_shared(&log) {
+            let original = &events[r.seq as usize - 1];
+            if expired.contains(&r.seq) {
+                assert_eq!(r.event.ts_ns, original.ts_ns);
+                assert_eq!(r.event.body, original.body.expired_stub(), "seq {}", r.seq);
+            } else {
+                assert_eq!(&r.event, original, "seq {} is unchanged", r.seq);
+            }
+        }
+        let metas: Vec<crate::EventMeta> =
+            snap.scan_meta(Filter::default()).unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(metas.iter().filter(|m| m.expired).map(|m| m.seq).collect::<Vec<_>>(), expired);
+        // The chain after every kept event, seq 1 and the noted seq stays.
+        for seq in 1..=snap.head().seq {
+            match snap.chain_at_chunk_end(seq) {
+                Ok(c) => assert_eq!(c.unwrap(), chains[seq as usize - 1], "seq {seq}"),
+                Err(e) => {
+                    assert!(expired.contains(&seq) && seq != noted && seq != 1, "seq {seq}: {e}");
+                    assert!(e.to_string().contains("no longer stored"), "{e}");
+                }
+            }
+        }
+        assert_eq!(snap.chain_at_chunk_end(noted).unwrap().unwrap(), chains[noted as usize - 1]);
+        assert_eq!(Cutoff::load(&db).unwrap().unwrap().seq, *expired.last().unwrap());
+
+        // Appends go on; a second compaction merges the runs; a seal keeps it.
+        log.append(events[..30].to_vec()).unwrap();
+        let head = log.snapshot().head().seq;
+        let chain_head = log.snapshot().head().chain_hash;
+        compact(&log, &rules_keep_captures(2));
+        log.seal(true).unwrap();
+        let v = log.snapshot().verify().unwrap();
+        assert_eq!(v.head_seq, head);
+        assert_eq!(log.snapshot().head().chain_hash, chain_head);
+        assert_eq!(log.snapshot().chain_at_chunk_end(noted).unwrap().unwrap(), chains[noted as usize - 1]);
+        let expired_now = v.expired;
+        drop((snap, log));
+
+        // Reopened, backed up, restored: the same chain and stubs.
+        let reopened = Log::open(&db, shared_config()).unwrap();
+        assert_eq!(reopened.verify().unwrap().expired, expired_now);
+        let dest = dir.path().join("backup");
+        super::backups::backup(&reopened, &dest);
+        let kept: Vec<Record> = all(&reopened, Filter::default());
+        drop(reopened);
+        assert_eq!(backup::verify_backup(&dest).unwrap().chain_hex, v.chain_hex);
+        let to = dir.path().join("restored");
+        backup::restore(&dest, &to, RestorePoint::All, false, false).unwrap();
+        let restored = Log::open(&to, Config::default()).unwrap();
+        let rv = restored.verify().unwrap();
+        assert_eq!((rv.chain_hex, rv.expired), (v.chain_hex.clone(), expired_now));
+        assert_eq!(all(&restored, Filter::default()), kept);
+        let cutoff = Cutoff::load(&db).unwrap().unwrap();
+        assert_eq!(Cutoff::load(&to).unwrap(), Some(cutoff));
+        drop(restored);
+        let early = dir.path().join("early");
+        let err =
+            backup::restore(&dest, &early, RestorePoint::UntilSeq(cutoff.seq - 1), false, false).unwrap_err();
+        assert!(err.to_string().contains("before the retention cutoff"), "{err}");
+        assert!(!early.exists());
+    }
+
+    #[test]
+    fn the_cutoff_file_is_storage_a_restore_replaces() {
+        assert!(crate::STORAGE_ENTRIES.contains(&crate::retention::CUTOFF_FILE));
+    }
+
+    fn all_shared(log: &SharedLog) -> Vec<Record> {
+        log.snapshot().scan(Filter::default()).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    /// Rules are validated with the key and value named, and unknown keys
+    /// in the file are refused with the line.
+    #[test]
+    fn retention_rules_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rules = Rules::default();
+        rules.kind.insert("capturez".into(), KindRule { max_age_secs: Some(5), max_count: None });
+        assert!(rules.save(dir.path()).unwrap_err().to_string().contains("unknown kind \"capturez\""));
+        let mut rules = Rules { max_bytes: Some(10), ..Rules::default() };
+        assert!(rules.validate().unwrap_err().to_string().contains("max_bytes = 10"));
+        rules.max_bytes = None;
+        rules.kind.insert("redaction".into(), KindRule { max_age_secs: Some(5), max_count: None });
+        assert!(rules.validate().unwrap_err().to_string().contains("never expire"));
+        rules.kind.clear();
+        rules.kind.insert("all".into(), KindRule::default());
+        assert!(rules.validate().unwrap_err().to_string().contains("neither"));
+        std::fs::write(dir.path().join(crate::retention::RULES_FILE), "[kind.capture]\nmax_age = 3\n")
+            .unwrap();
+        let err = Rules::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("max_age"), "{err}");
+        let good = rules_keep_captures(3);
+        good.save(dir.path()).unwrap();
+        assert_eq!(Rules::load(dir.path()).unwrap(), Some(good));
+        Rules::default().save(dir.path()).unwrap();
+        assert_eq!(Rules::load(dir.path()).unwrap(), None);
+    }
+
+    /// A pin holds back everything at and after its seq; a stale one (its
+    /// process is gone) holds nothing; `max_bytes` expires the oldest first.
+    #[test]
+    fn pins_hold_back_and_max_bytes_expires_the_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SharedLog::open(dir.path(), shared_config()).unwrap();
+        log.append(fixture()).unwrap();
+        let snap = log.snapshot();
+        let pin = crate::retention::Pin {
+            name: "backup-x".into(),
+            reason: "backup".into(),
+            seq: 50,
+            pid: None,
+            updated_ns: 0,
+        };
+        let stale =
+            crate::retention::Pin { pid: Some(u32::MAX - 1), seq: 3, name: "gone".into(), ..pin.clone() };
+        let plan = snap.retention_plan(&rules_keep_captures(1), 0, &[pin.clone(), stale]).unwrap();
+        assert_eq!(plan.pinned.as_ref().map(|p| p.0), Some(50));
+        assert!(plan.cutoff.unwrap().seq < 50);
+        let rules = Rules { max_bytes: Some(crate::retention::MIN_MAX_BYTES), ..Rules::default() };
+        let plan = snap.retention_plan(&rules, 0, &[]).unwrap();
+        if plan.disk_bytes > crate::retention::MIN_MAX_BYTES {
+            assert!(plan.events > 0);
+        }
+        // A follower pins what it has not read.
+        let follower = log.follow(Filter { from_seq: 20, ..Filter::default() });
+        let pins = log.pins().unwrap();
+        assert_eq!(pins.iter().find(|p| p.name == "followers").map(|p| p.seq), Some(19));
+        drop(follower);
+        assert!(log.pins().unwrap().is_empty());
     }
 }
