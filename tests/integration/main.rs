@@ -12,6 +12,7 @@ mod backup;
 mod bad_input;
 mod checkpoints;
 mod common;
+mod compact;
 mod concurrency;
 mod corruption;
 mod crash;

@@ -2,7 +2,7 @@
 //! `DIR/retention.toml`), and what pins the log.
 
 use crate::ctx::Io;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use orc_log_engine::SharedLog;
 use orc_log_engine::retention::{ALL_KINDS, Cutoff, KindRule, Pin, Rules};
 use orc_log_schemas::{Kind, format_rfc3339};
@@ -45,7 +45,7 @@ enum Sub {
 struct SetArgs {
     /// The kind the rule is for (`capture`, `message`, ...), or `all` for
     /// every kind without a rule of its own.
-    #[arg(long, value_name = "KIND", requires = "per_kind")]
+    #[arg(long, value_name = "KIND", requires = "per_kind", value_parser = kind_key)]
     kind: Option<String>,
     /// Bodies older than this expire: a duration with a unit (`1h`, `14d`, `2w`, `1y`).
     #[arg(long, value_name = "DUR", value_parser = super::parse_duration, group = "per_kind")]
@@ -63,7 +63,7 @@ struct SetArgs {
 #[derive(Debug, clap::Args)]
 struct ClearArgs {
     /// Remove only this kind's rule (or `all`).
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "KIND", value_parser = kind_key)]
     kind: Option<String>,
     /// Remove only the size limit.
     #[arg(long, conflicts_with = "kind")]
@@ -89,7 +89,6 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
             }
             let mut rules = Rules::load(dir)?.unwrap_or_default();
             if let Some(kind) = a.kind {
-                let kind = kind_key(&kind)?;
                 let rule = rules.kind.entry(kind).or_default();
                 if let Some(age) = a.max_age {
                     rule.max_age_secs = Some(age.as_secs().max(1));
@@ -116,9 +115,8 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
         Sub::Clear(a) => {
             let mut rules = Rules::load(dir)?.unwrap_or_default();
             if let Some(kind) = a.kind {
-                let key = kind_key(&kind)?;
-                if rules.kind.remove(&key).is_none() {
-                    bail!("there is no rule for kind {key}");
+                if rules.kind.remove(&kind).is_none() {
+                    bail!("there is no rule for kind {kind}");
                 }
             } else if rules.max_bytes.take().is_none() {
                 bail!("there is no --max-bytes rule");
@@ -197,13 +195,13 @@ fn describe_rule(rule: &KindRule) -> String {
     parts.join(", ")
 }
 
-/// `all` or a kind name, checked.
-fn kind_key(kind: &str) -> Result<String> {
+/// clap value parser of `--kind`: `all` or a kind name.
+fn kind_key(kind: &str) -> std::result::Result<String, String> {
     let kind = kind.trim();
     if kind == ALL_KINDS {
         return Ok(kind.to_owned());
     }
-    super::parse_kind(kind).map(|k: Kind| k.as_str().to_owned()).map_err(|e| anyhow!("--kind: {e}, or all"))
+    super::parse_kind(kind).map(|k: Kind| k.as_str().to_owned()).map_err(|e| format!("{e}, or all"))
 }
 
 /// A byte size for people: `1.5 GiB`.
