@@ -27,6 +27,10 @@ pub struct VerifyReport {
     pub expired: u64,
 }
 
+/// What [`Snapshot::verify_chain`] found: last seq, chain hash after it,
+/// chunks, and the (redacted, expired) frame counts.
+type ChainWalk = (u64, [u8; frame::HASH_BYTES], u64, (u64, u64));
+
 impl Snapshot {
     /// Checks the whole log as of this snapshot's head; Ok only when it is
     /// intact.
@@ -142,12 +146,9 @@ impl Snapshot {
     }
 
     /// Recomputes the chain over decoded chunks in order and checks each
-    /// chunk's index entries. Returns the last seq, the chain hash after it
-    /// and the number of chunks.
-    fn verify_chain(
-        &self,
-        rx: std::sync::mpsc::Receiver<Result<Decoded>>,
-    ) -> Result<(u64, [u8; frame::HASH_BYTES], u64, (u64, u64))> {
+    /// chunk's index entries. Returns the last seq, the chain hash after it,
+    /// the number of chunks and the (redacted, expired) frame counts.
+    fn verify_chain(&self, rx: std::sync::mpsc::Receiver<Result<Decoded>>) -> Result<ChainWalk> {
         let mut chain = GENESIS;
         let mut next_seq = 1u64;
         let mut max_ts = i64::MIN;
