@@ -330,7 +330,7 @@ impl Usd {
 }
 
 impl EventBody {
-    /// The stub an expired body leaves (FORMAT.md, "Retention and
+    /// The stub an expired body leaves (`engine/FORMAT.md`, "Retention and
     /// compaction"): the same kind with its target (`to` of a message, the
     /// session of a session event) and nothing else: every text emptied,
     /// every optional field `None`, every number 0. Stubs of the same kind

@@ -46,10 +46,11 @@ COMMON = [("seq", "UInt64", "bigint", "BIGINT"), ("ts", *TS)]
 S = lambda *names: [(c, "Utf8", "string", "VARCHAR") for c in names]  # noqa: E731
 U32 = lambda *names: [(c, "UInt32", "int", "INTEGER") for c in names]  # noqa: E731
 U64 = lambda *names: [(c, "UInt64", "bigint", "BIGINT") for c in names]  # noqa: E731
+BOOL = lambda *names: [(c, "Boolean", "boolean", "BOOLEAN") for c in names]  # noqa: E731
 PLACE = S("target", "session") + U32("window", "pane")
 SCHEMA = {
-    "events": COMMON + S("kind") + PLACE + U64("stored_bytes", "raw_bytes"),
-    "captures": COMMON + PLACE + U32("width", "height") + S("content") + U32("lines"),
+    "events": COMMON + S("kind") + PLACE + U64("stored_bytes", "raw_bytes") + BOOL("expired"),
+    "captures": COMMON + PLACE + U32("width", "height") + S("content") + U32("lines") + BOOL("expired"),
     "messages": COMMON + S("sender", "recipient", "text") + PLACE,
     "schedules": COMMON + PLACE + S("note") + [("due", *TS)],
     "crashes": COMMON + PLACE + S("reason", "detector", "excerpt"),

@@ -202,6 +202,24 @@ pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
     (tmp, db)
 }
 
+/// How long `orc-log ARGS` takes on a copy of `template`, in microseconds:
+/// the shortest of three runs (a test that kills runs at moments spread
+/// over this length must not spread them over a run slowed by other tests).
+pub fn shortest_run_us(template: &Path, scratch: &Path, args: &[&str]) -> u64 {
+    (0..3)
+        .map(|i| {
+            let db = scratch.join(format!("probe-{i}"));
+            copy_dir(template, &db);
+            let start = Instant::now();
+            assert_success(run(&db, args), "an uninterrupted run");
+            let us = start.elapsed().as_micros() as u64;
+            std::fs::remove_dir_all(&db).unwrap_or_else(|e| panic!("remove {}: {e}", db.display()));
+            us
+        })
+        .min()
+        .unwrap_or(1)
+}
+
 /// Copies directory `src` to `dst` (created), recursively, files and subdirectories only.
 pub fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap_or_else(|e| panic!("create {}: {e}", dst.display()));
