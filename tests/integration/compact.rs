@@ -353,3 +353,39 @@ fn killed_compact_loses_nothing_and_a_rerun_finishes_it() {
         "only {killed} of {rounds} runs were killed before they ended ({whole_us} us a run)"
     );
 }
+
+/// `serve --compact-every` applies the rules in the background (read afresh,
+/// no restart), and a client's follower pins what it has not read.
+#[test]
+fn serve_compacts_in_the_background() {
+    use std::io::BufRead;
+    let (_tmp, db) = temp_db();
+    ingest(&db, &three_hours(1));
+    let mut server = orc_process(&db)
+        .args(["serve", "--compact-every", "1s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // Set through the server; the next tick applies it.
+    assert_success(run(&db, &["retention", "set", "--kind", "capture", "--max-age", "1h"]), "set");
+    let start = Instant::now();
+    let expired = loop {
+        let n = query(&db, "SELECT count(*) AS n FROM events WHERE expired")[0]["n"].as_u64().unwrap();
+        if n > 0 {
+            break n;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "serve never compacted");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(expired > 400, "{expired}");
+    let show = stdout(&assert_success(run(&db, &["retention", "show"]), "show"));
+    assert!(show.contains("cutoff: ") && !show.contains("cutoff: none"), "{show}");
+    assert_success(run(&db, &["verify"]), "verify through the server");
+    let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&server), rustix::process::Signal::TERM);
+    assert!(server.wait().unwrap().success(), "serve stops cleanly");
+}
