@@ -676,15 +676,7 @@ mod tests {
         let mut t = Tracker::default();
         for (i, (ts, body)) in bodies.into_iter().enumerate() {
             let e = Event { ts_ns: ts, id: None, body };
-            let meta = EventMeta {
-                seq: i as u64 + 1,
-                ts_ns: ts,
-                kind: e.kind(),
-                scope: None,
-                raw_bytes: 0,
-                stored_bytes: 0,
-                expired: false,
-            };
+            let meta = EventMeta::of(i as u64 + 1, &e);
             t.apply(&e, &meta).unwrap();
         }
         t
@@ -992,15 +984,7 @@ mod tests {
             };
             let e = Event { ts_ns: ts, id: None, body };
             let seq = t.seq() + 1;
-            let meta = EventMeta {
-                seq,
-                ts_ns: ts,
-                kind: e.kind(),
-                scope: None,
-                raw_bytes: 0,
-                stored_bytes: 0,
-                expired: false,
-            };
+            let meta = EventMeta::of(seq, &e);
             t.apply(&e, &meta).unwrap();
             fired += evaluate(&r, &t, ts).len();
         }

@@ -55,6 +55,23 @@ pub struct EventMeta {
     pub expired: bool,
 }
 
+impl EventMeta {
+    /// The header facts of `event` at `seq`, for folding events that are
+    /// not read from a log (tests, a projection fed directly): no scope,
+    /// sizes 0, not expired.
+    pub fn of(seq: u64, event: &orc_log_schemas::Event) -> Self {
+        EventMeta {
+            seq,
+            ts_ns: event.ts_ns,
+            kind: event.kind(),
+            scope: None,
+            raw_bytes: 0,
+            stored_bytes: 0,
+            expired: false,
+        }
+    }
+}
+
 // One per scan, so the size of the larger variant does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Source {

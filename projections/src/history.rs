@@ -120,7 +120,12 @@ pub(crate) fn store(
             index.seqs.insert(at, s);
         }
     }
-    let encoded = serde_json::to_vec(&index)
+    write_index(log, name, &index, gone)
+}
+
+/// Stores `name`'s history index, then deletes the blobs at `gone`.
+fn write_index(log: &SharedLog, name: &str, index: &Index, gone: Vec<u64>) -> Result<(), ProjectionError> {
+    let encoded = serde_json::to_vec(index)
         .map_err(|e| ProjectionError::Checkpoint { name: "history index", reason: e.to_string() })?;
     log.put_checkpoint(&index_name(name), &encoded)?;
     for s in gone {
@@ -148,13 +153,7 @@ pub(crate) fn forget_before(
         return Ok(());
     }
     index.seqs.retain(|s| *s >= seq);
-    let encoded = serde_json::to_vec(&index)
-        .map_err(|e| ProjectionError::Checkpoint { name: "history index", reason: e.to_string() })?;
-    log.put_checkpoint(&index_name(name), &encoded)?;
-    for s in gone {
-        log.delete_checkpoint(&blob_name(name, s))?;
-    }
-    Ok(())
+    write_index(log, name, &index, gone)
 }
 
 /// Removes seqs from `seqs` (ascending) until at most `keep` are left,

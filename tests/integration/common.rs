@@ -220,6 +220,31 @@ pub fn shortest_run_us(template: &Path, scratch: &Path, args: &[&str]) -> u64 {
         .unwrap_or(1)
 }
 
+/// Runs `orc-log ARGS` on `db` and sends it SIGKILL after `delay` unless it
+/// ended first; whether it was killed. Round `round` of a test that
+/// spreads its kills over a run of `whole_us` microseconds waits
+/// `(round * 7919) % whole_us`: a deterministic sequence of moments.
+pub fn kill_during(db: &Path, args: &[&str], round: u64, whole_us: u64) -> bool {
+    let mut child = orc_process(db)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("orc-log starts");
+    let delay = Duration::from_micros((round * 7_919) % whole_us.max(1));
+    let start = Instant::now();
+    while start.elapsed() < delay && child.try_wait().expect("wait").is_none() {
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    let killed = child.try_wait().expect("wait").is_none();
+    if killed {
+        child.kill().expect("kill");
+    }
+    child.wait().expect("wait");
+    killed
+}
+
 /// Copies directory `src` to `dst` (created), recursively, files and subdirectories only.
 pub fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap_or_else(|e| panic!("create {}: {e}", dst.display()));

@@ -308,23 +308,7 @@ fn killed_compact_loses_nothing_and_a_rerun_finishes_it() {
     for round in 0..rounds {
         let db = tmp.path().join(format!("r{round}"));
         copy_dir(&template, &db);
-        let mut child = orc_process(&db)
-            .arg("compact")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let delay = Duration::from_micros((round * 7_919) % whole_us.max(1));
-        let start = Instant::now();
-        while start.elapsed() < delay && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_micros(300));
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            killed += 1;
-        }
-        child.wait().unwrap();
+        killed += u64::from(kill_during(&db, &["compact"], round, whole_us));
         let v = assert_success(run(&db, &["verify"]), "verify after the kill");
         assert!(stdout(&v).starts_with("ok: "), "round {round}: {}", describe(&v));
         let now = tail_json(&db);
@@ -386,6 +370,9 @@ fn serve_compacts_in_the_background() {
     let show = stdout(&assert_success(run(&db, &["retention", "show"]), "show"));
     assert!(show.contains("cutoff: ") && !show.contains("cutoff: none"), "{show}");
     assert_success(run(&db, &["verify"]), "verify through the server");
-    let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&server), rustix::process::Signal::TERM);
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_child(&server),
+        rustix::process::Signal::TERM,
+    );
     assert!(server.wait().unwrap().success(), "serve stops cleanly");
 }

@@ -7,8 +7,6 @@
 use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 const SECRET: &str = "hunter2-Zq8xK";
 
@@ -173,26 +171,7 @@ fn killed_redact_loses_nothing_and_a_rerun_finishes_it() {
     for round in 0..rounds {
         let db = tmp.path().join(format!("r{round}"));
         copy_dir(&template, &db);
-        let child = orc_process(&db)
-            .args(["redact", "--pattern", SECRET])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Spread over the run's length (the process start included), a
-        // deterministic sequence of moments.
-        let delay = Duration::from_micros((round * 7_919) % whole_us.max(1));
-        let mut child = child;
-        let start = Instant::now();
-        while start.elapsed() < delay && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_micros(300));
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            killed += 1;
-        }
-        child.wait().unwrap();
+        killed += u64::from(kill_during(&db, &["redact", "--pattern", SECRET], round, whole_us));
         // Opens and verifies; every event exactly once, original or redacted.
         let v = assert_success(run(&db, &["verify"]), "verify after the kill");
         assert!(stdout(&v).starts_with("ok: "), "{}", describe(&v));

@@ -221,15 +221,7 @@ mod tests {
     use orc_log_schemas::Kind;
 
     fn meta(seq: u64, ev: &Event) -> EventMeta {
-        EventMeta {
-            seq,
-            ts_ns: ev.ts_ns,
-            kind: ev.body.kind(),
-            scope: None,
-            raw_bytes: 0,
-            stored_bytes: 0,
-            expired: false,
-        }
+        EventMeta::of(seq, ev)
     }
 
     fn ev(ts_ns: i64, body: EventBody) -> Event {

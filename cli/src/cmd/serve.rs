@@ -443,49 +443,31 @@ impl<P: orc_log_projections::Projection> Kept<P> {
     }
 }
 
-/// Seals in the background while the server runs: every few seconds,
-/// closes the active segment when it is idle for `idle` or older than `age`,
-/// then seals the closed segments off the writer
-/// ([`SharedLog::seal_if_due`]). An error is logged once (until it changes)
-/// and retried at the next tick. Ends when the log closes.
-/// Applies the retention rules in the background while the server runs:
-/// the first time a minute after start (or `every`, if shorter), then every
-/// `every` ([`super::compact::apply`]); rules are read afresh each time, so
-/// `retention set` needs no restart. An error is logged once (until it
-/// changes) and retried at the next tick. Ends when the log closes.
-fn keep_compacted(log: &SharedLog, every: Duration) {
-    let mut wait = every.min(Duration::from_secs(60));
+/// Runs `step` until the log closes: first after `first`, then every
+/// `tick`. What a step did (`Some`) is logged as info; an error is logged
+/// once (until it changes) and the step retried at the next tick.
+fn in_background(
+    log: &SharedLog,
+    first: Duration,
+    tick: Duration,
+    what: &str,
+    mut step: impl FnMut() -> anyhow::Result<Option<String>>,
+) {
+    let mut wait = first;
     let mut last_error = String::new();
     while !log.wait_for_stop(wait) {
-        wait = every;
-        let run = || -> anyhow::Result<Option<orc_log_engine::retention::CompactReport>> {
-            let Some(rules) = orc_log_engine::retention::Rules::load(log.dir())? else { return Ok(None) };
-            let plan = super::compact::plan(log, &rules)?;
-            if plan.cutoff.is_none() {
-                return Ok(None);
-            }
-            let (report, warning) = super::compact::apply(log, &plan, &mut |_, _| {})?;
-            if let Some(w) = warning {
-                tracing::warn!(warning = %w, "background compaction");
-            }
-            Ok(Some(report))
-        };
-        match run() {
-            Ok(Some(r)) => {
+        wait = tick;
+        match step() {
+            Ok(done) => {
                 last_error.clear();
-                tracing::info!(
-                    expired = r.expired,
-                    segments = r.segments,
-                    bytes_before = r.bytes_before,
-                    bytes_after = r.bytes_after,
-                    "compacted in the background"
-                );
+                if let Some(done) = done {
+                    tracing::info!("{what} in the background: {done}");
+                }
             }
-            Ok(None) => last_error.clear(),
             Err(e) => {
                 let e = format!("{e:#}");
                 if e != last_error {
-                    tracing::warn!(error = %e, "background compaction failed; retrying");
+                    tracing::warn!(error = %e, "background {what} failed; retrying");
                     last_error = e;
                 }
             }
@@ -493,32 +475,44 @@ fn keep_compacted(log: &SharedLog, every: Duration) {
     }
 }
 
+/// Applies the retention rules in the background while the server runs:
+/// the first time a minute after start (or `every`, if shorter), then every
+/// `every` ([`super::compact::apply`]); rules are read afresh each time, so
+/// `retention set` needs no restart. Ends when the log closes.
+fn keep_compacted(log: &SharedLog, every: Duration) {
+    in_background(log, every.min(Duration::from_secs(60)), every, "compaction", || {
+        let Some(rules) = orc_log_engine::retention::Rules::load(log.dir())? else { return Ok(None) };
+        let plan = super::compact::plan(log, &rules)?;
+        if plan.cutoff.is_none() {
+            return Ok(None);
+        }
+        let (r, warning) = super::compact::apply(log, &plan, &mut |_, _| {})?;
+        if let Some(w) = warning {
+            tracing::warn!(warning = %w, "background compaction");
+        }
+        Ok(Some(format!(
+            "{} bodies expired in {} segments, {} -> {} bytes",
+            r.expired, r.segments, r.bytes_before, r.bytes_after
+        )))
+    });
+}
+
+/// Seals in the background while the server runs: every few seconds,
+/// closes the active segment when it is idle for `idle` or older than `age`,
+/// then seals the closed segments off the writer
+/// ([`SharedLog::seal_if_due`]). Ends when the log closes.
 fn keep_sealed(log: &SharedLog, idle: Duration, age: Duration) {
     // Short, so a segment the roll size closed is sealed within a second.
     let tick = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(1));
-    let mut last_error = String::new();
-    while !log.wait_for_stop(tick) {
-        match log.seal_if_due(idle, age) {
-            Ok(r) if r.segments > 0 => {
-                last_error.clear();
-                tracing::info!(
-                    segments = r.segments,
-                    events = r.events,
-                    bytes_before = r.bytes_before,
-                    bytes_after = r.bytes_after,
-                    "sealed in the background"
-                );
-            }
-            Ok(_) => last_error.clear(),
-            Err(e) => {
-                let e = e.to_string();
-                if e != last_error {
-                    tracing::warn!(error = %e, "background sealing failed; retrying");
-                    last_error = e;
-                }
-            }
-        }
-    }
+    in_background(log, tick, tick, "sealing", || {
+        let r = log.seal_if_due(idle, age)?;
+        Ok((r.segments > 0).then(|| {
+            format!(
+                "{} segments, {} events, {} -> {} bytes",
+                r.segments, r.events, r.bytes_before, r.bytes_after
+            )
+        }))
+    });
 }
 
 #[cfg(test)]
