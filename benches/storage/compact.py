@@ -6,17 +6,19 @@ Usage:
     python3 benches/storage/compact.py --orc-log target/release/orc-log \\
         --ndjson /tmp/set-3h.ndjson --workdir /tmp/compact-bench [--python PY] [--json OUT]
 
-The rule is "captures keep their bodies for the newest third of them" (about the last hour of
-a 3-hour set: make_set.py's timestamps are fixed in the past, so an age rule would expire them
-all; `--max-count` expires the same older two thirds). Every step is one whole process, timed
-from start to exit, with its peak RSS (os.wait4):
+Two rules (make_set.py's timestamps are fixed in the past, so an age rule would expire them
+all): `--rule capture` (default), `retention set --kind capture --max-count N` with N a third
+of the captures (about the last hour of a 3-hour set: the older captures expire, interleaved
+with every other kind, which stays); `--rule bytes`, `retention set --max-bytes` a third of
+the database (the oldest events of every kind expire). The alternatives drop the same events.
+Every step is one whole process, timed from start to exit, with its peak RSS (os.wait4):
 
-1. orc-log: `ingest`, `seal` (as `serve` keeps a database), then `retention set --kind capture
-   --max-count N` and `compact`; `du -b` of the database before and after, `verify` after.
+1. orc-log: `ingest`, `seal`, `state` and `metrics` (a database as `serve` keeps it: sealed,
+   with projection checkpoints), then the rule and `compact`; `du -b` of the database before and after, `verify` after.
 2. NDJSON + zstd (the files users keep otherwise): the set as one `zstd -3` stream; retention
-   = decompress, drop the old captures' lines, compress again (`zstd -dc | filter | zstd -3`).
+   = decompress, drop the expired lines, compress again (`zstd -dc | filter | zstd -3`).
 3. DuckDB (--python must have the duckdb package; default .ci/venv/bin/python when present):
-   the set loaded into one table; retention = `DELETE` of the old captures + `CHECKPOINT`
+   the set loaded into one table; retention = `DELETE` of the expired rows + `CHECKPOINT`
    (DuckDB keeps the file's size: freed blocks are reused, not returned), and the way to get
    the bytes back, a copy into a new file (`ATTACH` + `CREATE TABLE AS`).
 
@@ -62,6 +64,12 @@ def main() -> None:
     ap.add_argument("--workdir", required=True)
     default_py = Path(__file__).resolve().parents[2] / ".ci/venv/bin/python"
     ap.add_argument("--python", default=str(default_py) if default_py.exists() else "python3")
+    ap.add_argument(
+        "--rule",
+        default="capture",
+        choices=["capture", "bytes"],
+        help="capture (default): captures but the newest third; bytes: --max-bytes a third of the database",
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
     work = Path(args.workdir)
@@ -71,22 +79,34 @@ def main() -> None:
     orc = [args.orc_log, "--db", str(work / "orc")]
     r: dict[str, float] = {}
 
-    # Which captures expire: all but the newest third, by line (seq = line number).
-    capture_lines = [i + 1 for i, line in enumerate(ndjson.open()) if '"kind":"capture"' in line]
-    keep = len(capture_lines) // 3
-    last_old = capture_lines[len(capture_lines) - keep - 1]
+    # Which events expire: all but the newest third of the rule's kind, by
+    # line (seq = line number).
+    needle = '"kind":"capture"' if args.rule == "capture" else ""
+    lines = [i + 1 for i, line in enumerate(ndjson.open()) if needle in line]
+    keep = len(lines) // 3
+    last_old = lines[len(lines) - keep - 1]
     r["events"] = sum(1 for _ in ndjson.open())
-    r["captures"] = len(capture_lines)
-    r["expired_captures"] = len(capture_lines) - keep
+    r["rule_events"] = len(lines)
+    r["expired"] = len(lines) - keep
 
     # 1. orc-log
     timed(orc + ["ingest", str(ndjson)])
     timed(orc + ["seal"])
+    # The projection checkpoints a served database keeps.
+    timed(orc + ["state"])
+    timed(orc + ["metrics"])
     r["orc_before_bytes"] = du(work / "orc")
-    timed(orc + ["retention", "set", "--kind", "capture", "--max-count", str(keep)])
+    if args.rule == "capture":
+        timed(orc + ["retention", "set", "--kind", "capture", "--max-count", str(keep)])
+    else:
+        timed(orc + ["retention", "set", "--max-bytes", str(r["orc_before_bytes"] // 3)])
     r["orc_compact_s"], r["orc_compact_rss"], out = timed(orc + ["compact"])
     print(out, file=sys.stderr)
     r["orc_after_bytes"] = du(work / "orc")
+    r["orc_expired"] = int(json.loads(timed(orc + ["query", "--format", "json", "SELECT count(*) AS n FROM events WHERE expired"])[2])[0]["n"])
+    if args.rule == "bytes":
+        # The alternatives drop the same events: the oldest orc-log expired.
+        last_old = int(json.loads(timed(orc + ["query", "--format", "json", "SELECT max(seq) AS s FROM events WHERE expired"])[2])[0]["s"])
     r["orc_verify_s"], r["orc_verify_rss"], out = timed(orc + ["verify"])
     print(out, file=sys.stderr)
 
@@ -94,11 +114,15 @@ def main() -> None:
     z = work / "set.ndjson.zst"
     timed(["zstd", "-3", "-q", "-f", str(ndjson), "-o", str(z)])
     r["zstd_before_bytes"] = du(z)
-    filt = (
-        f"{sys.executable} -c \"import sys\n"
-        f"for i, l in enumerate(sys.stdin, 1):\n"
-        f"    (i > {last_old} or '\\\"kind\\\":\\\"capture\\\"' not in l) and sys.stdout.write(l)\""
+    filt_py = work / "filter.py"
+    filt_py.write_text(
+        "import sys\n"
+        f"needle = {needle!r}\n"
+        "for i, l in enumerate(sys.stdin, 1):\n"
+        f"    if i > {last_old} or needle not in l:\n"
+        "        sys.stdout.write(l)\n"
     )
+    filt = f"{sys.executable} {filt_py}"
     z2 = work / "kept.ndjson.zst"
     r["zstd_rewrite_s"], r["zstd_rewrite_rss"], _ = timed(f"zstd -dc {z} | {filt} | zstd -3 -q -o {z2}", shell=True)
     r["zstd_after_bytes"] = du(z2)
@@ -113,10 +137,11 @@ def main() -> None:
     )
     timed([args.python, "-c", load])
     r["duck_before_bytes"] = du(duck)
+    kind_sql = " AND kind = 'capture'" if needle else ""
     delete = (
         "import duckdb\n"
         f"c = duckdb.connect('{duck}')\n"
-        f"c.execute(\"DELETE FROM log WHERE kind = 'capture' AND seq <= {last_old}\")\n"
+        f"c.execute(\"DELETE FROM log WHERE seq <= {last_old}{kind_sql}\")\n"
         "c.execute('CHECKPOINT')\n"
     )
     r["duck_delete_s"], r["duck_delete_rss"], _ = timed([args.python, "-c", delete])
@@ -133,7 +158,8 @@ def main() -> None:
     r["duck_after_copy_bytes"] = du(copy)
 
     mb = lambda b: f"{b / 1e6:,.1f} MB"  # noqa: E731
-    print(f"{int(r['events']):,} events, {int(r['captures']):,} captures, {int(r['expired_captures']):,} expire\n")
+    rule = f"--kind capture --max-count {keep:,}" if args.rule == "capture" else f"--max-bytes {r['orc_before_bytes'] // 3:,}"
+    print(f"{int(r['events']):,} events; rule {rule}: orc-log expired {r['orc_expired']:,} bodies (through seq {last_old:,})\n")
     print("| | before | after | freed | time | peak RSS |")
     print("|---|---:|---:|---:|---:|---:|")
     print(f"| orc-log `compact` | {mb(r['orc_before_bytes'])} | {mb(r['orc_after_bytes'])} | "

@@ -1498,11 +1498,19 @@ mod compaction {
         let plan = snap.retention_plan(&rules_keep_captures(1), 0, &[pin.clone(), stale]).unwrap();
         assert_eq!(plan.pinned.as_ref().map(|p| p.0), Some(50));
         assert!(plan.cutoff.unwrap().seq < 50);
-        let rules = Rules { max_bytes: Some(crate::retention::MIN_MAX_BYTES), ..Rules::default() };
-        let plan = snap.retention_plan(&rules, 0, &[]).unwrap();
-        if plan.disk_bytes > crate::retention::MIN_MAX_BYTES {
-            assert!(plan.events > 0);
+        // max_bytes bounds the segments: the oldest expire first, until they fit.
+        for _ in 0..40 {
+            log.append(fixture()).unwrap();
         }
+        log.seal(true).unwrap();
+        let snap = log.snapshot();
+        let segments = snap.segment_bytes().unwrap();
+        let rules = Rules { max_bytes: Some(segments / 2), ..Rules::default() };
+        let plan = snap.retention_plan(&rules, 0, &[]).unwrap();
+        let through = plan.bytes_through_seq.unwrap();
+        assert_eq!(plan.cutoff.map(|c| c.seq), Some(through));
+        assert_eq!(plan.events, through, "every event up to there, none after");
+        assert!(through < snap.head().seq * 3 / 4, "{through} of {}", snap.head().seq);
         // A follower pins what it has not read.
         let follower = log.follow(Filter { from_seq: 20, ..Filter::default() });
         let pins = log.pins().unwrap();

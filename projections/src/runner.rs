@@ -115,13 +115,14 @@ fn nearest<P: Projection>(log: &Snapshot, until_seq: u64) -> Result<(P, u64, boo
     Ok((P::default(), 0, false))
 }
 
-/// Refuses time travel to `until_seq` from a checkpoint at `from` when the
-/// fold would pass bodies a compaction expired: `until_seq` before the
-/// retention cutoff, or a fold starting before it (no checkpoint kept
-/// there, as after a restore of a compacted backup).
+/// Refuses time travel to `until_seq` from a checkpoint at `from` when
+/// the fold could not be what the log was: `until_seq` before the retention
+/// cutoff (the spec of `state --at`: refused, naming the cutoff), or a fold
+/// that would pass an expired body (no checkpoint kept at the cutoff, as
+/// after a restore of a compacted backup).
 fn check_cutoff<P: Projection>(log: &Snapshot, until_seq: u64, from: u64) -> Result<(), ProjectionError> {
     let Some(cutoff) = orc_log_engine::retention::Cutoff::load(log.dir())? else { return Ok(()) };
-    if until_seq < cutoff.seq || (from < cutoff.seq && P::HISTORY_EVERY > 0) {
+    if until_seq < cutoff.seq || (from < cutoff.seq && expired_between(log, from, until_seq)?) {
         return Err(ProjectionError::BeforeCutoff {
             what: if until_seq < cutoff.seq {
                 format!("seq {until_seq}")
@@ -132,6 +133,18 @@ fn check_cutoff<P: Projection>(log: &Snapshot, until_seq: u64, from: u64) -> Res
         });
     }
     Ok(())
+}
+
+/// Whether any event in seqs `after+1..=until` has an expired body (read
+/// from frame headers only).
+fn expired_between(log: &Snapshot, after: u64, until: u64) -> Result<bool, ProjectionError> {
+    let mut found = false;
+    let range = Filter { from_seq: after + 1, until_seq: Some(until), ..Filter::default() };
+    log.for_each_meta(&range, |m| {
+        found = m.expired;
+        Ok::<_, ProjectionError>(!found)
+    })?;
+    Ok(found)
 }
 
 /// Keeps what time travel after a compaction needs, before it runs: `P`'s
@@ -163,16 +176,15 @@ pub fn keep_for_compaction<P: Projection>(
         return cutoff.raise(snap.dir()).map_err(Into::into);
     }
     let (mut p, from, _) = nearest::<P>(&snap, cutoff.seq)?;
-    // (A cutoff equal to the new one was recorded by this step for another
-    // projection: nothing is expired before compaction runs.)
-    if let Some(b) = before.filter(|b| from < b.seq && b.seq < cutoff.seq) {
+    // Folding over a body an earlier compaction expired would be wrong.
+    if expired_between(&snap, from, cutoff.seq)? {
         return Err(ProjectionError::BeforeCutoff {
             what: format!(
                 "the new cutoff, seq {} (no {} checkpoint is kept at the last one)",
                 cutoff.seq,
                 P::NAME
             ),
-            cutoff: b.to_string(),
+            cutoff: before.map_or_else(|| "unknown".to_owned(), |b| b.to_string()),
         });
     }
     fold(&snap, &mut p, from, Some(cutoff.seq), None)?;

@@ -234,6 +234,8 @@ fn compact_frees_the_expired_captures_and_keeps_the_present() {
     assert!(stderr(&refused).contains("before the retention cutoff"), "{}", describe(&refused));
     let show = assert_success(run(&db, &["retention", "show"]), "retention show");
     assert!(stdout(&show).contains("cutoff: "), "{}", describe(&show));
+    let stats = assert_success(run(&db, &["stats"]), "stats");
+    assert!(stdout(&stats).contains(&format!("expired: {} bodies", expired.len())), "{}", describe(&stats));
     // A second run finds nothing more to do (or only what aged since).
     assert_success(run(&db, &["compact"]), "compact again");
     assert_success(run(&db, &["verify", "--trusted", note.to_str().unwrap()]), "verify --trusted again");

@@ -50,11 +50,13 @@ struct SetArgs {
     /// Bodies older than this expire: a duration with a unit (`1h`, `14d`, `2w`, `1y`).
     #[arg(long, value_name = "DUR", value_parser = super::parse_duration, group = "per_kind")]
     max_age: Option<std::time::Duration>,
-    /// Only the newest N events of the kind keep their bodies.
+    /// Only the newest N events of the kind keep their bodies (with
+    /// `--kind all`: of each kind, counted separately).
     #[arg(long, value_name = "N", group = "per_kind")]
     max_count: Option<u64>,
-    /// The whole database: when it is larger, the oldest bodies expire
-    /// until it fits (`500MB`, `20GiB`; bytes without a unit).
+    /// The events on disk (the segment files; not the index or the
+    /// projection checkpoints): when they take more, the oldest bodies
+    /// expire until they fit (`500MB`, `20GiB`; bytes without a unit).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "kind")]
     max_bytes: Option<u64>,
 }

@@ -39,6 +39,8 @@ struct Counts {
     events: u64,
     raw_bytes: u64,
     stored_bytes: u64,
+    /// Events whose body expired (`orc-log compact`).
+    expired: u64,
 }
 
 fn ratio(c: Counts) -> String {
@@ -62,6 +64,7 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                 c.events += 1;
                 c.raw_bytes += m.raw_bytes;
                 c.stored_bytes += m.stored_bytes;
+                c.expired += u64::from(m.expired);
             }
         }
         let head = match intact {
@@ -87,7 +90,7 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                 .map(|(k, c)| {
                     (
                         k.as_str().to_owned(),
-                        json!({"events": c.events, "raw_bytes": c.raw_bytes, "stored_bytes": c.stored_bytes}),
+                        json!({"events": c.events, "raw_bytes": c.raw_bytes, "stored_bytes": c.stored_bytes, "expired": c.expired}),
                     )
                 })
                 .collect();
@@ -151,6 +154,15 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
                 storage.index_memory_entries,
                 last_seal.as_deref().unwrap_or("never"),
             )?;
+            if total.expired > 0 {
+                let cutoff = orc_log_engine::retention::Cutoff::load(db.dir())?;
+                writeln!(
+                    io.out,
+                    "expired: {} bodies (stubs left by `orc-log compact`); retention cutoff {}",
+                    total.expired,
+                    cutoff.map_or_else(|| "unknown".to_owned(), |c| c.to_string())
+                )?;
+            }
         }
     }
     Ok(crate::db::exit_status(io.err, damage.as_ref())?)
