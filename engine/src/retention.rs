@@ -99,7 +99,7 @@ impl Rules {
     /// (>= 1); `max_bytes` is at least [`MIN_MAX_BYTES`].
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming the key and value refused.
+    /// [`Error::Config`] naming the key and value refused.
     pub fn validate(&self) -> Result<()> {
         if let Some(b) = self.max_bytes
             && b < MIN_MAX_BYTES
@@ -143,7 +143,7 @@ impl Rules {
     /// Reads and validates `DIR/retention.toml`; `None` when there is none.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming the file, the line and the key or value
+    /// [`Error::Config`] naming the file, the line and the key or value
     /// that is wrong (unknown keys are refused); I/O errors.
     pub fn load(dir: &Path) -> Result<Option<Rules>> {
         let path = dir.join(RULES_FILE);
@@ -282,7 +282,7 @@ impl Pin {
     /// **Durability:** on disk when this returns Ok.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a name that is not a plain file name; I/O errors.
+    /// [`Error::Config`] for a name that is not a plain file name; I/O errors.
     pub fn store(&self, dir: &Path) -> Result<()> {
         if self.name.is_empty() || self.name.contains(['/', '\0']) || self.name.starts_with('.') {
             return Err(Error::Config(format!("pin name {:?} is not a plain file name", self.name)));
@@ -309,7 +309,7 @@ impl Pin {
     /// Every pin under `DIR/pins/`, by name.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming a pin file that does not parse; I/O errors.
+    /// [`Error::Config`] naming a pin file that does not parse; I/O errors.
     pub fn list(dir: &Path) -> Result<Vec<Pin>> {
         let pins = dir.join(PINS_DIR);
         let entries = match std::fs::read_dir(&pins) {
