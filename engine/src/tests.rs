@@ -1442,6 +1442,66 @@ mod compaction {
         assert!(!early.exists());
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Random rounds of appends and compactions (random kinds, counts and
+        /// commit sizes, small chunks and segments): the chain, every kept
+        /// event and the stub of every expired one hold after each round,
+        /// through a reopen and a backup's restore.
+        #[test]
+        fn random_compactions_keep_the_chain_and_every_kept_event(
+            rounds in proptest::collection::vec((1usize..40, 0u64..30, proptest::bool::ANY), 1..5),
+            commit in 1usize..25,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("db");
+            let events = fixture();
+            let log = SharedLog::open(&db, shared_config()).unwrap();
+            let mut appended: Vec<Event> = Vec::new();
+            for (r, (parts, keep, captures_only)) in rounds.iter().enumerate() {
+                for part in events.chunks(commit).take(*parts) {
+                    log.append(part.to_vec()).unwrap();
+                    appended.extend_from_slice(part);
+                }
+                let mut rules = Rules::default();
+                let kind = if *captures_only { "capture" } else { "all" };
+                rules.kind.insert(kind.into(), KindRule { max_age_secs: None, max_count: Some(keep + 1) });
+                let chain = log.snapshot().head().chain_hash;
+                compact(&log, &rules);
+                let snap = log.snapshot();
+                let v = snap.verify().unwrap();
+                prop_assert_eq!(snap.head().chain_hash, chain, "round {}", r);
+                prop_assert_eq!(v.head_seq, appended.len() as u64);
+                let metas: Vec<crate::EventMeta> =
+                    snap.scan_meta(Filter::default()).unwrap().collect::<Result<_, _>>().unwrap();
+                for (m, rec) in metas.iter().zip(all_shared(&log)) {
+                    let original = &appended[rec.seq as usize - 1];
+                    if m.expired {
+                        prop_assert_eq!(&rec.event.body, &original.body.expired_stub());
+                    } else {
+                        prop_assert_eq!(&rec.event, original);
+                    }
+                }
+                prop_assert_eq!(snap.chain_at_chunk_end(1).unwrap().is_some(), true);
+            }
+            let v = log.snapshot().verify().unwrap();
+            drop(log);
+            let reopened = Log::open(&db, shared_config()).unwrap();
+            prop_assert_eq!(reopened.verify().unwrap(), v.clone());
+            let dest = dir.path().join("backup");
+            super::backups::backup(&reopened, &dest);
+            let kept = all(&reopened, Filter::default());
+            drop(reopened);
+            let to = dir.path().join("restored");
+            backup::restore(&dest, &to, RestorePoint::All, false, false).unwrap();
+            let restored = Log::open(&to, Config::default()).unwrap();
+            let rv = restored.verify().unwrap();
+            prop_assert_eq!((rv.chain_hex, rv.expired), (v.chain_hex, v.expired));
+            prop_assert_eq!(all(&restored, Filter::default()), kept);
+        }
+    }
+
     #[test]
     fn the_cutoff_file_is_storage_a_restore_replaces() {
         assert!(crate::STORAGE_ENTRIES.contains(&crate::retention::CUTOFF_FILE));

@@ -329,14 +329,22 @@ impl Usd {
     }
 }
 
+/// What an expired body's stub holds in a field format v1 requires to be
+/// non-empty ([`EventBody::expired_stub`]).
+pub const EXPIRED_TEXT: &str = "expired";
+
 impl EventBody {
     /// The stub an expired body leaves (`engine/FORMAT.md`, "Retention and
     /// compaction"): the same kind with its target (`to` of a message, the
-    /// session of a session event) and nothing else: every text emptied,
-    /// every optional field `None`, every number 0. Stubs of the same kind
-    /// and target are equal, so the stored stub costs a few bytes.
+    /// session of a session event) and nothing else: every text emptied
+    /// (a field format v1 requires non-empty holds [`EXPIRED_TEXT`]; a
+    /// field with a fixed set of values, a phase or a usage source, keeps
+    /// its value), every optional field `None`, every number 0. A stub is a
+    /// valid event, so it exports, restores and re-ingests; stubs of the
+    /// same kind and target are equal, so the stored stub costs a few bytes.
     pub fn expired_stub(&self) -> EventBody {
         let t = || String::new();
+        let x = || EXPIRED_TEXT.to_owned();
         match self {
             EventBody::Capture { target, .. } => EventBody::Capture {
                 target: target.clone(),
@@ -346,7 +354,7 @@ impl EventBody {
                 cursor_x: None,
                 cursor_y: None,
             },
-            EventBody::Message { to, .. } => EventBody::Message { from: t(), to: to.clone(), text: t() },
+            EventBody::Message { to, .. } => EventBody::Message { from: x(), to: to.clone(), text: t() },
             EventBody::Schedule { target, .. } => {
                 EventBody::Schedule { target: target.clone(), note: t(), due_ns: 0 }
             }
@@ -354,9 +362,9 @@ impl EventBody {
                 EventBody::ScheduleFired { target: target.clone(), note: None }
             }
             EventBody::Crash { target, .. } => {
-                EventBody::Crash { target: target.clone(), reason: t(), excerpt: None, detector: None }
+                EventBody::Crash { target: target.clone(), reason: x(), excerpt: None, detector: None }
             }
-            EventBody::Marker { target, .. } => EventBody::Marker { label: t(), target: target.clone() },
+            EventBody::Marker { target, .. } => EventBody::Marker { label: x(), target: target.clone() },
             EventBody::SessionOpened { session } => EventBody::SessionOpened { session: session.clone() },
             EventBody::SessionClosed { session } => EventBody::SessionClosed { session: session.clone() },
             EventBody::WindowOpened { target, .. } => {
@@ -367,25 +375,25 @@ impl EventBody {
             }
             EventBody::WindowClosed { target } => EventBody::WindowClosed { target: target.clone() },
             EventBody::AgentRegistered { target, .. } => {
-                EventBody::AgentRegistered { target: target.clone(), role: t(), name: None }
+                EventBody::AgentRegistered { target: target.clone(), role: x(), name: None }
             }
-            EventBody::AgentSession { target, .. } => EventBody::AgentSession {
+            EventBody::AgentSession { target, phase, .. } => EventBody::AgentSession {
                 target: target.clone(),
-                agent_session_id: t(),
-                phase: t(),
+                agent_session_id: x(),
+                phase: phase.clone(),
                 reason: None,
                 cwd: None,
                 transcript_path: None,
                 raw: None,
             },
             EventBody::Prompt { target, .. } => {
-                EventBody::Prompt { target: target.clone(), agent_session_id: t(), text: t(), raw: None }
+                EventBody::Prompt { target: target.clone(), agent_session_id: x(), text: t(), raw: None }
             }
-            EventBody::ToolCall { target, .. } => EventBody::ToolCall {
+            EventBody::ToolCall { target, phase, .. } => EventBody::ToolCall {
                 target: target.clone(),
-                agent_session_id: t(),
-                phase: t(),
-                tool: t(),
+                agent_session_id: x(),
+                phase: phase.clone(),
+                tool: x(),
                 tool_use_id: None,
                 input: None,
                 response: None,
@@ -393,23 +401,23 @@ impl EventBody {
             },
             EventBody::Notification { target, .. } => EventBody::Notification {
                 target: target.clone(),
-                agent_session_id: t(),
+                agent_session_id: x(),
                 message: t(),
                 notification_type: None,
                 raw: None,
             },
             EventBody::AgentStop { target, .. } => EventBody::AgentStop {
                 target: target.clone(),
-                agent_session_id: t(),
+                agent_session_id: x(),
                 agent_id: None,
                 raw: None,
             },
             EventBody::AgentHook { target, .. } => {
-                EventBody::AgentHook { target: target.clone(), agent_session_id: None, event: t(), raw: None }
+                EventBody::AgentHook { target: target.clone(), agent_session_id: None, event: x(), raw: None }
             }
             EventBody::Alert { target, .. } => EventBody::Alert {
-                rule: t(),
-                incident: t(),
+                rule: x(),
+                incident: x(),
                 target: target.clone(),
                 message: t(),
                 actions: None,
@@ -422,12 +430,12 @@ impl EventBody {
                 layout: None,
             },
             EventBody::Resurrected { .. } => EventBody::Resurrected { targets: t(), at: None, socket: None },
-            EventBody::AgentUsage { target, .. } => EventBody::AgentUsage {
+            EventBody::AgentUsage { target, source, .. } => EventBody::AgentUsage {
                 target: target.clone(),
-                agent: t(),
+                agent: x(),
                 agent_session_id: None,
-                source: t(),
-                event: t(),
+                source: source.clone(),
+                event: x(),
                 model: None,
                 prompt_id: None,
                 input_tokens: 0,
@@ -519,6 +527,30 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_stub_is_a_valid_event_of_its_kind_and_target() {
+        let lines = [
+            r#"{"kind":"message","ts":"2026-11-20T23:00:00Z","from":"pm","to":"a:0.0","text":"hi"}"#,
+            r#"{"kind":"crash","ts":"2026-11-20T23:00:00Z","target":"a:0.0","reason":"exit 1","detector":"x"}"#,
+            r#"{"kind":"marker","ts":"2026-11-20T23:00:00Z","label":"deploy"}"#,
+            r#"{"kind":"agent_registered","ts":"2026-11-20T23:00:00Z","target":"a:0.1","role":"pm"}"#,
+            r#"{"kind":"agent_session","ts":"2026-11-20T23:00:00Z","agent_session_id":"s","phase":"end","reason":"bye"}"#,
+            r#"{"kind":"tool_call","ts":"2026-11-20T23:00:00Z","agent_session_id":"s","phase":"post","tool":"Bash","tool_use_id":"t","input":"ls"}"#,
+            r#"{"kind":"notification","ts":"2026-11-20T23:00:00Z","agent_session_id":"s","message":"m","notification_type":"idle"}"#,
+            r#"{"kind":"agent_stop","ts":"2026-11-20T23:00:00Z","agent_session_id":"s","agent_id":"a"}"#,
+            r#"{"kind":"agent_hook","ts":"2026-11-20T23:00:00Z","agent_session_id":"s","event":"PreCompact"}"#,
+            r#"{"kind":"alert","ts":"2026-11-20T23:00:00Z","rule":"r","incident":"i","message":"m"}"#,
+            r#"{"kind":"agent_usage","ts":"2026-11-20T23:00:00Z","agent":"claude","source":"otel","event":"api_request","model":"m","input_tokens":5}"#,
+        ];
+        for line in lines {
+            let e = crate::parse_line(line, 0).unwrap();
+            let stub = Event { body: e.body.expired_stub(), ..e.clone() };
+            stub.validate().unwrap_or_else(|err| panic!("{line}: {err}"));
+            assert_eq!((stub.kind(), stub.body.target()), (e.kind(), e.body.target()));
+            assert_ne!(stub, e, "{line}");
+        }
+    }
 
     #[test]
     fn kind_codes_and_names_round_trip() {

@@ -12,7 +12,7 @@ pub mod ndjson;
 pub mod target;
 pub mod time;
 
-pub use event::{Event, EventBody, Kind, Record, Usd};
+pub use event::{EXPIRED_TEXT, Event, EventBody, Kind, Record, Usd};
 pub use ndjson::{
     LineError, LineErrorKind, MAX_LINE_BYTES, deserialize_strict_values, event_to_json_value,
     parse_json_strict, parse_line, parse_value, to_json_line,
