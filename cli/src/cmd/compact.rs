@@ -12,9 +12,10 @@ use orc_log_projections::state::State;
 /// Apply the retention rules (`orc-log retention set`) now: every body they
 /// expire becomes a stub and its disk space is freed.
 ///
-/// A stub keeps the event's seq, time, kind and target, and the digest of
-/// the body it replaced, so `verify` (and `verify --trusted` against a
-/// checkpoint taken before) still proves every header and every kept body.
+/// A stub keeps the event's seq, time, kind and target; the hash chain
+/// keeps the hash after each run of expired events (and at every seq a
+/// `checkpoint` note was issued at), so `verify` (and `verify --trusted`
+/// against a checkpoint taken before) still proves every kept event.
 /// In SQL the row stays, with `expired` true and its content NULL. Nothing
 /// after a pin's seq expires (`retention show` lists the pins).
 ///

@@ -7,14 +7,15 @@ use orc_log_engine::SharedLog;
 use orc_log_engine::retention::{ALL_KINDS, Cutoff, KindRule, Pin, Rules};
 use orc_log_schemas::{Kind, format_rfc3339};
 
-/// Keep captures for 14 days, messages for a year, the database under 20 GiB.
+/// Keep captures for 14 days, messages for a year, the events under 20 GiB.
 ///
 /// Rules say how long (`--max-age`) or how many (`--max-count`) events of a
-/// kind keep their bodies, or how large the whole database may grow
+/// kind keep their bodies, or how much disk the events may take
 /// (`--max-bytes`). `orc-log compact` applies them, and `orc-log serve` does
 /// in the background: an expired body is replaced by a stub (its seq, time,
-/// kind, target and digest stay, so `verify` still proves the log), and the
-/// disk space is freed. `redaction` events never expire.
+/// kind and target stay, and the hash chain keeps what `verify` and `verify
+/// --trusted` need to prove every kept event), and the disk space is freed.
+/// `redaction` events never expire.
 ///
 /// What a backup (`backup create`), an `export --append` cursor or a
 /// running follower has not read yet is pinned: it keeps its body until
@@ -29,6 +30,8 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Sub {
     Set(SetArgs),
+    /// The rules, what pins the log (and why), the cutoff, and what would
+    /// expire now.
     Show,
     Clear(ClearArgs),
     Unpin(UnpinArgs),
@@ -41,7 +44,7 @@ enum Sub {
 ///   orc-log retention set --kind all --max-age 1y --max-count 5000000
 ///   orc-log retention set --max-bytes 20GiB
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("per_kind").multiple(true)))]
+#[command(group(clap::ArgGroup::new("per_kind").multiple(true)), verbatim_doc_comment)]
 struct SetArgs {
     /// The kind the rule is for (`capture`, `message`, ...), or `all` for
     /// every kind without a rule of its own.

@@ -71,7 +71,7 @@ pub fn run(db: &SharedLog, args: Args, io: &mut Io) -> Result<u8> {
             if r.expired > 0 {
                 writeln!(
                     io.out,
-                    "expired: {} bodies (stubs left by `orc-log compact`; the chain checked their original digests)",
+                    "expired: {} bodies (stubs left by `orc-log compact`; the chain resumed from the hash kept after each run of them)",
                     r.expired
                 )?;
             }
