@@ -40,13 +40,16 @@ pub const ALL_KINDS: &str = "all";
 pub const NEVER_EXPIRES: &[Kind] = &[Kind::Redaction];
 /// The smallest `max_bytes` accepted (1 MiB): below it every body would go.
 pub const MIN_MAX_BYTES: u64 = 1 << 20;
-/// About what a stub costs on disk, used to plan `max_bytes`: its frame's
-/// columns and stub body (5.8 bytes an event when all of the 1M-event
-/// benchmark set expired: benches/storage/compact.py --rule bytes), more
-/// when runs of expired events are short (each run keeps a 32-byte chain
-/// hash). An estimate: when a compaction frees less than planned, the next
-/// one expires more, never far past the limit.
+/// About what a stub costs on disk, used to plan `max_bytes` and to
+/// estimate what a compaction frees: its frame's columns and stub body
+/// (5.8 bytes an event when all of the 1M-event benchmark set expired:
+/// benches/storage/compact.py --rule bytes). Each run of expired events
+/// keeps [`RUN_BYTES`] more. An estimate: when a compaction frees less than
+/// planned, the next one expires more, never far past the limit.
 pub const STUB_BYTES: u64 = 6;
+/// What each run of consecutive expired events keeps besides its stubs:
+/// the 32-byte chain hash after it (FORMAT.md, "Retention and compaction").
+pub const RUN_BYTES: u64 = 32;
 
 /// How long, or how many, events of one kind are kept. At least one of
 /// the two is set; an event goes when either says so.
@@ -351,6 +354,14 @@ pub struct Plan {
     pub events: u64,
     /// Their stored bytes now.
     pub stored_bytes: u64,
+    /// The runs of consecutive expired events they start (each keeps a
+    /// [`RUN_BYTES`] chain hash).
+    pub runs: u64,
+    /// About what expiring them frees: their stored bytes less
+    /// [`STUB_BYTES`] a stub and [`RUN_BYTES`] a run; negative when the
+    /// stubs and run hashes take more than the bodies did (small bodies
+    /// expiring one by one among kept events).
+    pub freed_bytes: i64,
     /// Of those, by kind name: (events, stored bytes).
     pub by_kind: BTreeMap<String, (u64, u64)>,
     /// The last event it expires: the cutoff once compacted.
@@ -420,6 +431,9 @@ impl Snapshot {
         };
         let mut saved = 0u64;
         let mut seen: HashMap<Kind, u64> = HashMap::new();
+        // Whether the event before is expired or expires: a new run starts
+        // where it is not.
+        let mut after_gone = false;
         self.for_each_meta(&Filter::default(), |m| {
             let n = seen.entry(m.kind).or_default();
             *n += 1;
@@ -428,6 +442,7 @@ impl Snapshot {
             }
             if m.expired {
                 plan.expired_before += 1;
+                after_gone = true;
                 return Ok::<_, Error>(true);
             }
             let by_count = skip.get(&m.kind).is_some_and(|s| *n <= *s);
@@ -437,7 +452,10 @@ impl Snapshot {
                 expires = true;
             }
             if expires {
-                saved += m.stored_bytes.saturating_sub(STUB_BYTES);
+                let cost = STUB_BYTES + if after_gone { 0 } else { RUN_BYTES };
+                plan.runs += u64::from(!after_gone);
+                plan.freed_bytes += m.stored_bytes as i64 - cost as i64;
+                saved = saved.saturating_add_signed(m.stored_bytes as i64 - cost as i64);
                 plan.events += 1;
                 plan.stored_bytes += m.stored_bytes;
                 let k = plan.by_kind.entry(m.kind.as_str().to_owned()).or_default();
@@ -445,6 +463,7 @@ impl Snapshot {
                 k.1 += m.stored_bytes;
                 plan.cutoff = Some(Cutoff { seq: m.seq, ts_ns: m.ts_ns });
             }
+            after_gone = expires;
             Ok(true)
         })?;
         Ok(plan)

@@ -140,7 +140,16 @@ pub fn describe_plan(plan: &Plan, io: &mut Io) -> Result<()> {
             plan.events,
             size(plan.stored_bytes),
             size(plan.disk_bytes),
-            plan.expired_before
+            plan.expired_before,
+        )?;
+        let freed = match u64::try_from(plan.freed_bytes) {
+            Ok(b) if b > 0 => format!("frees about {}", size(b)),
+            _ => "frees about nothing".to_owned(),
+        };
+        writeln!(
+            io.out,
+            "{freed}: each stub keeps a few bytes, and each of the {} runs of expired events a 32-byte chain hash",
+            plan.runs
         )?;
         for (kind, (n, bytes)) in &plan.by_kind {
             writeln!(io.out, "  {kind:<16} {n:>10} bodies {:>12}", size(*bytes))?;
