@@ -134,13 +134,7 @@ fn expect_object<'a>(v: &'a mut Value, field: &str) -> Result<&'a mut Map<String
 /// [`SettingsError::Shape`] when it is not an object, or `hooks`, an event's
 /// list, a group or its `hooks` list is not of the shape above.
 pub fn install(existing: Option<&str>, command: &str) -> Result<Installed, SettingsError> {
-    let old = existing.filter(|t| !t.trim().is_empty());
-    let mut root = match old {
-        Some(text) => {
-            serde_json::from_str::<Value>(text).map_err(|e| SettingsError::NotJson(e.to_string()))?
-        }
-        None => Value::Object(Map::new()),
-    };
+    let mut root = parse_root(existing)?;
     let root_map = expect_object(&mut root, "(top level)")?;
     let hooks = root_map.entry("hooks").or_insert_with(|| Value::Object(Map::new()));
     let hooks = expect_object(hooks, "hooks")?;
@@ -219,13 +213,7 @@ pub const OTEL_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// [`SettingsError::NotJson`], or [`SettingsError::Shape`] when the file or
 /// its `env` is not an object or a value there is not a string.
 pub fn install_otel(existing: Option<&str>, endpoint: &str) -> Result<Installed, SettingsError> {
-    let old = existing.filter(|t| !t.trim().is_empty());
-    let mut root = match old {
-        Some(text) => {
-            serde_json::from_str::<Value>(text).map_err(|e| SettingsError::NotJson(e.to_string()))?
-        }
-        None => Value::Object(Map::new()),
-    };
+    let mut root = parse_root(existing)?;
     let root_map = expect_object(&mut root, "(top level)")?;
     let env = expect_object(root_map.entry("env").or_insert_with(|| Value::Object(Map::new())), "env")?;
     let (mut added, mut updated) = (Vec::new(), Vec::new());
@@ -248,6 +236,15 @@ pub fn install_otel(existing: Option<&str>, endpoint: &str) -> Result<Installed,
         t
     };
     Ok(Installed { text, added, updated })
+}
+
+/// The settings file's JSON (an empty object for no file, or an empty or
+/// blank one).
+fn parse_root(existing: Option<&str>) -> Result<Value, SettingsError> {
+    match existing.filter(|t| !t.trim().is_empty()) {
+        Some(text) => serde_json::from_str(text).map_err(|e| SettingsError::NotJson(e.to_string())),
+        None => Ok(Value::Object(Map::new())),
+    }
 }
 
 #[cfg(test)]
