@@ -4,7 +4,7 @@
 //! hook session, deduplicated, refused when malformed, identities hashed,
 //! and counted in `/metrics`.
 
-use crate::common::{assert_success, orc_process, run, run_stdin, stdout, temp_db};
+use crate::common::{assert_success, run, run_stdin, stdout, temp_db};
 use crate::web::agent;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -12,11 +12,9 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
 /// `orc-log serve --otlp 127.0.0.1:0 --http 127.0.0.1:0` on a database,
 /// stopped with SIGTERM when dropped.
@@ -30,41 +28,12 @@ pub struct OtlpServer {
 
 impl OtlpServer {
     pub fn start(db: &Path) -> OtlpServer {
-        let mut child = orc_process(db)
-            .args(["serve", "--otlp", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                for (prefix, which) in [("orc-log: OTLP receiver on ", 0), ("orc-log: web view on ", 1)] {
-                    if let Some(url) = line.strip_prefix(prefix) {
-                        let _ = tx.send((which, url.trim_end_matches('/').to_owned()));
-                    }
-                }
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-        let mut urls = [String::new(), String::new()];
-        for _ in 0..2 {
-            let (i, url) = rx
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("serve did not print its addresses:\n{}", log.lock().unwrap()));
-            urls[i] = url;
-        }
-        let sock = db.join("serve.sock");
-        let start = Instant::now();
-        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "server socket did not appear");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let [otlp, web] = urls;
+        let (child, urls) = crate::web::spawn_serve(
+            db,
+            &["--otlp", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+            &["orc-log: OTLP receiver on ", "orc-log: web view on "],
+        );
+        let [otlp, web]: [String; 2] = urls.try_into().unwrap();
         OtlpServer { child, otlp, web }
     }
 }

@@ -21,39 +21,55 @@ pub struct WebServer {
     pub base: String,
 }
 
+/// Starts `orc-log serve ARGS` on `db` and waits for the URL it prints
+/// after each of `announced` (stderr lines such as `orc-log: web view on
+/// URL`, trailing `/` removed), in that order, and for its Unix socket, so
+/// CLI commands go through it.
+pub fn spawn_serve(db: &Path, args: &[&str], announced: &[&'static str]) -> (Child, Vec<String>) {
+    let mut child = orc_process(db)
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    let sink = Arc::clone(&log);
+    let prefixes = announced.to_vec();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            for (which, prefix) in prefixes.iter().enumerate() {
+                if let Some(url) = line.strip_prefix(prefix) {
+                    let _ = tx.send((which, url.trim_end_matches('/').to_owned()));
+                }
+            }
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    let mut urls = vec![String::new(); announced.len()];
+    for _ in announced {
+        let (which, url) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("serve did not print its addresses:\n{}", log.lock().unwrap()));
+        urls[which] = url;
+    }
+    let sock = db.join("serve.sock");
+    let start = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "server socket did not appear");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, urls)
+}
+
 impl WebServer {
     pub fn start(db: &Path, extra: &[&str]) -> WebServer {
-        let mut child = orc_process(db)
-            .args(["serve", "--http", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("orc-log: web view on ") {
-                    let _ = tx.send(url.trim_end_matches('/').to_owned());
-                }
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("serve --http did not print its address:\n{}", log.lock().unwrap()));
-        // The Unix socket too, so CLI commands go through this server.
-        let sock = db.join("serve.sock");
-        let start = Instant::now();
-        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "server socket did not appear");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        WebServer { child, base }
+        let args = [&["--http", "127.0.0.1:0"], extra].concat();
+        let (child, mut urls) = spawn_serve(db, &args, &["orc-log: web view on "]);
+        WebServer { child, base: urls.remove(0) }
     }
 
     pub fn url(&self, path: &str) -> String {
