@@ -273,11 +273,18 @@ impl Pin {
         self.pid.is_none_or(|p| Path::new(&format!("/proc/{p}")).exists())
     }
 
-    /// A file name for a pin of `what` (e.g. a backup's directory): a
-    /// prefix and a short blake3 of it.
-    pub fn name_for(prefix: &str, what: &str) -> String {
+    /// A pin at `seq` of `what` (e.g. a backup's directory), held by no
+    /// process, updated now: named `prefix` and a short blake3 of `what`,
+    /// so the next pin of the same `what` replaces it.
+    pub fn of(prefix: &str, what: &str, reason: String, seq: u64) -> Pin {
         let h = blake3::hash(what.as_bytes());
-        format!("{prefix}-{}", &h.to_hex()[..16])
+        Pin {
+            name: format!("{prefix}-{}", &h.to_hex()[..16]),
+            reason,
+            seq,
+            pid: None,
+            updated_ns: orc_log_schemas::now_ns(),
+        }
     }
 
     /// Stores the pin as `DIR/pins/<name>.json`, replacing one of the same name.

@@ -131,13 +131,7 @@ fn create(db: &SharedLog, dest: &Path, io: &mut Io) -> Result<u8> {
 fn pin_backup(db: &SharedLog, dest: &Path, seq: u64) -> Result<()> {
     let dest = std::fs::canonicalize(dest).unwrap_or_else(|_| dest.to_owned());
     let what = dest.display().to_string();
-    let pin = orc_log_engine::retention::Pin {
-        name: orc_log_engine::retention::Pin::name_for("backup", &what),
-        reason: format!("backup in {what}"),
-        seq,
-        pid: None,
-        updated_ns: orc_log_schemas::now_ns(),
-    };
+    let pin = orc_log_engine::retention::Pin::of("backup", &what, format!("backup in {what}"), seq);
     pin.store(db.dir()).context("pinning the backed-up seq for retention")
 }
 

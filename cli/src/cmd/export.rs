@@ -294,15 +294,9 @@ fn append(db: &SharedLog, args: &Args, io: &mut Io) -> Result<u8> {
     write_state(&state_path, &state)?;
     // Compaction keeps what the next --append run has not exported yet.
     let what = format!("{}{}", dest.display(), host.map(|h| format!(" (host={h})")).unwrap_or_default());
-    orc_log_engine::retention::Pin {
-        name: orc_log_engine::retention::Pin::name_for("export", &what),
-        reason: format!("export --append to {what}"),
-        seq: head.seq,
-        pid: None,
-        updated_ns: orc_log_schemas::now_ns(),
-    }
-    .store(db.dir())
-    .context("pinning the exported seq for retention")?;
+    orc_log_engine::retention::Pin::of("export", &what, format!("export --append to {what}"), head.seq)
+        .store(db.dir())
+        .context("pinning the exported seq for retention")?;
     for e in &exported {
         writeln!(io.out, "{:>10} rows  {}/", e.rows, table_dir(e.table.name()).display())?;
     }
